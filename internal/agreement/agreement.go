@@ -1,0 +1,271 @@
+// Package agreement interprets the signed agreement: log entry 0 and every
+// amendment after it.
+//
+// The agreement is the only source of who may do what. A certificate says
+// who its holder is (see package identity); the agreement says which CA
+// speaks for each party, which role each party has, the deadlines and the
+// mediator quorums.
+//
+// Guarantees:
+//   - [Parse] accepts only a complete agreement: at least one submitter, one
+//     responder and one mediator; every party with a CA; quorums that the
+//     listed mediators can reach.
+//   - [Agreement.Authenticate] accepts a certificate only if it chains to the
+//     CA of the very party it names, for the agreement's trust domain, at the
+//     given time. A pk CA cannot issue an af identity.
+//   - [Agreement.VerifyAllSigned] accepts a multi-signed envelope only if
+//     every party has at least one valid signature by one of its identities.
+//
+// The package is pure: no I/O, no gRPC, no storage.
+package agreement
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/mvm-exchange/mvm/internal/identity"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Default deadlines, used when the agreement leaves one unset.
+const (
+	DefaultAcknowledge  = 24 * time.Hour
+	DefaultActionReport = 7 * 24 * time.Hour
+	DefaultEvidence     = 10 * 24 * time.Hour
+)
+
+// Errors a caller may branch on.
+var (
+	// ErrInvalid means the agreement itself is malformed or incomplete.
+	ErrInvalid = errors.New("invalid agreement")
+	// ErrUntrusted means a certificate is not trusted for the party it names.
+	ErrUntrusted = errors.New("untrusted certificate")
+	// ErrUnsigned means a party has not signed a multi-party envelope.
+	ErrUnsigned = errors.New("not signed by every party")
+)
+
+// Role is a party's role in the mechanism.
+type Role = mvmv1.Role
+
+// RoleName is the lower-case name of a role: submitter, responder, mediator.
+func RoleName(r Role) string {
+	switch r {
+	case mvmv1.Role_ROLE_SUBMITTER:
+		return "submitter"
+	case mvmv1.Role_ROLE_RESPONDER:
+		return "responder"
+	case mvmv1.Role_ROLE_MEDIATOR:
+		return "mediator"
+	}
+	return "none"
+}
+
+// Party is one party of the agreement with its CA pool.
+type Party struct {
+	ID           string
+	Name         string
+	Role         Role
+	CAs          []*x509.Certificate
+	pool         *x509.CertPool
+	CosignerKeys []string
+}
+
+// Deadlines in force.
+type Deadlines struct {
+	Acknowledge  time.Duration
+	ActionReport time.Duration
+	Evidence     time.Duration
+}
+
+// Agreement is a parsed, validated agreement.
+type Agreement struct {
+	// Index is the log index of the entry holding it.
+	Index         uint64
+	Proto         *mvmv1.Agreement
+	TrustDomain   string
+	LogOrigin     string
+	LogKey        string
+	Deadlines     Deadlines
+	RulingQuorum  int
+	WitnessQuorum int
+	parties       map[string]*Party
+	order         []string
+}
+
+// Parse validates an agreement payload found at log index idx.
+func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if p.GetTrustDomain() == "" {
+		return nil, bad("trust_domain is required")
+	}
+	if p.GetLogOrigin() == "" {
+		return nil, bad("log_origin is required")
+	}
+	a := &Agreement{
+		Index:       idx,
+		Proto:       p,
+		TrustDomain: p.TrustDomain,
+		LogOrigin:   p.LogOrigin,
+		LogKey:      p.LogVerifierKey,
+		parties:     map[string]*Party{},
+	}
+	roles := map[Role]int{}
+	mediatorKeys := 0
+	for i, pp := range p.Parties {
+		if !identity.ValidName(pp.Id) {
+			return nil, bad("parties[%d].id %q is not a valid party id", i, pp.Id)
+		}
+		if _, dup := a.parties[pp.Id]; dup {
+			return nil, bad("party %q listed twice", pp.Id)
+		}
+		if pp.Role == mvmv1.Role_ROLE_UNSPECIFIED || RoleName(pp.Role) == "none" {
+			return nil, bad("party %q has no role", pp.Id)
+		}
+		if len(pp.CaCertificates) == 0 {
+			return nil, bad("party %q has no CA certificate", pp.Id)
+		}
+		party := &Party{ID: pp.Id, Name: pp.Name, Role: pp.Role, pool: x509.NewCertPool(), CosignerKeys: pp.CosignerKeys}
+		for j, der := range pp.CaCertificates {
+			ca, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, bad("party %q CA %d: %v", pp.Id, j, err)
+			}
+			if !ca.IsCA {
+				return nil, bad("party %q CA %d is not a CA certificate", pp.Id, j)
+			}
+			party.CAs = append(party.CAs, ca)
+			party.pool.AddCert(ca)
+		}
+		if pp.Role == mvmv1.Role_ROLE_MEDIATOR && len(pp.CosignerKeys) > 0 {
+			mediatorKeys++
+		}
+		roles[pp.Role]++
+		a.parties[pp.Id] = party
+		a.order = append(a.order, pp.Id)
+	}
+	for _, r := range []Role{mvmv1.Role_ROLE_SUBMITTER, mvmv1.Role_ROLE_RESPONDER, mvmv1.Role_ROLE_MEDIATOR} {
+		if roles[r] == 0 {
+			return nil, bad("no party has the %s role", RoleName(r))
+		}
+	}
+	a.RulingQuorum = int(p.RulingQuorum)
+	if a.RulingQuorum == 0 {
+		a.RulingQuorum = 1
+	}
+	if a.RulingQuorum > roles[mvmv1.Role_ROLE_MEDIATOR] {
+		return nil, bad("ruling_quorum %d exceeds the %d mediators", a.RulingQuorum, roles[mvmv1.Role_ROLE_MEDIATOR])
+	}
+	a.WitnessQuorum = int(p.WitnessQuorum)
+	if a.WitnessQuorum > mediatorKeys {
+		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys", a.WitnessQuorum, mediatorKeys)
+	}
+	d := p.GetDeadlines()
+	var err error
+	if a.Deadlines.Acknowledge, err = duration(d.GetAcknowledge(), DefaultAcknowledge); err != nil {
+		return nil, bad("deadlines.acknowledge: %v", err)
+	}
+	if a.Deadlines.ActionReport, err = duration(d.GetActionReport(), DefaultActionReport); err != nil {
+		return nil, bad("deadlines.action_report: %v", err)
+	}
+	if a.Deadlines.Evidence, err = duration(d.GetEvidence(), DefaultEvidence); err != nil {
+		return nil, bad("deadlines.evidence: %v", err)
+	}
+	return a, nil
+}
+
+func duration(d *durationpb.Duration, def time.Duration) (time.Duration, error) {
+	if d == nil {
+		return def, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, err
+	}
+	if v := d.AsDuration(); v > 0 {
+		return v, nil
+	}
+	return 0, errors.New("must be positive")
+}
+
+// Party returns the party with the given id.
+func (a *Agreement) Party(id string) (*Party, bool) {
+	p, ok := a.parties[id]
+	return p, ok
+}
+
+// Parties returns the parties in agreement order.
+func (a *Agreement) Parties() []*Party {
+	out := make([]*Party, 0, len(a.order))
+	for _, id := range a.order {
+		out = append(out, a.parties[id])
+	}
+	return out
+}
+
+// RoleOf returns the role of a party, ROLE_UNSPECIFIED if it is not a party.
+func (a *Agreement) RoleOf(party string) Role {
+	if p, ok := a.parties[party]; ok {
+		return p.Role
+	}
+	return mvmv1.Role_ROLE_UNSPECIFIED
+}
+
+// PartiesWithRole returns the ids of the parties with role r, sorted.
+func (a *Agreement) PartiesWithRole(r Role) []string {
+	var ids []string
+	for id, p := range a.parties {
+		if p.Role == r {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// CosignerKeys returns every mediator's cosigner verifier keys by party.
+func (a *Agreement) CosignerKeys() map[string][]string {
+	out := map[string][]string{}
+	for id, p := range a.parties {
+		if p.Role == mvmv1.Role_ROLE_MEDIATOR && len(p.CosignerKeys) > 0 {
+			out[id] = p.CosignerKeys
+		}
+	}
+	return out
+}
+
+// Authenticate checks that leaf (with optional intermediates) names a party
+// of this agreement in its trust domain and chains to that party's CA at
+// time at, for client authentication.
+func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) (identity.Identity, *Party, error) {
+	id, err := identity.Parse(leaf)
+	if err != nil {
+		return identity.Identity{}, nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
+	}
+	if id.TrustDomain != a.TrustDomain {
+		return id, nil, fmt.Errorf("%w: trust domain %q, agreement uses %q", ErrUntrusted, id.TrustDomain, a.TrustDomain)
+	}
+	party, ok := a.parties[id.Party]
+	if !ok {
+		return id, nil, fmt.Errorf("%w: %q is not a party to the agreement", ErrUntrusted, id.Party)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range intermediates {
+		inter.AddCert(c)
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{
+		Roots:         party.pool,
+		Intermediates: inter,
+		CurrentTime:   at,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return id, nil, fmt.Errorf("%w: %s does not chain to party %s's CA: %w", ErrUntrusted, id, id.Party, err)
+	}
+	return id, party, nil
+}

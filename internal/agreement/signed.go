@@ -1,0 +1,70 @@
+package agreement
+
+import (
+	"crypto/x509"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// VerifyAllSigned checks a multi-party envelope (an agreement or an
+// amendment). Every signature must embed its certificate, verify over the
+// payload, and come from an identity trusted by at least one of the given
+// agreements at time at; and every party of every given agreement must have
+// signed. For an amendment pass both the agreement in force and the new one,
+// so that no party can be added or removed without its consent.
+//
+// It returns the signers, one per signature, in signature order.
+func VerifyAllSigned(env *mvmv1.Envelope, at time.Time, agreements ...*Agreement) ([]identity.Identity, error) {
+	signed := make([]map[string]bool, len(agreements))
+	for i := range signed {
+		signed[i] = map[string]bool{}
+	}
+	var signers []identity.Identity
+	for i, s := range env.Signatures {
+		if len(s.Certificate) == 0 {
+			return nil, fmt.Errorf("%w: signature %d has no embedded certificate", ErrUnsigned, i)
+		}
+		cert, err := x509.ParseCertificate(s.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("%w: signature %d certificate: %v", ErrUnsigned, i, err)
+		}
+		if err := envelope.Verify(env.PayloadType, env.Payload, s.Sig, cert.PublicKey); err != nil {
+			return nil, fmt.Errorf("signature %d: %w", i, err)
+		}
+		var who identity.Identity
+		trusted := false
+		var lastErr error
+		for j, a := range agreements {
+			id, _, err := a.Authenticate(cert, nil, at)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			who, trusted = id, true
+			signed[j][id.Party] = true
+		}
+		if !trusted {
+			return nil, fmt.Errorf("signature %d: %w", i, lastErr)
+		}
+		signers = append(signers, who)
+	}
+	for j, a := range agreements {
+		var missing []string
+		for _, id := range a.order {
+			if !signed[j][id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			sort.Strings(missing)
+			return nil, fmt.Errorf("%w: missing %s", ErrUnsigned, strings.Join(missing, ", "))
+		}
+	}
+	return signers, nil
+}

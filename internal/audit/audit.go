@@ -1,0 +1,321 @@
+// Package audit re-derives everything from the raw log, trusting nothing
+// the server says about it.
+//
+// For every entry, in order, [Run] checks: the index is the next one; the
+// receive time does not go backwards; the envelope is signed by the key of
+// the certificate the entry names (whose SHA-256 must match); that
+// certificate chains to the CA of its own party under the agreement in
+// force, at the entry's receive time; the payload is valid; no author reused
+// a message id; and the workflow reducer, the same code the server runs,
+// accepts the entry. It then recomputes the Merkle root over the exact leaf
+// bytes and checks that the log's signed checkpoint commits to it.
+//
+// Signature and chain checks run in parallel across cores; the reducer runs
+// in log order.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Source is where the auditor reads the log: a server or a bundle file.
+type Source interface {
+	// Entries calls fn for every leaf in [start, end), in order.
+	Entries(ctx context.Context, start, end uint64, fn func(index uint64, leaf []byte) error) error
+	// Certificate returns the DER certificate with the given SHA-256.
+	Certificate(ctx context.Context, sha []byte) ([]byte, error)
+}
+
+// EntryError is a failed check, naming the entry.
+type EntryError struct {
+	Index uint64
+	Err   error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("entry %d: %v", e.Index, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// Options tune a run.
+type Options struct {
+	// Workers verifying signatures in parallel (default GOMAXPROCS).
+	Workers int
+	// Progress, if set, is called after each chunk with entries verified.
+	Progress func(verified, total uint64)
+	// AsOf for the breach count (default: the last entry's receive time).
+	AsOf time.Time
+}
+
+// Report is what a successful audit established.
+type Report struct {
+	Entries   uint64
+	Root      []byte
+	Agreement *agreement.Agreement
+	Packages  map[string]*workflow.Package
+	Breaches  []workflow.Breach
+	LastTime  time.Time
+}
+
+const chunk = 1024
+
+// Run audits entries [0, size) from src.
+func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, error) {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	a := &auditor{src: src, ctx: ctx, certs: map[string]*x509.Certificate{}, msgids: map[string]uint64{},
+		pkgs: map[string]*workflow.Package{}, workers: o.Workers}
+	a.tree, _ = tlog.NewTree(0, nil)
+	var leaves [][]byte
+	flush := func() error {
+		err := a.chunk(leaves)
+		leaves = leaves[:0]
+		if err == nil && o.Progress != nil {
+			o.Progress(a.next, size)
+		}
+		return err
+	}
+	err := src.Entries(ctx, 0, size, func(i uint64, leaf []byte) error {
+		leaves = append(leaves, bytes.Clone(leaf))
+		if len(leaves) == chunk {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(leaves) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.next != size {
+		return nil, fmt.Errorf("log ends at %d entries, expected %d", a.next, size)
+	}
+	root, err := a.tree.Root()
+	if err != nil {
+		return nil, err
+	}
+	asOf := o.AsOf
+	if asOf.IsZero() {
+		asOf = a.lastTime
+	}
+	pkgs := make([]*workflow.Package, 0, len(a.pkgs))
+	for _, p := range a.pkgs {
+		pkgs = append(pkgs, p)
+	}
+	return &Report{Entries: a.next, Root: root, Agreement: a.ag, Packages: a.pkgs,
+		Breaches: workflow.Breaches(pkgs, asOf), LastTime: a.lastTime}, nil
+}
+
+type auditor struct {
+	src      Source
+	ctx      context.Context
+	workers  int
+	next     uint64
+	lastTime time.Time
+	ag       *agreement.Agreement
+	history  []*agreement.Agreement
+	certs    map[string]*x509.Certificate
+	msgids   map[string]uint64
+	pkgs     map[string]*workflow.Package
+	tree     *tlog.Tree
+}
+
+type decoded struct {
+	index uint64
+	leaf  []byte
+	e     *mvmv1.Entry
+	cert  *x509.Certificate
+	adm   *entry.Admitted
+	err   error
+}
+
+// chunk verifies a run of consecutive leaves.
+func (a *auditor) chunk(leaves [][]byte) error {
+	ds := make([]*decoded, len(leaves))
+	for i, leaf := range leaves {
+		d := &decoded{index: a.next + uint64(i), leaf: leaf}
+		ds[i] = d
+		e, err := entry.DecodeLeaf(leaf)
+		if err != nil {
+			return &EntryError{d.index, err}
+		}
+		if e.Index != d.index {
+			return &EntryError{d.index, fmt.Errorf("leaf claims index %d", e.Index)}
+		}
+		d.e = e
+		if d.index > 0 {
+			if d.cert, err = a.certificate(e.PeerCertificateSha256); err != nil {
+				return &EntryError{d.index, err}
+			}
+		}
+	}
+	// Agreement entries change who is trusted, so verify in segments that
+	// end at each agreement entry.
+	start := 0
+	for i, d := range ds {
+		if d.index == 0 || isAgreement(d.e.Envelope) {
+			if err := a.verifyParallel(ds[start:i]); err != nil {
+				return err
+			}
+			if err := a.apply(ds[start:i]); err != nil {
+				return err
+			}
+			if err := a.agreementEntry(d); err != nil {
+				return err
+			}
+			start = i + 1
+		}
+	}
+	if err := a.verifyParallel(ds[start:]); err != nil {
+		return err
+	}
+	return a.apply(ds[start:])
+}
+
+func isAgreement(raw []byte) bool {
+	env, err := envelope.Parse(raw)
+	return err == nil && env.PayloadType == message.TypeAgreement
+}
+
+// verifyParallel runs entry.Admit, the signature and chain checks, on many
+// cores.
+func (a *auditor) verifyParallel(ds []*decoded) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if a.ag == nil {
+		return &EntryError{ds[0].index, errors.New("entry before the genesis agreement")}
+	}
+	var wg sync.WaitGroup
+	work := make(chan *decoded)
+	for range min(a.workers, len(ds)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				d.adm, d.err = entry.Admit(a.ag, d.e.Envelope, d.cert, d.e.ReceivedAt.AsTime())
+			}
+		}()
+	}
+	for _, d := range ds {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	for _, d := range ds {
+		if d.err != nil {
+			return &EntryError{d.index, d.err}
+		}
+	}
+	return nil
+}
+
+// apply runs the reducer and extends the tree, in order.
+func (a *auditor) apply(ds []*decoded) error {
+	for _, d := range ds {
+		if err := a.common(d); err != nil {
+			return err
+		}
+		key := d.adm.Author.URI() + "\x00" + d.adm.MessageID()
+		if prev, dup := a.msgids[key]; dup {
+			return &EntryError{d.index, fmt.Errorf("message id %q of %s was already used at index %d", d.adm.MessageID(), d.adm.Author, prev)}
+		}
+		a.msgids[key] = d.index
+		id := message.PackageID(d.adm.Payload)
+		next, err := workflow.Apply(a.ag, a.pkgs[id], workflow.Input{Index: d.index, ReceivedAt: d.e.ReceivedAt.AsTime(),
+			Author: d.adm.Author, Payload: d.adm.Payload})
+		if err != nil {
+			return &EntryError{d.index, fmt.Errorf("workflow refuses it: %w", err)}
+		}
+		a.pkgs[id] = next
+	}
+	return nil
+}
+
+// common: continuity, time order, tree.
+func (a *auditor) common(d *decoded) error {
+	if d.index != a.next {
+		return &EntryError{d.index, fmt.Errorf("expected index %d", a.next)}
+	}
+	t := d.e.ReceivedAt.AsTime()
+	if t.Before(a.lastTime) {
+		return &EntryError{d.index, fmt.Errorf("receive time %s is before the previous entry's %s", t.Format(time.RFC3339Nano), a.lastTime.Format(time.RFC3339Nano))}
+	}
+	if err := a.tree.Append(tlog.LeafHash(d.leaf), nil); err != nil {
+		return &EntryError{d.index, err}
+	}
+	a.lastTime = t
+	a.next++
+	return nil
+}
+
+// agreementEntry verifies the genesis agreement or an amendment: every
+// party's signature, and (for amendments) that the submitting peer signed.
+func (a *auditor) agreementEntry(d *decoded) error {
+	env, err := envelope.Parse(d.e.Envelope)
+	if err != nil {
+		return &EntryError{d.index, err}
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err == nil {
+		err = message.Validate(p)
+	}
+	if err != nil {
+		return &EntryError{d.index, err}
+	}
+	ap, ok := p.(*mvmv1.Agreement)
+	if !ok {
+		return &EntryError{d.index, fmt.Errorf("entry 0 is a %s, not the agreement", env.PayloadType)}
+	}
+	at := d.e.ReceivedAt.AsTime()
+	if d.index > 0 {
+		if _, err := entry.Admit(a.ag, d.e.Envelope, d.cert, at); err != nil {
+			return &EntryError{d.index, err}
+		}
+	}
+	next, err := workflow.Amend(a.ag, env, ap, d.index, at)
+	if err != nil {
+		return &EntryError{d.index, err}
+	}
+	if err := a.common(d); err != nil {
+		return err
+	}
+	a.ag = next
+	a.history = append(a.history, next)
+	return nil
+}
+
+func (a *auditor) certificate(sha []byte) (*x509.Certificate, error) {
+	if c, ok := a.certs[string(sha)]; ok {
+		return c, nil
+	}
+	der, err := a.src.Certificate(a.ctx, sha)
+	if err != nil {
+		return nil, fmt.Errorf("signer certificate %x: %w", sha, err)
+	}
+	if got := sha256.Sum256(der); !bytes.Equal(got[:], sha) {
+		return nil, fmt.Errorf("certificate served for %x has SHA-256 %x", sha, got)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	a.certs[string(sha)] = c
+	return c, nil
+}

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+func init() {
+	register(&command{
+		name: "show", args: "ID", summary: "show a package: status, outcome and its signed history",
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if err := exactly(1, args, "the package ID"); err != nil {
+				return err
+			}
+			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				resp, err := c.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: args[0]})
+				if err != nil {
+					return err
+				}
+				p := resp.Package
+				e.printf("package: %s\nstatus: %s\nsubmitter: %s\nresponder: %s\n", p.PackageId, p.Status, p.Submitter, p.Responder)
+				if p.Outcome != "" {
+					e.printf("outcome: %s\n", p.Outcome)
+				}
+				if p.Summary != "" {
+					e.printf("summary: %s\n", p.Summary)
+				}
+				e.printf("history:\n")
+				for _, h := range resp.History {
+					e.printf("  #%d %s %-24s by %s: %s\n", h.Index, stamp(h.ReceivedAt.AsTime()), h.PayloadType, h.Author, h.Summary)
+				}
+				return nil
+			})
+		},
+	})
+	var status string
+	register(&command{
+		name: "list", args: "[--status S]", summary: "list the packages you may read, with their status",
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&status, "status", "", "only packages in this status") },
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if err := exactly(0, args, "no positional arguments"); err != nil {
+				return err
+			}
+			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				resp, err := c.API.ListPackages(ctx, &mvmv1.ListPackagesRequest{Status: status})
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATUS\tOUTCOME\tINDEX\tRECEIVED\tSUMMARY")
+				for _, p := range resp.Packages {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.PackageId, p.Status, dash(p.Outcome), p.Index,
+						stamp(p.ReceivedAt.AsTime()), dash(p.Summary))
+				}
+				return tw.Flush()
+			})
+		},
+	})
+}
+
+func (e *env) withClient(fn func(ctx context.Context, c *mvmclient.Client) error) error {
+	c, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.context()
+	defer cancel()
+	return fn(ctx, c)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	return time.Parse(time.RFC3339, s)
+}

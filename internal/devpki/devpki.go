@@ -1,0 +1,655 @@
+// Package devpki generates the development PKI of an MVM Exchange
+// deployment: everything a local server, its clients and the tests need to
+// run the mutual-TLS service end to end.
+//
+// [Generate] writes into one directory (see certs/README.md):
+//
+//   - one CA per party (ca-pk, ca-af, ca-tr, ca-qa) and one for the server
+//     (ca-server), as ca-<x>.crt / ca-<x>.key;
+//   - the server's TLS certificate server.crt / server.key, for localhost,
+//     127.0.0.1 and ::1, issued by ca-server;
+//   - one client identity per party (pk-liaison, af-interior, tr-verifier,
+//     qa-verifier), <name>.crt / <name>.key, issued by its party's CA, named
+//     by the single URI SAN spiffe://<trust-domain>/party/<party>/<name>;
+//   - the log's signed-note key log.key / log.vkey (key name = log origin);
+//   - the mediators' checkpoint cosigner keys
+//     <name>.cosign.key / <name>.cosign.vkey;
+//   - the dev agreement (genesis), signed by all four client identities, as
+//     agreement.envelope (a serialized mvm.v1.Envelope) and agreement.txt
+//     (a human-readable rendering that is not itself signed).
+//
+// [Issue] adds one more client identity to an existing directory, optionally
+// malformed (expired, not yet valid, wrong SANs, wrong CA) for negative
+// tests. [LoadKeyPair] loads a certificate and key for TLS.
+//
+// All keys are Ed25519; certificates and PKCS#8 keys are PEM; key files are
+// written with mode 0600. The keys are unprotected and the directory is
+// self-signed trust: this is for development and tests only, never for a
+// deployment.
+package devpki
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Defaults for [Options].
+const (
+	DefaultTrustDomain = "mvm.example"
+	DefaultLogOrigin   = "mvm.example/exchange/dev"
+)
+
+// Validity periods, counted from one hour before the generation time so that
+// small clock skews between processes do not matter.
+const (
+	backdate     = time.Hour
+	leafValidity = 2  // years
+	caValidity   = 10 // years
+	keyFileMode  = 0o600
+	fileMode     = 0o644
+	dirMode      = 0o755
+	genesisMsgID = "agreement-genesis"
+)
+
+// File names written by Generate, other than the per-party ones.
+const (
+	serverName        = "server"
+	serverCAName      = "ca-server"
+	logKeyFile        = "log.key"
+	logVKeyFile       = "log.vkey"
+	agreementFile     = "agreement.envelope"
+	agreementTextFile = "agreement.txt"
+)
+
+// party is one party of the dev deployment with its one client identity.
+type party struct {
+	id, name string
+	role     mvmv1.Role
+	client   string
+}
+
+// parties of the dev agreement, in agreement order.
+var parties = []party{
+	{"pk", "Pakistan", mvmv1.Role_ROLE_SUBMITTER, "pk-liaison"},
+	{"af", "Afghanistan", mvmv1.Role_ROLE_RESPONDER, "af-interior"},
+	{"tr", "Türkiye", mvmv1.Role_ROLE_MEDIATOR, "tr-verifier"},
+	{"qa", "Qatar", mvmv1.Role_ROLE_MEDIATOR, "qa-verifier"},
+}
+
+// Options configure [Generate].
+type Options struct {
+	// Dir is the output directory; it is created if missing.
+	Dir string
+	// TrustDomain of client identities; default DefaultTrustDomain.
+	TrustDomain string
+	// LogOrigin is the checkpoint origin and log key name; default
+	// DefaultLogOrigin.
+	LogOrigin string
+	// Force overwrites an existing PKI in Dir.
+	Force bool
+	// Now is the generation time (zero = time.Now()). Certificates are valid
+	// from Now-1h for 2 years, CAs for 10 years; the agreement is authored
+	// at Now.
+	Now time.Time
+}
+
+// Generate writes a complete dev PKI and dev agreement into o.Dir. It
+// refuses if any of the files it would write already exists, unless o.Force.
+// Everything is generated in memory first, so a failure writes nothing.
+// With o.Force, files written by an earlier [Issue] are left in place (and
+// no longer chain to the regenerated CAs).
+func Generate(o Options) error {
+	if o.Dir == "" {
+		return errors.New("devpki: no output directory")
+	}
+	if o.TrustDomain == "" {
+		o.TrustDomain = DefaultTrustDomain
+	}
+	if o.LogOrigin == "" {
+		o.LogOrigin = DefaultLogOrigin
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	files, err := build(o)
+	if err != nil {
+		return err
+	}
+	if !o.Force {
+		if err := refuseExisting(o.Dir, files); err != nil {
+			return err
+		}
+	}
+	return writeAll(o.Dir, files)
+}
+
+// file is one output file.
+type file struct {
+	name string
+	data []byte
+	mode fs.FileMode
+}
+
+// keyPair is a generated certificate with its key.
+type keyPair struct {
+	cert *x509.Certificate
+	key  ed25519.PrivateKey
+}
+
+func (k keyPair) files(name string) ([]file, error) {
+	keyPEM, err := encodeKey(k.key)
+	if err != nil {
+		return nil, fmt.Errorf("devpki: %s: %w", name, err)
+	}
+	return []file{
+		{name + ".crt", encodeCert(k.cert), fileMode},
+		{name + ".key", keyPEM, keyFileMode},
+	}, nil
+}
+
+func build(o Options) ([]file, error) {
+	var out []file
+	add := func(k keyPair, name string) error {
+		f, err := k.files(name)
+		out = append(out, f...)
+		return err
+	}
+	notBefore := o.Now.Add(-backdate)
+
+	// Server CA and server certificate.
+	serverCA, err := newCA(serverCAName, "MVM dev server CA", notBefore)
+	if err != nil {
+		return nil, err
+	}
+	if err := add(serverCA, serverCAName); err != nil {
+		return nil, err
+	}
+	srv, err := newLeaf(serverCA, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost", Organization: []string{"MVM dev PKI"}},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		NotBefore:   notBefore,
+		NotAfter:    notBefore.AddDate(leafValidity, 0, 0),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devpki: server certificate: %w", err)
+	}
+	if err := add(srv, serverName); err != nil {
+		return nil, err
+	}
+
+	// Log key.
+	logSKey, logVKey, err := noteKey(o.LogOrigin)
+	if err != nil {
+		return nil, fmt.Errorf("devpki: log key for origin %q: %w", o.LogOrigin, err)
+	}
+	out = append(out,
+		file{logKeyFile, []byte(logSKey), keyFileMode},
+		file{logVKeyFile, []byte(logVKey + "\n"), fileMode})
+
+	// Party CAs, client identities, cosigner keys.
+	ag := &mvmv1.Agreement{
+		Header: &mvmv1.Header{
+			MessageId:  genesisMsgID,
+			AuthoredAt: timestamppb.New(o.Now),
+		},
+		Title:          "MVM dev agreement",
+		TrustDomain:    o.TrustDomain,
+		LogOrigin:      o.LogOrigin,
+		LogVerifierKey: logVKey,
+		Deadlines: &mvmv1.Deadlines{
+			Acknowledge:  durationpb.New(24 * time.Hour),
+			ActionReport: durationpb.New(168 * time.Hour),
+			Evidence:     durationpb.New(240 * time.Hour),
+		},
+		RulingQuorum:  2,
+		WitnessQuorum: 2,
+	}
+	var signers []envelope.Signer
+	for _, p := range parties {
+		ca, err := newCA("ca-"+p.id, fmt.Sprintf("MVM dev CA %s (%s)", p.id, p.name), notBefore)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(ca, "ca-"+p.id); err != nil {
+			return nil, err
+		}
+		client, err := newClient(ca, o.TrustDomain, p.id, p.client, []string{spiffeURI(o.TrustDomain, p.id, p.client)},
+			notBefore, notBefore.AddDate(leafValidity, 0, 0))
+		if err != nil {
+			return nil, err
+		}
+		if err := add(client, p.client); err != nil {
+			return nil, err
+		}
+		signers = append(signers, envelope.Signer{Key: client.key, Certificate: client.cert, EmbedCertificate: true})
+
+		ap := &mvmv1.Party{Id: p.id, Name: p.name, Role: p.role, CaCertificates: [][]byte{ca.cert.Raw}}
+		if p.role == mvmv1.Role_ROLE_MEDIATOR {
+			skey, vkey, err := cosignerKey(p.client)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out,
+				file{p.client + ".cosign.key", []byte(skey), keyFileMode},
+				file{p.client + ".cosign.vkey", []byte(vkey + "\n"), fileMode})
+			ap.CosignerKeys = []string{vkey}
+		}
+		ag.Parties = append(ag.Parties, ap)
+	}
+
+	// The agreement, signed by every party.
+	sealed, err := envelope.Seal(ag, signers...)
+	if err != nil {
+		return nil, fmt.Errorf("devpki: sealing the agreement: %w", err)
+	}
+	text, err := agreementText(ag, signers)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out,
+		file{agreementFile, sealed, fileMode},
+		file{agreementTextFile, text, fileMode})
+	return out, nil
+}
+
+// cosignerKey generates a mediator's checkpoint cosigner key named name.
+// skey is a standard signed-note Ed25519 key (note.GenerateKey), which
+// formats/note.NewSignerForCosignatureV1 accepts. vkey is its C2SP
+// cosignature/v1 form (algorithm 0x04), whose key hash is the one that
+// appears on the cosignature lines; formats/note.NewVerifierForCosignatureV1
+// accepts it. This is the same convention as tlog.GenerateCosignerKey.
+func cosignerKey(name string) (skey, vkey string, err error) {
+	skey, plain, err := noteKey(name)
+	if err != nil {
+		return "", "", fmt.Errorf("devpki: cosigner key %s: %w", name, err)
+	}
+	vkey, err = fnote.VKeyToCosignatureV1(plain)
+	if err != nil {
+		return "", "", fmt.Errorf("devpki: cosigner key %s: %w", name, err)
+	}
+	return skey, vkey, nil
+}
+
+// noteKey generates a standard signed-note Ed25519 key pair named name and
+// checks that both halves load. note.GenerateKey itself does not validate
+// the name; a checkpoint origin must also be free of spaces, control
+// characters and '+'.
+func noteKey(name string) (skey, vkey string, err error) {
+	if name == "" || !utf8.ValidString(name) || strings.ContainsRune(name, '+') ||
+		strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return "", "", fmt.Errorf("key name %q must be non-empty UTF-8 without spaces, control characters or '+'", name)
+	}
+	skey, vkey, err = note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := note.NewSigner(skey); err != nil {
+		return "", "", err
+	}
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return "", "", err
+	}
+	return skey, vkey, nil
+}
+
+// agreementText renders the agreement for people to read.
+func agreementText(ag *mvmv1.Agreement, signers []envelope.Signer) ([]byte, error) {
+	js, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(ag)
+	if err != nil {
+		return nil, fmt.Errorf("devpki: rendering the agreement: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString("# The dev agreement (log entry 0), rendered as protojson for reading.\n")
+	b.WriteString("# Authoritative copy: agreement.envelope (serialized mvm.v1.Envelope),\n")
+	b.WriteString("# payload type " + envelope.TypeOf(ag) + ", signed by:\n")
+	for _, s := range signers {
+		id, err := identity.Parse(s.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("devpki: %w", err)
+		}
+		fmt.Fprintf(&b, "#   %-16s %s  keyid %s\n", id.String(), id.URI(), envelope.Fingerprint(s.Certificate.Raw))
+	}
+	b.WriteString("# ca_certificates are base64 DER.\n")
+	b.Write(js)
+	if !strings.HasSuffix(b.String(), "\n") {
+		b.WriteString("\n")
+	}
+	return []byte(b.String()), nil
+}
+
+func spiffeURI(trustDomain, party, name string) string {
+	return identity.Identity{TrustDomain: trustDomain, Party: party, Name: name}.URI()
+}
+
+func serial() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	return n.Add(n, big.NewInt(1)), nil
+}
+
+func newCA(name, cn string, notBefore time.Time) (keyPair, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return keyPair{}, fmt.Errorf("devpki: %s key: %w", name, err)
+	}
+	sn, err := serial()
+	if err != nil {
+		return keyPair{}, fmt.Errorf("devpki: %s serial: %w", name, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"MVM dev PKI"}},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.AddDate(caValidity, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		return keyPair{}, fmt.Errorf("devpki: %s certificate: %w", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return keyPair{}, fmt.Errorf("devpki: %s certificate: %w", name, err)
+	}
+	return keyPair{cert, key}, nil
+}
+
+// newLeaf issues tmpl (with a fresh key and serial) from ca.
+func newLeaf(ca keyPair, tmpl *x509.Certificate) (keyPair, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return keyPair{}, err
+	}
+	if tmpl.SerialNumber, err = serial(); err != nil {
+		return keyPair{}, err
+	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.BasicConstraintsValid = true
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	if err != nil {
+		return keyPair{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return keyPair{}, err
+	}
+	return keyPair{cert, key}, nil
+}
+
+// newClient issues a client identity. uris are the URI SANs (normally the
+// single spiffe URI of party/name).
+func newClient(ca keyPair, trustDomain, partyID, name string, uris []string, notBefore, notAfter time.Time) (keyPair, error) {
+	if !identity.ValidName(name) {
+		return keyPair{}, fmt.Errorf("devpki: %q is not a valid identity name (want [a-z0-9][a-z0-9._-]{0,62})", name)
+	}
+	if !identity.ValidName(partyID) {
+		return keyPair{}, fmt.Errorf("devpki: %q is not a valid party id (want [a-z0-9][a-z0-9._-]{0,62})", partyID)
+	}
+	var us []*url.URL
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			return keyPair{}, fmt.Errorf("devpki: %s: URI SAN: %w", name, err)
+		}
+		us = append(us, u)
+	}
+	k, err := newLeaf(ca, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: name, Organization: []string{"MVM dev PKI"}, OrganizationalUnit: []string{partyID}},
+		URIs:        us,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+	})
+	if err != nil {
+		return keyPair{}, fmt.Errorf("devpki: %s certificate: %w", name, err)
+	}
+	// A normal identity must be one identity.Parse reads back as intended;
+	// this catches a bad trust domain before anything is written.
+	if len(uris) == 1 && uris[0] == spiffeURI(trustDomain, partyID, name) {
+		id, err := identity.Parse(k.cert)
+		if err != nil {
+			return keyPair{}, fmt.Errorf("devpki: %s: %w (is the trust domain %q valid?)", name, err, trustDomain)
+		}
+		if id.TrustDomain != trustDomain || id.Party != partyID || id.Name != name {
+			return keyPair{}, fmt.Errorf("devpki: %s: certificate names %s, want %s", name, id.URI(), spiffeURI(trustDomain, partyID, name))
+		}
+	}
+	return k, nil
+}
+
+// IssueOptions configure [Issue]. The zero value issues a normal identity
+// valid from one hour ago for two years.
+type IssueOptions struct {
+	// NotBefore and NotAfter bound the validity; zero NotBefore = now-1h,
+	// zero NotAfter = NotBefore + 2 years. Set them to make expired or
+	// not-yet-valid certificates.
+	NotBefore, NotAfter time.Time
+	// URIs overrides the URI SANs, for negative tests. nil = the single
+	// spiffe://<trust-domain>/party/<party>/<name>; an empty non-nil slice
+	// = no URI SAN at all.
+	URIs []string
+	// CAParty signs with DIR/ca-<CAParty> instead of the party's own CA, for
+	// cross-party tests. "" = party.
+	CAParty string
+	// Force overwrites an existing DIR/<name>.crt/.key.
+	Force bool
+}
+
+// Issue creates an extra client identity DIR/<name>.crt / <name>.key for
+// party, signed by DIR/ca-<party> (or ca-<o.CAParty>). The trust domain is
+// the one of the agreement in DIR/agreement.envelope. It refuses to
+// overwrite an existing identity unless o.Force.
+func Issue(dir, name, party string, o IssueOptions) error {
+	caParty := o.CAParty
+	if caParty == "" {
+		caParty = party
+	}
+	if !identity.ValidName(caParty) {
+		return fmt.Errorf("devpki: %q is not a valid party id", caParty)
+	}
+	if name == serverName || name == "log" || name == "agreement" || strings.HasPrefix(name, "ca-") {
+		return fmt.Errorf("devpki: %q is reserved for the PKI's own files", name)
+	}
+	trustDomain, err := readTrustDomain(dir)
+	if err != nil {
+		return err
+	}
+	ca, err := loadCA(dir, "ca-"+caParty)
+	if err != nil {
+		return err
+	}
+	notBefore := o.NotBefore
+	if notBefore.IsZero() {
+		notBefore = time.Now().Add(-backdate)
+	}
+	notAfter := o.NotAfter
+	if notAfter.IsZero() {
+		notAfter = notBefore.AddDate(leafValidity, 0, 0)
+	}
+	if !notAfter.After(notBefore) {
+		return fmt.Errorf("devpki: %s: NotAfter %s is not after NotBefore %s", name, notAfter.Format(time.RFC3339), notBefore.Format(time.RFC3339))
+	}
+	uris := o.URIs
+	if uris == nil {
+		uris = []string{spiffeURI(trustDomain, party, name)}
+	}
+	k, err := newClient(ca, trustDomain, party, name, uris, notBefore, notAfter)
+	if err != nil {
+		return err
+	}
+	files, err := k.files(name)
+	if err != nil {
+		return err
+	}
+	if !o.Force {
+		if err := refuseExisting(dir, files); err != nil {
+			return err
+		}
+	}
+	return writeAll(dir, files)
+}
+
+// readTrustDomain reads the trust domain of the agreement in dir. It does not
+// verify the agreement's signatures: the directory is trusted by whoever runs
+// the generator.
+func readTrustDomain(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, agreementFile))
+	if err != nil {
+		return "", fmt.Errorf("devpki: reading the trust domain: %w (generate the PKI first)", err)
+	}
+	env, err := envelope.Parse(b)
+	if err != nil {
+		return "", fmt.Errorf("devpki: %s: %w", agreementFile, err)
+	}
+	ag := &mvmv1.Agreement{}
+	if err := proto.Unmarshal(env.Payload, ag); err != nil {
+		return "", fmt.Errorf("devpki: %s payload: %w", agreementFile, err)
+	}
+	if ag.TrustDomain == "" {
+		return "", fmt.Errorf("devpki: %s has no trust domain", agreementFile)
+	}
+	return ag.TrustDomain, nil
+}
+
+func loadCA(dir, name string) (keyPair, error) {
+	tc, err := LoadKeyPair(dir, name)
+	if err != nil {
+		return keyPair{}, err
+	}
+	key, ok := tc.PrivateKey.(ed25519.PrivateKey)
+	if !ok {
+		return keyPair{}, fmt.Errorf("devpki: %s.key is %T, want an Ed25519 key", name, tc.PrivateKey)
+	}
+	if !tc.Leaf.IsCA {
+		return keyPair{}, fmt.Errorf("devpki: %s.crt is not a CA certificate", name)
+	}
+	return keyPair{tc.Leaf, key}, nil
+}
+
+// LoadKeyPair loads DIR/<name>.crt and DIR/<name>.key (PEM) as a TLS
+// certificate with Leaf set.
+func LoadKeyPair(dir, name string) (tls.Certificate, error) {
+	crt, key := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	tc, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("devpki: loading %s: %w", name, err)
+	}
+	if tc.Leaf == nil {
+		if tc.Leaf, err = x509.ParseCertificate(tc.Certificate[0]); err != nil {
+			return tls.Certificate{}, fmt.Errorf("devpki: loading %s: %w", crt, err)
+		}
+	}
+	return tc, nil
+}
+
+func encodeCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+func encodeKey(k crypto.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// refuseExisting fails if any of files exists in dir.
+func refuseExisting(dir string, files []file) error {
+	var present []string
+	for _, f := range files {
+		_, err := os.Lstat(filepath.Join(dir, f.name))
+		switch {
+		case err == nil:
+			present = append(present, f.name)
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("devpki: %w", err)
+		}
+	}
+	if len(present) > 0 {
+		sort.Strings(present)
+		what := strings.Join(present, ", ")
+		if len(present) > 3 {
+			what = fmt.Sprintf("%s and %d more of the files to write", strings.Join(present[:3], ", "), len(present)-3)
+		}
+		return fmt.Errorf("devpki: %s already holds %s; use --force to overwrite", dir, what)
+	}
+	return nil
+}
+
+// writeAll writes every file atomically (temporary file, then rename) with
+// its mode, creating dir if needed.
+func writeAll(dir string, files []file) error {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return fmt.Errorf("devpki: %w", err)
+	}
+	for _, f := range files {
+		if err := writeFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+			return fmt.Errorf("devpki: writing %s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, data []byte, mode fs.FileMode) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,124 @@
+// Package entry admits signed envelopes into the log and encodes log leaves.
+//
+// [Admit] is every check that does not depend on workflow state: the
+// envelope parses, its payload is a known, valid message, it is signed by
+// the key of the certificate that authenticated the connection, and that
+// certificate chains to the CA of the party it names. The server runs it
+// before an append reaches the writer; the auditor runs it again on every
+// stored leaf, with the leaf's receive time, so both apply the same rules.
+//
+// A leaf is a serialized [mvmv1.Entry]: index, receive time, the exact
+// envelope bytes received, and the fingerprint of the peer certificate.
+package entry
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/message"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// ErrNotPeer means the envelope was not signed by the key of the
+// certificate that authenticated the connection.
+var ErrNotPeer = errors.New("signer is not the authenticated peer")
+
+// Admitted is an envelope that passed every state-independent check.
+type Admitted struct {
+	Raw      []byte // exact envelope bytes
+	Envelope *mvmv1.Envelope
+	Type     string
+	Payload  proto.Message
+	Author   identity.Identity
+	// PeerSHA256 is the fingerprint of the authenticating certificate.
+	PeerSHA256 []byte
+}
+
+// MessageID is the author's message id.
+func (a *Admitted) MessageID() string { return message.Header(a.Payload).GetMessageId() }
+
+// Admit checks raw, received from the client authenticated by peer at time
+// at, under the agreement in force ag.
+func Admit(ag *agreement.Agreement, raw []byte, peer *x509.Certificate, at time.Time) (*Admitted, error) {
+	author, _, err := ag.Authenticate(peer, nil, at)
+	if err != nil {
+		return nil, err
+	}
+	env, err := envelope.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := message.Validate(payload); err != nil {
+		return nil, err
+	}
+	fp := sha256.Sum256(peer.Raw)
+	keyid := envelope.Fingerprint(peer.Raw)
+	if env.PayloadType != message.TypeAgreement && len(env.Signatures) != 1 {
+		return nil, fmt.Errorf("%w: %d signatures, a %s carries exactly one", envelope.ErrMalformed,
+			len(env.Signatures), env.PayloadType)
+	}
+	// The peer's own signature must be present and valid; for multi-party
+	// agreements the other signatures are checked by the workflow.
+	found := false
+	for _, s := range env.Signatures {
+		if s.Keyid != keyid {
+			continue
+		}
+		if len(s.Certificate) > 0 && !bytes.Equal(s.Certificate, peer.Raw) {
+			return nil, fmt.Errorf("%w: embedded certificate differs from the connection's", ErrNotPeer)
+		}
+		if err := envelope.Verify(env.PayloadType, env.Payload, s.Sig, peer.PublicKey); err != nil {
+			return nil, err
+		}
+		found = true
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: no signature by the key of %s's certificate", ErrNotPeer, author)
+	}
+	return &Admitted{Raw: raw, Envelope: env, Type: env.PayloadType, Payload: payload, Author: author, PeerSHA256: fp[:]}, nil
+}
+
+// NewLeaf builds and serializes the leaf for an admitted envelope.
+func NewLeaf(index uint64, receivedAt time.Time, raw []byte, peerSHA256 []byte) ([]byte, error) {
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&mvmv1.Entry{
+		Index:                 index,
+		ReceivedAt:            timestamppb.New(receivedAt),
+		Envelope:              raw,
+		PeerCertificateSha256: peerSHA256,
+	})
+}
+
+// DecodeLeaf parses a leaf and checks its shape.
+func DecodeLeaf(leaf []byte) (*mvmv1.Entry, error) {
+	e := &mvmv1.Entry{}
+	if err := proto.Unmarshal(leaf, e); err != nil {
+		return nil, fmt.Errorf("decode leaf: %w", err)
+	}
+	if len(e.ProtoReflect().GetUnknown()) > 0 {
+		return nil, errors.New("decode leaf: unknown fields")
+	}
+	if err := e.ReceivedAt.CheckValid(); err != nil {
+		return nil, fmt.Errorf("decode leaf: received_at: %w", err)
+	}
+	if len(e.Envelope) == 0 {
+		return nil, errors.New("decode leaf: no envelope")
+	}
+	if e.Index != 0 && len(e.PeerCertificateSha256) != sha256.Size {
+		return nil, errors.New("decode leaf: peer certificate fingerprint missing")
+	}
+	return e, nil
+}

@@ -1,0 +1,26 @@
+// Package ledger is the server's log: it admits signed envelopes, runs them
+// through the workflow reducer, and commits them in groups to the store with
+// the Merkle tree nodes and a signed checkpoint.
+//
+// # Append path
+//
+// [Ledger.Append] verifies the envelope (signature, peer identity,
+// validation) on the caller's goroutine, so that work spreads over every
+// core. Admitted envelopes go to a single writer goroutine, which applies
+// the reducer to each in order, assigns indexes, extends the tree, signs one
+// checkpoint for the whole batch and commits everything in one bbolt
+// transaction with one fsync. Only then are the callers released with their
+// index and the checkpoint: a receipt never precedes durability.
+//
+// # Guarantees
+//   - A refused append changes nothing: the reducer works on copies, and a
+//     failed commit discards the whole batch, tree and state included.
+//   - The same envelope sent twice (same author, same message id, same
+//     bytes) yields the first entry's index; a different envelope under a
+//     used message id is refused with [ErrDuplicateMessageID].
+//   - Checkpoints are signed only over trees extended from the committed
+//     one, and a checkpoint for a size is never replaced by another.
+//   - Start-up reads O(log n) tree nodes and the agreements; it does not
+//     replay the log. Package state is rebuilt lazily from the package's
+//     own entries.
+package ledger

@@ -1,0 +1,405 @@
+package ledger
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Errors a caller may branch on.
+var (
+	// ErrDuplicateMessageID: the author already used this message id for a
+	// different envelope. Choose a new id.
+	ErrDuplicateMessageID = errors.New("message id already used for a different message")
+	// ErrClosed: the ledger is shutting down. Retry against a running server.
+	ErrClosed = errors.New("ledger is closed")
+	// ErrCommit: the batch could not be made durable; nothing was stored.
+	// Retrying the same envelope is safe.
+	ErrCommit = errors.New("commit failed")
+	// ErrRetry: the entry could not be placed in this batch (e.g. it
+	// follows an amendment in the same batch). Retrying is safe.
+	ErrRetry = errors.New("retry the append")
+	// ErrNoGenesis: the log is empty and no agreement was supplied.
+	ErrNoGenesis = errors.New("empty log and no genesis agreement")
+)
+
+// Config configures a Ledger.
+type Config struct {
+	Store *store.Store
+	// Signer signs checkpoints; its name is the log origin.
+	Signer note.Signer
+	// Genesis is the serialized agreement envelope, signed by every party,
+	// appended as entry 0 when the log is empty. Ignored otherwise.
+	Genesis []byte
+	// Now is the clock (receive times). Default time.Now.
+	Now func() time.Time
+	// MaxBatch bounds the entries committed together. Default 4096.
+	MaxBatch int
+	// CachePackages bounds the package states kept in memory. Default 1<<18.
+	CachePackages int
+	Logger        *slog.Logger
+}
+
+// Head is the committed state of the log, published after every commit.
+type Head struct {
+	Size       uint64
+	Checkpoint []byte
+	Agreement  *agreement.Agreement
+	// History holds every agreement, in log order.
+	History []*agreement.Agreement
+	// changed is closed when a newer head is published.
+	changed chan struct{}
+}
+
+// Changed returns a channel closed when a newer head is published.
+func (h *Head) Changed() <-chan struct{} { return h.changed }
+
+// AgreementAt returns the agreement in force for the entry at index.
+func (h *Head) AgreementAt(index uint64) *agreement.Agreement {
+	return agreementAt(h.History, index)
+}
+
+func agreementAt(history []*agreement.Agreement, index uint64) *agreement.Agreement {
+	var in *agreement.Agreement
+	for _, a := range history {
+		if a.Index >= index && index != 0 {
+			break
+		}
+		if a.Index < index {
+			in = a
+		}
+	}
+	return in
+}
+
+// Result is the outcome of a successful append.
+type Result struct {
+	Index      uint64
+	ReceivedAt time.Time
+	Leaf       []byte
+	// Checkpoint is the signed checkpoint of size Size covering Index.
+	Checkpoint []byte
+	Size       uint64
+	// Duplicate is true when the envelope had already been logged.
+	Duplicate bool
+}
+
+// Ledger is the server's log. It is safe for concurrent use.
+type Ledger struct {
+	cfg    Config
+	st     *store.Store
+	origin string
+	log    *slog.Logger
+
+	reqs    chan *request
+	done    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+
+	head atomic.Pointer[Head]
+
+	// Owned by the writer goroutine.
+	tree     *tlog.Tree
+	cache    map[string]*workflow.Package
+	lastTime time.Time
+
+	authors sync.Map // peer certificate SHA-256 (string) → identity
+}
+
+type request struct {
+	adm   *entry.Admitted
+	ag    *agreement.Agreement // agreement the envelope was admitted under
+	peer  *x509.Certificate
+	reply chan reply
+}
+
+type reply struct {
+	res *Result
+	err error
+}
+
+// Open starts the ledger on an open store, appending the genesis agreement
+// if the log is empty.
+func Open(cfg Config) (*Ledger, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 4096
+	}
+	if cfg.CachePackages <= 0 {
+		cfg.CachePackages = 1 << 18
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Ledger{
+		cfg:     cfg,
+		st:      cfg.Store,
+		origin:  cfg.Signer.Name(),
+		log:     cfg.Logger,
+		reqs:    make(chan *request, cfg.MaxBatch),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		cache:   map[string]*workflow.Package{},
+	}
+	size, err := l.st.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		err = l.genesis()
+	} else {
+		err = l.recover(size)
+	}
+	if err != nil {
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+// genesis appends the agreement as entry 0.
+func (l *Ledger) genesis() error {
+	if len(l.cfg.Genesis) == 0 {
+		return ErrNoGenesis
+	}
+	env, err := envelope.Parse(l.cfg.Genesis)
+	if err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	if env.PayloadType != message.TypeAgreement {
+		return fmt.Errorf("genesis: payload is %s, not an agreement", env.PayloadType)
+	}
+	payload, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	if err := message.Validate(payload); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	now := l.cfg.Now().UTC()
+	ag, err := workflow.Amend(nil, env, payload.(*mvmv1.Agreement), 0, now)
+	if err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	if err := l.checkLogKey(ag); err != nil {
+		return err
+	}
+	leaf, err := entry.NewLeaf(0, now, l.cfg.Genesis, nil)
+	if err != nil {
+		return err
+	}
+	tree, _ := tlog.NewTree(0, l.st)
+	b := &store.Batch{First: 0, Leaves: [][]byte{leaf}, Agreement: new(uint64), Certs: map[string][]byte{}}
+	if err := tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, h []byte) {
+		b.Nodes = append(b.Nodes, store.Node{ID: id, Hash: h})
+	}); err != nil {
+		return err
+	}
+	root, err := tree.Root()
+	if err != nil {
+		return err
+	}
+	if b.Checkpoint, err = tlog.SignCheckpoint(l.cfg.Signer, l.origin, 1, root); err != nil {
+		return err
+	}
+	if err := l.st.Commit(b); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	l.tree, l.lastTime = tree, now
+	l.publish(&Head{Size: 1, Checkpoint: b.Checkpoint, Agreement: ag, History: []*agreement.Agreement{ag}})
+	l.log.Info("genesis agreement logged", "origin", l.origin, "parties", len(ag.Parties()))
+	return nil
+}
+
+// checkLogKey refuses to run a log whose signing key is not the one the
+// agreement publishes: every party verifies checkpoints with that key.
+func (l *Ledger) checkLogKey(ag *agreement.Agreement) error {
+	v, err := note.NewVerifier(ag.LogKey)
+	if err != nil {
+		return fmt.Errorf("agreement log_verifier_key: %w", err)
+	}
+	if v.Name() != l.cfg.Signer.Name() || v.KeyHash() != l.cfg.Signer.KeyHash() {
+		return fmt.Errorf("the log signing key (%s) is not the key the agreement names (%s)", l.cfg.Signer.Name(), ag.LogKey)
+	}
+	if ag.LogOrigin != l.origin {
+		return fmt.Errorf("the agreement's log origin %q is not the signing key's name %q", ag.LogOrigin, l.origin)
+	}
+	return nil
+}
+
+// recover loads the committed state: O(log n) tree nodes, the agreements
+// and the latest checkpoint. It does not replay the log.
+func (l *Ledger) recover(size uint64) error {
+	tree, err := tlog.NewTree(size, l.st)
+	if err != nil {
+		return fmt.Errorf("recover tree: %w", err)
+	}
+	cpSize, cp, err := l.st.LatestCheckpoint()
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	if cpSize != size {
+		return fmt.Errorf("recover: latest checkpoint covers %d entries, log has %d", cpSize, size)
+	}
+	idxs, err := l.st.AgreementIndexes()
+	if err != nil {
+		return err
+	}
+	var history []*agreement.Agreement
+	for _, i := range idxs {
+		ag, err := l.loadAgreement(i)
+		if err != nil {
+			return fmt.Errorf("recover agreement at %d: %w", i, err)
+		}
+		history = append(history, ag)
+	}
+	if len(history) == 0 {
+		return errors.New("recover: no agreement in the log")
+	}
+	ag := history[len(history)-1]
+	if err := l.checkLogKey(ag); err != nil {
+		return err
+	}
+	v, _ := note.NewVerifier(ag.LogKey)
+	c, _, err := tlog.OpenCheckpoint(cp, l.origin, v)
+	if err != nil {
+		return fmt.Errorf("recover: stored checkpoint: %w", err)
+	}
+	root, err := tree.Root()
+	if err != nil {
+		return err
+	}
+	if string(c.Hash) != string(root) {
+		return fmt.Errorf("recover: stored checkpoint root differs from the tree's at size %d", size)
+	}
+	last, err := l.st.Leaf(size - 1)
+	if err != nil {
+		return err
+	}
+	e, err := entry.DecodeLeaf(last)
+	if err != nil {
+		return fmt.Errorf("recover: last entry: %w", err)
+	}
+	l.tree, l.lastTime = tree, e.ReceivedAt.AsTime()
+	l.publish(&Head{Size: size, Checkpoint: cp, Agreement: ag, History: history})
+	l.log.Info("log recovered", "size", size, "agreements", len(history))
+	return nil
+}
+
+func (l *Ledger) loadAgreement(index uint64) (*agreement.Agreement, error) {
+	leaf, err := l.st.Leaf(index)
+	if err != nil {
+		return nil, err
+	}
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return nil, err
+	}
+	env, err := envelope.Parse(e.Envelope)
+	if err != nil {
+		return nil, err
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	ap, ok := p.(*mvmv1.Agreement)
+	if !ok {
+		return nil, fmt.Errorf("entry %d is a %s, not an agreement", index, env.PayloadType)
+	}
+	return agreement.Parse(ap, index)
+}
+
+func (l *Ledger) publish(h *Head) {
+	h.changed = make(chan struct{})
+	old := l.head.Swap(h)
+	if old != nil {
+		close(old.changed)
+	}
+}
+
+// Head returns the latest committed head.
+func (l *Ledger) Head() *Head { return l.head.Load() }
+
+// Store returns the underlying store for reads.
+func (l *Ledger) Store() *store.Store { return l.st }
+
+// Origin is the log's checkpoint origin.
+func (l *Ledger) Origin() string { return l.origin }
+
+// Close stops the writer after the batch in progress; queued appends fail
+// with ErrClosed. It does not close the store.
+func (l *Ledger) Close() {
+	l.once.Do(func() { close(l.done) })
+	<-l.stopped
+}
+
+// Append admits raw, sent by the client authenticated with peer, and
+// returns once it is durably logged or refused.
+func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate) (*Result, error) {
+	h := l.head.Load()
+	adm, err := entry.Admit(h.Agreement, raw, peer, l.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	// A retry of a committed envelope never needs the writer.
+	if idx, ok, err := l.st.MessageIndex(adm.Author.URI(), adm.MessageID()); err != nil {
+		return nil, err
+	} else if ok {
+		return l.duplicate(idx, adm)
+	}
+	req := &request{adm: adm, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
+	select {
+	case l.reqs <- req:
+	case <-l.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The entry may still commit; a retry with the same envelope is
+		// answered with its receipt.
+		return nil, ctx.Err()
+	}
+}
+
+// duplicate answers a re-sent envelope whose message id is committed at idx.
+func (l *Ledger) duplicate(idx uint64, adm *entry.Admitted) (*Result, error) {
+	leaf, err := l.st.Leaf(idx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return nil, err
+	}
+	if string(e.Envelope) != string(adm.Raw) {
+		return nil, fmt.Errorf("%w: %s already used message id %q at index %d", ErrDuplicateMessageID, adm.Author, adm.MessageID(), idx)
+	}
+	size, cp, err := l.st.LatestCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Index: idx, ReceivedAt: e.ReceivedAt.AsTime(), Leaf: leaf, Checkpoint: cp, Size: size, Duplicate: true}, nil
+}

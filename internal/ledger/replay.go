@@ -1,0 +1,90 @@
+package ledger
+
+import (
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+)
+
+// Replay rebuilds a package's state from its stored entries with the
+// reducer. It trusts the store's signatures (they were verified on append;
+// the auditor re-verifies them); it returns nil, nil for an unknown package.
+func (l *Ledger) Replay(id string, history []*agreement.Agreement) (*workflow.Package, error) {
+	return l.ReplayUntil(id, history, time.Time{})
+}
+
+// ReplayUntil is Replay restricted to the entries received at or before
+// asOf (all entries if asOf is zero): the package as it stood at that time.
+func (l *Ledger) ReplayUntil(id string, history []*agreement.Agreement, asOf time.Time) (*workflow.Package, error) {
+	idxs, err := l.st.PackageIndexes(id)
+	if err != nil || len(idxs) == 0 {
+		return nil, err
+	}
+	var pkg *workflow.Package
+	for _, i := range idxs {
+		in, err := l.input(i)
+		if err != nil {
+			return nil, err
+		}
+		if !asOf.IsZero() && in.ReceivedAt.After(asOf) {
+			break
+		}
+		if pkg, err = workflow.Apply(agreementAt(history, i), pkg, in); err != nil {
+			return nil, fmt.Errorf("%w: package %s entry %d: %v", errCorrupt, id, i, err)
+		}
+	}
+	return pkg, nil
+}
+
+// input decodes the stored entry at index i for the reducer.
+func (l *Ledger) input(i uint64) (workflow.Input, error) {
+	leaf, err := l.st.Leaf(i)
+	if err != nil {
+		return workflow.Input{}, err
+	}
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
+	}
+	env, err := envelope.Parse(e.Envelope)
+	if err != nil {
+		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
+	}
+	author, err := l.author(e.PeerCertificateSha256)
+	if err != nil {
+		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
+	}
+	return workflow.Input{Index: i, ReceivedAt: e.ReceivedAt.AsTime(), Author: author, Payload: p}, nil
+}
+
+// author returns the identity of a stored peer certificate.
+func (l *Ledger) author(sha []byte) (identity.Identity, error) {
+	if v, ok := l.authors.Load(string(sha)); ok {
+		return v.(identity.Identity), nil
+	}
+	der, err := l.st.Certificate(sha)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	id, err := identity.Parse(cert)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	l.authors.Store(string(sha), id)
+	return id, nil
+}

@@ -1,0 +1,224 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// run is the single writer: it takes whatever has queued up while the
+// previous commit was fsyncing and commits it as one batch.
+func (l *Ledger) run() {
+	defer close(l.stopped)
+	for {
+		var first *request
+		select {
+		case first = <-l.reqs:
+		case <-l.done:
+			l.drain()
+			return
+		}
+		batch := []*request{first}
+	fill:
+		for len(batch) < l.cfg.MaxBatch {
+			select {
+			case r := <-l.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Ledger) drain() {
+	for {
+		select {
+		case r := <-l.reqs:
+			r.reply <- reply{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// staged is one accepted request of a batch.
+type staged struct {
+	req   *request
+	index uint64
+	leaf  []byte
+	dups  []*request // identical envelopes in the same batch
+}
+
+// commit applies, stages and commits one batch, then answers every request
+// in it. Refusals are answered only after the commit, so that no answer
+// depends on state that was never made durable.
+func (l *Ledger) commit(batch []*request) {
+	h := l.head.Load()
+	ag, history := h.Agreement, h.History
+	tree := l.tree.Clone()
+	now := l.cfg.Now().UTC()
+	if now.Before(l.lastTime) {
+		now = l.lastTime // receive times never go backwards along the log
+	}
+	sb := &store.Batch{First: h.Size, Certs: map[string][]byte{}}
+	overlay := map[string]*workflow.Package{}
+	byMsgID := map[string]*staged{}
+	var accepted []*staged
+	refused := map[*request]error{}
+	var earlier []func() // answers for envelopes already committed before
+
+	for _, r := range batch {
+		adm := r.adm
+		key := string(store.MsgIDKey(adm.Author.URI(), adm.MessageID()))
+		if s, ok := byMsgID[key]; ok {
+			if bytes.Equal(s.req.adm.Raw, adm.Raw) {
+				s.dups = append(s.dups, r)
+			} else {
+				refused[r] = fmt.Errorf("%w: %s already used message id %q in this batch", ErrDuplicateMessageID, adm.Author, adm.MessageID())
+			}
+			continue
+		}
+		if idx, ok, err := l.st.MessageIndex(adm.Author.URI(), adm.MessageID()); err != nil {
+			refused[r] = err
+			continue
+		} else if ok {
+			earlier = append(earlier, func() { res, err := l.duplicate(idx, adm); r.reply <- reply{res, err} })
+			continue
+		}
+		if r.ag != ag {
+			// Admitted under an agreement that has since been amended:
+			// authenticate again under the one in force.
+			var err error
+			if adm, err = entry.Admit(ag, adm.Raw, r.peer, now); err != nil {
+				refused[r] = err
+				continue
+			}
+		}
+		index := h.Size + uint64(len(sb.Leaves))
+		in := workflow.Input{Index: index, ReceivedAt: now, Author: adm.Author, Payload: adm.Payload}
+		if p, ok := adm.Payload.(*mvmv1.Agreement); ok {
+			if sb.Agreement != nil {
+				refused[r] = fmt.Errorf("%w: another amendment is being committed", ErrRetry)
+				continue
+			}
+			next, err := workflow.Amend(ag, adm.Envelope, p, index, now)
+			if err != nil {
+				refused[r] = err
+				continue
+			}
+			ag, history = next, append(history[:len(history):len(history)], next)
+			sb.Agreement = &next.Index
+		} else {
+			id := message.PackageID(adm.Payload)
+			pkg, err := l.packageState(id, overlay, history)
+			if err != nil {
+				refused[r] = err
+				continue
+			}
+			next, err := workflow.Apply(ag, pkg, in)
+			if err != nil {
+				refused[r] = err
+				continue
+			}
+			overlay[id] = next
+			sb.Packages = append(sb.Packages, store.PackageKey(id, index))
+		}
+		leaf, err := entry.NewLeaf(index, now, adm.Raw, adm.PeerSHA256)
+		if err == nil {
+			err = tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, hash []byte) {
+				sb.Nodes = append(sb.Nodes, store.Node{ID: id, Hash: hash})
+			})
+		}
+		if err != nil {
+			// The tree may be half-extended: abandon the whole batch.
+			l.fail(batch, fmt.Errorf("%w: stage entry %d: %v", ErrCommit, index, err))
+			return
+		}
+		sb.Leaves = append(sb.Leaves, leaf)
+		sb.MsgIDs = append(sb.MsgIDs, store.KV{Key: []byte(key), Value: binary.BigEndian.AppendUint64(nil, index)})
+		sb.Certs[string(adm.PeerSHA256)] = r.peer.Raw
+		s := &staged{req: r, index: index, leaf: leaf}
+		byMsgID[key] = s
+		accepted = append(accepted, s)
+	}
+
+	var cp []byte
+	if len(accepted) > 0 {
+		root, err := tree.Root()
+		if err == nil {
+			cp, err = tlog.SignCheckpoint(l.cfg.Signer, l.origin, tree.Size(), root)
+		}
+		if err == nil {
+			sb.Checkpoint = cp
+			err = l.st.Commit(sb)
+		}
+		if err != nil {
+			l.log.Error("batch commit failed", "first", sb.First, "entries", len(accepted), "err", err)
+			l.fail(batch, fmt.Errorf("%w: %v", ErrCommit, err))
+			return
+		}
+		l.tree, l.lastTime = tree, now
+		l.remember(overlay)
+		l.publish(&Head{Size: tree.Size(), Checkpoint: cp, Agreement: ag, History: history})
+	}
+	for _, s := range accepted {
+		res := &Result{Index: s.index, ReceivedAt: now, Leaf: s.leaf, Checkpoint: cp, Size: tree.Size()}
+		s.req.reply <- reply{res: res}
+		for _, d := range s.dups {
+			dup := *res
+			dup.Duplicate = true
+			d.reply <- reply{res: &dup}
+		}
+	}
+	for r, err := range refused {
+		r.reply <- reply{err: err}
+	}
+	for _, answer := range earlier {
+		answer()
+	}
+}
+
+// fail answers every request of a batch that could not be committed.
+func (l *Ledger) fail(batch []*request, err error) {
+	for _, r := range batch {
+		r.reply <- reply{err: err}
+	}
+}
+
+// remember moves the committed package states into the cache.
+func (l *Ledger) remember(overlay map[string]*workflow.Package) {
+	if len(l.cache)+len(overlay) > l.cfg.CachePackages {
+		clear(l.cache) // crude but bounded; states reload from the store
+	}
+	for id, p := range overlay {
+		l.cache[id] = p
+	}
+}
+
+// packageState returns the state of package id as of the batch so far.
+func (l *Ledger) packageState(id string, overlay map[string]*workflow.Package, history []*agreement.Agreement) (*workflow.Package, error) {
+	if p, ok := overlay[id]; ok {
+		return p, nil
+	}
+	if p, ok := l.cache[id]; ok {
+		return p, nil
+	}
+	p, err := l.Replay(id, history)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var errCorrupt = errors.New("stored entry cannot be replayed")

@@ -1,0 +1,155 @@
+// Package message decodes and validates the payloads that travel inside
+// envelopes: target packages, acknowledgements, action reports and the rest
+// of the workflow's message set.
+//
+// Guarantees:
+//   - [Decode] accepts only the known payload types and rejects payloads with
+//     fields this version does not understand, so the reducer never acts on
+//     a message it only partly read.
+//   - [Validate] checks every field against the limits below and names the
+//     offending field in its error ([FieldError], wrapping [ErrInvalid]).
+//
+// The package is pure: no I/O, no gRPC, no storage.
+package message
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Errors a caller may branch on.
+var (
+	// ErrInvalid means a field is missing, malformed or out of bounds.
+	ErrInvalid = errors.New("invalid message")
+	// ErrUnknownType means the payload type is not one this system knows.
+	ErrUnknownType = errors.New("unknown payload type")
+)
+
+// FieldError names the field that failed validation.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Payload types, the full protobuf names of the payload messages.
+var (
+	TypeAgreement             = TypeOf(&mvmv1.Agreement{})
+	TypeTargetPackage         = TypeOf(&mvmv1.TargetPackage{})
+	TypeAcknowledgement       = TypeOf(&mvmv1.Acknowledgement{})
+	TypeRequestForInformation = TypeOf(&mvmv1.RequestForInformation{})
+	TypeInformationResponse   = TypeOf(&mvmv1.InformationResponse{})
+	TypeActionReport          = TypeOf(&mvmv1.ActionReport{})
+	TypeEvidenceSubmission    = TypeOf(&mvmv1.EvidenceSubmission{})
+	TypeWithdrawal            = TypeOf(&mvmv1.Withdrawal{})
+	TypeVerificationFinding   = TypeOf(&mvmv1.VerificationFinding{})
+	TypeDispute               = TypeOf(&mvmv1.Dispute{})
+	TypeRuling                = TypeOf(&mvmv1.Ruling{})
+)
+
+// TypeOf returns the payload type of a message: its full protobuf name.
+func TypeOf(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
+
+var constructors = map[string]func() proto.Message{
+	TypeAgreement:             func() proto.Message { return &mvmv1.Agreement{} },
+	TypeTargetPackage:         func() proto.Message { return &mvmv1.TargetPackage{} },
+	TypeAcknowledgement:       func() proto.Message { return &mvmv1.Acknowledgement{} },
+	TypeRequestForInformation: func() proto.Message { return &mvmv1.RequestForInformation{} },
+	TypeInformationResponse:   func() proto.Message { return &mvmv1.InformationResponse{} },
+	TypeActionReport:          func() proto.Message { return &mvmv1.ActionReport{} },
+	TypeEvidenceSubmission:    func() proto.Message { return &mvmv1.EvidenceSubmission{} },
+	TypeWithdrawal:            func() proto.Message { return &mvmv1.Withdrawal{} },
+	TypeVerificationFinding:   func() proto.Message { return &mvmv1.VerificationFinding{} },
+	TypeDispute:               func() proto.Message { return &mvmv1.Dispute{} },
+	TypeRuling:                func() proto.Message { return &mvmv1.Ruling{} },
+}
+
+// Decode parses payload as the message named by payloadType.
+func Decode(payloadType string, payload []byte) (proto.Message, error) {
+	newMsg, ok := constructors[payloadType]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownType, payloadType)
+	}
+	m := newMsg()
+	if err := proto.Unmarshal(payload, m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, payloadType, err)
+	}
+	if path := unknownFields(m.ProtoReflect(), ""); path != "" {
+		return nil, fmt.Errorf("%w: %s has fields this server does not understand (at %q)", ErrInvalid, payloadType, path)
+	}
+	return m, nil
+}
+
+// unknownFields returns the path of the first message holding unknown
+// fields, or "" if there is none.
+func unknownFields(m protoreflect.Message, path string) string {
+	if len(m.GetUnknown()) > 0 {
+		if path == "" {
+			return "."
+		}
+		return path
+	}
+	found := ""
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil {
+			return true
+		}
+		name := path + "." + string(fd.Name())
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len() && found == ""; i++ {
+				found = unknownFields(l.Get(i).Message(), fmt.Sprintf("%s[%d]", name, i))
+			}
+		case fd.IsMap():
+			// No payload uses maps.
+		default:
+			found = unknownFields(v.Message(), name)
+		}
+		return found == ""
+	})
+	return found
+}
+
+// Header returns the header of any payload message, nil if it has none.
+func Header(m proto.Message) *mvmv1.Header {
+	if h, ok := m.(interface{ GetHeader() *mvmv1.Header }); ok {
+		return h.GetHeader()
+	}
+	return nil
+}
+
+// PackageID returns the package a payload concerns: a target package's own
+// id (its message id) or the package_id it refers to. Empty for agreements.
+func PackageID(m proto.Message) string {
+	if tp, ok := m.(*mvmv1.TargetPackage); ok {
+		return tp.GetHeader().GetMessageId()
+	}
+	if p, ok := m.(interface{ GetPackageId() string }); ok {
+		return p.GetPackageId()
+	}
+	return ""
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidID reports whether s is a well-formed message or package id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+var partyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+func itoa(i int) string { return fmt.Sprint(i) }

@@ -1,0 +1,50 @@
+package service
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// MaxEnvelopeBytes bounds one appended envelope.
+const MaxEnvelopeBytes = 256 << 10
+
+// Append logs one signed envelope and returns its receipt.
+func (s *Service) Append(ctx context.Context, req *mvmv1.AppendRequest) (*mvmv1.AppendResponse, error) {
+	caller, _ := CallerFrom(ctx)
+	if len(req.Envelope) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "envelope: is required")
+	}
+	if len(req.Envelope) > MaxEnvelopeBytes {
+		return nil, status.Errorf(codes.ResourceExhausted, "envelope: %d bytes, at most %d", len(req.Envelope), MaxEnvelopeBytes)
+	}
+	res, err := s.l.Append(ctx, req.Envelope, caller.Certificate)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	receipt, err := s.receipt(res)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &mvmv1.AppendResponse{Receipt: receipt, Duplicate: res.Duplicate}, nil
+}
+
+// receipt builds the C2SP tlog-proof for a committed entry. It runs on the
+// caller's goroutine, after the commit, reading only committed nodes.
+func (s *Service) receipt(res *ledger.Result) (*mvmv1.Receipt, error) {
+	proof, err := tlog.InclusionProof(s.l.Store(), res.Index, res.Size)
+	if err != nil {
+		return nil, err
+	}
+	text, err := tlog.NewReceipt(res.Index, proof, res.Checkpoint, res.Leaf)
+	if err != nil {
+		return nil, err
+	}
+	return &mvmv1.Receipt{Index: res.Index, ReceivedAt: timestamppb.New(res.ReceivedAt), TlogProof: text}, nil
+}

@@ -1,0 +1,248 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Read limits.
+const (
+	entriesPerMessage = 512
+	maxListed         = 10_000
+)
+
+// canRead: mediators read every package; a party reads the packages it is
+// party to, as submitter or as responder.
+func canRead(c *Caller, p *workflow.Package) bool {
+	return c.Role == mvmv1.Role_ROLE_MEDIATOR || c.ID.Party == p.Submitter.Party || c.ID.Party == p.Responder
+}
+
+func summary(p *workflow.Package) *mvmv1.PackageSummary {
+	return &mvmv1.PackageSummary{
+		PackageId:  p.ID,
+		Status:     string(p.Status),
+		Submitter:  p.Submitter.URI(),
+		Responder:  p.Responder,
+		Index:      p.Index,
+		ReceivedAt: timestamppb.New(p.ReceivedAt),
+		Outcome:    p.Outcome(),
+		Summary:    p.Target.GetSummary(),
+	}
+}
+
+// GetPackage returns a package's derived state, history and raw leaves.
+func (s *Service) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) (*mvmv1.GetPackageResponse, error) {
+	caller, _ := CallerFrom(ctx)
+	if !message.ValidID(req.PackageId) {
+		return nil, status.Errorf(codes.InvalidArgument, "package_id: %q is not a valid id", req.PackageId)
+	}
+	h := s.l.Head()
+	p, err := s.l.Replay(req.PackageId, h.History)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if p == nil {
+		return nil, status.Errorf(codes.NotFound, "package %q does not exist", req.PackageId)
+	}
+	if !canRead(caller, p) {
+		return nil, status.Errorf(codes.PermissionDenied, "party %s is not party to package %s", caller.ID.Party, p.ID)
+	}
+	resp := &mvmv1.GetPackageResponse{Package: summary(p)}
+	for _, e := range p.Events {
+		leaf, err := s.l.Store().Leaf(e.Index)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Leaves = append(resp.Leaves, leaf)
+		resp.History = append(resp.History, &mvmv1.PackageEvent{
+			Index:       e.Index,
+			ReceivedAt:  timestamppb.New(e.ReceivedAt),
+			PayloadType: workflow.ShortType(e.Type),
+			Author:      e.Author.URI(),
+			Summary:     describeLeaf(leaf),
+		})
+	}
+	return resp, nil
+}
+
+func describeLeaf(leaf []byte) string {
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return "undecodable entry"
+	}
+	env, err := envelope.Parse(e.Envelope)
+	if err != nil {
+		return "undecodable envelope"
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return "undecodable payload"
+	}
+	return workflow.Describe(p)
+}
+
+// visiblePackages replays the packages the caller may read, as of asOf
+// (zero: now), calling fn for each.
+func (s *Service) visiblePackages(ctx context.Context, asOf time.Time, fn func(*workflow.Package) error) error {
+	caller, _ := CallerFrom(ctx)
+	h := s.l.Head()
+	return s.l.Store().PackageIDs("", func(id string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p, err := s.l.ReplayUntil(id, h.History, asOf)
+		if err != nil || p == nil || !canRead(caller, p) {
+			return err
+		}
+		return fn(p)
+	})
+}
+
+var errEnough = errors.New("enough")
+
+// ListPackages lists the packages the caller may read.
+func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesRequest) (*mvmv1.ListPackagesResponse, error) {
+	if req.Status != "" && !validStatus(req.Status) {
+		return nil, status.Errorf(codes.InvalidArgument, "status: %q is not a status", req.Status)
+	}
+	resp := &mvmv1.ListPackagesResponse{}
+	err := s.visiblePackages(ctx, time.Time{}, func(p *workflow.Package) error {
+		if req.Status == "" || string(p.Status) == req.Status {
+			resp.Packages = append(resp.Packages, summary(p))
+		}
+		if len(resp.Packages) >= maxListed {
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func validStatus(s string) bool {
+	for _, st := range workflow.Statuses {
+		if string(st) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// GetBreaches lists the deadlines missed as of a time.
+func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
+	asOf := s.now().UTC()
+	if req.AsOf != nil {
+		if err := req.AsOf.CheckValid(); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "as_of: %v", err)
+		}
+		asOf = req.AsOf.AsTime()
+	}
+	var pkgs []*workflow.Package
+	if err := s.visiblePackages(ctx, asOf, func(p *workflow.Package) error {
+		pkgs = append(pkgs, p)
+		return nil
+	}); err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &mvmv1.GetBreachesResponse{AsOf: timestamppb.New(asOf)}
+	for _, b := range workflow.Breaches(pkgs, asOf) {
+		if req.Party != "" && b.Party != req.Party {
+			continue
+		}
+		resp.Breaches = append(resp.Breaches, &mvmv1.Breach{PackageId: b.PackageID, Party: b.Party,
+			Deadline: b.Deadline, Due: timestamppb.New(b.Due), LateSeconds: int64(b.Late / time.Second)})
+	}
+	return resp, nil
+}
+
+// GetAgreement returns the leaf of the agreement in force.
+func (s *Service) GetAgreement(ctx context.Context, _ *mvmv1.GetAgreementRequest) (*mvmv1.GetAgreementResponse, error) {
+	leaf, err := s.l.Store().Leaf(s.l.Head().Agreement.Index)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &mvmv1.GetAgreementResponse{Leaf: leaf}, nil
+}
+
+// GetEntries streams raw leaves [start, end).
+func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStreamingServer[mvmv1.GetEntriesResponse]) error {
+	size := s.l.Head().Size
+	end := req.End
+	if end == 0 {
+		end = size
+	}
+	if req.Start > end || end > size {
+		return status.Errorf(codes.OutOfRange, "entries [%d, %d) are not in a log of size %d", req.Start, end, size)
+	}
+	msg := &mvmv1.GetEntriesResponse{FirstIndex: req.Start}
+	err := s.l.Store().Leaves(req.Start, end, func(i uint64, leaf []byte) error {
+		msg.Leaves = append(msg.Leaves, append([]byte(nil), leaf...))
+		if len(msg.Leaves) == entriesPerMessage {
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			msg = &mvmv1.GetEntriesResponse{FirstIndex: i + 1}
+		}
+		return nil
+	})
+	if err == nil && len(msg.Leaves) > 0 {
+		err = stream.Send(msg)
+	}
+	return toStatus(err)
+}
+
+// GetCertificates returns stored certificates by SHA-256.
+func (s *Service) GetCertificates(ctx context.Context, req *mvmv1.GetCertificatesRequest) (*mvmv1.GetCertificatesResponse, error) {
+	if len(req.Sha256) > 1024 {
+		return nil, status.Error(codes.InvalidArgument, "sha256: at most 1024 fingerprints per call")
+	}
+	resp := &mvmv1.GetCertificatesResponse{}
+	for _, fp := range req.Sha256 {
+		der, err := s.l.Store().Certificate(fp)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Certificates = append(resp.Certificates, der)
+	}
+	return resp, nil
+}
+
+// Watch streams entries from req.From on, then each new one as it commits.
+// Resuming with From = last index seen + 1 gives no gap and no duplicate.
+func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServer[mvmv1.WatchResponse]) error {
+	next := req.From
+	for {
+		h := s.l.Head()
+		if next > h.Size {
+			return status.Errorf(codes.OutOfRange, "from %d is beyond the log size %d", next, h.Size)
+		}
+		if next < h.Size {
+			err := s.l.Store().Leaves(next, h.Size, func(i uint64, leaf []byte) error {
+				return stream.Send(&mvmv1.WatchResponse{Index: i, Leaf: append([]byte(nil), leaf...)})
+			})
+			if err != nil {
+				return toStatus(err)
+			}
+			next = h.Size
+		}
+		select {
+		case <-h.Changed():
+		case <-stream.Context().Done():
+			return nil
+		}
+	}
+}

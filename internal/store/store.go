@@ -1,0 +1,241 @@
+// Package store persists the log in a single bbolt file.
+//
+// Buckets:
+//
+//	entries       index (8-byte big endian) → exact leaf bytes
+//	nodes/<level> index → 32-byte hash of a perfect Merkle subtree
+//	checkpoints   size → signed checkpoint note (log signature only)
+//	cosignatures  size ‖ cosigner name → signed-note signature line
+//	certs         SHA-256 → DER certificate
+//	msgids        author URI ‖ 0 ‖ message id → index
+//	packages      package id ‖ 0 ‖ index → nothing
+//	agreements    index of every agreement entry → nothing
+//	meta          "size", "agreement" (index of the agreement in force)
+//
+// Entries, nodes and checkpoints are the record; msgids, packages,
+// agreements and the agreement pointer are indexes that [Store.RebuildIndexes] can recompute
+// from the entries.
+//
+// Guarantees: [Store.Commit] writes a whole batch in one transaction with
+// one fsync, or nothing; it refuses a batch that does not start at the
+// current size or that would overwrite a checkpoint with a different one.
+// Readers run concurrently with the writer and see only committed batches.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bEntries      = []byte("entries")
+	bNodes        = []byte("nodes")
+	bCheckpoints  = []byte("checkpoints")
+	bCosignatures = []byte("cosignatures")
+	bCerts        = []byte("certs")
+	bMsgIDs       = []byte("msgids")
+	bPackages     = []byte("packages")
+	bMeta         = []byte("meta")
+	bAgreements   = []byte("agreements")
+
+	kSize      = []byte("size")
+	kAgreement = []byte("agreement")
+)
+
+// Errors a caller may branch on.
+var (
+	// ErrConflict means a batch does not extend the stored log, or a
+	// checkpoint for its size exists with different contents.
+	ErrConflict = errors.New("store conflict")
+	// ErrNotFound means the requested record does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// Store is an open database.
+type Store struct {
+	db *bolt.DB
+}
+
+// Options for Open.
+type Options struct {
+	// NoSync disables fsync. Only for benchmarks that measure everything
+	// else; a server never sets it.
+	NoSync bool
+	// ReadOnly opens the file for reading only.
+	ReadOnly bool
+}
+
+// Open opens or creates the database at path.
+func Open(path string, o Options) (*Store, error) {
+	if !o.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: o.NoSync, ReadOnly: o.ReadOnly,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if !o.ReadOnly {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bEntries, bNodes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: create buckets: %w", path, err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the bbolt handle for backup and offline checks.
+func (s *Store) DB() *bolt.DB { return s.db }
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func getU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// Node is one Merkle node hash to persist.
+type Node struct {
+	ID   compact.NodeID
+	Hash []byte
+}
+
+// KV is an index record.
+type KV struct {
+	Key   []byte
+	Value []byte
+}
+
+// Batch is everything one group commit writes.
+type Batch struct {
+	// First is the index of Leaves[0]; it must equal the stored size.
+	First  uint64
+	Leaves [][]byte
+	Nodes  []Node
+	// Certs by SHA-256; existing ones are left as they are.
+	Certs map[string][]byte
+	// MsgIDs and Packages are index records (see MsgIDKey, PackageKey).
+	MsgIDs   []KV
+	Packages [][]byte
+	// Checkpoint signed over the tree of size First+len(Leaves).
+	Checkpoint []byte
+	// Agreement, if set, is the index of a new agreement in force. A batch
+	// holds at most one.
+	Agreement *uint64
+}
+
+// MsgIDKey is the msgids key of an author's message id.
+func MsgIDKey(author, messageID string) []byte {
+	k := make([]byte, 0, len(author)+1+len(messageID))
+	k = append(k, author...)
+	k = append(k, 0)
+	return append(k, messageID...)
+}
+
+// PackageKey is the packages key of one entry of a package.
+func PackageKey(packageID string, index uint64) []byte {
+	k := make([]byte, 0, len(packageID)+9)
+	k = append(k, packageID...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, index)
+}
+
+// Commit writes a batch in one transaction.
+func (s *Store) Commit(b *Batch) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return writeBatch(tx, b) })
+}
+
+func writeBatch(tx *bolt.Tx, b *Batch) error {
+	meta := tx.Bucket(bMeta)
+	size := getU64(meta.Get(kSize))
+	if b.First != size {
+		return fmt.Errorf("%w: batch starts at %d, log size is %d", ErrConflict, b.First, size)
+	}
+	newSize := size + uint64(len(b.Leaves))
+	entries := tx.Bucket(bEntries)
+	entries.FillPercent = 1.0 // append-only: keep pages full
+	for i, leaf := range b.Leaves {
+		if err := entries.Put(u64(b.First+uint64(i)), leaf); err != nil {
+			return err
+		}
+	}
+	nodes := tx.Bucket(bNodes)
+	levels := map[uint]*bolt.Bucket{}
+	for _, n := range b.Nodes {
+		lb := levels[n.ID.Level]
+		if lb == nil {
+			var err error
+			if lb, err = nodes.CreateBucketIfNotExists([]byte{byte(n.ID.Level)}); err != nil {
+				return err
+			}
+			lb.FillPercent = 1.0
+			levels[n.ID.Level] = lb
+		}
+		if err := lb.Put(u64(n.ID.Index), n.Hash); err != nil {
+			return err
+		}
+	}
+	certs := tx.Bucket(bCerts)
+	for fp, der := range b.Certs {
+		if certs.Get([]byte(fp)) == nil {
+			if err := certs.Put([]byte(fp), der); err != nil {
+				return err
+			}
+		}
+	}
+	msgids := tx.Bucket(bMsgIDs)
+	for _, kv := range b.MsgIDs {
+		if err := msgids.Put(kv.Key, kv.Value); err != nil {
+			return err
+		}
+	}
+	pkgs := tx.Bucket(bPackages)
+	for _, k := range b.Packages {
+		if err := pkgs.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	if b.Checkpoint != nil {
+		cps := tx.Bucket(bCheckpoints)
+		cps.FillPercent = 1.0
+		if old := cps.Get(u64(newSize)); old != nil && !bytes.Equal(old, b.Checkpoint) {
+			return fmt.Errorf("%w: a different checkpoint for size %d is already stored", ErrConflict, newSize)
+		}
+		if err := cps.Put(u64(newSize), b.Checkpoint); err != nil {
+			return err
+		}
+	}
+	if b.Agreement != nil {
+		if err := meta.Put(kAgreement, u64(*b.Agreement)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bAgreements).Put(u64(*b.Agreement), nil); err != nil {
+			return err
+		}
+	}
+	return meta.Put(kSize, u64(newSize))
+}

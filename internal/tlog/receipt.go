@@ -1,0 +1,156 @@
+package tlog
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/transparency-dev/formats/log"
+	fproof "github.com/transparency-dev/formats/proof"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// MaxReceiptLeafSize is the largest leaf a receipt can carry. The "extra"
+// line holding base64(leaf) must fit, with its newline, in the 64 KiB token
+// limit of the bufio.Scanner that formats/proof.TLogProof.Unmarshal uses;
+// longer lines make Unmarshal fail (with a misleading "missing required
+// index" error).
+const MaxReceiptLeafSize = (bufio.MaxScanTokenSize - len("extra ") - len("\n")) / 4 * 3
+
+// Receipt is a verified C2SP tlog-proof receipt.
+type Receipt struct {
+	// Index is the index of the leaf in the log.
+	Index uint64
+	// Leaf is the complete leaf bytes, carried on the receipt's "extra" line.
+	Leaf []byte
+	// Proof is the inclusion proof of LeafHash(Leaf) at Index.
+	Proof [][]byte
+	// Checkpoint is the parsed, verified checkpoint the proof is against.
+	Checkpoint log.Checkpoint
+	// SignedCheckpoint is the checkpoint's signed note, as carried.
+	SignedCheckpoint []byte
+}
+
+// NewReceipt encodes a C2SP tlog-proof receipt for the leaf at index:
+//
+//	c2sp.org/tlog-proof@v1
+//	extra <base64 leaf>
+//	index <index>
+//	<base64 proof hash>...
+//	<blank line>
+//	<signed checkpoint>
+//
+// signedCheckpoint must carry exactly one signature (the log's) and be
+// canonical. NewReceipt cannot check that signature (it has no key), but it
+// checks everything else VerifyReceipt will: index < size, the inclusion of
+// LeafHash(leaf) against the checkpoint's root, and that the output parses
+// back to the same bytes. A nil leaf is encoded as an empty one.
+func NewReceipt(index uint64, proof [][]byte, signedCheckpoint []byte, leaf []byte) ([]byte, error) {
+	if len(leaf) > MaxReceiptLeafSize {
+		return nil, fmt.Errorf("%w: leaf is %d bytes, a receipt can carry at most %d", ErrMalformed, len(leaf), MaxReceiptLeafSize)
+	}
+	n, err := parseNote(signedCheckpoint)
+	if err != nil {
+		return nil, fmt.Errorf("tlog: receipt checkpoint: %w", err)
+	}
+	if err := checkReceiptNote(n, signedCheckpoint); err != nil {
+		return nil, err
+	}
+	cp := &log.Checkpoint{}
+	rest, err := cp.Unmarshal([]byte(n.Text))
+	if err != nil || len(rest) != 0 || len(cp.Hash) != HashSize || !bytes.Equal(cp.Marshal(), []byte(n.Text)) {
+		return nil, fmt.Errorf("%w: receipt checkpoint body is not a canonical checkpoint", ErrMalformed)
+	}
+	if err := VerifyInclusion(LeafHash(leaf), index, cp.Size, proof, cp.Hash); err != nil {
+		return nil, fmt.Errorf("tlog: receipt for index %d: %w", index, err)
+	}
+	p := fproof.TLogProof{
+		Index:      index,
+		Hashes:     make([][sha256.Size]byte, len(proof)),
+		Checkpoint: signedCheckpoint,
+		ExtraData:  leaf,
+	}
+	if p.ExtraData == nil {
+		p.ExtraData = []byte{}
+	}
+	for i, h := range proof {
+		p.Hashes[i] = [sha256.Size]byte(h)
+	}
+	out := p.Marshal()
+	if _, err := decodeReceipt(out); err != nil {
+		return nil, fmt.Errorf("tlog: receipt for index %d does not round-trip: %w", index, err)
+	}
+	return out, nil
+}
+
+// VerifyReceipt verifies a receipt offline: it must be exactly the canonical
+// encoding NewReceipt produces, its checkpoint must be signed by logKey for
+// origin and carry no other signature, index must be below the checkpoint
+// size, and LeafHash(leaf) must be included at index under the checkpoint's
+// root. Any changed, added or removed byte makes it fail.
+func VerifyReceipt(receipt []byte, origin string, logKey note.Verifier) (*Receipt, error) {
+	p, err := decodeReceipt(receipt)
+	if err != nil {
+		return nil, err
+	}
+	cp, n, err := OpenCheckpoint(p.Checkpoint, origin, logKey)
+	if err != nil {
+		return nil, fmt.Errorf("tlog: receipt checkpoint: %w", err)
+	}
+	if err := checkReceiptNote(n, p.Checkpoint); err != nil {
+		return nil, err
+	}
+	proof := make([][]byte, len(p.Hashes))
+	for i := range p.Hashes {
+		proof[i] = p.Hashes[i][:]
+	}
+	if err := VerifyInclusion(LeafHash(p.ExtraData), p.Index, cp.Size, proof, cp.Hash); err != nil {
+		return nil, fmt.Errorf("tlog: receipt for index %d: %w", p.Index, err)
+	}
+	return &Receipt{
+		Index:            p.Index,
+		Leaf:             p.ExtraData,
+		Proof:            proof,
+		Checkpoint:       *cp,
+		SignedCheckpoint: p.Checkpoint,
+	}, nil
+}
+
+// decodeReceipt parses a receipt with formats/proof and insists that it is
+// the canonical encoding (TLogProof.Unmarshal alone tolerates CRLF line
+// endings, a missing final newline, non-zero base64 padding bits and leading
+// zeros in the index) and that it has an "extra" line.
+func decodeReceipt(receipt []byte) (*fproof.TLogProof, error) {
+	var p fproof.TLogProof
+	if err := p.Unmarshal(receipt); err != nil {
+		return nil, fmt.Errorf("%w: receipt: %w", ErrMalformed, err)
+	}
+	if p.ExtraData == nil {
+		return nil, fmt.Errorf("%w: receipt has no extra (leaf) line", ErrMalformed)
+	}
+	if !bytes.Equal(p.Marshal(), receipt) {
+		return nil, fmt.Errorf("%w: receipt is not in canonical encoding", ErrMalformed)
+	}
+	return &p, nil
+}
+
+// checkReceiptNote insists that the receipt's checkpoint carries exactly one
+// signature line, canonically encoded, so that no byte of it is ignored.
+func checkReceiptNote(n *note.Note, signed []byte) error {
+	sigs := append(append([]note.Signature(nil), n.Sigs...), n.UnverifiedSigs...)
+	if len(sigs) != 1 {
+		return fmt.Errorf("%w: receipt checkpoint has %d distinct signatures, want exactly the log's", ErrMalformed, len(sigs))
+	}
+	if !canonicalBase64(sigs[0].Base64) {
+		return fmt.Errorf("%w: receipt checkpoint signature is not canonical base64", ErrMalformed)
+	}
+	enc, err := encodeNote(n)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(enc, signed) {
+		return fmt.Errorf("%w: receipt checkpoint is not in canonical encoding", ErrMalformed)
+	}
+	return nil
+}

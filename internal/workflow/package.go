@@ -1,0 +1,151 @@
+package workflow
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/identity"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Status of a package, derived from its entries.
+type Status string
+
+// The statuses, as printed by `show` and `list`.
+const (
+	StatusSubmitted            Status = "submitted"
+	StatusAcknowledged         Status = "acknowledged"
+	StatusInformationRequested Status = "information-requested"
+	StatusActionReported       Status = "action-reported"
+	StatusVerified             Status = "verified"
+	StatusContested            Status = "contested"
+	StatusDisputed             Status = "disputed"
+	StatusRuled                Status = "ruled"
+	StatusWithdrawn            Status = "withdrawn"
+)
+
+// Statuses lists every status in workflow order.
+var Statuses = []Status{StatusSubmitted, StatusAcknowledged, StatusInformationRequested,
+	StatusActionReported, StatusVerified, StatusContested, StatusDisputed, StatusRuled, StatusWithdrawn}
+
+// Event is one accepted entry in a package's history.
+type Event struct {
+	Index      uint64
+	ReceivedAt time.Time
+	Type       string // payload type
+	MessageID  string
+	Author     identity.Identity
+	Status     Status // status after the event
+}
+
+// Finding is a mediator's verification finding.
+type Finding struct {
+	ID       string
+	Index    uint64
+	Mediator identity.Identity
+	Verdict  mvmv1.Verdict
+}
+
+// Request is a request for information and its answer, if any.
+type Request struct {
+	ID         string
+	Index      uint64
+	AnsweredAt uint64 // index of the response; 0 while open
+}
+
+// Dispute is the package's open or last dispute.
+type Dispute struct {
+	ID        string
+	Index     uint64
+	By        identity.Identity
+	FindingID string
+	// Signers of each proposed decision, by mediator party.
+	Rulings map[string]map[string]bool
+	// Decision is set once a ruling reached the quorum.
+	Decision string
+	RuledAt  uint64
+}
+
+// Deadline is one obligation with its due time. Met is zero while open.
+type Deadline struct {
+	Name  string // acknowledge, action-report, evidence
+	Party string
+	Due   time.Time
+	Met   time.Time
+}
+
+// Package is the state of one target package, derived by replaying its
+// entries through Apply.
+type Package struct {
+	ID         string
+	Index      uint64
+	ReceivedAt time.Time
+	Submitter  identity.Identity
+	Responder  string
+	Target     *mvmv1.TargetPackage
+	Status     Status
+
+	Report      *mvmv1.ActionReport
+	Requests    []Request
+	Findings    []Finding
+	Dispute     *Dispute
+	Deadlines   []Deadline
+	Withdrawn   *mvmv1.Withdrawal
+	Events      []Event
+	Disputes    int
+	lastRulings int
+}
+
+// clone returns a copy deep enough that Apply can change it without
+// touching p.
+func (p *Package) clone() *Package {
+	c := *p
+	c.Requests = slices.Clone(p.Requests)
+	c.Findings = slices.Clone(p.Findings)
+	c.Deadlines = slices.Clone(p.Deadlines)
+	c.Events = slices.Clone(p.Events)
+	if p.Dispute != nil {
+		d := *p.Dispute
+		d.Rulings = make(map[string]map[string]bool, len(p.Dispute.Rulings))
+		for k, v := range p.Dispute.Rulings {
+			d.Rulings[k] = maps.Clone(v)
+		}
+		c.Dispute = &d
+	}
+	return &c
+}
+
+// OpenRequests returns the ids of unanswered requests for information.
+func (p *Package) OpenRequests() []string {
+	var ids []string
+	for _, r := range p.Requests {
+		if r.AnsweredAt == 0 {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// Outcome returns the reported outcome in CLI form, "" if none.
+func (p *Package) Outcome() string {
+	if p.Report == nil {
+		return ""
+	}
+	return OutcomeName(p.Report.Outcome)
+}
+
+func (p *Package) deadline(name string) *Deadline {
+	for i := range p.Deadlines {
+		if p.Deadlines[i].Name == name {
+			return &p.Deadlines[i]
+		}
+	}
+	return nil
+}
+
+func (p *Package) meet(name string, at time.Time) {
+	if d := p.deadline(name); d != nil && d.Met.IsZero() {
+		d.Met = at
+	}
+}

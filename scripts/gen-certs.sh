@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Generates the development PKI and dev agreement (see certs/README.md).
+#
+#   scripts/gen-certs.sh [--force] [DIR]                 # DIR defaults to certs/ of the repo
+#   scripts/gen-certs.sh --issue NAME --party P [DIR]    # one extra client identity
+#
+# A relative DIR is taken relative to the caller's working directory.
+# For development and tests only.
+set -euo pipefail
+
+caller=$PWD
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --trust-domain | -trust-domain | --log-origin | -log-origin | --issue | -issue | --party | -party)
+      args+=("$1")
+      if [ $# -gt 1 ]; then args+=("$2"); shift; fi
+      ;;
+    -*) args+=("$1") ;;
+    /*) args+=("$1") ;;
+    *) args+=("$caller/$1") ;;
+  esac
+  shift
+done
+
+cd "$(dirname "$0")/.."
+exec go run ./internal/devpki/gencerts ${args[@]+"${args[@]}"}

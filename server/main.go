@@ -1,0 +1,61 @@
+// Command server runs the MVM Exchange server.
+//
+//	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/server"
+)
+
+func main() {
+	var cfg server.Config
+	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:7443", "address to listen on")
+	flag.StringVar(&cfg.DB, "db", "data/mvm.db", "bbolt database file")
+	flag.StringVar(&cfg.CertsDir, "certs", "certs", "directory of the PKI made by scripts/gen-certs.sh")
+	flag.StringVar(&cfg.Agreement, "agreement", "", "genesis agreement envelope for an empty log (default CERTS/agreement.envelope)")
+	flag.StringVar(&cfg.LogKey, "log-key", "", "checkpoint signing key (default CERTS/log.key)")
+	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "server: --log-level:", err)
+		os.Exit(2)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	s, err := server.Start(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case got := <-sig:
+		cfg.Logger.Info("stopping", "signal", got.String())
+	case err := <-waitErr(s):
+		cfg.Logger.Error("server stopped", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "server: stop:", err)
+		os.Exit(1)
+	}
+}
+
+func waitErr(s *server.Server) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- s.Wait() }()
+	return ch
+}
