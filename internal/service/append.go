@@ -12,8 +12,10 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// MaxEnvelopeBytes bounds one appended envelope.
-const MaxEnvelopeBytes = 256 << 10
+// MaxEnvelopeBytes bounds one appended envelope. The largest valid payload
+// (limits in package message) is under 16 KiB; receipts carry the whole leaf
+// on one line, which the C2SP tlog-proof parser caps at tlog.MaxReceiptLeafSize.
+const MaxEnvelopeBytes = 32 << 10
 
 // Append logs one signed envelope and returns its receipt.
 func (s *Service) Append(ctx context.Context, req *mvmv1.AppendRequest) (*mvmv1.AppendResponse, error) {
