@@ -86,15 +86,14 @@ type Package struct {
 	Target     *mvmv1.TargetPackage
 	Status     Status
 
-	Report      *mvmv1.ActionReport
-	Requests    []Request
-	Findings    []Finding
-	Dispute     *Dispute
-	Deadlines   []Deadline
-	Withdrawn   *mvmv1.Withdrawal
-	Events      []Event
-	Disputes    int
-	lastRulings int
+	Report    *mvmv1.ActionReport
+	Requests  []Request
+	Findings  []Finding
+	Dispute   *Dispute
+	Deadlines []Deadline
+	Withdrawn *mvmv1.Withdrawal
+	Events    []Event
+	Disputes  int
 }
 
 // clone returns a copy deep enough that Apply can change it without
