@@ -59,6 +59,9 @@ type Options struct {
 	Progress func(verified, total uint64)
 	// AsOf for the breach count (default: the last entry's receive time).
 	AsOf time.Time
+	// RootAt, if not zero, asks for the root of the tree of that size too,
+	// to compare with a checkpoint seen before (Report.RootAt).
+	RootAt uint64
 }
 
 // Report is what a successful audit established.
@@ -69,6 +72,7 @@ type Report struct {
 	Packages  map[string]*workflow.Package
 	Breaches  []workflow.Breach
 	LastTime  time.Time
+	RootAt    []byte
 }
 
 const chunk = 1024
@@ -78,7 +82,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	a := &auditor{src: src, ctx: ctx, certs: map[string]*x509.Certificate{}, msgids: map[string]uint64{},
+	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, certs: map[string]*x509.Certificate{}, msgids: map[string]uint64{},
 		pkgs: map[string]*workflow.Package{}, workers: o.Workers}
 	a.tree, _ = tlog.NewTree(0, nil)
 	var leaves [][]byte
@@ -119,7 +123,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		pkgs = append(pkgs, p)
 	}
 	return &Report{Entries: a.next, Root: root, Agreement: a.ag, Packages: a.pkgs,
-		Breaches: workflow.Breaches(pkgs, asOf), LastTime: a.lastTime}, nil
+		Breaches: workflow.Breaches(pkgs, asOf), LastTime: a.lastTime, RootAt: a.rootAtV}, nil
 }
 
 type auditor struct {
@@ -134,6 +138,8 @@ type auditor struct {
 	msgids   map[string]uint64
 	pkgs     map[string]*workflow.Package
 	tree     *tlog.Tree
+	rootAt   uint64
+	rootAtV  []byte
 }
 
 type decoded struct {
@@ -262,6 +268,13 @@ func (a *auditor) common(d *decoded) error {
 	}
 	a.lastTime = t
 	a.next++
+	if a.next == a.rootAt {
+		root, err := a.tree.Root()
+		if err != nil {
+			return &EntryError{d.index, err}
+		}
+		a.rootAtV = root
+	}
 	return nil
 }
 

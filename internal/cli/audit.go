@@ -3,12 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
@@ -18,64 +22,207 @@ import (
 )
 
 func init() {
-	var logKey, genesis string
-	var quiet bool
+	var logKey, genesis, statePath, bundlePath string
+	var quiet, noCosign bool
 	register(&command{
-		name: "audit", args: "[--log-key FILE] [--agreement FILE]",
-		summary: "download the whole log and verify every entry, the workflow and the checkpoint",
+		name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE]",
+		summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
 			fs.StringVar(&genesis, "agreement", "", "pinned genesis agreement envelope (default CERTS/agreement.envelope)")
+			fs.StringVar(&statePath, "state", "", "file keeping the last verified checkpoint; the next audit demands consistency with it, and mediators cosign")
+			fs.StringVar(&bundlePath, "bundle", "", "audit an offline bundle (from export) instead of the server")
+			fs.BoolVar(&noCosign, "no-cosign", false, "mediators: do not cosign the verified checkpoint")
 			fs.BoolVar(&quiet, "quiet", false, "no progress lines")
 		},
+		offline: false,
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
-			v, err := e.logVerifier(logKey)
-			if err != nil {
+			a := &auditRun{e: e, statePath: statePath, quiet: quiet}
+			var err error
+			if a.v, err = e.logVerifier(logKey); err != nil {
 				return err
 			}
 			if genesis == "" {
 				genesis = filepath.Join(e.certs, "agreement.envelope")
 			}
-			pinned, err := os.ReadFile(genesis)
-			if err != nil {
+			if a.pinned, err = os.ReadFile(genesis); err != nil {
 				return fmt.Errorf("pinned agreement: %w", err)
 			}
-			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				cpResp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+			if bundlePath != "" {
+				b, err := audit.OpenBundle(bundlePath)
 				if err != nil {
 					return err
 				}
-				cp, _, err := tlog.OpenCheckpoint(cpResp.Checkpoint, v.Name(), v)
+				ctx, cancel := e.context()
+				defer cancel()
+				_, err = a.run(ctx, b, b.Header.Checkpoint, nil)
+				return err
+			}
+			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 				if err != nil {
-					return fmt.Errorf("server checkpoint: %w", err)
+					return err
 				}
-				e.printf("auditing %d entries of %s\n", cp.Size, cp.Origin)
-				progress := func(done, total uint64) {
-					if !quiet && total >= 10_000 {
-						fmt.Fprintf(e.stderr, "audit: %d/%d entries verified\n", done, total)
-					}
+				proof := func(from, to uint64) ([][]byte, error) {
+					r, err := c.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
+					return r.GetHashes(), err
 				}
-				rep, err := audit.Run(ctx, serverSource{c}, cp.Size, audit.Options{Progress: progress})
-				if err != nil {
-					return fmt.Errorf("FAILED: %w", err)
+				signed, err := a.run(ctx, serverSource{c}, resp.Checkpoint, proof)
+				if err != nil || noCosign || statePath == "" {
+					return err
 				}
-				if err := checkGenesis(ctx, serverSource{c}, pinned); err != nil {
-					return fmt.Errorf("FAILED: %w", err)
-				}
-				if !bytes.Equal(rep.Root, cp.Hash) {
-					return fmt.Errorf("FAILED: the entries hash to a root other than the signed checkpoint's (size %d)", cp.Size)
-				}
-				e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
-				e.printf("packages: %d, breaches as of %s: %d\n", len(rep.Packages), stamp(rep.LastTime), len(rep.Breaches))
-				e.printf("checkpoint: %s size %d root %x\n", cp.Origin, cp.Size, cp.Hash)
-				e.printf("audit: OK\n")
-				return nil
+				return a.cosign(ctx, c, signed)
 			})
 		},
 	})
+}
+
+// auditRun is one audit: of a server or of a bundle.
+type auditRun struct {
+	e         *env
+	v         note.Verifier
+	pinned    []byte
+	statePath string
+	quiet     bool
+}
+
+// auditState is what --state keeps between audits.
+type auditState struct {
+	Origin     string `json:"origin"`
+	Size       uint64 `json:"size"`
+	Root       []byte `json:"root"`
+	Checkpoint string `json:"checkpoint"`
+}
+
+// run audits src up to the checkpoint signed, checking consistency with
+// the saved state first (with the server's proof if proof is not nil, and
+// in any case by recomputing the old root). It returns the checkpoint.
+func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, proof func(from, to uint64) ([][]byte, error)) ([]byte, error) {
+	cp, _, err := tlog.OpenCheckpoint(signed, a.v.Name(), a.v)
+	if err != nil {
+		return nil, fmt.Errorf("FAILED: checkpoint: %w", err)
+	}
+	prev, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	a.e.printf("auditing %d entries of %s\n", cp.Size, cp.Origin)
+	var rootAt uint64
+	if prev != nil {
+		switch {
+		case prev.Origin != cp.Origin:
+			return nil, fmt.Errorf("FAILED: state is for log %q, this is %q", prev.Origin, cp.Origin)
+		case cp.Size < prev.Size:
+			return nil, fmt.Errorf("FAILED: log rolled back: had size %d, server now shows %d", prev.Size, cp.Size)
+		case cp.Size == prev.Size && !bytes.Equal(cp.Hash, prev.Root):
+			return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: same size, different root (forked log)", prev.Size)
+		}
+		if proof != nil && prev.Size > 0 {
+			hashes, err := proof(prev.Size, cp.Size)
+			if err != nil {
+				return nil, fmt.Errorf("FAILED: consistency proof from size %d: %w", prev.Size, err)
+			}
+			if err := tlog.VerifyConsistency(prev.Size, cp.Size, hashes, prev.Root, cp.Hash); err != nil {
+				return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: %w", prev.Size, err)
+			}
+		}
+		rootAt = prev.Size
+	}
+	progress := func(done, total uint64) {
+		if !a.quiet && total >= 10_000 {
+			fmt.Fprintf(a.e.stderr, "audit: %d/%d entries verified\n", done, total)
+		}
+	}
+	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt})
+	if err != nil {
+		return nil, fmt.Errorf("FAILED: %w", err)
+	}
+	if err := checkGenesis(ctx, src, a.pinned); err != nil {
+		return nil, fmt.Errorf("FAILED: %w", err)
+	}
+	if !bytes.Equal(rep.Root, cp.Hash) {
+		return nil, fmt.Errorf("FAILED: the entries hash to a root other than the signed checkpoint's (size %d)", cp.Size)
+	}
+	if prev != nil && prev.Size > 0 && !bytes.Equal(rep.RootAt, prev.Root) {
+		return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: its first %d entries hash to another root", prev.Size, prev.Size)
+	}
+	a.e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
+	if prev != nil {
+		a.e.printf("consistent with the checkpoint of size %d verified before\n", prev.Size)
+	}
+	a.e.printf("packages: %d, breaches as of %s: %d\n", len(rep.Packages), stamp(rep.LastTime), len(rep.Breaches))
+	a.e.printf("checkpoint: %s size %d root %x\n", cp.Origin, cp.Size, cp.Hash)
+	a.e.printf("audit: OK\n")
+	if a.statePath != "" {
+		if err := a.saveState(&auditState{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Checkpoint: string(signed)}); err != nil {
+			return nil, err
+		}
+	}
+	return signed, nil
+}
+
+func (a *auditRun) loadState() (*auditState, error) {
+	if a.statePath == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(a.statePath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	st := &auditState{}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("state %s: %w", a.statePath, err)
+	}
+	// The saved checkpoint must still verify under the pinned key.
+	if _, _, err := tlog.OpenCheckpoint([]byte(st.Checkpoint), a.v.Name(), a.v); err != nil {
+		return nil, fmt.Errorf("state %s: saved checkpoint: %w", a.statePath, err)
+	}
+	return st, nil
+}
+
+func (a *auditRun) saveState(st *auditState) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := a.statePath + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return os.Rename(tmp, a.statePath)
+}
+
+// cosign signs the verified checkpoint with the mediator's cosigner key
+// (CERTS/NAME.cosign.key) and sends it to the server.
+func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byte) error {
+	skey, err := os.ReadFile(filepath.Join(a.e.certs, a.e.as+".cosign.key"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // not a mediator with a cosigner key
+	}
+	if err != nil {
+		return err
+	}
+	line, err := tlog.Cosign(strings.TrimSpace(string(skey)), signed, a.v.Name(), a.v)
+	if err != nil {
+		return fmt.Errorf("cosign: %w", err)
+	}
+	resp, err := c.API.AddCosignature(ctx, &mvmv1.AddCosignatureRequest{Checkpoint: signed, SignatureLine: line})
+	if err != nil {
+		return fmt.Errorf("cosign: %w", err)
+	}
+	cp, _, _ := tlog.OpenCheckpoint(resp.Checkpoint, a.v.Name(), a.v)
+	witnessed := ""
+	if resp.WitnessQuorum > 0 && resp.Cosigners >= resp.WitnessQuorum {
+		witnessed = ", witnessed"
+	}
+	a.e.printf("cosigned checkpoint size %d (%d/%d mediators%s)\n", cp.Size, resp.Cosigners, resp.WitnessQuorum, witnessed)
+	return nil
 }
 
 // checkGenesis compares entry 0's envelope with the pinned agreement: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,6 +31,28 @@ func init() {
 				}
 				if p.Summary != "" {
 					e.printf("summary: %s\n", p.Summary)
+				}
+				for _, r := range p.OpenRequests {
+					e.printf("open request: %s\n", r)
+				}
+				for _, f := range p.Findings {
+					e.printf("finding: %s %s by %s (index %d)\n", f.FindingId, f.Verdict, f.Mediator, f.Index)
+				}
+				if p.DisputeId != "" {
+					e.printf("dispute: %s\n", p.DisputeId)
+				}
+				for _, r := range p.PendingRulings {
+					e.printf("ruling signed by %s: %s\n", strings.Join(r.Mediators, ", "), r.Decision)
+				}
+				if p.Decision != "" {
+					e.printf("decision: %s\n", p.Decision)
+				}
+				for _, d := range p.Deadlines {
+					met := "open"
+					if d.Met != nil {
+						met = "met " + stamp(d.Met.AsTime())
+					}
+					e.printf("deadline: %s by %s due %s, %s\n", d.Name, d.Party, stamp(d.Due.AsTime()), met)
 				}
 				e.printf("history:\n")
 				for _, h := range resp.History {

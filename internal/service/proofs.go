@@ -2,19 +2,138 @@ package service
 
 import (
 	"context"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// GetCheckpoint returns the latest signed checkpoint.
-func (s *Service) GetCheckpoint(ctx context.Context, _ *mvmv1.GetCheckpointRequest) (*mvmv1.GetCheckpointResponse, error) {
-	return &mvmv1.GetCheckpointResponse{Checkpoint: s.l.Head().Checkpoint}, nil
+// GetCheckpoint returns a signed checkpoint with its cosignatures: the
+// latest, the one of a given size, or the latest witnessed one.
+func (s *Service) GetCheckpoint(ctx context.Context, req *mvmv1.GetCheckpointRequest) (*mvmv1.GetCheckpointResponse, error) {
+	h := s.l.Head()
+	size := h.Size
+	switch {
+	case req.Size > h.Size:
+		return nil, status.Errorf(codes.OutOfRange, "size %d is beyond the log size %d", req.Size, h.Size)
+	case req.Size > 0:
+		size = req.Size
+	case req.Witnessed:
+		var found bool
+		err := s.l.Store().CosignedSizes(func(sz uint64, lines []string) bool {
+			cp, err := s.l.Store().Checkpoint(sz)
+			if err != nil {
+				return true
+			}
+			if n, _ := s.countCosigners(h, cp, lines); n >= h.Agreement.WitnessQuorum && h.Agreement.WitnessQuorum > 0 {
+				size, found = sz, true
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if !found {
+			return nil, status.Errorf(codes.NotFound, "no checkpoint is cosigned by %d mediators yet", h.Agreement.WitnessQuorum)
+		}
+	}
+	return s.checkpointWithCosignatures(h, size)
 }
 
+func (s *Service) checkpointWithCosignatures(h *ledger.Head, size uint64) (*mvmv1.GetCheckpointResponse, error) {
+	cp, err := s.l.Store().Checkpoint(size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	lines, err := s.l.Store().Cosignatures(size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	n, err := s.countCosigners(h, cp, lines)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	full, err := tlog.AddCosignatures(cp, lines)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &mvmv1.GetCheckpointResponse{Checkpoint: full, Cosigners: uint32(n), WitnessQuorum: uint32(h.Agreement.WitnessQuorum)}, nil
+}
+
+// countCosigners counts the distinct mediators of the agreement in force
+// whose cosignature lines verify on cp.
+func (s *Service) countCosigners(h *ledger.Head, cp []byte, lines []string) (int, error) {
+	if len(lines) == 0 {
+		return 0, nil
+	}
+	full, err := tlog.AddCosignatures(cp, lines)
+	if err != nil {
+		return 0, err
+	}
+	v, err := note.NewVerifier(h.Agreement.LogKey)
+	if err != nil {
+		return 0, err
+	}
+	var keys []string
+	for _, ks := range h.Agreement.CosignerKeys() {
+		keys = append(keys, ks...)
+	}
+	return tlog.CountCosigners(full, s.l.Origin(), v, keys)
+}
+
+// AddCosignature records a mediator's cosignature of a stored checkpoint.
+// The line must verify against one of the caller's party's cosigner keys in
+// the agreement in force.
+func (s *Service) AddCosignature(ctx context.Context, req *mvmv1.AddCosignatureRequest) (*mvmv1.AddCosignatureResponse, error) {
+	caller, _ := CallerFrom(ctx)
+	h := s.l.Head()
+	if caller.Role != mvmv1.Role_ROLE_MEDIATOR {
+		return nil, status.Errorf(codes.PermissionDenied, "party %s (%s) may not cosign checkpoints", caller.ID.Party, agreement.RoleName(caller.Role))
+	}
+	v, err := note.NewVerifier(h.Agreement.LogKey)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cp, _, err := tlog.OpenCheckpoint(req.Checkpoint, s.l.Origin(), v)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "checkpoint: %v", err)
+	}
+	stored, err := s.l.Store().Checkpoint(cp.Size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if mine, _, err := tlog.OpenCheckpoint(stored, s.l.Origin(), v); err != nil || string(mine.Hash) != string(cp.Hash) {
+		return nil, status.Errorf(codes.FailedPrecondition, "checkpoint of size %d is not the one this log signed", cp.Size)
+	}
+	party, _ := h.Agreement.Party(caller.ID.Party)
+	var name string
+	for _, k := range party.CosignerKeys {
+		if _, err := tlog.VerifyCosignature(stored, req.SignatureLine, k); err == nil {
+			name, _, _ = strings.Cut(k, "+")
+			break
+		}
+	}
+	if name == "" {
+		return nil, status.Errorf(codes.PermissionDenied, "the cosignature does not verify with any cosigner key of party %s", caller.ID.Party)
+	}
+	if err := s.l.Store().AddCosignature(cp.Size, name, strings.TrimRight(req.SignatureLine, "\n")+"\n"); err != nil {
+		return nil, toStatus(err)
+	}
+	s.log.Info("checkpoint cosigned", "size", cp.Size, "cosigner", name, "party", caller.ID.Party)
+	resp, err := s.checkpointWithCosignatures(h, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	return &mvmv1.AddCosignatureResponse{Checkpoint: resp.Checkpoint, Cosigners: resp.Cosigners, WitnessQuorum: resp.WitnessQuorum}, nil
+}
 // GetInclusionProof proves entry index is in the tree of size size.
 func (s *Service) GetInclusionProof(ctx context.Context, req *mvmv1.GetInclusionProofRequest) (*mvmv1.GetInclusionProofResponse, error) {
 	size := s.l.Head().Size

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,7 +31,7 @@ func canRead(c *Caller, p *workflow.Package) bool {
 }
 
 func summary(p *workflow.Package) *mvmv1.PackageSummary {
-	return &mvmv1.PackageSummary{
+	sum := &mvmv1.PackageSummary{
 		PackageId:  p.ID,
 		Status:     string(p.Status),
 		Submitter:  p.Submitter.URI(),
@@ -40,6 +41,31 @@ func summary(p *workflow.Package) *mvmv1.PackageSummary {
 		Outcome:    p.Outcome(),
 		Summary:    p.Target.GetSummary(),
 	}
+	for _, d := range p.Deadlines {
+		ds := &mvmv1.DeadlineState{Name: d.Name, Party: d.Party, Due: timestamppb.New(d.Due)}
+		if !d.Met.IsZero() {
+			ds.Met = timestamppb.New(d.Met)
+		}
+		sum.Deadlines = append(sum.Deadlines, ds)
+	}
+	sum.OpenRequests = p.OpenRequests()
+	for _, f := range p.Findings {
+		sum.Findings = append(sum.Findings, &mvmv1.FindingState{FindingId: f.ID, Mediator: f.Mediator.String(),
+			Verdict: workflow.VerdictName(f.Verdict), Index: f.Index})
+	}
+	if d := p.Dispute; d != nil {
+		sum.DisputeId, sum.Decision = d.ID, d.Decision
+		pending := p.PendingRulings()
+		decisions := make([]string, 0, len(pending))
+		for dec := range pending {
+			decisions = append(decisions, dec)
+		}
+		sort.Strings(decisions)
+		for _, dec := range decisions {
+			sum.PendingRulings = append(sum.PendingRulings, &mvmv1.PendingRuling{Decision: dec, Mediators: pending[dec]})
+		}
+	}
+	return sum
 }
 
 // GetPackage returns a package's derived state, history and raw leaves.

@@ -191,3 +191,37 @@ func (s *Store) AgreementIndexes() ([]uint64, error) {
 	})
 	return out, err
 }
+
+// Cosignatures returns the cosignature lines stored for a checkpoint size.
+func (s *Store) Cosignatures(size uint64) ([]string, error) {
+	var out []string
+	prefix := u64(size)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bCosignatures).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			out = append(out, string(v))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CosignedSizes calls fn for each checkpoint size with cosignatures, largest
+// first, with its lines, until fn returns false.
+func (s *Store) CosignedSizes(fn func(size uint64, lines []string) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bCosignatures).Cursor()
+		k, v := c.Last()
+		for k != nil {
+			size := getU64(k[:8])
+			var lines []string
+			for ; k != nil && getU64(k[:8]) == size; k, v = c.Prev() {
+				lines = append(lines, string(v))
+			}
+			if !fn(size, lines) {
+				return nil
+			}
+		}
+		return nil
+	})
+}

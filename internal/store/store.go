@@ -239,3 +239,14 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 	}
 	return meta.Put(kSize, u64(newSize))
 }
+
+// AddCosignature stores a cosigner's signature line for the checkpoint of a
+// size, replacing that cosigner's earlier line for the same size.
+func (s *Store) AddCosignature(size uint64, cosigner, line string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bCheckpoints).Get(u64(size)) == nil {
+			return fmt.Errorf("%w: checkpoint for size %d", ErrNotFound, size)
+		}
+		return tx.Bucket(bCosignatures).Put(append(u64(size), cosigner...), []byte(line))
+	})
+}

@@ -40,7 +40,10 @@ func Describe(m proto.Message) string {
 		}
 		return "dispute" + suffix(p.Reason)
 	case *mvmv1.Ruling:
-		return "ruling on " + p.DisputeId + suffix(p.Decision)
+		if p.DisputeId == "" {
+			return "ruling on the open dispute" + suffix(p.Decision)
+		}
+		return "ruling on dispute " + p.DisputeId + suffix(p.Decision)
 	}
 	return string(m.ProtoReflect().Descriptor().FullName())
 }

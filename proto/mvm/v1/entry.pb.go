@@ -99,6 +99,170 @@ func (x *Entry) GetPeerCertificateSha256() []byte {
 	return nil
 }
 
+// BundleRecord is one record of an offline audit bundle: a stream of
+// size-delimited records (protodelim), a header first, then every leaf in
+// index order, then the signer certificates.
+type BundleRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Record:
+	//
+	//	*BundleRecord_Header
+	//	*BundleRecord_Leaf
+	//	*BundleRecord_Certificate
+	Record        isBundleRecord_Record `protobuf_oneof:"record"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundleRecord) Reset() {
+	*x = BundleRecord{}
+	mi := &file_mvm_v1_entry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleRecord) ProtoMessage() {}
+
+func (x *BundleRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_entry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleRecord.ProtoReflect.Descriptor instead.
+func (*BundleRecord) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_entry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BundleRecord) GetRecord() isBundleRecord_Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *BundleRecord) GetHeader() *BundleHeader {
+	if x != nil {
+		if x, ok := x.Record.(*BundleRecord_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *BundleRecord) GetLeaf() []byte {
+	if x != nil {
+		if x, ok := x.Record.(*BundleRecord_Leaf); ok {
+			return x.Leaf
+		}
+	}
+	return nil
+}
+
+func (x *BundleRecord) GetCertificate() []byte {
+	if x != nil {
+		if x, ok := x.Record.(*BundleRecord_Certificate); ok {
+			return x.Certificate
+		}
+	}
+	return nil
+}
+
+type isBundleRecord_Record interface {
+	isBundleRecord_Record()
+}
+
+type BundleRecord_Header struct {
+	Header *BundleHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type BundleRecord_Leaf struct {
+	Leaf []byte `protobuf:"bytes,2,opt,name=leaf,proto3,oneof"`
+}
+
+type BundleRecord_Certificate struct {
+	Certificate []byte `protobuf:"bytes,3,opt,name=certificate,proto3,oneof"`
+}
+
+func (*BundleRecord_Header) isBundleRecord_Record() {}
+
+func (*BundleRecord_Leaf) isBundleRecord_Record() {}
+
+func (*BundleRecord_Certificate) isBundleRecord_Record() {}
+
+type BundleHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "mvm-bundle/v1".
+	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	// Entries in the bundle.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// The signed checkpoint of that size, with the cosignatures gathered.
+	Checkpoint    []byte `protobuf:"bytes,3,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundleHeader) Reset() {
+	*x = BundleHeader{}
+	mi := &file_mvm_v1_entry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleHeader) ProtoMessage() {}
+
+func (x *BundleHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_entry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleHeader.ProtoReflect.Descriptor instead.
+func (*BundleHeader) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_entry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BundleHeader) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *BundleHeader) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BundleHeader) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
 var File_mvm_v1_entry_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_entry_proto_rawDesc = "" +
@@ -109,7 +273,18 @@ const file_mvm_v1_entry_proto_rawDesc = "" +
 	"\vreceived_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x1a\n" +
 	"\benvelope\x18\x03 \x01(\fR\benvelope\x126\n" +
-	"\x17peer_certificate_sha256\x18\x04 \x01(\fR\x15peerCertificateSha256B0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
+	"\x17peer_certificate_sha256\x18\x04 \x01(\fR\x15peerCertificateSha256\"\x82\x01\n" +
+	"\fBundleRecord\x12.\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.mvm.v1.BundleHeaderH\x00R\x06header\x12\x14\n" +
+	"\x04leaf\x18\x02 \x01(\fH\x00R\x04leaf\x12\"\n" +
+	"\vcertificate\x18\x03 \x01(\fH\x00R\vcertificateB\b\n" +
+	"\x06record\"Z\n" +
+	"\fBundleHeader\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x03 \x01(\fR\n" +
+	"checkpointB0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
 
 var (
 	file_mvm_v1_entry_proto_rawDescOnce sync.Once
@@ -123,18 +298,21 @@ func file_mvm_v1_entry_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_entry_proto_rawDescData
 }
 
-var file_mvm_v1_entry_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_mvm_v1_entry_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_mvm_v1_entry_proto_goTypes = []any{
 	(*Entry)(nil),                 // 0: mvm.v1.Entry
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(*BundleRecord)(nil),          // 1: mvm.v1.BundleRecord
+	(*BundleHeader)(nil),          // 2: mvm.v1.BundleHeader
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 }
 var file_mvm_v1_entry_proto_depIdxs = []int32{
-	1, // 0: mvm.v1.Entry.received_at:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: mvm.v1.Entry.received_at:type_name -> google.protobuf.Timestamp
+	2, // 1: mvm.v1.BundleRecord.header:type_name -> mvm.v1.BundleHeader
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_entry_proto_init() }
@@ -142,13 +320,18 @@ func file_mvm_v1_entry_proto_init() {
 	if File_mvm_v1_entry_proto != nil {
 		return
 	}
+	file_mvm_v1_entry_proto_msgTypes[1].OneofWrappers = []any{
+		(*BundleRecord_Header)(nil),
+		(*BundleRecord_Leaf)(nil),
+		(*BundleRecord_Certificate)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_entry_proto_rawDesc), len(file_mvm_v1_entry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

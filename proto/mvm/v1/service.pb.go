@@ -498,15 +498,25 @@ func (x *PackageEvent) GetSummary() string {
 }
 
 type PackageSummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PackageId     string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
-	Status        string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
-	Submitter     string                 `protobuf:"bytes,3,opt,name=submitter,proto3" json:"submitter,omitempty"`
-	Responder     string                 `protobuf:"bytes,4,opt,name=responder,proto3" json:"responder,omitempty"`
-	Index         uint64                 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
-	Outcome       string                 `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	Summary       string                 `protobuf:"bytes,8,opt,name=summary,proto3" json:"summary,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PackageId  string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	Status     string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Submitter  string                 `protobuf:"bytes,3,opt,name=submitter,proto3" json:"submitter,omitempty"`
+	Responder  string                 `protobuf:"bytes,4,opt,name=responder,proto3" json:"responder,omitempty"`
+	Index      uint64                 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	Outcome    string                 `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Summary    string                 `protobuf:"bytes,8,opt,name=summary,proto3" json:"summary,omitempty"`
+	Deadlines  []*DeadlineState       `protobuf:"bytes,9,rep,name=deadlines,proto3" json:"deadlines,omitempty"`
+	// Message ids of unanswered requests for information.
+	OpenRequests []string `protobuf:"bytes,10,rep,name=open_requests,json=openRequests,proto3" json:"open_requests,omitempty"`
+	// Message id of the open (or last) dispute.
+	DisputeId string `protobuf:"bytes,11,opt,name=dispute_id,json=disputeId,proto3" json:"dispute_id,omitempty"`
+	// Decisions proposed on the open dispute, with their signers.
+	PendingRulings []*PendingRuling `protobuf:"bytes,12,rep,name=pending_rulings,json=pendingRulings,proto3" json:"pending_rulings,omitempty"`
+	// The final ruling, once a quorum signed it.
+	Decision      string          `protobuf:"bytes,13,opt,name=decision,proto3" json:"decision,omitempty"`
+	Findings      []*FindingState `protobuf:"bytes,14,rep,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -597,6 +607,238 @@ func (x *PackageSummary) GetSummary() string {
 	return ""
 }
 
+func (x *PackageSummary) GetDeadlines() []*DeadlineState {
+	if x != nil {
+		return x.Deadlines
+	}
+	return nil
+}
+
+func (x *PackageSummary) GetOpenRequests() []string {
+	if x != nil {
+		return x.OpenRequests
+	}
+	return nil
+}
+
+func (x *PackageSummary) GetDisputeId() string {
+	if x != nil {
+		return x.DisputeId
+	}
+	return ""
+}
+
+func (x *PackageSummary) GetPendingRulings() []*PendingRuling {
+	if x != nil {
+		return x.PendingRulings
+	}
+	return nil
+}
+
+func (x *PackageSummary) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *PackageSummary) GetFindings() []*FindingState {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+type DeadlineState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Party string                 `protobuf:"bytes,2,opt,name=party,proto3" json:"party,omitempty"`
+	Due   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=due,proto3" json:"due,omitempty"`
+	// Unset while the obligation is open.
+	Met           *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=met,proto3" json:"met,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadlineState) Reset() {
+	*x = DeadlineState{}
+	mi := &file_mvm_v1_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadlineState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadlineState) ProtoMessage() {}
+
+func (x *DeadlineState) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadlineState.ProtoReflect.Descriptor instead.
+func (*DeadlineState) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeadlineState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeadlineState) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *DeadlineState) GetDue() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Due
+	}
+	return nil
+}
+
+func (x *DeadlineState) GetMet() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Met
+	}
+	return nil
+}
+
+type PendingRuling struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision string                 `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	// Mediator parties that signed it.
+	Mediators     []string `protobuf:"bytes,2,rep,name=mediators,proto3" json:"mediators,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingRuling) Reset() {
+	*x = PendingRuling{}
+	mi := &file_mvm_v1_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingRuling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingRuling) ProtoMessage() {}
+
+func (x *PendingRuling) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingRuling.ProtoReflect.Descriptor instead.
+func (*PendingRuling) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PendingRuling) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *PendingRuling) GetMediators() []string {
+	if x != nil {
+		return x.Mediators
+	}
+	return nil
+}
+
+type FindingState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FindingId     string                 `protobuf:"bytes,1,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	Mediator      string                 `protobuf:"bytes,2,opt,name=mediator,proto3" json:"mediator,omitempty"`
+	Verdict       string                 `protobuf:"bytes,3,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Index         uint64                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindingState) Reset() {
+	*x = FindingState{}
+	mi := &file_mvm_v1_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindingState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindingState) ProtoMessage() {}
+
+func (x *FindingState) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindingState.ProtoReflect.Descriptor instead.
+func (*FindingState) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *FindingState) GetFindingId() string {
+	if x != nil {
+		return x.FindingId
+	}
+	return ""
+}
+
+func (x *FindingState) GetMediator() string {
+	if x != nil {
+		return x.Mediator
+	}
+	return ""
+}
+
+func (x *FindingState) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *FindingState) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type GetPackageResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Package *PackageSummary        `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
@@ -609,7 +851,7 @@ type GetPackageResponse struct {
 
 func (x *GetPackageResponse) Reset() {
 	*x = GetPackageResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[10]
+	mi := &file_mvm_v1_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +863,7 @@ func (x *GetPackageResponse) String() string {
 func (*GetPackageResponse) ProtoMessage() {}
 
 func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[10]
+	mi := &file_mvm_v1_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +876,7 @@ func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageResponse.ProtoReflect.Descriptor instead.
 func (*GetPackageResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{10}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetPackageResponse) GetPackage() *PackageSummary {
@@ -668,7 +910,7 @@ type ListPackagesRequest struct {
 
 func (x *ListPackagesRequest) Reset() {
 	*x = ListPackagesRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[11]
+	mi := &file_mvm_v1_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +922,7 @@ func (x *ListPackagesRequest) String() string {
 func (*ListPackagesRequest) ProtoMessage() {}
 
 func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[11]
+	mi := &file_mvm_v1_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +935,7 @@ func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesRequest.ProtoReflect.Descriptor instead.
 func (*ListPackagesRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{11}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPackagesRequest) GetStatus() string {
@@ -712,7 +954,7 @@ type ListPackagesResponse struct {
 
 func (x *ListPackagesResponse) Reset() {
 	*x = ListPackagesResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[12]
+	mi := &file_mvm_v1_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +966,7 @@ func (x *ListPackagesResponse) String() string {
 func (*ListPackagesResponse) ProtoMessage() {}
 
 func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[12]
+	mi := &file_mvm_v1_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +979,7 @@ func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesResponse.ProtoReflect.Descriptor instead.
 func (*ListPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{12}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPackagesResponse) GetPackages() []*PackageSummary {
@@ -755,7 +997,7 @@ type GetAgreementRequest struct {
 
 func (x *GetAgreementRequest) Reset() {
 	*x = GetAgreementRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[13]
+	mi := &file_mvm_v1_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +1009,7 @@ func (x *GetAgreementRequest) String() string {
 func (*GetAgreementRequest) ProtoMessage() {}
 
 func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[13]
+	mi := &file_mvm_v1_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +1022,7 @@ func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgreementRequest.ProtoReflect.Descriptor instead.
 func (*GetAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{13}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{16}
 }
 
 type GetAgreementResponse struct {
@@ -793,7 +1035,7 @@ type GetAgreementResponse struct {
 
 func (x *GetAgreementResponse) Reset() {
 	*x = GetAgreementResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[14]
+	mi := &file_mvm_v1_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1047,7 @@ func (x *GetAgreementResponse) String() string {
 func (*GetAgreementResponse) ProtoMessage() {}
 
 func (x *GetAgreementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[14]
+	mi := &file_mvm_v1_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1060,7 @@ func (x *GetAgreementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgreementResponse.ProtoReflect.Descriptor instead.
 func (*GetAgreementResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{14}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAgreementResponse) GetLeaf() []byte {
@@ -840,7 +1082,7 @@ type GetBreachesRequest struct {
 
 func (x *GetBreachesRequest) Reset() {
 	*x = GetBreachesRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[15]
+	mi := &file_mvm_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1094,7 @@ func (x *GetBreachesRequest) String() string {
 func (*GetBreachesRequest) ProtoMessage() {}
 
 func (x *GetBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[15]
+	mi := &file_mvm_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1107,7 @@ func (x *GetBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBreachesRequest.ProtoReflect.Descriptor instead.
 func (*GetBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetBreachesRequest) GetAsOf() *timestamppb.Timestamp {
@@ -896,7 +1138,7 @@ type Breach struct {
 
 func (x *Breach) Reset() {
 	*x = Breach{}
-	mi := &file_mvm_v1_service_proto_msgTypes[16]
+	mi := &file_mvm_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1150,7 @@ func (x *Breach) String() string {
 func (*Breach) ProtoMessage() {}
 
 func (x *Breach) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[16]
+	mi := &file_mvm_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1163,7 @@ func (x *Breach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breach.ProtoReflect.Descriptor instead.
 func (*Breach) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Breach) GetPackageId() string {
@@ -969,7 +1211,7 @@ type GetBreachesResponse struct {
 
 func (x *GetBreachesResponse) Reset() {
 	*x = GetBreachesResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[17]
+	mi := &file_mvm_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1223,7 @@ func (x *GetBreachesResponse) String() string {
 func (*GetBreachesResponse) ProtoMessage() {}
 
 func (x *GetBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[17]
+	mi := &file_mvm_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1236,7 @@ func (x *GetBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBreachesResponse.ProtoReflect.Descriptor instead.
 func (*GetBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetBreachesResponse) GetBreaches() []*Breach {
@@ -1012,14 +1254,19 @@ func (x *GetBreachesResponse) GetAsOf() *timestamppb.Timestamp {
 }
 
 type GetCheckpointRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The size of the checkpoint wanted; 0 means the latest.
+	Size uint64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// If set (and size is 0), the latest checkpoint cosigned by the agreed
+	// witness quorum of mediators instead of the latest.
+	Witnessed     bool `protobuf:"varint,2,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[18]
+	mi := &file_mvm_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1278,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[18]
+	mi := &file_mvm_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,20 +1291,37 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetCheckpointRequest) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *GetCheckpointRequest) GetWitnessed() bool {
+	if x != nil {
+		return x.Witnessed
+	}
+	return false
 }
 
 type GetCheckpointResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// C2SP tlog-checkpoint signed note with the cosignatures gathered.
-	Checkpoint    []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Checkpoint []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// Distinct mediators whose cosignatures it carries, and the quorum.
+	Cosigners     uint32 `protobuf:"varint,2,opt,name=cosigners,proto3" json:"cosigners,omitempty"`
+	WitnessQuorum uint32 `protobuf:"varint,3,opt,name=witness_quorum,json=witnessQuorum,proto3" json:"witness_quorum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[19]
+	mi := &file_mvm_v1_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1333,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[19]
+	mi := &file_mvm_v1_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1346,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() []byte {
@@ -1090,6 +1354,20 @@ func (x *GetCheckpointResponse) GetCheckpoint() []byte {
 		return x.Checkpoint
 	}
 	return nil
+}
+
+func (x *GetCheckpointResponse) GetCosigners() uint32 {
+	if x != nil {
+		return x.Cosigners
+	}
+	return 0
+}
+
+func (x *GetCheckpointResponse) GetWitnessQuorum() uint32 {
+	if x != nil {
+		return x.WitnessQuorum
+	}
+	return 0
 }
 
 type GetInclusionProofRequest struct {
@@ -1102,7 +1380,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[20]
+	mi := &file_mvm_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1392,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[20]
+	mi := &file_mvm_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1405,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetInclusionProofRequest) GetIndex() uint64 {
@@ -1153,7 +1431,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[21]
+	mi := &file_mvm_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1443,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[21]
+	mi := &file_mvm_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1456,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetInclusionProofResponse) GetHashes() [][]byte {
@@ -1198,7 +1476,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[22]
+	mi := &file_mvm_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1488,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[22]
+	mi := &file_mvm_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1501,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetConsistencyProofRequest) GetFrom() uint64 {
@@ -1249,7 +1527,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[23]
+	mi := &file_mvm_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1539,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[23]
+	mi := &file_mvm_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1552,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetConsistencyProofResponse) GetHashes() [][]byte {
@@ -1296,7 +1574,7 @@ type AddCosignatureRequest struct {
 
 func (x *AddCosignatureRequest) Reset() {
 	*x = AddCosignatureRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[24]
+	mi := &file_mvm_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1586,7 @@ func (x *AddCosignatureRequest) String() string {
 func (*AddCosignatureRequest) ProtoMessage() {}
 
 func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[24]
+	mi := &file_mvm_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1599,7 @@ func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureRequest.ProtoReflect.Descriptor instead.
 func (*AddCosignatureRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddCosignatureRequest) GetCheckpoint() []byte {
@@ -1342,13 +1620,15 @@ type AddCosignatureResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The checkpoint with every cosignature gathered so far.
 	Checkpoint    []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Cosigners     uint32 `protobuf:"varint,2,opt,name=cosigners,proto3" json:"cosigners,omitempty"`
+	WitnessQuorum uint32 `protobuf:"varint,3,opt,name=witness_quorum,json=witnessQuorum,proto3" json:"witness_quorum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddCosignatureResponse) Reset() {
 	*x = AddCosignatureResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	mi := &file_mvm_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1640,7 @@ func (x *AddCosignatureResponse) String() string {
 func (*AddCosignatureResponse) ProtoMessage() {}
 
 func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	mi := &file_mvm_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1653,7 @@ func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureResponse.ProtoReflect.Descriptor instead.
 func (*AddCosignatureResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddCosignatureResponse) GetCheckpoint() []byte {
@@ -1381,6 +1661,20 @@ func (x *AddCosignatureResponse) GetCheckpoint() []byte {
 		return x.Checkpoint
 	}
 	return nil
+}
+
+func (x *AddCosignatureResponse) GetCosigners() uint32 {
+	if x != nil {
+		return x.Cosigners
+	}
+	return 0
+}
+
+func (x *AddCosignatureResponse) GetWitnessQuorum() uint32 {
+	if x != nil {
+		return x.WitnessQuorum
+	}
+	return 0
 }
 
 type WatchRequest struct {
@@ -1392,7 +1686,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	mi := &file_mvm_v1_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1698,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	mi := &file_mvm_v1_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1711,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WatchRequest) GetFrom() uint64 {
@@ -1437,7 +1731,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[27]
+	mi := &file_mvm_v1_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1743,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[27]
+	mi := &file_mvm_v1_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1756,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{27}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchResponse) GetIndex() uint64 {
@@ -1515,7 +1809,7 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"receivedAt\x12!\n" +
 	"\fpayload_type\x18\x03 \x01(\tR\vpayloadType\x12\x16\n" +
 	"\x06author\x18\x04 \x01(\tR\x06author\x12\x18\n" +
-	"\asummary\x18\x05 \x01(\tR\asummary\"\x8a\x02\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\"\x91\x04\n" +
 	"\x0ePackageSummary\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x16\n" +
@@ -1526,7 +1820,29 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\vreceived_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x18\n" +
 	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x18\n" +
-	"\asummary\x18\b \x01(\tR\asummary\"\x8e\x01\n" +
+	"\asummary\x18\b \x01(\tR\asummary\x123\n" +
+	"\tdeadlines\x18\t \x03(\v2\x15.mvm.v1.DeadlineStateR\tdeadlines\x12#\n" +
+	"\ropen_requests\x18\n" +
+	" \x03(\tR\fopenRequests\x12\x1d\n" +
+	"\n" +
+	"dispute_id\x18\v \x01(\tR\tdisputeId\x12>\n" +
+	"\x0fpending_rulings\x18\f \x03(\v2\x15.mvm.v1.PendingRulingR\x0ependingRulings\x12\x1a\n" +
+	"\bdecision\x18\r \x01(\tR\bdecision\x120\n" +
+	"\bfindings\x18\x0e \x03(\v2\x14.mvm.v1.FindingStateR\bfindings\"\x95\x01\n" +
+	"\rDeadlineState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05party\x18\x02 \x01(\tR\x05party\x12,\n" +
+	"\x03due\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03due\x12,\n" +
+	"\x03met\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x03met\"I\n" +
+	"\rPendingRuling\x12\x1a\n" +
+	"\bdecision\x18\x01 \x01(\tR\bdecision\x12\x1c\n" +
+	"\tmediators\x18\x02 \x03(\tR\tmediators\"y\n" +
+	"\fFindingState\x12\x1d\n" +
+	"\n" +
+	"finding_id\x18\x01 \x01(\tR\tfindingId\x12\x1a\n" +
+	"\bmediator\x18\x02 \x01(\tR\bmediator\x12\x18\n" +
+	"\averdict\x18\x03 \x01(\tR\averdict\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\"\x8e\x01\n" +
 	"\x12GetPackageResponse\x120\n" +
 	"\apackage\x18\x01 \x01(\v2\x16.mvm.v1.PackageSummaryR\apackage\x12.\n" +
 	"\ahistory\x18\x02 \x03(\v2\x14.mvm.v1.PackageEventR\ahistory\x12\x16\n" +
@@ -1550,12 +1866,16 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\flate_seconds\x18\x05 \x01(\x03R\vlateSeconds\"r\n" +
 	"\x13GetBreachesResponse\x12*\n" +
 	"\bbreaches\x18\x01 \x03(\v2\x0e.mvm.v1.BreachR\bbreaches\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\x16\n" +
-	"\x14GetCheckpointRequest\"7\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"H\n" +
+	"\x14GetCheckpointRequest\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x1c\n" +
+	"\twitnessed\x18\x02 \x01(\bR\twitnessed\"|\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
-	"checkpoint\"D\n" +
+	"checkpoint\x12\x1c\n" +
+	"\tcosigners\x18\x02 \x01(\rR\tcosigners\x12%\n" +
+	"\x0ewitness_quorum\x18\x03 \x01(\rR\rwitnessQuorum\"D\n" +
 	"\x18GetInclusionProofRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\"3\n" +
@@ -1570,11 +1890,13 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
 	"checkpoint\x12%\n" +
-	"\x0esignature_line\x18\x02 \x01(\tR\rsignatureLine\"8\n" +
+	"\x0esignature_line\x18\x02 \x01(\tR\rsignatureLine\"}\n" +
 	"\x16AddCosignatureResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
-	"checkpoint\"\"\n" +
+	"checkpoint\x12\x1c\n" +
+	"\tcosigners\x18\x02 \x01(\rR\tcosigners\x12%\n" +
+	"\x0ewitness_quorum\x18\x03 \x01(\rR\rwitnessQuorum\"\"\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\"9\n" +
 	"\rWatchResponse\x12\x14\n" +
@@ -1608,7 +1930,7 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_service_proto_rawDescData
 }
 
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_mvm_v1_service_proto_goTypes = []any{
 	(*AppendRequest)(nil),               // 0: mvm.v1.AppendRequest
 	(*Receipt)(nil),                     // 1: mvm.v1.Receipt
@@ -1620,67 +1942,75 @@ var file_mvm_v1_service_proto_goTypes = []any{
 	(*GetPackageRequest)(nil),           // 7: mvm.v1.GetPackageRequest
 	(*PackageEvent)(nil),                // 8: mvm.v1.PackageEvent
 	(*PackageSummary)(nil),              // 9: mvm.v1.PackageSummary
-	(*GetPackageResponse)(nil),          // 10: mvm.v1.GetPackageResponse
-	(*ListPackagesRequest)(nil),         // 11: mvm.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),        // 12: mvm.v1.ListPackagesResponse
-	(*GetAgreementRequest)(nil),         // 13: mvm.v1.GetAgreementRequest
-	(*GetAgreementResponse)(nil),        // 14: mvm.v1.GetAgreementResponse
-	(*GetBreachesRequest)(nil),          // 15: mvm.v1.GetBreachesRequest
-	(*Breach)(nil),                      // 16: mvm.v1.Breach
-	(*GetBreachesResponse)(nil),         // 17: mvm.v1.GetBreachesResponse
-	(*GetCheckpointRequest)(nil),        // 18: mvm.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 19: mvm.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 20: mvm.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 21: mvm.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 22: mvm.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 23: mvm.v1.GetConsistencyProofResponse
-	(*AddCosignatureRequest)(nil),       // 24: mvm.v1.AddCosignatureRequest
-	(*AddCosignatureResponse)(nil),      // 25: mvm.v1.AddCosignatureResponse
-	(*WatchRequest)(nil),                // 26: mvm.v1.WatchRequest
-	(*WatchResponse)(nil),               // 27: mvm.v1.WatchResponse
-	(*timestamppb.Timestamp)(nil),       // 28: google.protobuf.Timestamp
+	(*DeadlineState)(nil),               // 10: mvm.v1.DeadlineState
+	(*PendingRuling)(nil),               // 11: mvm.v1.PendingRuling
+	(*FindingState)(nil),                // 12: mvm.v1.FindingState
+	(*GetPackageResponse)(nil),          // 13: mvm.v1.GetPackageResponse
+	(*ListPackagesRequest)(nil),         // 14: mvm.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),        // 15: mvm.v1.ListPackagesResponse
+	(*GetAgreementRequest)(nil),         // 16: mvm.v1.GetAgreementRequest
+	(*GetAgreementResponse)(nil),        // 17: mvm.v1.GetAgreementResponse
+	(*GetBreachesRequest)(nil),          // 18: mvm.v1.GetBreachesRequest
+	(*Breach)(nil),                      // 19: mvm.v1.Breach
+	(*GetBreachesResponse)(nil),         // 20: mvm.v1.GetBreachesResponse
+	(*GetCheckpointRequest)(nil),        // 21: mvm.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 22: mvm.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 23: mvm.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 24: mvm.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 25: mvm.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 26: mvm.v1.GetConsistencyProofResponse
+	(*AddCosignatureRequest)(nil),       // 27: mvm.v1.AddCosignatureRequest
+	(*AddCosignatureResponse)(nil),      // 28: mvm.v1.AddCosignatureResponse
+	(*WatchRequest)(nil),                // 29: mvm.v1.WatchRequest
+	(*WatchResponse)(nil),               // 30: mvm.v1.WatchResponse
+	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
-	28, // 0: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	31, // 0: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	28, // 2: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	28, // 3: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
-	9,  // 4: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
-	8,  // 5: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
-	9,  // 6: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	28, // 7: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	28, // 8: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
-	16, // 9: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	28, // 10: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
-	0,  // 11: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
-	3,  // 12: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
-	5,  // 13: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
-	7,  // 14: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
-	11, // 15: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
-	13, // 16: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
-	15, // 17: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
-	18, // 18: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
-	20, // 19: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
-	22, // 20: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
-	24, // 21: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
-	26, // 22: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
-	2,  // 23: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	4,  // 24: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	6,  // 25: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	10, // 26: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	12, // 27: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	14, // 28: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	17, // 29: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	19, // 30: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	21, // 31: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	23, // 32: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	25, // 33: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	27, // 34: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	23, // [23:35] is the sub-list for method output_type
-	11, // [11:23] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	31, // 2: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	31, // 3: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	10, // 4: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
+	11, // 5: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
+	12, // 6: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
+	31, // 7: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	31, // 8: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	9,  // 9: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
+	8,  // 10: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
+	9,  // 11: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
+	31, // 12: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	31, // 13: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	19, // 14: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
+	31, // 15: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	0,  // 16: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
+	3,  // 17: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
+	5,  // 18: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
+	7,  // 19: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
+	14, // 20: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
+	16, // 21: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
+	18, // 22: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
+	21, // 23: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
+	23, // 24: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
+	25, // 25: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
+	27, // 26: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
+	29, // 27: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
+	2,  // 28: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	4,  // 29: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	6,  // 30: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	13, // 31: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	15, // 32: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	17, // 33: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	20, // 34: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	22, // 35: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	24, // 36: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	26, // 37: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	28, // 38: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	30, // 39: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	28, // [28:40] is the sub-list for method output_type
+	16, // [16:28] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_service_proto_init() }
@@ -1694,7 +2024,7 @@ func file_mvm_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

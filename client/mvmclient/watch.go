@@ -1,0 +1,83 @@
+package mvmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Watch calls fn for every log entry from index from on, in order, as the
+// server commits them. After a disconnect it resumes from the entry after
+// the last one delivered, so fn sees every entry exactly once. It returns
+// when ctx ends (nil), when fn returns an error (that error, unless it is
+// ErrStopWatch), or on a non-transient server error.
+func Watch(ctx context.Context, c *Client, from uint64, fn func(index uint64, leaf []byte) error) error {
+	next := from
+	backoff := 100 * time.Millisecond
+	for {
+		err := watchOnce(ctx, c, &next, fn)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil, Transient(err):
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		case errors.Is(err, errFn):
+			return unwrapFn(err)
+		default:
+			return err
+		}
+	}
+}
+
+// ErrStopWatch, returned by a Watch callback, ends the watch without error.
+var ErrStopWatch = errors.New("stop watching")
+
+var errFn = errors.New("callback stopped the watch")
+
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Is(t error) bool { return t == errFn }
+
+func unwrapFn(err error) error {
+	var fe fnError
+	if errors.As(err, &fe) {
+		if errors.Is(fe.err, ErrStopWatch) {
+			return nil
+		}
+		return fe.err
+	}
+	return err
+}
+
+func watchOnce(ctx context.Context, c *Client, next *uint64, fn func(uint64, []byte) error) error {
+	stream, err := c.API.Watch(ctx, &mvmv1.WatchRequest{From: *next})
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if msg.Index != *next {
+			return fmt.Errorf("watch: server sent index %d, expected %d", msg.Index, *next)
+		}
+		if err := fn(msg.Index, msg.Leaf); err != nil {
+			return fnError{err}
+		}
+		*next = msg.Index + 1
+	}
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+func init() {
+	var asOf, party string
+	register(&command{
+		name: "breaches", args: "[--as-of RFC3339] [--party P]",
+		summary: "list every deadline missed as of a time, computed from the log and the agreement",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&asOf, "as-of", "", "as of this time, RFC 3339 (default now)")
+			fs.StringVar(&party, "party", "", "only this party's breaches")
+		},
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if err := exactly(0, args, "no positional arguments"); err != nil {
+				return err
+			}
+			req := &mvmv1.GetBreachesRequest{Party: party}
+			if asOf != "" {
+				t, err := time.Parse(time.RFC3339, asOf)
+				if err != nil {
+					return usagef("--as-of: %v", err)
+				}
+				req.AsOf = timestamppb.New(t)
+			}
+			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				resp, err := c.API.GetBreaches(ctx, req)
+				if err != nil {
+					return err
+				}
+				bs := make([]workflow.Breach, len(resp.Breaches))
+				for i, b := range resp.Breaches {
+					bs[i] = workflow.Breach{PackageID: b.PackageId, Party: b.Party, Deadline: b.Deadline,
+						Due: b.Due.AsTime(), Late: time.Duration(b.LateSeconds) * time.Second}
+				}
+				return printBreaches(e.stdout, resp.AsOf.AsTime(), bs)
+			})
+		},
+	})
+
+	register(&command{
+		name: "agreement", args: "show", summary: "print the agreement in force",
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if len(args) != 1 || args[0] != "show" {
+				return usagef("want 'agreement show'")
+			}
+			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				resp, err := c.API.GetAgreement(ctx, &mvmv1.GetAgreementRequest{})
+				if err != nil {
+					return err
+				}
+				ag, signers, err := decodeAgreement(resp.Leaf)
+				if err != nil {
+					return err
+				}
+				printAgreement(e.stdout, ag, signers)
+				return nil
+			})
+		},
+	})
+
+	var from uint64
+	var count int
+	register(&command{
+		name: "watch", args: "[--from N] [--count N]",
+		summary: "print log entries from index N on as they are committed; reconnects without gaps",
+		flags: func(fs *flag.FlagSet) {
+			fs.Uint64Var(&from, "from", 0, "first index")
+			fs.IntVar(&count, "count", 0, "stop after this many entries (0: run until interrupted)")
+		},
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if err := exactly(0, args, "no positional arguments"); err != nil {
+				return err
+			}
+			c, err := e.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx := e.ctx
+			if flagSet(fs, "timeout") {
+				var cancel context.CancelFunc
+				ctx, cancel = e.context()
+				defer cancel()
+			}
+			seen := 0
+			return mvmclient.Watch(ctx, c, from, func(index uint64, leaf []byte) error {
+				e.printf("%s\n", describeEntry(index, leaf))
+				seen++
+				if count > 0 && seen >= count {
+					return mvmclient.ErrStopWatch
+				}
+				return nil
+			})
+		},
+	})
+}
+
+func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach) error {
+	fmt.Fprintf(w, "breaches as of %s: %d\n", stamp(asOf), len(bs))
+	if len(bs) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PACKAGE\tPARTY\tDEADLINE\tDUE\tLATE")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.PackageID, b.Party, b.Deadline, stamp(b.Due), b.Late.Truncate(time.Second))
+	}
+	return tw.Flush()
+}
+
+// describeEntry renders one leaf as a line: index, time, type, author.
+func describeEntry(index uint64, leaf []byte) string {
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return fmt.Sprintf("#%d undecodable: %v", index, err)
+	}
+	env, err := envelope.Parse(e.Envelope)
+	if err != nil {
+		return fmt.Sprintf("#%d %s undecodable envelope: %v", index, stamp(e.ReceivedAt.AsTime()), err)
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return fmt.Sprintf("#%d %s %s: %v", index, stamp(e.ReceivedAt.AsTime()), env.PayloadType, err)
+	}
+	return fmt.Sprintf("#%d %s %s %s: %s", index, stamp(e.ReceivedAt.AsTime()), workflow.ShortType(env.PayloadType),
+		message.PackageID(p), workflow.Describe(p))
+}
+
+func decodeAgreement(leaf []byte) (*agreement.Agreement, []string, error) {
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := envelope.Parse(e.Envelope)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	ap, ok := p.(*mvmv1.Agreement)
+	if !ok {
+		return nil, nil, fmt.Errorf("entry %d is not an agreement", e.Index)
+	}
+	ag, err := agreement.Parse(ap, e.Index)
+	if err != nil {
+		return nil, nil, err
+	}
+	var signers []string
+	for _, s := range env.Signatures {
+		signers = append(signers, s.Keyid[:16])
+	}
+	return ag, signers, nil
+}
+
+func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
+	p := ag.Proto
+	fmt.Fprintf(w, "agreement: %s\nindex: %d\n", p.Title, ag.Index)
+	if ag.Index > 0 {
+		fmt.Fprintf(w, "amends: %d\n", p.AmendsIndex)
+	}
+	fmt.Fprintf(w, "trust domain: %s\nlog origin: %s\nlog key: %s\n", ag.TrustDomain, ag.LogOrigin, ag.LogKey)
+	fmt.Fprintf(w, "deadlines: acknowledge %s, action report %s after acknowledgement, evidence %s after report\n",
+		ag.Deadlines.Acknowledge, ag.Deadlines.ActionReport, ag.Deadlines.Evidence)
+	fmt.Fprintf(w, "ruling quorum: %d mediators\nwitness quorum: %d cosignatures\n", ag.RulingQuorum, ag.WitnessQuorum)
+	fmt.Fprintln(w, "parties:")
+	for _, party := range ag.Parties() {
+		fmt.Fprintf(w, "  %s (%s): %s", party.ID, party.Name, agreement.RoleName(party.Role))
+		for _, ca := range party.CAs {
+			fmt.Fprintf(w, ", CA %q sha256:%s", ca.Subject.CommonName, envelope.Fingerprint(ca.Raw)[:16])
+		}
+		fmt.Fprintln(w)
+		for _, k := range party.CosignerKeys {
+			fmt.Fprintf(w, "    cosigner key: %s\n", k)
+		}
+	}
+	fmt.Fprintf(w, "signed by key ids: %v\n", signers)
+}

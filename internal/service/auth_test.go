@@ -1,0 +1,293 @@
+package service_test
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// rawConn dials the server with the identity dir/name without going
+// through mvmclient (which refuses to load certificates without exactly one
+// URI SAN), trusting the server CA of the fixture. An empty name dials with
+// no client certificate at all.
+func rawConn(t *testing.T, f *fixture, dir, name string) (*grpc.ClientConn, envelope.Signer) {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(f.env.Certs, "ca-server.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("server CA: no certificate")
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}
+	var signer envelope.Signer
+	if name != "" {
+		pair, err := devpki.LoadKeyPair(dir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+		signer = envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf}
+	}
+	conn, err := grpc.NewClient(f.env.Addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, signer
+}
+
+// ---------------------------------------------------------------------------
+// 3. Certificates.
+
+func TestClientCertificates(t *testing.T) {
+	f := newFixture(t)
+	foreign := t.TempDir()
+	if err := devpki.Generate(devpki.Options{Dir: foreign}); err != nil {
+		t.Fatalf("foreign PKI: %v", err)
+	}
+	now := time.Now()
+	issue := func(name, party string, o devpki.IssueOptions) func(t *testing.T) {
+		return func(t *testing.T) {
+			t.Helper()
+			if err := devpki.Issue(f.env.Certs, name, party, o); err != nil {
+				t.Fatalf("issue %s: %v", name, err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T) // issues the identity, if needed
+		dir   string
+		ident string
+		ok    bool
+	}{
+		// Control: an extra identity issued by the party's own CA works, so
+		// the refusals below are about the certificate, not the dialing.
+		{"valid extra identity", issue("pk-second", "pk", devpki.IssueOptions{}), "", "pk-second", true},
+		{"foreign CA", nil, foreign, testenv.Submitter, false},
+		{"cross-party (af identity from pk's CA)", issue("evil", "af", devpki.IssueOptions{CAParty: "pk"}), "", "evil", false},
+		{"expired", issue("pk-expired", "pk", devpki.IssueOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}), "", "pk-expired", false},
+		{"not yet valid", issue("pk-future", "pk", devpki.IssueOptions{NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}), "", "pk-future", false},
+		{"no URI SAN", issue("pk-nouri", "pk", devpki.IssueOptions{URIs: []string{}}), "", "pk-nouri", false},
+		{"two URI SANs", issue("pk-twouri", "pk", devpki.IssueOptions{URIs: []string{
+			"spiffe://mvm.example/party/pk/pk-twouri", "spiffe://mvm.example/party/pk/other"}}), "", "pk-twouri", false},
+		{"other trust domain", issue("pk-otherdomain", "pk", devpki.IssueOptions{URIs: []string{
+			"spiffe://evil.example/party/pk/pk-otherdomain"}}), "", "pk-otherdomain", false},
+		{"party not in the agreement", issue("zz-agent", "zz", devpki.IssueOptions{CAParty: "pk"}), "", "zz-agent", false},
+		{"no client certificate", nil, "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup(t)
+			}
+			dir := tc.dir
+			if dir == "" {
+				dir = f.env.Certs
+			}
+			conn, signer := rawConn(t, f, dir, tc.ident)
+			api := mvmv1.NewExchangeServiceClient(conn)
+			before := f.size(t)
+
+			_, readErr := api.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
+			var appendErr error
+			if signer.Key != nil {
+				sealed, err := envelope.Seal(targetPackage(), signer)
+				if err != nil {
+					t.Fatalf("seal: %v", err)
+				}
+				_, appendErr = api.Append(ctxT(t), &mvmv1.AppendRequest{Envelope: sealed})
+			} else {
+				sealed, err := f.pk().Seal(targetPackage())
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, appendErr = api.Append(ctxT(t), &mvmv1.AppendRequest{Envelope: sealed})
+			}
+			_, healthErr := healthpb.NewHealthClient(conn).Check(ctxT(t), &healthpb.HealthCheckRequest{})
+			if tc.ok {
+				if readErr != nil || appendErr != nil || healthErr != nil {
+					t.Fatalf("calls: got (%v, %v, %v), want all OK", readErr, appendErr, healthErr)
+				}
+				f.wantSize(t, before+1)
+				return
+			}
+			for what, err := range map[string]error{"GetCheckpoint": readErr, "Append": appendErr, "Health.Check": healthErr} {
+				// The handshake fails, so the call never reaches a handler.
+				if code := status.Code(err); code != codes.Unavailable && code != codes.Unauthenticated {
+					t.Errorf("%s code: got %v (%v), want Unavailable or Unauthenticated", what, code, err)
+				}
+			}
+			f.wantSize(t, before)
+		})
+	}
+}
+
+func TestHealth(t *testing.T) {
+	f := newFixture(t)
+	hc := healthpb.NewHealthClient(f.pk().Conn())
+	for _, tc := range []struct {
+		service string
+		code    codes.Code
+		want    healthpb.HealthCheckResponse_ServingStatus
+	}{
+		{"", codes.OK, healthpb.HealthCheckResponse_SERVING},
+		{mvmv1.ExchangeService_ServiceDesc.ServiceName, codes.OK, healthpb.HealthCheckResponse_SERVING},
+		{"no.such.Service", codes.NotFound, healthpb.HealthCheckResponse_SERVICE_UNKNOWN},
+	} {
+		t.Run("service="+tc.service, func(t *testing.T) {
+			resp, err := hc.Check(ctxT(t), &healthpb.HealthCheckRequest{Service: tc.service})
+			if got := status.Code(err); got != tc.code {
+				t.Fatalf("code: got %v (%v), want %v", got, err, tc.code)
+			}
+			if got := resp.GetStatus(); err == nil && got != tc.want {
+				t.Errorf("status: got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// 4. The signer must be the authenticated peer.
+
+// selfSigned returns a fresh Ed25519 key with a self-signed certificate.
+func selfSigned(t *testing.T) envelope.Signer {
+	t.Helper()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mallory"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return envelope.Signer{Key: key, Certificate: cert}
+}
+
+// editEnvelope decodes a sealed envelope, applies edit and re-encodes it.
+func editEnvelope(t *testing.T, sealed []byte, edit func(*mvmv1.Envelope)) []byte {
+	t.Helper()
+	env := &mvmv1.Envelope{}
+	if err := proto.Unmarshal(sealed, env); err != nil {
+		t.Fatal(err)
+	}
+	edit(env)
+	b, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSignerIsPeer(t *testing.T) {
+	f := newFixture(t)
+	pk, af := f.pk(), f.af()
+	fresh := selfSigned(t)
+	for _, tc := range []struct {
+		name  string
+		via   string // connection the envelope is sent on
+		build func(t *testing.T) []byte
+		code  codes.Code
+	}{
+		{"signed by af-interior, sent as pk-liaison", testenv.Submitter, func(t *testing.T) []byte {
+			b, err := envelope.Seal(targetPackage(), af.Signer())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, codes.PermissionDenied},
+		{"signed by af-interior with its certificate embedded, sent as pk-liaison", testenv.Submitter, func(t *testing.T) []byte {
+			s := af.Signer()
+			s.EmbedCertificate = true
+			b, err := envelope.Seal(targetPackage(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, codes.PermissionDenied},
+		{"pk-liaison's package replayed by af-interior", testenv.Responder, func(t *testing.T) []byte {
+			b, err := pk.Seal(targetPackage())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, codes.PermissionDenied},
+		{"fresh key and certificate, sent as pk-liaison", testenv.Submitter, func(t *testing.T) []byte {
+			b, err := envelope.Seal(targetPackage(), fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, codes.PermissionDenied},
+		{"pk-liaison's key under af-interior's keyid", testenv.Submitter, func(t *testing.T) []byte {
+			b, err := pk.Seal(targetPackage())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return editEnvelope(t, b, func(e *mvmv1.Envelope) {
+				e.Signatures[0].Keyid = envelope.Fingerprint(af.Signer().Certificate.Raw)
+			})
+		}, codes.PermissionDenied},
+		{"pk-liaison's key under af-interior's keyid and embedded certificate", testenv.Submitter, func(t *testing.T) []byte {
+			b, err := pk.Seal(targetPackage())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return editEnvelope(t, b, func(e *mvmv1.Envelope) {
+				e.Signatures[0].Keyid = envelope.Fingerprint(af.Signer().Certificate.Raw)
+				e.Signatures[0].Certificate = af.Signer().Certificate.Raw
+			})
+		}, codes.PermissionDenied},
+		// A foreign key under the peer's own keyid is a signature that does
+		// not verify: indistinguishable from a tampered payload.
+		{"fresh key under pk-liaison's keyid", testenv.Submitter, func(t *testing.T) []byte {
+			b, err := envelope.Seal(targetPackage(), envelope.Signer{Key: fresh.Key, Certificate: pk.Signer().Certificate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, codes.InvalidArgument},
+		{"signed by pk-liaison and af-interior", testenv.Submitter, func(t *testing.T) []byte {
+			b, err := envelope.Seal(targetPackage(), pk.Signer(), af.Signer())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, codes.InvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sealed := tc.build(t)
+			before := f.size(t)
+			_, err := f.clients[tc.via].AppendSealed(ctxT(t), sealed)
+			wantCode(t, err, tc.code)
+			f.wantSize(t, before)
+		})
+	}
+}
