@@ -45,7 +45,7 @@ var errFn = errors.New("callback stopped the watch")
 
 type fnError struct{ err error }
 
-func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Error() string   { return e.err.Error() }
 func (e fnError) Is(t error) bool { return t == errFn }
 
 func unwrapFn(err error) error {

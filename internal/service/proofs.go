@@ -134,6 +134,7 @@ func (s *Service) AddCosignature(ctx context.Context, req *mvmv1.AddCosignatureR
 	}
 	return &mvmv1.AddCosignatureResponse{Checkpoint: resp.Checkpoint, Cosigners: resp.Cosigners, WitnessQuorum: resp.WitnessQuorum}, nil
 }
+
 // GetInclusionProof proves entry index is in the tree of size size.
 func (s *Service) GetInclusionProof(ctx context.Context, req *mvmv1.GetInclusionProofRequest) (*mvmv1.GetInclusionProofResponse, error) {
 	size := s.l.Head().Size
