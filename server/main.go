@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -24,7 +25,19 @@ func main() {
 	flag.StringVar(&cfg.Agreement, "agreement", "", "genesis agreement envelope for an empty log (default CERTS/agreement.envelope)")
 	flag.StringVar(&cfg.LogKey, "log-key", "", "checkpoint signing key (default CERTS/log.key)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server: --cpu-profile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -50,6 +63,7 @@ func main() {
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "server: stop:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

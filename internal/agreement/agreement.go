@@ -20,10 +20,12 @@
 package agreement
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -95,6 +97,17 @@ type Agreement struct {
 	WitnessQuorum int
 	parties       map[string]*Party
 	order         []string
+	// verified caches successful chain verifications by leaf SHA-256:
+	// x509 path building costs more than the rest of an append.
+	verified sync.Map // [32]byte → verifiedChain
+}
+
+// verifiedChain is a cached successful Authenticate: valid for any time in
+// [notBefore, notAfter], the intersection of the chain's validity periods.
+type verifiedChain struct {
+	id                  identity.Identity
+	party               *Party
+	notBefore, notAfter time.Time
 }
 
 // Parse validates an agreement payload found at log index idx.
@@ -243,6 +256,15 @@ func (a *Agreement) CosignerKeys() map[string][]string {
 // of this agreement in its trust domain and chains to that party's CA at
 // time at, for client authentication.
 func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) (identity.Identity, *Party, error) {
+	key := sha256.Sum256(leaf.Raw)
+	if len(intermediates) == 0 {
+		if v, ok := a.verified.Load(key); ok {
+			vc := v.(verifiedChain)
+			if !at.Before(vc.notBefore) && !at.After(vc.notAfter) {
+				return vc.id, vc.party, nil
+			}
+		}
+	}
 	id, err := identity.Parse(leaf)
 	if err != nil {
 		return identity.Identity{}, nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
@@ -258,7 +280,7 @@ func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.C
 	for _, c := range intermediates {
 		inter.AddCert(c)
 	}
-	_, err = leaf.Verify(x509.VerifyOptions{
+	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         party.pool,
 		Intermediates: inter,
 		CurrentTime:   at,
@@ -266,6 +288,18 @@ func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.C
 	})
 	if err != nil {
 		return id, nil, fmt.Errorf("%w: %s does not chain to party %s's CA: %w", ErrUntrusted, id, id.Party, err)
+	}
+	if len(intermediates) == 0 && len(chains) == 1 {
+		vc := verifiedChain{id: id, party: party, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
+		for _, c := range chains[0] {
+			if c.NotBefore.After(vc.notBefore) {
+				vc.notBefore = c.NotBefore
+			}
+			if c.NotAfter.Before(vc.notAfter) {
+				vc.notAfter = c.NotAfter
+			}
+		}
+		a.verified.Store(key, vc)
 	}
 	return id, party, nil
 }

@@ -148,7 +148,20 @@ func receiptFlag(fs *flag.FlagSet) {
 // appendAndPrint signs and appends m, verifies the receipt against the
 // pinned log key when CERTS/log.vkey exists, writes it if asked, and
 // prints the package id then the index.
-func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string) error {
+func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string) (err error) {
+	// Open the receipt file first: failing after the append would log the
+	// message and hide its id.
+	var receipt *os.File
+	if path := fs.Lookup("receipt").Value.String(); path != "" {
+		if receipt, err = os.Create(path); err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := receipt.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+	}
 	c, err := e.dial()
 	if err != nil {
 		return err
@@ -168,12 +181,12 @@ func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string
 		}
 		verified = " (receipt verified)"
 	}
-	if path := fs.Lookup("receipt").Value.String(); path != "" {
-		if err := os.WriteFile(path, r.TlogProof, 0o644); err != nil {
+	e.printf("%s\n", packageID)
+	if receipt != nil {
+		if _, err := receipt.Write(r.TlogProof); err != nil {
 			return err
 		}
 	}
-	e.printf("%s\n", packageID)
 	dup := ""
 	if resp.Duplicate {
 		dup = " (already logged)"

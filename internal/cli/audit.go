@@ -35,7 +35,6 @@ func init() {
 			fs.BoolVar(&noCosign, "no-cosign", false, "mediators: do not cosign the verified checkpoint")
 			fs.BoolVar(&quiet, "quiet", false, "no progress lines")
 		},
-		offline: false,
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err

@@ -42,8 +42,8 @@ type command struct {
 	summary string
 	run     func(e *env, fs *flag.FlagSet, args []string) error
 	flags   func(fs *flag.FlagSet)
-	// offline commands need no identity or server.
-	offline bool
+	// identityOptional commands run without --as (offline, or with a default).
+	identityOptional bool
 }
 
 var commands []*command
@@ -67,11 +67,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	global.SetOutput(io.Discard)
 	e.globalFlags(global)
 	rest, err := parseInterspersed(global, args, 1)
-	if err != nil || len(rest) == 0 {
-		if errors.Is(err, flag.ErrHelp) || len(rest) == 0 {
-			e.usage()
-			return ExitUsage
-		}
+	switch {
+	case errors.Is(err, flag.ErrHelp) || (err == nil && len(rest) == 0):
+		e.usage()
+		return ExitUsage
+	case err != nil:
 		fmt.Fprintln(stderr, "client:", err)
 		return ExitUsage
 	}
@@ -99,8 +99,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 		return ExitOK
 	}
+	if err != nil {
+		err = usageError{err.Error()} // a flag the command does not have, or a bad value
+	}
 	if err == nil {
-		if !cmd.offline && e.as == "" {
+		if !cmd.identityOptional && e.as == "" {
 			err = usagef("--as NAME is required (e.g. --as pk-liaison)")
 		} else {
 			err = cmd.run(e, fs, pos)

@@ -16,7 +16,7 @@ import (
 func init() {
 	var logKey string
 	register(&command{
-		name: "verify-receipt", args: "FILE [--log-key FILE]", offline: true,
+		name: "verify-receipt", args: "FILE [--log-key FILE]", identityOptional: true,
 		summary: "verify a receipt offline: log signature, inclusion proof, and the logged entry",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
@@ -161,7 +162,9 @@ func (l *Ledger) commit(batch []*request) {
 		}
 		if err == nil {
 			sb.Checkpoint = cp
+			t0 := time.Now()
 			err = l.st.Commit(sb)
+			l.log.Debug("batch committed", "first", sb.First, "entries", len(accepted), "requests", len(batch), "commit", time.Since(t0))
 		}
 		if err != nil {
 			l.log.Error("batch commit failed", "first", sb.First, "entries", len(accepted), "err", err)

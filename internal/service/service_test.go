@@ -564,39 +564,61 @@ func TestIdempotency(t *testing.T) {
 		f.wantSize(t, before)
 	})
 
+	// Several rounds, released together with unrelated appends that keep
+	// the writer busy, so that copies land both in the same commit batch
+	// and in later ones.
 	t.Run("32 concurrent copies", func(t *testing.T) {
-		before := f.size(t)
-		sealed, err := pk.Seal(targetPackage())
-		if err != nil {
-			t.Fatal(err)
-		}
-		const n = 32
-		resps := make([]*mvmv1.AppendResponse, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { resps[i], errs[i] = pk.AppendSealed(ctx, sealed) })
-		}
-		wg.Wait()
-		originals := 0
-		for i := range n {
-			if errs[i] != nil {
-				t.Fatalf("append %d: %v", i, errs[i])
+		for round := range 8 {
+			before := f.size(t)
+			sealed, err := pk.Seal(targetPackage())
+			if err != nil {
+				t.Fatal(err)
 			}
-			if resps[i].Receipt.Index != before {
-				t.Errorf("append %d index: got %d, want %d", i, resps[i].Receipt.Index, before)
+			const n = 32
+			resps := make([]*mvmv1.AppendResponse, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			release := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					<-release
+					resps[i], errs[i] = pk.AppendSealed(ctx, sealed)
+				})
 			}
-			if !resps[i].Duplicate {
-				originals++
+			fillers := make([]error, 16)
+			for i := range fillers {
+				wg.Go(func() {
+					<-release
+					_, fillers[i] = pk.Append(ctx, targetPackage())
+				})
 			}
-			if e := f.verifyReceipt(t, resps[i].Receipt); !bytes.Equal(e.Envelope, sealed) {
-				t.Errorf("append %d: receipt leaf does not hold the envelope sent", i)
+			close(release)
+			wg.Wait()
+			for i, err := range fillers {
+				if err != nil {
+					t.Fatalf("round %d filler %d: %v", round, i, err)
+				}
 			}
+			originals := 0
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("round %d append %d: %v", round, i, errs[i])
+				}
+				if got, want := resps[i].Receipt.Index, resps[0].Receipt.Index; got != want {
+					t.Errorf("round %d append %d index: got %d, want %d like the others", round, i, got, want)
+				}
+				if !resps[i].Duplicate {
+					originals++
+				}
+				if e := f.verifyReceipt(t, resps[i].Receipt); !bytes.Equal(e.Envelope, sealed) {
+					t.Errorf("round %d append %d: receipt leaf does not hold the envelope sent", round, i)
+				}
+			}
+			if originals != 1 {
+				t.Errorf("round %d non-duplicate answers: got %d, want 1", round, originals)
+			}
+			f.wantSize(t, before+1+uint64(len(fillers)))
 		}
-		if originals != 1 {
-			t.Errorf("non-duplicate answers: got %d, want 1", originals)
-		}
-		f.wantSize(t, before+1)
 	})
 
 	t.Run("32 concurrent distinct", func(t *testing.T) {

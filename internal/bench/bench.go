@@ -1,0 +1,189 @@
+// Package bench drives a real server with real signed appends and measures
+// throughput and latency. It is the engine of `client bench`.
+//
+// Each worker seals a fresh TargetPackage (its summary padded so that the
+// serialized payload has the requested size), appends it without retries,
+// and records the latency of the call. A refused or failed call counts as an
+// error and the worker carries on, so a run survives the server dying
+// mid-way and can drive crash tests: with Receipts set, every acknowledged
+// append is written out (index and message id) for checking afterwards.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Options of a run.
+type Options struct {
+	Duration     time.Duration
+	Concurrency  int
+	PayloadBytes int
+	// Clients to spread the workers over (one TLS connection each).
+	Clients []*mvmclient.Client
+	// Receipts, if set, receives one JSON line per acknowledged append.
+	Receipts io.Writer
+	// MaxAppends stops the run after this many appends (0: no limit).
+	MaxAppends int64
+}
+
+// Result of a run. JSON names are the bench tool's public contract.
+type Result struct {
+	AppendsPerSec float64 `json:"appends_per_sec"`
+	P50ms         float64 `json:"p50_ms"`
+	P90ms         float64 `json:"p90_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	MaxMs         float64 `json:"max_ms"`
+	Acked         int64   `json:"acked"`
+	Errors        int64   `json:"errors"`
+	Duplicates    int64   `json:"duplicates"`
+	Seconds       float64 `json:"duration_s"`
+	Concurrency   int     `json:"concurrency"`
+	PayloadBytes  int     `json:"payload_bytes"`
+	FirstError    string  `json:"first_error,omitempty"`
+}
+
+// Receipt is one acknowledged append, as written to Options.Receipts.
+type Receipt struct {
+	Index     uint64 `json:"index"`
+	MessageID string `json:"message_id"`
+}
+
+// Run runs the load until the duration elapses, ctx ends or MaxAppends.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if len(o.Clients) == 0 {
+		return nil, fmt.Errorf("bench: no clients")
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	// Calls run under ctx, not under the run's deadline: an append in flight
+	// when the time is up completes and counts.
+	end := time.Now().Add(o.Duration)
+
+	var mu sync.Mutex
+	var lat []time.Duration
+	res := &Result{Concurrency: o.Concurrency, PayloadBytes: o.PayloadBytes}
+	enc := (*json.Encoder)(nil)
+	if o.Receipts != nil {
+		enc = json.NewEncoder(o.Receipts)
+	}
+	var started int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range o.Concurrency {
+		c := o.Clients[w%len(o.Clients)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			defer func() {
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			}()
+			for ctx.Err() == nil && time.Now().Before(end) {
+				mu.Lock()
+				if o.MaxAppends > 0 && started >= o.MaxAppends {
+					mu.Unlock()
+					return
+				}
+				started++
+				mu.Unlock()
+				tp := Package(o.PayloadBytes)
+				env, err := c.Seal(tp)
+				if err != nil {
+					fail(&mu, res, err)
+					continue
+				}
+				t0 := time.Now()
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				resp, err := c.API.Append(cctx, &mvmv1.AppendRequest{Envelope: env})
+				cancel()
+				d := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						return // the run ended mid-call: neither acked nor an error
+					}
+					fail(&mu, res, err)
+					time.Sleep(10 * time.Millisecond) // a dead server is not a busy loop
+					continue
+				}
+				local = append(local, d)
+				mu.Lock()
+				res.Acked++
+				if resp.Duplicate {
+					res.Duplicates++
+				}
+				if enc != nil {
+					_ = enc.Encode(Receipt{Index: resp.Receipt.Index, MessageID: tp.Header.MessageId})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.AppendsPerSec = float64(res.Acked) / res.Seconds
+	slices.Sort(lat)
+	res.P50ms, res.P90ms, res.P99ms = ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99))
+	if len(lat) > 0 {
+		res.MaxMs = ms(lat[len(lat)-1])
+	}
+	return res, nil
+}
+
+func fail(mu *sync.Mutex, res *Result, err error) {
+	mu.Lock()
+	defer mu.Unlock()
+	res.Errors++
+	if res.FirstError == "" {
+		res.FirstError = err.Error()
+	}
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(i, len(sorted))-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Package returns a fresh target package whose serialized form is about
+// payloadBytes long.
+func Package(payloadBytes int) *mvmv1.TargetPackage {
+	tp := &mvmv1.TargetPackage{
+		Header:    mvmclient.NewHeader(),
+		Locations: []*mvmv1.Location{{Lat: 34.0151, Lon: 71.5249, PrecisionM: 50}},
+		Priority:  mvmv1.Priority_PRIORITY_MEDIUM,
+		Tlp:       mvmv1.Tlp_TLP_AMBER,
+	}
+	const overhead = 80 // header, location, enums and field tags
+	if n := payloadBytes - overhead; n > 0 {
+		tp.Summary = strings.Repeat("x", min(n, 4096))
+	}
+	return tp
+}
+
+// Print writes a human summary.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "appends/s: %.0f (%d acknowledged in %.1fs, %d concurrent, %d-byte payloads)\n",
+		r.AppendsPerSec, r.Acked, r.Seconds, r.Concurrency, r.PayloadBytes)
+	fmt.Fprintf(w, "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	fmt.Fprintf(w, "errors: %d\n", r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
+	}
+}

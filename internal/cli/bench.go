@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/bench"
+)
+
+func init() {
+	var duration time.Duration
+	var concurrency, payload, conns int
+	var asJSON bool
+	var receipts string
+	var maxAppends int64
+	register(&command{
+		name: "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--json]",
+		summary:          "drive the server with real signed appends and report throughput and latency",
+		identityOptional: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&duration, "duration", 10*time.Second, "how long to run")
+			fs.IntVar(&concurrency, "concurrency", 64, "concurrent appends in flight")
+			fs.IntVar(&payload, "payload-bytes", 512, "serialized payload size")
+			fs.IntVar(&conns, "connections", 4, "TLS connections to spread the load over")
+			fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+			fs.StringVar(&receipts, "receipts", "", "write one JSON line per acknowledged append (index, message_id) to FILE")
+			fs.Int64Var(&maxAppends, "max", 0, "stop after this many appends (0: no limit)")
+		},
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if err := exactly(0, args, "no positional arguments"); err != nil {
+				return err
+			}
+			if e.as == "" {
+				e.as = "pk-liaison"
+			}
+			o := bench.Options{Duration: duration, Concurrency: concurrency, PayloadBytes: payload, MaxAppends: maxAppends}
+			for range max(1, conns) {
+				opts := mvmclient.FromCertsDir(e.server, e.certs, e.as)
+				opts.Retries = -1
+				c, err := mvmclient.Dial(opts)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				o.Clients = append(o.Clients, c)
+			}
+			if receipts != "" {
+				f, err := os.Create(receipts)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				o.Receipts = f
+			}
+			res, err := bench.Run(e.ctx, o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, _ := json.Marshal(res)
+				e.printf("%s\n", b)
+			} else {
+				res.Print(e.stdout)
+			}
+			if res.Errors > 0 {
+				return fmt.Errorf("%d appends failed (first: %s)", res.Errors, res.FirstError)
+			}
+			return nil
+		},
+	})
+}
