@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -179,8 +180,8 @@ func Parse(b []byte) (*mvmv1.Envelope, error) {
 		if len(s.ProtoReflect().GetUnknown()) > 0 || len(s.Sig) == 0 || len(s.Keyid) != 64 {
 			return nil, fmt.Errorf("%w: signature %d needs a 64-hex-digit keyid and signature bytes", ErrMalformed, i)
 		}
-		if _, err := hex.DecodeString(s.Keyid); err != nil {
-			return nil, fmt.Errorf("%w: signature %d keyid: %v", ErrMalformed, i, err)
+		if _, err := hex.DecodeString(s.Keyid); err != nil || strings.ToLower(s.Keyid) != s.Keyid {
+			return nil, fmt.Errorf("%w: signature %d keyid must be lower-case hex", ErrMalformed, i)
 		}
 		if len(s.Certificate) > 0 && Fingerprint(s.Certificate) != s.Keyid {
 			return nil, fmt.Errorf("%w: signature %d keyid is not the SHA-256 of its certificate", ErrMalformed, i)

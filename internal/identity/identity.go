@@ -51,7 +51,8 @@ func Parse(cert *x509.Certificate) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: want exactly one URI SAN, certificate has %d", ErrBadIdentity, n)
 	}
 	u := cert.URIs[0]
-	if u.Scheme != "spiffe" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
+	if u.Scheme != "spiffe" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" ||
+		u.Opaque != "" || u.EscapedPath() != u.Path {
 		return Identity{}, fmt.Errorf("%w: URI SAN %q is not a plain spiffe:// URI", ErrBadIdentity, u)
 	}
 	if !trustDomain.MatchString(u.Host) {
