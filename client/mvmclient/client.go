@@ -122,10 +122,17 @@ func (c *Client) Conn() *grpc.ClientConn { return c.conn }
 // Signer is the identity's signer.
 func (c *Client) Signer() envelope.Signer { return c.signer }
 
-// NewMessageID returns a fresh random message id (96 bits, hex).
+// NewMessageID returns a fresh message id: 48 bits of Unix milliseconds
+// then 48 random bits, in hex (24 characters). Time-ordered ids keep the
+// server's id indexes appending at their end instead of touching a random
+// page per entry, which makes group commits several times cheaper.
 func NewMessageID() string {
 	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b[:])

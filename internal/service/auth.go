@@ -71,7 +71,11 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		s.log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(callerFields)}
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithFieldsFromContext(callerFields),
+		logging.WithLevels(callLevel),
+	}
 	onPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
@@ -89,6 +93,21 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 			logging.StreamServerInterceptor(logger, logOpts...),
 		),
 	}
+}
+
+// callLevel logs successful calls at debug level: at thousands of appends a
+// second a line per call costs more than the append. Refusals stay at info,
+// server faults at error.
+func callLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.OK, codes.Canceled:
+		return logging.LevelDebug
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return logging.LevelError
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return logging.LevelWarn
+	}
+	return logging.LevelInfo
 }
 
 func callerFields(ctx context.Context) logging.Fields {

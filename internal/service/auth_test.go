@@ -2,14 +2,20 @@ package service_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +26,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -97,6 +105,7 @@ func TestClientCertificates(t *testing.T) {
 			"spiffe://evil.example/party/pk/pk-otherdomain"}}), "", "pk-otherdomain", false},
 		{"party not in the agreement", issue("zz-agent", "zz", devpki.IssueOptions{CAParty: "pk"}), "", "zz-agent", false},
 		{"no client certificate", nil, "", "", false},
+		{"the server's own certificate", nil, "", "server", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.setup != nil {
@@ -290,4 +299,175 @@ func TestSignerIsPeer(t *testing.T) {
 			f.wantSize(t, before)
 		})
 	}
+}
+
+// issueECDSA writes dir/name.crt/.key: an ECDSA identity of party pk issued
+// by dir/ca-pk, for the key types the envelope layer must accept or refuse.
+func issueECDSA(t *testing.T, dir, name string, curve elliptic.Curve) {
+	t.Helper()
+	ca, err := devpki.LoadKeyPair(dir, "ca-pk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse("spiffe://mvm.example/party/pk/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		URIs:         []*url.URL{u},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Leaf, &key.PublicKey, ca.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(file, typ string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(name+".crt", "CERTIFICATE", der)
+	write(name+".key", "PRIVATE KEY", pkcs8)
+}
+
+func TestKeyTypes(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name  string
+		curve elliptic.Curve
+		code  codes.Code
+	}{
+		{"ECDSA P-256", elliptic.P256(), codes.OK},
+		{"ECDSA P-384", elliptic.P384(), codes.InvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "pk-" + strings.ToLower(strings.ReplaceAll(tc.name, " ", "-"))
+			issueECDSA(t, f.env.Certs, name, tc.curve)
+			conn, signer := rawConn(t, f, f.env.Certs, name)
+			tp := targetPackage()
+			payload, err := proto.Marshal(tp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ := envelope.TypeOf(tp)
+			sig, err := envelope.Sign(typ, payload, signer)
+			if tc.curve != elliptic.P256() {
+				// envelope.Sign refuses other curves: sign by hand (SHA-256
+				// over PAE, as for P-256) so that the server decides.
+				if err == nil {
+					t.Fatalf("envelope.Sign with %s: got nil error, want ErrUnsupportedKey", tc.name)
+				}
+				digest := sha256.Sum256(envelope.PAE(typ, payload))
+				raw, err := ecdsa.SignASN1(rand.Reader, signer.Key.(*ecdsa.PrivateKey), digest[:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				sig = &mvmv1.Signature{Keyid: envelope.Fingerprint(signer.Certificate.Raw), Sig: raw}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			sealed, err := proto.Marshal(&mvmv1.Envelope{PayloadType: typ, Payload: payload, Signatures: []*mvmv1.Signature{sig}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := f.size(t)
+			_, err = mvmv1.NewExchangeServiceClient(conn).Append(ctxT(t), &mvmv1.AppendRequest{Envelope: sealed})
+			if got := status.Code(err); got != tc.code {
+				t.Fatalf("code: got %v (%v), want %v", got, err, tc.code)
+			}
+			if tc.code == codes.OK {
+				f.wantSize(t, before+1)
+			} else {
+				f.wantSize(t, before)
+			}
+		})
+	}
+}
+
+// The genesis agreement carries every party's signature. Re-sending it
+// must not log it again (as an "amendment" of itself): that would let any
+// single party append an agreement entry nobody signed as an amendment,
+// and void every fully signed amendment prepared against index 0.
+func TestGenesisReplay(t *testing.T) {
+	for _, who := range []string{testenv.Submitter, testenv.Responder, testenv.Mediator} {
+		t.Run(who, func(t *testing.T) {
+			f := newFixture(t)
+			genesis, err := os.ReadFile(filepath.Join(f.env.Certs, "agreement.envelope"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := f.size(t)
+			resp, err := f.clients[who].AppendSealed(ctxT(t), genesis)
+			replayed := err == nil && !(resp.Duplicate && resp.Receipt.Index == 0)
+			if replayed {
+				t.Errorf("genesis re-sent by %s: got a new entry at index %d, want AlreadyExists or the duplicate of entry 0", who, resp.Receipt.Index)
+			} else if err != nil && status.Code(err) != codes.AlreadyExists {
+				t.Errorf("genesis re-sent by %s: code got %v (%v), want AlreadyExists or a duplicate of entry 0", who, status.Code(err), err)
+			}
+			f.wantSize(t, before)
+			leaf, err := f.tr().API.GetAgreement(ctxT(t), &mvmv1.GetAgreementRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, err := entry.DecodeLeaf(leaf.Leaf); err != nil || e.Index != 0 {
+				t.Errorf("agreement in force: got entry %v (%v), want index 0", e.GetIndex(), err)
+			}
+		})
+	}
+}
+
+// The harm of the replay: an amendment every party signed against the
+// genesis (amends_index 0) must still be appendable after one party
+// re-sent the genesis.
+func TestGenesisReplayVoidsNoAmendment(t *testing.T) {
+	f := newFixture(t)
+	genesis, err := os.ReadFile(filepath.Join(f.env.Certs, "agreement.envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &mvmv1.Envelope{}
+	if err := proto.Unmarshal(genesis, env); err != nil {
+		t.Fatal(err)
+	}
+	amendment := &mvmv1.Agreement{}
+	if err := proto.Unmarshal(env.Payload, amendment); err != nil {
+		t.Fatal(err)
+	}
+	amendment.Header = mvmclient.NewHeader()
+	amendment.Title = "MVM dev agreement, amendment 1"
+	amendment.AmendsIndex = 0
+	var signers []envelope.Signer
+	for _, who := range []string{testenv.Submitter, testenv.Responder, testenv.Mediator, testenv.Mediator2} {
+		s := f.clients[who].Signer()
+		s.EmbedCertificate = true
+		signers = append(signers, s)
+	}
+	sealed, err := envelope.Seal(amendment, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	before := f.size(t)
+	_, _ = f.pk().AppendSealed(ctxT(t), genesis) // the replay attempt
+	resp, err := f.af().AppendSealed(ctxT(t), sealed)
+	if err != nil {
+		t.Fatalf("fully signed amendment after a genesis replay: got %v, want OK", err)
+	}
+	if resp.Receipt.Index != before {
+		t.Errorf("amendment index: got %d, want %d", resp.Receipt.Index, before)
+	}
+	f.wantSize(t, before+1)
 }

@@ -438,3 +438,39 @@ func TestProofs(t *testing.T) {
 		}
 	})
 }
+
+// A server with a watcher connected must still stop promptly: Watch has to
+// end when the server shuts down, or graceful stop waits for the whole stop
+// deadline (5 s in testenv, 10 s in the server binary) on every shutdown.
+// The watcher learns to reconnect and resume from the next index.
+func TestStopWithOpenWatch(t *testing.T) {
+	f := newFixture(t)
+	size := f.size(t)
+	recv, cancel := f.watch(t, 0)
+	defer cancel()
+	for i := range size {
+		if _, err := recv(); err != nil {
+			t.Fatalf("recv %d: %v", i, err)
+		}
+	}
+
+	start := time.Now()
+	f.env.Restart()
+	if took, limit := time.Since(start), 2*time.Second; took > limit {
+		t.Errorf("restart with an open Watch: took %v, want under %v", took.Round(time.Millisecond), limit)
+	}
+	_, err := recv()
+	if got := status.Code(err); got != codes.Unavailable {
+		t.Errorf("watch at shutdown: code got %v (%v), want %v", got, err, codes.Unavailable)
+	}
+
+	// Resume against the restarted server.
+	f.dial(t)
+	recv, cancel2 := f.watch(t, size)
+	defer cancel2()
+	resp := mustAppend(t, f.pk(), targetPackage())
+	m, err := recv()
+	if err != nil || m.Index != resp.Receipt.Index {
+		t.Errorf("resumed watch: got (%v, %v), want index %d", m.GetIndex(), err, resp.Receipt.Index)
+	}
+}

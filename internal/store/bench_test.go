@@ -32,7 +32,8 @@ func BenchmarkCommit(b *testing.B) {
 					h := sha256.Sum256(append(leaf, byte(idx), byte(idx>>8), byte(idx>>16)))
 					batch.Nodes = append(batch.Nodes, Node{ID: compact.NewNodeID(0, idx), Hash: h[:]})
 					batch.Nodes = append(batch.Nodes, Node{ID: compact.NewNodeID(1, idx/2), Hash: h[:]})
-					id := fmt.Sprintf("%x", h[:12])
+					// Time-ordered ids, as mvmclient.NewMessageID makes them.
+					id := fmt.Sprintf("%012x%x", idx, h[:6])
 					batch.MsgIDs = append(batch.MsgIDs, KV{Key: MsgIDKey("spiffe://mvm.example/party/pk/pk-liaison", id), Value: u64(idx)})
 					batch.Packages = append(batch.Packages, PackageKey(id, idx))
 				}
