@@ -1,0 +1,253 @@
+package ledger_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// fixture is a ledger on a real bbolt file with the dev PKI's identities.
+type fixture struct {
+	dir    string
+	db     string
+	st     *store.Store
+	l      *ledger.Ledger
+	signer note.Signer
+	ids    map[string]envelope.Signer
+}
+
+func newFixture(tb testing.TB, o store.Options) *fixture {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := devpki.Generate(devpki.Options{Dir: dir}); err != nil {
+		tb.Fatal(err)
+	}
+	f := &fixture{dir: dir, db: filepath.Join(tb.TempDir(), "mvm.db"), ids: map[string]envelope.Signer{}}
+	skey, err := os.ReadFile(filepath.Join(dir, "log.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if f.signer, err = note.NewSigner(strings.TrimSpace(string(skey))); err != nil {
+		tb.Fatal(err)
+	}
+	for _, name := range []string{"pk-liaison", "af-interior", "tr-verifier", "qa-verifier"} {
+		pair, err := devpki.LoadKeyPair(dir, name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		f.ids[name] = envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf}
+	}
+	f.open(tb, o)
+	return f
+}
+
+func (f *fixture) open(tb testing.TB, o store.Options) {
+	tb.Helper()
+	genesis, err := os.ReadFile(filepath.Join(f.dir, "agreement.envelope"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if f.st, err = store.Open(f.db, o); err != nil {
+		tb.Fatal(err)
+	}
+	if f.l, err = ledger.Open(ledger.Config{Store: f.st, Signer: f.signer, Genesis: genesis}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(f.close)
+}
+
+func (f *fixture) close() {
+	if f.l != nil {
+		f.l.Close()
+		f.st.Close()
+		f.l = nil
+	}
+}
+
+func (f *fixture) cert(name string) *x509.Certificate { return f.ids[name].Certificate }
+
+func (f *fixture) seal(tb testing.TB, name string, m proto.Message) []byte {
+	tb.Helper()
+	b, err := envelope.Seal(m, f.ids[name])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func target() *mvmv1.TargetPackage {
+	return &mvmv1.TargetPackage{Header: mvmclient.NewHeader(), Locations: []*mvmv1.Location{{Lat: 34, Lon: 71}}}
+}
+
+// TestBatchRefusalKeepsOthers sends, in one burst, valid packages mixed
+// with refused appends (a second acknowledgement, an unknown package, a
+// forbidden role). Every valid one is logged, every refused one is not, and
+// the log stays continuous.
+func TestBatchRefusalKeepsOthers(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	ctx := context.Background()
+	tp := target()
+	if _, err := f.l.Append(ctx, f.seal(t, "pk-liaison", tp), f.cert("pk-liaison")); err != nil {
+		t.Fatal(err)
+	}
+	ack := func() []byte {
+		return f.seal(t, "af-interior", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: tp.Header.MessageId})
+	}
+	if _, err := f.l.Append(ctx, ack(), f.cert("af-interior")); err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		name string
+		env  []byte
+		want error // nil: accepted
+	}
+	var calls []call
+	for i := range 40 {
+		switch i % 4 {
+		case 0:
+			calls = append(calls, call{"af-interior", ack(), workflow.ErrAlreadyExists})
+		case 1:
+			calls = append(calls, call{"af-interior", f.seal(t, "af-interior", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: "nope"}), workflow.ErrNotFound})
+		case 2:
+			calls = append(calls, call{"af-interior", f.seal(t, "af-interior", target()), workflow.ErrPermission})
+		default:
+			calls = append(calls, call{"pk-liaison", f.seal(t, "pk-liaison", target()), nil})
+		}
+	}
+	before := f.l.Head().Size
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.l.Append(ctx, c.env, f.cert(c.name))
+		}()
+	}
+	wg.Wait()
+	accepted := 0
+	for i, c := range calls {
+		if c.want == nil {
+			if errs[i] != nil {
+				t.Errorf("call %d: got %v, want accepted", i, errs[i])
+			}
+			accepted++
+		} else if !errors.Is(errs[i], c.want) {
+			t.Errorf("call %d: got %v, want %v", i, errs[i], c.want)
+		}
+	}
+	if got, want := f.l.Head().Size, before+uint64(accepted); got != want {
+		t.Fatalf("log size %d, want %d", got, want)
+	}
+	// Every index up to the head is present and the tree matches the
+	// checkpoint.
+	tree, _ := tlog.NewTree(0, nil)
+	if err := f.st.Leaves(0, f.l.Head().Size, func(i uint64, leaf []byte) error {
+		return tree.Append(tlog.LeafHash(leaf), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := tree.Root()
+	v, _ := note.NewVerifier(f.l.Head().Agreement.LogKey)
+	cp, _, err := tlog.OpenCheckpoint(f.l.Head().Checkpoint, f.l.Origin(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cp.Hash) != string(root) || cp.Size != tree.Size() {
+		t.Fatalf("checkpoint (%d, %x) does not match the stored leaves (%d, %x)", cp.Size, cp.Hash, tree.Size(), root)
+	}
+}
+
+// TestRestartRecovers reopens the ledger on the same file: the head,
+// checkpoint and package states survive, and appends continue.
+func TestRestartRecovers(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	ctx := context.Background()
+	tp := target()
+	if _, err := f.l.Append(ctx, f.seal(t, "pk-liaison", tp), f.cert("pk-liaison")); err != nil {
+		t.Fatal(err)
+	}
+	ack := f.seal(t, "af-interior", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: tp.Header.MessageId})
+	first, err := f.l.Append(ctx, ack, f.cert("af-interior"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := f.l.Head()
+	f.close()
+	f.open(t, store.Options{})
+	if got := f.l.Head(); got.Size != head.Size || string(got.Checkpoint) != string(head.Checkpoint) {
+		t.Fatalf("after restart head (%d) differs from before (%d)", got.Size, head.Size)
+	}
+	// The same envelope is still a duplicate of the same index.
+	again, err := f.l.Append(ctx, ack, f.cert("af-interior"))
+	if err != nil || !again.Duplicate || again.Index != first.Index {
+		t.Fatalf("resend after restart: got %+v, %v; want duplicate of index %d", again, err, first.Index)
+	}
+	// The package state is rebuilt from the log: a second ack is refused.
+	_, err = f.l.Append(ctx, f.seal(t, "af-interior", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: tp.Header.MessageId}), f.cert("af-interior"))
+	if !errors.Is(err, workflow.ErrAlreadyExists) {
+		t.Fatalf("second ack after restart: got %v, want %v", err, workflow.ErrAlreadyExists)
+	}
+}
+
+// BenchmarkAppend is the full append path in process: admission (signature,
+// chain, validation), the reducer, group commit with fsync and a signed
+// checkpoint, with concurrent callers. Envelopes are signed outside the
+// timer.
+func BenchmarkAppend(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		name := "fsync"
+		if !sync {
+			name = "nosync"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFixture(b, store.Options{NoSync: !sync})
+			envs := make([][]byte, b.N)
+			for i := range envs {
+				envs[i] = f.seal(b, "pk-liaison", target())
+			}
+			cert := f.cert("pk-liaison")
+			var next sync2
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := f.l.Append(context.Background(), envs[next.add()], cert); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+type sync2 struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *sync2) add() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	return s.n - 1
+}
