@@ -73,6 +73,7 @@ type Server struct {
 	lis    net.Listener
 	grpc   *grpc.Server
 	health *health.Server
+	svc    *service.Service
 	ledger *ledger.Ledger
 	store  *store.Store
 	served chan error
@@ -122,7 +123,7 @@ func Start(cfg Config) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	g := grpc.NewServer(opts...)
-	s := &Server{cfg: cfg, lis: lis, grpc: g, ledger: l, store: st, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, lis: lis, grpc: g, svc: svc, ledger: l, store: st, served: make(chan error, 1)}
 	s.health = svc.Register(g)
 	go func() { s.served <- g.Serve(lis) }()
 	h := l.Head()
@@ -140,6 +141,7 @@ func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
 // ctx), the writer finishes its batch, and the database is closed.
 func (s *Server) Stop(ctx context.Context) error {
 	s.health.Shutdown()
+	s.svc.Shutdown()
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
 	select {

@@ -269,6 +269,8 @@ func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServ
 		case <-h.Changed():
 		case <-stream.Context().Done():
 			return nil
+		case <-s.stop:
+			return status.Errorf(codes.Unavailable, "server is shutting down; resume from %d", next)
 		}
 	}
 }

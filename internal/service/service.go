@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,14 +37,22 @@ type Service struct {
 	l   *ledger.Ledger
 	log *slog.Logger
 	now func() time.Time
+
+	stop     chan struct{}
+	stopOnce sync.Once
 }
+
+// Shutdown ends the live feeds (they would otherwise hold a graceful stop
+// until their clients leave); watchers get Unavailable and resume
+// elsewhere or later from where they were.
+func (s *Service) Shutdown() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // New returns the service over a ledger.
 func New(l *ledger.Ledger, logger *slog.Logger) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{l: l, log: logger, now: time.Now}
+	return &Service{l: l, log: logger, now: time.Now, stop: make(chan struct{})}
 }
 
 // TLSConfig returns the server's TLS configuration: TLS 1.3 only, a client

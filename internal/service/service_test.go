@@ -621,6 +621,58 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 
+	t.Run("concurrent conflicting variants", func(t *testing.T) {
+		before := f.size(t)
+		a := targetPackage()
+		b := proto.Clone(a).(*mvmv1.TargetPackage)
+		b.Summary = "the other variant"
+		var variants [2][]byte
+		for i, m := range []*mvmv1.TargetPackage{a, b} {
+			var err error
+			if variants[i], err = pk.Seal(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const n = 16
+		var resps [2][n]*mvmv1.AppendResponse
+		var errs [2][n]error
+		var wg sync.WaitGroup
+		release := make(chan struct{})
+		for v := range 2 {
+			for i := range n {
+				wg.Go(func() {
+					<-release
+					resps[v][i], errs[v][i] = pk.AppendSealed(ctx, variants[v])
+				})
+			}
+		}
+		close(release)
+		wg.Wait()
+		winner := 0
+		if errs[0][0] != nil {
+			winner = 1
+		}
+		originals := 0
+		for i := range n {
+			if err := errs[winner][i]; err != nil {
+				t.Fatalf("winning variant, copy %d: %v", i, err)
+			}
+			if got := resps[winner][i].Receipt.Index; got != before {
+				t.Errorf("winning variant, copy %d index: got %d, want %d", i, got, before)
+			}
+			if !resps[winner][i].Duplicate {
+				originals++
+			}
+			if got := status.Code(errs[1-winner][i]); got != codes.AlreadyExists {
+				t.Errorf("losing variant, copy %d: code got %v (%v), want %v", i, got, errs[1-winner][i], codes.AlreadyExists)
+			}
+		}
+		if originals != 1 {
+			t.Errorf("non-duplicate answers: got %d, want 1", originals)
+		}
+		f.wantSize(t, before+1)
+	})
+
 	t.Run("32 concurrent distinct", func(t *testing.T) {
 		before := f.size(t)
 		const n = 32

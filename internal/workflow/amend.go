@@ -24,6 +24,11 @@ func Amend(current *agreement.Agreement, env *mvmv1.Envelope, p *mvmv1.Agreement
 		return nil, refuse(ErrInvalid, "%v", err)
 	}
 	signedBy := []*agreement.Agreement{next}
+	if current != nil && p.GetHeader().GetMessageId() == current.Proto.GetHeader().GetMessageId() {
+		// A replay of the agreement in force (e.g. the genesis envelope sent
+		// again) is signed by everyone but was never signed as an amendment.
+		return nil, refuse(ErrAlreadyExists, "agreement %s is the one in force (index %d)", current.Proto.GetHeader().GetMessageId(), current.Index)
+	}
 	if current != nil {
 		if p.AmendsIndex != current.Index {
 			return nil, refuse(ErrPrecondition, "amendment amends index %d, but the agreement in force is at index %d", p.AmendsIndex, current.Index)
