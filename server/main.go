@@ -26,7 +26,16 @@ func main() {
 	flag.StringVar(&cfg.LogKey, "log-key", "", "checkpoint signing key (default CERTS/log.key)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
+	rebuild := flag.Bool("rebuild-indexes", false, "recompute the database's indexes from its entries, then exit")
 	flag.Parse()
+	if *rebuild {
+		if err := server.RebuildIndexes(cfg.DB); err != nil {
+			fmt.Fprintln(os.Stderr, "server: rebuild indexes:", err)
+			os.Exit(1)
+		}
+		fmt.Println("indexes rebuilt:", cfg.DB)
+		return
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,4 +251,43 @@ func (s *sync2) add() int {
 	defer s.mu.Unlock()
 	s.n++
 	return s.n - 1
+}
+
+// TestRebuildIndexes drops and recomputes the indexes from the entries:
+// idempotency, package state and the agreement pointer are as before.
+func TestRebuildIndexes(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	ctx := context.Background()
+	tp := target()
+	sub := f.seal(t, "pk-liaison", tp)
+	first, err := f.l.Append(ctx, sub, f.cert("pk-liaison"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Append(ctx, f.seal(t, "af-interior", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: tp.Header.MessageId}), f.cert("af-interior")); err != nil {
+		t.Fatal(err)
+	}
+	wantIdx, _ := f.st.PackageIndexes(tp.Header.MessageId)
+	f.close()
+	st, err := store.Open(f.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.RebuildIndexes(st); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	f.open(t, store.Options{})
+	gotIdx, _ := f.st.PackageIndexes(tp.Header.MessageId)
+	if fmt.Sprint(gotIdx) != fmt.Sprint(wantIdx) {
+		t.Fatalf("package indexes after rebuild %v, want %v", gotIdx, wantIdx)
+	}
+	again, err := f.l.Append(ctx, sub, f.cert("pk-liaison"))
+	if err != nil || !again.Duplicate || again.Index != first.Index {
+		t.Fatalf("resend after rebuild: got %+v, %v; want duplicate of %d", again, err, first.Index)
+	}
+	_, err = f.l.Append(ctx, f.seal(t, "af-interior", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: tp.Header.MessageId}), f.cert("af-interior"))
+	if !errors.Is(err, workflow.ErrAlreadyExists) {
+		t.Fatalf("second ack after rebuild: got %v, want %v", err, workflow.ErrAlreadyExists)
+	}
 }

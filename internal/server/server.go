@@ -155,3 +155,17 @@ func (s *Server) Stop(ctx context.Context) error {
 
 // Wait returns when the gRPC server stops serving.
 func (s *Server) Wait() error { return <-s.served }
+
+// RebuildIndexes recomputes the indexes of a database file from its
+// entries. The server must not be running on it.
+func RebuildIndexes(db string) error {
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		return err
+	}
+	if err := ledger.RebuildIndexes(st); err != nil {
+		st.Close()
+		return err
+	}
+	return st.Close()
+}

@@ -250,3 +250,59 @@ func (s *Store) AddCosignature(size uint64, cosigner, line string) error {
 		return tx.Bucket(bCosignatures).Put(append(u64(size), cosigner...), []byte(line))
 	})
 }
+
+// IndexRecords are the index entries one leaf contributes.
+type IndexRecords struct {
+	MsgID     []byte // MsgIDKey, or nil
+	Package   []byte // PackageKey, or nil
+	Agreement bool
+}
+
+// RebuildIndexes recomputes every index from the entries in one
+// transaction: it drops msgids, packages and agreements, then calls decode
+// on each leaf (with a lookup of stored certificates) and writes what it
+// returns. The entries, nodes and checkpoints are not touched.
+func (s *Store) RebuildIndexes(decode func(index uint64, leaf []byte, cert func(sha []byte) []byte) (IndexRecords, error)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMsgIDs, bPackages, bAgreements} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		certs := tx.Bucket(bCerts)
+		cert := func(sha []byte) []byte { return certs.Get(sha) }
+		msgids, pkgs, ags := tx.Bucket(bMsgIDs), tx.Bucket(bPackages), tx.Bucket(bAgreements)
+		var last *uint64
+		c := tx.Bucket(bEntries).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			i := getU64(k)
+			r, err := decode(i, v, cert)
+			if err != nil {
+				return fmt.Errorf("rebuild indexes: entry %d: %w", i, err)
+			}
+			if r.MsgID != nil {
+				if err := msgids.Put(r.MsgID, u64(i)); err != nil {
+					return err
+				}
+			}
+			if r.Package != nil {
+				if err := pkgs.Put(r.Package, nil); err != nil {
+					return err
+				}
+			}
+			if r.Agreement {
+				if err := ags.Put(u64(i), nil); err != nil {
+					return err
+				}
+				last = &i
+			}
+		}
+		if last == nil {
+			return fmt.Errorf("rebuild indexes: %w: no agreement entry", ErrNotFound)
+		}
+		return tx.Bucket(bMeta).Put(kAgreement, u64(*last))
+	})
+}
