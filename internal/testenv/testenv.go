@@ -65,6 +65,7 @@ func (e *Env) start() {
 		e.t.Fatalf("start server: %v", err)
 	}
 	e.Server, e.Addr = s, s.Addr()
+	e.cfg.Listen = e.Addr // a restart comes back on the same port
 }
 
 // Stop stops the server (idempotent).
@@ -80,8 +81,8 @@ func (e *Env) Stop() {
 	e.Server = nil
 }
 
-// Restart stops the server and starts it again on the same database, on a
-// new port.
+// Restart stops the server and starts it again on the same database and
+// port, so connected clients can reconnect.
 func (e *Env) Restart() {
 	e.t.Helper()
 	e.Stop()
