@@ -523,3 +523,46 @@ func TestVerifyAllSigned(t *testing.T) {
 		}
 	})
 }
+
+// Authenticate caches successful verifications; the cache must not let a
+// certificate through outside its validity, nor across agreements.
+func TestAuthenticateCacheRespectsTime(t *testing.T) {
+	k := newPKI(t)
+	other := newPKI(t)
+	now := time.Now()
+	short := k.issue(t, "pk-short", "pk", devpki.IssueOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	steps := []struct {
+		name string
+		at   time.Time
+		ok   bool
+	}{
+		{"valid (fills the cache)", now, true},
+		{"valid again", now.Add(30 * time.Minute), true},
+		{"exactly at NotAfter", short.NotAfter, true},
+		{"just after NotAfter", short.NotAfter.Add(time.Second), false},
+		{"just before NotBefore", short.NotBefore.Add(-time.Second), false},
+		{"exactly at NotBefore", short.NotBefore, true},
+		{"valid once more", now, true},
+	}
+	for _, s := range steps {
+		_, _, err := k.ag.Authenticate(short, nil, s.at)
+		if s.ok && err != nil {
+			t.Errorf("%s: got %v, want nil", s.name, err)
+		}
+		if !s.ok && !errors.Is(err, agreement.ErrUntrusted) {
+			t.Errorf("%s: got %v, want %v", s.name, err, agreement.ErrUntrusted)
+		}
+	}
+	// Verified under k's agreement; still unknown to another agreement.
+	if _, _, err := other.ag.Authenticate(short, nil, now); !errors.Is(err, agreement.ErrUntrusted) {
+		t.Errorf("another agreement after a cached success: got %v, want %v", err, agreement.ErrUntrusted)
+	}
+	// A cached dev identity is refused once its own validity has ended.
+	dev := k.cert(t, "af-interior")
+	if _, _, err := k.ag.Authenticate(dev, nil, at); err != nil {
+		t.Fatalf("dev identity: %v", err)
+	}
+	if _, _, err := k.ag.Authenticate(dev, nil, dev.NotAfter.Add(time.Nanosecond)); !errors.Is(err, agreement.ErrUntrusted) {
+		t.Errorf("dev identity after NotAfter (cached): got %v, want %v", err, agreement.ErrUntrusted)
+	}
+}

@@ -153,23 +153,26 @@ type decoded struct {
 
 // chunk verifies a run of consecutive leaves.
 func (a *auditor) chunk(leaves [][]byte) error {
-	ds := make([]*decoded, len(leaves))
+	// A leaf that cannot be decoded (or whose signer certificate cannot be
+	// had) ends the chunk, but is reported only once the entries before it
+	// have passed every check: the error names the first bad entry.
+	ds := make([]*decoded, 0, len(leaves))
+	var stop error
 	for i, leaf := range leaves {
 		d := &decoded{index: a.next + uint64(i), leaf: leaf}
-		ds[i] = d
 		e, err := entry.DecodeLeaf(leaf)
-		if err != nil {
-			return &EntryError{d.index, err}
+		if err == nil && e.Index != d.index {
+			err = fmt.Errorf("leaf claims index %d", e.Index)
 		}
-		if e.Index != d.index {
-			return &EntryError{d.index, fmt.Errorf("leaf claims index %d", e.Index)}
+		if err == nil && d.index > 0 {
+			d.cert, err = a.certificate(e.PeerCertificateSha256)
+		}
+		if err != nil {
+			stop = &EntryError{d.index, err}
+			break
 		}
 		d.e = e
-		if d.index > 0 {
-			if d.cert, err = a.certificate(e.PeerCertificateSha256); err != nil {
-				return &EntryError{d.index, err}
-			}
-		}
+		ds = append(ds, d)
 	}
 	// Agreement entries change who is trusted, so verify in segments that
 	// end at each agreement entry.
@@ -191,7 +194,10 @@ func (a *auditor) chunk(leaves [][]byte) error {
 	if err := a.verifyParallel(ds[start:]); err != nil {
 		return err
 	}
-	return a.apply(ds[start:])
+	if err := a.apply(ds[start:]); err != nil {
+		return err
+	}
+	return stop
 }
 
 func isAgreement(raw []byte) bool {
@@ -200,7 +206,7 @@ func isAgreement(raw []byte) bool {
 }
 
 // verifyParallel runs entry.Admit, the signature and chain checks, on many
-// cores.
+// cores. Failures stay on each entry; apply reports them in log order.
 func (a *auditor) verifyParallel(ds []*decoded) error {
 	if len(ds) == 0 {
 		return nil
@@ -224,17 +230,15 @@ func (a *auditor) verifyParallel(ds []*decoded) error {
 	}
 	close(work)
 	wg.Wait()
-	for _, d := range ds {
-		if d.err != nil {
-			return &EntryError{d.index, d.err}
-		}
-	}
-	return nil
+	return nil // apply reports each d.err in log order
 }
 
 // apply runs the reducer and extends the tree, in order.
 func (a *auditor) apply(ds []*decoded) error {
 	for _, d := range ds {
+		if d.err != nil {
+			return &EntryError{d.index, d.err}
+		}
 		if err := a.common(d); err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func init() {
 			if bundlePath != "" {
 				b, err := audit.OpenBundle(bundlePath)
 				if err != nil {
-					return err
+					return fmt.Errorf("FAILED: %w", err)
 				}
 				ctx, cancel := e.context()
 				defer cancel()
@@ -178,10 +178,13 @@ func (a *auditRun) loadState() (*auditState, error) {
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("state %s: %w", a.statePath, err)
 	}
-	// The saved checkpoint must still verify under the pinned key.
-	if _, _, err := tlog.OpenCheckpoint([]byte(st.Checkpoint), a.v.Name(), a.v); err != nil {
+	// Only the signed checkpoint counts: it must still verify under the
+	// pinned key, and size and root are taken from it.
+	cp, _, err := tlog.OpenCheckpoint([]byte(st.Checkpoint), a.v.Name(), a.v)
+	if err != nil {
 		return nil, fmt.Errorf("state %s: saved checkpoint: %w", a.statePath, err)
 	}
+	st.Origin, st.Size, st.Root = cp.Origin, cp.Size, cp.Hash
 	return st, nil
 }
 

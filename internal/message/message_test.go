@@ -72,7 +72,7 @@ func validRuling() *mvmv1.Ruling {
 }
 func validAgreement() *mvmv1.Agreement {
 	return &mvmv1.Agreement{Header: hdr(), Title: "t", TrustDomain: "mvm.example", LogOrigin: "o",
-		Parties: []*mvmv1.Party{{Id: "pk", Role: mvmv1.Role_ROLE_SUBMITTER, CaCertificates: [][]byte{{1}}}},
+		Parties:   []*mvmv1.Party{{Id: "pk", Role: mvmv1.Role_ROLE_SUBMITTER, CaCertificates: [][]byte{{1}}}},
 		Deadlines: &mvmv1.Deadlines{}}
 }
 

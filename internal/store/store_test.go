@@ -593,3 +593,124 @@ func TestReopen(t *testing.T) {
 		}
 	})
 }
+
+func TestRebuildIndexes(t *testing.T) {
+	s, _ := newStore(t)
+	b := batch(0, 3, "pkg-a")
+	zero := uint64(0)
+	b.Agreement = &zero
+	b.Certs["fp"] = []byte("cert")
+	commit(t, s, b)
+	b = batch(3, 3, "pkg-b")
+	four := uint64(4)
+	b.Agreement = &four
+	commit(t, s, b)
+
+	// What the committed batches indexed, as a function of the leaf.
+	decode := func(i uint64, l []byte, cert func([]byte) []byte) (store.IndexRecords, error) {
+		if string(l) != string(leaf(i)) {
+			return store.IndexRecords{}, fmt.Errorf("leaf %d is %q", i, l)
+		}
+		pkg := "pkg-a"
+		if i >= 3 {
+			pkg = "pkg-b"
+		}
+		return store.IndexRecords{MsgID: store.MsgIDKey(authorPK, fmt.Sprintf("m-%d", i)),
+			Package: store.PackageKey(pkg, i), Agreement: i == 0 || i == 4}, nil
+	}
+	state := func() string {
+		var out []string
+		_ = s.PackageIDs("", func(id string) error {
+			idx, _ := s.PackageIndexes(id)
+			out = append(out, fmt.Sprintf("%s%v", id, idx))
+			return nil
+		})
+		for i := range 7 {
+			if idx, ok, _ := s.MessageIndex(authorPK, fmt.Sprintf("m-%d", i)); ok {
+				out = append(out, fmt.Sprintf("m-%d=%d", i, idx))
+			}
+		}
+		ag, ok, _ := s.AgreementIndex()
+		ags, _ := s.AgreementIndexes()
+		out = append(out, fmt.Sprintf("agreement=%d/%v %v", ag, ok, ags))
+		return strings.Join(out, " ")
+	}
+	want := state()
+	if want != "pkg-a[0 1 2] pkg-b[3 4 5] m-0=0 m-1=1 m-2=2 m-3=3 m-4=4 m-5=5 agreement=4/true [0 4]" {
+		t.Fatalf("committed indexes: got %v", want)
+	}
+
+	// Damage the indexes.
+	if err := s.DB().Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("msgids")).Delete(store.MsgIDKey(authorPK, "m-1")); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte("packages")).Put(store.PackageKey("ghost", 9), nil); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("agreement"), u64(0))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	damaged := state()
+	if damaged == want {
+		t.Fatalf("damaging the indexes changed nothing")
+	}
+
+	// A failing decode rolls everything back.
+	fail := errors.New("undecodable")
+	err := s.RebuildIndexes(func(i uint64, l []byte, c func([]byte) []byte) (store.IndexRecords, error) {
+		if i == 3 {
+			return store.IndexRecords{}, fail
+		}
+		return decode(i, l, c)
+	})
+	if !errors.Is(err, fail) {
+		t.Errorf("RebuildIndexes with a failing decode: got %v, want %v", err, fail)
+	}
+	if got := state(); got != damaged {
+		t.Errorf("after a failed rebuild:\n got  %v\n want %v", got, damaged)
+	}
+	// No agreement among the entries: refused, nothing changed.
+	err = s.RebuildIndexes(func(i uint64, l []byte, c func([]byte) []byte) (store.IndexRecords, error) {
+		r, err := decode(i, l, c)
+		r.Agreement = false
+		return r, err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RebuildIndexes without an agreement: got %v, want %v", err, store.ErrNotFound)
+	}
+	if got := state(); got != damaged {
+		t.Errorf("after a refused rebuild:\n got  %v\n want %v", got, damaged)
+	}
+
+	// A good rebuild restores exactly what the batches wrote; it sees every
+	// entry once, in order, and can look up stored certificates.
+	var seen []uint64
+	var certOK, missingOK bool
+	err = s.RebuildIndexes(func(i uint64, l []byte, c func([]byte) []byte) (store.IndexRecords, error) {
+		seen = append(seen, i)
+		certOK = certOK || string(c([]byte("fp"))) == "cert"
+		missingOK = missingOK || c([]byte("nope")) == nil
+		return decode(i, l, c)
+	})
+	if err != nil {
+		t.Fatalf("RebuildIndexes: %v", err)
+	}
+	if fmt.Sprint(seen) != "[0 1 2 3 4 5]" {
+		t.Errorf("entries decoded: got %v, want [0 1 2 3 4 5]", seen)
+	}
+	if !certOK || !missingOK {
+		t.Errorf("certificate lookup: stored found %v, missing nil %v", certOK, missingOK)
+	}
+	if got := state(); got != want {
+		t.Errorf("after rebuild:\n got  %v\n want %v", got, want)
+	}
+	// The record is untouched.
+	if got, err := leaves(t, s, 0, 6); err != nil || len(got) != 6 {
+		t.Errorf("leaves after rebuild: got %v %v", got, err)
+	}
+	if sz, _, err := s.LatestCheckpoint(); err != nil || sz != 6 {
+		t.Errorf("LatestCheckpoint after rebuild: got %v %v, want 6", sz, err)
+	}
+}

@@ -40,6 +40,9 @@ func Apply(ag *agreement.Agreement, pkg *Package, in Input) (*Package, error) {
 	if pkg == nil {
 		return nil, refuse(ErrNotFound, "package %q does not exist", id)
 	}
+	if pkg.ID != id {
+		return nil, refuse(ErrInvalid, "entry concerns package %q, state given is of %q", id, pkg.ID)
+	}
 	if err := partyTo(pkg, role, in.Author); err != nil {
 		return nil, err
 	}
@@ -274,13 +277,20 @@ func (p *Package) withdraw(w *mvmv1.Withdrawal, in Input) error {
 	}
 	p.Withdrawn = w
 	p.Status = StatusWithdrawn
-	// Obligations end with the withdrawal; lateness already incurred stays.
+	p.closeObligations(in.ReceivedAt)
+	return nil
+}
+
+// closeObligations ends at t the open deadlines with the given names, or
+// all of them if none is named: nobody can be late for what the package no
+// longer accepts. Lateness already incurred stays a breach.
+func (p *Package) closeObligations(t time.Time, names ...string) {
 	for i := range p.Deadlines {
-		if p.Deadlines[i].Met.IsZero() {
-			p.Deadlines[i].Met = in.ReceivedAt
+		d := &p.Deadlines[i]
+		if d.Met.IsZero() && (len(names) == 0 || slices.Contains(names, d.Name)) {
+			d.Met = t
 		}
 	}
-	return nil
 }
 
 func (p *Package) find(f *mvmv1.VerificationFinding, in Input) error {
@@ -338,6 +348,9 @@ func (p *Package) rule(ag *agreement.Agreement, r *mvmv1.Ruling, in Input) error
 		d.Decision = r.Decision
 		d.RuledAt = in.Index
 		p.Status = StatusRuled
+		// A ruled package takes no action report any more (evidence it
+		// still takes), so that obligation ends with the ruling.
+		p.closeObligations(in.ReceivedAt, DeadlineActionReport)
 	}
 	return nil
 }

@@ -10,17 +10,26 @@
 // Guarantees:
 //   - [Apply] never mutates its input: the returned *Package is a new value,
 //     so a refused entry changes nothing.
-//   - Refusals wrap one of [ErrPermission], [ErrNotFound], [ErrPrecondition]
-//     or [ErrAlreadyExists]; illegal transitions name the current status.
+//   - Refusals wrap one of [ErrPermission], [ErrNotFound], [ErrPrecondition],
+//     [ErrAlreadyExists] or [ErrInvalid]; illegal transitions name the
+//     current status.
 //   - [Breaches] depends only on the packages and an as-of time, never on a
 //     clock, so every auditor computes the same list.
 //
 // # Statuses
 //
-//	submitted → acknowledged ⇄ information-requested → action-reported
-//	action-reported → verified | contested (by mediator findings)
+//	submitted → acknowledged ⇄ information-requested
+//	acknowledged | information-requested → action-reported
+//	action-reported | verified | contested → verified | contested
+//	    (mediator findings: confirmed → verified, contradicted → contested,
+//	    inconclusive leaves the status as it is)
 //	acknowledged … contested → disputed → ruled (quorum of mediators)
 //	submitted | acknowledged | information-requested → withdrawn
+//
+// Some entries leave the status unchanged: a further request for
+// information, evidence, a ruling below the quorum. A withdrawal ends the
+// package's open deadlines; a final ruling ends an open action-report
+// deadline (no report is accepted any more).
 //
 // The package is pure: no I/O, no gRPC, no storage, no clock.
 package workflow
