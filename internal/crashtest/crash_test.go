@@ -110,7 +110,6 @@ type harness struct {
 	all     []*sent
 	pool    []string // receipted packages not acknowledged yet
 	pooled  int      // h.all[:pooled] have been considered for the pool
-	bad     map[codes.Code]int
 	badOnce map[codes.Code]bool
 
 	// largest checkpoint any receipt carried: its size and root hash
@@ -178,7 +177,6 @@ func newHarness(t *testing.T, rng *rand.Rand) *harness {
 		db:      filepath.Join(dir, "data", "mvm.db"),
 		logPath: filepath.Join(dir, "server.log"),
 		rng:     rng,
-		bad:     map[codes.Code]int{},
 		badOnce: map[codes.Code]bool{},
 	}
 	if err := devpki.Generate(devpki.Options{Dir: h.certs}); err != nil {
@@ -407,7 +405,6 @@ func (h *harness) load(round int, p *proc, d time.Duration) loadStats {
 						h.t.Errorf("round %d: fresh envelope %s answered as a duplicate of index %d", round, s.msgID, s.index)
 					}
 				} else if code := status.Code(err); !killing.Load() || code != codes.Unavailable {
-					h.bad[code]++
 					if !h.badOnce[code] {
 						h.badOnce[code] = true
 						h.t.Errorf("round %d: append of a valid %s failed before the kill or not as Unavailable: %v",

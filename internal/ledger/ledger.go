@@ -360,11 +360,13 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	if err != nil {
 		return nil, err
 	}
-	// A retry of a committed envelope never needs the writer.
+	// A retry of a committed envelope never needs the writer. Only entries
+	// below the published head count: bbolt shows a transaction to readers
+	// before its final fsync, and a receipt must never precede durability.
 	if idx, ok, err := l.st.MessageIndex(adm.Author.URI(), adm.MessageID()); err != nil {
 		return nil, err
-	} else if ok {
-		return l.duplicate(idx, adm)
+	} else if ok && idx < h.Size {
+		return l.duplicate(idx, adm, h)
 	}
 	req := &request{adm: adm, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
 	select {
@@ -384,8 +386,9 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	}
 }
 
-// duplicate answers a re-sent envelope whose message id is committed at idx.
-func (l *Ledger) duplicate(idx uint64, adm *entry.Admitted) (*Result, error) {
+// duplicate answers a re-sent envelope whose message id is committed at
+// idx, below the published head h, with h's checkpoint.
+func (l *Ledger) duplicate(idx uint64, adm *entry.Admitted, h *Head) (*Result, error) {
 	leaf, err := l.st.Leaf(idx)
 	if err != nil {
 		return nil, err
@@ -397,9 +400,5 @@ func (l *Ledger) duplicate(idx uint64, adm *entry.Admitted) (*Result, error) {
 	if string(e.Envelope) != string(adm.Raw) {
 		return nil, fmt.Errorf("%w: %s already used message id %q at index %d", ErrDuplicateMessageID, adm.Author, adm.MessageID(), idx)
 	}
-	size, cp, err := l.st.LatestCheckpoint()
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Index: idx, ReceivedAt: e.ReceivedAt.AsTime(), Leaf: leaf, Checkpoint: cp, Size: size, Duplicate: true}, nil
+	return &Result{Index: idx, ReceivedAt: e.ReceivedAt.AsTime(), Leaf: leaf, Checkpoint: h.Checkpoint, Size: h.Size, Duplicate: true}, nil
 }

@@ -17,18 +17,23 @@ import (
 // reducer. It trusts the store's signatures (they were verified on append;
 // the auditor re-verifies them); it returns nil, nil for an unknown package.
 func (l *Ledger) Replay(id string, history []*agreement.Agreement) (*workflow.Package, error) {
-	return l.ReplayUntil(id, history, time.Time{})
+	return l.ReplayUntil(id, history, time.Time{}, 0)
 }
 
-// ReplayUntil is Replay restricted to the entries received at or before
-// asOf (all entries if asOf is zero): the package as it stood at that time.
-func (l *Ledger) ReplayUntil(id string, history []*agreement.Agreement, asOf time.Time) (*workflow.Package, error) {
+// ReplayUntil is Replay restricted to the entries below index size (all
+// if size is 0) received at or before asOf (all if asOf is zero): the
+// package as it stood then. Readers pass the published head's size so they
+// never show a batch whose commit is still being made durable.
+func (l *Ledger) ReplayUntil(id string, history []*agreement.Agreement, asOf time.Time, size uint64) (*workflow.Package, error) {
 	idxs, err := l.st.PackageIndexes(id)
 	if err != nil || len(idxs) == 0 {
 		return nil, err
 	}
 	var pkg *workflow.Package
 	for _, i := range idxs {
+		if size > 0 && i >= size {
+			break
+		}
 		in, err := l.input(i)
 		if err != nil {
 			return nil, err

@@ -94,7 +94,8 @@ func (l *Ledger) commit(batch []*request) {
 			refused[r] = err
 			continue
 		} else if ok {
-			earlier = append(earlier, func() { res, err := l.duplicate(idx, adm); r.reply <- reply{res, err} })
+			// Committed by an earlier batch of this writer, so durable.
+			earlier = append(earlier, func() { res, err := l.duplicate(idx, adm, l.head.Load()); r.reply <- reply{res, err} })
 			continue
 		}
 		if r.ag != ag {

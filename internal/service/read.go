@@ -75,7 +75,7 @@ func (s *Service) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "package_id: %q is not a valid id", req.PackageId)
 	}
 	h := s.l.Head()
-	p, err := s.l.Replay(req.PackageId, h.History)
+	p, err := s.l.ReplayUntil(req.PackageId, h.History, time.Time{}, h.Size)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -128,7 +128,7 @@ func (s *Service) visiblePackages(ctx context.Context, asOf time.Time, fn func(*
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p, err := s.l.ReplayUntil(id, h.History, asOf)
+		p, err := s.l.ReplayUntil(id, h.History, asOf, h.Size)
 		if err != nil || p == nil || !canRead(caller, p) {
 			return err
 		}

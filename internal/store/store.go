@@ -75,10 +75,13 @@ type Options struct {
 
 // Open opens or creates the database at path.
 func Open(path string, o Options) (*Store, error) {
+	created := false
 	if !o.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+		_, err := os.Stat(path)
+		created = errors.Is(err, os.ErrNotExist)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: o.NoSync, ReadOnly: o.ReadOnly,
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
@@ -86,6 +89,14 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db}
+	if created && !o.NoSync {
+		// A new file survives a power cut only once its directory entry is
+		// on disk too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	if !o.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bEntries, bNodes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements} {
@@ -305,4 +316,13 @@ func (s *Store) RebuildIndexes(decode func(index uint64, leaf []byte, cert func(
 		}
 		return tx.Bucket(bMeta).Put(kAgreement, u64(*last))
 	})
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
