@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -61,6 +62,12 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 func Run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if path := os.Getenv("MVM_CPU_PROFILE"); path != "" {
+		// For measuring the client side of `bench`; see docs/PERFORMANCE.md.
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	e := &env{stdout: stdout, stderr: stderr, ctx: ctx, timeout: 30 * time.Second,
 		server: envOr("MVM_SERVER", "127.0.0.1:7443"), certs: envOr("MVM_CERTS", "certs"), as: os.Getenv("MVM_AS")}
 	global := flag.NewFlagSet("client", flag.ContinueOnError)
