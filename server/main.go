@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -24,6 +25,15 @@ func main() {
 	flag.StringVar(&cfg.CertsDir, "certs", "certs", "directory of the PKI made by scripts/gen-certs.sh")
 	flag.StringVar(&cfg.Agreement, "agreement", "", "genesis agreement envelope for an empty log (default CERTS/agreement.envelope)")
 	flag.StringVar(&cfg.LogKey, "log-key", "", "checkpoint signing key (default CERTS/log.key)")
+	flag.Float64Var(&cfg.Limits.AppendRate, "rate-limit", 0, "appends per second per identity (0: unlimited)")
+	flag.IntVar(&cfg.Limits.AppendBurst, "rate-burst", 0, "appends an identity may send at once (default: one second's worth)")
+	flag.DurationVar(&cfg.Limits.CallTimeout, "call-timeout", 30*time.Second, "deadline of calls that arrive without one")
+	flag.DurationVar(&cfg.ClockSkew, "clock-skew", 5*time.Minute, "largest accepted difference between an author's timestamp and the server's clock")
+	flag.Func("max-streams", "concurrent calls per connection (default 256)", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		cfg.MaxStreams = uint32(n)
+		return err
+	})
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
 	rebuild := flag.Bool("rebuild-indexes", false, "recompute the database's indexes from its entries, then exit")

@@ -41,6 +41,13 @@ type Config struct {
 	Logger    *slog.Logger
 	// MaxBatch bounds a group commit (0: the ledger's default).
 	MaxBatch int
+	// Limits of the service (rate limit, default deadline).
+	Limits service.Options
+	// ClockSkew is how far an author's timestamp may be from the server's
+	// clock (default 5 minutes).
+	ClockSkew time.Duration
+	// MaxStreams bounds concurrent calls per connection (default 256).
+	MaxStreams uint32
 }
 
 func (c *Config) defaults() {
@@ -102,7 +109,8 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger, MaxBatch: cfg.MaxBatch})
+	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
+		MaxBatch: cfg.MaxBatch, ClockSkew: cfg.ClockSkew})
 	if err != nil {
 		st.Close()
 		if errors.Is(err, ledger.ErrNoGenesis) {
@@ -116,11 +124,19 @@ func Start(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	svc := service.New(l, cfg.Logger)
+	svc := service.New(l, cfg.Logger, cfg.Limits)
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 256
+	}
 	opts := append(svc.ServerOptions(),
 		grpc.Creds(credentials.NewTLS(service.TLSConfig(l, cert))),
 		grpc.MaxRecvMsgSize(1<<20),
+		grpc.MaxConcurrentStreams(cfg.MaxStreams),
+		// Clients may ping at most every 10s; idle connections are closed
+		// after 15 minutes and dead ones detected within a minute.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 30 * time.Second, Timeout: 20 * time.Second}),
+		grpc.ConnectionTimeout(10*time.Second),
 	)
 	g := grpc.NewServer(opts...)
 	s := &Server{cfg: cfg, lis: lis, grpc: g, svc: svc, ledger: l, store: st, served: make(chan error, 1)}

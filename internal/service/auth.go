@@ -9,6 +9,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
@@ -66,7 +67,8 @@ func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
 }
 
 // ServerOptions returns the interceptor chains: recovery outermost, then
-// structured logging, then authentication (health excluded).
+// authentication (health excluded), structured logging, the per-identity
+// append rate limit, and a default deadline for unary calls without one.
 func (s *Service) ServerOptions() []grpc.ServerOption {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		s.log.Log(ctx, slog.Level(lvl), msg, fields...)
@@ -81,12 +83,18 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		return status.Error(codes.Internal, "internal error")
 	})
 	match := selector.MatchFunc(needsAuth)
+	unary := []grpc.UnaryServerInterceptor{
+		recovery.UnaryServerInterceptor(onPanic),
+		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), match),
+		logging.UnaryServerInterceptor(logger, logOpts...),
+	}
+	if s.opts.AppendRate > 0 {
+		limiter := newAppendLimiter(s.opts.AppendRate, s.opts.AppendBurst)
+		unary = append(unary, selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(limiter), selector.MatchFunc(isAppend)))
+	}
+	unary = append(unary, defaultDeadline(s.opts.CallTimeout))
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(
-			recovery.UnaryServerInterceptor(onPanic),
-			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), match),
-			logging.UnaryServerInterceptor(logger, logOpts...),
-		),
+		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(onPanic),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), match),

@@ -34,9 +34,10 @@ import (
 // Service implements mvmv1.ExchangeServiceServer.
 type Service struct {
 	mvmv1.UnimplementedExchangeServiceServer
-	l   *ledger.Ledger
-	log *slog.Logger
-	now func() time.Time
+	l    *ledger.Ledger
+	log  *slog.Logger
+	now  func() time.Time
+	opts Options
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -48,11 +49,12 @@ type Service struct {
 func (s *Service) Shutdown() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // New returns the service over a ledger.
-func New(l *ledger.Ledger, logger *slog.Logger) *Service {
+func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{l: l, log: logger, now: time.Now, stop: make(chan struct{})}
+	opts.defaults()
+	return &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{})}
 }
 
 // TLSConfig returns the server's TLS configuration: TLS 1.3 only, a client

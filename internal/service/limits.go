@@ -1,0 +1,88 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Options are the service's limits. The zero value means the defaults.
+type Options struct {
+	// AppendRate limits appends per identity per second; 0 is unlimited.
+	AppendRate float64
+	// AppendBurst is how many appends an identity may send at once
+	// (default: one second's worth, at least 1).
+	AppendBurst int
+	// CallTimeout bounds a unary call that arrives without a deadline
+	// (default 30s).
+	CallTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.AppendBurst <= 0 {
+		o.AppendBurst = max(1, int(o.AppendRate))
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 30 * time.Second
+	}
+}
+
+// appendLimiter is a token bucket per identity, for the go-grpc-middleware
+// ratelimit interceptor. It runs after authentication, so the caller is
+// known; other identities are unaffected by one identity's burst.
+type appendLimiter struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	by    map[string]*rate.Limiter
+}
+
+func newAppendLimiter(perSecond float64, burst int) *appendLimiter {
+	return &appendLimiter{limit: rate.Limit(perSecond), burst: burst, by: map[string]*rate.Limiter{}}
+}
+
+// Limit refuses an append beyond the caller's rate, saying when to retry.
+func (a *appendLimiter) Limit(ctx context.Context) error {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return nil
+	}
+	a.mu.Lock()
+	lim := a.by[c.ID.URI()]
+	if lim == nil {
+		lim = rate.NewLimiter(a.limit, a.burst)
+		a.by[c.ID.URI()] = lim
+	}
+	a.mu.Unlock()
+	r := lim.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return fmt.Errorf("rate limit of %g appends/s for %s exceeded; retry in %s", float64(a.limit), c.ID, d.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// isAppend selects the Append RPC for the rate limiter.
+func isAppend(_ context.Context, c interceptors.CallMeta) bool {
+	return c.FullMethod() == mvmv1.ExchangeService_Append_FullMethodName
+}
+
+// defaultDeadline gives unary calls without a deadline one, so no call can
+// hold server resources forever.
+func defaultDeadline(d time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return handler(ctx, req)
+	}
+}
