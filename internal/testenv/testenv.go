@@ -35,17 +35,18 @@ type Env struct {
 }
 
 // New generates a PKI and starts a server; both are cleaned up with t.
-func New(t testing.TB) *Env {
+// Options, if given, adjust the server's configuration before it starts.
+func New(t testing.TB, options ...func(*server.Config)) *Env {
 	t.Helper()
 	certs := t.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: certs}); err != nil {
 		t.Fatalf("generate PKI: %v", err)
 	}
-	return Start(t, certs, filepath.Join(t.TempDir(), "mvm.db"))
+	return Start(t, certs, filepath.Join(t.TempDir(), "mvm.db"), options...)
 }
 
 // Start starts a server on an existing PKI and database file.
-func Start(t testing.TB, certs, db string) *Env {
+func Start(t testing.TB, certs, db string, options ...func(*server.Config)) *Env {
 	t.Helper()
 	e := &Env{t: t, Certs: certs, DB: db, cfg: server.Config{
 		Listen:   "127.0.0.1:0",
@@ -53,6 +54,9 @@ func Start(t testing.TB, certs, db string) *Env {
 		CertsDir: certs,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}}
+	for _, o := range options {
+		o(&e.cfg)
+	}
 	e.start()
 	t.Cleanup(e.Stop)
 	return e
