@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -36,6 +37,9 @@ func init() {
 			}
 			if e.as == "" {
 				e.as = "pk-liaison"
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(400) // the load generator should not be the bottleneck
 			}
 			o := bench.Options{Duration: duration, Concurrency: concurrency, PayloadBytes: payload, MaxAppends: maxAppends}
 			for range max(1, conns) {
