@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,9 +87,10 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		pkgs: map[string]*workflow.Package{}, workers: o.Workers}
 	a.tree, _ = tlog.NewTree(0, nil)
 	var leaves [][]byte
+	p := &pipeline{a: a}
 	flush := func() error {
-		err := a.chunk(leaves)
-		leaves = leaves[:0]
+		err := p.push(leaves)
+		leaves = nil
 		if err == nil && o.Progress != nil {
 			o.Progress(a.next, size)
 		}
@@ -103,6 +105,9 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	})
 	if err == nil && len(leaves) > 0 {
 		err = flush()
+	}
+	if err == nil {
+		err = p.drain()
 	}
 	if err != nil {
 		return nil, err
@@ -151,15 +156,89 @@ type decoded struct {
 	err   error
 }
 
-// chunk verifies a run of consecutive leaves.
-func (a *auditor) chunk(leaves [][]byte) error {
-	// A leaf that cannot be decoded (or whose signer certificate cannot be
-	// had) ends the chunk, but is reported only once the entries before it
-	// have passed every check: the error names the first bad entry.
+// pipeline overlaps the three stages of an audit: while the workers verify
+// the signatures of one chunk, the auditor decodes the next and applies the
+// previous one in log order. Chunks holding an agreement entry run alone,
+// because the agreement decides who is trusted for the entries after it.
+type pipeline struct {
+	a       *auditor
+	decoded uint64 // next index to decode
+	pending []*inflight
+}
+
+type inflight struct {
+	ds   []*decoded
+	stop error // a decoding failure after ds
+	wg   sync.WaitGroup
+}
+
+// push decodes a chunk and starts its verification, applying the chunk
+// before it once that one is verified.
+func (p *pipeline) push(leaves [][]byte) error {
+	ds, stop := p.a.decode(p.decoded, leaves)
+	p.decoded += uint64(len(leaves))
+	if p.a.ag == nil || slices.ContainsFunc(ds, func(d *decoded) bool { return d.index == 0 || isAgreement(d.e.Envelope) }) {
+		if err := p.drain(); err != nil {
+			return err
+		}
+		if err := p.a.segments(ds); err != nil {
+			return err
+		}
+		return stop
+	}
+	f := &inflight{ds: ds, stop: stop}
+	p.a.verifyAsync(ds, &f.wg)
+	p.pending = append(p.pending, f)
+	if stop != nil {
+		return p.drain()
+	}
+	if len(p.pending) > 1 {
+		return p.applyOldest()
+	}
+	return nil
+}
+
+func (p *pipeline) applyOldest() error {
+	f := p.pending[0]
+	p.pending = p.pending[1:]
+	f.wg.Wait()
+	if err := p.a.apply(f.ds); err != nil {
+		p.abandon()
+		return err
+	}
+	if f.stop != nil {
+		p.abandon()
+		return f.stop
+	}
+	return nil
+}
+
+// drain applies every chunk in flight, in order.
+func (p *pipeline) drain() error {
+	for len(p.pending) > 0 {
+		if err := p.applyOldest(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abandon waits for verifications still running after a failure.
+func (p *pipeline) abandon() {
+	for _, f := range p.pending {
+		f.wg.Wait()
+	}
+	p.pending = nil
+}
+
+// decode decodes leaves from index first on. A leaf that cannot be decoded
+// (or whose signer certificate cannot be had) ends the run; its error is
+// returned apart, to be reported only once the entries before it have
+// passed every check, so that the error names the first bad entry.
+func (a *auditor) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 	ds := make([]*decoded, 0, len(leaves))
-	var stop error
 	for i, leaf := range leaves {
-		d := &decoded{index: a.next + uint64(i), leaf: leaf}
+		d := &decoded{index: first + uint64(i), leaf: leaf}
 		e, err := entry.DecodeLeaf(leaf)
 		if err == nil && e.Index != d.index {
 			err = fmt.Errorf("leaf claims index %d", e.Index)
@@ -168,14 +247,17 @@ func (a *auditor) chunk(leaves [][]byte) error {
 			d.cert, err = a.certificate(e.PeerCertificateSha256)
 		}
 		if err != nil {
-			stop = &EntryError{d.index, err}
-			break
+			return ds, &EntryError{d.index, err}
 		}
 		d.e = e
 		ds = append(ds, d)
 	}
-	// Agreement entries change who is trusted, so verify in segments that
-	// end at each agreement entry.
+	return ds, nil
+}
+
+// segments verifies and applies a chunk holding agreement entries, one
+// segment at a time: each agreement entry changes who is trusted after it.
+func (a *auditor) segments(ds []*decoded) error {
 	start := 0
 	for i, d := range ds {
 		if d.index == 0 || isAgreement(d.e.Envelope) {
@@ -194,10 +276,7 @@ func (a *auditor) chunk(leaves [][]byte) error {
 	if err := a.verifyParallel(ds[start:]); err != nil {
 		return err
 	}
-	if err := a.apply(ds[start:]); err != nil {
-		return err
-	}
-	return stop
+	return a.apply(ds[start:])
 }
 
 func isAgreement(raw []byte) bool {
@@ -206,7 +285,8 @@ func isAgreement(raw []byte) bool {
 }
 
 // verifyParallel runs entry.Admit, the signature and chain checks, on many
-// cores. Failures stay on each entry; apply reports them in log order.
+// cores, and waits. Failures stay on each entry; apply reports them in log
+// order.
 func (a *auditor) verifyParallel(ds []*decoded) error {
 	if len(ds) == 0 {
 		return nil
@@ -215,22 +295,26 @@ func (a *auditor) verifyParallel(ds []*decoded) error {
 		return &EntryError{ds[0].index, errors.New("entry before the genesis agreement")}
 	}
 	var wg sync.WaitGroup
-	work := make(chan *decoded)
-	for range min(a.workers, len(ds)) {
+	a.verifyAsync(ds, &wg)
+	wg.Wait()
+	return nil
+}
+
+// verifyAsync starts verifying ds under the agreement in force now; wg is
+// done when all are checked.
+func (a *auditor) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
+	ag := a.ag
+	per := (len(ds) + a.workers - 1) / max(1, a.workers)
+	for start := 0; start < len(ds); start += max(1, per) {
+		part := ds[start:min(len(ds), start+max(1, per))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range work {
-				d.adm, d.err = entry.Admit(a.ag, d.e.Envelope, d.cert, d.e.ReceivedAt.AsTime())
+			for _, d := range part {
+				d.adm, d.err = entry.Admit(ag, d.e.Envelope, d.cert, d.e.ReceivedAt.AsTime())
 			}
 		}()
 	}
-	for _, d := range ds {
-		work <- d
-	}
-	close(work)
-	wg.Wait()
-	return nil // apply reports each d.err in log order
 }
 
 // apply runs the reducer and extends the tree, in order.
