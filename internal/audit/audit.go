@@ -63,6 +63,10 @@ type Options struct {
 	// RootAt, if not zero, asks for the root of the tree of that size too,
 	// to compare with a checkpoint seen before (Report.RootAt).
 	RootAt uint64
+	// KeepHistory keeps each package's events and contents in the report.
+	// Without it packages are kept compact (workflow.Package.Compact), so
+	// memory grows by a few hundred bytes per package, not per entry.
+	KeepHistory bool
 }
 
 // Report is what a successful audit established.
@@ -83,7 +87,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, certs: map[string]*x509.Certificate{}, msgids: map[string]uint64{},
+	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, certs: map[string]*x509.Certificate{}, msgids: map[[16]byte]uint64{},
 		pkgs: map[string]*workflow.Package{}, workers: o.Workers}
 	a.tree, _ = tlog.NewTree(0, nil)
 	var leaves [][]byte
@@ -140,11 +144,14 @@ type auditor struct {
 	ag       *agreement.Agreement
 	history  []*agreement.Agreement
 	certs    map[string]*x509.Certificate
-	msgids   map[string]uint64
-	pkgs     map[string]*workflow.Package
-	tree     *tlog.Tree
-	rootAt   uint64
-	rootAtV  []byte
+	// msgids holds a 128-bit digest of author and message id per entry:
+	// exact enough (a collision needs ~2^64 ids), and a fixed 24 bytes.
+	msgids      map[[16]byte]uint64
+	keepHistory bool
+	pkgs        map[string]*workflow.Package
+	tree        *tlog.Tree
+	rootAt      uint64
+	rootAtV     []byte
 }
 
 type decoded struct {
@@ -326,7 +333,8 @@ func (a *auditor) apply(ds []*decoded) error {
 		if err := a.common(d); err != nil {
 			return err
 		}
-		key := d.adm.Author.URI() + "\x00" + d.adm.MessageID()
+		sum := sha256.Sum256([]byte(d.adm.Author.URI() + "\x00" + d.adm.MessageID()))
+		key := [16]byte(sum[:16])
 		if prev, dup := a.msgids[key]; dup {
 			return &EntryError{d.index, fmt.Errorf("message id %q of %s was already used at index %d", d.adm.MessageID(), d.adm.Author, prev)}
 		}
@@ -336,6 +344,9 @@ func (a *auditor) apply(ds []*decoded) error {
 			Author: d.adm.Author, Payload: d.adm.Payload})
 		if err != nil {
 			return &EntryError{d.index, fmt.Errorf("workflow refuses it: %w", err)}
+		}
+		if !a.keepHistory {
+			next = next.Compact()
 		}
 		a.pkgs[id] = next
 	}

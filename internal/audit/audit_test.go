@@ -309,7 +309,7 @@ func TestAuditCleanLogAgreesWithServer(t *testing.T) {
 	x.populate(t)
 	cp, _ := x.checkpoint(t)
 
-	rep, err := x.audit(t, audit.Options{})
+	rep, err := x.audit(t, audit.Options{KeepHistory: true})
 	if err != nil {
 		t.Fatalf("audit of a clean log: %v", err)
 	}

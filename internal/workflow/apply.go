@@ -168,16 +168,13 @@ func (p *Package) require(what string, allowed ...Status) error {
 }
 
 func (p *Package) acknowledge(ag *agreement.Agreement, in Input) error {
-	if p.Status != StatusSubmitted {
-		for _, e := range p.Events {
-			if e.Type == message.TypeAcknowledgement {
-				return refuse(ErrAlreadyExists, "package %s was already acknowledged at index %d", p.ID, e.Index)
-			}
-		}
+	if p.AckIndex != 0 {
+		return refuse(ErrAlreadyExists, "package %s was already acknowledged at index %d", p.ID, p.AckIndex)
 	}
 	if err := p.require("acknowledge", StatusSubmitted); err != nil {
 		return err
 	}
+	p.AckIndex = in.Index
 	p.Status = StatusAcknowledged
 	p.meet(DeadlineAcknowledge, in.ReceivedAt)
 	p.Deadlines = append(p.Deadlines, Deadline{Name: DeadlineActionReport, Party: p.Responder,
@@ -223,12 +220,13 @@ func (p *Package) respond(r *mvmv1.InformationResponse, in Input) error {
 
 func (p *Package) report(ag *agreement.Agreement, r *mvmv1.ActionReport, in Input) error {
 	if p.Report != nil {
-		return refuse(ErrAlreadyExists, "action on package %s was already reported at index %d", p.ID, p.reportIndex())
+		return refuse(ErrAlreadyExists, "action on package %s was already reported at index %d", p.ID, p.ReportIndex)
 	}
 	if err := p.require("report action on", StatusAcknowledged, StatusInformationRequested); err != nil {
 		return err
 	}
 	p.Report = r
+	p.ReportIndex = in.Index
 	p.Status = StatusActionReported
 	p.meet(DeadlineActionReport, in.ReceivedAt)
 	if needsEvidence(r.Outcome) {
@@ -239,15 +237,6 @@ func (p *Package) report(ag *agreement.Agreement, r *mvmv1.ActionReport, in Inpu
 		p.Deadlines = append(p.Deadlines, d)
 	}
 	return nil
-}
-
-func (p *Package) reportIndex() uint64 {
-	for _, e := range p.Events {
-		if e.Type == message.TypeActionReport {
-			return e.Index
-		}
-	}
-	return 0
 }
 
 // needsEvidence: an action that took place must be evidenced; a site not

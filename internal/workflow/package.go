@@ -86,14 +86,16 @@ type Package struct {
 	Target     *mvmv1.TargetPackage
 	Status     Status
 
-	Report    *mvmv1.ActionReport
-	Requests  []Request
-	Findings  []Finding
-	Dispute   *Dispute
-	Deadlines []Deadline
-	Withdrawn *mvmv1.Withdrawal
-	Events    []Event
-	Disputes  int
+	Report      *mvmv1.ActionReport
+	AckIndex    uint64 // index of the acknowledgement, 0 if none
+	ReportIndex uint64 // index of the action report, 0 if none
+	Requests    []Request
+	Findings    []Finding
+	Dispute     *Dispute
+	Deadlines   []Deadline
+	Withdrawn   *mvmv1.Withdrawal
+	Events      []Event
+	Disputes    int
 }
 
 // clone returns a copy deep enough that Apply can change it without
@@ -111,6 +113,22 @@ func (p *Package) clone() *Package {
 			d.Rulings[k] = maps.Clone(v)
 		}
 		c.Dispute = &d
+	}
+	return &c
+}
+
+// Compact returns a copy without what only readers of the history need:
+// the target package's content, the event list, and the texts of the
+// report and withdrawal. Apply gives the same results on a compact
+// package; an auditor of a long log keeps memory small this way.
+func (p *Package) Compact() *Package {
+	c := *p
+	c.Target, c.Events = nil, nil
+	if p.Report != nil {
+		c.Report = &mvmv1.ActionReport{Outcome: p.Report.Outcome}
+	}
+	if p.Withdrawn != nil {
+		c.Withdrawn = &mvmv1.Withdrawal{}
 	}
 	return &c
 }
