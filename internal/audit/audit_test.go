@@ -37,56 +37,6 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// A Source over the client.
-
-// clientSource reads the log from a server, as the CLI's audit does.
-type clientSource struct{ c *mvmclient.Client }
-
-func (s clientSource) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
-	if start == end {
-		return nil
-	}
-	stream, err := s.c.API.GetEntries(ctx, &mvmv1.GetEntriesRequest{Start: start, End: end})
-	if err != nil {
-		return err
-	}
-	next := start
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if msg.FirstIndex != next {
-			return errors.New("server skipped entries")
-		}
-		for _, leaf := range msg.Leaves {
-			if err := fn(next, leaf); err != nil {
-				return err
-			}
-			next++
-		}
-	}
-	if next != end {
-		return errors.New("server sent too few entries")
-	}
-	return nil
-}
-
-func (s clientSource) Certificate(ctx context.Context, sha []byte) ([]byte, error) {
-	resp, err := s.c.API.GetCertificates(ctx, &mvmv1.GetCertificatesRequest{Sha256: [][]byte{sha}})
-	if err != nil {
-		return nil, err
-	}
-	if len(resp.Certificates) != 1 {
-		return nil, errors.New("not one certificate")
-	}
-	return resp.Certificates[0], nil
-}
-
-// ---------------------------------------------------------------------------
 // Fixture.
 
 type exchange struct {
@@ -269,14 +219,14 @@ func (x *exchange) checkpoint(t *testing.T) (*tlog.Checkpoint, []byte) {
 func (x *exchange) audit(t *testing.T, o audit.Options) (*audit.Report, error) {
 	t.Helper()
 	cp, _ := x.checkpoint(t)
-	return audit.Run(ctxT(t), clientSource{x.tr}, cp.Size, o)
+	return audit.Run(ctxT(t), x.tr, cp.Size, o)
 }
 
 // leaves downloads every leaf of the log.
 func (x *exchange) leaves(t *testing.T) [][]byte {
 	t.Helper()
 	var out [][]byte
-	err := clientSource{x.tr}.Entries(ctxT(t), 0, x.size, func(_ uint64, leaf []byte) error {
+	err := x.tr.Entries(ctxT(t), 0, x.size, func(_ uint64, leaf []byte) error {
 		out = append(out, bytes.Clone(leaf))
 		return nil
 	})
@@ -639,13 +589,13 @@ func TestAuditRejectsCertificateWithWrongHash(t *testing.T) {
 		"another identity": func([]byte) []byte { return mustCert(t, x.env.Certs, testenv.Mediator) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := audit.Run(ctxT(t), badCerts{clientSource{x.tr}, edit}, cp.Size, audit.Options{})
+			_, err := audit.Run(ctxT(t), badCerts{x.tr, edit}, cp.Size, audit.Options{})
 			wantEntryError(t, err, 1, "SHA-256")
 		})
 	}
 	// The same source, honest, passes: the failures above are the
 	// certificates'.
-	if _, err := audit.Run(ctxT(t), badCerts{clientSource{x.tr}, func(d []byte) []byte { return d }}, cp.Size, audit.Options{}); err != nil {
+	if _, err := audit.Run(ctxT(t), badCerts{x.tr, func(d []byte) []byte { return d }}, cp.Size, audit.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -654,7 +604,7 @@ func TestAuditRejectsCertificateWithWrongHash(t *testing.T) {
 func (x *exchange) firstPackage(t *testing.T) string {
 	t.Helper()
 	var id string
-	err := clientSource{x.tr}.Entries(ctxT(t), 1, 2, func(_ uint64, leaf []byte) error {
+	err := x.tr.Entries(ctxT(t), 1, 2, func(_ uint64, leaf []byte) error {
 		e, err := entry.DecodeLeaf(leaf)
 		if err != nil {
 			return err

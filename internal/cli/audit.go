@@ -3,11 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -24,8 +25,9 @@ import (
 func init() {
 	var logKey, genesis, statePath, bundlePath string
 	var quiet, noCosign bool
+	var crlFiles []string
 	register(&command{
-		name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE]",
+		name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...]",
 		summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
@@ -34,6 +36,11 @@ func init() {
 			fs.StringVar(&bundlePath, "bundle", "", "audit an offline bundle (from export) instead of the server")
 			fs.BoolVar(&noCosign, "no-cosign", false, "mediators: do not cosign the verified checkpoint")
 			fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+			crlFiles = nil
+			fs.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-*.pem)", func(v string) error {
+				crlFiles = append(crlFiles, v)
+				return nil
+			})
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -49,6 +56,9 @@ func init() {
 			}
 			if a.pinned, err = os.ReadFile(genesis); err != nil {
 				return fmt.Errorf("pinned agreement: %w", err)
+			}
+			if a.crls, a.crlFiles, err = readCRLs(e.certs, crlFiles); err != nil {
+				return err
 			}
 			if bundlePath != "" {
 				b, err := audit.OpenBundle(bundlePath)
@@ -69,7 +79,7 @@ func init() {
 					r, err := c.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
 					return r.GetHashes(), err
 				}
-				signed, err := a.run(ctx, serverSource{c}, resp.Checkpoint, proof)
+				signed, err := a.run(ctx, c, resp.Checkpoint, proof)
 				if err != nil || noCosign || statePath == "" {
 					return err
 				}
@@ -81,6 +91,8 @@ func init() {
 
 // auditRun is one audit: of a server or of a bundle.
 type auditRun struct {
+	crls      []*x509.RevocationList
+	crlFiles  []string
 	e         *env
 	v         note.Verifier
 	pinned    []byte
@@ -135,7 +147,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 			fmt.Fprintf(a.e.stderr, "audit: %d/%d entries verified\n", done, total)
 		}
 	}
-	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt})
+	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt, CRLs: a.crls})
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
@@ -149,6 +161,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 		return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: its first %d entries hash to another root", prev.Size, prev.Size)
 	}
 	a.e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
+	a.printRevocations(rep)
 	if prev != nil {
 		a.e.printf("consistent with the checkpoint of size %d verified before\n", prev.Size)
 	}
@@ -248,49 +261,43 @@ func checkGenesis(ctx context.Context, src audit.Source, pinned []byte) error {
 	return nil
 }
 
-// serverSource reads the log from a server.
-type serverSource struct{ c *mvmclient.Client }
-
-func (s serverSource) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
-	if start == end {
-		return nil
-	}
-	stream, err := s.c.API.GetEntries(ctx, &mvmv1.GetEntriesRequest{Start: start, End: end})
-	if err != nil {
-		return err
-	}
-	next := start
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
+// readCRLs reads the CRL files named, or by default every CERTS/crl-*.pem.
+// The audit verifies each against its party's CA.
+func readCRLs(certs string, files []string) ([]*x509.RevocationList, []string, error) {
+	if files == nil {
+		var err error
+		if files, err = filepath.Glob(filepath.Join(certs, "crl-*.pem")); err != nil {
+			return nil, nil, err
 		}
+	}
+	var out []*x509.RevocationList
+	for _, f := range files {
+		rl, err := revocation.ReadFile(f)
 		if err != nil {
-			return err
+			return nil, nil, fmt.Errorf("crl: %w", err)
 		}
-		if msg.FirstIndex != next {
-			return fmt.Errorf("server sent entries from %d, expected %d", msg.FirstIndex, next)
-		}
-		for _, leaf := range msg.Leaves {
-			if err := fn(next, leaf); err != nil {
-				return err
-			}
-			next++
-		}
+		out = append(out, rl)
 	}
-	if next != end {
-		return fmt.Errorf("server sent entries up to %d, expected %d", next, end)
-	}
-	return nil
+	return out, files, nil
 }
 
-func (s serverSource) Certificate(ctx context.Context, sha []byte) ([]byte, error) {
-	resp, err := s.c.API.GetCertificates(ctx, &mvmv1.GetCertificatesRequest{Sha256: [][]byte{sha}})
-	if err != nil {
-		return nil, err
+// printRevocations says which CRLs were checked and lists the entries
+// signed by certificates revoked after the entry was logged.
+func (a *auditRun) printRevocations(rep *audit.Report) {
+	if len(a.crls) == 0 {
+		return
 	}
-	if len(resp.Certificates) != 1 {
-		return nil, fmt.Errorf("server returned %d certificates for one fingerprint", len(resp.Certificates))
+	a.e.printf("revocation: checked against %d CRL(s): %s\n", len(a.crls), strings.Join(a.crlFiles, ", "))
+	if n := len(rep.SignedBeforeRevocation); n > 0 {
+		const most = 20
+		list := make([]string, 0, min(n, most))
+		for _, i := range rep.SignedBeforeRevocation[:min(n, most)] {
+			list = append(list, fmt.Sprint(i))
+		}
+		more := ""
+		if n > most {
+			more = fmt.Sprintf(", ... (%d more)", n-most)
+		}
+		a.e.printf("%d entries signed by certificates revoked later: %s%s\n", n, strings.Join(list, ", "), more)
 	}
-	return resp.Certificates[0], nil
 }

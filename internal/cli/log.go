@@ -128,7 +128,7 @@ func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err e
 	}
 	fps := map[string]bool{}
 	var order [][]byte
-	src := serverSource{c}
+	src := c
 	err = src.Entries(ctx, 0, cp.Size, func(_ uint64, leaf []byte) error {
 		ent, err := entry.DecodeLeaf(leaf)
 		if err != nil {

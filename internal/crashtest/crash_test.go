@@ -29,9 +29,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -544,7 +542,7 @@ func (h *harness) scan(ctx context.Context, c *mvmclient.Client) uint64 {
 	t := h.t
 	var envs [][]byte
 	msgids := map[string]uint64{}
-	err := source{c}.Entries(ctx, 0, 0, func(i uint64, leaf []byte) error {
+	err := c.Entries(ctx, 0, 0, func(i uint64, leaf []byte) error {
 		e, err := entry.DecodeLeaf(leaf)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", i, err)
@@ -624,7 +622,7 @@ func (h *harness) checkpointAndAudit(ctx context.Context, c *mvmclient.Client, s
 			t.Errorf("checkpoint of size %d now has root %x, a receipt carried %x", h.maxCpSize, oc.Hash, h.maxCpRoot)
 		}
 	}
-	rep, err := audit.Run(ctx, source{c}, cp.Size, audit.Options{RootAt: h.maxCpSize})
+	rep, err := audit.Run(ctx, c, cp.Size, audit.Options{RootAt: h.maxCpSize})
 	if err != nil {
 		t.Fatalf("audit of %d entries: %v", cp.Size, err)
 	}
@@ -644,52 +642,4 @@ func (h *harness) finalCheck(p *proc) uint64 {
 	size := h.scan(ctx, cs.pk)
 	h.checkpointAndAudit(ctx, cs.pk, size)
 	return size
-}
-
-// source is an audit.Source over the client (GetEntries, GetCertificates).
-type source struct{ c *mvmclient.Client }
-
-// Entries streams [start, end); end 0 means the whole log.
-func (s source) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
-	if end != 0 && start == end {
-		return nil
-	}
-	stream, err := s.c.API.GetEntries(ctx, &mvmv1.GetEntriesRequest{Start: start, End: end})
-	if err != nil {
-		return err
-	}
-	next := start
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if msg.FirstIndex != next {
-			return fmt.Errorf("server sent entries from %d, expected %d", msg.FirstIndex, next)
-		}
-		for _, leaf := range msg.Leaves {
-			if err := fn(next, leaf); err != nil {
-				return err
-			}
-			next++
-		}
-	}
-	if end != 0 && next != end {
-		return fmt.Errorf("server sent entries up to %d, expected %d", next, end)
-	}
-	return nil
-}
-
-func (s source) Certificate(ctx context.Context, sha []byte) ([]byte, error) {
-	resp, err := s.c.API.GetCertificates(ctx, &mvmv1.GetCertificatesRequest{Sha256: [][]byte{sha}})
-	if err != nil {
-		return nil, err
-	}
-	if len(resp.Certificates) != 1 {
-		return nil, fmt.Errorf("server returned %d certificates for one fingerprint", len(resp.Certificates))
-	}
-	return resp.Certificates[0], nil
 }

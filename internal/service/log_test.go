@@ -19,59 +19,11 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// wireSource is an audit.Source reading the log over the API, like the
-// CLI's (unexported) serverSource.
-type wireSource struct{ c *mvmclient.Client }
-
-func (s wireSource) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
-	if start == end {
-		return nil
-	}
-	stream, err := s.c.API.GetEntries(ctx, &mvmv1.GetEntriesRequest{Start: start, End: end})
-	if err != nil {
-		return err
-	}
-	next := start
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if msg.FirstIndex != next {
-			return fmt.Errorf("entries from %d, expected %d", msg.FirstIndex, next)
-		}
-		for _, leaf := range msg.Leaves {
-			if err := fn(next, leaf); err != nil {
-				return err
-			}
-			next++
-		}
-	}
-	if next != end {
-		return fmt.Errorf("entries up to %d, expected %d", next, end)
-	}
-	return nil
-}
-
-func (s wireSource) Certificate(ctx context.Context, sha []byte) ([]byte, error) {
-	resp, err := s.c.API.GetCertificates(ctx, &mvmv1.GetCertificatesRequest{Sha256: [][]byte{sha}})
-	if err != nil {
-		return nil, err
-	}
-	if len(resp.Certificates) != 1 {
-		return nil, fmt.Errorf("%d certificates for one fingerprint", len(resp.Certificates))
-	}
-	return resp.Certificates[0], nil
-}
-
 // leaves reads the whole log [0, size) over the wire.
 func (f *fixture) leaves(t *testing.T, size uint64) [][]byte {
 	t.Helper()
 	var out [][]byte
-	if err := (wireSource{f.tr()}).Entries(ctxT(t), 0, size, func(_ uint64, leaf []byte) error {
+	if err := f.tr().Entries(ctxT(t), 0, size, func(_ uint64, leaf []byte) error {
 		out = append(out, leaf)
 		return nil
 	}); err != nil {
@@ -143,7 +95,7 @@ func TestRestart(t *testing.T) {
 		t.Errorf("consistency across restart: %v", err)
 	}
 
-	rep, err := audit.Run(ctx, wireSource{f.tr()}, cp.Size, audit.Options{})
+	rep, err := audit.Run(ctx, f.tr(), cp.Size, audit.Options{})
 	if err != nil {
 		t.Fatalf("audit: %v", err)
 	}
