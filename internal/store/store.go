@@ -84,7 +84,9 @@ func Open(path string, o Options) (*Store, error) {
 		created = errors.Is(err, os.ErrNotExist)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: o.NoSync, ReadOnly: o.ReadOnly,
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+		// The freelist is persisted: without it bbolt rebuilds it at every
+		// open by reading every page, and start-up grows with the log.
+		FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
