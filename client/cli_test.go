@@ -101,6 +101,8 @@ func build() error {
 //	                        with a failure instead (grep server.log for why).
 //	stopserver              SIGTERM the server, wait, expect exit status 0.
 //	killserver              SIGKILL the server and wait.
+//	hupserver               SIGHUP the server and wait until it logs that it reloaded
+//	                        its certificate and CRLs.
 //	execstatus N PROG [ARGS]  like exec, but expect exit status N exactly (the
 //	                        client exits 1 on a failure, 2 on a command line mistake).
 //	capture NAME            set $NAME to the first line of the last stdout
@@ -120,6 +122,7 @@ func TestScripts(t *testing.T) {
 			"startserver": cmdStartServer,
 			"stopserver":  cmdStopServer,
 			"killserver":  cmdKillServer,
+			"hupserver":   cmdHupServer,
 			"execstatus":  cmdExecStatus,
 			"capture":     cmdCapture,
 			"flipentry":   cmdFlipEntry,
@@ -295,6 +298,32 @@ func cmdKillServer(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	st.server.stop(syscall.SIGKILL)
 	st.server = nil
+}
+
+// reloadedLine is what the server logs after each reload.
+const reloadedLine = "msg=reloaded "
+
+func cmdHupServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: hupserver")
+	}
+	st := state(ts)
+	if st.server == nil {
+		ts.Fatalf("hupserver: no server running")
+	}
+	logPath := ts.MkAbs("server.log")
+	count := func() int {
+		b, err := os.ReadFile(logPath)
+		ts.Check(err)
+		return strings.Count(string(b), reloadedLine)
+	}
+	before := count()
+	ts.Check(st.server.cmd.Process.Signal(syscall.SIGHUP))
+	for deadline := time.Now().Add(serverWait); count() == before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("hupserver: the server did not log a reload within %v", serverWait)
+		}
+	}
 }
 
 func cmdExecStatus(ts *testscript.TestScript, neg bool, args []string) {

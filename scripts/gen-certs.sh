@@ -3,6 +3,7 @@
 #
 #   scripts/gen-certs.sh [--force] [DIR]                 # DIR defaults to certs/ of the repo
 #   scripts/gen-certs.sh --issue NAME --party P [DIR]    # one extra client identity
+#   scripts/gen-certs.sh --revoke NAME [DIR]             # add DIR/NAME.crt to DIR/crl-<party>.pem
 #
 # A relative DIR is taken relative to the caller's working directory.
 # For development and tests only.
@@ -12,7 +13,7 @@ caller=$PWD
 args=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --trust-domain | -trust-domain | --log-origin | -log-origin | --issue | -issue | --party | -party)
+    --trust-domain | -trust-domain | --log-origin | -log-origin | --issue | -issue | --party | -party | --revoke | -revoke)
       args+=("$1")
       if [ $# -gt 1 ]; then args+=("$2"); shift; fi
       ;;

@@ -1,6 +1,11 @@
 // Command server runs the MVM Exchange server.
 //
-//	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs]
+//	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs] [--crl FILE ...] [--operator URI ...]
+//	go run ./server --verify-db FILE
+//
+// SIGHUP (or a change to one of the files, checked every --reload-interval)
+// reloads the server's TLS certificate and key and the CRLs without a
+// restart; SIGINT and SIGTERM stop it gracefully.
 package main
 
 import (
@@ -16,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mvm-exchange/mvm/internal/dbcheck"
 	"github.com/mvm-exchange/mvm/internal/server"
 )
 
@@ -35,10 +41,30 @@ func main() {
 		cfg.MaxStreams = uint32(n)
 		return err
 	})
+	flag.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-<party>.pem that exists)", func(v string) error {
+		cfg.CRLs = append(cfg.CRLs, v)
+		return nil
+	})
+	flag.DurationVar(&cfg.ReloadInterval, "reload-interval", server.DefaultReloadInterval,
+		"how often to check the certificate, key and CRL files for changes and reload them (0: only on SIGHUP)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
 	rebuild := flag.Bool("rebuild-indexes", false, "recompute the database's indexes from its entries, then exit")
+	flag.Func("operator", "SPIFFE `URI` of an operator identity, which may take backups (repeatable; default: nobody)", func(v string) error {
+		cfg.Operators = append(cfg.Operators, v)
+		return nil
+	})
+	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Parse()
+	if flag.NArg() == 2 && flag.Arg(0) == "verify-db" {
+		*verifyDB = flag.Arg(1)
+	}
+	if *verifyDB != "" {
+		os.Exit(dbcheck.Main(*verifyDB, os.Stdout, os.Stderr))
+	}
+	if cfg.ReloadInterval == 0 {
+		cfg.ReloadInterval = -1 // Config: negative = never
+	}
 	if os.Getenv("GOGC") == "" {
 		// The append path allocates briskly and the heap stays small:
 		// collecting less often buys ~15% throughput (docs/PERFORMANCE.md).
@@ -77,12 +103,23 @@ func main() {
 		os.Exit(1)
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case got := <-sig:
-		cfg.Logger.Info("stopping", "signal", got.String())
-	case err := <-waitErr(s):
-		cfg.Logger.Error("server stopped", "err", err)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	stopped := waitErr(s)
+wait:
+	for {
+		select {
+		case got := <-sig:
+			if got == syscall.SIGHUP {
+				cfg.Logger.Info("reloading the certificate and CRLs", "signal", got.String())
+				_ = s.Reload() // logged
+				continue
+			}
+			cfg.Logger.Info("stopping", "signal", got.String())
+			break wait
+		case err := <-stopped:
+			cfg.Logger.Error("server stopped", "err", err)
+			break wait
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

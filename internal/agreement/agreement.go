@@ -13,6 +13,10 @@
 //   - [Agreement.Authenticate] accepts a certificate only if it chains to the
 //     CA of the very party it names, for the agreement's trust domain, at the
 //     given time. A pk CA cannot issue an af identity.
+//     Successful verifications are cached by certificate for their
+//     validity window; revocation is not the agreement's concern (package
+//     revocation), so callers check it after Authenticate, outside the
+//     cache.
 //   - [Agreement.VerifyAllSigned] accepts a multi-signed envelope only if
 //     every party has at least one valid signature by one of its identities.
 //
@@ -287,7 +291,7 @@ func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.C
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return id, nil, fmt.Errorf("%w: %s does not chain to party %s's CA: %w", ErrUntrusted, id, id.Party, err)
+		return id, nil, chainError(id, leaf, at, err)
 	}
 	if len(intermediates) == 0 && len(chains) == 1 {
 		vc := verifiedChain{id: id, party: party, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
@@ -302,4 +306,22 @@ func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.C
 		a.verified.Store(key, vc)
 	}
 	return id, party, nil
+}
+
+// chainError explains a failed chain verification; an expired or not yet
+// valid certificate says so, with the dates, rather than "does not chain".
+func chainError(id identity.Identity, leaf *x509.Certificate, at time.Time, err error) error {
+	const layout = time.RFC3339
+	if ce, ok := errors.AsType[x509.CertificateInvalidError](err); ok && ce.Reason == x509.Expired {
+		switch {
+		case at.Before(leaf.NotBefore):
+			return fmt.Errorf("%w: the certificate of %s is not yet valid: valid from %s, checked at %s", ErrUntrusted, id,
+				leaf.NotBefore.UTC().Format(layout), at.UTC().Format(layout))
+		case at.After(leaf.NotAfter):
+			return fmt.Errorf("%w: the certificate of %s has expired: valid until %s, checked at %s", ErrUntrusted, id,
+				leaf.NotAfter.UTC().Format(layout), at.UTC().Format(layout))
+		}
+		return fmt.Errorf("%w: the certificate chain of %s is expired or not yet valid at %s: %w", ErrUntrusted, id, at.UTC().Format(layout), err)
+	}
+	return fmt.Errorf("%w: %s does not chain to party %s's CA: %w", ErrUntrusted, id, id.Party, err)
 }

@@ -5,7 +5,8 @@
 // receive time does not go backwards; the envelope is signed by the key of
 // the certificate the entry names (whose SHA-256 must match); that
 // certificate chains to the CA of its own party under the agreement in
-// force, at the entry's receive time; the payload is valid; no author reused
+// force, at the entry's receive time, and was not revoked by then according
+// to the CRLs given (Options.CRLs); the payload is valid; no author reused
 // a message id; and the workflow reducer, the same code the server runs,
 // accepts the entry. It then recomputes the Merkle root over the exact leaf
 // bytes and checks that the log's signed checkpoint commits to it.
@@ -67,6 +68,12 @@ type Options struct {
 	// Without it packages are kept compact (workflow.Package.Compact), so
 	// memory grows by a few hundred bytes per package, not per entry.
 	KeepHistory bool
+	// CRLs are the parties' certificate revocation lists. Each must verify
+	// against the CA of a party of an agreement of the log, or the audit
+	// fails. An entry received at or after its signer's revocation time
+	// fails the audit; one received before it passes and is listed in
+	// Report.SignedBeforeRevocation.
+	CRLs []*x509.RevocationList
 }
 
 // Report is what a successful audit established.
@@ -78,6 +85,9 @@ type Report struct {
 	Breaches  []workflow.Breach
 	LastTime  time.Time
 	RootAt    []byte
+	// SignedBeforeRevocation lists, in log order, the entries whose signer
+	// certificate a CRL revokes, at a time after the entry was received.
+	SignedBeforeRevocation []uint64
 }
 
 const chunk = 1024
@@ -88,7 +98,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, certs: map[string]*x509.Certificate{}, msgids: map[[16]byte]uint64{},
-		pkgs: map[string]*workflow.Package{}, workers: o.Workers}
+		pkgs: map[string]*workflow.Package{}, workers: o.Workers, rev: newRevocations(o.CRLs)}
 	a.tree, _ = tlog.NewTree(0, nil)
 	var leaves [][]byte
 	p := &pipeline{a: a}
@@ -119,6 +129,9 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if a.next != size {
 		return nil, fmt.Errorf("log ends at %d entries, expected %d", a.next, size)
 	}
+	if err := a.rev.finish(); err != nil {
+		return nil, err
+	}
 	root, err := a.tree.Root()
 	if err != nil {
 		return nil, err
@@ -132,7 +145,8 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		pkgs = append(pkgs, p)
 	}
 	return &Report{Entries: a.next, Root: root, Agreement: a.ag, Packages: a.pkgs,
-		Breaches: workflow.Breaches(pkgs, asOf), LastTime: a.lastTime, RootAt: a.rootAtV}, nil
+		Breaches: workflow.Breaches(pkgs, asOf), LastTime: a.lastTime, RootAt: a.rootAtV,
+		SignedBeforeRevocation: a.rev.before}, nil
 }
 
 type auditor struct {
@@ -152,6 +166,7 @@ type auditor struct {
 	tree        *tlog.Tree
 	rootAt      uint64
 	rootAtV     []byte
+	rev         *revocations
 }
 
 type decoded struct {
@@ -330,6 +345,9 @@ func (a *auditor) apply(ds []*decoded) error {
 		if d.err != nil {
 			return &EntryError{d.index, d.err}
 		}
+		if err := a.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.cert, d.adm.Author.String()}}); err != nil {
+			return err
+		}
 		if err := a.common(d); err != nil {
 			return err
 		}
@@ -404,6 +422,10 @@ func (a *auditor) agreementEntry(d *decoded) error {
 	next, err := workflow.Amend(a.ag, env, ap, d.index, at)
 	if err != nil {
 		return &EntryError{d.index, err}
+	}
+	a.rev.agreement(next)
+	if err := a.rev.check(d.index, at, agreementSigners(d, env)); err != nil {
+		return err
 	}
 	if err := a.common(d); err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -566,12 +565,12 @@ func TestAuditTamperedUnsignedFields(t *testing.T) {
 
 // badCerts serves a certificate other than the one asked for.
 type badCerts struct {
-	clientSource
+	*mvmclient.Client
 	edit func(der []byte) []byte
 }
 
 func (s badCerts) Certificate(ctx context.Context, sha []byte) ([]byte, error) {
-	der, err := s.clientSource.Certificate(ctx, sha)
+	der, err := s.Client.Certificate(ctx, sha)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,9 @@
 //
 // [Issue] adds one more client identity to an existing directory, optionally
 // malformed (expired, not yet valid, wrong SANs, wrong CA) for negative
-// tests. [LoadKeyPair] loads a certificate and key for TLS.
+// tests. [Revoke] adds a certificate to its party CA's CRL, crl-<party>.pem
+// (a PEM X.509 CRL signed by ca-<party>). [RenewServer] replaces the
+// server's certificate. [LoadKeyPair] loads a certificate and key for TLS.
 //
 // All keys are Ed25519; certificates and PKCS#8 keys are PEM; key files are
 // written with mode 0600. The keys are unprotected and the directory is
@@ -40,7 +42,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -193,14 +194,7 @@ func build(o Options) ([]file, error) {
 	if err := add(serverCA, serverCAName); err != nil {
 		return nil, err
 	}
-	srv, err := newLeaf(serverCA, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "localhost", Organization: []string{"MVM dev PKI"}},
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		NotBefore:   notBefore,
-		NotAfter:    notBefore.AddDate(leafValidity, 0, 0),
-	})
+	srv, err := newLeaf(serverCA, serverTemplate(notBefore))
 	if err != nil {
 		return nil, fmt.Errorf("devpki: server certificate: %w", err)
 	}

@@ -13,15 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
 )
@@ -48,7 +50,27 @@ type Config struct {
 	ClockSkew time.Duration
 	// MaxStreams bounds concurrent calls per connection (default 256).
 	MaxStreams uint32
+	// CRLs are the parties' certificate revocation lists: X.509 CRL files,
+	// DER or PEM, each signed by the CA of a party of the agreement (a file
+	// named crl-<party>.pem must be that party's). nil: CertsDir/crl-<party>.pem
+	// for each party of the agreement in force, those that exist (looked
+	// for again at each reload). An invalid CRL is an error at Start and a
+	// logged warning at a reload, which keeps the one in force.
+	CRLs []string
+	// ReloadInterval is how often the server's certificate and key and the
+	// CRL files are checked for changes, which reloads them (see
+	// [Server.Reload]). 0: DefaultReloadInterval; negative: never (Reload
+	// or SIGHUP only).
+	ReloadInterval time.Duration
+	// Operators are the SPIFFE URIs of the identities that may call the
+	// admin RPCs (Backup), spiffe://<trust-domain>/party/<party>/<name>.
+	// Each must still authenticate as a party identity of the agreement.
+	// None by default: the admin RPCs are refused to everyone.
+	Operators []string
 }
+
+// DefaultReloadInterval is the default [Config.ReloadInterval].
+const DefaultReloadInterval = 5 * time.Second
 
 func (c *Config) defaults() {
 	if c.Listen == "" {
@@ -72,6 +94,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = DefaultReloadInterval
+	}
 }
 
 // Server is a running exchange.
@@ -84,12 +109,21 @@ type Server struct {
 	ledger *ledger.Ledger
 	store  *store.Store
 	served chan error
+
+	// cert is the server's TLS certificate in force.
+	cert atomic.Pointer[tls.Certificate]
+	// reloadMu serializes reloads; crlFiles is the CRL in force per file.
+	reloadMu sync.Mutex
+	crlFiles map[string]*revocation.CRL
+	// The file watcher: closing watchStop ends it, then watchDone closes.
+	watchStop, watchDone chan struct{}
+	stopOnce             sync.Once
 }
 
 // Start opens the database, recovers or creates the log, and starts serving.
 func Start(cfg Config) (*Server, error) {
 	cfg.defaults()
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	cert, err := loadCertificate(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w (run scripts/gen-certs.sh)", err)
 	}
@@ -118,18 +152,32 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return nil, err
 	}
+	limits, err := withOperators(cfg.Limits, cfg.Operators)
+	if err != nil {
+		l.Close()
+		st.Close()
+		return nil, err
+	}
+	svc := service.New(l, cfg.Logger, limits)
+	s := &Server{cfg: cfg, svc: svc, ledger: l, store: st, served: make(chan error, 1)}
+	s.cert.Store(&cert)
+	stamps := s.fileStamps() // before reading, so that a change while reading is seen
+	if errs := s.reloadCRLs(); len(errs) > 0 {
+		l.Close()
+		st.Close()
+		return nil, errors.Join(errs...)
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		l.Close()
 		st.Close()
 		return nil, err
 	}
-	svc := service.New(l, cfg.Logger, cfg.Limits)
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = 256
 	}
 	opts := append(svc.ServerOptions(),
-		grpc.Creds(credentials.NewTLS(service.TLSConfig(l, cert))),
+		grpc.Creds(svc.Credentials(s.getCertificate)),
 		grpc.MaxRecvMsgSize(1<<20),
 		grpc.MaxConcurrentStreams(cfg.MaxStreams),
 		// Clients may ping at most every 10s; idle connections are closed
@@ -139,11 +187,17 @@ func Start(cfg Config) (*Server, error) {
 		grpc.ConnectionTimeout(10*time.Second),
 	)
 	g := grpc.NewServer(opts...)
-	s := &Server{cfg: cfg, lis: lis, grpc: g, svc: svc, ledger: l, store: st, served: make(chan error, 1)}
+	s.lis, s.grpc = lis, g
 	s.health = svc.Register(g)
 	go func() { s.served <- g.Serve(lis) }()
+	if cfg.ReloadInterval > 0 {
+		s.watchStop, s.watchDone = make(chan struct{}), make(chan struct{})
+		go s.watch(cfg.ReloadInterval, stamps)
+	}
 	h := l.Head()
-	cfg.Logger.Info("serving", "addr", lis.Addr().String(), "db", cfg.DB, "size", h.Size, "origin", l.Origin())
+	crls := svc.Revocations()
+	cfg.Logger.Info("serving", "addr", lis.Addr().String(), "db", cfg.DB, "size", h.Size, "origin", l.Origin(),
+		"crls", len(crls.CRLs()), "revoked", crls.Entries())
 	return s, nil
 }
 
@@ -156,6 +210,12 @@ func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
 // Stop stops gracefully: no new calls, in-flight calls finish (bounded by
 // ctx), the writer finishes its batch, and the database is closed.
 func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		if s.watchStop != nil {
+			close(s.watchStop)
+			<-s.watchDone
+		}
+	})
 	s.health.Shutdown()
 	s.svc.Shutdown()
 	done := make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -20,7 +21,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/revocation"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // Caller is the authenticated client of a call.
@@ -28,6 +33,8 @@ type Caller struct {
 	ID          identity.Identity
 	Role        agreement.Role
 	Certificate *x509.Certificate
+
+	intermediates []*x509.Certificate
 }
 
 type callerKey struct{}
@@ -39,9 +46,10 @@ func CallerFrom(ctx context.Context) (*Caller, bool) {
 }
 
 // authenticate is the auth interceptor's AuthFunc: it identifies the caller
-// from the TLS peer certificate under the agreement in force now. The
-// handshake already checked the chain; checking again here catches an
-// amendment that removed the party since the connection was opened.
+// from the TLS peer certificate under the agreement and the CRLs in force
+// now. The handshake already checked the chain; checking again here catches,
+// on a connection opened before, an amendment that removed the party, a
+// revocation loaded since, and a certificate that has expired since.
 func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -52,12 +60,77 @@ func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 		return nil, status.Error(codes.Unauthenticated, "a client certificate is required")
 	}
 	certs := ti.State.PeerCertificates
-	ag := s.l.Head().Agreement
-	id, party, err := ag.Authenticate(certs[0], certs[1:], s.now())
+	id, party, err := s.Authenticate(certs[0], certs[1:], s.now())
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
-	return context.WithValue(ctx, callerKey{}, &Caller{ID: id, Role: party.Role, Certificate: certs[0]}), nil
+	return context.WithValue(ctx, callerKey{}, &Caller{ID: id, Role: party.Role, Certificate: certs[0],
+		intermediates: certs[1:]}), nil
+}
+
+// recheckStream wraps an authenticated server stream so that every message
+// it sends checks the caller again: a live feed opened before a revocation
+// (or before its certificate expired, or before an amendment removed its
+// party) ends with Unauthenticated at its next message.
+func (s *Service) recheckStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	c, ok := CallerFrom(ss.Context())
+	if !ok {
+		return handler(srv, ss)
+	}
+	return handler(srv, &recheckedStream{ServerStream: ss, s: s, c: c})
+}
+
+// refuseRevokedSigners refuses an appended agreement amendment that carries
+// a signature by a revoked certificate: its co-signers are identities too,
+// and the audit fails such an entry. The peer itself was checked by
+// authenticate. It costs nothing without CRLs, and one envelope parse per
+// append with them.
+func (s *Service) refuseRevokedSigners(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	r, ok := req.(*mvmv1.AppendRequest)
+	crls := s.crls.Load()
+	if !ok || crls.Entries() == 0 {
+		return handler(ctx, req)
+	}
+	env, err := envelope.Parse(r.Envelope)
+	if err != nil || env.PayloadType != message.TypeAgreement {
+		return handler(ctx, req) // the ledger refuses or admits it
+	}
+	for i, sig := range env.Signatures {
+		c, err := x509.ParseCertificate(sig.Certificate)
+		if err != nil {
+			continue // the agreement's own checks refuse it
+		}
+		who := c.Subject.CommonName
+		if id, err := identity.Parse(c); err == nil {
+			who = id.String()
+		}
+		if err := crls.Check(c, who); err != nil {
+			return nil, status.Errorf(codes.PermissionDenied, "signature %d: %v", i, err)
+		}
+	}
+	return handler(ctx, req)
+}
+
+type recheckedStream struct {
+	grpc.ServerStream
+	s *Service
+	c *Caller
+	// What the last check was made under: it is repeated only when one
+	// of them changed, or when the certificate's validity ended.
+	ag    *agreement.Agreement
+	crls  *revocation.Set
+	until time.Time
+}
+
+func (r *recheckedStream) SendMsg(m any) error {
+	ag, crls, now := r.s.l.Head().Agreement, r.s.crls.Load(), r.s.now()
+	if ag != r.ag || crls != r.crls || !now.Before(r.until) {
+		if _, _, err := r.s.Authenticate(r.c.Certificate, r.c.intermediates, now); err != nil {
+			return status.Error(codes.Unauthenticated, err.Error())
+		}
+		r.ag, r.crls, r.until = ag, crls, r.c.Certificate.NotAfter
+	}
+	return r.ServerStream.SendMsg(m)
 }
 
 // needsAuth excludes the health service, which load balancers and
@@ -87,6 +160,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		recovery.UnaryServerInterceptor(onPanic),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), match),
 		logging.UnaryServerInterceptor(logger, logOpts...),
+		selector.UnaryServerInterceptor(s.refuseRevokedSigners, selector.MatchFunc(isAppend)),
 	}
 	if s.opts.AppendRate > 0 {
 		limiter := newAppendLimiter(s.opts.AppendRate, s.opts.AppendBurst)
@@ -98,6 +172,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(onPanic),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), match),
+			selector.StreamServerInterceptor(s.recheckStream, match),
 			logging.StreamServerInterceptor(logger, logOpts...),
 		),
 	}

@@ -84,6 +84,23 @@ func TestClientCertificates(t *testing.T) {
 			}
 		}
 	}
+	// The TLS alert each refusal sends: crypto/tls checks expiry and the
+	// issuer (any party's CA) first, the service the rest.
+	alerts := map[string]string{
+		"foreign CA":                             "tls: unknown certificate authority",
+		"cross-party (af identity from pk's CA)": "tls: bad certificate",
+		"expired":                                "tls: expired certificate",
+		"not yet valid":                          "tls: expired certificate",
+		"no URI SAN":                             "tls: bad certificate",
+		"two URI SANs":                           "tls: bad certificate",
+		"other trust domain":                     "tls: bad certificate",
+		"party not in the agreement":             "tls: bad certificate",
+		"no client certificate":                  "tls: certificate required",
+		// The handshake names the acceptable CAs; the client has no
+		// certificate from one of them, so it sends none.
+		"the server's own certificate": "tls: certificate required",
+		"revoked":                      "tls: bad certificate",
+	}
 	for _, tc := range []struct {
 		name  string
 		setup func(t *testing.T) // issues the identity, if needed
@@ -106,6 +123,15 @@ func TestClientCertificates(t *testing.T) {
 		{"party not in the agreement", issue("zz-agent", "zz", devpki.IssueOptions{CAParty: "pk"}), "", "zz-agent", false},
 		{"no client certificate", nil, "", "", false},
 		{"the server's own certificate", nil, "", "server", false},
+		{"revoked", func(t *testing.T) {
+			issue("pk-revoked", "pk", devpki.IssueOptions{})(t)
+			if err := devpki.Revoke(f.env.Certs, "pk-revoked", time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.env.Server.Reload(); err != nil {
+				t.Fatal(err)
+			}
+		}, "", "pk-revoked", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.setup != nil {
@@ -146,6 +172,10 @@ func TestClientCertificates(t *testing.T) {
 				// The handshake fails, so the call never reaches a handler.
 				if code := status.Code(err); code != codes.Unavailable && code != codes.Unauthenticated {
 					t.Errorf("%s code: got %v (%v), want Unavailable or Unauthenticated", what, code, err)
+				}
+				// The TLS alert is the reason the client gets.
+				if want := alerts[tc.name]; !strings.Contains(status.Convert(err).Message(), want) {
+					t.Errorf("%s: got %v, want the reason %q", what, err, want)
 				}
 			}
 			f.wantSize(t, before)

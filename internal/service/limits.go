@@ -23,6 +23,10 @@ type Options struct {
 	// CallTimeout bounds a unary call that arrives without a deadline
 	// (default 30s).
 	CallTimeout time.Duration
+	// Operators are the SPIFFE URIs of the identities that may call the
+	// admin RPCs (Backup); see [CheckOperator]. None by default: the admin
+	// RPCs are then refused to everyone.
+	Operators []string
 }
 
 func (o *Options) defaults() {

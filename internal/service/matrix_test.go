@@ -112,6 +112,11 @@ var rpcRules = map[string]rpcRule{
 		}
 		return err
 	}},
+	"Backup": {allowed: []string{testenv.Mediator}, call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
+		// The matrix server names tr-verifier its only operator.
+		_, err := c.Backup(ctx, io.Discard)
+		return err
+	}},
 	"Watch": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
 		s, err := c.API.Watch(ctx, &mvmv1.WatchRequest{From: 0})
 		return recvOnce(s, err)
@@ -134,7 +139,7 @@ func mustVerifier(certs string) note.Verifier {
 // every dev identity. An RPC without a rule above fails the test, so a new
 // RPC cannot ship without deciding who may call it.
 func TestAuthorizationMatrix(t *testing.T) {
-	env := testenv.New(t)
+	env := testenv.New(t, withOperators(operatorURI))
 	ctx := context.Background()
 	pk := env.Client(testenv.Submitter)
 	tp := pkg(time.Now())

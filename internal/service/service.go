@@ -5,9 +5,10 @@
 //
 // Guarantees:
 //   - No RPC runs without a client certificate that chains to the CA of the
-//     party it names in the agreement in force (checked at the TLS handshake
-//     and again by the auth interceptor); the gRPC health service is the only
-//     exception.
+//     party it names in the agreement in force and that no CRL in force
+//     revokes (checked at the TLS handshake and again by the auth
+//     interceptor on every call, and on every message a stream sends); the
+//     gRPC health service is the only exception.
 //   - Every refusal carries one of InvalidArgument, PermissionDenied,
 //     FailedPrecondition, NotFound, AlreadyExists, ResourceExhausted,
 //     Unauthenticated or Unavailable, and the append it refused stored
@@ -15,19 +16,28 @@
 package service
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/revocation"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -41,6 +51,11 @@ type Service struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	// crls are the revocation lists in force (nil: none).
+	crls atomic.Pointer[revocation.Set]
+	// clientCAs is the TLS configuration for the agreement in force.
+	clientCAs atomic.Pointer[clientCAConfig]
 }
 
 // Shutdown ends the live feeds (they would otherwise hold a graceful stop
@@ -57,23 +72,140 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 	return &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{})}
 }
 
-// TLSConfig returns the server's TLS configuration: TLS 1.3 only, a client
-// certificate required, and that certificate verified against the CA of the
-// party it names in the agreement in force at handshake time.
-func TLSConfig(l *ledger.Ledger, cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAnyClientCert,
+// SetRevocations puts a set of verified CRLs in force (nil: none). Every
+// later handshake, call and stream message checks against it, on
+// connections opened before as well.
+func (s *Service) SetRevocations(set *revocation.Set) { s.crls.Store(set) }
+
+// Revocations returns the CRLs in force.
+func (s *Service) Revocations() *revocation.Set { return s.crls.Load() }
+
+// Authenticate accepts a client certificate if it chains to the CA of the
+// party it names under the agreement in force, at time at, and no CRL in
+// force revokes it. The agreement caches chain verifications; revocation
+// is checked after it, every time, so a cached verification never lets a
+// revoked certificate through.
+func (s *Service) Authenticate(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) (identity.Identity, *agreement.Party, error) {
+	id, party, err := s.l.Head().Agreement.Authenticate(leaf, intermediates, at)
+	if err != nil {
+		return id, nil, err
+	}
+	if err := s.crls.Load().Check(leaf, id.String()); err != nil {
+		return id, nil, err
+	}
+	return id, party, nil
+}
+
+// clientCAConfig is the handshake configuration for one agreement.
+type clientCAConfig struct {
+	ag  *agreement.Agreement
+	cfg *tls.Config
+}
+
+// TLSConfig returns the server's TLS configuration: TLS 1.3 only; the
+// server's own certificate from getCert at each handshake (so that it can
+// be replaced without a restart); and a client certificate required,
+// verified in two steps. crypto/tls first verifies it against the CAs of
+// every party of the agreement in force, so that an expired or not yet
+// valid certificate is refused with the TLS alert "expired certificate"
+// and one from an unknown CA with "unknown certificate authority". Then
+// [Service.Authenticate] requires the CA of the very party it names and
+// checks the CRLs in force (refused with "bad certificate"). The
+// certificate request names those CAs, so a client holding no certificate
+// from one of them sends none ("certificate required").
+func (s *Service) TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	base := &tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		GetCertificate: getCert,
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      x509.NewCertPool(),
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			leaf, inter, err := parseChain(raw)
 			if err != nil {
 				return err
 			}
-			_, _, err = l.Head().Agreement.Authenticate(leaf, inter, time.Now())
+			_, _, err = s.Authenticate(leaf, inter, s.now())
 			return err
 		},
 	}
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		ag := s.l.Head().Agreement
+		if c := s.clientCAs.Load(); c != nil && c.ag == ag {
+			return c.cfg, nil
+		}
+		cfg := base.Clone()
+		cfg.GetConfigForClient = nil
+		cfg.ClientCAs = x509.NewCertPool()
+		for _, p := range ag.Parties() {
+			for _, ca := range p.CAs {
+				cfg.ClientCAs.AddCert(ca)
+			}
+		}
+		s.clientCAs.Store(&clientCAConfig{ag: ag, cfg: cfg})
+		return cfg, nil
+	}
+	return base
+}
+
+// Credentials are the gRPC transport credentials of [Service.TLSConfig].
+// A refused handshake is logged with its reason (the client only gets a
+// TLS alert).
+func (s *Service) Credentials(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) credentials.TransportCredentials {
+	return loggedCreds{credentials.NewTLS(s.TLSConfig(getCert)), s.log}
+}
+
+type loggedCreds struct {
+	credentials.TransportCredentials
+	log *slog.Logger
+}
+
+func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	lc := &lingerConn{Conn: conn}
+	out, info, err := c.TransportCredentials.ServerHandshake(lc)
+	if err != nil {
+		level := slog.LevelInfo
+		if errors.Is(err, io.EOF) {
+			level = slog.LevelDebug // a TCP probe, or a client that gave up
+		}
+		c.log.Log(context.Background(), level, "TLS handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
+		return out, info, err
+	}
+	lc.established.Store(true)
+	return out, info, nil
+}
+
+func (c loggedCreds) Clone() credentials.TransportCredentials {
+	return loggedCreds{c.TransportCredentials.Clone(), c.log}
+}
+
+// lingerConn is a connection in its TLS handshake. If it is closed before
+// the handshake succeeded (a refusal), it first reads and discards what the
+// client still sends, for a moment. With TLS 1.3 the client has finished
+// its side of the handshake and sent its first data when the server refuses
+// its certificate; closing at once with that data unread makes the kernel
+// reset the connection, and the reset can overtake the TLS alert, leaving
+// the client with "broken pipe" instead of the reason. Draining lets the
+// client read the alert and close first.
+type lingerConn struct {
+	net.Conn
+	established atomic.Bool
+}
+
+const lingerTime = 250 * time.Millisecond
+
+func (c *lingerConn) Close() error {
+	if !c.established.Load() && c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+		_, _ = io.CopyN(io.Discard, c.Conn, 64<<10)
+	}
+	return c.Conn.Close()
+}
+
+// SyscallConn exposes the socket, as the plain connection would.
+func (c *lingerConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 func parseChain(raw [][]byte) (*x509.Certificate, []*x509.Certificate, error) {

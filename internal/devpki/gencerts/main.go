@@ -3,6 +3,7 @@
 //
 //	gencerts [--force] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
 //	gencerts --issue NAME --party P [--force] [DIR]
+//	gencerts --revoke NAME [DIR]
 //
 // DIR defaults to "certs". For development and tests only.
 package main
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mvm-exchange/mvm/internal/devpki"
 )
@@ -21,10 +23,14 @@ import (
 const usage = `usage:
   gencerts [--force] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
   gencerts --issue NAME --party P [--force] [DIR]
+  gencerts --revoke NAME [DIR]
 
 Writes the development PKI and dev agreement into DIR (default "certs"), or
 with --issue adds one client identity DIR/NAME.crt/.key signed by
-DIR/ca-P. Refuses to overwrite existing files unless --force.
+DIR/ca-P, or with --revoke adds DIR/NAME.crt to the CRL of the party CA
+that issued it, DIR/crl-P.pem (created if missing, its number incremented
+otherwise; revocation time now). Refuses to overwrite existing files unless
+--force.
 `
 
 func main() {
@@ -47,6 +53,7 @@ func run(args []string, out io.Writer) error {
 	logOrigin := fs.String("log-origin", devpki.DefaultLogOrigin, "checkpoint origin (the log key's name)")
 	issue := fs.String("issue", "", "issue one extra client identity with this name")
 	party := fs.String("party", "", "party of the --issue identity")
+	revoke := fs.String("revoke", "", "revoke the certificate DIR/NAME.crt in its party's CRL")
 
 	// Flags may come before or after DIR.
 	var positional []string
@@ -71,6 +78,21 @@ func run(args []string, out io.Writer) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	if set["revoke"] {
+		switch {
+		case *revoke == "":
+			return errors.New("--revoke needs a NAME")
+		case len(set) > 1:
+			return errors.New("--revoke NAME takes no other flag")
+		}
+		r, err := devpki.RevokeCertificate(dir, *revoke, time.Time{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "revoked %s (serial %s) at %s: %s, CRL number %s, signed by ca-%s\n", *revoke,
+			r.Serial.Text(16), r.At.Format(time.RFC3339), r.File, r.Number, r.Party)
+		return nil
+	}
 	if set["issue"] || set["party"] {
 		switch {
 		case *issue == "" || *party == "":

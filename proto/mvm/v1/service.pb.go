@@ -1773,6 +1773,126 @@ func (x *WatchResponse) GetLeaf() []byte {
 	return nil
 }
 
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{31}
+}
+
+// One chunk of a backup. The first message carries the header fields
+// (log_size, checkpoint, total_bytes) and no data; then data chunks follow
+// in order; the last message carries sha256 and no data.
+type BackupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message: the number of entries in the copy, and the log's signed
+	// checkpoint of that size (the copy's latest).
+	LogSize    uint64 `protobuf:"varint,1,opt,name=log_size,json=logSize,proto3" json:"log_size,omitempty"`
+	Checkpoint []byte `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// First message: the size of the copy in bytes.
+	TotalBytes int64 `protobuf:"varint,3,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// The next bytes of the copy.
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// Last message: the SHA-256 of the whole copy.
+	Sha256        []byte `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupResponse) Reset() {
+	*x = BackupResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupResponse) ProtoMessage() {}
+
+func (x *BackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
+func (*BackupResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *BackupResponse) GetLogSize() uint64 {
+	if x != nil {
+		return x.LogSize
+	}
+	return 0
+}
+
+func (x *BackupResponse) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *BackupResponse) GetTotalBytes() int64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *BackupResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BackupResponse) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 var File_mvm_v1_service_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_service_proto_rawDesc = "" +
@@ -1901,7 +2021,17 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\"9\n" +
 	"\rWatchResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04leaf\x18\x02 \x01(\fR\x04leaf2\x99\a\n" +
+	"\x04leaf\x18\x02 \x01(\fR\x04leaf\"\x0f\n" +
+	"\rBackupRequest\"\x98\x01\n" +
+	"\x0eBackupResponse\x12\x19\n" +
+	"\blog_size\x18\x01 \x01(\x04R\alogSize\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x02 \x01(\fR\n" +
+	"checkpoint\x12\x1f\n" +
+	"\vtotal_bytes\x18\x03 \x01(\x03R\n" +
+	"totalBytes\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\fR\x06sha2562\xd4\a\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12E\n" +
 	"\n" +
@@ -1916,7 +2046,8 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x11GetInclusionProof\x12 .mvm.v1.GetInclusionProofRequest\x1a!.mvm.v1.GetInclusionProofResponse\x12^\n" +
 	"\x13GetConsistencyProof\x12\".mvm.v1.GetConsistencyProofRequest\x1a#.mvm.v1.GetConsistencyProofResponse\x12O\n" +
 	"\x0eAddCosignature\x12\x1d.mvm.v1.AddCosignatureRequest\x1a\x1e.mvm.v1.AddCosignatureResponse\x126\n" +
-	"\x05Watch\x12\x14.mvm.v1.WatchRequest\x1a\x15.mvm.v1.WatchResponse0\x01B0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
+	"\x05Watch\x12\x14.mvm.v1.WatchRequest\x1a\x15.mvm.v1.WatchResponse0\x01\x129\n" +
+	"\x06Backup\x12\x15.mvm.v1.BackupRequest\x1a\x16.mvm.v1.BackupResponse0\x01B0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
 
 var (
 	file_mvm_v1_service_proto_rawDescOnce sync.Once
@@ -1930,7 +2061,7 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_service_proto_rawDescData
 }
 
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_mvm_v1_service_proto_goTypes = []any{
 	(*AppendRequest)(nil),               // 0: mvm.v1.AppendRequest
 	(*Receipt)(nil),                     // 1: mvm.v1.Receipt
@@ -1963,25 +2094,27 @@ var file_mvm_v1_service_proto_goTypes = []any{
 	(*AddCosignatureResponse)(nil),      // 28: mvm.v1.AddCosignatureResponse
 	(*WatchRequest)(nil),                // 29: mvm.v1.WatchRequest
 	(*WatchResponse)(nil),               // 30: mvm.v1.WatchResponse
-	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
+	(*BackupRequest)(nil),               // 31: mvm.v1.BackupRequest
+	(*BackupResponse)(nil),              // 32: mvm.v1.BackupResponse
+	(*timestamppb.Timestamp)(nil),       // 33: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
-	31, // 0: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	33, // 0: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	31, // 2: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	31, // 3: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	33, // 2: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	33, // 3: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
 	10, // 4: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
 	11, // 5: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
 	12, // 6: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
-	31, // 7: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
-	31, // 8: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	33, // 7: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	33, // 8: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
 	9,  // 9: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
 	8,  // 10: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
 	9,  // 11: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	31, // 12: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	31, // 13: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	33, // 12: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	33, // 13: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
 	19, // 14: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	31, // 15: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	33, // 15: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
 	0,  // 16: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
 	3,  // 17: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
 	5,  // 18: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
@@ -1994,20 +2127,22 @@ var file_mvm_v1_service_proto_depIdxs = []int32{
 	25, // 25: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
 	27, // 26: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
 	29, // 27: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
-	2,  // 28: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	4,  // 29: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	6,  // 30: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	13, // 31: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	15, // 32: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	17, // 33: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	20, // 34: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	22, // 35: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	24, // 36: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	26, // 37: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	28, // 38: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	30, // 39: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	28, // [28:40] is the sub-list for method output_type
-	16, // [16:28] is the sub-list for method input_type
+	31, // 28: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
+	2,  // 29: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	4,  // 30: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	6,  // 31: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	13, // 32: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	15, // 33: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	17, // 34: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	20, // 35: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	22, // 36: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	24, // 37: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	26, // 38: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	28, // 39: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	30, // 40: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	32, // 41: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
+	29, // [29:42] is the sub-list for method output_type
+	16, // [16:29] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -2024,7 +2159,7 @@ func file_mvm_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	ExchangeService_GetConsistencyProof_FullMethodName = "/mvm.v1.ExchangeService/GetConsistencyProof"
 	ExchangeService_AddCosignature_FullMethodName      = "/mvm.v1.ExchangeService/AddCosignature"
 	ExchangeService_Watch_FullMethodName               = "/mvm.v1.ExchangeService/Watch"
+	ExchangeService_Backup_FullMethodName              = "/mvm.v1.ExchangeService/Backup"
 )
 
 // ExchangeServiceClient is the client API for ExchangeService service.
@@ -66,6 +67,11 @@ type ExchangeServiceClient interface {
 	// Watch streams entries from an index on, then new ones as they are
 	// committed.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// Backup streams a consistent copy of the server's database file, taken
+	// in one read transaction while appends go on. Only the operator
+	// identities named in the server's configuration (server --operator) may
+	// call it; everyone else gets PermissionDenied.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error)
 }
 
 type exchangeServiceClient struct {
@@ -214,6 +220,25 @@ func (c *exchangeServiceClient) Watch(ctx context.Context, in *WatchRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
+func (c *exchangeServiceClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[2], ExchangeService_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_BackupClient = grpc.ServerStreamingClient[BackupResponse]
+
 // ExchangeServiceServer is the server API for ExchangeService service.
 // All implementations must embed UnimplementedExchangeServiceServer
 // for forward compatibility.
@@ -247,6 +272,11 @@ type ExchangeServiceServer interface {
 	// Watch streams entries from an index on, then new ones as they are
 	// committed.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// Backup streams a consistent copy of the server's database file, taken
+	// in one read transaction while appends go on. Only the operator
+	// identities named in the server's configuration (server --operator) may
+	// call it; everyone else gets PermissionDenied.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error
 	mustEmbedUnimplementedExchangeServiceServer()
 }
 
@@ -292,6 +322,9 @@ func (UnimplementedExchangeServiceServer) AddCosignature(context.Context, *AddCo
 }
 func (UnimplementedExchangeServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedExchangeServiceServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedExchangeServiceServer) mustEmbedUnimplementedExchangeServiceServer() {}
 func (UnimplementedExchangeServiceServer) testEmbeddedByValue()                         {}
@@ -516,6 +549,17 @@ func _ExchangeService_Watch_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
+func _ExchangeService_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExchangeServiceServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_BackupServer = grpc.ServerStreamingServer[BackupResponse]
+
 // ExchangeService_ServiceDesc is the grpc.ServiceDesc for ExchangeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -573,6 +617,11 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _ExchangeService_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Backup",
+			Handler:       _ExchangeService_Backup_Handler,
 			ServerStreams: true,
 		},
 	},

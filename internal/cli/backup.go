@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+)
+
+func init() {
+	var out string
+	register(&command{
+		name: "backup", args: "--out FILE",
+		summary: "operators: save a consistent copy of the server's database (a file a server can start on)",
+		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "database file to write (required)") },
+		run: func(e *env, fs *flag.FlagSet, args []string) error {
+			if err := exactly(0, args, "no positional arguments"); err != nil {
+				return err
+			}
+			if out == "" {
+				return usagef("--out FILE is required")
+			}
+			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				return backup(ctx, c, out, e)
+			})
+		},
+	})
+}
+
+// backup receives the copy into a temporary file beside out, checks it,
+// makes it durable and renames it into place: out is either the previous
+// file or a complete, checked backup, never half of one.
+func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) (err error) {
+	v, err := e.logVerifier("")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(out)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*") // mode 0600: it holds the whole log
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	info, err := c.Backup(ctx, f)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// The server's word is checked: its checkpoint verifies with the pinned
+	// log key, and it is the one the copy holds for the size it holds.
+	cp, _, err := tlog.OpenCheckpoint(info.Checkpoint, v.Name(), v)
+	if err != nil {
+		return fmt.Errorf("the backup's checkpoint does not verify: %w", err)
+	}
+	if cp.Size != info.Size {
+		return fmt.Errorf("the backup's checkpoint is of size %d, the server says the copy has %d entries", cp.Size, info.Size)
+	}
+	if err := checkCopy(tmp, info); err != nil {
+		return fmt.Errorf("the backup file: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return err
+		}
+	}
+	e.printf("backup written to %s: %d bytes, checkpoint size %d, sha256 %x\n", out, info.Bytes, cp.Size, info.SHA256)
+	return nil
+}
+
+// checkCopy opens the copy read-only: it must be a database whose size
+// and latest checkpoint are the ones announced.
+func checkCopy(path string, info *mvmclient.BackupInfo) error {
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	size, err := st.Size()
+	if err != nil {
+		return err
+	}
+	cpSize, cp, err := st.LatestCheckpoint()
+	if err != nil {
+		return err
+	}
+	if size != info.Size || cpSize != info.Size || !bytes.Equal(cp, info.Checkpoint) {
+		return fmt.Errorf("holds %d entries and a checkpoint of size %d, not the announced %d", size, cpSize, info.Size)
+	}
+	return nil
+}

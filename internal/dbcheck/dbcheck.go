@@ -1,0 +1,975 @@
+// Package dbcheck checks a server's database file offline, read-only, and
+// reports every damage it finds: `server --verify-db FILE`.
+//
+// What it checks (all in one bbolt read transaction):
+//
+//   - the file's own structure (bbolt Tx.Check: pages, free list);
+//   - every bucket of the layout exists (see package store);
+//   - entries: consecutive 8-byte indexes from 0; every leaf decodes, says
+//     its own index, and has a receive time no earlier than the previous
+//     entry's; entry 0 is the genesis agreement, signed by every party;
+//     every later entry passes entry.Admit under the agreement in force
+//     (the signer's certificate is stored, chains to its party's CA at the
+//     receive time, and its key signed the exact envelope bytes), and an
+//     amendment passes workflow.Amend;
+//   - nodes/<level>: the Merkle tree recomputed from the leaves equals
+//     every stored node, at every level, and no node is stored beyond it;
+//   - checkpoints: each verifies with the log key the agreement at entry 0
+//     publishes, for its origin, and its root is the recomputed root at
+//     its size; the latest covers the whole log;
+//   - cosignatures: each line belongs to a stored checkpoint and verifies
+//     with a cosigner key of that name in an agreement of the log;
+//   - certs: each key is the SHA-256 of its DER, which parses and names an
+//     identity;
+//   - msgids, packages, agreements and meta (size, agreement in force):
+//     exactly what rebuilding them from the entries would write
+//     (ledger.IndexRecords), nothing missing, nothing extra.
+//
+// It does not replay the workflow (that is the auditor's job: start a
+// server on the file and run `client audit`), and it needs no key but
+// those the log itself holds.
+package dbcheck
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Damage is one thing wrong in the file.
+type Damage struct {
+	// Bucket is a bucket of the layout ("entries", "nodes/3", "meta", ...)
+	// or "file" for the bbolt structure itself.
+	Bucket string
+	// Key is the record's key, readable: an index or size in decimal, a
+	// certificate fingerprint in hex, "author message-id", "package@index",
+	// "size/cosigner", or a meta key.
+	Key string
+	// Problem says what is wrong.
+	Problem string
+}
+
+func (d Damage) String() string {
+	if d.Key == "" {
+		return d.Bucket + ": " + d.Problem
+	}
+	return d.Bucket + " " + d.Key + ": " + d.Problem
+}
+
+// MaxPerBucket bounds the damage listed per bucket; the rest is counted
+// in Report.Omitted. One altered entry invalidates every later checkpoint
+// root, so a list without a bound could run to millions of lines.
+const MaxPerBucket = 100
+
+// Report is the outcome of a check.
+type Report struct {
+	Entries          uint64
+	Nodes            int
+	Checkpoints      int
+	LatestCheckpoint uint64
+	Cosignatures     int
+	Certs            int
+	MsgIDs           int
+	Packages         int
+	Agreements       int
+	Damage           []Damage
+	// Omitted counts, per bucket, damage found beyond MaxPerBucket.
+	Omitted map[string]int
+}
+
+// OK reports whether no damage was found.
+func (r *Report) OK() bool { return len(r.Damage) == 0 }
+
+// Problems is the number of damaged records found, listed or not.
+func (r *Report) Problems() int {
+	n := len(r.Damage)
+	for _, m := range r.Omitted {
+		n += m
+	}
+	return n
+}
+
+// Has reports whether some listed damage is in bucket (a prefix match:
+// "nodes" matches every level) and mentions problem.
+func (r *Report) Has(bucket, problem string) bool {
+	for _, d := range r.Damage {
+		if strings.HasPrefix(d.Bucket, bucket) && strings.Contains(d.Problem, problem) {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary is the one line that describes a clean database.
+func (r *Report) Summary() string {
+	return fmt.Sprintf("%d entries, %d tree nodes, %d checkpoints (latest of size %d), %d cosignatures, %d certificates, %d message ids, %d package index records, %d agreements",
+		r.Entries, r.Nodes, r.Checkpoints, r.LatestCheckpoint, r.Cosignatures, r.Certs, r.MsgIDs, r.Packages, r.Agreements)
+}
+
+// Options adjust a check.
+type Options struct {
+	// OnDamage, if set, is called with each listed damage as soon as it is
+	// found, before the check goes on.
+	OnDamage func(Damage)
+}
+
+// File checks the database file at path, opened read-only (a server must
+// not be running on it: bbolt's file lock would make the open time out).
+// The error is for a file that cannot be opened at all; everything else is
+// in the report.
+func File(path string) (*Report, error) { return Check(path, Options{}) }
+
+// Check is File with options.
+func Check(path string, o Options) (rep *Report, err error) {
+	c := newChecker(o)
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	treeOK, allOK := c.checkPages(path)
+	if !treeOK {
+		return c.rep, nil // bbolt cannot safely read it: what was found is the report
+	}
+	// Should the pages still fool bbolt, report it rather than crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			rep, err = nil, fmt.Errorf("%s: bbolt cannot read the file: %v", path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second,
+		PreLoadFreelist: allOK, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%s: %w (is a server running on it?)", path, err)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer db.Close()
+	return c.view(db, allOK)
+}
+
+// DB checks an open database (see File), which no one may write to
+// during the check.
+func DB(db *bolt.DB, o Options) (*Report, error) {
+	c := newChecker(o)
+	treeOK, allOK := c.checkPages(db.Path())
+	if !treeOK {
+		return c.rep, nil
+	}
+	return c.view(db, allOK)
+}
+
+func newChecker(o Options) *checker {
+	return &checker{rep: &Report{Omitted: map[string]int{}}, certs: map[string]*signer{}, reported: map[string]bool{},
+		onDamage: o.OnDamage}
+}
+
+// view runs the checks of the contents in one read transaction.
+//
+// bbolt trusts the page structure of its file: a damaged page can make it
+// panic, fault by reading outside its memory mapping, or loop. So the file
+// was first read page by page (checkPages), and bbolt only reads a file
+// whose tree of pages is sound; structureOK says whether the free list and
+// the page accounting are sound too, which bbolt's own check (Tx.Check,
+// run last) needs. Faults are turned into panics on this goroutine and
+// reported as damage all the same.
+func (c *checker) view(db *bolt.DB, structureOK bool) (*Report, error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	c.structureOK = structureOK
+	err := db.View(func(tx *bolt.Tx) error {
+		c.tx = tx
+		c.run()
+		return nil
+	})
+	return c.rep, err
+}
+
+// Main is `server --verify-db FILE`: it prints every damage as it is
+// found, then a summary line, and returns the exit status (0 clean, 1
+// damaged or unreadable).
+func Main(path string, stdout, stderr io.Writer) int {
+	rep, err := Check(path, Options{OnDamage: func(d Damage) { fmt.Fprintf(stdout, "damage: %s\n", d) }})
+	if err != nil {
+		fmt.Fprintf(stderr, "verify-db: %v\n", err)
+		return 1
+	}
+	buckets := make([]string, 0, len(rep.Omitted))
+	for b := range rep.Omitted {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
+	for _, b := range buckets {
+		fmt.Fprintf(stdout, "damage: %s: %d more damaged records not listed\n", b, rep.Omitted[b])
+	}
+	if !rep.OK() {
+		fmt.Fprintf(stdout, "verify-db: %s is DAMAGED: %d problems\n", path, rep.Problems())
+		return 1
+	}
+	fmt.Fprintf(stdout, "verify-db: %s OK: %s\n", path, rep.Summary())
+	return 0
+}
+
+// signer is a stored certificate that parsed.
+type signer struct {
+	cert *x509.Certificate
+	id   identity.Identity
+}
+
+type checker struct {
+	tx  *bolt.Tx
+	rep *Report
+
+	entries, nodes, checkpoints, cosigs, certsB, msgids, pkgs, ags, meta *bolt.Bucket
+
+	certs map[string]*signer
+	// history holds the agreements of the log in order, as the entries
+	// establish them; genesis is entry 0's, parsed even if its signatures
+	// fail, for its log key.
+	history []*agreement.Agreement
+	genesis *agreement.Agreement
+	// size is the number of consecutive entries from 0.
+	size uint64
+	// damagedEntries are entries whose index records could not be computed.
+	damagedEntries map[uint64]bool
+	// Index records expected from the entries.
+	wantMsgIDs, wantPackages int
+	wantAgreements           []uint64
+	// reported keys of msgids and packages, so the reverse scan does not
+	// report them twice.
+	reported map[string]bool
+	// levels caches the node buckets by level.
+	levels map[uint]*bolt.Bucket
+
+	onDamage    func(Damage)
+	structureOK bool
+}
+
+func (c *checker) damage(bucket, key, format string, args ...any) {
+	n := 0
+	for _, d := range c.rep.Damage {
+		if d.Bucket == bucket {
+			n++
+		}
+	}
+	if n >= MaxPerBucket {
+		c.rep.Omitted[bucket]++
+		return
+	}
+	d := Damage{Bucket: bucket, Key: key, Problem: fmt.Sprintf(format, args...)}
+	c.rep.Damage = append(c.rep.Damage, d)
+	if c.onDamage != nil {
+		c.onDamage(d)
+	}
+}
+
+func (c *checker) run() {
+	defer func() {
+		// bbolt panics on some corrupt pages rather than returning an error.
+		if r := recover(); r != nil {
+			c.damage("file", "", "reading the file failed: %v", r)
+		}
+	}()
+	if !c.walk() {
+		return
+	}
+	get := func(name string) *bolt.Bucket {
+		b := c.tx.Bucket([]byte(name))
+		if b == nil {
+			c.damage(name, "", "bucket missing")
+		}
+		return b
+	}
+	c.entries, c.nodes, c.checkpoints = get(store.BucketEntries), get(store.BucketNodes), get(store.BucketCheckpoints)
+	c.cosigs, c.certsB, c.msgids = get(store.BucketCosignatures), get(store.BucketCerts), get(store.BucketMsgIDs)
+	c.pkgs, c.ags, c.meta = get(store.BucketPackages), get(store.BucketAgreements), get(store.BucketMeta)
+	c.damagedEntries = map[uint64]bool{}
+	c.levels = map[uint]*bolt.Bucket{}
+
+	c.checkCerts()
+	c.checkEntriesAndTree()
+	c.checkNodeBuckets()
+	c.checkMsgIDs()
+	c.checkPackages()
+	c.checkAgreements()
+	c.checkMeta()
+	c.checkCosignatures()
+
+	if c.structureOK {
+		for err := range c.tx.Check(bolt.WithKVStringer(shortKV{})) {
+			c.damage("file", "", "%v", err)
+		}
+	}
+}
+
+// shortKV renders keys and values in bbolt's structural check messages
+// without reading more than a few bytes of them.
+type shortKV struct{}
+
+func (shortKV) KeyToString(k []byte) string   { return short(k) }
+func (shortKV) ValueToString(v []byte) string { return short(v) }
+
+func short(b []byte) string {
+	if len(b) > 16 {
+		return fmt.Sprintf("%x... (%d bytes)", b[:16], len(b))
+	}
+	return hex.EncodeToString(b)
+}
+
+// walk reads every bucket, key and value of the file; it reports whether
+// that worked.
+func (c *checker) walk() (ok bool) {
+	var where []string
+	defer func() {
+		if r := recover(); r != nil {
+			c.damage("file", "", "reading bucket %q failed: %v", strings.Join(where, "/"), r)
+			ok = false
+		}
+	}()
+	var touched byte
+	var visit func(b *bolt.Bucket) error
+	visit = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				where = append(where, string(k))
+				if sub := b.Bucket(k); sub != nil {
+					if err := visit(sub); err != nil {
+						return err
+					}
+				}
+				where = where[:len(where)-1]
+				return nil
+			}
+			if len(k) > 0 {
+				touched ^= k[0] ^ k[len(k)-1]
+			}
+			if len(v) > 0 {
+				touched ^= v[0] ^ v[len(v)-1]
+			}
+			return nil
+		})
+	}
+	err := c.tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		where = []string{string(name)}
+		return visit(b)
+	})
+	if err != nil {
+		c.damage("file", "", "reading the buckets failed: %v", err)
+		return false
+	}
+	_ = touched
+	return true
+}
+
+// --- keys
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func index(k []byte) (uint64, bool) {
+	if len(k) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k), true
+}
+
+func numKey(k []byte) string {
+	if i, ok := index(k); ok {
+		return fmt.Sprint(i)
+	}
+	return "0x" + hex.EncodeToString(k)
+}
+
+func msgIDKey(k []byte) string {
+	author, id, ok := bytes.Cut(k, []byte{0})
+	if !ok {
+		return fmt.Sprintf("%q", k)
+	}
+	return fmt.Sprintf("%q", string(author)+" "+string(id))
+}
+
+func packageKey(k []byte) string {
+	if len(k) < 9 || k[len(k)-9] != 0 {
+		return fmt.Sprintf("%q", k)
+	}
+	return fmt.Sprintf("%q", fmt.Sprintf("%s@%d", k[:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:])))
+}
+
+// has reports whether b holds key k (with any value, empty included).
+func has(b *bolt.Bucket, k []byte) ([]byte, bool) {
+	if b == nil {
+		return nil, false
+	}
+	got, v := b.Cursor().Seek(k)
+	if got == nil || !bytes.Equal(got, k) {
+		return nil, false
+	}
+	return v, true
+}
+
+// --- certs
+
+func (c *checker) checkCerts() {
+	if c.certsB == nil {
+		return
+	}
+	_ = c.certsB.ForEach(func(k, v []byte) error {
+		c.rep.Certs++
+		key := hex.EncodeToString(k)
+		if v == nil {
+			c.damage(store.BucketCerts, key, "is a bucket, not a certificate")
+			return nil
+		}
+		if sum := sha256.Sum256(v); !bytes.Equal(sum[:], k) {
+			c.damage(store.BucketCerts, key, "the certificate's SHA-256 is %x, not its key", sum)
+			return nil
+		}
+		cert, err := x509.ParseCertificate(v)
+		if err != nil {
+			c.damage(store.BucketCerts, key, "does not parse: %v", err)
+			return nil
+		}
+		id, err := identity.Parse(cert)
+		if err != nil {
+			c.damage(store.BucketCerts, key, "%v", err)
+			return nil
+		}
+		c.certs[string(k)] = &signer{cert: cert, id: id}
+		return nil
+	})
+}
+
+func (c *checker) author(sha []byte) (identity.Identity, error) {
+	if s, ok := c.certs[string(sha)]; ok {
+		return s.id, nil
+	}
+	return identity.Identity{}, fmt.Errorf("signer certificate %x is not stored (or is damaged)", sha)
+}
+
+// --- entries, tree, checkpoints
+
+func (c *checker) checkEntriesAndTree() {
+	if c.entries == nil {
+		return
+	}
+	tree, _ := tlog.NewTree(0, nil)
+	cps := cursor(c.checkpoints)
+	cpK, cpV := cps.first()
+	var lastTime time.Time
+	gap := false
+	cur := c.entries.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		i, ok := index(k)
+		if !ok {
+			c.damage(store.BucketEntries, numKey(k), "key is not an 8-byte index")
+			continue
+		}
+		if v == nil {
+			c.damage(store.BucketEntries, numKey(k), "is a bucket, not an entry")
+			continue
+		}
+		if gap {
+			c.damage(store.BucketEntries, numKey(k), "follows missing entry %d", c.size)
+			continue
+		}
+		if i != c.size {
+			c.damage(store.BucketEntries, fmt.Sprint(c.size), "missing (the next stored entry is %d)", i)
+			gap = true
+			continue
+		}
+		lastTime = c.checkEntry(i, v, lastTime)
+		c.size++
+		if err := tree.Append(tlog.LeafHash(v), c.compareNode); err != nil {
+			c.damage(store.BucketEntries, fmt.Sprint(i), "extending the tree: %v", err)
+			gap = true
+			continue
+		}
+		// Every checkpoint up to this size: those of a smaller size were
+		// passed over (malformed keys or size 0).
+		for cpK != nil {
+			sz, ok := index(cpK)
+			if ok && sz > c.size {
+				break
+			}
+			if !ok || sz < c.size {
+				c.badCheckpointKey(cpK)
+			} else {
+				root, err := tree.Root()
+				if err != nil {
+					c.damage(store.BucketEntries, fmt.Sprint(i), "tree root: %v", err)
+				} else {
+					c.checkCheckpoint(sz, cpV, root)
+				}
+			}
+			cpK, cpV = cps.next()
+		}
+	}
+	c.rep.Entries = c.size
+	for ; cpK != nil; cpK, cpV = cps.next() {
+		c.rep.Checkpoints++
+		if sz, ok := index(cpK); ok && sz > c.size {
+			if gap {
+				c.damage(store.BucketCheckpoints, numKey(cpK), "cannot be checked: entry %d is missing", c.size)
+			} else {
+				c.damage(store.BucketCheckpoints, numKey(cpK), "covers %d entries; the log has %d", sz, c.size)
+			}
+			c.rep.LatestCheckpoint = max(c.rep.LatestCheckpoint, sz)
+			continue
+		}
+		c.badCheckpointKey(cpK)
+	}
+	if c.rep.LatestCheckpoint != c.size && c.checkpoints != nil {
+		c.damage(store.BucketCheckpoints, "", "the latest checkpoint is of size %d, the log has %d entries (the server refuses to start)", c.rep.LatestCheckpoint, c.size)
+	}
+}
+
+func (c *checker) badCheckpointKey(k []byte) {
+	c.rep.Checkpoints++
+	if sz, ok := index(k); ok && sz == 0 {
+		c.damage(store.BucketCheckpoints, "0", "a checkpoint of the empty log is never stored")
+		return
+	}
+	c.damage(store.BucketCheckpoints, numKey(k), "key is not an 8-byte size")
+}
+
+// bucketCursor iterates a bucket that may be missing.
+type bucketCursor struct{ c *bolt.Cursor }
+
+func cursor(b *bolt.Bucket) bucketCursor {
+	if b == nil {
+		return bucketCursor{}
+	}
+	return bucketCursor{b.Cursor()}
+}
+
+func (b bucketCursor) first() ([]byte, []byte) {
+	if b.c == nil {
+		return nil, nil
+	}
+	return b.c.First()
+}
+
+func (b bucketCursor) next() ([]byte, []byte) {
+	if b.c == nil {
+		return nil, nil
+	}
+	return b.c.Next()
+}
+
+// checkEntry checks the leaf at index i and its index records; it returns
+// the receive time to compare the next entry's with.
+func (c *checker) checkEntry(i uint64, leaf []byte, lastTime time.Time) time.Time {
+	key := fmt.Sprint(i)
+	bad := func(format string, args ...any) time.Time {
+		c.damage(store.BucketEntries, key, format, args...)
+		c.damagedEntries[i] = true
+		return lastTime
+	}
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if e.Index != i {
+		bad("the leaf says it is entry %d", e.Index)
+	}
+	at := e.ReceivedAt.AsTime()
+	if at.Before(lastTime) {
+		c.damage(store.BucketEntries, key, "received at %s, before the previous entry (%s)", at.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano))
+	}
+	env, err := envelope.Parse(e.Envelope)
+	if err != nil {
+		return bad("envelope: %v", err)
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err == nil {
+		err = message.Validate(p)
+	}
+	if err != nil {
+		return bad("payload: %v", err)
+	}
+	ap, isAgreement := p.(*mvmv1.Agreement)
+	var current *agreement.Agreement
+	if n := len(c.history); n > 0 {
+		current = c.history[n-1]
+	}
+	switch {
+	case i == 0 && !isAgreement:
+		return bad("entry 0 is a %s, not the genesis agreement", env.PayloadType)
+	case i == 0:
+		if g, err := agreement.Parse(ap, 0); err == nil {
+			c.genesis = g // for the log key, even if a signature fails below
+		}
+		next, err := workflow.Amend(nil, env, ap, 0, at)
+		if err != nil {
+			bad("genesis agreement: %v", err)
+		} else {
+			c.history = append(c.history, next)
+		}
+	case current == nil:
+		bad("no valid agreement precedes it")
+	default:
+		s, ok := c.certs[string(e.PeerCertificateSha256)]
+		if !ok {
+			return bad("signer certificate %x is not stored (or is damaged)", e.PeerCertificateSha256)
+		}
+		if _, err := entry.Admit(current, e.Envelope, s.cert, at); err != nil {
+			bad("%v", err)
+		} else if isAgreement {
+			next, err := workflow.Amend(current, env, ap, i, at)
+			if err != nil {
+				bad("amendment: %v", err)
+			} else {
+				c.history = append(c.history, next)
+			}
+		}
+	}
+	c.checkIndexRecords(i, leaf)
+	return at
+}
+
+// checkIndexRecords checks that the records rebuilding would write for
+// entry i are stored.
+func (c *checker) checkIndexRecords(i uint64, leaf []byte) {
+	r, err := ledger.IndexRecords(i, leaf, c.author)
+	if err != nil {
+		if !c.damagedEntries[i] {
+			c.damage(store.BucketEntries, fmt.Sprint(i), "index records: %v", err)
+			c.damagedEntries[i] = true
+		}
+		return
+	}
+	if r.MsgID != nil {
+		c.wantMsgIDs++
+		v, ok := has(c.msgids, r.MsgID)
+		switch {
+		case !ok:
+			c.reported[string(r.MsgID)] = true
+			c.damage(store.BucketMsgIDs, msgIDKey(r.MsgID), "missing (entry %d)", i)
+		case !bytes.Equal(v, u64(i)):
+			c.reported[string(r.MsgID)] = true
+			c.damage(store.BucketMsgIDs, msgIDKey(r.MsgID), "points to %s, the entry is %d", numKey(v), i)
+		}
+	}
+	if r.Package != nil {
+		c.wantPackages++
+		v, ok := has(c.pkgs, r.Package)
+		switch {
+		case !ok:
+			c.reported[string(r.Package)] = true
+			c.damage(store.BucketPackages, packageKey(r.Package), "missing (entry %d)", i)
+		case len(v) != 0:
+			c.reported[string(r.Package)] = true
+			c.damage(store.BucketPackages, packageKey(r.Package), "has a value (%d bytes); index records have none", len(v))
+		}
+	}
+	if r.Agreement {
+		c.wantAgreements = append(c.wantAgreements, i)
+	}
+}
+
+// compareNode is the tree's visitor: every node the leaves complete must
+// be stored as it is recomputed.
+func (c *checker) compareNode(id tlog.NodeID, hash []byte) {
+	c.rep.Nodes++
+	bucket := fmt.Sprintf("%s/%d", store.BucketNodes, id.Level)
+	lb, ok := c.levels[id.Level]
+	if !ok {
+		if c.nodes != nil {
+			lb = c.nodes.Bucket([]byte{byte(id.Level)})
+		}
+		c.levels[id.Level] = lb
+	}
+	var got []byte
+	if lb != nil {
+		got = lb.Get(u64(id.Index))
+	}
+	switch {
+	case got == nil:
+		c.damage(bucket, fmt.Sprint(id.Index), "missing")
+	case !bytes.Equal(got, hash):
+		what := "the hash of entry"
+		if id.Level > 0 {
+			what = "the tree recomputed from entries"
+		}
+		first, last := id.Index<<id.Level, (id.Index+1)<<id.Level-1
+		span := fmt.Sprintf("%d", first)
+		if last != first {
+			span = fmt.Sprintf("%d..%d", first, last)
+		}
+		c.damage(bucket, fmt.Sprint(id.Index), "stored hash %x differs from %s %s (%x): the node or an entry was altered", got, what, span, hash)
+	}
+}
+
+// checkNodeBuckets finds what compareNode cannot: nodes stored beyond the
+// tree, and stray keys.
+func (c *checker) checkNodeBuckets() {
+	if c.nodes == nil {
+		return
+	}
+	_ = c.nodes.ForEach(func(k, v []byte) error {
+		if v != nil || len(k) != 1 || k[0] > 63 {
+			c.damage(store.BucketNodes, fmt.Sprintf("%q", k), "not a level bucket")
+			return nil
+		}
+		level := uint(k[0])
+		bucket := fmt.Sprintf("%s/%d", store.BucketNodes, level)
+		complete := c.size >> level
+		_ = c.nodes.Bucket(k).ForEach(func(nk, nv []byte) error {
+			i, ok := index(nk)
+			switch {
+			case !ok:
+				c.damage(bucket, numKey(nk), "key is not an 8-byte index")
+			case nv == nil:
+				c.damage(bucket, numKey(nk), "is a bucket, not a hash")
+			case i >= complete:
+				c.damage(bucket, numKey(nk), "beyond the tree of %d entries", c.size)
+			case len(nv) != tlog.HashSize:
+				// compareNode reported it differs; say why.
+				c.damage(bucket, numKey(nk), "hash is %d bytes, not %d", len(nv), tlog.HashSize)
+			}
+			return nil
+		})
+		return nil
+	})
+}
+
+// checkCheckpoint verifies the checkpoint stored for size against the log
+// key of the genesis agreement and the recomputed root.
+func (c *checker) checkCheckpoint(size uint64, signed []byte, root []byte) {
+	c.rep.Checkpoints++
+	c.rep.LatestCheckpoint = max(c.rep.LatestCheckpoint, size)
+	key := fmt.Sprint(size)
+	if c.genesis == nil {
+		c.damage(store.BucketCheckpoints, key, "cannot be verified: entry 0 holds no readable agreement, so no log key")
+		return
+	}
+	v, err := note.NewVerifier(c.genesis.LogKey)
+	if err != nil {
+		c.damage(store.BucketCheckpoints, key, "cannot be verified: the agreement's log_verifier_key: %v", err)
+		return
+	}
+	cp, _, err := tlog.OpenCheckpoint(signed, c.genesis.LogOrigin, v)
+	if err != nil {
+		c.damage(store.BucketCheckpoints, key, "%v", err)
+		return
+	}
+	if cp.Size != size {
+		c.damage(store.BucketCheckpoints, key, "the signed checkpoint is of size %d", cp.Size)
+		return
+	}
+	if !bytes.Equal(cp.Hash, root) {
+		c.damage(store.BucketCheckpoints, key, "signed root %x differs from the root recomputed from the entries (%x)", cp.Hash, root)
+	}
+}
+
+// --- indexes
+
+func (c *checker) checkMsgIDs() {
+	if c.msgids == nil {
+		return
+	}
+	n := c.msgids.Stats().KeyN
+	c.rep.MsgIDs = n
+	if n == c.wantMsgIDs && !c.anyReported(store.BucketMsgIDs) {
+		return // every expected record is there, so nothing else is
+	}
+	// Something is off: find the records no entry accounts for.
+	_ = c.msgids.ForEach(func(k, v []byte) error {
+		if c.reported[string(k)] {
+			return nil
+		}
+		i, ok := index(v)
+		switch {
+		case !ok:
+			c.damage(store.BucketMsgIDs, msgIDKey(k), "value %x is not an 8-byte index", v)
+		case i >= c.size:
+			c.damage(store.BucketMsgIDs, msgIDKey(k), "points to %d, beyond the log's %d entries", i, c.size)
+		case c.damagedEntries[i]:
+			// The entry is reported; what it should index is unknown.
+		default:
+			r, err := ledger.IndexRecords(i, c.entries.Get(u64(i)), c.author)
+			if err == nil && !bytes.Equal(r.MsgID, k) {
+				c.damage(store.BucketMsgIDs, msgIDKey(k), "points to entry %d, whose message id is %s", i, msgIDKey(r.MsgID))
+			}
+		}
+		return nil
+	})
+}
+
+func (c *checker) checkPackages() {
+	if c.pkgs == nil {
+		return
+	}
+	n := c.pkgs.Stats().KeyN
+	c.rep.Packages = n
+	if n == c.wantPackages && !c.anyReported(store.BucketPackages) {
+		return
+	}
+	_ = c.pkgs.ForEach(func(k, v []byte) error {
+		if c.reported[string(k)] {
+			return nil
+		}
+		if len(k) < 10 || k[len(k)-9] != 0 {
+			c.damage(store.BucketPackages, packageKey(k), "not a package id, 0, 8-byte index key")
+			return nil
+		}
+		i := binary.BigEndian.Uint64(k[len(k)-8:])
+		switch {
+		case i >= c.size:
+			c.damage(store.BucketPackages, packageKey(k), "points beyond the log's %d entries", c.size)
+		case c.damagedEntries[i]:
+		default:
+			r, err := ledger.IndexRecords(i, c.entries.Get(u64(i)), c.author)
+			if err == nil && !bytes.Equal(r.Package, k) {
+				if r.Package == nil {
+					c.damage(store.BucketPackages, packageKey(k), "entry %d belongs to no package", i)
+				} else {
+					c.damage(store.BucketPackages, packageKey(k), "entry %d belongs to package record %s", i, packageKey(r.Package))
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func (c *checker) anyReported(bucket string) bool {
+	for _, d := range c.rep.Damage {
+		if d.Bucket == bucket {
+			return true
+		}
+	}
+	return c.rep.Omitted[bucket] > 0
+}
+
+func (c *checker) checkAgreements() {
+	if c.ags == nil {
+		return
+	}
+	var got []uint64
+	_ = c.ags.ForEach(func(k, v []byte) error {
+		c.rep.Agreements++
+		i, ok := index(k)
+		if !ok {
+			c.damage(store.BucketAgreements, numKey(k), "key is not an 8-byte index")
+			return nil
+		}
+		if len(v) != 0 {
+			c.damage(store.BucketAgreements, numKey(k), "has a value (%d bytes); index records have none", len(v))
+		}
+		got = append(got, i)
+		return nil
+	})
+	for _, i := range got {
+		if !slices.Contains(c.wantAgreements, i) && !c.damagedEntries[i] {
+			c.damage(store.BucketAgreements, fmt.Sprint(i), "entry %d is not an agreement", i)
+		}
+	}
+	for _, i := range c.wantAgreements {
+		if !slices.Contains(got, i) {
+			c.damage(store.BucketAgreements, fmt.Sprint(i), "missing (entry %d is an agreement)", i)
+		}
+	}
+}
+
+func (c *checker) checkMeta() {
+	if c.meta == nil {
+		return
+	}
+	v := c.meta.Get([]byte(store.MetaSize))
+	switch size, ok := index(v); {
+	case !ok:
+		c.damage(store.BucketMeta, store.MetaSize, "value %x is not an 8-byte size", v)
+	case size != c.size:
+		c.damage(store.BucketMeta, store.MetaSize, "says %d entries; the log has %d", size, c.size)
+	}
+	v = c.meta.Get([]byte(store.MetaAgreement))
+	want, hasWant := uint64(0), len(c.wantAgreements) > 0
+	if hasWant {
+		want = c.wantAgreements[len(c.wantAgreements)-1]
+	}
+	switch ag, ok := index(v); {
+	case v == nil && !hasWant:
+	case v == nil:
+		c.damage(store.BucketMeta, store.MetaAgreement, "missing (the agreement in force is entry %d)", want)
+	case !ok:
+		c.damage(store.BucketMeta, store.MetaAgreement, "value %x is not an 8-byte index", v)
+	case !hasWant:
+		c.damage(store.BucketMeta, store.MetaAgreement, "points to %d, but no entry is an agreement", ag)
+	case ag != want:
+		c.damage(store.BucketMeta, store.MetaAgreement, "points to %d; the agreement in force is entry %d", ag, want)
+	}
+}
+
+// --- cosignatures
+
+func (c *checker) checkCosignatures() {
+	if c.cosigs == nil {
+		return
+	}
+	// Cosigner verifier keys by name, from every agreement of the log.
+	keys := map[string][]string{}
+	for _, ag := range c.history {
+		for _, ks := range ag.CosignerKeys() {
+			for _, k := range ks {
+				name, _, _ := strings.Cut(k, "+")
+				if !slices.Contains(keys[name], k) {
+					keys[name] = append(keys[name], k)
+				}
+			}
+		}
+	}
+	_ = c.cosigs.ForEach(func(k, v []byte) error {
+		c.rep.Cosignatures++
+		if len(k) <= 8 {
+			c.damage(store.BucketCosignatures, fmt.Sprintf("%x", k), "key is not an 8-byte size and a cosigner name")
+			return nil
+		}
+		size, name := binary.BigEndian.Uint64(k[:8]), string(k[8:])
+		key := fmt.Sprintf("%d/%s", size, name)
+		var cp []byte
+		if c.checkpoints != nil {
+			cp = c.checkpoints.Get(k[:8])
+		}
+		if cp == nil {
+			c.damage(store.BucketCosignatures, key, "no checkpoint of size %d is stored", size)
+			return nil
+		}
+		ks := keys[name]
+		if len(ks) == 0 {
+			c.damage(store.BucketCosignatures, key, "no agreement of the log has a cosigner key named %q", name)
+			return nil
+		}
+		var errs []error
+		for _, vk := range ks {
+			_, err := tlog.VerifyCosignature(cp, string(v), vk)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		c.damage(store.BucketCosignatures, key, "%v", errors.Join(errs...))
+		return nil
+	})
+}
