@@ -55,6 +55,11 @@ func (e *EntryError) Unwrap() error { return e.Err }
 
 // Options tune a run.
 type Options struct {
+	// Genesis is the pinned genesis agreement envelope. Entry 0 must be
+	// exactly these bytes: the party CAs every later check relies on come
+	// from it, so they must come from the auditor, not from the source.
+	// Empty accepts any fully signed genesis (tests of the reducer only).
+	Genesis []byte
 	// Workers verifying signatures in parallel (default GOMAXPROCS).
 	Workers int
 	// Progress, if set, is called after each chunk with entries verified.
@@ -97,7 +102,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, certs: map[string]*x509.Certificate{}, msgids: map[[16]byte]uint64{},
+	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, genesis: o.Genesis, certs: map[string]*x509.Certificate{}, msgids: map[[16]byte]uint64{},
 		pkgs: map[string]*workflow.Package{}, workers: o.Workers, rev: newRevocations(o.CRLs)}
 	a.tree, _ = tlog.NewTree(0, nil)
 	var leaves [][]byte
@@ -167,6 +172,7 @@ type auditor struct {
 	rootAt      uint64
 	rootAtV     []byte
 	rev         *revocations
+	genesis     []byte
 }
 
 type decoded struct {
@@ -398,6 +404,9 @@ func (a *auditor) common(d *decoded) error {
 // agreementEntry verifies the genesis agreement or an amendment: every
 // party's signature, and (for amendments) that the submitting peer signed.
 func (a *auditor) agreementEntry(d *decoded) error {
+	if d.index == 0 && len(a.genesis) > 0 && !bytes.Equal(d.e.Envelope, a.genesis) {
+		return &EntryError{0, errors.New("the genesis agreement is not the pinned one")}
+	}
 	env, err := envelope.Parse(d.e.Envelope)
 	if err != nil {
 		return &EntryError{d.index, err}

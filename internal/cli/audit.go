@@ -16,7 +16,6 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
-	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -147,11 +146,8 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 			fmt.Fprintf(a.e.stderr, "audit: %d/%d entries verified\n", done, total)
 		}
 	}
-	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt, CRLs: a.crls})
+	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt, CRLs: a.crls, Genesis: a.pinned})
 	if err != nil {
-		return nil, fmt.Errorf("FAILED: %w", err)
-	}
-	if err := checkGenesis(ctx, src, a.pinned); err != nil {
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
 	if !bytes.Equal(rep.Root, cp.Hash) {
@@ -231,33 +227,15 @@ func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byt
 	if err != nil {
 		return fmt.Errorf("cosign: %w", err)
 	}
-	cp, _, _ := tlog.OpenCheckpoint(resp.Checkpoint, a.v.Name(), a.v)
+	cp, _, err := tlog.OpenCheckpoint(resp.Checkpoint, a.v.Name(), a.v)
+	if err != nil {
+		return fmt.Errorf("cosign: the server's answer: %w", err)
+	}
 	witnessed := ""
 	if resp.WitnessQuorum > 0 && resp.Cosigners >= resp.WitnessQuorum {
 		witnessed = ", witnessed"
 	}
 	a.e.printf("cosigned checkpoint size %d (%d/%d mediators%s)\n", cp.Size, resp.Cosigners, resp.WitnessQuorum, witnessed)
-	return nil
-}
-
-// checkGenesis compares entry 0's envelope with the pinned agreement: the
-// party CAs the audit trusted come from it.
-func checkGenesis(ctx context.Context, src audit.Source, pinned []byte) error {
-	var got []byte
-	err := src.Entries(ctx, 0, 1, func(_ uint64, leaf []byte) error {
-		e, err := entry.DecodeLeaf(leaf)
-		if err != nil {
-			return err
-		}
-		got = e.Envelope
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got, pinned) {
-		return errors.New("entry 0: the genesis agreement is not the pinned one")
-	}
 	return nil
 }
 
