@@ -141,14 +141,12 @@ func init() {
 				if err != nil {
 					return err
 				}
-				return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-					resp, err := c.AppendSealed(ctx, raw)
-					if err != nil {
-						return err
-					}
-					e.printf("amendment in force from index %d\n", resp.Receipt.Index)
-					return nil
-				})
+				c, err := e.dial()
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				return e.appendSealed(fs, c, raw, args[1], "amendment")
 			}
 			return usagef("unknown amend step %q (want propose, sign or submit)", args[0])
 		},

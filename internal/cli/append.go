@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -148,12 +151,35 @@ func receiptFlag(fs *flag.FlagSet) {
 // appendAndPrint signs and appends m, verifies the receipt against the
 // pinned log key when CERTS/log.vkey exists, writes it if asked, and
 // prints the package id then the index.
-func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string) (err error) {
+func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string) error {
+	c, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	env, err := c.Seal(m)
+	if err != nil {
+		return err
+	}
+	return e.appendSealed(fs, c, env, packageID, workflow.ShortType(string(proto.MessageName(m))))
+}
+
+// appendSealed appends signed bytes and checks the receipt against them:
+// the receipt's leaf must hold exactly the envelope sent, at the index the
+// receipt proves, under a checkpoint signed by the pinned log key
+// (CERTS/log.vkey). It prints the package id, then the verified index.
+func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, packageID, what string) (err error) {
+	v, err := e.logVerifier("")
+	if errors.Is(err, os.ErrNotExist) {
+		v = nil // no pinned key: the receipt is saved but not checked
+	} else if err != nil {
+		return err
+	}
 	// Open the receipt file first: failing after the append would log the
 	// message and hide its id.
 	var receipt *os.File
-	if path := fs.Lookup("receipt").Value.String(); path != "" {
-		if receipt, err = os.Create(path); err != nil {
+	if f := fs.Lookup("receipt"); f != nil && f.Value.String() != "" {
+		if receipt, err = os.Create(f.Value.String()); err != nil {
 			return err
 		}
 		defer func() {
@@ -162,24 +188,24 @@ func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string
 			}
 		}()
 	}
-	c, err := e.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	ctx, cancel := e.context()
 	defer cancel()
-	resp, err := c.Append(ctx, m)
+	resp, err := c.AppendSealed(ctx, env)
 	if err != nil {
 		return err
 	}
 	r := resp.Receipt
-	verified := ""
-	if v, err := e.logVerifier(""); err == nil {
-		if _, err := tlog.VerifyReceipt(r.TlogProof, v.Name(), v); err != nil {
-			return fmt.Errorf("the server's receipt for index %d does not verify: %w", r.Index, err)
+	index, state := r.Index, " (receipt not verified: no pinned log key)"
+	if v != nil {
+		rec, err := tlog.VerifyReceipt(r.TlogProof, v.Name(), v)
+		if err != nil {
+			return fmt.Errorf("the server's receipt does not verify: %w", err)
 		}
-		verified = " (receipt verified)"
+		leaf, err := entry.DecodeLeaf(rec.Leaf)
+		if err != nil || leaf.Index != rec.Index || !bytes.Equal(leaf.Envelope, env) {
+			return fmt.Errorf("the server's receipt (index %d) is not for the envelope sent", rec.Index)
+		}
+		index, state = rec.Index, " (receipt verified)"
 	}
 	e.printf("%s\n", packageID)
 	if receipt != nil {
@@ -191,8 +217,7 @@ func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string
 	if resp.Duplicate {
 		dup = " (already logged)"
 	}
-	e.printf("logged %s at index %d, %s%s%s\n", workflow.ShortType(string(proto.MessageName(m))),
-		r.Index, r.ReceivedAt.AsTime().Format("2006-01-02T15:04:05Z07:00"), dup, verified)
+	e.printf("logged %s at index %d, %s%s%s\n", what, index, r.ReceivedAt.AsTime().Format("2006-01-02T15:04:05Z07:00"), dup, state)
 	return nil
 }
 
