@@ -26,20 +26,28 @@ func (s *Service) GetCheckpoint(ctx context.Context, req *mvmv1.GetCheckpointReq
 	case req.Size > 0:
 		size = req.Size
 	case req.Witnessed:
-		var found bool
-		err := s.l.Store().CosignedSizes(func(sz uint64, lines []string) bool {
-			cp, err := s.l.Store().Checkpoint(sz)
-			if err != nil {
-				return true
-			}
-			if n, _ := s.countCosigners(h, cp, lines); n >= h.Agreement.WitnessQuorum && h.Agreement.WitnessQuorum > 0 {
-				size, found = sz, true
-				return false
-			}
+		// Sizes first, checkpoints after: no nested read transactions.
+		type cosigned struct {
+			size  uint64
+			lines []string
+		}
+		var all []cosigned
+		if err := s.l.Store().CosignedSizes(func(sz uint64, lines []string) bool {
+			all = append(all, cosigned{sz, lines})
 			return true
-		})
-		if err != nil {
+		}); err != nil {
 			return nil, toStatus(err)
+		}
+		var found bool
+		for _, c := range all {
+			cp, err := s.l.Store().Checkpoint(c.size)
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			if n, _ := s.countCosigners(h, cp, c.lines); n >= h.Agreement.WitnessQuorum && h.Agreement.WitnessQuorum > 0 {
+				size, found = c.size, true
+				break
+			}
 		}
 		if !found {
 			return nil, status.Errorf(codes.NotFound, "no checkpoint is cosigned by %d mediators yet", h.Agreement.WitnessQuorum)

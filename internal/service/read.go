@@ -124,16 +124,29 @@ func describeLeaf(leaf []byte) string {
 func (s *Service) visiblePackages(ctx context.Context, asOf time.Time, fn func(*workflow.Package) error) error {
 	caller, _ := CallerFrom(ctx)
 	h := s.l.Head()
-	return s.l.Store().PackageIDs("", func(id string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	// Ids first, replays after: a replay opens read transactions of its
+	// own, and bbolt deadlocks on nested read transactions when a commit
+	// needs to grow the file.
+	var ids []string
+	if err := s.l.Store().PackageIDs("", func(id string) error {
+		ids = append(ids, id)
+		return ctx.Err()
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
 		p, err := s.l.ReplayUntil(id, h.History, asOf, h.Size)
-		if err != nil || p == nil || !canRead(caller, p) {
+		if err != nil {
 			return err
 		}
-		return fn(p)
-	})
+		if p == nil || !canRead(caller, p) {
+			continue
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
 var errEnough = errors.New("enough")
@@ -214,21 +227,17 @@ func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStr
 	if req.Start > end || end > size {
 		return status.Errorf(codes.OutOfRange, "entries [%d, %d) are not in a log of size %d", req.Start, end, size)
 	}
-	msg := &mvmv1.GetEntriesResponse{FirstIndex: req.Start}
-	err := s.l.Store().Leaves(req.Start, end, func(i uint64, leaf []byte) error {
-		msg.Leaves = append(msg.Leaves, append([]byte(nil), leaf...))
-		if len(msg.Leaves) == entriesPerMessage {
-			if err := stream.Send(msg); err != nil {
-				return err
-			}
-			msg = &mvmv1.GetEntriesResponse{FirstIndex: i + 1}
+	for next := req.Start; next < end; {
+		leaves, err := s.l.Store().LeafRange(next, end, entriesPerMessage)
+		if err == nil {
+			err = stream.Send(&mvmv1.GetEntriesResponse{FirstIndex: next, Leaves: leaves})
 		}
-		return nil
-	})
-	if err == nil && len(msg.Leaves) > 0 {
-		err = stream.Send(msg)
+		if err != nil {
+			return toStatus(err)
+		}
+		next += uint64(len(leaves))
 	}
-	return toStatus(err)
+	return nil
 }
 
 // GetCertificates returns stored certificates by SHA-256.
@@ -256,14 +265,17 @@ func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServ
 		if next > h.Size {
 			return status.Errorf(codes.OutOfRange, "from %d is beyond the log size %d", next, h.Size)
 		}
-		if next < h.Size {
-			err := s.l.Store().Leaves(next, h.Size, func(i uint64, leaf []byte) error {
-				return stream.Send(&mvmv1.WatchResponse{Index: i, Leaf: append([]byte(nil), leaf...)})
-			})
+		for next < h.Size {
+			leaves, err := s.l.Store().LeafRange(next, h.Size, entriesPerMessage)
 			if err != nil {
 				return toStatus(err)
 			}
-			next = h.Size
+			for _, leaf := range leaves {
+				if err := stream.Send(&mvmv1.WatchResponse{Index: next, Leaf: leaf}); err != nil {
+					return toStatus(err)
+				}
+				next++
+			}
 		}
 		select {
 		case <-h.Changed():
