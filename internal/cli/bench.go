@@ -19,7 +19,8 @@ func init() {
 	var receipts string
 	var maxAppends int64
 	register(&command{
-		name: "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--json]",
+		longRunning: true,
+		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--json]",
 		summary:          "drive the server with real signed appends and report throughput and latency",
 		identityOptional: true,
 		flags: func(fs *flag.FlagSet) {

@@ -34,6 +34,7 @@ type env struct {
 	server, certs  string
 	as             string
 	timeout        time.Duration
+	unbounded      bool // no overall deadline: a long-running command without --timeout
 	ctx            context.Context
 }
 
@@ -45,6 +46,9 @@ type command struct {
 	flags   func(fs *flag.FlagSet)
 	// identityOptional commands run without --as (offline, or with a default).
 	identityOptional bool
+	// longRunning commands (audit, export, watch, bench) run without an
+	// overall deadline unless --timeout is given.
+	longRunning bool
 }
 
 var commands []*command
@@ -109,6 +113,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		err = usageError{err.Error()} // a flag the command does not have, or a bad value
 	}
+	e.unbounded = cmd.longRunning && !flagSet(global, "timeout") && !flagSet(fs, "timeout")
 	if err == nil {
 		if !cmd.identityOptional && e.as == "" {
 			err = usagef("--as NAME is required (e.g. --as pk-liaison)")
@@ -185,6 +190,9 @@ func (e *env) dial() (*mvmclient.Client, error) {
 }
 
 func (e *env) context() (context.Context, context.CancelFunc) {
+	if e.unbounded {
+		return context.WithCancel(e.ctx)
+	}
 	return context.WithTimeout(e.ctx, e.timeout)
 }
 

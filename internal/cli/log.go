@@ -85,7 +85,8 @@ func init() {
 
 	var out string
 	register(&command{
-		name: "export", args: "--out FILE",
+		longRunning: true,
+		name:        "export", args: "--out FILE",
 		summary: "write an offline audit bundle: entries, signer certificates, checkpoint and cosignatures",
 		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "bundle file to write (required)") },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {

@@ -79,7 +79,8 @@ func init() {
 	var from uint64
 	var count int
 	register(&command{
-		name: "watch", args: "[--from N] [--count N]",
+		longRunning: true,
+		name:        "watch", args: "[--from N] [--count N]",
 		summary: "print log entries from index N on as they are committed; reconnects without gaps",
 		flags: func(fs *flag.FlagSet) {
 			fs.Uint64Var(&from, "from", 0, "first index")
@@ -94,12 +95,8 @@ func init() {
 				return err
 			}
 			defer c.Close()
-			ctx := e.ctx
-			if flagSet(fs, "timeout") {
-				var cancel context.CancelFunc
-				ctx, cancel = e.context()
-				defer cancel()
-			}
+			ctx, cancel := e.context()
+			defer cancel()
 			seen := 0
 			return mvmclient.Watch(ctx, c, from, func(index uint64, leaf []byte) error {
 				e.printf("%s\n", describeEntry(index, leaf))
