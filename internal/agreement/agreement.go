@@ -34,6 +34,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	fnote "github.com/transparency-dev/formats/note"
+
 	"github.com/mvm-exchange/mvm/internal/identity"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -135,6 +137,7 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 	}
 	roles := map[Role]int{}
 	mediatorKeys := 0
+	cosigners := map[string]string{} // key name → party
 	for i, pp := range p.Parties {
 		if !identity.ValidName(pp.Id) {
 			return nil, bad("parties[%d].id %q is not a valid party id", i, pp.Id)
@@ -159,6 +162,21 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 			}
 			party.CAs = append(party.CAs, ca)
 			party.pool.AddCert(ca)
+		}
+		if len(pp.CosignerKeys) > 0 && pp.Role != mvmv1.Role_ROLE_MEDIATOR {
+			return nil, bad("party %q is not a mediator but lists cosigner keys", pp.Id)
+		}
+		for j, k := range pp.CosignerKeys {
+			v, err := fnote.NewVerifierForCosignatureV1(k)
+			if err != nil {
+				return nil, bad("party %q cosigner key %d: %v", pp.Id, j, err)
+			}
+			// Cosignatures are stored and counted by key name, so a name
+			// must belong to one party only.
+			if other, dup := cosigners[v.Name()]; dup {
+				return nil, bad("cosigner key name %q is used by parties %q and %q", v.Name(), other, pp.Id)
+			}
+			cosigners[v.Name()] = pp.Id
 		}
 		if pp.Role == mvmv1.Role_ROLE_MEDIATOR && len(pp.CosignerKeys) > 0 {
 			mediatorKeys++

@@ -76,8 +76,9 @@ func (s *Service) checkpointWithCosignatures(h *ledger.Head, size uint64) (*mvmv
 	return &mvmv1.GetCheckpointResponse{Checkpoint: full, Cosigners: uint32(n), WitnessQuorum: uint32(h.Agreement.WitnessQuorum)}, nil
 }
 
-// countCosigners counts the distinct mediators of the agreement in force
-// whose cosignature lines verify on cp.
+// countCosigners counts the distinct mediator parties of the agreement in
+// force with at least one cosignature line that verifies on cp: a party
+// with two keys still counts once towards the witness quorum.
 func (s *Service) countCosigners(h *ledger.Head, cp []byte, lines []string) (int, error) {
 	if len(lines) == 0 {
 		return 0, nil
@@ -90,11 +91,17 @@ func (s *Service) countCosigners(h *ledger.Head, cp []byte, lines []string) (int
 	if err != nil {
 		return 0, err
 	}
-	var keys []string
-	for _, ks := range h.Agreement.CosignerKeys() {
-		keys = append(keys, ks...)
+	parties := 0
+	for _, keys := range h.Agreement.CosignerKeys() {
+		n, err := tlog.CountCosigners(full, s.l.Origin(), v, keys)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			parties++
+		}
 	}
-	return tlog.CountCosigners(full, s.l.Origin(), v, keys)
+	return parties, nil
 }
 
 // AddCosignature records a mediator's cosignature of a stored checkpoint.
