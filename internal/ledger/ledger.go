@@ -32,8 +32,8 @@ var (
 	// ErrCommit: the batch could not be made durable; nothing was stored.
 	// Retrying the same envelope is safe.
 	ErrCommit = errors.New("commit failed")
-	// ErrRetry: the entry could not be placed in this batch (e.g. it
-	// follows an amendment in the same batch). Retrying is safe.
+	// ErrRetry: the entry could not be placed in this batch (a second
+	// amendment in the same batch). Retrying is safe.
 	ErrRetry = errors.New("retry the append")
 	// ErrNoGenesis: the log is empty and no agreement was supplied.
 	ErrNoGenesis = errors.New("empty log and no genesis agreement")
@@ -74,20 +74,15 @@ type Head struct {
 // Changed returns a channel closed when a newer head is published.
 func (h *Head) Changed() <-chan struct{} { return h.changed }
 
-// AgreementAt returns the agreement in force for the entry at index.
-func (h *Head) AgreementAt(index uint64) *agreement.Agreement {
-	return agreementAt(h.History, index)
-}
-
+// agreementAt returns the agreement in force for the entry at index: the
+// last one logged before it.
 func agreementAt(history []*agreement.Agreement, index uint64) *agreement.Agreement {
 	var in *agreement.Agreement
 	for _, a := range history {
-		if a.Index >= index && index != 0 {
+		if a.Index >= index {
 			break
 		}
-		if a.Index < index {
-			in = a
-		}
+		in = a
 	}
 	return in
 }
@@ -392,6 +387,14 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	select {
 	case r := <-req.reply:
 		return r.res, r.err
+	case <-l.stopped:
+		// The writer stopped; it may have answered just before.
+		select {
+		case r := <-req.reply:
+			return r.res, r.err
+		default:
+			return nil, ErrClosed
+		}
 	case <-ctx.Done():
 		// The entry may still commit; a retry with the same envelope is
 		// answered with its receipt.

@@ -144,7 +144,7 @@ func (l *Ledger) commit(batch []*request) {
 		}
 		if err != nil {
 			// The tree may be half-extended: abandon the whole batch.
-			l.fail(batch, fmt.Errorf("%w: stage entry %d: %v", ErrCommit, index, err))
+			l.fail(batch, fmt.Errorf("%w: stage entry %d: %w", ErrCommit, index, err))
 			return
 		}
 		sb.Leaves = append(sb.Leaves, leaf)
@@ -169,7 +169,7 @@ func (l *Ledger) commit(batch []*request) {
 		}
 		if err != nil {
 			l.log.Error("batch commit failed", "first", sb.First, "entries", len(accepted), "err", err)
-			l.fail(batch, fmt.Errorf("%w: %v", ErrCommit, err))
+			l.fail(batch, fmt.Errorf("%w: %w", ErrCommit, err))
 			return
 		}
 		l.tree, l.lastTime = tree, now

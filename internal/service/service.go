@@ -11,8 +11,9 @@
 //     gRPC health service is the only exception.
 //   - Every refusal carries one of InvalidArgument, PermissionDenied,
 //     FailedPrecondition, NotFound, AlreadyExists, ResourceExhausted,
-//     Unauthenticated or Unavailable, and the append it refused stored
-//     nothing.
+//     Unauthenticated or Unavailable (reads of entries, proofs or
+//     checkpoints beyond the log's size: OutOfRange), and the append it
+//     refused stored nothing.
 package service
 
 import (

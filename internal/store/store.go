@@ -19,7 +19,10 @@
 // Guarantees: [Store.Commit] writes a whole batch in one transaction with
 // one fsync, or nothing; it refuses a batch that does not start at the
 // current size or that would overwrite a checkpoint with a different one.
-// Readers run concurrently with the writer and see only committed batches.
+// Readers run concurrently with the writer. bbolt shows a transaction to
+// readers just before its final fsync, so a reader that must not see
+// anything not yet durable bounds itself by a size it was told after the
+// commit returned (the ledger's published head).
 package store
 
 import (
