@@ -161,6 +161,8 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	a.printRevocations(rep)
 	if prev != nil {
 		a.e.printf("consistent with the checkpoint of size %d verified before\n", prev.Size)
+	} else if a.statePath != "" {
+		a.e.printf("no earlier checkpoint in %s: this audit starts its history\n", a.statePath)
 	}
 	a.e.printf("packages: %d, breaches as of %s: %d\n", len(rep.Packages), stamp(rep.LastTime), len(rep.Breaches))
 	a.e.printf("checkpoint: %s size %d root %x\n", cp.Origin, cp.Size, cp.Hash)
@@ -203,11 +205,33 @@ func (a *auditRun) saveState(st *auditState) error {
 	if err != nil {
 		return err
 	}
+	// The state is what protects this auditor against a rollback: write it
+	// durably (temporary file, fsync, rename, fsync of the directory).
 	tmp := a.statePath + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return os.Rename(tmp, a.statePath)
+	if _, err = f.Write(append(b, '\n')); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, a.statePath)
+	}
+	if err == nil {
+		var d *os.File
+		if d, err = os.Open(filepath.Dir(a.statePath)); err == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
 }
 
 // cosign signs the verified checkpoint with the mediator's cosigner key
