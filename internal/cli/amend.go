@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -23,6 +24,7 @@ func init() {
 	var out, title string
 	var ack, report, evidence time.Duration
 	var rulingQuorum, witnessQuorum int
+	var yes bool
 	register(&command{
 		name: "amend", args: "propose --out FILE [changes] | sign FILE | submit FILE",
 		summary: "amend the agreement: propose and sign a change, co-sign it, submit it once every party signed",
@@ -34,6 +36,7 @@ func init() {
 			fs.DurationVar(&evidence, "evidence", 0, "propose: new evidence deadline")
 			fs.IntVar(&rulingQuorum, "ruling-quorum", 0, "propose: new ruling quorum")
 			fs.IntVar(&witnessQuorum, "witness-quorum", -1, "propose: new witness quorum")
+			fs.BoolVar(&yes, "yes", false, "sign: sign the agreement shown")
 			receiptFlag(fs)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -111,6 +114,24 @@ func init() {
 				}
 				if env.PayloadType != message.TypeAgreement {
 					return fmt.Errorf("%s holds a %s, not an agreement", args[1], env.PayloadType)
+				}
+				// Consent must be informed: show exactly what would be signed
+				// (the payload bytes in the file), and sign only with --yes.
+				p, err := message.Decode(env.PayloadType, env.Payload)
+				if err != nil {
+					return err
+				}
+				proposed, err := agreement.Parse(p.(*mvmv1.Agreement), 0)
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[1], err)
+				}
+				var signers []string
+				for _, s := range env.Signatures {
+					signers = append(signers, s.Keyid[:16])
+				}
+				printAgreement(e.stdout, proposed, signers)
+				if !yes {
+					return fmt.Errorf("review the proposed agreement above, then sign it with --yes")
 				}
 				s := c.Signer()
 				s.EmbedCertificate = true
