@@ -1,9 +1,16 @@
 // Package dbcheck checks a server's database file offline, read-only, and
 // reports every damage it finds: `server --verify-db FILE`.
 //
-// What it checks (all in one bbolt read transaction):
+// What it checks:
 //
-//   - the file's own structure (bbolt Tx.Check: pages, free list);
+//   - the file's page structure, read from the file directly before bbolt
+//     reads it (bbolt trusts its pages: a damaged one can make it fault,
+//     loop or walk billions of pages): meta pages, the tree of pages of
+//     every bucket, the free list, pages neither used nor free; then, if
+//     all is sound, bbolt's own Tx.Check (key order among others);
+//
+// and, in one bbolt read transaction:
+//
 //   - every bucket of the layout exists (see package store);
 //   - entries: consecutive 8-byte indexes from 0; every leaf decodes, says
 //     its own index, and has a receive time no earlier than the previous
@@ -40,12 +47,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
@@ -145,40 +156,46 @@ func File(path string) (*Report, error) { return Check(path, Options{}) }
 
 // Check is File with options.
 func Check(path string, o Options) (rep *Report, err error) {
-	c := newChecker(o)
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	treeOK, allOK := c.checkPages(path)
-	if !treeOK {
-		return c.rep, nil // bbolt cannot safely read it: what was found is the report
-	}
-	// Should the pages still fool bbolt, report it rather than crash.
+	// Should the file fool bbolt, report it rather than crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			rep, err = nil, fmt.Errorf("%s: bbolt cannot read the file: %v", path, r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second,
-		PreLoadFreelist: allOK, FreelistType: bolt.FreelistMapType})
+	c := newChecker(o)
+	// Opening takes bbolt's shared lock (no server may write meanwhile)
+	// and reads only the meta pages, which carry a checksum.
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w (is a server running on it?)", path, err)
+	}
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%s: %w (is a server running on it?)", path, err)
+		c.checkPages(path) // says what is wrong, if it can
+		if c.rep.OK() {
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return c.rep, nil
 	}
 	defer db.Close()
-	return c.view(db, allOK)
+	return c.checkDB(db)
 }
 
 // DB checks an open database (see File), which no one may write to
 // during the check.
 func DB(db *bolt.DB, o Options) (*Report, error) {
-	c := newChecker(o)
+	return newChecker(o).checkDB(db)
+}
+
+// checkDB reads the file's pages first (checkPages): bbolt reads the
+// contents only if its tree of pages is sound.
+func (c *checker) checkDB(db *bolt.DB) (*Report, error) {
 	treeOK, allOK := c.checkPages(db.Path())
 	if !treeOK {
-		return c.rep, nil
+		return c.rep, nil // bbolt cannot safely read it: what was found is the report
 	}
 	return c.view(db, allOK)
 }
@@ -226,7 +243,11 @@ func Main(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "damage: %s: %d more damaged records not listed\n", b, rep.Omitted[b])
 	}
 	if !rep.OK() {
-		fmt.Fprintf(stdout, "verify-db: %s is DAMAGED: %d problems\n", path, rep.Problems())
+		n, noun := rep.Problems(), "problems"
+		if n == 1 {
+			noun = "problem"
+		}
+		fmt.Fprintf(stdout, "verify-db: %s is DAMAGED: %d %s\n", path, n, noun)
 		return 1
 	}
 	fmt.Fprintf(stdout, "verify-db: %s OK: %s\n", path, rep.Summary())
@@ -266,19 +287,19 @@ type checker struct {
 
 	onDamage    func(Damage)
 	structureOK bool
+	// listed counts the damage listed per bucket.
+	listed map[string]int
 }
 
 func (c *checker) damage(bucket, key, format string, args ...any) {
-	n := 0
-	for _, d := range c.rep.Damage {
-		if d.Bucket == bucket {
-			n++
-		}
+	if c.listed == nil {
+		c.listed = map[string]int{}
 	}
-	if n >= MaxPerBucket {
+	if c.listed[bucket] >= MaxPerBucket {
 		c.rep.Omitted[bucket]++
 		return
 	}
+	c.listed[bucket]++
 	d := Damage{Bucket: bucket, Key: key, Problem: fmt.Sprintf(format, args...)}
 	c.rep.Damage = append(c.rep.Damage, d)
 	if c.onDamage != nil {
@@ -470,79 +491,170 @@ func (c *checker) author(sha []byte) (identity.Identity, error) {
 
 // --- entries, tree, checkpoints
 
+// chunk is how many entries are verified in parallel at a time.
+const chunk = 1024
+
+// work is one entry on its way through the check.
+type work struct {
+	i    uint64
+	leaf []byte
+	// ag and cert, if ag is set: entry.Admit is still to run (in parallel).
+	ag       *agreement.Agreement
+	cert     *x509.Certificate
+	envelope []byte
+	at       time.Time
+	// bad are problems with the entry itself; noIndex means its index
+	// records cannot be computed; notes are other problems.
+	bad     []string
+	noIndex bool
+	notes   []string
+}
+
+// cpWork is a stored checkpoint and the root recomputed at its size.
+type cpWork struct {
+	size         uint64
+	signed, root []byte
+	problem      string
+}
+
+// entryState is the state of the pass over the entries.
+type entryState struct {
+	tree     *tlog.Tree
+	cps      bucketCursor
+	cpK, cpV []byte
+	lastTime time.Time
+	work     []*work
+	cpWork   []*cpWork
+}
+
 func (c *checker) checkEntriesAndTree() {
 	if c.entries == nil {
 		return
 	}
-	tree, _ := tlog.NewTree(0, nil)
-	cps := cursor(c.checkpoints)
-	cpK, cpV := cps.first()
-	var lastTime time.Time
+	st := &entryState{cps: cursor(c.checkpoints)}
+	st.tree, _ = tlog.NewTree(0, nil)
+	st.cpK, st.cpV = st.cps.first()
 	gap := false
 	cur := c.entries.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		i, ok := index(k)
-		if !ok {
+		switch {
+		case !ok:
 			c.damage(store.BucketEntries, numKey(k), "key is not an 8-byte index")
-			continue
-		}
-		if v == nil {
+		case v == nil:
 			c.damage(store.BucketEntries, numKey(k), "is a bucket, not an entry")
-			continue
-		}
-		if gap {
-			c.damage(store.BucketEntries, numKey(k), "follows missing entry %d", c.size)
-			continue
-		}
-		if i != c.size {
+		case gap:
+			c.damage(store.BucketEntries, numKey(k), "follows missing entry %d", c.size+uint64(len(st.work)))
+		case i != c.size+uint64(len(st.work)):
+			c.flush(st)
 			c.damage(store.BucketEntries, fmt.Sprint(c.size), "missing (the next stored entry is %d)", i)
 			gap = true
-			continue
-		}
-		lastTime = c.checkEntry(i, v, lastTime)
-		c.size++
-		if err := tree.Append(tlog.LeafHash(v), c.compareNode); err != nil {
-			c.damage(store.BucketEntries, fmt.Sprint(i), "extending the tree: %v", err)
-			gap = true
-			continue
-		}
-		// Every checkpoint up to this size: those of a smaller size were
-		// passed over (malformed keys or size 0).
-		for cpK != nil {
-			sz, ok := index(cpK)
-			if ok && sz > c.size {
-				break
+		default:
+			// The slices stay valid while the read transaction is open.
+			st.work = append(st.work, c.prepare(i, v, &st.lastTime))
+			if len(st.work) == chunk {
+				c.flush(st)
 			}
-			if !ok || sz < c.size {
-				c.badCheckpointKey(cpK)
-			} else {
-				root, err := tree.Root()
-				if err != nil {
-					c.damage(store.BucketEntries, fmt.Sprint(i), "tree root: %v", err)
-				} else {
-					c.checkCheckpoint(sz, cpV, root)
-				}
-			}
-			cpK, cpV = cps.next()
 		}
 	}
+	c.flush(st)
 	c.rep.Entries = c.size
-	for ; cpK != nil; cpK, cpV = cps.next() {
+	for ; st.cpK != nil; st.cpK, st.cpV = st.cps.next() {
 		c.rep.Checkpoints++
-		if sz, ok := index(cpK); ok && sz > c.size {
+		if sz, ok := index(st.cpK); ok && sz > c.size {
 			if gap {
-				c.damage(store.BucketCheckpoints, numKey(cpK), "cannot be checked: entry %d is missing", c.size)
+				c.damage(store.BucketCheckpoints, numKey(st.cpK), "cannot be checked: entry %d is missing", c.size)
 			} else {
-				c.damage(store.BucketCheckpoints, numKey(cpK), "covers %d entries; the log has %d", sz, c.size)
+				c.damage(store.BucketCheckpoints, numKey(st.cpK), "covers %d entries; the log has %d", sz, c.size)
 			}
 			c.rep.LatestCheckpoint = max(c.rep.LatestCheckpoint, sz)
 			continue
 		}
-		c.badCheckpointKey(cpK)
+		c.badCheckpointKey(st.cpK)
 	}
 	if c.rep.LatestCheckpoint != c.size && c.checkpoints != nil {
 		c.damage(store.BucketCheckpoints, "", "the latest checkpoint is of size %d, the log has %d entries (the server refuses to start)", c.rep.LatestCheckpoint, c.size)
 	}
+}
+
+// flush verifies the signatures of the pending entries in parallel, then
+// takes them in log order through the index records, the tree and the
+// checkpoints at their sizes, whose signatures it verifies in parallel.
+func (c *checker) flush(st *entryState) {
+	parallel(len(st.work), func(j int) {
+		w := st.work[j]
+		if w.ag != nil {
+			if _, err := entry.Admit(w.ag, w.envelope, w.cert, w.at); err != nil {
+				w.bad = append(w.bad, err.Error())
+			}
+		}
+	})
+	for _, w := range st.work {
+		key := fmt.Sprint(w.i)
+		for _, b := range w.bad {
+			c.damage(store.BucketEntries, key, "%s", b)
+			c.damagedEntries[w.i] = true
+		}
+		for _, n := range w.notes {
+			c.damage(store.BucketEntries, key, "%s", n)
+		}
+		if w.noIndex {
+			c.damagedEntries[w.i] = true
+		} else {
+			c.checkIndexRecords(w.i, w.leaf)
+		}
+		c.size++
+		if err := st.tree.Append(tlog.LeafHash(w.leaf), c.compareNode); err != nil {
+			c.damage(store.BucketEntries, key, "extending the tree: %v", err) // cannot happen: leaf hashes are 32 bytes
+		}
+		// Every checkpoint up to this size: those of a smaller size were
+		// passed over (malformed keys or size 0).
+		for st.cpK != nil {
+			sz, ok := index(st.cpK)
+			if ok && sz > c.size {
+				break
+			}
+			if !ok || sz < c.size {
+				c.badCheckpointKey(st.cpK)
+			} else if root, err := st.tree.Root(); err != nil {
+				c.damage(store.BucketEntries, key, "tree root: %v", err)
+			} else {
+				st.cpWork = append(st.cpWork, &cpWork{size: sz, signed: st.cpV, root: root})
+			}
+			st.cpK, st.cpV = st.cps.next()
+		}
+	}
+	st.work = st.work[:0]
+	parallel(len(st.cpWork), func(j int) { c.verifyCheckpoint(st.cpWork[j]) })
+	for _, cw := range st.cpWork {
+		c.rep.Checkpoints++
+		c.rep.LatestCheckpoint = max(c.rep.LatestCheckpoint, cw.size)
+		if cw.problem != "" {
+			c.damage(store.BucketCheckpoints, fmt.Sprint(cw.size), "%s", cw.problem)
+		}
+	}
+	st.cpWork = st.cpWork[:0]
+}
+
+// parallel calls fn(0..n-1) on GOMAXPROCS goroutines and waits.
+func parallel(n int, fn func(int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for j := range n {
+			fn(j)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range workers {
+		wg.Go(func() {
+			for j := int(next.Add(1)) - 1; j < n; j = int(next.Add(1)) - 1 {
+				fn(j)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (c *checker) badCheckpointKey(k []byte) {
@@ -578,75 +690,86 @@ func (b bucketCursor) next() ([]byte, []byte) {
 	return b.c.Next()
 }
 
-// checkEntry checks the leaf at index i and its index records; it returns
-// the receive time to compare the next entry's with.
-func (c *checker) checkEntry(i uint64, leaf []byte, lastTime time.Time) time.Time {
-	key := fmt.Sprint(i)
-	bad := func(format string, args ...any) time.Time {
-		c.damage(store.BucketEntries, key, format, args...)
-		c.damagedEntries[i] = true
-		return lastTime
+// prepare does the checks of the leaf at index i that must run in log
+// order: its shape, its receive time after *lastTime, and agreements
+// (each changes who may sign what follows). The signature checks of other
+// entries are left to flush, in parallel.
+func (c *checker) prepare(i uint64, leaf []byte, lastTime *time.Time) *work {
+	w := &work{i: i, leaf: leaf}
+	bad := func(format string, args ...any) *work {
+		w.bad = append(w.bad, fmt.Sprintf(format, args...))
+		return w
 	}
 	e, err := entry.DecodeLeaf(leaf)
 	if err != nil {
+		w.noIndex = true
 		return bad("%v", err)
 	}
 	if e.Index != i {
 		bad("the leaf says it is entry %d", e.Index)
 	}
-	at := e.ReceivedAt.AsTime()
-	if at.Before(lastTime) {
-		c.damage(store.BucketEntries, key, "received at %s, before the previous entry (%s)", at.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano))
+	w.at = e.ReceivedAt.AsTime()
+	if w.at.Before(*lastTime) {
+		w.notes = append(w.notes, fmt.Sprintf("received at %s, before the previous entry (%s)",
+			w.at.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano)))
 	}
+	*lastTime = w.at
 	env, err := envelope.Parse(e.Envelope)
 	if err != nil {
+		w.noIndex = true
 		return bad("envelope: %v", err)
 	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err == nil {
-		err = message.Validate(p)
-	}
-	if err != nil {
-		return bad("payload: %v", err)
-	}
-	ap, isAgreement := p.(*mvmv1.Agreement)
+	isAgreement := env.PayloadType == message.TypeAgreement
 	var current *agreement.Agreement
 	if n := len(c.history); n > 0 {
 		current = c.history[n-1]
 	}
 	switch {
 	case i == 0 && !isAgreement:
+		w.noIndex = true
 		return bad("entry 0 is a %s, not the genesis agreement", env.PayloadType)
-	case i == 0:
+	case current == nil && i > 0:
+		return bad("no valid agreement precedes it")
+	case i > 0:
+		s, ok := c.certs[string(e.PeerCertificateSha256)]
+		if !ok {
+			w.noIndex = true
+			return bad("signer certificate %x is not stored (or is damaged)", e.PeerCertificateSha256)
+		}
+		if !isAgreement {
+			w.ag, w.cert, w.envelope = current, s.cert, e.Envelope
+			return w
+		}
+		if _, err := entry.Admit(current, e.Envelope, s.cert, w.at); err != nil {
+			return bad("%v", err)
+		}
+	}
+	// The genesis agreement or an amendment.
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err == nil {
+		err = message.Validate(p)
+	}
+	if err != nil {
+		w.noIndex = true
+		return bad("payload: %v", err)
+	}
+	ap := p.(*mvmv1.Agreement)
+	if i == 0 {
 		if g, err := agreement.Parse(ap, 0); err == nil {
 			c.genesis = g // for the log key, even if a signature fails below
 		}
-		next, err := workflow.Amend(nil, env, ap, 0, at)
-		if err != nil {
-			bad("genesis agreement: %v", err)
-		} else {
-			c.history = append(c.history, next)
-		}
-	case current == nil:
-		bad("no valid agreement precedes it")
-	default:
-		s, ok := c.certs[string(e.PeerCertificateSha256)]
-		if !ok {
-			return bad("signer certificate %x is not stored (or is damaged)", e.PeerCertificateSha256)
-		}
-		if _, err := entry.Admit(current, e.Envelope, s.cert, at); err != nil {
-			bad("%v", err)
-		} else if isAgreement {
-			next, err := workflow.Amend(current, env, ap, i, at)
-			if err != nil {
-				bad("amendment: %v", err)
-			} else {
-				c.history = append(c.history, next)
-			}
-		}
 	}
-	c.checkIndexRecords(i, leaf)
-	return at
+	next, err := workflow.Amend(current, env, ap, i, w.at)
+	if err != nil {
+		if i == 0 && c.genesis != nil {
+			// Check what follows under the genesis as it reads, so that one
+			// bad signature on it is one damage, not one per entry.
+			c.history = append(c.history, c.genesis)
+		}
+		return bad("agreement: %v", err)
+	}
+	c.history = append(c.history, next)
+	return w
 }
 
 // checkIndexRecords checks that the records rebuilding would write for
@@ -755,32 +878,27 @@ func (c *checker) checkNodeBuckets() {
 	})
 }
 
-// checkCheckpoint verifies the checkpoint stored for size against the log
-// key of the genesis agreement and the recomputed root.
-func (c *checker) checkCheckpoint(size uint64, signed []byte, root []byte) {
-	c.rep.Checkpoints++
-	c.rep.LatestCheckpoint = max(c.rep.LatestCheckpoint, size)
-	key := fmt.Sprint(size)
+// verifyCheckpoint verifies a stored checkpoint against the log key of
+// the genesis agreement and the recomputed root. It runs in parallel and
+// only sets cw.problem.
+func (c *checker) verifyCheckpoint(cw *cpWork) {
 	if c.genesis == nil {
-		c.damage(store.BucketCheckpoints, key, "cannot be verified: entry 0 holds no readable agreement, so no log key")
+		cw.problem = "cannot be verified: entry 0 holds no readable agreement, so no log key"
 		return
 	}
 	v, err := note.NewVerifier(c.genesis.LogKey)
 	if err != nil {
-		c.damage(store.BucketCheckpoints, key, "cannot be verified: the agreement's log_verifier_key: %v", err)
+		cw.problem = fmt.Sprintf("cannot be verified: the agreement's log_verifier_key: %v", err)
 		return
 	}
-	cp, _, err := tlog.OpenCheckpoint(signed, c.genesis.LogOrigin, v)
-	if err != nil {
-		c.damage(store.BucketCheckpoints, key, "%v", err)
-		return
-	}
-	if cp.Size != size {
-		c.damage(store.BucketCheckpoints, key, "the signed checkpoint is of size %d", cp.Size)
-		return
-	}
-	if !bytes.Equal(cp.Hash, root) {
-		c.damage(store.BucketCheckpoints, key, "signed root %x differs from the root recomputed from the entries (%x)", cp.Hash, root)
+	cp, _, err := tlog.OpenCheckpoint(cw.signed, c.genesis.LogOrigin, v)
+	switch {
+	case err != nil:
+		cw.problem = err.Error()
+	case cp.Size != cw.size:
+		cw.problem = fmt.Sprintf("the signed checkpoint is of size %d", cp.Size)
+	case !bytes.Equal(cp.Hash, cw.root):
+		cw.problem = fmt.Sprintf("signed root %x differs from the root recomputed from the entries (%x)", cp.Hash, cw.root)
 	}
 }
 
@@ -855,12 +973,7 @@ func (c *checker) checkPackages() {
 }
 
 func (c *checker) anyReported(bucket string) bool {
-	for _, d := range c.rep.Damage {
-		if d.Bucket == bucket {
-			return true
-		}
-	}
-	return c.rep.Omitted[bucket] > 0
+	return c.listed[bucket] > 0 || c.rep.Omitted[bucket] > 0
 }
 
 func (c *checker) checkAgreements() {

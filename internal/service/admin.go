@@ -48,19 +48,23 @@ func CheckOperator(uri string) error {
 }
 
 // requireOperator refuses a caller that is not one of the configured
-// operator identities.
+// operator identities; what names the action ("take backups").
 func (s *Service) requireOperator(c *Caller, what string) error {
 	if c == nil {
 		return status.Error(codes.Unauthenticated, "no authenticated caller")
 	}
 	if !slices.Contains(s.opts.Operators, c.ID.URI()) {
 		if len(s.opts.Operators) == 0 {
-			return status.Errorf(codes.PermissionDenied, "%s is refused: this server has no operator identities (server --operator URI)", what)
+			return status.Errorf(codes.PermissionDenied, "this server has no operator identities (server --operator URI): nobody may %s", what)
 		}
-		return status.Errorf(codes.PermissionDenied, "%s is refused: %s is not an operator identity of this server", what, c.ID.URI())
+		return status.Errorf(codes.PermissionDenied, "only the server's operator identities may %s; %s is not one", what, c.ID.URI())
 	}
 	return nil
 }
+
+// backupSlot allows one backup at a time in a server process: each
+// needs a temporary copy of the whole database beside it.
+var backupSlot = make(chan struct{}, 1)
 
 // backupChunk is the size of the data of one Backup message.
 const backupChunk = 256 << 10
@@ -71,19 +75,25 @@ const backupDurableWait = 10 * time.Second
 
 // Backup streams a consistent copy of the database to an operator.
 //
-// The copy is one bbolt read transaction (store.Backup) written first to
-// an unlinked temporary file beside the database, so that the read
-// transaction lasts as long as a local copy and not as long as a slow
-// client: commits go on meanwhile. bbolt lets readers see a commit before
-// its last fsync; the copy is sent only once the ledger has published a
-// head at least as large as the copy, so a backup never holds a checkpoint
-// the server has not made durable (and that a crash could make it sign
-// differently).
+// One backup runs at a time (ResourceExhausted otherwise). The copy is one
+// bbolt read transaction (store.Backup) written first to an unlinked
+// temporary file beside the database, so that the read transaction lasts
+// as long as a local copy and not as long as a slow client: commits go on
+// meanwhile. bbolt lets readers see a commit before its last fsync; the
+// copy is sent only once the ledger has published a head at least as
+// large as the copy, so a backup never holds a checkpoint the server has
+// not made durable (and that a crash could make it sign differently).
 func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServer[mvmv1.BackupResponse]) error {
 	ctx := stream.Context()
 	caller, _ := CallerFrom(ctx)
-	if err := s.requireOperator(caller, "backup"); err != nil {
+	if err := s.requireOperator(caller, "take backups"); err != nil {
 		return err
+	}
+	select {
+	case backupSlot <- struct{}{}:
+		defer func() { <-backupSlot }()
+	default:
+		return status.Error(codes.ResourceExhausted, "another backup is being taken; retry when it is done")
 	}
 	start := time.Now()
 	f, info, err := s.l.Store().BackupToTemp()
@@ -109,9 +119,10 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 		return err
 	}
 	sum := sha256.New()
-	buf := make([]byte, backupChunk)
 	var sent int64
 	for {
+		// A fresh buffer each time: a sent message must not change after.
+		buf := make([]byte, backupChunk)
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
 			sum.Write(buf[:n])

@@ -163,7 +163,7 @@ func TestBackupOnlyOperators(t *testing.T) {
 	configured := testenv.New(t, withOperators(operatorURI))
 	for _, who := range []string{testenv.Submitter, testenv.Responder, testenv.Mediator2} {
 		_, err := configured.Client(who).Backup(ctx, io.Discard)
-		wantCode(t, err, codes.PermissionDenied, "not an operator identity")
+		wantCode(t, err, codes.PermissionDenied, "only the server's operator identities may take backups", "is not one")
 	}
 	if _, err := configured.Client(testenv.Mediator).Backup(ctx, io.Discard); err != nil {
 		t.Errorf("operator: %v", err)
@@ -172,7 +172,21 @@ func TestBackupOnlyOperators(t *testing.T) {
 	unconfigured := testenv.Start(t, configured.Certs, filepath.Join(t.TempDir(), "mvm.db"))
 	for _, who := range []string{testenv.Submitter, testenv.Mediator} {
 		_, err := unconfigured.Client(who).Backup(ctx, io.Discard)
-		wantCode(t, err, codes.PermissionDenied, "no operator identities")
+		wantCode(t, err, codes.PermissionDenied, "no operator identities", "nobody may take backups")
+	}
+}
+
+// TestBackupOneAtATime: while a backup is being taken, another is refused
+// with ResourceExhausted (each needs a copy of the database on disk).
+func TestBackupOneAtATime(t *testing.T) {
+	env := testenv.New(t, withOperators(operatorURI))
+	tr := env.Client(testenv.Mediator)
+	service.BackupSlot <- struct{}{} // a backup in progress
+	_, err := tr.Backup(context.Background(), io.Discard)
+	<-service.BackupSlot
+	wantCode(t, err, codes.ResourceExhausted, "another backup is being taken")
+	if _, err := tr.Backup(context.Background(), io.Discard); err != nil {
+		t.Errorf("backup once the other is done: %v", err)
 	}
 }
 
