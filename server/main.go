@@ -35,7 +35,6 @@ func main() {
 	flag.Float64Var(&cfg.Limits.AppendRate, "rate-limit", 0, "appends per second per identity (0: unlimited)")
 	flag.IntVar(&cfg.Limits.AppendBurst, "rate-burst", 0, "appends an identity may send at once (default: one second's worth)")
 	flag.DurationVar(&cfg.Limits.CallTimeout, "call-timeout", 30*time.Second, "deadline of calls that arrive without one")
-	flag.DurationVar(&cfg.ClockSkew, "clock-skew", 5*time.Minute, "largest accepted difference between an author's timestamp and the server's clock")
 	flag.Func("max-streams", "concurrent calls per connection (default 256)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
 		cfg.MaxStreams = uint32(n)

@@ -45,6 +45,7 @@ const (
 	DefaultAcknowledge  = 24 * time.Hour
 	DefaultActionReport = 7 * 24 * time.Hour
 	DefaultEvidence     = 10 * 24 * time.Hour
+	DefaultClockSkew    = 5 * time.Minute
 )
 
 // Errors a caller may branch on.
@@ -101,8 +102,11 @@ type Agreement struct {
 	Deadlines     Deadlines
 	RulingQuorum  int
 	WitnessQuorum int
-	parties       map[string]*Party
-	order         []string
+	// ClockSkew bounds |author's timestamp − receive time| of every entry
+	// but agreements (whose parties sign them over days).
+	ClockSkew time.Duration
+	parties   map[string]*Party
+	order     []string
 	// verified caches successful chain verifications by leaf SHA-256:
 	// x509 path building costs more than the rest of an append.
 	verified sync.Map // [32]byte → verifiedChain
@@ -211,6 +215,9 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 	}
 	if a.Deadlines.Evidence, err = duration(d.GetEvidence(), DefaultEvidence); err != nil {
 		return nil, bad("deadlines.evidence: %v", err)
+	}
+	if a.ClockSkew, err = duration(p.GetMaxClockSkew(), DefaultClockSkew); err != nil {
+		return nil, bad("max_clock_skew: %v", err)
 	}
 	return a, nil
 }

@@ -2,7 +2,8 @@
 // the server says about it.
 //
 // For every entry, in order, [Run] checks: the index is the next one; the
-// receive time does not go backwards; the envelope is signed by the key of
+// receive time does not go backwards and is within the agreement's clock
+// skew of the time its author signed; the envelope is signed by the key of
 // the certificate the entry names (whose SHA-256 must match); that
 // certificate chains to the CA of its own party under the agreement in
 // force, at the entry's receive time, and was not revoked by then according
@@ -339,7 +340,11 @@ func (a *auditor) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 		go func() {
 			defer wg.Done()
 			for _, d := range part {
-				d.adm, d.err = entry.Admit(ag, d.e.Envelope, d.cert, d.e.ReceivedAt.AsTime())
+				at := d.e.ReceivedAt.AsTime()
+				d.adm, d.err = entry.Admit(ag, d.e.Envelope, d.cert, at)
+				if d.err == nil {
+					d.err = entry.CheckClock(ag, d.adm, at)
+				}
 			}
 		}()
 	}

@@ -531,15 +531,22 @@ func TestAuditTamperedUnsignedFields(t *testing.T) {
 			})
 		})
 	}
-	// An entry moved an hour back goes before its predecessor.
+	// An entry moved an hour back is an hour from the time its author
+	// signed: beyond the agreement's clock skew.
 	retime(20, -time.Hour)
 	_, err := x.audit(t, audit.Options{})
-	wantEntryError(t, err, 20, "before the previous entry")
+	wantEntryError(t, err, 20, "the agreement allows at most 5m0s of skew")
 	retime(20, time.Hour)
 
-	// The last entry moved an hour forward breaks no order: every entry
-	// verifies, but the leaves no longer hash to the signed root.
+	// So is the last entry moved an hour forward.
 	retime(x.size-1, time.Hour)
+	_, err = x.audit(t, audit.Options{})
+	wantEntryError(t, err, x.size-1, "behind the receive time")
+	retime(x.size-1, -time.Hour)
+
+	// Moved two minutes forward, within the skew, it breaks no rule: every
+	// entry verifies, but the leaves no longer hash to the signed root.
+	retime(x.size-1, 2*time.Minute)
 	rep, err := x.audit(t, audit.Options{})
 	if err != nil {
 		t.Fatalf("audit: %v", err)
@@ -547,7 +554,7 @@ func TestAuditTamperedUnsignedFields(t *testing.T) {
 	if cp, _ := x.checkpoint(t); bytes.Equal(rep.Root, cp.Hash) {
 		t.Fatal("a re-timed entry still hashes to the signed checkpoint's root")
 	}
-	retime(x.size-1, -time.Hour)
+	retime(x.size-1, -2*time.Minute)
 
 	// A fingerprint of no stored certificate.
 	x.restart(t, func() {

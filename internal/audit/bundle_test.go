@@ -440,7 +440,7 @@ func TestAuditNamesFirstBadEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 		ls[late] = flipEnvelopeByte(t, ls[late])
-		wantEntryError(t, run(t, ls), 10, "before the previous entry")
+		wantEntryError(t, run(t, ls), 10, "the agreement allows at most")
 	})
 
 	t.Run("workflow refusal, then bad signature", func(t *testing.T) {

@@ -179,6 +179,7 @@ func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
 	fmt.Fprintf(w, "deadlines: acknowledge %s, action report %s after acknowledgement, evidence %s after report\n",
 		ag.Deadlines.Acknowledge, ag.Deadlines.ActionReport, ag.Deadlines.Evidence)
 	fmt.Fprintf(w, "ruling quorum: %d mediators\nwitness quorum: %d cosignatures\n", ag.RulingQuorum, ag.WitnessQuorum)
+	fmt.Fprintf(w, "clock skew: at most %s between a message's signed time and its receipt\n", ag.ClockSkew)
 	fmt.Fprintln(w, "parties:")
 	for _, party := range ag.Parties() {
 		fmt.Fprintf(w, "  %s (%s): %s", party.ID, party.Name, agreement.RoleName(party.Role))

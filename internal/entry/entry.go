@@ -122,3 +122,26 @@ func DecodeLeaf(leaf []byte) (*mvmv1.Entry, error) {
 	}
 	return e, nil
 }
+
+// CheckClock refuses an entry whose author's timestamp is further than the
+// agreement's clock skew from at, its receive time. The server checks it on
+// arrival, the auditor on every entry: deadlines run on receive times, and
+// a receive time far from what its author signed is a backdated entry.
+// Agreements are exempt (their parties sign them over days).
+func CheckClock(ag *agreement.Agreement, adm *Admitted, at time.Time) error {
+	if adm.Type == message.TypeAgreement {
+		return nil
+	}
+	authored := message.Header(adm.Payload).GetAuthoredAt().AsTime()
+	skew := authored.Sub(at)
+	if skew <= ag.ClockSkew && -skew <= ag.ClockSkew {
+		return nil
+	}
+	dir := "ahead of"
+	if skew < 0 {
+		dir, skew = "behind", -skew
+	}
+	return &message.FieldError{Field: "header.authored_at", Reason: fmt.Sprintf(
+		"%s is %s %s the receive time %s; the agreement allows at most %s of skew",
+		authored.Format(time.RFC3339), skew.Round(time.Second), dir, at.UTC().Format(time.RFC3339), ag.ClockSkew)}
+}

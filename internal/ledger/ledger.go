@@ -53,11 +53,7 @@ type Config struct {
 	MaxBatch int
 	// CachePackages bounds the package states kept in memory. Default 1<<18.
 	CachePackages int
-	// ClockSkew is how far an author's timestamp may be from the server's
-	// clock. Default 5 minutes. Agreements are exempt: their parties sign
-	// them over days.
-	ClockSkew time.Duration
-	Logger    *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Head is the committed state of the log, published after every commit.
@@ -144,9 +140,6 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.CachePackages <= 0 {
 		cfg.CachePackages = 1 << 18
-	}
-	if cfg.ClockSkew <= 0 {
-		cfg.ClockSkew = 5 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -373,7 +366,7 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	}
 	// After the duplicate check: a retry of a logged envelope is answered
 	// however old its timestamp.
-	if err := l.checkClock(adm, now); err != nil {
+	if err := entry.CheckClock(h.Agreement, adm, now); err != nil {
 		return nil, err
 	}
 	req := &request{adm: adm, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
@@ -400,26 +393,6 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 		// answered with its receipt.
 		return nil, ctx.Err()
 	}
-}
-
-// checkClock refuses a message whose author's clock is too far from ours:
-// deadlines run on receive times, and a backdated or future-dated message
-// would mislead readers of the history.
-func (l *Ledger) checkClock(adm *entry.Admitted, now time.Time) error {
-	if adm.Type == message.TypeAgreement {
-		return nil
-	}
-	authored := message.Header(adm.Payload).GetAuthoredAt().AsTime()
-	skew := authored.Sub(now)
-	if skew > l.cfg.ClockSkew || -skew > l.cfg.ClockSkew {
-		dir := "ahead of"
-		if skew < 0 {
-			dir, skew = "behind", -skew
-		}
-		return &message.FieldError{Field: "header.authored_at", Reason: fmt.Sprintf(
-			"%s is %s %s the server's clock; at most %s of skew is allowed", authored.Format(time.RFC3339), skew.Round(time.Second), dir, l.cfg.ClockSkew)}
-	}
-	return nil
 }
 
 // duplicate answers a re-sent envelope whose message id is committed at

@@ -45,9 +45,6 @@ type Config struct {
 	MaxBatch int
 	// Limits of the service (rate limit, default deadline).
 	Limits service.Options
-	// ClockSkew is how far an author's timestamp may be from the server's
-	// clock (default 5 minutes).
-	ClockSkew time.Duration
 	// MaxStreams bounds concurrent calls per connection (default 256).
 	MaxStreams uint32
 	// CRLs are the parties' certificate revocation lists: X.509 CRL files,
@@ -144,7 +141,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch, ClockSkew: cfg.ClockSkew})
+		MaxBatch: cfg.MaxBatch})
 	if err != nil {
 		st.Close()
 		if errors.Is(err, ledger.ErrNoGenesis) {

@@ -65,7 +65,7 @@ func run(certs, db string, n, workers, payload int) error {
 	if err != nil {
 		return err
 	}
-	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, ClockSkew: 24 * time.Hour})
+	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis})
 	if err != nil {
 		return err
 	}

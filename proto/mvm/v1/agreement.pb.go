@@ -237,7 +237,12 @@ type Agreement struct {
 	WitnessQuorum uint32 `protobuf:"varint,9,opt,name=witness_quorum,json=witnessQuorum,proto3" json:"witness_quorum,omitempty"`
 	// For amendments (agreements at index > 0): the index of the agreement in
 	// force that this one replaces. Ignored for the genesis agreement.
-	AmendsIndex   uint64 `protobuf:"varint,10,opt,name=amends_index,json=amendsIndex,proto3" json:"amends_index,omitempty"`
+	AmendsIndex uint64 `protobuf:"varint,10,opt,name=amends_index,json=amendsIndex,proto3" json:"amends_index,omitempty"`
+	// Largest difference between an author's timestamp and the server's
+	// receive time (default 5 minutes). The server refuses messages beyond
+	// it and the auditor checks every entry against it, so receive times,
+	// on which deadlines run, cannot be backdated unnoticed.
+	MaxClockSkew  *durationpb.Duration `protobuf:"bytes,11,opt,name=max_clock_skew,json=maxClockSkew,proto3" json:"max_clock_skew,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +347,13 @@ func (x *Agreement) GetAmendsIndex() uint64 {
 	return 0
 }
 
+func (x *Agreement) GetMaxClockSkew() *durationpb.Duration {
+	if x != nil {
+		return x.MaxClockSkew
+	}
+	return nil
+}
+
 var File_mvm_v1_agreement_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_agreement_proto_rawDesc = "" +
@@ -356,7 +368,7 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\tDeadlines\x12;\n" +
 	"\vacknowledge\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vacknowledge\x12>\n" +
 	"\raction_report\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\factionReport\x125\n" +
-	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\xfe\x02\n" +
+	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\xbf\x03\n" +
 	"\tAgreement\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12!\n" +
@@ -369,7 +381,8 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\rruling_quorum\x18\b \x01(\rR\frulingQuorum\x12%\n" +
 	"\x0ewitness_quorum\x18\t \x01(\rR\rwitnessQuorum\x12!\n" +
 	"\famends_index\x18\n" +
-	" \x01(\x04R\vamendsIndex*W\n" +
+	" \x01(\x04R\vamendsIndex\x12?\n" +
+	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew*W\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROLE_SUBMITTER\x10\x01\x12\x12\n" +
@@ -406,11 +419,12 @@ var file_mvm_v1_agreement_proto_depIdxs = []int32{
 	5, // 4: mvm.v1.Agreement.header:type_name -> mvm.v1.Header
 	1, // 5: mvm.v1.Agreement.parties:type_name -> mvm.v1.Party
 	2, // 6: mvm.v1.Agreement.deadlines:type_name -> mvm.v1.Deadlines
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4, // 7: mvm.v1.Agreement.max_clock_skew:type_name -> google.protobuf.Duration
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_agreement_proto_init() }
