@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -96,6 +97,7 @@ type auditRun struct {
 	e         *env
 	v         note.Verifier
 	pinned    []byte
+	ag        *agreement.Agreement // in force at the end of the audit
 	statePath string
 	quiet     bool
 }
@@ -166,6 +168,10 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	}
 	a.e.printf("packages: %d, breaches as of %s: %d\n", len(rep.Packages), stamp(rep.LastTime), len(rep.Breaches))
 	a.e.printf("checkpoint: %s size %d root %x\n", cp.Origin, cp.Size, cp.Hash)
+	if n, err := witnesses(signed, rep.Agreement, a.v); err == nil && n > 0 {
+		a.e.printf("cosignatures on it: %s\n", witnessLine(n, rep.Agreement))
+	}
+	a.ag = rep.Agreement
 	a.e.printf("audit: OK\n")
 	if a.statePath != "" {
 		if err := a.saveState(&auditState{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Checkpoint: string(signed)}); err != nil {
@@ -256,11 +262,11 @@ func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byt
 	if err != nil {
 		return fmt.Errorf("cosign: the server's answer: %w", err)
 	}
-	witnessed := ""
-	if resp.WitnessQuorum > 0 && resp.Cosigners >= resp.WitnessQuorum {
-		witnessed = ", witnessed"
+	n, err := witnesses(resp.Checkpoint, a.ag, a.v)
+	if err != nil {
+		return fmt.Errorf("cosign: the server's answer: %w", err)
 	}
-	a.e.printf("cosigned checkpoint size %d (%d/%d mediators%s)\n", cp.Size, resp.Cosigners, resp.WitnessQuorum, witnessed)
+	a.e.printf("cosigned checkpoint size %d (%s)\n", cp.Size, witnessLine(n, a.ag))
 	return nil
 }
 

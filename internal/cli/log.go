@@ -73,11 +73,16 @@ func init() {
 					return fmt.Errorf("the server's checkpoint does not verify: %w", err)
 				}
 				e.printf("%s", resp.Checkpoint)
-				state := "not witnessed"
-				if resp.WitnessQuorum > 0 && resp.Cosigners >= resp.WitnessQuorum {
-					state = "witnessed"
+				// Counted here, with the pinned agreement's cosigner keys.
+				ag, _, err := e.pinnedAgreement("")
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(e.stderr, "cosigned by %d of the %d mediators required: %s\n", resp.Cosigners, resp.WitnessQuorum, state)
+				n, err := witnesses(resp.Checkpoint, ag, v)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "cosignatures checked against the pinned agreement: %s\n", witnessLine(n, ag))
 				return nil
 			})
 		},
