@@ -196,6 +196,9 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("startserver: a server is already running")
 	}
 	logPath := ts.MkAbs("server.log")
+	// Ready means accepting connections and having logged "serving" (the
+	// port accepts before that line is written; scripts grep for it).
+	servingBefore := countServing(logPath)
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	ts.Check(err)
 	addr := ts.Getenv("MVM_SERVER")
@@ -233,6 +236,8 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
+		}
+		if err == nil && (neg || countServing(logPath) > servingBefore) {
 			if neg {
 				p.stop(syscall.SIGKILL)
 				ts.Fatalf("startserver: server accepts connections on %s, want it to fail", addr)
@@ -246,6 +251,12 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// countServing counts the "serving" lines in the server log.
+func countServing(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "msg=serving")
 }
 
 // multiWriter writes to the log file and a buffer; unlike io.MultiWriter it
