@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mvm-exchange/mvm/internal/revocation"
 )
 
 // crlValidity is the NextUpdate of a dev CRL, counted from its ThisUpdate.
@@ -64,7 +66,7 @@ func RevokeCertificate(dir, name string, at time.Time) (*Revocation, error) {
 	crlName := "crl-" + party + ".pem"
 	crlPath := filepath.Join(dir, crlName)
 	tmpl := &x509.RevocationList{Number: big.NewInt(1)}
-	old, err := readCRL(crlPath)
+	old, err := revocation.ReadFile(crlPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -124,26 +126,6 @@ func readCert(path string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("devpki: %s: %w", path, err)
 	}
 	return c, nil
-}
-
-// readCRL reads a PEM (or DER) CRL; a missing file is fs.ErrNotExist.
-func readCRL(path string) (*x509.RevocationList, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("devpki: %w", err)
-	}
-	der := b
-	if block, _ := pem.Decode(b); block != nil {
-		der = block.Bytes
-	}
-	rl, err := x509.ParseRevocationList(der)
-	if err != nil {
-		return nil, fmt.Errorf("devpki: %s: %w", path, err)
-	}
-	return rl, nil
 }
 
 // issuingParty returns P for the CA DIR/ca-P.crt that signed cert.
