@@ -93,6 +93,9 @@ type Result struct {
 	Size       uint64
 	// Duplicate is true when the envelope had already been logged.
 	Duplicate bool
+	// Receipts builds receipts under Checkpoint; shared by a batch so the
+	// checkpoint is parsed once. Nil means build one from Checkpoint.
+	Receipts *tlog.ReceiptBuilder
 }
 
 // Ledger is the server's log. It is safe for concurrent use.

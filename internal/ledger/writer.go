@@ -79,9 +79,20 @@ func (l *Ledger) commit(batch []*request) {
 	refused := map[*request]error{}
 	var earlier []func() // answers for envelopes already committed before
 
-	for _, r := range batch {
+	// One read transaction for every message id of the batch.
+	keys := make([][]byte, len(batch))
+	for i, r := range batch {
+		keys[i] = store.MsgIDKey(r.adm.Author.URI(), r.adm.MessageID())
+	}
+	logged, err := l.st.MessageIndexes(keys)
+	if err != nil {
+		l.fail(batch, fmt.Errorf("%w: %w", ErrCommit, err))
+		return
+	}
+
+	for i, r := range batch {
 		adm := r.adm
-		key := string(store.MsgIDKey(adm.Author.URI(), adm.MessageID()))
+		key := string(keys[i])
 		if s, ok := byMsgID[key]; ok {
 			if bytes.Equal(s.req.adm.Raw, adm.Raw) {
 				s.dups = append(s.dups, r)
@@ -90,10 +101,7 @@ func (l *Ledger) commit(batch []*request) {
 			}
 			continue
 		}
-		if idx, ok, err := l.st.MessageIndex(adm.Author.URI(), adm.MessageID()); err != nil {
-			refused[r] = err
-			continue
-		} else if ok {
+		if idx, ok := logged[key]; ok {
 			// Committed by an earlier batch of this writer, so durable.
 			earlier = append(earlier, func() { res, err := l.duplicate(idx, adm, l.head.Load()); r.reply <- reply{res, err} })
 			continue
@@ -176,8 +184,15 @@ func (l *Ledger) commit(batch []*request) {
 		l.remember(overlay)
 		l.publish(&Head{Size: tree.Size(), Checkpoint: cp, Agreement: ag, History: history})
 	}
+	var receipts *tlog.ReceiptBuilder
+	if len(accepted) > 0 {
+		var err error
+		if receipts, err = tlog.NewReceiptBuilder(cp); err != nil {
+			l.log.Error("checkpoint unusable for receipts", "size", tree.Size(), "err", err)
+		}
+	}
 	for _, s := range accepted {
-		res := &Result{Index: s.index, ReceivedAt: now, Leaf: s.leaf, Checkpoint: cp, Size: tree.Size()}
+		res := &Result{Index: s.index, ReceivedAt: now, Leaf: s.leaf, Checkpoint: cp, Size: tree.Size(), Receipts: receipts}
 		s.req.reply <- reply{res: res}
 		for _, d := range s.dups {
 			dup := *res

@@ -44,7 +44,13 @@ func (s *Service) receipt(res *ledger.Result) (*mvmv1.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	text, err := tlog.NewReceipt(res.Index, proof, res.Checkpoint, res.Leaf)
+	b := res.Receipts
+	if b == nil {
+		if b, err = tlog.NewReceiptBuilder(res.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
+	text, err := b.Receipt(res.Index, proof, res.Leaf)
 	if err != nil {
 		return nil, err
 	}

@@ -239,3 +239,19 @@ func (s *Store) LeafRange(start, end uint64, max int) ([][]byte, error) {
 	})
 	return out, err
 }
+
+// MessageIndexes looks up many message-id keys (see MsgIDKey) in one read
+// transaction; keys not found are absent from the result.
+func (s *Store) MessageIndexes(keys [][]byte) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMsgIDs)
+		for _, k := range keys {
+			if v := b.Get(k); v != nil {
+				out[string(k)] = getU64(v)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

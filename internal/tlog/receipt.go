@@ -47,9 +47,31 @@ type Receipt struct {
 // LeafHash(leaf) against the checkpoint's root, and that the output parses
 // back to the same bytes. A nil leaf is encoded as an empty one.
 func NewReceipt(index uint64, proof [][]byte, signedCheckpoint []byte, leaf []byte) ([]byte, error) {
-	if len(leaf) > MaxReceiptLeafSize {
-		return nil, fmt.Errorf("%w: leaf is %d bytes, a receipt can carry at most %d", ErrMalformed, len(leaf), MaxReceiptLeafSize)
+	b, err := NewReceiptBuilder(signedCheckpoint)
+	if err != nil {
+		return nil, err
 	}
+	out, err := b.Receipt(index, proof, leaf)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := decodeReceipt(out); err != nil {
+		return nil, fmt.Errorf("tlog: receipt for index %d does not round-trip: %w", index, err)
+	}
+	return out, nil
+}
+
+// ReceiptBuilder makes the receipts of many entries under one checkpoint,
+// as a group commit does: the checkpoint is parsed and checked once.
+type ReceiptBuilder struct {
+	signed []byte
+	cp     *log.Checkpoint
+}
+
+// NewReceiptBuilder checks signedCheckpoint as NewReceipt does: exactly one
+// signature line (the log's), canonical encoding, a canonical checkpoint
+// body.
+func NewReceiptBuilder(signedCheckpoint []byte) (*ReceiptBuilder, error) {
 	n, err := parseNote(signedCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("tlog: receipt checkpoint: %w", err)
@@ -62,13 +84,22 @@ func NewReceipt(index uint64, proof [][]byte, signedCheckpoint []byte, leaf []by
 	if err != nil || len(rest) != 0 || len(cp.Hash) != HashSize || !bytes.Equal(cp.Marshal(), []byte(n.Text)) {
 		return nil, fmt.Errorf("%w: receipt checkpoint body is not a canonical checkpoint", ErrMalformed)
 	}
-	if err := VerifyInclusion(LeafHash(leaf), index, cp.Size, proof, cp.Hash); err != nil {
+	return &ReceiptBuilder{signed: signedCheckpoint, cp: cp}, nil
+}
+
+// Receipt encodes the receipt of leaf at index, after checking the
+// inclusion proof against the checkpoint's root. Safe for concurrent use.
+func (b *ReceiptBuilder) Receipt(index uint64, proof [][]byte, leaf []byte) ([]byte, error) {
+	if len(leaf) > MaxReceiptLeafSize {
+		return nil, fmt.Errorf("%w: leaf is %d bytes, a receipt can carry at most %d", ErrMalformed, len(leaf), MaxReceiptLeafSize)
+	}
+	if err := VerifyInclusion(LeafHash(leaf), index, b.cp.Size, proof, b.cp.Hash); err != nil {
 		return nil, fmt.Errorf("tlog: receipt for index %d: %w", index, err)
 	}
 	p := fproof.TLogProof{
 		Index:      index,
 		Hashes:     make([][sha256.Size]byte, len(proof)),
-		Checkpoint: signedCheckpoint,
+		Checkpoint: b.signed,
 		ExtraData:  leaf,
 	}
 	if p.ExtraData == nil {
@@ -77,11 +108,7 @@ func NewReceipt(index uint64, proof [][]byte, signedCheckpoint []byte, leaf []by
 	for i, h := range proof {
 		p.Hashes[i] = [sha256.Size]byte(h)
 	}
-	out := p.Marshal()
-	if _, err := decodeReceipt(out); err != nil {
-		return nil, fmt.Errorf("tlog: receipt for index %d does not round-trip: %w", index, err)
-	}
-	return out, nil
+	return p.Marshal(), nil
 }
 
 // VerifyReceipt verifies a receipt offline: it must be exactly the canonical
