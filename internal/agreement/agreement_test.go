@@ -17,7 +17,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
-	"github.com/mvm-exchange/mvm/internal/message"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -53,19 +52,11 @@ func newPKI(t *testing.T) *pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := envelope.Parse(raw)
+	ag, env, err := agreement.FromEnvelope(raw, 0)
 	if err != nil {
-		t.Fatalf("envelope.Parse: %v", err)
+		t.Fatalf("agreement.FromEnvelope: %v", err)
 	}
-	m, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		t.Fatalf("message.Decode: %v", err)
-	}
-	p := m.(*mvmv1.Agreement)
-	ag, err := agreement.Parse(p, 0)
-	if err != nil {
-		t.Fatalf("agreement.Parse(dev agreement): %v", err)
-	}
+	p := ag.Proto
 	return &pki{dir: dir, env: env, proto: p, ag: ag}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/message"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -67,4 +68,26 @@ func VerifyAllSigned(env *mvmv1.Envelope, at time.Time, agreements ...*Agreement
 		}
 	}
 	return signers, nil
+}
+
+// FromEnvelope decodes a serialized agreement envelope (such as the dev
+// PKI's agreement.envelope) and parses its agreement as the one at index.
+// It does not check the signatures: see VerifyAllSigned.
+func FromEnvelope(raw []byte, index uint64) (*Agreement, *mvmv1.Envelope, error) {
+	env, err := envelope.Parse(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.PayloadType != message.TypeAgreement {
+		return nil, nil, fmt.Errorf("%w: the envelope holds a %s", ErrInvalid, env.PayloadType)
+	}
+	p, err := message.Decode(env.PayloadType, env.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	ag, err := Parse(p.(*mvmv1.Agreement), index)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ag, env, nil
 }

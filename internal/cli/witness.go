@@ -8,10 +8,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/envelope"
-	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/tlog"
-	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // witnesses counts, on the client, the mediator parties of ag whose
@@ -49,19 +46,7 @@ func (e *env) pinnedAgreement(path string) (*agreement.Agreement, []byte, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pinned agreement: %w", err)
 	}
-	env, err := envelope.Parse(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pinned agreement %s: %w", path, err)
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pinned agreement %s: %w", path, err)
-	}
-	ap, ok := p.(*mvmv1.Agreement)
-	if !ok {
-		return nil, nil, fmt.Errorf("pinned agreement %s holds a %s", path, env.PayloadType)
-	}
-	ag, err := agreement.Parse(ap, 0)
+	ag, _, err := agreement.FromEnvelope(raw, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pinned agreement %s: %w", path, err)
 	}

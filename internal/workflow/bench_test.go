@@ -6,11 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/devpki"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -25,15 +22,7 @@ func benchAgreement(b *testing.B) *agreement.Agreement {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env, err := envelope.Parse(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &mvmv1.Agreement{}
-	if err := proto.Unmarshal(env.Payload, p); err != nil {
-		b.Fatal(err)
-	}
-	ag, err := agreement.Parse(p, 0)
+	ag, _, err := agreement.FromEnvelope(raw, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

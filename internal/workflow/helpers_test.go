@@ -61,19 +61,11 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := envelope.Parse(raw)
+	ag, env, err := agreement.FromEnvelope(raw, 0)
 	if err != nil {
-		t.Fatalf("envelope.Parse: %v", err)
+		t.Fatalf("agreement.FromEnvelope: %v", err)
 	}
-	m, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		t.Fatalf("message.Decode: %v", err)
-	}
-	p := m.(*mvmv1.Agreement)
-	ag, err := agreement.Parse(p, 0)
-	if err != nil {
-		t.Fatalf("agreement.Parse: %v", err)
-	}
+	p := ag.Proto
 	if ag.RulingQuorum != 2 {
 		t.Fatalf("dev agreement ruling quorum: got %v, want %v", ag.RulingQuorum, 2)
 	}
