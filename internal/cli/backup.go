@@ -16,7 +16,8 @@ import (
 func init() {
 	var out string
 	register(&command{
-		name: "backup", args: "--out FILE",
+		longRunning: true,
+		name:        "backup", args: "--out FILE",
 		summary: "operators: save a consistent copy of the server's database (a file a server can start on)",
 		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "database file to write (required)") },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
