@@ -162,7 +162,6 @@ type auditor struct {
 	next     uint64
 	lastTime time.Time
 	ag       *agreement.Agreement
-	history  []*agreement.Agreement
 	certs    map[string]*x509.Certificate
 	// msgids holds a 128-bit digest of author and message id per entry:
 	// exact enough (a collision needs ~2^64 ids), and a fixed 24 bytes.
@@ -445,7 +444,6 @@ func (a *auditor) agreementEntry(d *decoded) error {
 		return err
 	}
 	a.ag = next
-	a.history = append(a.history, next)
 	return nil
 }
 

@@ -30,8 +30,8 @@ func init() {
 		name: "submit", args: "--lat DEG --lon DEG [--summary TEXT]",
 		summary: "submit a target package (submitter); prints the package id first",
 		flags: func(fs *flag.FlagSet) {
-			fs.Float64Var(&lat, "lat", nanFlag, "latitude, WGS 84 degrees (required)")
-			fs.Float64Var(&lon, "lon", nanFlag, "longitude, WGS 84 degrees (required)")
+			fs.Float64Var(&lat, "lat", 0, "latitude, WGS 84 degrees (required)")
+			fs.Float64Var(&lon, "lon", 0, "longitude, WGS 84 degrees (required)")
 			fs.Float64Var(&precision, "precision", 0, "precision in metres")
 			fs.StringVar(&summary, "summary", "", "basis and summary")
 			fs.StringVar(&group, "group", "", "suspected group")
@@ -134,9 +134,6 @@ func init() {
 		},
 	})
 }
-
-// nanFlag marks a float flag as unset (checked with flagSet).
-const nanFlag = 0
 
 func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false

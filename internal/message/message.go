@@ -150,6 +150,4 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // ValidID reports whether s is a well-formed message or package id.
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 
-var partyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
 func itoa(i int) string { return fmt.Sprint(i) }

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mvm-exchange/mvm/internal/identity"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -102,7 +103,7 @@ func validateTargetPackage(p *mvmv1.TargetPackage) error {
 	if _, ok := mvmv1.Tlp_name[int32(p.Tlp)]; !ok {
 		return fieldErr("tlp", "unknown value %d", p.Tlp)
 	}
-	if p.Responder != "" && !validParty(p.Responder) {
+	if p.Responder != "" && !identity.ValidName(p.Responder) {
 		return fieldErr("responder", "%q is not a party id", truncate(p.Responder))
 	}
 	return firstErr(text("suspected_group", p.SuspectedGroup, 0, MaxShortText),
@@ -187,8 +188,6 @@ func timestamp(field string, ts *timestamppb.Timestamp) error {
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
-
-func validParty(s string) bool { return partyPattern.MatchString(s) }
 
 func truncate(s string) string {
 	if len(s) > 40 {

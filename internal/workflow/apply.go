@@ -253,9 +253,8 @@ func (p *Package) addEvidence(in Input) error {
 	if p.Report == nil {
 		return refuse(ErrPrecondition, "cannot add evidence to package %s: status is %s (no action reported)", p.ID, p.Status)
 	}
-	if p.Status == StatusWithdrawn {
-		return p.require("add evidence to")
-	}
+	// A package with a report was never withdrawn (withdrawal needs no
+	// report), so evidence is taken in every status from here on.
 	p.meet(DeadlineEvidence, in.ReceivedAt)
 	return nil
 }
