@@ -50,46 +50,60 @@ func (a *Admitted) MessageID() string { return message.Header(a.Payload).GetMess
 // Admit checks raw, received from the client authenticated by peer at time
 // at, under the agreement in force ag.
 func Admit(ag *agreement.Agreement, raw []byte, peer *x509.Certificate, at time.Time) (*Admitted, error) {
-	author, _, err := ag.Authenticate(peer, nil, at)
+	adm, checks, err := Prepare(ag, raw, peer, at)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range checks {
+		if err := c.Verify(); err != nil {
+			return nil, err
+		}
+	}
+	return adm, nil
+}
+
+// Prepare runs every check of [Admit] but the signature verification,
+// which it returns instead: the peer's signatures (at least one), for the
+// caller to verify, alone or in a batch with [envelope.VerifyBatch]. The
+// envelope is admitted only if every one verifies.
+func Prepare(ag *agreement.Agreement, raw []byte, peer *x509.Certificate, at time.Time) (*Admitted, []envelope.Check, error) {
+	author, _, err := ag.Authenticate(peer, nil, at)
+	if err != nil {
+		return nil, nil, err
 	}
 	env, err := envelope.Parse(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	payload, err := message.Decode(env.PayloadType, env.Payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := message.Validate(payload); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fp := sha256.Sum256(peer.Raw)
 	keyid := envelope.Fingerprint(peer.Raw)
 	if env.PayloadType != message.TypeAgreement && len(env.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: %d signatures, a %s carries exactly one", envelope.ErrMalformed,
+		return nil, nil, fmt.Errorf("%w: %d signatures, a %s carries exactly one", envelope.ErrMalformed,
 			len(env.Signatures), env.PayloadType)
 	}
 	// The peer's own signature must be present and valid; for multi-party
 	// agreements the other signatures are checked by the workflow.
-	found := false
+	var checks []envelope.Check
 	for _, s := range env.Signatures {
 		if s.Keyid != keyid {
 			continue
 		}
 		if len(s.Certificate) > 0 && !bytes.Equal(s.Certificate, peer.Raw) {
-			return nil, fmt.Errorf("%w: embedded certificate differs from the connection's", ErrNotPeer)
+			return nil, nil, fmt.Errorf("%w: embedded certificate differs from the connection's", ErrNotPeer)
 		}
-		if err := envelope.Verify(env.PayloadType, env.Payload, s.Sig, peer.PublicKey); err != nil {
-			return nil, err
-		}
-		found = true
+		checks = append(checks, envelope.Check{PayloadType: env.PayloadType, Payload: env.Payload, Sig: s.Sig, Key: peer.PublicKey})
 	}
-	if !found {
-		return nil, fmt.Errorf("%w: no signature by the key of %s's certificate", ErrNotPeer, author)
+	if len(checks) == 0 {
+		return nil, nil, fmt.Errorf("%w: no signature by the key of %s's certificate", ErrNotPeer, author)
 	}
-	return &Admitted{Raw: raw, Envelope: env, Type: env.PayloadType, Payload: payload, Author: author, PeerSHA256: fp[:]}, nil
+	return &Admitted{Raw: raw, Envelope: env, Type: env.PayloadType, Payload: payload, Author: author, PeerSHA256: fp[:]}, checks, nil
 }
 
 // NewLeaf builds and serializes the leaf for an admitted envelope.

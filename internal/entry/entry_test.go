@@ -132,6 +132,20 @@ func TestAdmit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			adm, err := entry.Admit(k.ag, tt.raw, tt.peer, tt.at)
+			// Prepare plus a batch verification of its checks is Admit.
+			padm, checks, perr := entry.Prepare(k.ag, tt.raw, tt.peer, tt.at)
+			if perr == nil {
+				if len(checks) == 0 {
+					t.Fatal("Prepare admitted an envelope without a signature to verify")
+				}
+				perr = errors.Join(envelope.VerifyBatch(checks)...)
+			}
+			if (perr == nil) != (err == nil) || (tt.want != nil && !errors.Is(perr, tt.want)) {
+				t.Errorf("Prepare + VerifyBatch: %v; Admit: %v", perr, err)
+			}
+			if err == nil && (padm == nil || !bytes.Equal(padm.Raw, adm.Raw)) {
+				t.Errorf("Prepare: admission differs from Admit's")
+			}
 			if tt.want != nil {
 				if !errors.Is(err, tt.want) {
 					t.Errorf("Admit: got %v, want %v", err, tt.want)

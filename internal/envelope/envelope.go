@@ -9,6 +9,15 @@
 // Guarantees:
 //   - [Verify] accepts a signature only if it is valid over PAE for the given
 //     public key (Ed25519, or ECDSA P-256 with SHA-256).
+//   - [VerifyBatch] gives, check by check, the same verdicts as [Verify];
+//     it only costs less (Ed25519 signatures are verified together).
+//   - Ed25519 follows RFC 8032 and FIPS 186-5 exactly: canonical encodings
+//     of the key, R and S, and the cofactored verification equation, one
+//     by one and in batches alike. Every signature a standard signer makes
+//     verifies; a signature that only the cofactored equation accepts can
+//     be made only by the key's holder (it needs a torsion component in R),
+//     and it is accepted here, by the server and by every audit, the same
+//     way.
 //   - [Parse] rejects envelopes with unknown fields, empty payloads or
 //     malformed signatures, so what is stored is exactly what was checked.
 //
@@ -29,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 
+	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"google.golang.org/protobuf/proto"
 
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -108,7 +118,12 @@ func Sign(payloadType string, payload []byte, s Signer) (*mvmv1.Signature, error
 	var err error
 	switch k := s.Key.(type) {
 	case ed25519.PrivateKey:
-		sig = ed25519.Sign(k, msg)
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("sign: Ed25519 private key of %d bytes", len(k))
+		}
+		// The same deterministic RFC 8032 signature as crypto/ed25519
+		// makes, in half the time (precomputed base point tables).
+		sig = voied.Sign(voied.PrivateKey(k), msg)
 	case *ecdsa.PrivateKey:
 		if k.Curve != elliptic.P256() {
 			return nil, ErrUnsupportedKey
@@ -133,7 +148,7 @@ func Verify(payloadType string, payload, sig []byte, pub crypto.PublicKey) error
 	msg := PAE(payloadType, payload)
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
-		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(k, msg, sig) {
+		if len(sig) != ed25519.SignatureSize || !verifyEd25519(k, msg, sig) {
 			return ErrBadSignature
 		}
 	case *ecdsa.PublicKey:

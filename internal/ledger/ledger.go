@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type Config struct {
 	// CachePackages bounds the package states kept in memory. Default 1<<18.
 	CachePackages int
 	Logger        *slog.Logger
+	// VerifyWorkers bounds the goroutines verifying a batch's signatures.
+	// Default GOMAXPROCS.
+	VerifyWorkers int
 }
 
 // Head is the committed state of the log, published after every commit.
@@ -96,6 +100,9 @@ type Result struct {
 	// Receipts builds receipts under Checkpoint; shared by a batch so the
 	// checkpoint is parsed once. Nil means build one from Checkpoint.
 	Receipts *tlog.ReceiptBuilder
+	// Nodes holds, in memory, every node the inclusion proof of Index at
+	// Size needs (shared by a batch, read-only). Nil means read the store.
+	Nodes tlog.NodeReader
 }
 
 // Ledger is the server's log. It is safe for concurrent use.
@@ -105,6 +112,7 @@ type Ledger struct {
 	origin string
 	log    *slog.Logger
 
+	// reqs holds prepared appends, their signatures not yet verified.
 	reqs    chan *request
 	done    chan struct{}
 	stopped chan struct{}
@@ -121,10 +129,11 @@ type Ledger struct {
 }
 
 type request struct {
-	adm   *entry.Admitted
-	ag    *agreement.Agreement // agreement the envelope was admitted under
-	peer  *x509.Certificate
-	reply chan reply
+	adm    *entry.Admitted
+	checks []envelope.Check     // the signatures to verify before admission
+	ag     *agreement.Agreement // agreement the envelope was admitted under
+	peer   *x509.Certificate
+	reply  chan reply
 }
 
 type reply struct {
@@ -146,6 +155,9 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.VerifyWorkers <= 0 {
+		cfg.VerifyWorkers = runtime.GOMAXPROCS(0)
 	}
 	l := &Ledger{
 		cfg:     cfg,
@@ -352,27 +364,19 @@ func (l *Ledger) Close() {
 
 // Append admits raw, sent by the client authenticated with peer, and
 // returns once it is durably logged or refused.
+//
+// Parsing, validation and authentication run on the caller's goroutine.
+// The writer then verifies the signature, in one batch with every append
+// that arrived while it was committing, over all cores, before its write
+// transaction begins (see verify); answers re-sent envelopes from the log;
+// checks the clock and applies the workflow.
 func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate) (*Result, error) {
 	h := l.head.Load()
-	now := l.cfg.Now()
-	adm, err := entry.Admit(h.Agreement, raw, peer, now)
+	adm, checks, err := entry.Prepare(h.Agreement, raw, peer, l.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	// A retry of a committed envelope never needs the writer. Only entries
-	// below the published head count: bbolt shows a transaction to readers
-	// before its final fsync, and a receipt must never precede durability.
-	if idx, ok, err := l.st.MessageIndex(adm.Author.URI(), adm.MessageID()); err != nil {
-		return nil, err
-	} else if ok && idx < h.Size {
-		return l.duplicate(idx, adm, h)
-	}
-	// After the duplicate check: a retry of a logged envelope is answered
-	// however old its timestamp.
-	if err := entry.CheckClock(h.Agreement, adm, now); err != nil {
-		return nil, err
-	}
-	req := &request{adm: adm, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
+	req := &request{adm: adm, checks: checks, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
 	select {
 	case l.reqs <- req:
 	case <-l.done:

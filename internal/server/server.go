@@ -173,6 +173,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = 256
 	}
+	const streamWorkers = 256
 	opts := append(svc.ServerOptions(),
 		grpc.Creds(svc.Credentials(s.getCertificate)),
 		grpc.MaxRecvMsgSize(1<<20),
@@ -182,6 +183,11 @@ func Start(cfg Config) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 30 * time.Second, Timeout: 20 * time.Second}),
 		grpc.ConnectionTimeout(10*time.Second),
+		// Calls run on a pool of long-lived goroutines whose stacks have
+		// already grown, instead of a fresh goroutine per call that grows
+		// its stack again (copystack was ~10 % of server CPU under load).
+		// Beyond the pool, calls still get goroutines of their own.
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	g := grpc.NewServer(opts...)
 	s.lis, s.grpc = lis, g

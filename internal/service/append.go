@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,19 +29,36 @@ func (s *Service) Append(ctx context.Context, req *mvmv1.AppendRequest) (*mvmv1.
 	}
 	res, err := s.l.Append(ctx, req.Envelope, caller.Certificate)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, s.refused(ctx, caller, toStatus(err))
 	}
 	receipt, err := s.receipt(res)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, s.refused(ctx, caller, toStatus(err))
 	}
 	return &mvmv1.AppendResponse{Receipt: receipt, Duplicate: res.Duplicate}, nil
 }
 
+// refused logs a refused append when the logging interceptor does not
+// (see logsCall), at the level it would use, and returns err.
+func (s *Service) refused(ctx context.Context, caller *Caller, err error) error {
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		return err // the interceptor logs the call
+	}
+	st := status.Convert(err)
+	s.log.Log(ctx, slog.Level(callLevel(st.Code())), "append refused", "caller", caller.ID.String(),
+		"grpc.code", st.Code().String(), "grpc.error", st.Message())
+	return err
+}
+
 // receipt builds the C2SP tlog-proof for a committed entry. It runs on the
-// caller's goroutine, after the commit, reading only committed nodes.
+// caller's goroutine, after the commit, from the batch's nodes in memory or
+// else from committed nodes.
 func (s *Service) receipt(res *ledger.Result) (*mvmv1.Receipt, error) {
-	proof, err := tlog.InclusionProof(s.l.Store(), res.Index, res.Size)
+	var nodes tlog.NodeReader = s.l.Store()
+	if res.Nodes != nil {
+		nodes = res.Nodes
+	}
+	proof, err := tlog.InclusionProof(nodes, res.Index, res.Size)
 	if err != nil {
 		return nil, err
 	}

@@ -132,3 +132,33 @@ func copyHashes(ids []compact.NodeID, got [][]byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// Edge calls visit with every node of the tree's right edge: the perfect
+// subtrees of compact.RangeNodes(0, Size()), left to right. visit must not
+// modify hash.
+func (t *Tree) Edge(visit func(id compact.NodeID, hash []byte)) {
+	ids := compact.RangeNodes(0, t.rng.End(), nil)
+	for i, h := range t.rng.Hashes() {
+		visit(ids[i], h)
+	}
+}
+
+// NodeMap is a NodeReader over nodes held in memory. A log writer fills
+// one per batch with the right edge before the batch (Tree.Edge) and the
+// nodes the batch's appends create (Tree.Append's visitor): that is every
+// node an inclusion proof of an entry of the batch, at the batch's size,
+// reads. It must not be modified once shared.
+type NodeMap map[compact.NodeID][]byte
+
+// ReadNodes implements NodeReader.
+func (m NodeMap) ReadNodes(ids []compact.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := m[id]
+		if !ok {
+			return nil, fmt.Errorf("%w: Merkle node level %d index %d not in memory", ErrNodeNotFound, id.Level, id.Index)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
