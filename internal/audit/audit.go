@@ -13,7 +13,10 @@
 // bytes and checks that the log's signed checkpoint commits to it.
 //
 // Signature and chain checks run in parallel across cores; the reducer runs
-// in log order.
+// in log order. The entries are streamed. What the audit remembers is one
+// state per package and one digest per message id: in the heap, or, with
+// Options.Bounded, in temporary files with only compact indexes in memory
+// (package spill).
 package audit
 
 import (
@@ -73,7 +76,18 @@ type Options struct {
 	// KeepHistory keeps each package's events and contents in the report.
 	// Without it packages are kept compact (workflow.Package.Compact), so
 	// memory grows by a few hundred bytes per package, not per entry.
+	// Bounded runs ignore it.
 	KeepHistory bool
+	// Bounded keeps the package states and message ids in temporary files
+	// instead of the heap, so that memory grows by about 25-45 bytes per
+	// entry (compact indexes) instead of hundreds per package: for logs of
+	// millions of entries. Report.Packages and Report.Breaches are then
+	// nil; Report.PackageCount and Report.BreachCount say how many.
+	Bounded bool
+	// TempDir is where a bounded run puts its files (default
+	// os.TempDir()). They are unlinked at once where the system allows it,
+	// and in any case removed before Run returns.
+	TempDir string
 	// CRLs are the parties' certificate revocation lists. Each must verify
 	// against the CA of a party of an agreement of the log, or the audit
 	// fails. An entry received at or after its signer's revocation time
@@ -87,10 +101,12 @@ type Report struct {
 	Entries   uint64
 	Root      []byte
 	Agreement *agreement.Agreement
-	Packages  map[string]*workflow.Package
-	Breaches  []workflow.Breach
-	LastTime  time.Time
-	RootAt    []byte
+	Packages  map[string]*workflow.Package // nil in bounded runs
+	Breaches  []workflow.Breach            // nil in bounded runs
+	// PackageCount and BreachCount count the packages and the breaches.
+	PackageCount, BreachCount int
+	LastTime                  time.Time
+	RootAt                    []byte
 	// SignedBeforeRevocation lists, in log order, the entries whose signer
 	// certificate a CRL revokes, at a time after the entry was received.
 	SignedBeforeRevocation []uint64
@@ -103,8 +119,18 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, genesis: o.Genesis, certs: map[string]*x509.Certificate{}, msgids: map[[16]byte]uint64{},
-		pkgs: map[string]*workflow.Package{}, workers: o.Workers, rev: newRevocations(o.CRLs)}
+	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, genesis: o.Genesis, certs: map[string]*x509.Certificate{},
+		workers: o.Workers, rev: newRevocations(o.CRLs)}
+	if o.Bounded {
+		st, err := newSpillStates(o.TempDir, size)
+		if err != nil {
+			return nil, err
+		}
+		a.states, a.keepHistory = st, false
+	} else {
+		a.states = newMemStates()
+	}
+	defer a.states.close()
 	a.tree, _ = tlog.NewTree(0, nil)
 	var leaves [][]byte
 	p := &pipeline{a: a}
@@ -146,13 +172,15 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if asOf.IsZero() {
 		asOf = a.lastTime
 	}
-	pkgs := make([]*workflow.Package, 0, len(a.pkgs))
-	for _, p := range a.pkgs {
-		pkgs = append(pkgs, p)
+	rep := &Report{Entries: a.next, Root: root, Agreement: a.ag, LastTime: a.lastTime, RootAt: a.rootAtV,
+		SignedBeforeRevocation: a.rev.before}
+	if err := a.states.report(rep, asOf); err != nil {
+		return nil, err
 	}
-	return &Report{Entries: a.next, Root: root, Agreement: a.ag, Packages: a.pkgs,
-		Breaches: workflow.Breaches(pkgs, asOf), LastTime: a.lastTime, RootAt: a.rootAtV,
-		SignedBeforeRevocation: a.rev.before}, nil
+	if err := a.states.close(); err != nil {
+		return nil, err
+	}
+	return rep, nil
 }
 
 type auditor struct {
@@ -163,11 +191,10 @@ type auditor struct {
 	lastTime time.Time
 	ag       *agreement.Agreement
 	certs    map[string]*x509.Certificate
-	// msgids holds a 128-bit digest of author and message id per entry:
-	// exact enough (a collision needs ~2^64 ids), and a fixed 24 bytes.
-	msgids      map[[16]byte]uint64
+	// states: package states and message id digests (128 bits of author
+	// and message id: exact enough, a collision needs ~2^64 ids).
+	states      states
 	keepHistory bool
-	pkgs        map[string]*workflow.Package
 	tree        *tlog.Tree
 	rootAt      uint64
 	rootAtV     []byte
@@ -363,12 +390,19 @@ func (a *auditor) apply(ds []*decoded) error {
 		}
 		sum := sha256.Sum256([]byte(d.adm.Author.URI() + "\x00" + d.adm.MessageID()))
 		key := [16]byte(sum[:16])
-		if prev, dup := a.msgids[key]; dup {
+		prev, dup, err := a.states.useMsgID(key, d.index)
+		if err != nil {
+			return err
+		}
+		if dup {
 			return &EntryError{d.index, fmt.Errorf("message id %q of %s was already used at index %d", d.adm.MessageID(), d.adm.Author, prev)}
 		}
-		a.msgids[key] = d.index
 		id := message.PackageID(d.adm.Payload)
-		next, err := workflow.Apply(a.ag, a.pkgs[id], workflow.Input{Index: d.index, ReceivedAt: d.e.ReceivedAt.AsTime(),
+		pkg, err := a.states.pkg(id)
+		if err != nil {
+			return err
+		}
+		next, err := workflow.Apply(a.ag, pkg, workflow.Input{Index: d.index, ReceivedAt: d.e.ReceivedAt.AsTime(),
 			Author: d.adm.Author, Payload: d.adm.Payload})
 		if err != nil {
 			return &EntryError{d.index, fmt.Errorf("workflow refuses it: %w", err)}
@@ -376,7 +410,9 @@ func (a *auditor) apply(ds []*decoded) error {
 		if !a.keepHistory {
 			next = next.Compact()
 		}
-		a.pkgs[id] = next
+		if err := a.states.setPkg(id, next); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -218,7 +218,7 @@ func (x *exchange) checkpoint(t *testing.T) (*tlog.Checkpoint, []byte) {
 func (x *exchange) audit(t *testing.T, o audit.Options) (*audit.Report, error) {
 	t.Helper()
 	cp, _ := x.checkpoint(t)
-	return audit.Run(ctxT(t), x.tr, cp.Size, o)
+	return run(t, x.tr, cp.Size, o)
 }
 
 // leaves downloads every leaf of the log.
@@ -595,13 +595,13 @@ func TestAuditRejectsCertificateWithWrongHash(t *testing.T) {
 		"another identity": func([]byte) []byte { return mustCert(t, x.env.Certs, testenv.Mediator) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := audit.Run(ctxT(t), badCerts{x.tr, edit}, cp.Size, audit.Options{})
+			_, err := run(t, badCerts{x.tr, edit}, cp.Size, audit.Options{})
 			wantEntryError(t, err, 1, "SHA-256")
 		})
 	}
 	// The same source, honest, passes: the failures above are the
 	// certificates'.
-	if _, err := audit.Run(ctxT(t), badCerts{x.tr, func(d []byte) []byte { return d }}, cp.Size, audit.Options{}); err != nil {
+	if _, err := run(t, badCerts{x.tr, func(d []byte) []byte { return d }}, cp.Size, audit.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -108,14 +108,21 @@ func benchLog(b *testing.B, n int) *memSource {
 }
 
 // BenchmarkAudit reports the cost of auditing one entry: decode, signature
-// and chain check (in parallel), reducer, Merkle tree.
-func BenchmarkAudit(b *testing.B) {
+// and chain check (in parallel), reducer, Merkle tree. BenchmarkAuditBounded
+// does the same with the package states and message ids in spill files, as
+// `client audit` does.
+func BenchmarkAudit(b *testing.B) { benchmarkAudit(b, audit.Options{}) }
+func BenchmarkAuditBounded(b *testing.B) {
+	benchmarkAudit(b, audit.Options{Bounded: true, TempDir: b.TempDir()})
+}
+
+func benchmarkAudit(b *testing.B, o audit.Options) {
 	const n = 5000
 	src := benchLog(b, n)
 	size := uint64(len(src.leaves))
 	b.ResetTimer()
 	for range b.N {
-		if _, err := audit.Run(context.Background(), src, size, audit.Options{}); err != nil {
+		if _, err := audit.Run(context.Background(), src, size, o); err != nil {
 			b.Fatal(err)
 		}
 	}

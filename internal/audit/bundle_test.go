@@ -98,7 +98,7 @@ func runBundle(t *testing.T, path string) (*audit.Report, *audit.Bundle, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rep, err := audit.Run(ctxT(t), b, b.Header.Size, audit.Options{})
+	rep, err := run(t, b, b.Header.Size, audit.Options{})
 	return rep, b, err
 }
 

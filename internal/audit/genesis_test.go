@@ -29,10 +29,10 @@ func TestPinnedGenesis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := audit.Run(ctxT(t), x.tr, cp.Size, audit.Options{Genesis: mine}); err != nil {
+	if _, err := run(t, x.tr, cp.Size, audit.Options{Genesis: mine}); err != nil {
 		t.Fatalf("audit with the right pin: %v", err)
 	}
-	_, err = audit.Run(ctxT(t), x.tr, cp.Size, audit.Options{Genesis: theirs})
+	_, err = run(t, x.tr, cp.Size, audit.Options{Genesis: theirs})
 	if err == nil || !strings.Contains(err.Error(), "entry 0: the genesis agreement is not the pinned one") {
 		t.Fatalf("audit pinned to another agreement: got %v, want a failure at entry 0", err)
 	}

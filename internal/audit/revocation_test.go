@@ -77,7 +77,7 @@ func TestAuditRevocation(t *testing.T) {
 
 	// The log up to the forged entry passes; the genesis (signed by
 	// tr-verifier among others) and pk-second's two entries are listed.
-	rep, err := audit.Run(ctxT(t), x.tr, after, audit.Options{CRLs: crls})
+	rep, err := run(t, x.tr, after, audit.Options{CRLs: crls})
 	if err != nil {
 		t.Fatalf("audit up to entry %d: %v", after, err)
 	}
@@ -86,14 +86,14 @@ func TestAuditRevocation(t *testing.T) {
 	}
 
 	// The whole log fails at the entry received after the revocation.
-	_, err = audit.Run(ctxT(t), x.tr, after+1, audit.Options{CRLs: crls})
+	_, err = run(t, x.tr, after+1, audit.Options{CRLs: crls})
 	wantEntryError(t, err, after, "revoked")
 	if !errors.Is(err, revocation.ErrRevoked) || !strings.Contains(err.Error(), "pk/pk-second") {
 		t.Errorf("audit error %v: want ErrRevoked naming pk/pk-second", err)
 	}
 
 	// Without CRLs the same log passes and lists nothing.
-	rep, err = audit.Run(ctxT(t), x.tr, after+1, audit.Options{})
+	rep, err = run(t, x.tr, after+1, audit.Options{})
 	if err != nil {
 		t.Fatalf("audit without CRLs: %v", err)
 	}
@@ -104,7 +104,7 @@ func TestAuditRevocation(t *testing.T) {
 	// A CRL that names pk's CA but is signed with af's key fails the
 	// audit whatever it lists.
 	forged := forgedCRL(t, x.env.Certs)
-	_, err = audit.Run(ctxT(t), x.tr, after+1, audit.Options{CRLs: []*x509.RevocationList{forged}})
+	_, err = run(t, x.tr, after+1, audit.Options{CRLs: []*x509.RevocationList{forged}})
 	if !errors.Is(err, revocation.ErrInvalid) || !strings.Contains(err.Error(), "not signed by party pk's CA") {
 		t.Fatalf("audit with a forged CRL: got %v, want ErrInvalid (not signed by party pk's CA)", err)
 	}

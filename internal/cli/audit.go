@@ -23,12 +23,12 @@ import (
 )
 
 func init() {
-	var logKey, genesis, statePath, bundlePath string
+	var logKey, genesis, statePath, bundlePath, tempDir string
 	var quiet, noCosign bool
 	var crlFiles []string
 	register(&command{
 		longRunning: true,
-		name:        "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...]",
+		name:        "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
 		summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
@@ -37,6 +37,7 @@ func init() {
 			fs.StringVar(&bundlePath, "bundle", "", "audit an offline bundle (from export) instead of the server")
 			fs.BoolVar(&noCosign, "no-cosign", false, "mediators: do not cosign the verified checkpoint")
 			fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+			fs.StringVar(&tempDir, "temp-dir", "", "directory for the audit's temporary files of package states and message ids (default $TMPDIR or /tmp)")
 			crlFiles = nil
 			fs.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-*.pem)", func(v string) error {
 				crlFiles = append(crlFiles, v)
@@ -47,7 +48,7 @@ func init() {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
-			a := &auditRun{e: e, statePath: statePath, quiet: quiet}
+			a := &auditRun{e: e, statePath: statePath, quiet: quiet, tempDir: tempDir}
 			var err error
 			if a.v, err = e.logVerifier(logKey); err != nil {
 				return err
@@ -100,6 +101,7 @@ type auditRun struct {
 	ag        *agreement.Agreement // in force at the end of the audit
 	statePath string
 	quiet     bool
+	tempDir   string
 }
 
 // auditState is what --state keeps between audits.
@@ -149,7 +151,10 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 			fmt.Fprintf(a.e.stderr, "audit: %d/%d entries verified\n", done, total)
 		}
 	}
-	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt, CRLs: a.crls, Genesis: a.pinned})
+	// Bounded: memory must not grow with the log (package states and
+	// message ids go to temporary files); only the counts are printed.
+	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt, CRLs: a.crls, Genesis: a.pinned,
+		Bounded: true, TempDir: a.tempDir})
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
@@ -166,7 +171,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	} else if a.statePath != "" {
 		a.e.printf("no earlier checkpoint in %s: this audit starts its history\n", a.statePath)
 	}
-	a.e.printf("packages: %d, breaches as of %s: %d\n", len(rep.Packages), stamp(rep.LastTime), len(rep.Breaches))
+	a.e.printf("packages: %d, breaches as of %s: %d\n", rep.PackageCount, stamp(rep.LastTime), rep.BreachCount)
 	a.e.printf("checkpoint: %s size %d root %x\n", cp.Origin, cp.Size, cp.Hash)
 	if n, err := witnesses(signed, rep.Agreement, a.v); err == nil && n > 0 {
 		a.e.printf("cosignatures on it: %s\n", witnessLine(n, rep.Agreement))

@@ -1,0 +1,163 @@
+package audit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/audit/spill"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+)
+
+// states is what an audit remembers of the entries applied so far: every
+// package's state and every author's message ids.
+type states interface {
+	// pkg returns the state of a package, nil if there is none.
+	pkg(id string) (*workflow.Package, error)
+	setPkg(id string, p *workflow.Package) error
+	// useMsgID records the message id digest key as used at index; if it
+	// was used before, it returns the index of that first use instead.
+	useMsgID(key [16]byte, index uint64) (prev uint64, used bool, err error)
+	// report fills in the packages and breaches as of asOf.
+	report(r *Report, asOf time.Time) error
+	close() error
+}
+
+// memStates keeps everything in the heap, and every package in the report.
+type memStates struct {
+	pkgs map[string]*workflow.Package
+	// msgids holds a 128-bit digest of author and message id per entry:
+	// exact enough (a collision needs ~2^64 ids), and a fixed 24 bytes.
+	msgids map[[16]byte]uint64
+}
+
+func newMemStates() *memStates {
+	return &memStates{pkgs: map[string]*workflow.Package{}, msgids: map[[16]byte]uint64{}}
+}
+
+func (s *memStates) pkg(id string) (*workflow.Package, error) { return s.pkgs[id], nil }
+
+func (s *memStates) setPkg(id string, p *workflow.Package) error {
+	s.pkgs[id] = p
+	return nil
+}
+
+func (s *memStates) useMsgID(key [16]byte, index uint64) (uint64, bool, error) {
+	if prev, used := s.msgids[key]; used {
+		return prev, true, nil
+	}
+	s.msgids[key] = index
+	return 0, false, nil
+}
+
+func (s *memStates) report(r *Report, asOf time.Time) error {
+	pkgs := make([]*workflow.Package, 0, len(s.pkgs))
+	for _, p := range s.pkgs {
+		pkgs = append(pkgs, p)
+	}
+	r.Packages, r.Breaches = s.pkgs, workflow.Breaches(pkgs, asOf)
+	r.PackageCount, r.BreachCount = len(s.pkgs), len(r.Breaches)
+	return nil
+}
+
+func (s *memStates) close() error { return nil }
+
+// boundedCache is how many package states a bounded audit keeps decoded
+// in memory; tests make it small, to spill nearly everything, and set
+// boundedSeen to see every final state.
+var (
+	boundedCache = 1 << 10
+	boundedSeen  func(*workflow.Package)
+)
+
+// spillStates keeps the package states and message ids in temporary
+// files (package spill): in memory only their indexes and a cache of
+// recent states. The report gets counts, not packages or breaches.
+type spillStates struct {
+	pkgs *spill.Map[*workflow.Package]
+	ids  *spill.Map[uint64]
+}
+
+var packageCodec = spill.Codec[*workflow.Package]{
+	Append: func(b []byte, p *workflow.Package) []byte { return p.AppendCompact(b) },
+	Decode: workflow.DecodeCompact,
+}
+
+var indexCodec = spill.Codec[uint64]{
+	Append: binary.AppendUvarint,
+	Decode: func(b []byte) (uint64, error) {
+		v, n := binary.Uvarint(b)
+		if n != len(b) {
+			return 0, errors.New("not an index")
+		}
+		return v, nil
+	},
+}
+
+// newSpillStates makes the spill files in dir for a log of size entries.
+func newSpillStates(dir string, size uint64) (*spillStates, error) {
+	pkgs, err := spill.New(packageCodec, spill.Options{Dir: dir, Cache: boundedCache})
+	if err != nil {
+		return nil, fmt.Errorf("package states: %w", err)
+	}
+	// One message id per entry: sized up front, the index never grows.
+	ids, err := spill.New(indexCodec, spill.Options{Dir: dir, Keys: int(min(size, 1<<24))})
+	if err != nil {
+		pkgs.Close()
+		return nil, fmt.Errorf("message ids: %w", err)
+	}
+	return &spillStates{pkgs: pkgs, ids: ids}, nil
+}
+
+func (s *spillStates) pkg(id string) (*workflow.Package, error) {
+	p, _, err := s.pkgs.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("package states: %w", err)
+	}
+	return p, nil
+}
+
+func (s *spillStates) setPkg(id string, p *workflow.Package) error {
+	if err := s.pkgs.Put(id, p); err != nil {
+		return fmt.Errorf("package states: %w", err)
+	}
+	return nil
+}
+
+func (s *spillStates) useMsgID(key [16]byte, index uint64) (uint64, bool, error) {
+	prev, used, err := s.ids.Add(string(key[:]), index)
+	if err != nil {
+		return 0, false, fmt.Errorf("message ids: %w", err)
+	}
+	return prev, used, nil
+}
+
+// report counts the packages and their breaches, reading the states back
+// from the file a batch at a time.
+func (s *spillStates) report(r *Report, asOf time.Time) error {
+	r.PackageCount = s.pkgs.Len()
+	batch := make([]*workflow.Package, 0, 1024)
+	count := func() {
+		r.BreachCount += len(workflow.Breaches(batch, asOf))
+		batch = batch[:0]
+	}
+	err := s.pkgs.All(func(_ string, p *workflow.Package) error {
+		if boundedSeen != nil {
+			boundedSeen(p)
+		}
+		if batch = append(batch, p); len(batch) == cap(batch) {
+			count()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("package states: %w", err)
+	}
+	count()
+	return nil
+}
+
+func (s *spillStates) close() error {
+	return errors.Join(s.pkgs.Close(), s.ids.Close())
+}
