@@ -365,11 +365,35 @@ func (a *auditor) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Every check but the signatures, then the signatures of the
+			// whole part as one batch (envelope.VerifyBatch: the verdicts
+			// of one-by-one verification at about half the cost).
+			var checks []envelope.Check
+			var owner []*decoded
+			clock := map[*decoded]error{}
 			for _, d := range part {
 				at := d.e.ReceivedAt.AsTime()
-				d.adm, d.err = entry.Admit(ag, d.e.Envelope, d.cert, at)
+				var cs []envelope.Check
+				if d.adm, cs, d.err = entry.Prepare(ag, d.e.Envelope, d.cert, at); d.err != nil {
+					continue
+				}
+				if err := entry.CheckClock(ag, d.adm, at); err != nil {
+					clock[d] = err
+				}
+				for _, c := range cs {
+					checks = append(checks, c)
+					owner = append(owner, d)
+				}
+			}
+			for i, err := range envelope.VerifyBatch(checks) {
+				if d := owner[i]; err != nil && d.err == nil {
+					d.adm, d.err = nil, err
+				}
+			}
+			// A bad signature is named before a bad clock.
+			for d, err := range clock {
 				if d.err == nil {
-					d.err = entry.CheckClock(ag, d.adm, at)
+					d.err = err
 				}
 			}
 		}()

@@ -38,9 +38,8 @@ func (c Check) Verify() error { return Verify(c.PayloadType, c.Payload, c.Sig, c
 func VerifyBatch(checks []Check) []error {
 	errs := make([]error, len(checks))
 	var (
-		bv   *voied.BatchVerifier
-		in   []int // indexes in checks of the batch's entries
-		msgs [][]byte
+		bv *voied.BatchVerifier
+		in []int // indexes in checks of the batch's entries
 	)
 	for i, c := range checks {
 		k, ok := c.Key.(ed25519.PublicKey)
@@ -52,7 +51,6 @@ func VerifyBatch(checks []Check) []error {
 			bv = voied.NewBatchVerifier()
 		}
 		msg := PAE(c.PayloadType, c.Payload)
-		msgs = append(msgs, msg)
 		if x := expanded(k); x != nil {
 			bv.AddExpandedWithOptions(x, msg, c.Sig, ed25519Options)
 		} else {

@@ -226,7 +226,7 @@ func mustHex(s string) []byte {
 }
 
 func BenchmarkVerifyBatch(b *testing.B) {
-	for _, n := range []int{1, 8, 64} {
+	for _, n := range []int{1, 8, 32, 64, 94, 128, 512} {
 		cs := checks(b, n, 4)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {

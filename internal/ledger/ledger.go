@@ -112,11 +112,14 @@ type Ledger struct {
 	origin string
 	log    *slog.Logger
 
-	// reqs holds prepared appends, their signatures not yet verified.
-	reqs    chan *request
-	done    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
+	// reqs holds prepared appends, their signatures not yet verified;
+	// verified passes verified ones from the verifier to the writer.
+	reqs     chan *request
+	verified chan []*request
+	done     chan struct{}
+	stopped  chan struct{} // the writer has returned
+	vstopped chan struct{} // the verifier has returned
+	once     sync.Once
 
 	head atomic.Pointer[Head]
 
@@ -160,14 +163,16 @@ func Open(cfg Config) (*Ledger, error) {
 		cfg.VerifyWorkers = runtime.GOMAXPROCS(0)
 	}
 	l := &Ledger{
-		cfg:     cfg,
-		st:      cfg.Store,
-		origin:  cfg.Signer.Name(),
-		log:     cfg.Logger,
-		reqs:    make(chan *request, cfg.MaxBatch),
-		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		cache:   map[string]*workflow.Package{},
+		cfg:      cfg,
+		st:       cfg.Store,
+		origin:   cfg.Signer.Name(),
+		log:      cfg.Logger,
+		reqs:     make(chan *request, cfg.MaxBatch),
+		verified: make(chan []*request), // see verifier
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		vstopped: make(chan struct{}),
+		cache:    map[string]*workflow.Package{},
 	}
 	size, err := l.st.Size()
 	if err != nil {
@@ -181,6 +186,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	go l.verifier()
 	go l.run()
 	return l, nil
 }
@@ -360,16 +366,17 @@ func (l *Ledger) Origin() string { return l.origin }
 func (l *Ledger) Close() {
 	l.once.Do(func() { close(l.done) })
 	<-l.stopped
+	<-l.vstopped
 }
 
 // Append admits raw, sent by the client authenticated with peer, and
 // returns once it is durably logged or refused.
 //
 // Parsing, validation and authentication run on the caller's goroutine.
-// The writer then verifies the signature, in one batch with every append
-// that arrived while it was committing, over all cores, before its write
-// transaction begins (see verify); answers re-sent envelopes from the log;
-// checks the clock and applies the workflow.
+// The verifier then checks the signature, in one batch with the appends
+// that queued while the writer committed the previous batch; the writer
+// answers re-sent envelopes from the log, checks the clock, applies the
+// workflow and commits.
 func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate) (*Result, error) {
 	h := l.head.Load()
 	adm, checks, err := entry.Prepare(h.Agreement, raw, peer, l.cfg.Now())

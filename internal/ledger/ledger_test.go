@@ -100,8 +100,9 @@ func target() *mvmv1.TargetPackage {
 
 // TestBatchRefusalKeepsOthers sends, in one burst, valid packages mixed
 // with refused appends (a second acknowledgement, an unknown package, a
-// forbidden role). Every valid one is logged, every refused one is not, and
-// the log stays continuous.
+// forbidden role, a forged signature in the middle of a verification
+// batch). Every valid one is logged, every refused one is not, and the log
+// stays continuous.
 func TestBatchRefusalKeepsOthers(t *testing.T) {
 	f := newFixture(t, store.Options{})
 	ctx := context.Background()
@@ -120,8 +121,23 @@ func TestBatchRefusalKeepsOthers(t *testing.T) {
 		env  []byte
 		want error // nil: accepted
 	}
+	// A valid envelope whose signature is then flipped: the batch
+	// verification must refuse it alone.
+	forged := func() []byte {
+		env, err := envelope.Parse(f.seal(t, "pk-liaison", target()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Signatures[0].Sig[9] ^= 1
+		b, _ := proto.Marshal(env)
+		return b
+	}
 	var calls []call
-	for i := range 40 {
+	for i := range 50 {
+		if i%5 == 4 {
+			calls = append(calls, call{"pk-liaison", forged(), envelope.ErrBadSignature})
+			continue
+		}
 		switch i % 4 {
 		case 0:
 			calls = append(calls, call{"af-interior", ack(), workflow.ErrAlreadyExists})

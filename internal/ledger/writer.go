@@ -17,11 +17,17 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// run is the single writer. Each cycle takes every prepared append queued
-// (up to MaxBatch) while the previous batch was committing, verifies their
-// signatures together (see verify) and commits the batch.
-func (l *Ledger) run() {
-	defer close(l.stopped)
+// verifier takes every prepared append queued (up to MaxBatch), verifies
+// their signatures together (envelope.VerifyAll: one multi-scalar
+// multiplication per batch, over VerifyWorkers goroutines), refuses the
+// forged ones and hands the others to the writer as its next batch. The
+// hand-off waits until the writer is free, and meanwhile new appends queue
+// up: so each batch gathers what arrived during a commit, batches grow
+// with the load (and each signature gets cheaper), and verifying one batch
+// overlaps the fsync of the one before. On an idle log a lone append is
+// verified and committed at once.
+func (l *Ledger) verifier() {
+	defer close(l.vstopped)
 	for {
 		var first *request
 		select {
@@ -40,19 +46,49 @@ func (l *Ledger) run() {
 				break fill
 			}
 		}
-		if batch = l.verify(batch); len(batch) > 0 {
-			l.commit(batch)
+		if good := l.verify(batch); len(good) > 0 {
+			select {
+			case l.verified <- good:
+			case <-l.done:
+				l.fail(good, ErrClosed)
+				l.drain()
+				return
+			}
 		}
 	}
 }
 
-// verify checks the signatures of a batch before any write begins:
-// envelope.VerifyAll verifies them as one batch (one multi-scalar
-// multiplication for many signatures, about half the cost of verifying
-// each) spread over VerifyWorkers goroutines. It refuses the appends with
-// a bad signature and returns the others. Batches are whatever arrived
-// during the previous commit, so they grow with the load, and the cost per
-// signature falls as they do.
+// run is the single writer: it commits each verified batch (merging any
+// that wait, up to MaxBatch).
+func (l *Ledger) run() {
+	defer close(l.stopped)
+	var next []*request // verified, waiting for the next batch
+	for {
+		if len(next) == 0 {
+			select {
+			case next = <-l.verified:
+			case <-l.done:
+				return
+			}
+		}
+	fill:
+		for len(next) < l.cfg.MaxBatch {
+			select {
+			case more := <-l.verified:
+				next = append(next, more...)
+			default:
+				break fill
+			}
+		}
+		n := min(len(next), l.cfg.MaxBatch)
+		batch := next[:n:n]
+		next = next[n:]
+		l.commit(batch)
+	}
+}
+
+// verify checks the signatures of a batch, refuses the appends with a bad
+// one and returns the others.
 func (l *Ledger) verify(batch []*request) []*request {
 	var checks []envelope.Check
 	var owner []int
