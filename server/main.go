@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -48,6 +49,7 @@ func main() {
 		"how often to check the certificate, key and CRL files for changes and reload them (0: only on SIGHUP)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
+	memProfile := flag.String("mem-profile", "", "write a heap profile to FILE when the server is asked to stop")
 	rebuild := flag.Bool("rebuild-indexes", false, "recompute the database's indexes from its entries, then exit")
 	flag.Func("operator", "SPIFFE `URI` of an operator identity, which may take backups (repeatable; default: nobody)", func(v string) error {
 		cfg.Operators = append(cfg.Operators, v)
@@ -120,6 +122,11 @@ wait:
 			break wait
 		}
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "server: --mem-profile:", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
@@ -127,6 +134,20 @@ wait:
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func waitErr(s *server.Server) <-chan error {

@@ -19,26 +19,39 @@ import (
 
 // verifier takes every prepared append queued (up to MaxBatch), verifies
 // their signatures together (envelope.VerifyAll: one multi-scalar
-// multiplication per batch, over VerifyWorkers goroutines), refuses the
-// forged ones and hands the others to the writer as its next batch. The
-// hand-off waits until the writer is free, and meanwhile new appends queue
-// up: so each batch gathers what arrived during a commit, batches grow
-// with the load (and each signature gets cheaper), and verifying one batch
-// overlaps the fsync of the one before. On an idle log a lone append is
-// verified and committed at once.
+// multiplication per batch, over VerifyWorkers goroutines) and refuses the
+// forged ones. It keeps the verified ones until the writer is free, and
+// then hands over all it holds at once: verification runs while the
+// writer commits, and the writer's next batch is everything verified
+// meanwhile. On an idle log a lone append is verified and handed over at
+// once.
 func (l *Ledger) verifier() {
 	defer close(l.vstopped)
+	var ready []*request // verified, waiting for the writer
 	for {
 		var first *request
-		select {
-		case first = <-l.reqs:
-		case <-l.done:
-			l.drain()
-			return
+		if len(ready) == 0 {
+			select {
+			case first = <-l.reqs:
+			case <-l.done:
+				l.drain()
+				return
+			}
+		} else {
+			select {
+			case l.verified <- ready:
+				ready = nil
+				continue
+			case first = <-l.reqs:
+			case <-l.done:
+				l.fail(ready, ErrClosed)
+				l.drain()
+				return
+			}
 		}
 		batch := []*request{first}
 	fill:
-		for len(batch) < l.cfg.MaxBatch {
+		for len(batch)+len(ready) < l.cfg.MaxBatch {
 			select {
 			case r := <-l.reqs:
 				batch = append(batch, r)
@@ -46,15 +59,7 @@ func (l *Ledger) verifier() {
 				break fill
 			}
 		}
-		if good := l.verify(batch); len(good) > 0 {
-			select {
-			case l.verified <- good:
-			case <-l.done:
-				l.fail(good, ErrClosed)
-				l.drain()
-				return
-			}
-		}
+		ready = append(ready, l.verify(batch)...)
 	}
 }
 
@@ -302,13 +307,15 @@ func (l *Ledger) fail(batch []*request, err error) {
 	}
 }
 
-// remember moves the committed package states into the cache.
+// remember moves the committed package states into the cache, compact
+// (workflow.Package.Compact: Apply decides the same on it, and it holds
+// no payload texts, so a full cache is a small heap for the collector).
 func (l *Ledger) remember(overlay map[string]*workflow.Package) {
 	if len(l.cache)+len(overlay) > l.cfg.CachePackages {
 		clear(l.cache) // crude but bounded; states reload from the store
 	}
 	for id, p := range overlay {
-		l.cache[id] = p
+		l.cache[id] = p.Compact()
 	}
 }
 
