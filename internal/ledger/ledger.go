@@ -113,9 +113,9 @@ type Ledger struct {
 	log    *slog.Logger
 
 	// reqs holds prepared appends, their signatures not yet verified;
-	// verified passes verified ones from the verifier to the writer.
+	// the writer asks the verifier for its next batch on asks.
 	reqs     chan *request
-	verified chan []*request
+	asks     chan chan []*request
 	done     chan struct{}
 	stopped  chan struct{} // the writer has returned
 	vstopped chan struct{} // the verifier has returned
@@ -168,7 +168,7 @@ func Open(cfg Config) (*Ledger, error) {
 		origin:   cfg.Signer.Name(),
 		log:      cfg.Logger,
 		reqs:     make(chan *request, cfg.MaxBatch),
-		verified: make(chan []*request), // see verifier
+		asks:     make(chan chan []*request),
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 		vstopped: make(chan struct{}),
