@@ -19,8 +19,9 @@
 //     (the signer's certificate is stored, chains to its party's CA at the
 //     receive time, and its key signed the exact envelope bytes), and an
 //     amendment passes workflow.Amend;
-//   - nodes/<level>: the Merkle tree recomputed from the leaves equals
-//     every stored node, at every level, and no node is stored beyond it;
+//   - hashes: the Merkle tree recomputed from the leaves equals every
+//     stored node, at every level, and no node is stored beyond it (damage
+//     is named by level and index);
 //   - checkpoints: each verifies with the log key the agreement at entry 0
 //     publishes, for its origin, and its root is the recomputed root at
 //     its size; the latest covers the whole log;
@@ -73,7 +74,7 @@ import (
 
 // Damage is one thing wrong in the file.
 type Damage struct {
-	// Bucket is a bucket of the layout ("entries", "nodes/3", "meta", ...)
+	// Bucket is a bucket of the layout ("entries", "hashes", "meta", ...)
 	// or "file" for the bbolt structure itself.
 	Bucket string
 	// Key is the record's key, readable: an index or size in decimal, a
@@ -282,8 +283,6 @@ type checker struct {
 	// reported keys of msgids and packages, so the reverse scan does not
 	// report them twice.
 	reported map[string]bool
-	// levels caches the node buckets by level.
-	levels map[uint]*bolt.Bucket
 
 	onDamage    func(Damage)
 	structureOK bool
@@ -324,11 +323,13 @@ func (c *checker) run() {
 		}
 		return b
 	}
-	c.entries, c.nodes, c.checkpoints = get(store.BucketEntries), get(store.BucketNodes), get(store.BucketCheckpoints)
+	if c.tx.Bucket([]byte(store.BucketHashes)) == nil && c.tx.Bucket([]byte("nodes")) != nil {
+		c.damage(store.BucketHashes, "", "bucket missing: the file has the tree in the layout before it (nodes/<level>); the server moves it when it opens the file")
+	}
+	c.entries, c.nodes, c.checkpoints = get(store.BucketEntries), get(store.BucketHashes), get(store.BucketCheckpoints)
 	c.cosigs, c.certsB, c.msgids = get(store.BucketCosignatures), get(store.BucketCerts), get(store.BucketMsgIDs)
 	c.pkgs, c.ags, c.meta = get(store.BucketPackages), get(store.BucketAgreements), get(store.BucketMeta)
 	c.damagedEntries = map[uint64]bool{}
-	c.levels = map[uint]*bolt.Bucket{}
 
 	c.checkCerts()
 	c.checkEntriesAndTree()
@@ -816,21 +817,13 @@ func (c *checker) checkIndexRecords(i uint64, leaf []byte) {
 // be stored as it is recomputed.
 func (c *checker) compareNode(id tlog.NodeID, hash []byte) {
 	c.rep.Nodes++
-	bucket := fmt.Sprintf("%s/%d", store.BucketNodes, id.Level)
-	lb, ok := c.levels[id.Level]
-	if !ok {
-		if c.nodes != nil {
-			lb = c.nodes.Bucket([]byte{byte(id.Level)})
-		}
-		c.levels[id.Level] = lb
-	}
 	var got []byte
-	if lb != nil {
-		got = lb.Get(u64(id.Index))
+	if c.nodes != nil {
+		got = c.nodes.Get(store.HashKey(id))
 	}
 	switch {
 	case got == nil:
-		c.damage(bucket, fmt.Sprint(id.Index), "missing")
+		c.damage(store.BucketHashes, nodeName(id), "missing")
 	case !bytes.Equal(got, hash):
 		what := "the hash of entry"
 		if id.Level > 0 {
@@ -841,8 +834,13 @@ func (c *checker) compareNode(id tlog.NodeID, hash []byte) {
 		if last != first {
 			span = fmt.Sprintf("%d..%d", first, last)
 		}
-		c.damage(bucket, fmt.Sprint(id.Index), "stored hash %x differs from %s %s (%x): the node or an entry was altered", got, what, span, hash)
+		c.damage(store.BucketHashes, nodeName(id), "stored hash %x differs from %s %s (%x): the node or an entry was altered", got, what, span, hash)
 	}
+}
+
+// nodeName names a tree node in a damage report: level, index, and its key.
+func nodeName(id tlog.NodeID) string {
+	return fmt.Sprintf("level %d index %d (key %s)", id.Level, id.Index, numKey(store.HashKey(id)))
 }
 
 // checkNodeBuckets finds what compareNode cannot: nodes stored beyond the
@@ -852,28 +850,18 @@ func (c *checker) checkNodeBuckets() {
 		return
 	}
 	_ = c.nodes.ForEach(func(k, v []byte) error {
-		if v != nil || len(k) != 1 || k[0] > 63 {
-			c.damage(store.BucketNodes, fmt.Sprintf("%q", k), "not a level bucket")
-			return nil
+		id, ok := store.HashID(k)
+		switch {
+		case !ok:
+			c.damage(store.BucketHashes, numKey(k), "key is not a stored-hash index")
+		case v == nil:
+			c.damage(store.BucketHashes, nodeName(id), "is a bucket, not a hash")
+		case id.Index >= c.size>>id.Level:
+			c.damage(store.BucketHashes, nodeName(id), "beyond the tree of %d entries", c.size)
+		case len(v) != tlog.HashSize:
+			// compareNode reported it differs; say why.
+			c.damage(store.BucketHashes, nodeName(id), "hash is %d bytes, not %d", len(v), tlog.HashSize)
 		}
-		level := uint(k[0])
-		bucket := fmt.Sprintf("%s/%d", store.BucketNodes, level)
-		complete := c.size >> level
-		_ = c.nodes.Bucket(k).ForEach(func(nk, nv []byte) error {
-			i, ok := index(nk)
-			switch {
-			case !ok:
-				c.damage(bucket, numKey(nk), "key is not an 8-byte index")
-			case nv == nil:
-				c.damage(bucket, numKey(nk), "is a bucket, not a hash")
-			case i >= complete:
-				c.damage(bucket, numKey(nk), "beyond the tree of %d entries", c.size)
-			case len(nv) != tlog.HashSize:
-				// compareNode reported it differs; say why.
-				c.damage(bucket, numKey(nk), "hash is %d bytes, not %d", len(nv), tlog.HashSize)
-			}
-			return nil
-		})
 		return nil
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
@@ -247,9 +248,12 @@ func put(key, value []byte, path ...string) func(tx *bolt.Tx) error {
 	}
 }
 
+// node is the hashes key of the tree node at (level, index).
+func node(level uint, index uint64) []byte { return store.HashKey(compact.NewNodeID(level, index)) }
+
 const (
 	entries  = store.BucketEntries
-	nodes    = store.BucketNodes
+	hashes   = store.BucketHashes
 	cps      = store.BucketCheckpoints
 	cosigs   = store.BucketCosignatures
 	certs    = store.BucketCerts
@@ -293,13 +297,13 @@ func TestDamage(t *testing.T) {
 		also   []string
 	}{
 		{"entry", flip(u64(3), entries),
-			[]want{{entries, ""}, {"nodes/0", "entry 3"}}, []string{"nodes/", cps}},
+			[]want{{entries, ""}, {hashes, "differs from the hash of entry 3"}}, []string{hashes, cps}},
 		{"genesis signature", editEntry(0, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			env.Signatures[1].Sig[0] ^= 1
-		}), []want{{entries, "agreement: "}}, []string{"nodes/", cps}},
+		}), []want{{entries, "agreement: "}}, []string{hashes, cps}},
 		{"signer fingerprint", editEntry(4, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			e.PeerCertificateSha256[0] ^= 1
-		}), []want{{entries, "is not stored"}}, []string{"nodes/", cps, msgids, packages}},
+		}), []want{{entries, "is not stored"}}, []string{hashes, cps, msgids, packages}},
 		{"entry index field", func(tx *bolt.Tx) error {
 			// Swap two entries: each still decodes and verifies.
 			b := tx.Bucket([]byte(entries))
@@ -308,19 +312,21 @@ func TestDamage(t *testing.T) {
 				return err
 			}
 			return b.Put(u64(5), a)
-		}, []want{{entries, "says it is entry 5"}, {entries, "says it is entry 4"}}, []string{"nodes/", cps, msgids, packages}},
+		}, []want{{entries, "says it is entry 5"}, {entries, "says it is entry 4"}}, []string{hashes, cps, msgids, packages}},
 		{"missing entry", del(u64(9), entries),
-			[]want{{cps, "covers 10 entries; the log has 9"}, {meta, "says 10 entries; the log has 9"}, {msgids, "beyond"}, {packages, "beyond"}}, []string{"nodes/"}},
-		{"leaf node", flip(u64(2), nodes, "\x00"),
-			[]want{{"nodes/0", "differs from the hash of entry 2"}}, nil},
-		{"level-2 node", flip(u64(1), nodes, "\x02"),
-			[]want{{"nodes/2", "differs from the tree recomputed from entries 4..7"}}, nil},
-		{"level-3 node", flip(u64(0), nodes, "\x03"),
-			[]want{{"nodes/3", "entries 0..7"}}, nil},
-		{"missing node", del(u64(9), nodes, "\x00"),
-			[]want{{"nodes/0", "missing"}}, nil},
-		{"extra node", put(u64(5), make([]byte, 32), nodes, "\x01"),
-			[]want{{"nodes/1", "beyond the tree of 10 entries"}}, nil},
+			[]want{{cps, "covers 10 entries; the log has 9"}, {meta, "says 10 entries; the log has 9"}, {msgids, "beyond"}, {packages, "beyond"}}, []string{hashes}},
+		{"leaf node", flip(node(0, 2), hashes),
+			[]want{{hashes, "differs from the hash of entry 2"}}, nil},
+		{"level-2 node", flip(node(2, 1), hashes),
+			[]want{{hashes, "differs from the tree recomputed from entries 4..7"}}, nil},
+		{"level-3 node", flip(node(3, 0), hashes),
+			[]want{{hashes, "entries 0..7"}}, nil},
+		{"missing node", del(node(0, 9), hashes),
+			[]want{{hashes, "missing"}}, nil},
+		{"extra node", put(node(1, 5), make([]byte, 32), hashes),
+			[]want{{hashes, "beyond the tree of 10 entries"}}, nil},
+		{"stray key", put([]byte("zz"), make([]byte, 32), hashes),
+			[]want{{hashes, "not a stored-hash index"}}, nil},
 		{"checkpoint", flip(u64(8), cps),
 			[]want{{cps, ""}}, nil},
 		{"checkpoint root", func(tx *bolt.Tx) error {

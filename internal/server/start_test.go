@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -42,10 +43,11 @@ func TestStartRefusesDamagedLog(t *testing.T) {
 		want   string
 	}{
 		{"tree node", func(tx *bolt.Tx) error {
-			b := tx.Bucket([]byte(store.BucketNodes)).Bucket([]byte{3})
-			h := bytes.Clone(b.Get(u64(0)))
+			b := tx.Bucket([]byte(store.BucketHashes))
+			k := store.HashKey(compact.NewNodeID(3, 0))
+			h := bytes.Clone(b.Get(k))
 			h[0] ^= 1
-			return b.Put(u64(0), h)
+			return b.Put(k, h)
 		}, "stored checkpoint root differs from the tree's at size 10"},
 		{"latest checkpoint", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte(store.BucketCheckpoints)).Delete(u64(10))

@@ -12,11 +12,10 @@ import (
 
 // Bucket and meta key names, for tools that read a database file directly
 // (the offline check in internal/dbcheck). The layout is described in the
-// package documentation; node levels are sub-buckets of BucketNodes named
-// by one byte, the level.
+// package documentation; BucketHashes is keyed by [HashKey].
 const (
 	BucketEntries      = "entries"
-	BucketNodes        = "nodes"
+	BucketHashes       = "hashes"
 	BucketCheckpoints  = "checkpoints"
 	BucketCosignatures = "cosignatures"
 	BucketCerts        = "certs"

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -100,7 +101,7 @@ func TestLayoutNames(t *testing.T) {
 	s, _ := newStore(t)
 	commit(t, s, batch(0, 2, "p"))
 	err := s.DB().View(func(tx *bolt.Tx) error {
-		for _, name := range []string{store.BucketEntries, store.BucketNodes, store.BucketCheckpoints, store.BucketCosignatures,
+		for _, name := range []string{store.BucketEntries, store.BucketHashes, store.BucketCheckpoints, store.BucketCosignatures,
 			store.BucketCerts, store.BucketMsgIDs, store.BucketPackages, store.BucketAgreements, store.BucketMeta} {
 			if tx.Bucket([]byte(name)) == nil {
 				t.Errorf("no bucket %q", name)
@@ -109,8 +110,8 @@ func TestLayoutNames(t *testing.T) {
 		if v := tx.Bucket([]byte(store.BucketMeta)).Get([]byte(store.MetaSize)); !bytes.Equal(v, u64(2)) {
 			t.Errorf("meta %q = %x, want size 2", store.MetaSize, v)
 		}
-		if tx.Bucket([]byte(store.BucketNodes)).Bucket([]byte{0}) == nil {
-			t.Error("no level-0 nodes bucket")
+		if tx.Bucket([]byte(store.BucketHashes)).Get(store.HashKey(compact.NewNodeID(0, 1))) == nil {
+			t.Error("no hash for leaf 1 under its stored-hash index")
 		}
 		return nil
 	})

@@ -71,11 +71,17 @@ func (s *Store) Leaves(start, end uint64, fn func(index uint64, leaf []byte) err
 func (s *Store) ReadNodes(ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
-		nodes := tx.Bucket(bNodes)
+		hashes := tx.Bucket(bHashes)
+		old := tx.Bucket(bOldNodes) // a file opened read-only before migration
 		for i, id := range ids {
 			var v []byte
-			if lb := nodes.Bucket([]byte{byte(id.Level)}); lb != nil {
-				v = lb.Get(u64(id.Index))
+			switch {
+			case hashes != nil:
+				v = hashes.Get(HashKey(id))
+			case old != nil:
+				if lb := old.Bucket([]byte{byte(id.Level)}); lb != nil {
+					v = lb.Get(u64(id.Index))
+				}
 			}
 			if v == nil {
 				return fmt.Errorf("%w: Merkle node level %d index %d", ErrNotFound, id.Level, id.Index)

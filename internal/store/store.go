@@ -3,7 +3,7 @@
 // Buckets:
 //
 //	entries       index (8-byte big endian) → exact leaf bytes
-//	nodes/<level> index → 32-byte hash of a perfect Merkle subtree
+//	hashes        stored-hash index → 32-byte hash of a perfect Merkle subtree
 //	checkpoints   size → signed checkpoint note (log signature only)
 //	cosignatures  size ‖ cosigner name → signed-note signature line
 //	certs         SHA-256 → DER certificate
@@ -12,7 +12,13 @@
 //	agreements    index of every agreement entry → nothing
 //	meta          "size", "agreement" (index of the agreement in force)
 //
-// Entries, nodes and checkpoints are the record; msgids, packages,
+// The stored-hash index of the node at (level, index) is
+// golang.org/x/mod/sumdb/tlog.StoredHashIndex: it numbers the nodes in the
+// order appends complete them, so a batch's nodes are appended at the end
+// of one bucket (files written before this layout kept one bucket per level,
+// nodes/<level>; Open moves them).
+//
+// Entries, hashes and checkpoints are the record; msgids, packages,
 // agreements and the agreement pointer are indexes that [Store.RebuildIndexes] can recompute
 // from the entries.
 //
@@ -36,11 +42,13 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
+	sumtlog "golang.org/x/mod/sumdb/tlog"
 )
 
 var (
 	bEntries      = []byte("entries")
-	bNodes        = []byte("nodes")
+	bHashes       = []byte("hashes")
+	bOldNodes     = []byte("nodes") // the layout before hashes: nodes/<level>
 	bCheckpoints  = []byte("checkpoints")
 	bCosignatures = []byte("cosignatures")
 	bCerts        = []byte("certs")
@@ -104,12 +112,12 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if !o.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bEntries, bNodes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements} {
+			for _, b := range [][]byte{bEntries, bHashes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
 			}
-			return nil
+			return migrateNodes(tx)
 		})
 		if err != nil {
 			db.Close()
@@ -199,19 +207,10 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 	}
-	nodes := tx.Bucket(bNodes)
-	levels := map[uint]*bolt.Bucket{}
+	hashes := tx.Bucket(bHashes)
+	hashes.FillPercent = 1.0 // appended in key order
 	for _, n := range b.Nodes {
-		lb := levels[n.ID.Level]
-		if lb == nil {
-			var err error
-			if lb, err = nodes.CreateBucketIfNotExists([]byte{byte(n.ID.Level)}); err != nil {
-				return err
-			}
-			lb.FillPercent = 1.0
-			levels[n.ID.Level] = lb
-		}
-		if err := lb.Put(u64(n.ID.Index), n.Hash); err != nil {
+		if err := hashes.Put(HashKey(n.ID), n.Hash); err != nil {
 			return err
 		}
 	}
@@ -330,4 +329,45 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// HashKey is the key of a tree node in the hashes bucket: its stored-hash
+// index (golang.org/x/mod/sumdb/tlog.StoredHashIndex), 8 bytes big endian.
+func HashKey(id compact.NodeID) []byte {
+	return u64(uint64(sumtlog.StoredHashIndex(int(id.Level), int64(id.Index))))
+}
+
+// HashID is the node a hashes key names; false if the key is not 8 bytes.
+func HashID(key []byte) (compact.NodeID, bool) {
+	if len(key) != 8 || key[0]&0x80 != 0 {
+		return compact.NodeID{}, false
+	}
+	level, n := sumtlog.SplitStoredHashIndex(int64(getU64(key)))
+	return compact.NewNodeID(uint(level), uint64(n)), true
+}
+
+// migrateNodes moves the tree nodes of a file written with one bucket per
+// level (nodes/<level>) into the hashes bucket, in the same transaction
+// as Open's bucket creation: a file is either migrated whole or not at all.
+func migrateNodes(tx *bolt.Tx) error {
+	old := tx.Bucket(bOldNodes)
+	if old == nil {
+		return nil
+	}
+	hashes := tx.Bucket(bHashes)
+	err := old.ForEachBucket(func(level []byte) error {
+		if len(level) != 1 {
+			return fmt.Errorf("migrate tree nodes: %q is not a level", level)
+		}
+		return old.Bucket(level).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("migrate tree nodes: level %d key %x is not an index", level[0], k)
+			}
+			return hashes.Put(HashKey(compact.NewNodeID(uint(level[0]), getU64(k))), bytes.Clone(v))
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bOldNodes)
 }

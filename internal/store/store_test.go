@@ -714,3 +714,101 @@ func TestRebuildIndexes(t *testing.T) {
 		t.Errorf("LatestCheckpoint after rebuild: got %v %v, want 6", sz, err)
 	}
 }
+
+// TestHashKeys: keys follow the order in which appends complete nodes, so
+// a batch's nodes land at the end of the bucket, and HashID inverts them.
+func TestHashKeys(t *testing.T) {
+	var prev []byte
+	for n := range uint64(300) {
+		// The nodes leaf n completes, in the order a tree append visits them.
+		ids := []compact.NodeID{compact.NewNodeID(0, n)}
+		for l := uint(1); (n+1)%(1<<l) == 0; l++ {
+			ids = append(ids, compact.NewNodeID(l, n>>l))
+		}
+		for _, id := range ids {
+			k := store.HashKey(id)
+			if prev != nil && bytes.Compare(k, prev) <= 0 {
+				t.Fatalf("key of %+v (%x) not after the previous one (%x)", id, k, prev)
+			}
+			prev = k
+			if got, ok := store.HashID(k); !ok || got != id {
+				t.Fatalf("HashID(HashKey(%+v)) = %+v, %v", id, got, ok)
+			}
+		}
+	}
+	for _, bad := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 8)} {
+		if _, ok := store.HashID(bad); ok {
+			t.Errorf("HashID(%x) accepted", bad)
+		}
+	}
+}
+
+// TestMigrateNodes: a file with the tree in the layout before the hashes
+// bucket (one bucket per level) is read as it is when opened read-only,
+// and moved whole into hashes when opened for writing.
+func TestMigrateNodes(t *testing.T) {
+	s, path := newStore(t)
+	commit(t, s, batch(0, 6, "p"))
+	commit(t, s, &store.Batch{First: 6, Nodes: []store.Node{{ID: compact.NewNodeID(2, 0), Hash: hash(2, 0)}}})
+	ids := []compact.NodeID{compact.NewNodeID(0, 0), compact.NewNodeID(0, 5), compact.NewNodeID(1, 2), compact.NewNodeID(2, 0)}
+	want, err := s.ReadNodes(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the tree in the old layout: nodes/<level> → index → hash.
+	err = s.DB().Update(func(tx *bolt.Tx) error {
+		old, err := tx.CreateBucket([]byte("nodes"))
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket([]byte(store.BucketHashes)).ForEach(func(k, v []byte) error {
+			id, _ := store.HashID(k)
+			lb, err := old.CreateBucketIfNotExists([]byte{byte(id.Level)})
+			if err != nil {
+				return err
+			}
+			return lb.Put(u64(id.Index), bytes.Clone(v))
+		})
+		if err != nil {
+			return err
+		}
+		return tx.DeleteBucket([]byte(store.BucketHashes))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	check := func(s *store.Store) {
+		t.Helper()
+		got, err := s.ReadNodes(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ids {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("node %+v: %x, want %x", ids[i], got[i], want[i])
+			}
+		}
+	}
+	ro := open(t, path, store.Options{ReadOnly: true})
+	check(ro)
+	ro.Close()
+
+	rw := open(t, path, store.Options{})
+	defer rw.Close()
+	check(rw)
+	err = rw.DB().View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("nodes")) != nil {
+			t.Error("the old nodes bucket is still there")
+		}
+		n := tx.Bucket([]byte(store.BucketHashes)).Stats().KeyN
+		if n != 10 { // 6 leaves, 3 level-1 nodes, 1 level-2 node
+			t.Errorf("hashes holds %d nodes, want 10", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
