@@ -222,13 +222,18 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			}
 		}
 	}
+	// Index keys arrive mostly in order (time-ordered message ids, and
+	// packages keyed by the id of their submission): pages filled before
+	// they split, as for the append-only buckets, hold twice as many.
 	msgids := tx.Bucket(bMsgIDs)
+	msgids.FillPercent = 1.0
 	for _, kv := range b.MsgIDs {
 		if err := msgids.Put(kv.Key, kv.Value); err != nil {
 			return err
 		}
 	}
 	pkgs := tx.Bucket(bPackages)
+	pkgs.FillPercent = 1.0
 	for _, k := range b.Packages {
 		if err := pkgs.Put(k, nil); err != nil {
 			return err
