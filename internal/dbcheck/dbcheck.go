@@ -21,7 +21,8 @@
 //     amendment passes workflow.Amend;
 //   - hashes: the Merkle tree recomputed from the leaves equals every
 //     stored node, at every level, and no node is stored beyond it (damage
-//     is named by level and index);
+//     is named by level and index; a file in the layout before hashes,
+//     nodes/<level>, is checked in that layout);
 //   - checkpoints: each verifies with the log key the agreement at entry 0
 //     publishes, for its origin, and its root is the recomputed root at
 //     its size; the latest covers the whole log;
@@ -266,6 +267,9 @@ type checker struct {
 	rep *Report
 
 	entries, nodes, checkpoints, cosigs, certsB, msgids, pkgs, ags, meta *bolt.Bucket
+	// oldNodes is set instead of nodes for a file in the layout before
+	// the hashes bucket.
+	oldNodes *bolt.Bucket
 
 	certs map[string]*signer
 	// history holds the agreements of the log in order, as the entries
@@ -323,10 +327,14 @@ func (c *checker) run() {
 		}
 		return b
 	}
-	if c.tx.Bucket([]byte(store.BucketHashes)) == nil && c.tx.Bucket([]byte("nodes")) != nil {
-		c.damage(store.BucketHashes, "", "bucket missing: the file has the tree in the layout before it (nodes/<level>); the server moves it when it opens the file")
+	if c.tx.Bucket([]byte(store.BucketHashes)) == nil && c.tx.Bucket([]byte(oldNodes)) != nil {
+		// A file from before the hashes bucket (a backup, say): checked in
+		// its own layout; the server moves it over when it opens the file.
+		c.oldNodes = c.tx.Bucket([]byte(oldNodes))
+	} else {
+		c.nodes = get(store.BucketHashes)
 	}
-	c.entries, c.nodes, c.checkpoints = get(store.BucketEntries), get(store.BucketHashes), get(store.BucketCheckpoints)
+	c.entries, c.checkpoints = get(store.BucketEntries), get(store.BucketCheckpoints)
 	c.cosigs, c.certsB, c.msgids = get(store.BucketCosignatures), get(store.BucketCerts), get(store.BucketMsgIDs)
 	c.pkgs, c.ags, c.meta = get(store.BucketPackages), get(store.BucketAgreements), get(store.BucketMeta)
 	c.damagedEntries = map[uint64]bool{}
@@ -813,17 +821,28 @@ func (c *checker) checkIndexRecords(i uint64, leaf []byte) {
 	}
 }
 
+// oldNodes is the bucket of the tree in the layout before hashes: one
+// sub-bucket per level, named by the level's byte, keyed by index.
+const oldNodes = "nodes"
+
 // compareNode is the tree's visitor: every node the leaves complete must
 // be stored as it is recomputed.
 func (c *checker) compareNode(id tlog.NodeID, hash []byte) {
 	c.rep.Nodes++
 	var got []byte
-	if c.nodes != nil {
+	bucket, key := store.BucketHashes, nodeName(id)
+	switch {
+	case c.nodes != nil:
 		got = c.nodes.Get(store.HashKey(id))
+	case c.oldNodes != nil:
+		bucket, key = fmt.Sprintf("%s/%d", oldNodes, id.Level), fmt.Sprint(id.Index)
+		if lb := c.oldNodes.Bucket([]byte{byte(id.Level)}); lb != nil {
+			got = lb.Get(u64(id.Index))
+		}
 	}
 	switch {
 	case got == nil:
-		c.damage(store.BucketHashes, nodeName(id), "missing")
+		c.damage(bucket, key, "missing")
 	case !bytes.Equal(got, hash):
 		what := "the hash of entry"
 		if id.Level > 0 {
@@ -834,7 +853,7 @@ func (c *checker) compareNode(id tlog.NodeID, hash []byte) {
 		if last != first {
 			span = fmt.Sprintf("%d..%d", first, last)
 		}
-		c.damage(store.BucketHashes, nodeName(id), "stored hash %x differs from %s %s (%x): the node or an entry was altered", got, what, span, hash)
+		c.damage(bucket, key, "stored hash %x differs from %s %s (%x): the node or an entry was altered", got, what, span, hash)
 	}
 }
 
@@ -846,6 +865,9 @@ func nodeName(id tlog.NodeID) string {
 // checkNodeBuckets finds what compareNode cannot: nodes stored beyond the
 // tree, and stray keys.
 func (c *checker) checkNodeBuckets() {
+	if c.oldNodes != nil {
+		c.checkOldNodeBuckets()
+	}
 	if c.nodes == nil {
 		return
 	}
@@ -862,6 +884,34 @@ func (c *checker) checkNodeBuckets() {
 			// compareNode reported it differs; say why.
 			c.damage(store.BucketHashes, nodeName(id), "hash is %d bytes, not %d", len(v), tlog.HashSize)
 		}
+		return nil
+	})
+}
+
+// checkOldNodeBuckets is checkNodeBuckets for the layout before hashes.
+func (c *checker) checkOldNodeBuckets() {
+	_ = c.oldNodes.ForEach(func(k, v []byte) error {
+		if v != nil || len(k) != 1 || k[0] > 63 {
+			c.damage(oldNodes, fmt.Sprintf("%q", k), "not a level bucket")
+			return nil
+		}
+		level := uint(k[0])
+		bucket := fmt.Sprintf("%s/%d", oldNodes, level)
+		complete := c.size >> level
+		_ = c.oldNodes.Bucket(k).ForEach(func(nk, nv []byte) error {
+			i, ok := index(nk)
+			switch {
+			case !ok:
+				c.damage(bucket, numKey(nk), "key is not an 8-byte index")
+			case nv == nil:
+				c.damage(bucket, numKey(nk), "is a bucket, not a hash")
+			case i >= complete:
+				c.damage(bucket, numKey(nk), "beyond the tree of %d entries", c.size)
+			case len(nv) != tlog.HashSize:
+				c.damage(bucket, numKey(nk), "hash is %d bytes, not %d", len(nv), tlog.HashSize)
+			}
+			return nil
+		})
 		return nil
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"sync"
 
 	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
@@ -32,49 +33,65 @@ func (c Check) Verify() error { return Verify(c.PayloadType, c.Payload, c.Sig, c
 // Ed25519 signatures are verified together: a random linear combination of
 // their equations is checked with one multi-scalar multiplication, which
 // costs about half of verifying them one by one in batches of 16 or more.
-// If the combination fails, each is verified alone to name the bad ones,
-// so one forged signature slows its batch but never fails another check.
-// Other keys are verified one by one.
+// If the combination fails, the batch is halved and each half checked the
+// same way, down to single signatures, so a forged signature costs its
+// batch a few extra combinations, not a verification of every signature
+// alone, and never fails another check. Other keys are verified one by
+// one.
 func VerifyBatch(checks []Check) []error {
 	errs := make([]error, len(checks))
-	var (
-		bv *voied.BatchVerifier
-		in []int // indexes in checks of the batch's entries
-	)
+	var in []int // indexes in checks of the Ed25519 ones
+	msgs := make([][]byte, len(checks))
 	for i, c := range checks {
 		k, ok := c.Key.(ed25519.PublicKey)
 		if !ok || len(k) != ed25519.PublicKeySize || len(c.Sig) != ed25519.SignatureSize {
 			errs[i] = c.Verify()
 			continue
 		}
-		if bv == nil {
-			bv = voied.NewBatchVerifier()
-		}
-		msg := PAE(c.PayloadType, c.Payload)
-		if x := expanded(k); x != nil {
-			bv.AddExpandedWithOptions(x, msg, c.Sig, ed25519Options)
-		} else {
-			bv.AddWithOptions(voied.PublicKey(k), msg, c.Sig, ed25519Options)
-		}
+		msgs[i] = PAE(c.PayloadType, c.Payload)
 		in = append(in, i)
 	}
-	switch {
-	case len(in) == 1:
-		errs[in[0]] = checks[in[0]].Verify()
-	case len(in) > 1:
-		if ok, valid := bv.Verify(rand.Reader); !ok {
-			for j, i := range in {
-				if !valid[j] {
-					errs[i] = ErrBadSignature
-				}
+	verifyEd25519Batch(checks, msgs, in, errs)
+	return errs
+}
+
+// minBisect is the batch size below which a failed batch is verified one
+// signature at a time rather than halved again.
+const minBisect = 4
+
+// verifyEd25519Batch verifies the Ed25519 checks at indexes in, setting
+// errs for the bad ones.
+func verifyEd25519Batch(checks []Check, msgs [][]byte, in []int, errs []error) {
+	if len(in) < minBisect {
+		for _, i := range in {
+			if !verifyEd25519(checks[i].Key.(ed25519.PublicKey), msgs[i], checks[i].Sig) {
+				errs[i] = ErrBadSignature
 			}
 		}
+		return
 	}
-	return errs
+	bv := voied.NewBatchVerifier()
+	for _, i := range in {
+		k := checks[i].Key.(ed25519.PublicKey)
+		if x := expanded(k); x != nil {
+			bv.AddExpandedWithOptions(x, msgs[i], checks[i].Sig, ed25519Options)
+		} else {
+			bv.AddWithOptions(voied.PublicKey(k), msgs[i], checks[i].Sig, ed25519Options)
+		}
+	}
+	if bv.VerifyBatchOnly(rand.Reader) {
+		return
+	}
+	half := len(in) / 2
+	verifyEd25519Batch(checks, msgs, in[:half], errs)
+	verifyEd25519Batch(checks, msgs, in[half:], errs)
 }
 
 // verifyEd25519 verifies one Ed25519 signature under ed25519Options.
 func verifyEd25519(k ed25519.PublicKey, msg, sig []byte) bool {
+	if len(k) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
 	if x := expanded(k); x != nil {
 		return voied.VerifyExpandedWithOptions(x, msg, sig, ed25519Options)
 	}
@@ -83,8 +100,8 @@ func verifyEd25519(k ed25519.PublicKey, msg, sig []byte) bool {
 
 // The exchange verifies many signatures by few keys (one per party
 // member), so their expanded forms, with precomputed tables, are kept.
-// The cache is bounded: past maxExpanded keys, new keys are verified
-// without expansion.
+// The cache is bounded: past maxExpanded keys, a new key is verified
+// without expansion (expanding costs more than it saves for one use).
 const maxExpanded = 4096
 
 var (
@@ -98,8 +115,9 @@ func expanded(k ed25519.PublicKey) *voied.ExpandedPublicKey {
 	key := [ed25519.PublicKeySize]byte(k)
 	expandedMu.RLock()
 	x, ok := expandedKeys[key]
+	full := len(expandedKeys) >= maxExpanded
 	expandedMu.RUnlock()
-	if ok {
+	if ok || full {
 		return x
 	}
 	x, err := voied.NewExpandedPublicKey(voied.PublicKey(k))
@@ -119,19 +137,34 @@ func expanded(k ed25519.PublicKey) *voied.ExpandedPublicKey {
 const minChunk = 32
 
 // VerifyAll is [VerifyBatch] spread over at most workers goroutines, each
-// verifying a contiguous chunk of at least 32 checks as one batch.
+// verifying a contiguous chunk of at least 32 checks as one batch. It
+// runs where no caller's panic handler is (a server's background stage),
+// so a panic while verifying a chunk (a bug) refuses that chunk's checks
+// instead of ending the process.
 func VerifyAll(checks []Check, workers int) []error {
+	errs := make([]error, len(checks))
 	chunks := min(max(workers, 1), (len(checks)+minChunk-1)/minChunk)
 	if chunks <= 1 {
-		return VerifyBatch(checks)
+		verifyChunk(checks, errs)
+		return errs
 	}
-	errs := make([]error, len(checks))
 	per := (len(checks) + chunks - 1) / chunks
 	var wg sync.WaitGroup
 	for lo := 0; lo < len(checks); lo += per {
 		hi := min(lo+per, len(checks))
-		wg.Go(func() { copy(errs[lo:hi], VerifyBatch(checks[lo:hi])) })
+		wg.Go(func() { verifyChunk(checks[lo:hi], errs[lo:hi]) })
 	}
 	wg.Wait()
 	return errs
+}
+
+func verifyChunk(checks []Check, errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			for i := range errs {
+				errs[i] = fmt.Errorf("%w: verification failed: %v", ErrBadSignature, p)
+			}
+		}
+	}()
+	copy(errs, VerifyBatch(checks))
 }

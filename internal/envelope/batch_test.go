@@ -135,6 +135,24 @@ func TestVerifyAll(t *testing.T) {
 	}
 }
 
+// TestMalformedKeys: an Ed25519 key of the wrong length is refused, alone
+// and in a batch, without a panic.
+func TestMalformedKeys(t *testing.T) {
+	cs := checks(t, 6, 2)
+	good := cs[0].Key.(ed25519.PublicKey)
+	cs[1].Key = good[:31]
+	cs[2].Key = append(bytes.Clone(good), 0)
+	cs[3].Key = ed25519.PublicKey(nil)
+	for i, err := range envelope.VerifyBatch(cs) {
+		if bad := i >= 1 && i <= 3; bad != errors.Is(err, envelope.ErrBadSignature) && bad != errors.Is(err, envelope.ErrUnsupportedKey) {
+			t.Errorf("check %d: %v", i, err)
+		}
+		if single := cs[i].Verify(); (single == nil) != (err == nil) {
+			t.Errorf("check %d: batch %v, alone %v", i, err, single)
+		}
+	}
+}
+
 // addL returns the little-endian encoding of s + L (the group order).
 func addL(s []byte) []byte {
 	l, _ := hex.DecodeString("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")

@@ -148,7 +148,7 @@ func Verify(payloadType string, payload, sig []byte, pub crypto.PublicKey) error
 	msg := PAE(payloadType, payload)
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
-		if len(sig) != ed25519.SignatureSize || !verifyEd25519(k, msg, sig) {
+		if !verifyEd25519(k, msg, sig) {
 			return ErrBadSignature
 		}
 	case *ecdsa.PublicKey:

@@ -4,13 +4,19 @@
 //
 // # Append path
 //
-// [Ledger.Append] verifies the envelope (signature, peer identity,
-// validation) on the caller's goroutine, so that work spreads over every
-// core. Admitted envelopes go to a single writer goroutine, which applies
-// the reducer to each in order, assigns indexes, extends the tree, signs one
-// checkpoint for the whole batch and commits everything in one bbolt
-// transaction with one fsync. Only then are the callers released with their
-// index and the checkpoint: a receipt never precedes durability.
+// [Ledger.Append] runs the admission checks that need no state (envelope
+// shape, payload validation, the peer's certificate under the agreement) on
+// the caller's goroutine, so that work spreads over every core. The
+// verifier goroutine then checks the signatures: while the writer commits
+// it holds arrivals until 32 can be verified as one Ed25519 batch, and
+// when the writer asks for its next batch it verifies what it holds and
+// hands over everything verified; forged signatures are refused there.
+// The single writer goroutine answers re-sent envelopes from the log,
+// checks each author's clock against the receive time, applies the reducer
+// in order, assigns indexes, extends the tree, signs one checkpoint for
+// the whole batch and commits everything in one bbolt transaction with one
+// fsync. Only then are the callers released with their index and the
+// checkpoint: a receipt never precedes durability.
 //
 // # Guarantees
 //   - A refused append changes nothing: the reducer works on copies, and a

@@ -78,17 +78,32 @@ func (l *Ledger) verifier() {
 func (l *Ledger) run() {
 	defer close(l.stopped)
 	batches := make(chan []*request, 1)
-	for {
-		select {
-		case l.asks <- batches:
-		case <-l.done:
-			return
-		}
+	defer func() {
+		// Closing: a batch handed over but not taken is refused, not
+		// left without an answer.
 		select {
 		case batch := <-batches:
-			l.commit(batch)
+			l.fail(batch, ErrClosed)
+		default:
+		}
+	}()
+	for {
+		select {
 		case <-l.done:
 			return
+		case l.asks <- batches:
+		}
+		select {
+		case <-l.done:
+			return
+		case batch := <-batches:
+			select {
+			case <-l.done: // closed while waiting: commit nothing more
+				l.fail(batch, ErrClosed)
+				return
+			default:
+			}
+			l.commit(batch)
 		}
 	}
 }

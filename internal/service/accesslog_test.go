@@ -11,6 +11,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // syncBuffer is a log destination safe for the server's goroutines.
@@ -54,6 +55,16 @@ func TestAccessLog(t *testing.T) {
 			mustAppend(t, f.pk(), targetPackage())
 			_, err := f.af().Append(ctxT(t), targetPackage()) // a responder may not submit
 			wantCode(t, err, codes.PermissionDenied)
+			// Refused before the ledger: logged all the same.
+			_, err = f.pk().API.Append(ctxT(t), &mvmv1.AppendRequest{})
+			wantCode(t, err, codes.InvalidArgument)
+			if level == slog.LevelDebug {
+				if l := buf.lines("grpc.code=InvalidArgument"); len(l) != 1 {
+					t.Errorf("empty envelope: %d log lines, want 1", len(l))
+				}
+			} else if l := buf.lines("append refused"); len(l) != 2 || !strings.Contains(l[1], "grpc.code=InvalidArgument") {
+				t.Errorf("empty envelope: refusal lines %q", l)
+			}
 
 			var refused []string
 			if level == slog.LevelDebug {
@@ -62,7 +73,7 @@ func TestAccessLog(t *testing.T) {
 					t.Errorf("debug level: no line for the successful append:\n%s", strings.Join(ok, "\n"))
 				}
 			} else {
-				refused = buf.lines("append refused")
+				refused = buf.lines("grpc.code=PermissionDenied")
 				if ok := buf.lines("grpc.code=OK"); len(ok) != 0 {
 					t.Errorf("info level: successful calls logged:\n%s", strings.Join(ok, "\n"))
 				}

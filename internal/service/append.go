@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,25 +28,13 @@ func (s *Service) Append(ctx context.Context, req *mvmv1.AppendRequest) (*mvmv1.
 	}
 	res, err := s.l.Append(ctx, req.Envelope, caller.Certificate)
 	if err != nil {
-		return nil, s.refused(ctx, caller, toStatus(err))
+		return nil, toStatus(err)
 	}
 	receipt, err := s.receipt(res)
 	if err != nil {
-		return nil, s.refused(ctx, caller, toStatus(err))
+		return nil, toStatus(err)
 	}
 	return &mvmv1.AppendResponse{Receipt: receipt, Duplicate: res.Duplicate}, nil
-}
-
-// refused logs a refused append when the logging interceptor does not
-// (see logsCall), at the level it would use, and returns err.
-func (s *Service) refused(ctx context.Context, caller *Caller, err error) error {
-	if s.log.Enabled(ctx, slog.LevelDebug) {
-		return err // the interceptor logs the call
-	}
-	st := status.Convert(err)
-	s.log.Log(ctx, slog.Level(callLevel(st.Code())), "append refused", "caller", caller.ID.String(),
-		"grpc.code", st.Code().String(), "grpc.error", st.Message())
-	return err
 }
 
 // receipt builds the C2SP tlog-proof for a committed entry. It runs on the

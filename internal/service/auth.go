@@ -160,6 +160,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		recovery.UnaryServerInterceptor(onPanic),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), match),
 		selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(logger, logOpts...), selector.MatchFunc(s.logsCall)),
+		selector.UnaryServerInterceptor(s.logRefusedAppend, selector.MatchFunc(s.logsRefusalsOnly)),
 		selector.UnaryServerInterceptor(s.refuseRevokedSigners, selector.MatchFunc(isAppend)),
 	}
 	if s.opts.AppendRate > 0 {
@@ -181,9 +182,32 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 // logsCall says whether the logging interceptor runs for a call. Appends
 // are the hot path: the interceptor's fields cost ~10 µs an append, spent
 // for nothing when successful calls are not logged, so below debug level
-// Append logs its refusals itself (see Service.Append) and skips it.
+// appends go through logRefusedAppend instead.
 func (s *Service) logsCall(ctx context.Context, c interceptors.CallMeta) bool {
 	return !isAppend(ctx, c) || s.log.Enabled(ctx, slog.LevelDebug)
+}
+
+func (s *Service) logsRefusalsOnly(ctx context.Context, c interceptors.CallMeta) bool {
+	return !s.logsCall(ctx, c)
+}
+
+// logRefusedAppend logs a refused append, at the level the logging
+// interceptor would use, with the caller, the code and the reason; it
+// stands at the interceptor's place in the chain, so it sees every
+// refusal the interceptor would (revoked co-signers, rate limit, limits,
+// the ledger's).
+func (s *Service) logRefusedAppend(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	if err != nil {
+		st := status.Convert(err)
+		caller := ""
+		if c, ok := CallerFrom(ctx); ok {
+			caller = c.ID.String()
+		}
+		s.log.Log(ctx, slog.Level(callLevel(st.Code())), "append refused", "caller", caller,
+			"grpc.code", st.Code().String(), "grpc.error", st.Message())
+	}
+	return resp, err
 }
 
 // callLevel logs successful calls at debug level: at thousands of appends a

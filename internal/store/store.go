@@ -353,26 +353,63 @@ func HashID(key []byte) (compact.NodeID, bool) {
 
 // migrateNodes moves the tree nodes of a file written with one bucket per
 // level (nodes/<level>) into the hashes bucket, in the same transaction
-// as Open's bucket creation: a file is either migrated whole or not at all.
+// as Open's bucket creation: a file is either migrated whole or not at
+// all. The levels are merged in stored-hash order, so the new bucket is
+// written as the server writes it, append-only with full pages. The move
+// is one way: an older server cannot open the file afterwards.
 func migrateNodes(tx *bolt.Tx) error {
 	old := tx.Bucket(bOldNodes)
 	if old == nil {
 		return nil
 	}
-	hashes := tx.Bucket(bHashes)
-	err := old.ForEachBucket(func(level []byte) error {
-		if len(level) != 1 {
-			return fmt.Errorf("migrate tree nodes: %q is not a level", level)
+	type level struct {
+		c      *bolt.Cursor
+		l      uint
+		v, key []byte // the cursor's value and its hashes key; key nil at the end
+	}
+	advance := func(lv *level, k, v []byte) error {
+		lv.key, lv.v = nil, v
+		if k == nil {
+			return nil
 		}
-		return old.Bucket(level).ForEach(func(k, v []byte) error {
-			if len(k) != 8 {
-				return fmt.Errorf("migrate tree nodes: level %d key %x is not an index", level[0], k)
-			}
-			return hashes.Put(HashKey(compact.NewNodeID(uint(level[0]), getU64(k))), bytes.Clone(v))
-		})
+		if len(k) != 8 {
+			return fmt.Errorf("migrate tree nodes: level %d key %x is not an index", lv.l, k)
+		}
+		lv.key = HashKey(compact.NewNodeID(lv.l, getU64(k)))
+		return nil
+	}
+	var levels []*level
+	err := old.ForEachBucket(func(name []byte) error {
+		if len(name) != 1 {
+			return fmt.Errorf("migrate tree nodes: %q is not a level", name)
+		}
+		lv := &level{c: old.Bucket(name).Cursor(), l: uint(name[0])}
+		levels = append(levels, lv)
+		k, v := lv.c.First()
+		return advance(lv, k, v)
 	})
 	if err != nil {
 		return err
+	}
+	hashes := tx.Bucket(bHashes)
+	hashes.FillPercent = 1.0
+	for {
+		var next *level
+		for _, lv := range levels {
+			if lv.key != nil && (next == nil || bytes.Compare(lv.key, next.key) < 0) {
+				next = lv
+			}
+		}
+		if next == nil {
+			break
+		}
+		if err := hashes.Put(next.key, bytes.Clone(next.v)); err != nil {
+			return err
+		}
+		k, v := next.c.Next()
+		if err := advance(next, k, v); err != nil {
+			return err
+		}
 	}
 	return tx.DeleteBucket(bOldNodes)
 }
