@@ -3,7 +3,10 @@
 //
 // Each worker seals a fresh TargetPackage (its summary padded so that the
 // serialized payload has the requested size), appends it without retries,
-// and records the latency of the call. A refused or failed call counts as an
+// and records the latency of the append. A worker appends over an append
+// stream of its own (AppendStream: one request and one response per
+// envelope, as a submitter with many envelopes would send them), or with
+// one unary Append call per envelope (Options.Unary). A refused or failed call counts as an
 // error and the worker carries on, so a run survives the server dying
 // mid-way and can drive crash tests: with Receipts set, every acknowledged
 // append is written out (index and message id) for checking afterwards.
@@ -34,6 +37,9 @@ type Options struct {
 	Receipts io.Writer
 	// MaxAppends stops the run after this many appends (0: no limit).
 	MaxAppends int64
+	// Unary makes one Append call per envelope instead of using append
+	// streams.
+	Unary bool
 }
 
 // Result of a run. JSON names are the bench tool's public contract.
@@ -48,6 +54,7 @@ type Result struct {
 	Duplicates    int64   `json:"duplicates"`
 	Seconds       float64 `json:"duration_s"`
 	Concurrency   int     `json:"concurrency"`
+	Mode          string  `json:"mode"` // "stream" or "unary"
 	PayloadBytes  int     `json:"payload_bytes"`
 	FirstError    string  `json:"first_error,omitempty"`
 }
@@ -72,7 +79,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	var mu sync.Mutex
 	var lat []time.Duration
-	res := &Result{Concurrency: o.Concurrency, PayloadBytes: o.PayloadBytes}
+	res := &Result{Concurrency: o.Concurrency, PayloadBytes: o.PayloadBytes, Mode: "stream"}
+	if o.Unary {
+		res.Mode = "unary"
+	}
 	enc := (*json.Encoder)(nil)
 	if o.Receipts != nil {
 		enc = json.NewEncoder(o.Receipts)
@@ -86,7 +96,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			var local []time.Duration
+			var app *mvmclient.Appender // this worker's stream, while it works
 			defer func() {
+				if app != nil {
+					app.Close()
+				}
 				mu.Lock()
 				lat = append(lat, local...)
 				mu.Unlock()
@@ -106,9 +120,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					continue
 				}
 				t0 := time.Now()
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				resp, err := c.API.Append(cctx, &mvmv1.AppendRequest{Envelope: env})
-				cancel()
+				var resp *mvmv1.AppendResponse
+				if o.Unary {
+					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					resp, err = c.API.Append(cctx, &mvmv1.AppendRequest{Envelope: env})
+					cancel()
+				} else {
+					if app == nil {
+						app, err = c.NewAppender(ctx)
+					}
+					if err == nil {
+						resp, err = app.AppendSealed(env)
+						if app.Broken() {
+							app.Close() // the next append opens another
+							app = nil
+						}
+					}
+				}
 				d := time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -179,8 +207,8 @@ func Package(payloadBytes int) *mvmv1.TargetPackage {
 
 // Print writes a human summary.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "appends/s: %.0f (%d acknowledged in %.1fs, %d concurrent, %d-byte payloads)\n",
-		r.AppendsPerSec, r.Acked, r.Seconds, r.Concurrency, r.PayloadBytes)
+	fmt.Fprintf(w, "appends/s: %.0f (%d acknowledged in %.1fs, %d concurrent, %d-byte payloads, %s)\n",
+		r.AppendsPerSec, r.Acked, r.Seconds, r.Concurrency, r.PayloadBytes, r.Mode)
 	fmt.Fprintf(w, "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
 	fmt.Fprintf(w, "errors: %d\n", r.Errors)
 	if r.FirstError != "" {

@@ -18,9 +18,10 @@ func init() {
 	var asJSON bool
 	var receipts string
 	var maxAppends int64
+	var unary bool
 	register(&command{
 		longRunning: true,
-		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--json]",
+		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--json] [--unary]",
 		summary:          "drive the server with real signed appends and report throughput and latency",
 		identityOptional: true,
 		flags: func(fs *flag.FlagSet) {
@@ -31,6 +32,7 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 			fs.StringVar(&receipts, "receipts", "", "write one JSON line per acknowledged append (index, message_id) to FILE")
 			fs.Int64Var(&maxAppends, "max", 0, "stop after this many appends (0: no limit)")
+			fs.BoolVar(&unary, "unary", false, "one Append call per envelope instead of an append stream per worker")
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -42,7 +44,7 @@ func init() {
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(400) // the load generator should not be the bottleneck
 			}
-			o := bench.Options{Duration: duration, Concurrency: concurrency, PayloadBytes: payload, MaxAppends: maxAppends}
+			o := bench.Options{Duration: duration, Concurrency: concurrency, PayloadBytes: payload, MaxAppends: maxAppends, Unary: unary}
 			for range max(1, conns) {
 				opts := mvmclient.FromCertsDir(e.server, e.certs, e.as)
 				opts.Retries = -1

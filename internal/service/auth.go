@@ -86,14 +86,24 @@ func (s *Service) recheckStream(srv any, ss grpc.ServerStream, _ *grpc.StreamSer
 // authenticate. It costs nothing without CRLs, and one envelope parse per
 // append with them.
 func (s *Service) refuseRevokedSigners(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	r, ok := req.(*mvmv1.AppendRequest)
-	crls := s.crls.Load()
-	if !ok || crls.Entries() == 0 {
-		return handler(ctx, req)
+	if r, ok := req.(*mvmv1.AppendRequest); ok {
+		if err := s.checkRevokedSigners(r.Envelope); err != nil {
+			return nil, err
+		}
 	}
-	env, err := envelope.Parse(r.Envelope)
+	return handler(ctx, req)
+}
+
+// checkRevokedSigners refuses an agreement envelope carrying a signature
+// by a certificate a CRL in force revokes (PermissionDenied).
+func (s *Service) checkRevokedSigners(raw []byte) error {
+	crls := s.crls.Load()
+	if crls.Entries() == 0 {
+		return nil
+	}
+	env, err := envelope.Parse(raw)
 	if err != nil || env.PayloadType != message.TypeAgreement {
-		return handler(ctx, req) // the ledger refuses or admits it
+		return nil // the ledger refuses or admits it
 	}
 	for i, sig := range env.Signatures {
 		c, err := x509.ParseCertificate(sig.Certificate)
@@ -105,10 +115,10 @@ func (s *Service) refuseRevokedSigners(ctx context.Context, req any, _ *grpc.Una
 			who = id.String()
 		}
 		if err := crls.Check(c, who); err != nil {
-			return nil, status.Errorf(codes.PermissionDenied, "signature %d: %v", i, err)
+			return status.Errorf(codes.PermissionDenied, "signature %d: %v", i, err)
 		}
 	}
-	return handler(ctx, req)
+	return nil
 }
 
 type recheckedStream struct {
@@ -163,9 +173,8 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		selector.UnaryServerInterceptor(s.logRefusedAppend, selector.MatchFunc(s.logsRefusalsOnly)),
 		selector.UnaryServerInterceptor(s.refuseRevokedSigners, selector.MatchFunc(isAppend)),
 	}
-	if s.opts.AppendRate > 0 {
-		limiter := newAppendLimiter(s.opts.AppendRate, s.opts.AppendBurst)
-		unary = append(unary, selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(limiter), selector.MatchFunc(isAppend)))
+	if s.limiter != nil {
+		unary = append(unary, selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(s.limiter), selector.MatchFunc(isAppend)))
 	}
 	unary = append(unary, defaultDeadline(s.opts.CallTimeout))
 	return []grpc.ServerOption{

@@ -57,6 +57,23 @@ var rpcRules = map[string]rpcRule{
 		}
 		return err
 	}},
+	"AppendStream": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
+		// As Append: open to every party; the workflow decides per payload.
+		a, err := c.NewAppender(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		env, err := c.Seal(&mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: "matrix-unknown"})
+		if err != nil {
+			return err
+		}
+		_, err = a.AppendSealed(env)
+		if c := status.Code(err); c == codes.NotFound || c == codes.PermissionDenied && strings.Contains(err.Error(), "may not acknowledge") {
+			return nil // reached the reducer: the RPC itself is open
+		}
+		return err
+	}},
 	"GetEntries": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
 		s, err := c.API.GetEntries(ctx, &mvmv1.GetEntriesRequest{Start: 0, End: 1})
 		return recvOnce(s, err)

@@ -57,6 +57,8 @@ type Service struct {
 	crls atomic.Pointer[revocation.Set]
 	// clientCAs is the TLS configuration for the agreement in force.
 	clientCAs atomic.Pointer[clientCAConfig]
+	// limiter is the per-identity append rate limit (nil: none).
+	limiter *appendLimiter
 }
 
 // Shutdown ends the live feeds (they would otherwise hold a graceful stop
@@ -70,7 +72,11 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 		logger = slog.Default()
 	}
 	opts.defaults()
-	return &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{})}
+	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{})}
+	if opts.AppendRate > 0 {
+		s.limiter = newAppendLimiter(opts.AppendRate, opts.AppendBurst)
+	}
+	return s
 }
 
 // SetRevocations puts a set of verified CRLs in force (nil: none). Every

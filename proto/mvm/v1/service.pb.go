@@ -67,6 +67,114 @@ func (x *AppendRequest) GetEnvelope() []byte {
 	return nil
 }
 
+type AppendStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A serialized Envelope, stored exactly as sent.
+	Envelope      []byte `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendStreamRequest) Reset() {
+	*x = AppendStreamRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendStreamRequest) ProtoMessage() {}
+
+func (x *AppendStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendStreamRequest.ProtoReflect.Descriptor instead.
+func (*AppendStreamRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AppendStreamRequest) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+type AppendStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The result, if the envelope was logged (or had been: duplicate).
+	Result *AppendResponse `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// Otherwise the gRPC status code and message Append would have
+	// returned; 0 (OK) when result is set.
+	Code          int32  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendStreamResponse) Reset() {
+	*x = AppendStreamResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendStreamResponse) ProtoMessage() {}
+
+func (x *AppendStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendStreamResponse.ProtoReflect.Descriptor instead.
+func (*AppendStreamResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AppendStreamResponse) GetResult() *AppendResponse {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *AppendStreamResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *AppendStreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type Receipt struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Index      uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -80,7 +188,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_mvm_v1_service_proto_msgTypes[1]
+	mi := &file_mvm_v1_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -92,7 +200,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[1]
+	mi := &file_mvm_v1_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -105,7 +213,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{1}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Receipt) GetIndex() uint64 {
@@ -140,7 +248,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[2]
+	mi := &file_mvm_v1_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +260,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[2]
+	mi := &file_mvm_v1_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +273,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{2}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AppendResponse) GetReceipt() *Receipt {
@@ -193,7 +301,7 @@ type GetEntriesRequest struct {
 
 func (x *GetEntriesRequest) Reset() {
 	*x = GetEntriesRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[3]
+	mi := &file_mvm_v1_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +313,7 @@ func (x *GetEntriesRequest) String() string {
 func (*GetEntriesRequest) ProtoMessage() {}
 
 func (x *GetEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[3]
+	mi := &file_mvm_v1_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +326,7 @@ func (x *GetEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntriesRequest.ProtoReflect.Descriptor instead.
 func (*GetEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{3}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetEntriesRequest) GetStart() uint64 {
@@ -246,7 +354,7 @@ type GetEntriesResponse struct {
 
 func (x *GetEntriesResponse) Reset() {
 	*x = GetEntriesResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[4]
+	mi := &file_mvm_v1_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +366,7 @@ func (x *GetEntriesResponse) String() string {
 func (*GetEntriesResponse) ProtoMessage() {}
 
 func (x *GetEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[4]
+	mi := &file_mvm_v1_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +379,7 @@ func (x *GetEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntriesResponse.ProtoReflect.Descriptor instead.
 func (*GetEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{4}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetEntriesResponse) GetFirstIndex() uint64 {
@@ -297,7 +405,7 @@ type GetCertificatesRequest struct {
 
 func (x *GetCertificatesRequest) Reset() {
 	*x = GetCertificatesRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[5]
+	mi := &file_mvm_v1_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +417,7 @@ func (x *GetCertificatesRequest) String() string {
 func (*GetCertificatesRequest) ProtoMessage() {}
 
 func (x *GetCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[5]
+	mi := &file_mvm_v1_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +430,7 @@ func (x *GetCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{5}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCertificatesRequest) GetSha256() [][]byte {
@@ -341,7 +449,7 @@ type GetCertificatesResponse struct {
 
 func (x *GetCertificatesResponse) Reset() {
 	*x = GetCertificatesResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[6]
+	mi := &file_mvm_v1_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +461,7 @@ func (x *GetCertificatesResponse) String() string {
 func (*GetCertificatesResponse) ProtoMessage() {}
 
 func (x *GetCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[6]
+	mi := &file_mvm_v1_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +474,7 @@ func (x *GetCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{6}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetCertificatesResponse) GetCertificates() [][]byte {
@@ -385,7 +493,7 @@ type GetPackageRequest struct {
 
 func (x *GetPackageRequest) Reset() {
 	*x = GetPackageRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[7]
+	mi := &file_mvm_v1_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +505,7 @@ func (x *GetPackageRequest) String() string {
 func (*GetPackageRequest) ProtoMessage() {}
 
 func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[7]
+	mi := &file_mvm_v1_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +518,7 @@ func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageRequest.ProtoReflect.Descriptor instead.
 func (*GetPackageRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{7}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetPackageRequest) GetPackageId() string {
@@ -434,7 +542,7 @@ type PackageEvent struct {
 
 func (x *PackageEvent) Reset() {
 	*x = PackageEvent{}
-	mi := &file_mvm_v1_service_proto_msgTypes[8]
+	mi := &file_mvm_v1_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +554,7 @@ func (x *PackageEvent) String() string {
 func (*PackageEvent) ProtoMessage() {}
 
 func (x *PackageEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[8]
+	mi := &file_mvm_v1_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +567,7 @@ func (x *PackageEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackageEvent.ProtoReflect.Descriptor instead.
 func (*PackageEvent) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{8}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PackageEvent) GetIndex() uint64 {
@@ -523,7 +631,7 @@ type PackageSummary struct {
 
 func (x *PackageSummary) Reset() {
 	*x = PackageSummary{}
-	mi := &file_mvm_v1_service_proto_msgTypes[9]
+	mi := &file_mvm_v1_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +643,7 @@ func (x *PackageSummary) String() string {
 func (*PackageSummary) ProtoMessage() {}
 
 func (x *PackageSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[9]
+	mi := &file_mvm_v1_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +656,7 @@ func (x *PackageSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackageSummary.ProtoReflect.Descriptor instead.
 func (*PackageSummary) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{9}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PackageSummary) GetPackageId() string {
@@ -662,7 +770,7 @@ type DeadlineState struct {
 
 func (x *DeadlineState) Reset() {
 	*x = DeadlineState{}
-	mi := &file_mvm_v1_service_proto_msgTypes[10]
+	mi := &file_mvm_v1_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +782,7 @@ func (x *DeadlineState) String() string {
 func (*DeadlineState) ProtoMessage() {}
 
 func (x *DeadlineState) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[10]
+	mi := &file_mvm_v1_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +795,7 @@ func (x *DeadlineState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadlineState.ProtoReflect.Descriptor instead.
 func (*DeadlineState) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{10}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeadlineState) GetName() string {
@@ -729,7 +837,7 @@ type PendingRuling struct {
 
 func (x *PendingRuling) Reset() {
 	*x = PendingRuling{}
-	mi := &file_mvm_v1_service_proto_msgTypes[11]
+	mi := &file_mvm_v1_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +849,7 @@ func (x *PendingRuling) String() string {
 func (*PendingRuling) ProtoMessage() {}
 
 func (x *PendingRuling) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[11]
+	mi := &file_mvm_v1_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +862,7 @@ func (x *PendingRuling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingRuling.ProtoReflect.Descriptor instead.
 func (*PendingRuling) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{11}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PendingRuling) GetDecision() string {
@@ -783,7 +891,7 @@ type FindingState struct {
 
 func (x *FindingState) Reset() {
 	*x = FindingState{}
-	mi := &file_mvm_v1_service_proto_msgTypes[12]
+	mi := &file_mvm_v1_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +903,7 @@ func (x *FindingState) String() string {
 func (*FindingState) ProtoMessage() {}
 
 func (x *FindingState) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[12]
+	mi := &file_mvm_v1_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +916,7 @@ func (x *FindingState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingState.ProtoReflect.Descriptor instead.
 func (*FindingState) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{12}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FindingState) GetFindingId() string {
@@ -851,7 +959,7 @@ type GetPackageResponse struct {
 
 func (x *GetPackageResponse) Reset() {
 	*x = GetPackageResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[13]
+	mi := &file_mvm_v1_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +971,7 @@ func (x *GetPackageResponse) String() string {
 func (*GetPackageResponse) ProtoMessage() {}
 
 func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[13]
+	mi := &file_mvm_v1_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +984,7 @@ func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageResponse.ProtoReflect.Descriptor instead.
 func (*GetPackageResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{13}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetPackageResponse) GetPackage() *PackageSummary {
@@ -910,7 +1018,7 @@ type ListPackagesRequest struct {
 
 func (x *ListPackagesRequest) Reset() {
 	*x = ListPackagesRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[14]
+	mi := &file_mvm_v1_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1030,7 @@ func (x *ListPackagesRequest) String() string {
 func (*ListPackagesRequest) ProtoMessage() {}
 
 func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[14]
+	mi := &file_mvm_v1_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1043,7 @@ func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesRequest.ProtoReflect.Descriptor instead.
 func (*ListPackagesRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{14}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPackagesRequest) GetStatus() string {
@@ -954,7 +1062,7 @@ type ListPackagesResponse struct {
 
 func (x *ListPackagesResponse) Reset() {
 	*x = ListPackagesResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[15]
+	mi := &file_mvm_v1_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1074,7 @@ func (x *ListPackagesResponse) String() string {
 func (*ListPackagesResponse) ProtoMessage() {}
 
 func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[15]
+	mi := &file_mvm_v1_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1087,7 @@ func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesResponse.ProtoReflect.Descriptor instead.
 func (*ListPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListPackagesResponse) GetPackages() []*PackageSummary {
@@ -997,7 +1105,7 @@ type GetAgreementRequest struct {
 
 func (x *GetAgreementRequest) Reset() {
 	*x = GetAgreementRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[16]
+	mi := &file_mvm_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1117,7 @@ func (x *GetAgreementRequest) String() string {
 func (*GetAgreementRequest) ProtoMessage() {}
 
 func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[16]
+	mi := &file_mvm_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1130,7 @@ func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgreementRequest.ProtoReflect.Descriptor instead.
 func (*GetAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 type GetAgreementResponse struct {
@@ -1035,7 +1143,7 @@ type GetAgreementResponse struct {
 
 func (x *GetAgreementResponse) Reset() {
 	*x = GetAgreementResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[17]
+	mi := &file_mvm_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1155,7 @@ func (x *GetAgreementResponse) String() string {
 func (*GetAgreementResponse) ProtoMessage() {}
 
 func (x *GetAgreementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[17]
+	mi := &file_mvm_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1168,7 @@ func (x *GetAgreementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgreementResponse.ProtoReflect.Descriptor instead.
 func (*GetAgreementResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetAgreementResponse) GetLeaf() []byte {
@@ -1082,7 +1190,7 @@ type GetBreachesRequest struct {
 
 func (x *GetBreachesRequest) Reset() {
 	*x = GetBreachesRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[18]
+	mi := &file_mvm_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1202,7 @@ func (x *GetBreachesRequest) String() string {
 func (*GetBreachesRequest) ProtoMessage() {}
 
 func (x *GetBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[18]
+	mi := &file_mvm_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1215,7 @@ func (x *GetBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBreachesRequest.ProtoReflect.Descriptor instead.
 func (*GetBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetBreachesRequest) GetAsOf() *timestamppb.Timestamp {
@@ -1138,7 +1246,7 @@ type Breach struct {
 
 func (x *Breach) Reset() {
 	*x = Breach{}
-	mi := &file_mvm_v1_service_proto_msgTypes[19]
+	mi := &file_mvm_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1258,7 @@ func (x *Breach) String() string {
 func (*Breach) ProtoMessage() {}
 
 func (x *Breach) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[19]
+	mi := &file_mvm_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1271,7 @@ func (x *Breach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breach.ProtoReflect.Descriptor instead.
 func (*Breach) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Breach) GetPackageId() string {
@@ -1211,7 +1319,7 @@ type GetBreachesResponse struct {
 
 func (x *GetBreachesResponse) Reset() {
 	*x = GetBreachesResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[20]
+	mi := &file_mvm_v1_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1331,7 @@ func (x *GetBreachesResponse) String() string {
 func (*GetBreachesResponse) ProtoMessage() {}
 
 func (x *GetBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[20]
+	mi := &file_mvm_v1_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1344,7 @@ func (x *GetBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBreachesResponse.ProtoReflect.Descriptor instead.
 func (*GetBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetBreachesResponse) GetBreaches() []*Breach {
@@ -1266,7 +1374,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[21]
+	mi := &file_mvm_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1386,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[21]
+	mi := &file_mvm_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1399,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetCheckpointRequest) GetSize() uint64 {
@@ -1321,7 +1429,7 @@ type GetCheckpointResponse struct {
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[22]
+	mi := &file_mvm_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1441,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[22]
+	mi := &file_mvm_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1454,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() []byte {
@@ -1380,7 +1488,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[23]
+	mi := &file_mvm_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1500,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[23]
+	mi := &file_mvm_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1513,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetInclusionProofRequest) GetIndex() uint64 {
@@ -1431,7 +1539,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[24]
+	mi := &file_mvm_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1551,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[24]
+	mi := &file_mvm_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1564,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetInclusionProofResponse) GetHashes() [][]byte {
@@ -1476,7 +1584,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	mi := &file_mvm_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1596,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	mi := &file_mvm_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1609,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetConsistencyProofRequest) GetFrom() uint64 {
@@ -1527,7 +1635,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	mi := &file_mvm_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1647,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	mi := &file_mvm_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1660,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetConsistencyProofResponse) GetHashes() [][]byte {
@@ -1574,7 +1682,7 @@ type AddCosignatureRequest struct {
 
 func (x *AddCosignatureRequest) Reset() {
 	*x = AddCosignatureRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[27]
+	mi := &file_mvm_v1_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1694,7 @@ func (x *AddCosignatureRequest) String() string {
 func (*AddCosignatureRequest) ProtoMessage() {}
 
 func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[27]
+	mi := &file_mvm_v1_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1707,7 @@ func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureRequest.ProtoReflect.Descriptor instead.
 func (*AddCosignatureRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{27}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddCosignatureRequest) GetCheckpoint() []byte {
@@ -1628,7 +1736,7 @@ type AddCosignatureResponse struct {
 
 func (x *AddCosignatureResponse) Reset() {
 	*x = AddCosignatureResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[28]
+	mi := &file_mvm_v1_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1748,7 @@ func (x *AddCosignatureResponse) String() string {
 func (*AddCosignatureResponse) ProtoMessage() {}
 
 func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[28]
+	mi := &file_mvm_v1_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1761,7 @@ func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureResponse.ProtoReflect.Descriptor instead.
 func (*AddCosignatureResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{28}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddCosignatureResponse) GetCheckpoint() []byte {
@@ -1686,7 +1794,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[29]
+	mi := &file_mvm_v1_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1806,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[29]
+	mi := &file_mvm_v1_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1819,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{29}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchRequest) GetFrom() uint64 {
@@ -1731,7 +1839,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[30]
+	mi := &file_mvm_v1_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1851,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[30]
+	mi := &file_mvm_v1_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1864,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{30}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchResponse) GetIndex() uint64 {
@@ -1781,7 +1889,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[31]
+	mi := &file_mvm_v1_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1901,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[31]
+	mi := &file_mvm_v1_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1914,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{31}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{33}
 }
 
 // One chunk of a backup. The first message carries the header fields
@@ -1830,7 +1938,7 @@ type BackupResponse struct {
 
 func (x *BackupResponse) Reset() {
 	*x = BackupResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[32]
+	mi := &file_mvm_v1_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +1950,7 @@ func (x *BackupResponse) String() string {
 func (*BackupResponse) ProtoMessage() {}
 
 func (x *BackupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[32]
+	mi := &file_mvm_v1_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +1963,7 @@ func (x *BackupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
 func (*BackupResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{32}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BackupResponse) GetLogSize() uint64 {
@@ -1899,7 +2007,13 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\n" +
 	"\x14mvm/v1/service.proto\x12\x06mvm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"+\n" +
 	"\rAppendRequest\x12\x1a\n" +
-	"\benvelope\x18\x01 \x01(\fR\benvelope\"{\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\"1\n" +
+	"\x13AppendStreamRequest\x12\x1a\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\"t\n" +
+	"\x14AppendStreamResponse\x12.\n" +
+	"\x06result\x18\x01 \x01(\v2\x16.mvm.v1.AppendResponseR\x06result\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"{\n" +
 	"\aReceipt\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12;\n" +
 	"\vreceived_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2031,9 +2145,10 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x03 \x01(\x03R\n" +
 	"totalBytes\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
-	"\x06sha256\x18\x05 \x01(\fR\x06sha2562\xd4\a\n" +
+	"\x06sha256\x18\x05 \x01(\fR\x06sha2562\xa3\b\n" +
 	"\x0fExchangeService\x127\n" +
-	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12E\n" +
+	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
+	"\fAppendStream\x12\x1b.mvm.v1.AppendStreamRequest\x1a\x1c.mvm.v1.AppendStreamResponse(\x010\x01\x12E\n" +
 	"\n" +
 	"GetEntries\x12\x19.mvm.v1.GetEntriesRequest\x1a\x1a.mvm.v1.GetEntriesResponse0\x01\x12R\n" +
 	"\x0fGetCertificates\x12\x1e.mvm.v1.GetCertificatesRequest\x1a\x1f.mvm.v1.GetCertificatesResponse\x12C\n" +
@@ -2061,91 +2176,96 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_service_proto_rawDescData
 }
 
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_mvm_v1_service_proto_goTypes = []any{
 	(*AppendRequest)(nil),               // 0: mvm.v1.AppendRequest
-	(*Receipt)(nil),                     // 1: mvm.v1.Receipt
-	(*AppendResponse)(nil),              // 2: mvm.v1.AppendResponse
-	(*GetEntriesRequest)(nil),           // 3: mvm.v1.GetEntriesRequest
-	(*GetEntriesResponse)(nil),          // 4: mvm.v1.GetEntriesResponse
-	(*GetCertificatesRequest)(nil),      // 5: mvm.v1.GetCertificatesRequest
-	(*GetCertificatesResponse)(nil),     // 6: mvm.v1.GetCertificatesResponse
-	(*GetPackageRequest)(nil),           // 7: mvm.v1.GetPackageRequest
-	(*PackageEvent)(nil),                // 8: mvm.v1.PackageEvent
-	(*PackageSummary)(nil),              // 9: mvm.v1.PackageSummary
-	(*DeadlineState)(nil),               // 10: mvm.v1.DeadlineState
-	(*PendingRuling)(nil),               // 11: mvm.v1.PendingRuling
-	(*FindingState)(nil),                // 12: mvm.v1.FindingState
-	(*GetPackageResponse)(nil),          // 13: mvm.v1.GetPackageResponse
-	(*ListPackagesRequest)(nil),         // 14: mvm.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),        // 15: mvm.v1.ListPackagesResponse
-	(*GetAgreementRequest)(nil),         // 16: mvm.v1.GetAgreementRequest
-	(*GetAgreementResponse)(nil),        // 17: mvm.v1.GetAgreementResponse
-	(*GetBreachesRequest)(nil),          // 18: mvm.v1.GetBreachesRequest
-	(*Breach)(nil),                      // 19: mvm.v1.Breach
-	(*GetBreachesResponse)(nil),         // 20: mvm.v1.GetBreachesResponse
-	(*GetCheckpointRequest)(nil),        // 21: mvm.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 22: mvm.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 23: mvm.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 24: mvm.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 25: mvm.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 26: mvm.v1.GetConsistencyProofResponse
-	(*AddCosignatureRequest)(nil),       // 27: mvm.v1.AddCosignatureRequest
-	(*AddCosignatureResponse)(nil),      // 28: mvm.v1.AddCosignatureResponse
-	(*WatchRequest)(nil),                // 29: mvm.v1.WatchRequest
-	(*WatchResponse)(nil),               // 30: mvm.v1.WatchResponse
-	(*BackupRequest)(nil),               // 31: mvm.v1.BackupRequest
-	(*BackupResponse)(nil),              // 32: mvm.v1.BackupResponse
-	(*timestamppb.Timestamp)(nil),       // 33: google.protobuf.Timestamp
+	(*AppendStreamRequest)(nil),         // 1: mvm.v1.AppendStreamRequest
+	(*AppendStreamResponse)(nil),        // 2: mvm.v1.AppendStreamResponse
+	(*Receipt)(nil),                     // 3: mvm.v1.Receipt
+	(*AppendResponse)(nil),              // 4: mvm.v1.AppendResponse
+	(*GetEntriesRequest)(nil),           // 5: mvm.v1.GetEntriesRequest
+	(*GetEntriesResponse)(nil),          // 6: mvm.v1.GetEntriesResponse
+	(*GetCertificatesRequest)(nil),      // 7: mvm.v1.GetCertificatesRequest
+	(*GetCertificatesResponse)(nil),     // 8: mvm.v1.GetCertificatesResponse
+	(*GetPackageRequest)(nil),           // 9: mvm.v1.GetPackageRequest
+	(*PackageEvent)(nil),                // 10: mvm.v1.PackageEvent
+	(*PackageSummary)(nil),              // 11: mvm.v1.PackageSummary
+	(*DeadlineState)(nil),               // 12: mvm.v1.DeadlineState
+	(*PendingRuling)(nil),               // 13: mvm.v1.PendingRuling
+	(*FindingState)(nil),                // 14: mvm.v1.FindingState
+	(*GetPackageResponse)(nil),          // 15: mvm.v1.GetPackageResponse
+	(*ListPackagesRequest)(nil),         // 16: mvm.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),        // 17: mvm.v1.ListPackagesResponse
+	(*GetAgreementRequest)(nil),         // 18: mvm.v1.GetAgreementRequest
+	(*GetAgreementResponse)(nil),        // 19: mvm.v1.GetAgreementResponse
+	(*GetBreachesRequest)(nil),          // 20: mvm.v1.GetBreachesRequest
+	(*Breach)(nil),                      // 21: mvm.v1.Breach
+	(*GetBreachesResponse)(nil),         // 22: mvm.v1.GetBreachesResponse
+	(*GetCheckpointRequest)(nil),        // 23: mvm.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 24: mvm.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 25: mvm.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 26: mvm.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 27: mvm.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 28: mvm.v1.GetConsistencyProofResponse
+	(*AddCosignatureRequest)(nil),       // 29: mvm.v1.AddCosignatureRequest
+	(*AddCosignatureResponse)(nil),      // 30: mvm.v1.AddCosignatureResponse
+	(*WatchRequest)(nil),                // 31: mvm.v1.WatchRequest
+	(*WatchResponse)(nil),               // 32: mvm.v1.WatchResponse
+	(*BackupRequest)(nil),               // 33: mvm.v1.BackupRequest
+	(*BackupResponse)(nil),              // 34: mvm.v1.BackupResponse
+	(*timestamppb.Timestamp)(nil),       // 35: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
-	33, // 0: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	33, // 2: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	33, // 3: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
-	10, // 4: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
-	11, // 5: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
-	12, // 6: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
-	33, // 7: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
-	33, // 8: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
-	9,  // 9: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
-	8,  // 10: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
-	9,  // 11: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	33, // 12: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	33, // 13: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
-	19, // 14: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	33, // 15: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
-	0,  // 16: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
-	3,  // 17: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
-	5,  // 18: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
-	7,  // 19: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
-	14, // 20: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
-	16, // 21: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
-	18, // 22: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
-	21, // 23: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
-	23, // 24: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
-	25, // 25: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
-	27, // 26: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
-	29, // 27: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
-	31, // 28: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
-	2,  // 29: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	4,  // 30: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	6,  // 31: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	13, // 32: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	15, // 33: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	17, // 34: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	20, // 35: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	22, // 36: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	24, // 37: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	26, // 38: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	28, // 39: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	30, // 40: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	32, // 41: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 0: mvm.v1.AppendStreamResponse.result:type_name -> mvm.v1.AppendResponse
+	35, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	3,  // 2: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
+	35, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	35, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	12, // 5: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
+	13, // 6: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
+	14, // 7: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
+	35, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	35, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	11, // 10: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
+	10, // 11: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
+	11, // 12: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
+	35, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	35, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	21, // 15: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
+	35, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	0,  // 17: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
+	1,  // 18: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
+	5,  // 19: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
+	7,  // 20: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
+	9,  // 21: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
+	16, // 22: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
+	18, // 23: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
+	20, // 24: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
+	23, // 25: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
+	25, // 26: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
+	27, // 27: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
+	29, // 28: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
+	31, // 29: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
+	33, // 30: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
+	4,  // 31: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	2,  // 32: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
+	6,  // 33: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	8,  // 34: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	15, // 35: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	17, // 36: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	19, // 37: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	22, // 38: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	24, // 39: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	26, // 40: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	28, // 41: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	30, // 42: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	32, // 43: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	34, // 44: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
+	31, // [31:45] is the sub-list for method output_type
+	17, // [17:31] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_service_proto_init() }
@@ -2159,7 +2279,7 @@ func file_mvm_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

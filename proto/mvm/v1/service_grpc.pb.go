@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	ExchangeService_Append_FullMethodName              = "/mvm.v1.ExchangeService/Append"
+	ExchangeService_AppendStream_FullMethodName        = "/mvm.v1.ExchangeService/AppendStream"
 	ExchangeService_GetEntries_FullMethodName          = "/mvm.v1.ExchangeService/GetEntries"
 	ExchangeService_GetCertificates_FullMethodName     = "/mvm.v1.ExchangeService/GetCertificates"
 	ExchangeService_GetPackage_FullMethodName          = "/mvm.v1.ExchangeService/GetPackage"
@@ -44,6 +45,12 @@ type ExchangeServiceClient interface {
 	// Append adds one signed envelope to the log and returns its receipt once
 	// the entry and a checkpoint covering it are durable.
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
+	// AppendStream appends many envelopes over one stream, one at a time:
+	// each request is answered, in order, by one response carrying the
+	// receipt or the refusal that Append would have returned (the stream
+	// goes on after a refusal). It saves a submitter that sends many
+	// envelopes the cost of a call per envelope.
+	AppendStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AppendStreamRequest, AppendStreamResponse], error)
 	// GetEntries streams raw log entries [start, end).
 	GetEntries(ctx context.Context, in *GetEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetEntriesResponse], error)
 	// GetCertificates returns DER certificates by SHA-256 fingerprint.
@@ -92,9 +99,22 @@ func (c *exchangeServiceClient) Append(ctx context.Context, in *AppendRequest, o
 	return out, nil
 }
 
+func (c *exchangeServiceClient) AppendStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AppendStreamRequest, AppendStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[0], ExchangeService_AppendStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AppendStreamRequest, AppendStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_AppendStreamClient = grpc.BidiStreamingClient[AppendStreamRequest, AppendStreamResponse]
+
 func (c *exchangeServiceClient) GetEntries(ctx context.Context, in *GetEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetEntriesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[0], ExchangeService_GetEntries_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[1], ExchangeService_GetEntries_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +223,7 @@ func (c *exchangeServiceClient) AddCosignature(ctx context.Context, in *AddCosig
 
 func (c *exchangeServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[1], ExchangeService_Watch_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[2], ExchangeService_Watch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +242,7 @@ type ExchangeService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
 func (c *exchangeServiceClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[2], ExchangeService_Backup_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[3], ExchangeService_Backup_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +269,12 @@ type ExchangeServiceServer interface {
 	// Append adds one signed envelope to the log and returns its receipt once
 	// the entry and a checkpoint covering it are durable.
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
+	// AppendStream appends many envelopes over one stream, one at a time:
+	// each request is answered, in order, by one response carrying the
+	// receipt or the refusal that Append would have returned (the stream
+	// goes on after a refusal). It saves a submitter that sends many
+	// envelopes the cost of a call per envelope.
+	AppendStream(grpc.BidiStreamingServer[AppendStreamRequest, AppendStreamResponse]) error
 	// GetEntries streams raw log entries [start, end).
 	GetEntries(*GetEntriesRequest, grpc.ServerStreamingServer[GetEntriesResponse]) error
 	// GetCertificates returns DER certificates by SHA-256 fingerprint.
@@ -289,6 +315,9 @@ type UnimplementedExchangeServiceServer struct{}
 
 func (UnimplementedExchangeServiceServer) Append(context.Context, *AppendRequest) (*AppendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Append not implemented")
+}
+func (UnimplementedExchangeServiceServer) AppendStream(grpc.BidiStreamingServer[AppendStreamRequest, AppendStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method AppendStream not implemented")
 }
 func (UnimplementedExchangeServiceServer) GetEntries(*GetEntriesRequest, grpc.ServerStreamingServer[GetEntriesResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetEntries not implemented")
@@ -364,6 +393,13 @@ func _ExchangeService_Append_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ExchangeService_AppendStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExchangeServiceServer).AppendStream(&grpc.GenericServerStream[AppendStreamRequest, AppendStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_AppendStreamServer = grpc.BidiStreamingServer[AppendStreamRequest, AppendStreamResponse]
 
 func _ExchangeService_GetEntries_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(GetEntriesRequest)
@@ -609,6 +645,12 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "AppendStream",
+			Handler:       _ExchangeService_AppendStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "GetEntries",
 			Handler:       _ExchangeService_GetEntries_Handler,

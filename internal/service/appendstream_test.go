@@ -1,0 +1,151 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/testenv"
+)
+
+func appender(t *testing.T, c *mvmclient.Client) *mvmclient.Appender {
+	t.Helper()
+	a, err := c.NewAppender(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func seal(t *testing.T, c *mvmclient.Client, m proto.Message) []byte {
+	t.Helper()
+	env, err := c.Seal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestAppendStream: over one stream, envelopes get receipts in order, a
+// refusal is answered with the unary code and the stream goes on, and a
+// re-sent envelope gets its original entry.
+func TestAppendStream(t *testing.T) {
+	f := newFixture(t)
+	a := appender(t, f.pk())
+	first := f.size(t)
+	var envs [][]byte
+	for i := range 3 {
+		env, err := f.pk().Seal(targetPackage())
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, env)
+		resp, err := a.AppendSealed(env)
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if resp.Receipt.Index != first+uint64(i) || resp.Duplicate {
+			t.Fatalf("append %d: index %d duplicate %v, want %d", i, resp.Receipt.Index, resp.Duplicate, first+uint64(i))
+		}
+		e := f.verifyReceipt(t, resp.Receipt)
+		if !bytes.Equal(e.Envelope, env) {
+			t.Fatalf("append %d: receipt leaf holds another envelope", i)
+		}
+	}
+	// A submitter may not acknowledge: refused as a unary append would be.
+	ackEnv, err := f.pk().Seal(ack("no-such-package"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.AppendSealed(ackEnv)
+	_, unaryErr := f.pk().AppendSealed(ctxT(t), ackEnv)
+	wantCode(t, err, codes.PermissionDenied)
+	if err.Error() != unaryErr.Error() {
+		t.Errorf("stream refusal %q, unary %q", err, unaryErr)
+	}
+	if a.Broken() {
+		t.Fatal("a refusal broke the stream")
+	}
+	// Malformed bytes, then an empty envelope: refused, the stream goes on.
+	_, err = a.AppendSealed([]byte("not an envelope"))
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = a.AppendSealed(nil)
+	wantCode(t, err, codes.InvalidArgument, "envelope: is required")
+	// The same envelope again: its original entry.
+	resp, err := a.AppendSealed(envs[1])
+	if err != nil || !resp.Duplicate || resp.Receipt.Index != first+1 {
+		t.Fatalf("re-sent envelope: %+v, %v; want duplicate of %d", resp, err, first+1)
+	}
+	resp, err = a.AppendSealed(seal(t, f.pk(), targetPackage()))
+	if err != nil || resp.Receipt.Index != first+3 {
+		t.Fatalf("append after refusals: %+v, %v; want index %d", resp, err, first+3)
+	}
+	f.wantSize(t, first+4)
+}
+
+// TestAppendStreamRevoked: a stream opened before its identity was revoked
+// appends nothing after the revocation; the stream ends Unauthenticated.
+func TestAppendStreamRevoked(t *testing.T) {
+	f := newFixture(t)
+	if err := devpki.Issue(f.env.Certs, "pk-second", "pk", devpki.IssueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.env.Client("pk-second")
+	a := appender(t, c)
+	if _, err := a.AppendSealed(seal(t, c, targetPackage())); err != nil {
+		t.Fatalf("append before the revocation: %v", err)
+	}
+	if err := devpki.Revoke(f.env.Certs, "pk-second", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.Server.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	before := f.size(t)
+	_, err := a.AppendSealed(seal(t, c, targetPackage()))
+	wantCode(t, err, codes.Unauthenticated, "revoked")
+	if !a.Broken() {
+		t.Error("the stream of a revoked identity goes on")
+	}
+	f.wantSize(t, before)
+}
+
+// TestAppendStreamRateLimit: the per-identity rate limit holds on a stream;
+// a refused append leaves the stream usable.
+func TestAppendStreamRateLimit(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) {
+		c.Limits.AppendRate = 2
+		c.Limits.AppendBurst = 2
+	})
+	pk := env.Client(testenv.Submitter)
+	a, err := pk.NewAppender(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	seen := map[codes.Code]int{}
+	for range 5 {
+		env, err := pk.Seal(targetPackage())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.AppendSealed(env)
+		if err != nil {
+			wantCode(t, err, codes.ResourceExhausted, "retry in")
+			seen[codes.ResourceExhausted]++
+		} else {
+			seen[codes.OK]++
+		}
+	}
+	if seen[codes.OK] < 2 || seen[codes.OK] > 3 || a.Broken() {
+		t.Fatalf("5 appends at a burst of 2: %v (broken %v)", seen, a.Broken())
+	}
+}
