@@ -88,10 +88,36 @@ func Decode(payloadType string, payload []byte) (proto.Message, error) {
 	if err := proto.Unmarshal(payload, m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, payloadType, err)
 	}
+	if !hasUnknown(m.ProtoReflect()) {
+		return m, nil // the usual case: no paths to build
+	}
 	if path := unknownFields(m.ProtoReflect(), ""); path != "" {
 		return nil, fmt.Errorf("%w: %s has fields this server does not understand (at %q)", ErrInvalid, payloadType, path)
 	}
 	return m, nil
+}
+
+// hasUnknown reports whether m or a message inside it holds unknown
+// fields.
+func hasUnknown(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Message() == nil || fd.IsMap():
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				found = hasUnknown(l.Get(i).Message())
+			}
+		default:
+			found = hasUnknown(v.Message())
+		}
+		return !found
+	})
+	return found
 }
 
 // unknownFields returns the path of the first message holding unknown
