@@ -52,7 +52,7 @@ type Config struct {
 	Now func() time.Time
 	// MaxBatch bounds the entries committed together. Default 4096.
 	MaxBatch int
-	// CachePackages bounds the package states kept in memory. Default 1<<18.
+	// CachePackages bounds the package states kept in memory. Default 1<<16.
 	CachePackages int
 	Logger        *slog.Logger
 	// VerifyWorkers bounds the goroutines verifying a batch's signatures.
@@ -154,7 +154,7 @@ func Open(cfg Config) (*Ledger, error) {
 		cfg.MaxBatch = 4096
 	}
 	if cfg.CachePackages <= 0 {
-		cfg.CachePackages = 1 << 18
+		cfg.CachePackages = 1 << 16
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
