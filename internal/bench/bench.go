@@ -119,22 +119,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					fail(&mu, res, err)
 					continue
 				}
-				t0 := time.Now()
 				var resp *mvmv1.AppendResponse
+				if !o.Unary && app == nil {
+					if app, err = c.NewAppender(ctx); err != nil {
+						app = nil
+						if ctx.Err() != nil {
+							return
+						}
+						fail(&mu, res, err)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+				}
+				t0 := time.Now() // the append, not opening a stream
 				if o.Unary {
 					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 					resp, err = c.API.Append(cctx, &mvmv1.AppendRequest{Envelope: env})
 					cancel()
 				} else {
-					if app == nil {
-						app, err = c.NewAppender(ctx)
-					}
-					if err == nil {
-						resp, err = app.AppendSealed(env)
-						if app.Broken() {
-							app.Close() // the next append opens another
-							app = nil
-						}
+					resp, err = app.AppendSealed(env)
+					if app.Broken() {
+						app.Close() // the next append opens another
+						app = nil
 					}
 				}
 				d := time.Since(t0)

@@ -21,7 +21,7 @@ func init() {
 	var unary bool
 	register(&command{
 		longRunning: true,
-		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--json] [--unary]",
+		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N]",
 		summary:          "drive the server with real signed appends and report throughput and latency",
 		identityOptional: true,
 		flags: func(fs *flag.FlagSet) {

@@ -3,16 +3,19 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 func appender(t *testing.T, c *mvmclient.Client) *mvmclient.Appender {
@@ -139,7 +142,7 @@ func TestAppendStreamRateLimit(t *testing.T) {
 		}
 		_, err = a.AppendSealed(env)
 		if err != nil {
-			wantCode(t, err, codes.ResourceExhausted, "retry in")
+			wantCode(t, err, codes.ResourceExhausted, "is rejected by grpc_ratelimit middleware", "retry in")
 			seen[codes.ResourceExhausted]++
 		} else {
 			seen[codes.OK]++
@@ -147,5 +150,50 @@ func TestAppendStreamRateLimit(t *testing.T) {
 	}
 	if seen[codes.OK] < 2 || seen[codes.OK] > 3 || a.Broken() {
 		t.Fatalf("5 appends at a burst of 2: %v (broken %v)", seen, a.Broken())
+	}
+}
+
+// TestAppendStreamShutdown: an open, idle append stream is ended by the
+// server's shutdown with Unavailable (reopen elsewhere or later), so a
+// graceful stop does not wait for the client to leave.
+func TestAppendStreamShutdown(t *testing.T) {
+	f := newFixture(t)
+	stream, err := f.pk().API.AppendStream(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := seal(t, f.pk(), targetPackage())
+	if err := stream.Send(&mvmv1.AppendStreamRequest{Envelope: env}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.Code != 0 {
+		t.Fatalf("append before the shutdown: %+v, %v", resp, err)
+	}
+	stopped := make(chan struct{})
+	go func() { f.env.Stop(); close(stopped) }()
+	_, err = stream.Recv()
+	wantCode(t, err, codes.Unavailable, "server is shutting down; reopen the stream")
+	<-stopped
+}
+
+// TestAppenderDeadline: an Appender whose server does not answer within
+// the client's CallTimeout fails with DeadlineExceeded and is broken.
+func TestAppenderDeadline(t *testing.T) {
+	f := newFixture(t)
+	o := mvmclient.FromCertsDir(f.env.Addr, f.env.Certs, testenv.Submitter)
+	o.ServerCA = filepath.Join(f.env.Certs, "ca-server.crt")
+	o.CallTimeout = time.Nanosecond // no answer can come that fast
+	c, err := mvmclient.Dial(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a := appender(t, c)
+	_, err = a.AppendSealed(seal(t, c, targetPackage()))
+	if code := status.Code(err); code != codes.DeadlineExceeded && code != codes.Canceled {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	if !a.Broken() {
+		t.Fatal("an Appender past its deadline is not broken")
 	}
 }
