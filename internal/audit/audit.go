@@ -339,8 +339,8 @@ func isAgreement(raw []byte) bool {
 	return err == nil && env.PayloadType == message.TypeAgreement
 }
 
-// verifyParallel runs entry.Admit, the signature and chain checks, on many
-// cores, and waits. Failures stay on each entry; apply reports them in log
+// verifyParallel runs entry.Prepare and a batch verification of the
+// signatures (the checks of entry.Admit) on many cores, and waits. Failures stay on each entry; apply reports them in log
 // order.
 func (a *auditor) verifyParallel(ds []*decoded) error {
 	if len(ds) == 0 {

@@ -6,8 +6,8 @@
 // and records the latency of the append. A worker appends over an append
 // stream of its own (AppendStream: one request and one response per
 // envelope, as a submitter with many envelopes would send them), or with
-// one unary Append call per envelope (Options.Unary). A refused or failed call counts as an
-// error and the worker carries on, so a run survives the server dying
+// one unary Append call per envelope (Options.Unary). A refused or failed
+// append counts as an error and the worker carries on, so a run survives the server dying
 // mid-way and can drive crash tests: with Receipts set, every acknowledged
 // append is written out (index and message id) for checking afterwards.
 package bench

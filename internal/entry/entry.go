@@ -3,9 +3,12 @@
 // [Admit] is every check that does not depend on workflow state: the
 // envelope parses, its payload is a known, valid message, it is signed by
 // the key of the certificate that authenticated the connection, and that
-// certificate chains to the CA of the party it names. The server runs it
-// before an append reaches the writer; the auditor runs it again on every
-// stored leaf, with the leaf's receive time, so both apply the same rules.
+// certificate chains to the CA of the party it names. [Prepare] is the
+// same checks with the signatures left to the caller, for batch
+// verification: the server prepares each append on its caller's goroutine
+// and verifies the signatures in batches before the writer; the auditor
+// runs the same checks again on every stored leaf, with the leaf's receive
+// time, so both apply the same rules.
 //
 // A leaf is a serialized [mvmv1.Entry]: index, receive time, the exact
 // envelope bytes received, and the fingerprint of the peer certificate.

@@ -136,13 +136,9 @@ func (s *Store) Certificate(sha []byte) ([]byte, error) {
 
 // MessageIndex returns the index of an author's message id.
 func (s *Store) MessageIndex(author, messageID string) (uint64, bool, error) {
-	var idx uint64
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bMsgIDs).Get(MsgIDKey(author, messageID))
-		idx, ok = getU64(v), v != nil
-		return nil
-	})
+	key := MsgIDKey(author, messageID)
+	found, err := s.MessageIndexes([][]byte{key})
+	idx, ok := found[string(key)]
 	return idx, ok, err
 }
 
