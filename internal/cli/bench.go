@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -19,9 +20,10 @@ func init() {
 	var receipts string
 	var maxAppends int64
 	var unary bool
+	var cpuProfile string
 	register(&command{
 		longRunning: true,
-		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N]",
+		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE]",
 		summary:          "drive the server with real signed appends and report throughput and latency",
 		identityOptional: true,
 		flags: func(fs *flag.FlagSet) {
@@ -33,6 +35,7 @@ func init() {
 			fs.StringVar(&receipts, "receipts", "", "write one JSON line per acknowledged append (index, message_id) to FILE")
 			fs.Int64Var(&maxAppends, "max", 0, "stop after this many appends (0: no limit)")
 			fs.BoolVar(&unary, "unary", false, "one Append call per envelope instead of an append stream per worker")
+			fs.StringVar(&cpuProfile, "cpu-profile", "", "write the load generator's CPU profile to FILE")
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -62,6 +65,17 @@ func init() {
 				}
 				defer f.Close()
 				o.Receipts = f
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
 			}
 			res, err := bench.Run(e.ctx, o)
 			if err != nil {

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"strconv"
 
 	"github.com/transparency-dev/formats/log"
 	fproof "github.com/transparency-dev/formats/proof"
@@ -96,19 +98,44 @@ func (b *ReceiptBuilder) Receipt(index uint64, proof [][]byte, leaf []byte) ([]b
 	if err := VerifyInclusion(LeafHash(leaf), index, b.cp.Size, proof, b.cp.Hash); err != nil {
 		return nil, fmt.Errorf("tlog: receipt for index %d: %w", index, err)
 	}
-	p := fproof.TLogProof{
-		Index:      index,
-		Hashes:     make([][sha256.Size]byte, len(proof)),
-		Checkpoint: b.signed,
-		ExtraData:  leaf,
+	if leaf == nil {
+		leaf = []byte{}
 	}
-	if p.ExtraData == nil {
-		p.ExtraData = []byte{}
+	return marshalTLogProof(index, proof, b.signed, leaf), nil
+}
+
+// tlogProofHeader is the first line of a C2SP tlog-proof.
+const tlogProofHeader = "c2sp.org/tlog-proof@v1\n"
+
+// marshalTLogProof encodes a C2SP tlog-proof exactly as
+// formats/proof.TLogProof.Marshal does (TestMarshalTLogProofMatchesFormats
+// pins that), into one buffer of the right size: Marshal formats each line
+// with fmt.Fprintf and grows its buffer as it goes, which was a third of
+// the server's allocations per append. extra nil means no "extra" line;
+// every hash must be sha256.Size bytes.
+func marshalTLogProof(index uint64, hashes [][]byte, checkpoint, extra []byte) []byte {
+	enc := base64.StdEncoding
+	hashLine := enc.EncodedLen(sha256.Size) + 1
+	n := len(tlogProofHeader) + len("index \n") + 20 + len(hashes)*hashLine + 1 + len(checkpoint)
+	if extra != nil {
+		n += len("extra \n") + enc.EncodedLen(len(extra))
 	}
-	for i, h := range proof {
-		p.Hashes[i] = [sha256.Size]byte(h)
+	out := make([]byte, 0, n)
+	out = append(out, tlogProofHeader...)
+	if extra != nil {
+		out = append(out, "extra "...)
+		out = enc.AppendEncode(out, extra)
+		out = append(out, '\n')
 	}
-	return p.Marshal(), nil
+	out = append(out, "index "...)
+	out = strconv.AppendUint(out, index, 10)
+	out = append(out, '\n')
+	for _, h := range hashes {
+		out = enc.AppendEncode(out, h)
+		out = append(out, '\n')
+	}
+	out = append(out, '\n')
+	return append(out, checkpoint...)
 }
 
 // VerifyReceipt verifies a receipt offline: it must be exactly the canonical
@@ -156,7 +183,11 @@ func decodeReceipt(receipt []byte) (*fproof.TLogProof, error) {
 	if p.ExtraData == nil {
 		return nil, fmt.Errorf("%w: receipt has no extra (leaf) line", ErrMalformed)
 	}
-	if !bytes.Equal(p.Marshal(), receipt) {
+	hashes := make([][]byte, len(p.Hashes))
+	for i := range p.Hashes {
+		hashes[i] = p.Hashes[i][:]
+	}
+	if !bytes.Equal(marshalTLogProof(p.Index, hashes, p.Checkpoint, p.ExtraData), receipt) {
 		return nil, fmt.Errorf("%w: receipt is not in canonical encoding", ErrMalformed)
 	}
 	return &p, nil

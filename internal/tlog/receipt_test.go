@@ -2,9 +2,11 @@ package tlog
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -254,5 +256,42 @@ func TestReceiptEmptyLeaf(t *testing.T) {
 	}
 	if got, want := len(r.Leaf), 0; got != want {
 		t.Errorf("len(Leaf) = %d, want %d", got, want)
+	}
+}
+
+// The receipt encoder must write exactly what formats/proof writes, so that
+// receipts stay canonical for every C2SP tlog-proof reader.
+func TestMarshalTLogProofMatchesFormats(t *testing.T) {
+	hash := func(i int) [sha256.Size]byte { return sha256.Sum256([]byte{byte(i)}) }
+	for _, tc := range []struct {
+		name   string
+		index  uint64
+		hashes int
+		extra  []byte
+		cp     []byte
+	}{
+		{"no extra line", 5, 2, nil, []byte("checkpoint\n")},
+		{"empty extra", 0, 0, []byte{}, []byte("cp\n")},
+		{"one-byte extra", 1, 1, []byte{0xff}, []byte("cp\n")},
+		{"two-byte extra", 7, 3, []byte{1, 2}, nil},
+		{"leaf-sized extra", 1 << 40, 40, bytes.Repeat([]byte("leaf bytes "), 120), []byte("origin\n42\nroot\n\n— sig\n")},
+		{"largest index", math.MaxUint64, 64, []byte("x"), []byte("cp\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fproof.TLogProof{Index: tc.index, Checkpoint: tc.cp, ExtraData: tc.extra}
+			var hashes [][]byte
+			for i := range tc.hashes {
+				h := hash(i)
+				p.Hashes = append(p.Hashes, h)
+				hashes = append(hashes, h[:])
+			}
+			got := marshalTLogProof(tc.index, hashes, tc.cp, tc.extra)
+			if want := p.Marshal(); !bytes.Equal(got, want) {
+				t.Fatalf("marshalTLogProof =\n%q\nformats/proof =\n%q", got, want)
+			}
+			if cap(got) != len(got) && cap(got)-len(got) > 20 {
+				t.Errorf("buffer sized %d for %d bytes", cap(got), len(got))
+			}
+		})
 	}
 }
