@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // InclusionProof returns the RFC 6962 inclusion proof (audit path) of leaf
@@ -64,7 +63,7 @@ func rehash(r NodeReader, nodes proof.Nodes) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
+	p, err := nodes.Rehash(hashes, hashChildren)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +87,7 @@ func VerifyInclusion(leafHash []byte, index, size uint64, proofHashes [][]byte, 
 	if err := checkHashes("proof hash", proofHashes); err != nil {
 		return err
 	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leafHash, proofHashes, root); err != nil {
+	if err := proof.VerifyInclusion(hasher, index, size, leafHash, proofHashes, root); err != nil {
 		return proofError(fmt.Sprintf("inclusion of index %d in tree of size %d", index, size), err)
 	}
 	return nil
@@ -111,7 +110,7 @@ func VerifyConsistency(from, to uint64, proofHashes [][]byte, fromRoot, toRoot [
 	if from == 0 && !bytes.Equal(fromRoot, EmptyRoot()) {
 		return fmt.Errorf("%w: root of size 0 is not the empty root", ErrInvalidProof)
 	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, from, to, proofHashes, fromRoot, toRoot); err != nil {
+	if err := proof.VerifyConsistency(hasher, from, to, proofHashes, fromRoot, toRoot); err != nil {
 		return proofError(fmt.Sprintf("consistency from size %d to %d", from, to), err)
 	}
 	return nil

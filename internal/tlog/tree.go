@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -24,7 +25,30 @@ type NodeReader interface {
 }
 
 // rangeFactory builds compact ranges hashing with RFC 6962.
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
+
+// hasher is rfc6962.DefaultHasher with hashChildren for interior nodes.
+var hasher = leanHasher{rfc6962.DefaultHasher}
+
+type leanHasher struct{ *rfc6962.Hasher }
+
+func (leanHasher) HashChildren(l, r []byte) []byte { return hashChildren(l, r) }
+
+// hashChildren is rfc6962.DefaultHasher.HashChildren, SHA-256(0x01 || l ||
+// r), without its allocation of a hash state per call: the writer, the
+// receipts' self-checks and the audit hash tens of interior nodes per
+// entry (TestHashChildren pins it to the library's).
+func hashChildren(l, r []byte) []byte {
+	if len(l) != HashSize || len(r) != HashSize {
+		return rfc6962.DefaultHasher.HashChildren(l, r)
+	}
+	var b [1 + 2*HashSize]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[1+HashSize:], r)
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
 
 // LeafHash returns the RFC 6962 leaf hash of the exact leaf bytes:
 // SHA-256(0x00 || leaf).

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 func TestLeafHash(t *testing.T) {
@@ -314,4 +315,28 @@ func mustRoot(t *testing.T, tree *Tree) []byte {
 		t.Fatalf("Root: %v", err)
 	}
 	return r
+}
+
+// hashChildren must agree with the library's RFC 6962 hasher on every input,
+// including lengths other than HashSize (where it defers to the library).
+func TestHashChildren(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range [][2]int{{32, 32}, {32, 32}, {0, 0}, {31, 32}, {32, 33}, {64, 0}, {1, 100}} {
+		l, r := make([]byte, n[0]), make([]byte, n[1])
+		for i := range l {
+			l[i] = byte(rng.Uint32())
+		}
+		for i := range r {
+			r[i] = byte(rng.Uint32())
+		}
+		if got, want := hashChildren(l, r), rfc6962.DefaultHasher.HashChildren(l, r); !bytes.Equal(got, want) {
+			t.Errorf("hashChildren(%d bytes, %d bytes) = %x, want %x", len(l), len(r), got, want)
+		}
+		if got, want := hasher.HashChildren(l, r), rfc6962.DefaultHasher.HashChildren(l, r); !bytes.Equal(got, want) {
+			t.Errorf("hasher.HashChildren(%d bytes, %d bytes) = %x, want %x", len(l), len(r), got, want)
+		}
+	}
+	if !bytes.Equal(hasher.HashLeaf([]byte("x")), rfc6962.DefaultHasher.HashLeaf([]byte("x"))) || hasher.Size() != HashSize {
+		t.Error("hasher differs from rfc6962.DefaultHasher outside HashChildren")
+	}
 }
