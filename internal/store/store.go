@@ -72,7 +72,8 @@ var (
 
 // Store is an open database.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	zero *zeroer // nil for read-only and NoSync stores
 }
 
 // Options for Open.
@@ -124,11 +125,18 @@ func Open(path string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: create buckets: %w", path, err)
 		}
 	}
+	if !o.ReadOnly && !o.NoSync {
+		s.zero = newZeroer(path)
+	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.zero.close()
+	return err
+}
 
 // DB exposes the bbolt handle for backup and offline checks.
 func (s *Store) DB() *bolt.DB { return s.db }
@@ -190,7 +198,10 @@ func PackageKey(packageID string, index uint64) []byte {
 
 // Commit writes a batch in one transaction.
 func (s *Store) Commit(b *Batch) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return writeBatch(tx, b) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		s.zero.ahead(tx)
+		return writeBatch(tx, b)
+	})
 }
 
 func writeBatch(tx *bolt.Tx, b *Batch) error {
