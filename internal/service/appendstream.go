@@ -33,6 +33,8 @@ func (s *Service) AppendStream(stream grpc.BidiStreamingServer[mvmv1.AppendStrea
 	if !ok {
 		return status.Error(codes.Unauthenticated, "a client certificate is required")
 	}
+	sends, release := s.streamSender(stream)
+	defer release()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -59,7 +61,7 @@ func (s *Service) AppendStream(stream grpc.BidiStreamingServer[mvmv1.AppendStrea
 			s.log.Log(ctx, slog.Level(callLevel(st.Code())), "append refused", "caller", caller.ID.String(),
 				"grpc.code", st.Code().String(), "grpc.error", st.Message(), "stream", true)
 		}
-		if err := stream.Send(out); err != nil {
+		if err := sends.send(out); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,11 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,8 +17,11 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 func appender(t *testing.T, c *mvmclient.Client) *mvmclient.Appender {
@@ -91,6 +98,96 @@ func TestAppendStream(t *testing.T) {
 		t.Fatalf("append after refusals: %+v, %v; want index %d", resp, err, first+3)
 	}
 	f.wantSize(t, first+4)
+}
+
+// TestAppendStreamsShareConnection: streams on one connection, whose
+// answers one sender sends for all of them, each get their own receipts,
+// in order; the sender ends with the connection's last stream.
+func TestAppendStreamsShareConnection(t *testing.T) {
+	f := newFixture(t)
+	c := f.pk() // one TLS connection
+	first := f.size(t)
+	const streams, each = 12, 6
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[uint64]bool{}
+		errs = make(chan error, streams)
+		apps []*mvmclient.Appender
+	)
+	for range streams {
+		a := appender(t, c)
+		apps = append(apps, a)
+		wg.Go(func() {
+			var last uint64
+			for i := range each {
+				env, err := c.Seal(targetPackage())
+				if err == nil {
+					var resp *mvmv1.AppendResponse
+					if resp, err = a.AppendSealed(env); err == nil {
+						err = checkOwnReceipt(f, resp, env, last)
+						last = resp.Receipt.Index
+					}
+				}
+				if err != nil {
+					errs <- fmt.Errorf("append %d: %w", i, err)
+					return
+				}
+				mu.Lock()
+				seen[last] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(seen) != streams*each {
+		t.Errorf("%d distinct indexes for %d appends", len(seen), streams*each)
+	}
+	f.wantSize(t, first+streams*each)
+	if n := connSenders(); n != 1 {
+		t.Errorf("%d connection senders for one connection's streams, want 1", n)
+	}
+	for _, a := range apps {
+		a.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for connSenders() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection's sender outlived its streams")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkOwnReceipt checks that resp is a valid receipt for env, after the
+// stream's previous index last.
+func checkOwnReceipt(f *fixture, resp *mvmv1.AppendResponse, env []byte, last uint64) error {
+	vr, err := tlog.VerifyReceipt(resp.Receipt.TlogProof, f.v.Name(), f.v)
+	if err != nil {
+		return err
+	}
+	e, err := entry.DecodeLeaf(vr.Leaf)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(e.Envelope, env) || vr.Index != resp.Receipt.Index {
+		return fmt.Errorf("receipt %d is for another envelope", resp.Receipt.Index)
+	}
+	if last != 0 && resp.Receipt.Index <= last {
+		return fmt.Errorf("index %d after %d: answers out of order", resp.Receipt.Index, last)
+	}
+	return nil
+}
+
+// connSenders counts the goroutines sending append streams' answers.
+func connSenders() int {
+	var b bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&b, 1)
+	return strings.Count(b.String(), "service.(*connSender).run")
 }
 
 // TestAppendStreamRevoked: a stream opened before its identity was revoked

@@ -59,6 +59,11 @@ type Service struct {
 	clientCAs atomic.Pointer[clientCAConfig]
 	// limiter is the per-identity append rate limit (nil: none).
 	limiter *appendLimiter
+
+	// senders send the answers of append streams, one per connection
+	// (replies.go).
+	sendersMu sync.Mutex
+	senders   map[string]*connSender
 }
 
 // Shutdown ends the live feeds (they would otherwise hold a graceful stop
@@ -72,7 +77,7 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 		logger = slog.Default()
 	}
 	opts.defaults()
-	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{})}
+	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{}}
 	if opts.AppendRate > 0 {
 		s.limiter = newAppendLimiter(opts.AppendRate, opts.AppendBurst)
 	}
