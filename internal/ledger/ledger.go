@@ -58,6 +58,9 @@ type Config struct {
 	// VerifyWorkers bounds the goroutines verifying a batch's signatures.
 	// Default GOMAXPROCS.
 	VerifyWorkers int
+	// Linger bounds how long the writer waits, under load, for a fuller
+	// batch (see Ledger.verifier). Default 600µs; negative: never.
+	Linger time.Duration
 }
 
 // Head is the committed state of the log, published after every commit.
@@ -161,6 +164,9 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.VerifyWorkers <= 0 {
 		cfg.VerifyWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
 	}
 	l := &Ledger{
 		cfg:      cfg,

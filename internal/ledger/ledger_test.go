@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
@@ -190,6 +191,54 @@ func TestBatchRefusalKeepsOthers(t *testing.T) {
 	}
 	if string(cp.Hash) != string(root) || cp.Size != tree.Size() {
 		t.Fatalf("checkpoint (%d, %x) does not match the stored leaves (%d, %x)", cp.Size, cp.Hash, tree.Size(), root)
+	}
+}
+
+// TestLingerEndsWhenArrivalsStop: under load the writer waits for fuller
+// batches, but not for appends that are not coming. With an hour's linger,
+// bursts of appends and the lone append after each still complete: the
+// wait ends once appends stop arriving, and a lone caller never waits.
+func TestLingerEndsWhenArrivalsStop(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	f.close()
+	st, err := store.Open(f.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Config{Store: st, Signer: f.signer, Linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	peer := f.cert("pk-liaison")
+	var appended int
+	for round := range 3 {
+		envs := make([][]byte, 48)
+		for i := range envs {
+			envs[i] = f.seal(t, "pk-liaison", target())
+		}
+		errs := make(chan error, len(envs))
+		for _, env := range envs {
+			go func() {
+				_, err := l.Append(ctx, env, peer)
+				errs <- err
+			}()
+		}
+		for range envs {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: burst append: %v", round, err)
+			}
+		}
+		if _, err := l.Append(ctx, f.seal(t, "pk-liaison", target()), peer); err != nil {
+			t.Fatalf("round %d: lone append after a burst: %v", round, err)
+		}
+		appended += len(envs) + 1
+	}
+	if got := l.Head().Size; got != uint64(1+appended) {
+		t.Errorf("log size %d, want %d", got, 1+appended)
 	}
 }
 
