@@ -143,7 +143,7 @@ const minChunk = 32
 // instead of ending the process.
 func VerifyAll(checks []Check, workers int) []error {
 	errs := make([]error, len(checks))
-	chunks := min(max(workers, 1), (len(checks)+minChunk-1)/minChunk)
+	chunks := min(max(workers, 1), len(checks)/minChunk)
 	if chunks <= 1 {
 		verifyChunk(checks, errs)
 		return errs
