@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
@@ -26,6 +25,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
 // Config is what a server needs. Paths default to files in CertsDir.
@@ -128,7 +128,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log signing key: %w (run scripts/gen-certs.sh)", err)
 	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
 	if err != nil {
 		return nil, fmt.Errorf("log signing key %s: %w", cfg.LogKey, err)
 	}

@@ -19,13 +19,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/mvm-exchange/mvm/internal/bench"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
 func main() {
@@ -49,7 +48,7 @@ func run(certs, db string, n, workers, payload int) error {
 	if err != nil {
 		return err
 	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
 	if err != nil {
 		return err
 	}
