@@ -234,6 +234,21 @@ func (l *Ledger) commit(batch []*request) {
 		l.fail(batch, fmt.Errorf("%w: %w", ErrCommit, err))
 		return
 	}
+	// And one for the packages the cache does not hold: most appends under
+	// load submit new packages, which need no replay.
+	var lookup []string
+	for _, r := range batch {
+		if _, ok := r.adm.Payload.(*mvmv1.Agreement); !ok {
+			if id := message.PackageID(r.adm.Payload); l.cache[id] == nil {
+				lookup = append(lookup, id)
+			}
+		}
+	}
+	stored, err := l.st.PackagesLogged(lookup)
+	if err != nil {
+		l.fail(batch, fmt.Errorf("%w: %w", ErrCommit, err))
+		return
+	}
 
 	for i, r := range batch {
 		adm := r.adm
@@ -283,7 +298,7 @@ func (l *Ledger) commit(batch []*request) {
 			sb.Agreement = &next.Index
 		} else {
 			id := message.PackageID(adm.Payload)
-			pkg, err := l.packageState(id, overlay, history)
+			pkg, err := l.packageState(id, overlay, stored, history)
 			if err != nil {
 				refused[r] = err
 				continue
@@ -381,12 +396,17 @@ func (l *Ledger) remember(overlay map[string]*workflow.Package) {
 }
 
 // packageState returns the state of package id as of the batch so far.
-func (l *Ledger) packageState(id string, overlay map[string]*workflow.Package, history []*agreement.Agreement) (*workflow.Package, error) {
+// stored says which packages outside the cache have entries (absent: not
+// looked up).
+func (l *Ledger) packageState(id string, overlay map[string]*workflow.Package, stored map[string]bool, history []*agreement.Agreement) (*workflow.Package, error) {
 	if p, ok := overlay[id]; ok {
 		return p, nil
 	}
 	if p, ok := l.cache[id]; ok {
 		return p, nil
+	}
+	if has, ok := stored[id]; ok && !has {
+		return nil, nil // no entry yet: a new package
 	}
 	p, err := l.Replay(id, history)
 	if err != nil {

@@ -242,6 +242,22 @@ func (s *Store) LeafRange(start, end uint64, max int) ([][]byte, error) {
 	return out, err
 }
 
+// PackagesLogged reports, in one read transaction, which of the package
+// ids have at least one entry.
+func (s *Store) PackagesLogged(ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bPackages).Cursor()
+		for _, id := range ids {
+			prefix := append([]byte(id), 0)
+			k, _ := c.Seek(prefix)
+			out[id] = k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8
+		}
+		return nil
+	})
+	return out, err
+}
+
 // MessageIndexes looks up many message-id keys (see MsgIDKey) in one read
 // transaction; keys not found are absent from the result.
 func (s *Store) MessageIndexes(keys [][]byte) (map[string]uint64, error) {

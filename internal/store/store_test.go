@@ -418,9 +418,20 @@ func TestPackageIDsAndIndexes(t *testing.T) {
 			t.Errorf("PackageIDs(after %q): got %q %v, want %q", tt.after, got, err, tt.want)
 		}
 	}
+	// PackagesLogged: prefixes of logged ids, and ids a logged id is a
+	// prefix of, are not logged.
+	logged, err := s.PackagesLogged([]string{"a", "a-", "a.", "aa", "ab", "B", "c", "0", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"a": true, "a-": false, "a.": false, "aa": false, "ab": true, "B": true, "c": false, "0": true, "": false} {
+		if has, ok := logged[id]; !ok || has != want {
+			t.Errorf("PackagesLogged[%q] = %v (present %v), want %v", id, has, ok, want)
+		}
+	}
 	stop := errors.New("stop")
 	var seen []string
-	err := s.PackageIDs("", func(id string) error {
+	err = s.PackageIDs("", func(id string) error {
 		seen = append(seen, id)
 		if id == "a" {
 			return stop
