@@ -37,7 +37,7 @@ func init() {
 			fs.BoolVar(&unary, "unary", false, "one Append call per envelope instead of an append stream per worker")
 			fs.StringVar(&cpuProfile, "cpu-profile", "", "write the load generator's CPU profile to FILE")
 		},
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
+		run: func(e *env, fs *flag.FlagSet, args []string) (rerr error) {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
@@ -71,11 +71,16 @@ func init() {
 				if err != nil {
 					return err
 				}
-				defer f.Close()
 				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
 					return fmt.Errorf("cpu profile: %w", err)
 				}
-				defer pprof.StopCPUProfile()
+				defer func() {
+					pprof.StopCPUProfile()
+					if cerr := f.Close(); cerr != nil && rerr == nil {
+						rerr = fmt.Errorf("cpu profile: %w", cerr)
+					}
+				}()
 			}
 			res, err := bench.Run(e.ctx, o)
 			if err != nil {

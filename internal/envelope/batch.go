@@ -148,10 +148,9 @@ func VerifyAll(checks []Check, workers int) []error {
 		verifyChunk(checks, errs)
 		return errs
 	}
-	per := (len(checks) + chunks - 1) / chunks
 	var wg sync.WaitGroup
-	for lo := 0; lo < len(checks); lo += per {
-		hi := min(lo+per, len(checks))
+	for i := range chunks { // even chunks, each at least minChunk
+		lo, hi := i*len(checks)/chunks, (i+1)*len(checks)/chunks
 		wg.Go(func() { verifyChunk(checks[lo:hi], errs[lo:hi]) })
 	}
 	wg.Wait()

@@ -25,7 +25,8 @@ const minVerifyBatch = 32
 // fdatasyncs, some twenty pages, a checkpoint signature), so under load
 // the writer waits a little for a fuller batch. It waits only when its
 // last batch had at least lingerFrom appends (many callers: a lone caller
-// never waits), only while fewer than lingerBatch are ready, only as long
+// waits only right after a burst, one arrival gap), only while fewer than
+// lingerBatch (or MaxBatch) are ready, only as long
 // as appends keep arriving (none for lingerGap ends the wait: the callers
 // may all be waiting already) and at most Config.Linger. With 64 callers
 // batches grow from ~23 to ~32 and the CPU per append falls by ~8 %
@@ -63,6 +64,7 @@ func (l *Ledger) verifier() {
 	)
 	tick.Stop()
 	defer tick.Stop()
+	enough := min(lingerBatch, l.cfg.MaxBatch) // ready appends that end a linger
 	for {
 		var reqs chan *request // nil (no receive) once a batch is full
 		if len(ready)+len(held) < l.cfg.MaxBatch {
@@ -71,9 +73,9 @@ func (l *Ledger) verifier() {
 		select {
 		case w := <-l.asks:
 			waiting = w
-			if l.cfg.Linger > 0 && last >= lingerFrom && len(ready)+len(held) < lingerBatch {
+			if l.cfg.Linger > 0 && last >= lingerFrom && len(ready)+len(held) < enough {
 				until, arrivals = time.Now().Add(l.cfg.Linger), 0
-				tick.Reset(lingerGap)
+				tick.Reset(min(lingerGap, l.cfg.Linger))
 				ticking = tick.C
 			}
 		case <-ticking:
@@ -81,7 +83,7 @@ func (l *Ledger) verifier() {
 				ticking = nil // hand over now
 			} else {
 				arrivals = 0
-				tick.Reset(lingerGap)
+				tick.Reset(min(lingerGap, time.Until(until)))
 			}
 		case r := <-reqs:
 			held = append(held, r)
@@ -102,7 +104,7 @@ func (l *Ledger) verifier() {
 			l.drain()
 			return
 		}
-		if ticking != nil && len(ready)+len(held) >= lingerBatch {
+		if ticking != nil && len(ready)+len(held) >= enough {
 			tick.Stop()
 			ticking = nil
 		}

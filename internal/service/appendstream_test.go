@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -18,6 +19,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -161,6 +163,76 @@ func TestAppendStreamsShareConnection(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestAppendStreamUnreadHoldsNoOther: a stream whose client stops reading
+// its answers holds up its own answers only, not those of another stream
+// on the same connection, although the two share the connection's sender.
+func TestAppendStreamUnreadHoldsNoOther(t *testing.T) {
+	f := newFixture(t)
+	// A fixed 64 KiB stream window: the server's Send on the unread stream
+	// blocks after some twenty answers.
+	conn, signer := rawConn(t, f, f.env.Certs, testenv.Submitter,
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(16<<20))
+	api := mvmv1.NewExchangeServiceClient(conn)
+	ctx := ctxT(t)
+	first := f.size(t)
+
+	actx, cancelA := context.WithCancel(ctx)
+	defer cancelA()
+	unread, err := api.AppendStream(actx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range 200 {
+			env, err := envelope.Seal(targetPackage(), signer)
+			if err != nil || unread.Send(&mvmv1.AppendStreamRequest{Envelope: env}) != nil {
+				return
+			}
+		}
+	}()
+	// Until the unread stream's appends stop: its handler is blocked in
+	// Send, through the connection's sender.
+	last, stable := first, 0
+	for stable < 5 {
+		time.Sleep(50 * time.Millisecond)
+		if n := f.size(t); n == last && n > first+10 {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
+
+	other, err := api.AppendStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := envelope.Seal(targetPackage(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Send(&mvmv1.AppendStreamRequest{Envelope: env}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		resp, err := other.Recv()
+		if err == nil {
+			err = checkOwnReceipt(f, resp.Result, env, 0)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the other stream's append: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other stream's answer is held up by the unread stream")
+	}
+	cancelA()
+	other.CloseSend()
 }
 
 // checkOwnReceipt checks that resp is a valid receipt for env, after the

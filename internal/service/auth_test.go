@@ -37,8 +37,8 @@ import (
 // rawConn dials the server with the identity dir/name without going
 // through mvmclient (which refuses to load certificates without exactly one
 // URI SAN), trusting the server CA of the fixture. An empty name dials with
-// no client certificate at all.
-func rawConn(t *testing.T, f *fixture, dir, name string) (*grpc.ClientConn, envelope.Signer) {
+// no client certificate at all. opts are further dial options.
+func rawConn(t *testing.T, f *fixture, dir, name string, opts ...grpc.DialOption) (*grpc.ClientConn, envelope.Signer) {
 	t.Helper()
 	caPEM, err := os.ReadFile(filepath.Join(f.env.Certs, "ca-server.crt"))
 	if err != nil {
@@ -58,7 +58,7 @@ func rawConn(t *testing.T, f *fixture, dir, name string) (*grpc.ClientConn, enve
 		tc.Certificates = []tls.Certificate{pair}
 		signer = envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf}
 	}
-	conn, err := grpc.NewClient(f.env.Addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	conn, err := grpc.NewClient(f.env.Addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc)))...)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

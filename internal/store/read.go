@@ -246,12 +246,19 @@ func (s *Store) LeafRange(start, end uint64, max int) ([][]byte, error) {
 // ids have at least one entry.
 func (s *Store) PackagesLogged(ids []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = false
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bPackages).Cursor()
 		for _, id := range ids {
 			prefix := append([]byte(id), 0)
-			k, _ := c.Seek(prefix)
-			out[id] = k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if len(k) == len(prefix)+8 { // as PackageIndexes counts them
+					out[id] = true
+					break
+				}
+			}
 		}
 		return nil
 	})
