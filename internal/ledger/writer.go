@@ -26,10 +26,10 @@ const minVerifyBatch = 32
 // the writer waits a little for a fuller batch. It waits only when its
 // last batch had at least lingerFrom appends (many callers: a lone caller
 // waits only right after a burst, one arrival gap), only while fewer than
-// lingerBatch (or MaxBatch) are ready, only as long
-// as appends keep arriving (none for lingerGap ends the wait: the callers
-// may all be waiting already) and at most Config.Linger. With 64 callers
-// batches grow from ~23 to ~32 and the CPU per append falls by ~8 %
+// lingerBatch (or MaxBatch) are ready, only as long as appends keep
+// arriving (none for lingerGap ends the wait: the callers may all be
+// waiting already), and at most Config.Linger. With 64 callers batches
+// grow from ~23 to ~32 and the CPU per append falls by ~8 %
 // (docs/PERFORMANCE.md).
 const (
 	DefaultLinger = 600 * time.Microsecond
