@@ -63,7 +63,11 @@ func init() {
 				if err != nil {
 					return err
 				}
-				defer f.Close()
+				defer func() {
+					if cerr := f.Close(); cerr != nil && rerr == nil {
+						rerr = fmt.Errorf("receipts: %w", cerr)
+					}
+				}()
 				o.Receipts = f
 			}
 			if cpuProfile != "" {

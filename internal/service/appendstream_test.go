@@ -184,24 +184,41 @@ func TestAppendStreamUnreadHoldsNoOther(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const flood = 200
+	sendErr := make(chan error, 1)
 	go func() {
-		for range 200 {
+		for range flood {
 			env, err := envelope.Seal(targetPackage(), signer)
-			if err != nil || unread.Send(&mvmv1.AppendStreamRequest{Envelope: env}) != nil {
+			if err == nil {
+				err = unread.Send(&mvmv1.AppendStreamRequest{Envelope: env})
+			}
+			if err != nil {
+				sendErr <- err
 				return
 			}
 		}
 	}()
-	// Until the unread stream's appends stop: its handler is blocked in
-	// Send, through the connection's sender.
+	// Until the unread stream's appends stop short of the flood: its
+	// handler is blocked in Send, through the connection's sender.
 	last, stable := first, 0
+	deadline := time.Now().Add(10 * time.Second)
 	for stable < 5 {
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case err := <-sendErr:
+			t.Fatalf("flooding the unread stream: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unread stream's appends did not stop (log size %d)", f.size(t))
+		}
 		if n := f.size(t); n == last && n > first+10 {
 			stable++
 		} else {
 			last, stable = n, 0
 		}
+	}
+	if last >= first+flood {
+		t.Fatalf("all %d answers fit in the stream window: nothing was held up", flood)
 	}
 
 	other, err := api.AppendStream(ctx)
