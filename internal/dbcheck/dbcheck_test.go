@@ -527,32 +527,11 @@ func TestRandomByteFlips(t *testing.T) {
 	t.Logf("%d flips in free space, %d found damaged, %d unreadable", clean, damaged, unreadable)
 }
 
-// toOldLayout rewrites the tree as files before the hashes bucket kept it:
-// nodes/<level> → index → hash.
-func toOldLayout(tx *bolt.Tx) error {
-	old, err := tx.CreateBucket([]byte("nodes"))
-	if err != nil {
-		return err
-	}
-	err = tx.Bucket([]byte(hashes)).ForEach(func(k, v []byte) error {
-		id, _ := store.HashID(k)
-		lb, err := old.CreateBucketIfNotExists([]byte{byte(id.Level)})
-		if err != nil {
-			return err
-		}
-		return lb.Put(u64(id.Index), bytes.Clone(v))
-	})
-	if err != nil {
-		return err
-	}
-	return tx.DeleteBucket([]byte(hashes))
-}
-
 // TestOldLayout: a file from before the hashes bucket (a backup, say) is
 // checked in its own layout: clean when it is, damage named by level.
 func TestOldLayout(t *testing.T) {
 	f := newFixture(t)
-	rep, err := dbcheck.File(f.copyDB(t, toOldLayout))
+	rep, err := dbcheck.File(f.copyDB(t, testenv.OldNodesLayout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +542,7 @@ func TestOldLayout(t *testing.T) {
 		t.Errorf("summary: %s", rep.Summary())
 	}
 	rep, err = dbcheck.File(f.copyDB(t, func(tx *bolt.Tx) error {
-		if err := toOldLayout(tx); err != nil {
+		if err := testenv.OldNodesLayout(tx); err != nil {
 			return err
 		}
 		return flip(u64(1), "nodes", "\x02")(tx)

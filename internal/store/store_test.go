@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/testenv"
 )
 
 const (
@@ -767,24 +768,7 @@ func TestMigrateNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Rewrite the tree in the old layout: nodes/<level> → index → hash.
-	err = s.DB().Update(func(tx *bolt.Tx) error {
-		old, err := tx.CreateBucket([]byte("nodes"))
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket([]byte(store.BucketHashes)).ForEach(func(k, v []byte) error {
-			id, _ := store.HashID(k)
-			lb, err := old.CreateBucketIfNotExists([]byte{byte(id.Level)})
-			if err != nil {
-				return err
-			}
-			return lb.Put(u64(id.Index), bytes.Clone(v))
-		})
-		if err != nil {
-			return err
-		}
-		return tx.DeleteBucket([]byte(store.BucketHashes))
-	})
+	err = s.DB().Update(testenv.OldNodesLayout)
 	if err != nil {
 		t.Fatal(err)
 	}
