@@ -25,8 +25,9 @@ mkdir -p .bin "$(dirname "$DB")"
 go build -o .bin/ ./server ./client
 client() { .bin/client "$@"; }
 
-step "starting the server on $ADDR (database $DB, log data/server.log)"
-.bin/server --listen "$ADDR" --db "$DB" --certs "$CERTS" 2>"$(dirname "$DB")/server.log" &
+LOG="$(dirname "$DB")/server.log"
+step "starting the server on $ADDR (database $DB, log $LOG)"
+.bin/server --listen "$ADDR" --db "$DB" --certs "$CERTS" 2>"$LOG" &
 SERVER=$!
 stop_server() {
   if kill -0 "$SERVER" 2>/dev/null; then
@@ -39,17 +40,24 @@ for _ in $(seq 100); do
   if client --as tr-verifier list >/dev/null 2>&1; then break; fi
   if ! kill -0 "$SERVER" 2>/dev/null; then
     echo "server failed to start:" >&2
-    cat "$(dirname "$DB")/server.log" >&2
+    cat "$LOG" >&2
     exit 1
   fi
   sleep 0.1
 done
 
+# submit prints the package id on its first line. The whole output is read
+# before its first line is taken: an early-closing reader such as `head`
+# would kill the client with SIGPIPE under pipefail.
+first_line() { printf '%s\n' "${1%%$'\n'*}"; }
 step "pk-liaison submits three target packages"
-P1=$(client --as pk-liaison submit --lat 34.0151 --lon 71.5249 --precision 50 --priority high \
-  --group "TTP cell" --summary "compound reported by two sources" | head -1)
-P2=$(client --as pk-liaison submit --lat 33.9981 --lon 71.4903 --summary "weapons cache" | head -1)
-P3=$(client --as pk-liaison submit --lat 34.1102 --lon 71.1007 --summary "training site" | head -1)
+out=$(client --as pk-liaison submit --lat 34.0151 --lon 71.5249 --precision 50 --priority high \
+  --group "TTP cell" --summary "compound reported by two sources")
+P1=$(first_line "$out")
+out=$(client --as pk-liaison submit --lat 33.9981 --lon 71.4903 --summary "weapons cache")
+P2=$(first_line "$out")
+out=$(client --as pk-liaison submit --lat 34.1102 --lon 71.1007 --summary "training site")
+P3=$(first_line "$out")
 printf 'packages: %s %s %s\n' "$P1" "$P2" "$P3"
 
 step "af-interior acknowledges all three"
