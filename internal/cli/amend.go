@@ -89,7 +89,7 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if err := os.WriteFile(out, env, 0o644); err != nil {
+					if err := writeFileAtomic(out, env); err != nil {
 						return err
 					}
 					e.printf("proposed amendment of the agreement at index %d, signed by %s: %s\n", cur.Index, c.ID, out)
@@ -149,7 +149,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(args[1], b, 0o644); err != nil {
+				if err := writeFileAtomic(args[1], b); err != nil {
 					return err
 				}
 				e.printf("signed %s as %s (%d signatures)\n", args[1], c.ID, len(env.Signatures))

@@ -165,7 +165,7 @@ func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string
 // the receipt's leaf must hold exactly the envelope sent, at the index the
 // receipt proves, under a checkpoint signed by the pinned log key
 // (CERTS/log.vkey). It prints the package id, then the verified index.
-func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, packageID, what string) (err error) {
+func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, packageID, what string) error {
 	v, err := e.logVerifier("")
 	if errors.Is(err, os.ErrNotExist) {
 		v = nil // no pinned key: the receipt is saved but not checked
@@ -174,16 +174,12 @@ func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, pa
 	}
 	// Open the receipt file first: failing after the append would log the
 	// message and hide its id.
-	var receipt *os.File
+	var receipt *outFile
 	if f := fs.Lookup("receipt"); f != nil && f.Value.String() != "" {
-		if receipt, err = os.Create(f.Value.String()); err != nil {
-			return err
+		if receipt, err = createOut(f.Value.String()); err != nil {
+			return fmt.Errorf("--receipt: %w", err)
 		}
-		defer func() {
-			if cerr := receipt.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-		}()
+		defer receipt.Abort()
 	}
 	ctx, cancel := e.context()
 	defer cancel()
@@ -207,6 +203,9 @@ func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, pa
 	e.printf("%s\n", packageID)
 	if receipt != nil {
 		if _, err := receipt.Write(r.TlogProof); err != nil {
+			return err
+		}
+		if err := receipt.Commit(); err != nil {
 			return err
 		}
 	}

@@ -216,30 +216,9 @@ func (a *auditRun) saveState(st *auditState) error {
 	if err != nil {
 		return err
 	}
-	// The state is what protects this auditor against a rollback: write it
-	// durably (temporary file, fsync, rename, fsync of the directory).
-	tmp := a.statePath + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if _, err = f.Write(append(b, '\n')); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, a.statePath)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(filepath.Dir(a.statePath)); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	if err != nil {
+	// The state is what protects this auditor against a rollback: written
+	// durably, and never half of it.
+	if err := writeFileAtomic(a.statePath, append(b, '\n')); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
