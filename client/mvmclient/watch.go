@@ -16,14 +16,45 @@ import (
 // when ctx ends (nil), when fn returns an error (that error, unless it is
 // ErrStopWatch), or on a non-transient server error.
 func Watch(ctx context.Context, c *Client, from uint64, fn func(index uint64, leaf []byte) error) error {
+	return WatchWith(ctx, c, from, WatchOptions{}, fn)
+}
+
+// WatchOptions adjust [WatchWith].
+type WatchOptions struct {
+	// OnRetry, if not nil, is called after each transient failure (the
+	// server unreachable, or the stream ended) with the failure and the
+	// wait before the next attempt. A non-nil error it returns ends the
+	// watch with that error.
+	OnRetry func(err error, wait time.Duration) error
+}
+
+// ErrStreamEnded is what OnRetry is given when the server ended the stream.
+var ErrStreamEnded = errors.New("the server ended the stream")
+
+// WatchWith is [Watch] with options. The wait between attempts doubles
+// from 100 ms up to 5 s, and starts again after an attempt that delivered
+// entries.
+func WatchWith(ctx context.Context, c *Client, from uint64, o WatchOptions, fn func(index uint64, leaf []byte) error) error {
 	next := from
 	backoff := 100 * time.Millisecond
 	for {
+		before := next
 		err := watchOnce(ctx, c, &next, fn)
+		if next != before {
+			backoff = 100 * time.Millisecond
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil, Transient(err):
+			if o.OnRetry != nil {
+				if err == nil {
+					err = ErrStreamEnded
+				}
+				if rerr := o.OnRetry(err, backoff); rerr != nil {
+					return rerr
+				}
+			}
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():

@@ -100,7 +100,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&outcome, "outcome", "", "raid, destroyed, arrests, not-found, no-access or declined (required)")
 			fs.StringVar(&reportNote, "note", "", "note (required when declined)")
-			fs.StringVar(&actionTime, "time", "", "time of action, RFC 3339 (default now)")
+			fs.StringVar(&actionTime, "time", "", "time of action: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.UintVar(&arrested, "arrested", 0, "people arrested")
 			fs.UintVar(&killed, "killed", 0, "people killed")
 			fs.UintVar(&injured, "injured", 0, "people injured")
@@ -149,6 +149,9 @@ func receiptFlag(fs *flag.FlagSet) {
 // pinned log key when CERTS/log.vkey exists, writes it if asked, and
 // prints the package id then the index.
 func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string) error {
+	if err := checkMessage(m); err != nil {
+		return err
+	}
 	c, err := e.dial()
 	if err != nil {
 		return err

@@ -28,7 +28,10 @@ func init() {
 	var crlFiles []string
 	register(&command{
 		longRunning: true,
-		name:        "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
+		// Offline, a bundle carries what it needs and the pins come from
+		// --certs: no identity. A server is audited as --as.
+		identityOptional: true,
+		name:             "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
 		summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
@@ -47,6 +50,9 @@ func init() {
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
+			}
+			if bundlePath == "" && e.as == "" {
+				return usagef("--as NAME is required to audit a server (an offline audit of a --bundle needs none)")
 			}
 			a := &auditRun{e: e, statePath: statePath, quiet: quiet, tempDir: tempDir}
 			var err error
