@@ -110,6 +110,8 @@ func build() error {
 //	flipentry DB INDEX      flip one byte in the middle of stored entry INDEX of the
 //	                        bbolt file DB (the server must be stopped).
 //	perm MODE FILE...       expect each FILE to have exactly permission bits MODE (octal).
+//	expiredcert NAME PARTY  issue $MVM_CERTS/NAME.crt/.key for PARTY, valid for an hour
+//	                        that ended a day ago (signed by the party's CA).
 //
 // A server left running at the end of a script is stopped by SIGTERM.
 func TestScripts(t *testing.T) {
@@ -127,6 +129,7 @@ func TestScripts(t *testing.T) {
 			"capture":     cmdCapture,
 			"flipentry":   cmdFlipEntry,
 			"perm":        cmdPerm,
+			"expiredcert": cmdExpiredCert,
 		},
 	})
 }
@@ -408,4 +411,13 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s: mode %#o, want %s%#o", f, got, map[bool]string{true: "not ", false: ""}[neg], want)
 		}
 	}
+}
+
+func cmdExpiredCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expiredcert NAME PARTY")
+	}
+	end := time.Now().Add(-24 * time.Hour)
+	ts.Check(devpki.Issue(ts.Getenv("MVM_CERTS"), args[0], args[1],
+		devpki.IssueOptions{NotBefore: end.Add(-time.Hour), NotAfter: end}))
 }

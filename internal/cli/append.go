@@ -227,7 +227,7 @@ func (e *env) logVerifier(path string) (note.Verifier, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("log key: %w", err)
+		return nil, fmt.Errorf("pinned log key: %w (pass --certs DIR or --log-key FILE)", err)
 	}
 	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
 	if err != nil {
