@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,7 +105,8 @@ func build() error {
 //	hupserver               SIGHUP the server and wait until it logs that it reloaded
 //	                        its certificate and CRLs.
 //	execstatus N PROG [ARGS]  like exec, but expect exit status N exactly (the
-//	                        client exits 1 on a failure, 2 on a command line mistake).
+//	                        client exits 1 on a failure, 2 on a command line mistake),
+//	                        and a stderr that does not repeat a "word:" prefix.
 //	capture NAME            set $NAME to the first line of the last stdout
 //	                        (submit prints the package id first).
 //	flipentry DB INDEX      flip one byte in the middle of stored entry INDEX of the
@@ -357,7 +359,14 @@ func cmdExecStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
 	}
+	if m := doubledPrefix.FindString(ts.ReadFile("stderr")); m != "" {
+		ts.Fatalf("stderr repeats a prefix: %q", m)
+	}
 }
+
+// doubledPrefix finds an error line that says the same "word:" twice, as
+// wrapped errors do when each layer adds its package's name.
+var doubledPrefix = regexp.MustCompile(`(?m)\b([a-z][a-z-]*): (?:[^\n]*?: )?\1: `)
 
 func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {

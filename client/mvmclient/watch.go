@@ -104,7 +104,7 @@ func watchOnce(ctx context.Context, c *Client, next *uint64, fn func(uint64, []b
 			return err
 		}
 		if msg.Index != *next {
-			return fmt.Errorf("watch: server sent index %d, expected %d", msg.Index, *next)
+			return fmt.Errorf("watch stream: server sent index %d, expected %d", msg.Index, *next)
 		}
 		if err := fn(msg.Index, msg.Leaf); err != nil {
 			return fnError{err}

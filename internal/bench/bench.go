@@ -15,6 +15,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -70,7 +71,7 @@ type Receipt struct {
 // Run runs the load until the duration elapses, ctx ends or MaxAppends.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(o.Clients) == 0 {
-		return nil, fmt.Errorf("bench: no clients")
+		return nil, errors.New("no clients to append with")
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1
