@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -185,6 +186,9 @@ func fail(mu *sync.Mutex, res *Result, err error) {
 	res.Errors++
 	if res.FirstError == "" {
 		res.FirstError = err.Error()
+		if s, ok := status.FromError(err); ok {
+			res.FirstError = s.Code().String() + ": " + s.Message()
+		}
 	}
 }
 
