@@ -1,7 +1,18 @@
 // Package cli is the MVM Exchange command line: one function, [Run], that
-// the client binary calls with its arguments. Every command prints its
-// result on stdout and, on failure, one line on stderr and a non-zero exit
-// status.
+// the client binary calls with its arguments.
+//
+// Guarantees:
+//   - Every command prints its result on stdout and, on failure, one line
+//     on stderr: exit status 1 for a failure, 2 for a command line mistake
+//     (which names the flag typed, and the nearest flag or command when
+//     the one typed does not exist). Help (-h, --help) goes to stdout, exit 0.
+//   - A message is validated with the server's own rules (package message)
+//     before it is signed; nothing is sent when it fails.
+//   - Every file a command writes is mode 0600 and appears whole or not at
+//     all (outfile.go); a failed command leaves no partial file.
+//   - A failure to connect says which: nothing answers at the address, or
+//     the server refused this client's certificate (expired, revoked by a
+//     CRL in --certs), or the server's certificate is not the pinned CA's.
 package cli
 
 import (
