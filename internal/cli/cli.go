@@ -84,8 +84,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if path := os.Getenv("MVM_CPU_PROFILE"); path != "" {
 		// For measuring the client side of `bench`; see docs/PERFORMANCE.md.
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer pprof.StopCPUProfile()
+		if f, err := createOut(path); err == nil {
+			defer f.Abort()
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() {
+					pprof.StopCPUProfile()
+					if err := f.Commit(); err != nil {
+						fmt.Fprintf(stderr, "client: MVM_CPU_PROFILE: %v\n", err)
+					}
+				}()
+			}
 		}
 	}
 	e := &env{stdout: stdout, stderr: stderr, ctx: ctx,
