@@ -39,7 +39,7 @@ func init() {
 			fs.StringVar(&tlp, "tlp", "amber", "TLP 2.0 marking: clear, green, amber, amber-strict, red")
 			fs.StringVar(&responder, "responder", "", "responding party (default: the agreement's only responder)")
 			fs.StringVar(&id, "id", "", "package id (default: random)")
-			fs.Var(&evidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable)")
+			fs.Var(&evidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 			receiptFlag(fs)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -100,12 +100,12 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&outcome, "outcome", "", "raid, destroyed, arrests, not-found, no-access or declined (required)")
 			fs.StringVar(&reportNote, "note", "", "note (required when declined)")
-			fs.StringVar(&actionTime, "time", "", "time of action: RFC 3339, or a date meaning 00:00 UTC (default now)")
+			fs.StringVar(&actionTime, "time", "", "when the action took place, a `TIME`: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.UintVar(&arrested, "arrested", 0, "people arrested")
 			fs.UintVar(&killed, "killed", 0, "people killed")
 			fs.UintVar(&injured, "injured", 0, "people injured")
 			fs.UintVar(&weapons, "weapons", 0, "weapons seized")
-			fs.Var(&reportEvidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable)")
+			fs.Var(&reportEvidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 			receiptFlag(fs)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -142,7 +142,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 func receiptFlag(fs *flag.FlagSet) {
-	fs.String("receipt", "", "write the receipt (C2SP tlog-proof) to FILE")
+	fs.String("receipt", "", "write the receipt (C2SP tlog-proof) to `FILE` (mode 0600)")
 }
 
 // appendAndPrint signs and appends m, verifies the receipt against the

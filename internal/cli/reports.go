@@ -26,7 +26,7 @@ func init() {
 		name: "breaches", args: "[--as-of TIME|DATE] [--party P]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&asOf, "as-of", "", "as of this time: RFC 3339, or a date meaning 00:00 UTC (default now)")
+			fs.StringVar(&asOf, "as-of", "", "as of this `TIME`: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
