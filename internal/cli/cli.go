@@ -148,9 +148,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = usageError{flagError(err, fs, name)} // a flag the command does not have, or a bad value
 	}
 	timeoutSet := flagSet(global, "timeout") || flagSet(fs, "timeout")
-	e.unbounded = cmd.longRunning && !timeoutSet
+	e.unbounded = (cmd.longRunning && !timeoutSet) || (timeoutSet && e.timeout == 0)
 	if !timeoutSet {
 		e.timeout = defaultTimeout
+	}
+	if e.timeout < 0 && err == nil {
+		err = usagef("--timeout %s: want a positive duration, or 0 for none", e.timeout)
 	}
 	if err == nil {
 		e.server, err = serverAddr(e.server)

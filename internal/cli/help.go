@@ -56,11 +56,11 @@ func commandHelp(w io.Writer, cmd *command) {
 // globalHelp prints the global flags and the environment; for cmd, the
 // deadline that applies to it.
 func globalHelp(w io.Writer, cmd *command) {
-	timeout := fmt.Sprintf("overall time limit of the command, e.g. 2m (default %s; none for %s)", defaultTimeout, longRunningNames())
+	timeout := fmt.Sprintf("overall time limit of the command, e.g. 2m, 0 for none (default %s; none for %s)", defaultTimeout, longRunningNames())
 	if cmd != nil && cmd.longRunning {
 		timeout = "overall time limit, e.g. 2m (default: none, runs until done or interrupted)"
 	} else if cmd != nil {
-		timeout = fmt.Sprintf("overall time limit of the command, e.g. 2m (default %s)", defaultTimeout)
+		timeout = fmt.Sprintf("overall time limit of the command, e.g. 2m, 0 for none (default %s)", defaultTimeout)
 	}
 	fmt.Fprintf(w, `
 global flags (before or after the command):
