@@ -94,6 +94,15 @@ type Options struct {
 	// fails the audit; one received before it passes and is listed in
 	// Report.SignedBeforeRevocation.
 	CRLs []*x509.RevocationList
+	// AgreementsOnly verifies what the agreement in force depends on, and
+	// nothing else: every leaf's index, receive time order and hash (the
+	// root is still recomputed from every leaf), and every agreement entry
+	// in full (the pinned genesis, each amendment's signatures by every
+	// party under the agreement before it, its submitter). Other entries'
+	// signatures and the workflow are not checked. Clients use it to derive
+	// the agreement in force from the log rather than from the server's
+	// word, at the cost of hashing the log.
+	AgreementsOnly bool
 }
 
 // Report is what a successful audit established.
@@ -101,7 +110,10 @@ type Report struct {
 	Entries   uint64
 	Root      []byte
 	Agreement *agreement.Agreement
-	Packages  map[string]*workflow.Package // nil in bounded runs
+	// Agreements is every agreement of the log, in log order (the genesis
+	// first, Agreement last); see agreement.InForceAt.
+	Agreements []*agreement.Agreement
+	Packages   map[string]*workflow.Package // nil in bounded runs
 	Breaches  []workflow.Breach            // nil in bounded runs
 	// PackageCount and BreachCount count the packages and the breaches.
 	PackageCount, BreachCount int
@@ -120,7 +132,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, genesis: o.Genesis, certs: map[string]*x509.Certificate{},
-		workers: o.Workers, rev: newRevocations(o.CRLs)}
+		workers: o.Workers, rev: newRevocations(o.CRLs), agreementsOnly: o.AgreementsOnly}
 	if o.Bounded {
 		st, err := newSpillStates(o.TempDir, size)
 		if err != nil {
@@ -172,7 +184,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if asOf.IsZero() {
 		asOf = a.lastTime
 	}
-	rep := &Report{Entries: a.next, Root: root, Agreement: a.ag, LastTime: a.lastTime, RootAt: a.rootAtV,
+	rep := &Report{Entries: a.next, Root: root, Agreement: a.ag, Agreements: a.history, LastTime: a.lastTime, RootAt: a.rootAtV,
 		SignedBeforeRevocation: a.rev.before}
 	if err := a.states.report(rep, asOf); err != nil {
 		return nil, err
@@ -200,6 +212,9 @@ type auditor struct {
 	rootAtV     []byte
 	rev         *revocations
 	genesis     []byte
+	history     []*agreement.Agreement
+	// agreementsOnly: see Options.AgreementsOnly.
+	agreementsOnly bool
 }
 
 type decoded struct {
@@ -232,6 +247,12 @@ type inflight struct {
 func (p *pipeline) push(leaves [][]byte) error {
 	ds, stop := p.a.decode(p.decoded, leaves)
 	p.decoded += uint64(len(leaves))
+	if p.a.agreementsOnly {
+		if err := p.a.agreementsOnlyApply(ds); err != nil {
+			return err
+		}
+		return stop
+	}
 	if p.a.ag == nil || slices.ContainsFunc(ds, func(d *decoded) bool { return d.index == 0 || isAgreement(d.e.Envelope) }) {
 		if err := p.drain(); err != nil {
 			return err
@@ -298,7 +319,7 @@ func (a *auditor) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 		if err == nil && e.Index != d.index {
 			err = fmt.Errorf("leaf claims index %d", e.Index)
 		}
-		if err == nil && d.index > 0 {
+		if err == nil && d.index > 0 && (!a.agreementsOnly || isAgreement(e.Envelope)) {
 			d.cert, err = a.certificate(e.PeerCertificateSha256)
 		}
 		if err != nil {
@@ -504,6 +525,27 @@ func (a *auditor) agreementEntry(d *decoded) error {
 		return err
 	}
 	a.ag = next
+	a.history = append(a.history, next)
+	return nil
+}
+
+// agreementsOnlyApply checks a chunk for Options.AgreementsOnly: agreement
+// entries in full, the others' place in the log and in the tree only.
+func (a *auditor) agreementsOnlyApply(ds []*decoded) error {
+	for _, d := range ds {
+		var err error
+		switch {
+		case d.index == 0 || isAgreement(d.e.Envelope):
+			err = a.agreementEntry(d)
+		case a.ag == nil:
+			err = &EntryError{d.index, errors.New("entry before the genesis agreement")}
+		default:
+			err = a.common(d)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/audit"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// verifiedLog is the one way a command that shows, signs or counts what
+// the log holds gets at it (DESIGN invariant 8): the checkpoint of the
+// given size (0: the latest) must verify under the pinned log key and be
+// consistent with the checkpoint saved in statePath, if any; the log is
+// then verified up to it with the auditor's code (audit.VerifyLog with o),
+// from the pinned genesis. The newer checkpoint is saved in statePath, as
+// audit saves it.
+func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, size uint64, o audit.Options) (*audit.Verified, error) {
+	a := &auditRun{e: e, statePath: statePath}
+	var err error
+	if a.v, err = e.logVerifier(""); err != nil {
+		return nil, err
+	}
+	if _, o.Genesis, err = e.pinnedAgreement(""); err != nil {
+		return nil, err
+	}
+	prev, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: size})
+	if err != nil {
+		return nil, err
+	}
+	ver, err := audit.VerifyLog(ctx, c, resp.Checkpoint, a.v, prev.checkpoint(), consistencyProof(ctx, c), o)
+	if err != nil {
+		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
+	}
+	if statePath != "" && (prev == nil || ver.Checkpoint.Size > prev.Size) {
+		cp := ver.Checkpoint
+		if err := a.saveState(&auditState{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Checkpoint: string(ver.Signed)}); err != nil {
+			return nil, err
+		}
+	}
+	return ver, nil
+}
+
+// consistencyProof asks the server for consistency proofs.
+func consistencyProof(ctx context.Context, c *mvmclient.Client) audit.ProofFunc {
+	return func(from, to uint64) ([][]byte, error) {
+		r, err := c.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
+		return r.GetHashes(), err
+	}
+}
+
+// stateFlag registers --state for the commands that verify what they show.
+func stateFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "state", "", "checkpoint state file (as audit --state): what is shown must be consistent with the checkpoint saved there, and the newer one is saved")
+}
