@@ -114,7 +114,7 @@ type Report struct {
 	// first, Agreement last); see agreement.InForceAt.
 	Agreements []*agreement.Agreement
 	Packages   map[string]*workflow.Package // nil in bounded runs
-	Breaches  []workflow.Breach            // nil in bounded runs
+	Breaches   []workflow.Breach            // nil in bounded runs
 	// PackageCount and BreachCount count the packages and the breaches.
 	PackageCount, BreachCount int
 	LastTime                  time.Time
