@@ -150,7 +150,7 @@ func init() {
 // it, verified by the auditor's code against a checkpoint signed by the
 // pinned log key (audit.Options.AgreementsOnly).
 func (e *env) agreementInForce(ctx context.Context, c *mvmclient.Client, statePath string) (*agreement.Agreement, *audit.Verified, error) {
-	ver, err := e.verifiedLog(ctx, c, statePath, 0, audit.Options{AgreementsOnly: true})
+	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AgreementsOnly: true})
 	if err != nil {
 		return nil, nil, err
 	}

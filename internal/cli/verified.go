@@ -12,12 +12,13 @@ import (
 
 // verifiedLog is the one way a command that shows, signs or counts what
 // the log holds gets at it (DESIGN invariant 8): the checkpoint of the
-// given size (0: the latest) must verify under the pinned log key and be
-// consistent with the checkpoint saved in statePath, if any; the log is
+// the server's latest must verify under the pinned log key and be
+// consistent with the checkpoint saved in statePath, if any; signed, if not
+// nil, is that checkpoint as the caller already fetched it. The log is
 // then verified up to it with the auditor's code (audit.VerifyLog with o),
 // from the pinned genesis. The newer checkpoint is saved in statePath, as
 // audit saves it.
-func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, size uint64, o audit.Options) (*audit.Verified, error) {
+func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, o audit.Options) (*audit.Verified, error) {
 	a := &auditRun{e: e, statePath: statePath}
 	var err error
 	if a.v, err = e.logVerifier(""); err != nil {
@@ -30,11 +31,14 @@ func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath st
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: size})
-	if err != nil {
-		return nil, err
+	if signed == nil {
+		resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+		if err != nil {
+			return nil, err
+		}
+		signed = resp.Checkpoint
 	}
-	ver, err := audit.VerifyLog(ctx, c, resp.Checkpoint, a.v, prev.checkpoint(), consistencyProof(ctx, c), o)
+	ver, err := audit.VerifyLog(ctx, c, signed, a.v, prev.checkpoint(), consistencyProof(ctx, c), o)
 	if err != nil {
 		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
 	}
