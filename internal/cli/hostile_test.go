@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -37,6 +38,26 @@ type hostileServer struct {
 	agreement  []byte   // GetAgreement's leaf
 	leaves     [][]byte // GetEntries
 	checkpoint []byte   // GetCheckpoint, whatever the request
+	// pkg answers GetPackage (nil: the real server's answer).
+	pkg *mvmv1.GetPackageResponse
+	// nodes, if set, are the tree of leaves, for inclusion proofs (nil:
+	// the real server's proofs).
+	nodes tlog.NodeMap
+}
+
+func (h *hostileServer) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) (*mvmv1.GetPackageResponse, error) {
+	if h.pkg == nil {
+		return h.real.API.GetPackage(ctx, req)
+	}
+	return h.pkg, nil
+}
+
+func (h *hostileServer) GetInclusionProof(ctx context.Context, req *mvmv1.GetInclusionProofRequest) (*mvmv1.GetInclusionProofResponse, error) {
+	if h.nodes == nil {
+		return h.real.API.GetInclusionProof(ctx, req)
+	}
+	hashes, err := tlog.InclusionProof(h.nodes, req.Index, req.Size)
+	return &mvmv1.GetInclusionProofResponse{Hashes: hashes}, err
 }
 
 func (h *hostileServer) GetAgreement(context.Context, *mvmv1.GetAgreementRequest) (*mvmv1.GetAgreementResponse, error) {
@@ -320,5 +341,161 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// signedLog builds the tree of leaves and signs its checkpoint with s, as
+// an operator holding the log key can.
+func signedLog(t *testing.T, leaves [][]byte, s note.Signer) ([]byte, tlog.NodeMap) {
+	t.Helper()
+	nodes := tlog.NodeMap{}
+	tree, err := tlog.NewTree(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leaves {
+		if err := tree.Append(tlog.LeafHash(l), func(id compact.NodeID, hash []byte) { nodes[id] = hash }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := tree.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.SignCheckpoint(s, s.Name(), uint64(len(leaves)), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp, nodes
+}
+
+// TestHostileServerShow: show prints a package only once its entries
+// verify: a summary that lies, an entry changed, an entry of another
+// package, an entry whose signature does not verify (from an operator who
+// holds the log key and signs a checkpoint over it), a log rolled back
+// behind the saved state: each is refused, naming why, and nothing is
+// shown.
+func TestHostileServerShow(t *testing.T) {
+	e := testenv.New(t)
+	id := strings.Fields(mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2"))[0]
+	mustCLI(t, e.Addr, e.Certs, testenv.Responder, "ack", id, "--note", "seen")
+	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "3", "--lon", "4")
+	real := e.Client(testenv.Mediator)
+	ctx := ctxT(t)
+	var leaves [][]byte
+	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp3, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := real.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkg.Leaves) != 2 {
+		t.Fatalf("package has %d entries, want 2", len(pkg.Leaves))
+	}
+	edited := func(edit func(r *mvmv1.GetPackageResponse)) *mvmv1.GetPackageResponse {
+		r := proto.Clone(pkg).(*mvmv1.GetPackageResponse)
+		edit(r)
+		return r
+	}
+	ack, err := entry.DecodeLeaf(leaves[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The acknowledgement moved by a second: not the leaf the log holds.
+	moved, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime().Add(time.Second), ack.Envelope, ack.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The acknowledgement's note changed under its signature, in a log
+	// whose checkpoint the operator signs with the real log key.
+	env, err := envelope.Parse(ack.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &mvmv1.Acknowledgement{}
+	if err := proto.Unmarshal(env.Payload, a); err != nil {
+		t.Fatal(err)
+	}
+	a.Note = "never seen"
+	if env.Payload, err = proto.Marshal(a); err != nil {
+		t.Fatal(err)
+	}
+	forgedEnv, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime(), forgedEnv, ack.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, err := os.ReadFile(filepath.Join(e.Certs, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedLog := [][]byte{leaves[0], leaves[1], forged, leaves[3]}
+	forgedCP, forgedNodes := signedLog(t, forgedLog, logSigner)
+
+	state := filepath.Join(t.TempDir(), "state.json")
+	mustCLI(t, e.Addr, e.Certs, testenv.Mediator2, "audit", "--state", state, "--quiet", "--no-cosign")
+
+	for _, tc := range []struct {
+		name    string
+		h       hostileServer
+		state   bool
+		wantErr string // "" = shown
+	}{
+		{"honest", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint}, true, ""},
+		{"summary lies about the status", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Package.Status = "verified" })},
+			false, `the server's summary says status "verified", the signed entries "acknowledged"`},
+		{"an entry changed", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves[1] = moved })},
+			false, "entry 2: not in the log of the checkpoint of size 4"},
+		{"an entry of another package", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves = append(r.Leaves, leaves[3]) })},
+			false, "entry 3: is about package"},
+		{"a forged signature under a checkpoint of the log key", hostileServer{leaves: forgedLog, checkpoint: forgedCP, nodes: forgedNodes,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves[1] = forged })},
+			false, "entry 2: signature does not verify"},
+		{"log rolled back behind the saved state", hostileServer{leaves: leaves[:3], checkpoint: cp3.Checkpoint},
+			true, "log rolled back: had size 4, server now shows 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
+			h.real = real
+			addr := serveHostile(t, e.Certs, &h)
+			args := []string{"show", id}
+			if tc.state {
+				s := filepath.Join(t.TempDir(), "state.json")
+				copyFile(t, state, s)
+				args = append(args, "--state", s)
+			}
+			out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, args...)
+			if tc.wantErr == "" {
+				if code != ExitOK || !strings.Contains(out, "verified against checkpoint size 4: 2 signed entries") || !strings.Contains(out, "    note: seen\n") {
+					t.Fatalf("show: exit %d\nstdout:\n%s\nstderr: %s", code, out, errs)
+				}
+				return
+			}
+			if code != ExitFail || !strings.Contains(errs, tc.wantErr) || out != "" {
+				t.Errorf("show: exit %d, stderr %q, stdout %q; want exit %d naming %q and nothing shown", code, errs, out, ExitFail, tc.wantErr)
+			}
+		})
 	}
 }
