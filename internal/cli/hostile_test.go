@@ -43,6 +43,15 @@ type hostileServer struct {
 	// nodes, if set, are the tree of leaves, for inclusion proofs (nil:
 	// the real server's proofs).
 	nodes tlog.NodeMap
+	// breaches answers GetBreaches (nil: the real server's answer).
+	breaches *mvmv1.GetBreachesResponse
+}
+
+func (h *hostileServer) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
+	if h.breaches == nil {
+		return h.real.API.GetBreaches(ctx, req)
+	}
+	return h.breaches, nil
 }
 
 func (h *hostileServer) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) (*mvmv1.GetPackageResponse, error) {
@@ -495,6 +504,48 @@ func TestHostileServerShow(t *testing.T) {
 			}
 			if code != ExitFail || !strings.Contains(errs, tc.wantErr) || out != "" {
 				t.Errorf("show: exit %d, stderr %q, stdout %q; want exit %d naming %q and nothing shown", code, errs, out, ExitFail, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestHostileServerBreaches: breaches --verify derives a party's breaches
+// from the audited log and refuses a server's answer that hides one.
+func TestHostileServerBreaches(t *testing.T) {
+	e := testenv.New(t)
+	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
+	real := e.Client(testenv.Mediator)
+	var leaves [][]byte
+	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"breaches", "--party", "af", "--as-of", "2099-01-01T00:00:00Z", "--verify"}
+	for _, tc := range []struct {
+		name     string
+		breaches *mvmv1.GetBreachesResponse
+		wantErr  string
+	}{
+		{"honest", nil, ""},
+		{"a breach hidden", &mvmv1.GetBreachesResponse{}, "the server's answer differs from the log: it lists 0 breaches, the log gives 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint, breaches: tc.breaches})
+			out, errs, code := runCLI(t, addr, e.Certs, testenv.Responder, args...)
+			if !strings.Contains(out, "breaches as of 2099-01-01T00:00:00Z: 1\n") || !strings.Contains(out, "  af     acknowledge  ") {
+				t.Errorf("the log's breaches not shown:\n%s", out)
+			}
+			switch {
+			case tc.wantErr == "" && code != ExitOK:
+				t.Errorf("exit %d: %s", code, errs)
+			case tc.wantErr != "" && (code != ExitFail || !strings.Contains(errs, tc.wantErr)):
+				t.Errorf("exit %d, stderr %q; want exit 1 naming %q", code, errs, tc.wantErr)
 			}
 		})
 	}

@@ -20,13 +20,16 @@ import (
 )
 
 func init() {
-	var asOf, party string
+	var asOf, party, breachState string
+	var verify bool
 	register(&command{
-		name: "breaches", args: "[--as-of RFC3339] [--party P]",
+		name: "breaches", args: "[--as-of RFC3339] [--party P] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&asOf, "as-of", "", "as of this time, RFC 3339 (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
+			fs.BoolVar(&verify, "verify", false, "derive the breaches on the client by auditing the whole log, and check the server's answer against them")
+			stateFlag(fs, &breachState)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -39,6 +42,14 @@ func init() {
 					return usagef("--as-of: %v", err)
 				}
 				req.AsOf = timestamppb.New(t)
+			}
+			if verify {
+				if req.AsOf == nil {
+					req.AsOf = timestamppb.Now()
+				}
+				return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+					return e.verifiedBreaches(ctx, c, req, breachState)
+				})
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
 				resp, err := c.API.GetBreaches(ctx, req)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -62,4 +64,46 @@ func consistencyProof(ctx context.Context, c *mvmclient.Client) audit.ProofFunc 
 // stateFlag registers --state for the commands that verify what they show.
 func stateFlag(fs *flag.FlagSet, p *string) {
 	fs.StringVar(p, "state", "", "checkpoint state file (as audit --state): what is shown must be consistent with the checkpoint saved there, and the newer one is saved")
+}
+
+// verifiedBreaches derives the breaches of req (a party, an as-of time) on
+// the client: the whole log audited up to a checkpoint of the pinned key
+// (audit.VerifyLog, the reducer and workflow.Breaches the server runs),
+// printed, then compared with the server's answer, which must be the same.
+func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mvmv1.GetBreachesRequest, statePath string) error {
+	asOf := req.AsOf.AsTime()
+	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AsOf: asOf})
+	if err != nil {
+		return err
+	}
+	var mine []workflow.Breach
+	for _, b := range ver.Breaches {
+		if req.Party == "" || b.Party == req.Party {
+			mine = append(mine, b)
+		}
+	}
+	if err := printBreaches(e.stdout, asOf, mine); err != nil {
+		return err
+	}
+	e.printf("verified against checkpoint size %d: every entry audited\n", ver.Checkpoint.Size)
+	resp, err := c.API.GetBreaches(ctx, req)
+	if err != nil {
+		return fmt.Errorf("the server's breaches: %w", err)
+	}
+	key := func(pkg, party, deadline string, due time.Time) string {
+		return pkg + "\x00" + party + "\x00" + deadline + "\x00" + due.UTC().Format(time.RFC3339Nano)
+	}
+	want := map[string]bool{}
+	for _, b := range mine {
+		want[key(b.PackageID, b.Party, b.Deadline, b.Due)] = true
+	}
+	same := len(resp.Breaches) == len(mine)
+	for _, b := range resp.Breaches {
+		same = same && want[key(b.PackageId, b.Party, b.Deadline, b.Due.AsTime())]
+	}
+	if !same {
+		return fmt.Errorf("the server's answer differs from the log: it lists %d breaches, the log gives %d", len(resp.Breaches), len(mine))
+	}
+	e.printf("the server's answer agrees\n")
+	return nil
 }
