@@ -267,7 +267,11 @@ func TestHostileServerAmendment(t *testing.T) {
 			pout, perr, pcode := runCLI(t, addr, e.Certs, testenv.Submitter, append([]string{"amend", "propose", "--out", out, "--title", "x"}, stateArgs...)...)
 			sout, serr, scode := runCLI(t, addr, e.Certs, testenv.Responder, append([]string{"amend", "sign", proposal, "--yes"}, stateArgs...)...)
 			after, _ := os.ReadFile(proposal)
+			aout, aerr, acode := runCLI(t, addr, e.Certs, testenv.Mediator, append([]string{"agreement", "show"}, stateArgs...)...)
 			if tc.wantErr == "" {
+				if acode != ExitOK || strings.Count(aout, ", CA ") != 4 {
+					t.Errorf("agreement show: exit %d, want the 4 parties with one CA each:\n%s%s", acode, aout, aerr)
+				}
 				if pcode != ExitOK {
 					t.Fatalf("propose: exit %d: %s", pcode, perr)
 				}
@@ -296,7 +300,7 @@ func TestHostileServerAmendment(t *testing.T) {
 				what      string
 				code      int
 				out, errs string
-			}{{"propose", pcode, pout, perr}, {"sign", scode, sout, serr}} {
+			}{{"propose", pcode, pout, perr}, {"sign", scode, sout, serr}, {"agreement show", acode, aout, aerr}} {
 				if r.code != ExitFail || !strings.Contains(r.errs, tc.wantErr) {
 					t.Errorf("%s: exit %d, stderr %q; want exit %d naming %q\nstdout: %s", r.what, r.code, r.errs, ExitFail, tc.wantErr, r.out)
 				}

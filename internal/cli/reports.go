@@ -66,22 +66,22 @@ func init() {
 		},
 	})
 
+	var agreementState string
 	register(&command{
-		name: "agreement", args: "show", summary: "print the agreement in force",
+		name: "agreement", args: "show [--state FILE]", summary: "print the agreement in force, derived from the log",
+		flags: func(fs *flag.FlagSet) { stateFlag(fs, &agreementState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if len(args) != 1 || args[0] != "show" {
 				return usagef("want 'agreement show'")
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetAgreement(ctx, &mvmv1.GetAgreementRequest{})
+				// Derived from the log, as amend derives it: GetAgreement's
+				// answer is not taken on its word.
+				ag, ver, err := e.agreementInForce(ctx, c, agreementState)
 				if err != nil {
 					return err
 				}
-				ag, signers, err := decodeAgreement(resp.Leaf)
-				if err != nil {
-					return err
-				}
-				printAgreement(e.stdout, ag, signers)
+				printAgreement(e.stdout, ag, fmt.Sprintf("every party (verified from the log against checkpoint size %d)", ver.Checkpoint.Size))
 				return nil
 			})
 		},
@@ -152,35 +152,7 @@ func describeEntry(index uint64, leaf []byte) string {
 		message.PackageID(p), workflow.Describe(p))
 }
 
-func decodeAgreement(leaf []byte) (*agreement.Agreement, []string, error) {
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
-		return nil, nil, err
-	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	ap, ok := p.(*mvmv1.Agreement)
-	if !ok {
-		return nil, nil, fmt.Errorf("entry %d is not an agreement", e.Index)
-	}
-	ag, err := agreement.Parse(ap, e.Index)
-	if err != nil {
-		return nil, nil, err
-	}
-	var signers []string
-	for _, s := range env.Signatures {
-		signers = append(signers, s.Keyid[:16])
-	}
-	return ag, signers, nil
-}
-
-func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
+func printAgreement(w io.Writer, ag *agreement.Agreement, signedBy string) {
 	p := ag.Proto
 	fmt.Fprintf(w, "agreement: %s\nindex: %d\n", p.Title, ag.Index)
 	if ag.Index > 0 {
@@ -202,5 +174,5 @@ func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
 			fmt.Fprintf(w, "    cosigner key: %s\n", k)
 		}
 	}
-	fmt.Fprintf(w, "signed by key ids: %v\n", signers)
+	fmt.Fprintf(w, "signed by: %s\n", signedBy)
 }
