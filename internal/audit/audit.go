@@ -17,6 +17,11 @@
 // state per package and one digest per message id: in the heap, or, with
 // Options.Bounded, in temporary files with only compact indexes in memory
 // (package spill).
+//
+// [VerifyLog] wraps Run in what a client must check before it believes a
+// log: the checkpoint under the pinned log key, consistency with the
+// checkpoint verified before, and the root. Options.AgreementsOnly makes it
+// cheap enough for commands that need only the agreement in force.
 package audit
 
 import (
