@@ -108,6 +108,11 @@ type Options struct {
 	// the agreement in force from the log rather than from the server's
 	// word, at the cost of hashing the log.
 	AgreementsOnly bool
+	// Visit, if set, is called with every entry in log order once its
+	// place in the log is checked (and, but with AgreementsOnly, all of
+	// it); an error ends the run. show uses it to find every entry of a
+	// package, so that the server cannot withhold one.
+	Visit func(index uint64, e *mvmv1.Entry) error
 }
 
 // Report is what a successful audit established.
@@ -137,7 +142,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, genesis: o.Genesis, certs: map[string]*x509.Certificate{},
-		workers: o.Workers, rev: newRevocations(o.CRLs), agreementsOnly: o.AgreementsOnly}
+		workers: o.Workers, rev: newRevocations(o.CRLs), agreementsOnly: o.AgreementsOnly, visit: o.Visit}
 	if o.Bounded {
 		st, err := newSpillStates(o.TempDir, size)
 		if err != nil {
@@ -218,8 +223,9 @@ type auditor struct {
 	rev         *revocations
 	genesis     []byte
 	history     []*agreement.Agreement
-	// agreementsOnly: see Options.AgreementsOnly.
+	// agreementsOnly and visit: see Options.
 	agreementsOnly bool
+	visit          func(index uint64, e *mvmv1.Entry) error
 }
 
 type decoded struct {
@@ -481,6 +487,11 @@ func (a *auditor) common(d *decoded) error {
 	}
 	a.lastTime = t
 	a.next++
+	if a.visit != nil {
+		if err := a.visit(d.index, d.e); err != nil {
+			return err
+		}
+	}
 	if a.next == a.rootAt {
 		root, err := a.tree.Root()
 		if err != nil {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -29,19 +31,65 @@ func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath strin
 	if err != nil {
 		return err
 	}
-	// After GetPackage, so that the checkpoint covers every entry sent.
-	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AgreementsOnly: true})
+	// The scan that derives the agreements also finds every entry of the
+	// package the log holds: the server cannot withhold one.
+	var inLog []uint64
+	visit := func(index uint64, en *mvmv1.Entry) error {
+		if env, err := envelope.Parse(en.Envelope); err == nil && env.PayloadType != message.TypeAgreement {
+			if p, err := message.Decode(env.PayloadType, env.Payload); err == nil && message.PackageID(p) == id {
+				inLog = append(inLog, index)
+			}
+		}
+		return nil
+	}
+	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AgreementsOnly: true, Visit: visit})
 	if err != nil {
 		return err
 	}
+	sent, err := leafIndexes(resp.Leaves, ver.Checkpoint.Size)
+	if err != nil {
+		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+	}
+	if !slices.Equal(sent, inLog) {
+		// Entries logged since the first answer are not withheld: ask once
+		// more, now that the checkpoint is fixed.
+		if resp, err = c.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: id}); err != nil {
+			return err
+		}
+		if sent, err = leafIndexes(resp.Leaves, ver.Checkpoint.Size); err != nil {
+			return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+		}
+		if !slices.Equal(sent, inLog) {
+			return fmt.Errorf("package %s does not verify, not shown: the log of checkpoint size %d holds its entries %v, the server sent %v",
+				id, ver.Checkpoint.Size, inLog, sent)
+		}
+	}
+	resp.Leaves = resp.Leaves[:len(sent)]
 	v, err := c.VerifyPackage(ctx, resp, id, ver.Checkpoint, ver.Agreements)
 	if err != nil {
 		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 	}
 	printPackage(e.stdout, v)
-	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow\n",
+	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow; the log holds no other entry of it\n",
 		v.Checkpoint.Size, len(v.Entries))
 	return nil
+}
+
+// leafIndexes returns the indexes of the leaves below size, which must
+// come first: the entries a package answer holds within a checkpoint.
+func leafIndexes(leaves [][]byte, size uint64) ([]uint64, error) {
+	var out []uint64
+	for _, l := range leaves {
+		en, err := entry.DecodeLeaf(l)
+		if err != nil {
+			return nil, err
+		}
+		if en.Index >= size {
+			break
+		}
+		out = append(out, en.Index)
+	}
+	return out, nil
 }
 
 func printPackage(w io.Writer, v *mvmclient.VerifiedPackage) {
