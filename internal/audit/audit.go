@@ -545,26 +545,6 @@ func (a *auditor) agreementEntry(d *decoded) error {
 	return nil
 }
 
-// agreementsOnlyApply checks a chunk for Options.AgreementsOnly: agreement
-// entries in full, the others' place in the log and in the tree only.
-func (a *auditor) agreementsOnlyApply(ds []*decoded) error {
-	for _, d := range ds {
-		var err error
-		switch {
-		case d.index == 0 || isAgreement(d.e.Envelope):
-			err = a.agreementEntry(d)
-		case a.ag == nil:
-			err = &EntryError{d.index, errors.New("entry before the genesis agreement")}
-		default:
-			err = a.common(d)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (a *auditor) certificate(sha []byte) (*x509.Certificate, error) {
 	if c, ok := a.certs[string(sha)]; ok {
 		return c, nil
