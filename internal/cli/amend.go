@@ -30,7 +30,7 @@ func init() {
 	var yes bool
 	var statePath string
 	register(&command{
-		name: "amend", args: "propose --out FILE [changes] | sign FILE [--yes] | submit FILE  [--state FILE]",
+		name: "amend", args: "propose --out FILE [changes] | sign FILE [--yes] | submit FILE [--state FILE]",
 		summary: "amend the agreement: propose and sign a change, co-sign it, submit it once every party signed",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&out, "out", "", "propose: the amendment file to write")
