@@ -125,13 +125,13 @@ func init() {
 				// Refused here, before anything is sent, if a party has not
 				// signed yet: the server would refuse it too, but the
 				// proposer should learn whom to ask.
-				ctx, cancel := e.context()
-				cur, _, err := e.agreementInForce(ctx, c, statePath)
-				cancel()
+				env, proposed, err := readProposal(args[1], raw)
 				if err != nil {
 					return err
 				}
-				env, proposed, err := readProposal(args[1], raw)
+				ctx, cancel := e.context()
+				cur, _, err := e.agreementInForce(ctx, c, statePath)
+				cancel()
 				if err != nil {
 					return err
 				}
