@@ -76,11 +76,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				proof := func(from, to uint64) ([][]byte, error) {
-					r, err := c.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
-					return r.GetHashes(), err
-				}
-				signed, err := a.run(ctx, c, resp.Checkpoint, proof)
+				signed, err := a.run(ctx, c, resp.Checkpoint, consistencyProof(ctx, c))
 				if err != nil || noCosign || statePath == "" {
 					return err
 				}
