@@ -13,13 +13,12 @@ import (
 )
 
 // verifiedLog is the one way a command that shows, signs or counts what
-// the log holds gets at it (DESIGN invariant 8): the checkpoint of the
-// the server's latest must verify under the pinned log key and be
-// consistent with the checkpoint saved in statePath, if any; signed, if not
-// nil, is that checkpoint as the caller already fetched it. The log is
-// then verified up to it with the auditor's code (audit.VerifyLog with o),
-// from the pinned genesis. The newer checkpoint is saved in statePath, as
-// audit saves it.
+// the log holds gets at it (DESIGN invariant 8): a checkpoint (signed, as
+// the caller fetched it, or else the server's latest) must verify under the
+// pinned log key and be consistent with the checkpoint saved in statePath,
+// if any. The log is then verified up to it with the auditor's code
+// (audit.VerifyLog with o), from the pinned genesis. The newer checkpoint
+// is saved in statePath, as audit saves it.
 func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, o audit.Options) (*audit.Verified, error) {
 	a := &auditRun{e: e, statePath: statePath}
 	var err error
