@@ -91,7 +91,14 @@ func unwrapFn(err error) error {
 }
 
 func watchOnce(ctx context.Context, c *Client, next *uint64, fn func(uint64, []byte) error) error {
-	stream, err := c.API.Watch(ctx, &mvmv1.WatchRequest{From: *next})
+	// The stream ends when ctx does, by the client's hand: with ctx's
+	// deadline sent along, the server would end it at the same moment, and
+	// its reset could arrive before ctx is done here and pass for a lost
+	// connection.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	stream, err := c.API.Watch(sctx, &mvmv1.WatchRequest{From: *next})
 	if err != nil {
 		return err
 	}
