@@ -90,6 +90,10 @@ func TestJSONLog(t *testing.T) {
 		c.Read(make([]byte, 1))
 		c.Close()
 	}
+	// The server logs the refusal once its side of the connection closed.
+	for deadline := time.Now().Add(3 * time.Second); !strings.Contains(buf.String(), "TLS handshake refused") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	e.Stop()
 	defer func() {
 		if t.Failed() {
