@@ -100,7 +100,7 @@ func TestRefusalFloodHandshakes(t *testing.T) {
 func TestRefusalFloodAppends(t *testing.T) {
 	var buf syncBuffer
 	const burst, flood = 3, 20
-	const window = 500 * time.Millisecond
+	const window = 1500 * time.Millisecond
 	f := floodEnv(t, &buf, burst, window)
 	start := time.Now()
 	for range flood {
