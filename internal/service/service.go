@@ -14,6 +14,10 @@
 //     Unauthenticated or Unavailable (reads of entries, proofs or
 //     checkpoints beyond the log's size: OutOfRange), and the append it
 //     refused stored nothing.
+//   - Refusals cannot flood the log: each peer gets at most
+//     [RefusalLog].Burst refusal lines of a kind per window, then one
+//     summary line with the count, and at most [RefusalLog].Peers peers are
+//     tracked (floodlog.go); every refusal is still counted ([Observer]).
 package service
 
 import (
