@@ -128,6 +128,24 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("a call from a foreign CA succeeded")
 	}
 
+	// A call refused by the auth interceptor (its certificate revoked
+	// since the connection opened) is counted too: the metrics come first.
+	if err := devpki.Issue(env.Certs, "pk-second", "pk", devpki.IssueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	second := env.Client("pk-second")
+	if _, err := second.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := devpki.Revoke(env.Certs, "pk-second", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Server.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = second.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
+	wantCode(t, err, codes.Unauthenticated)
+
 	waitFor(t, addr, 1, true, "mvm_handshakes_refused_total", "reason", "no_certificate")
 	waitFor(t, addr, 1, true, "mvm_handshakes_refused_total", "reason", "unknown_authority")
 	got := scrape(t, addr)
@@ -141,6 +159,7 @@ func TestMetrics(t *testing.T) {
 		{"grpc_server_handled_total", "", []string{"grpc_method", "Append", "grpc_code", "OK"}, appends, false},
 		{"grpc_server_handled_total", "", []string{"grpc_method", "Append", "grpc_code", "PermissionDenied"}, 1, false},
 		{"grpc_server_handling_seconds", "count", []string{"grpc_method", "Append"}, appends + 1, false},
+		{"grpc_server_handled_total", "", []string{"grpc_method", "GetCheckpoint", "grpc_code", "Unauthenticated"}, 1, false},
 		{"mvm_tree_size", "", nil, 1 + appends, false},
 		{"mvm_commit_batch_entries", "sum", nil, appends, false},
 		{"mvm_commit_batch_entries", "count", nil, 1, true},
