@@ -113,6 +113,9 @@ func TestMetrics(t *testing.T) {
 	}
 	_, err := f.af().Append(ctxT(t), targetPackage()) // a responder may not submit
 	wantCode(t, err, codes.PermissionDenied)
+	// And on an append stream.
+	_, err = appender(t, f.af()).AppendSealed(seal(t, f.af(), targetPackage()))
+	wantCode(t, err, codes.PermissionDenied)
 
 	// Handshakes refused: no certificate, and one from an unknown CA.
 	conn, _ := rawConn(t, f, "", "")
@@ -165,8 +168,8 @@ func TestMetrics(t *testing.T) {
 		{"mvm_commit_batch_entries", "count", nil, 1, true},
 		{"mvm_commit_seconds", "count", nil, metric(got, "mvm_commit_batch_entries", "count"), false},
 		{"mvm_commit_seconds", "sum", nil, 1e-9, true},
-		{"mvm_appends_refused_total", "", []string{"reason", "PermissionDenied"}, 1, false},
-		{"mvm_appends_refused_total", "", nil, 1, false},
+		{"mvm_appends_refused_total", "", []string{"reason", "PermissionDenied"}, 2, false},
+		{"mvm_appends_refused_total", "", nil, 2, false},
 		// A client may try its handshake again in the background.
 		{"mvm_handshakes_refused_total", "", []string{"reason", "no_certificate"}, 1, true},
 		{"mvm_handshakes_refused_total", "", []string{"reason", "unknown_authority"}, 1, true},
