@@ -132,22 +132,25 @@ func (s *Service) logRefusedHandshake(remote net.Addr, err error) {
 
 // handshakeReason is the reason label of a refused handshake.
 func handshakeReason(err error) string {
-	var unknown x509.UnknownAuthorityError
-	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "eof"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "timeout"
+	case errors.As(err, &verify):
+		// crypto/tls's own check, against the CAs of every party.
+		var unknown x509.UnknownAuthorityError
+		var invalid x509.CertificateInvalidError
+		switch {
+		case errors.As(err, &unknown):
+			return "unknown_authority"
+		case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+			return "expired" // or not yet valid
+		}
+		return "invalid_certificate"
 	case errors.Is(err, revocation.ErrRevoked):
 		return "revoked"
-	case errors.As(err, &unknown):
-		return "unknown_authority"
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return "expired"
-	case errors.As(err, &invalid), errors.As(err, &verify):
-		return "invalid_certificate"
 	case strings.Contains(err.Error(), "didn't provide a certificate"):
 		return "no_certificate" // crypto/tls has no exported error for it
 	case strings.HasPrefix(err.Error(), "tls: "):
@@ -155,7 +158,8 @@ func handshakeReason(err error) string {
 	case errors.As(err, new(*net.OpError)):
 		return "network"
 	}
-	// VerifyPeerCertificate: a certificate the agreement does not accept
-	// (wrong party's CA, no identity, party removed).
+	// VerifyPeerCertificate (Service.Authenticate): a certificate the
+	// agreement does not accept (another party's CA, no or two identities,
+	// another trust domain, a party not in the agreement).
 	return "not_authorized"
 }
