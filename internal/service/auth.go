@@ -144,7 +144,8 @@ func (r *recheckedStream) SendMsg(m any) error {
 }
 
 // needsAuth excludes the health service, which load balancers and
-// supervisors call without an identity of the agreement.
+// supervisors call without an identity of the agreement. Everything else,
+// the reflection service (server --reflection) included, needs one.
 func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
 	return c.Service != healthpb.Health_ServiceDesc.ServiceName
 }
