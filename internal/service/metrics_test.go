@@ -201,7 +201,7 @@ func TestMetrics(t *testing.T) {
 func TestMetricsBadAddress(t *testing.T) {
 	env := testenv.New(t)
 	_, err := server.Start(server.Config{Listen: "127.0.0.1:0", DB: t.TempDir() + "/mvm.db", CertsDir: env.Certs,
-		Metrics: "256.0.0.1:0"})
+		Metrics: "127.0.0.1:99999"})
 	if err == nil || !strings.Contains(err.Error(), "--metrics") {
 		t.Fatalf("Start with a bad --metrics: %v, want an error naming --metrics", err)
 	}
