@@ -106,8 +106,12 @@ func (s *Service) logRefusedAppend(ctx context.Context, err error, stream bool) 
 	if !s.log.Enabled(ctx, level) || !s.flood.allow(kindAppend, who) {
 		return
 	}
+	method := "Append"
+	if stream {
+		method = "AppendStream"
+	}
 	s.log.LogAttrs(ctx, level, "append refused",
-		slog.String("grpc.service", mvmv1.ExchangeService_ServiceDesc.ServiceName), slog.String("grpc.method", "Append"),
+		slog.String("grpc.service", mvmv1.ExchangeService_ServiceDesc.ServiceName), slog.String("grpc.method", method),
 		slog.String("grpc.code", reason), slog.String("peer", who), slog.String("peer.address", addr),
 		slog.String("reason", reason), slog.String("error", st.Message()), slog.Bool("stream", stream))
 }
