@@ -46,6 +46,8 @@ type hostileServer struct {
 	nodes tlog.NodeMap
 	// breaches answers GetBreaches (nil: the real server's answer).
 	breaches *mvmv1.GetBreachesResponse
+	// cert, if set, answers every GetCertificates (nil: the real server's).
+	cert []byte
 }
 
 func (h *hostileServer) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
@@ -87,6 +89,9 @@ func (h *hostileServer) GetCheckpoint(context.Context, *mvmv1.GetCheckpointReque
 }
 
 func (h *hostileServer) GetCertificates(ctx context.Context, req *mvmv1.GetCertificatesRequest) (*mvmv1.GetCertificatesResponse, error) {
+	if h.cert != nil {
+		return &mvmv1.GetCertificatesResponse{Certificates: [][]byte{h.cert}}, nil
+	}
 	return h.real.API.GetCertificates(ctx, req)
 }
 
