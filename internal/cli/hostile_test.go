@@ -48,6 +48,13 @@ type hostileServer struct {
 	breaches *mvmv1.GetBreachesResponse
 	// cert, if set, answers every GetCertificates (nil: the real server's).
 	cert []byte
+	// cosigned answers AddCosignature.
+	cosigned []byte
+}
+
+// AddCosignature answers with cosigned, whatever was cosigned.
+func (h *hostileServer) AddCosignature(context.Context, *mvmv1.AddCosignatureRequest) (*mvmv1.AddCosignatureResponse, error) {
+	return &mvmv1.AddCosignatureResponse{Checkpoint: h.cosigned}, nil
 }
 
 func (h *hostileServer) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
