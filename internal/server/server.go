@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
@@ -136,23 +137,20 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("agreement: %w", err)
 	}
-	st, err := store.Open(cfg.DB, store.Options{})
+	// Listen first: a server that cannot serve (a busy port) must not
+	// have begun a new log in a new file.
+	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, err
-	}
-	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch})
-	if err != nil {
-		st.Close()
-		if errors.Is(err, ledger.ErrNoGenesis) {
-			return nil, fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
-		}
 		return nil, err
 	}
 	limits, err := withOperators(cfg.Limits, cfg.Operators)
 	if err != nil {
-		l.Close()
-		st.Close()
+		lis.Close()
+		return nil, err
+	}
+	st, l, err := openLog(cfg, signer, genesis)
+	if err != nil {
+		lis.Close()
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
@@ -160,15 +158,10 @@ func Start(cfg Config) (*Server, error) {
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
+		lis.Close()
 		l.Close()
 		st.Close()
 		return nil, errors.Join(errs...)
-	}
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		l.Close()
-		st.Close()
-		return nil, err
 	}
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = 256
@@ -202,6 +195,43 @@ func Start(cfg Config) (*Server, error) {
 	cfg.Logger.Info("serving", "addr", lis.Addr().String(), "db", cfg.DB, "size", h.Size, "origin", l.Origin(),
 		"crls", len(crls.CRLs()), "revoked", crls.Entries())
 	return s, nil
+}
+
+// openLog opens the database and recovers its log, or begins a new log
+// with the genesis agreement, but only in a file this call created: an
+// existing file without a log (an empty file, or one whose genesis was
+// never committed) is an error, and a new file is removed again if the
+// log could not begin in it.
+func openLog(cfg Config, signer note.Signer, genesis []byte) (*store.Store, *ledger.Ledger, error) {
+	st, err := store.Open(cfg.DB, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*store.Store, *ledger.Ledger, error) {
+		st.Close()
+		if st.Created() {
+			_ = os.Remove(cfg.DB)
+		}
+		return nil, nil, err
+	}
+	if !st.Created() {
+		size, err := st.Size()
+		if err != nil {
+			return fail(err)
+		}
+		if size == 0 {
+			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (check one with `server --verify-db FILE`)", cfg.DB))
+		}
+	}
+	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
+		MaxBatch: cfg.MaxBatch})
+	if err != nil {
+		if errors.Is(err, ledger.ErrNoGenesis) {
+			err = fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
+		}
+		return fail(err)
+	}
+	return st, l, nil
 }
 
 // Addr is the address the server listens on.
