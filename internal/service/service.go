@@ -59,6 +59,10 @@ type Service struct {
 	clientCAs atomic.Pointer[clientCAConfig]
 	// limiter is the per-identity append rate limit (nil: none).
 	limiter *appendLimiter
+	// streams and conns count each identity's read streams and
+	// connections (streams.go, conns.go).
+	streams *perIdentity
+	conns   *connLimiter
 
 	// senders send the answers of append streams, one per connection
 	// (replies.go).
@@ -77,7 +81,8 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 		logger = slog.Default()
 	}
 	opts.defaults()
-	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{}}
+	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{},
+		streams: newPerIdentity(opts.MaxStreamsPerIdentity), conns: newConnLimiter(opts.MaxConnsPerIdentity)}
 	if opts.AppendRate > 0 {
 		s.limiter = newAppendLimiter(opts.AppendRate, opts.AppendBurst)
 	}
@@ -163,12 +168,13 @@ func (s *Service) TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate
 // A refused handshake is logged with its reason (the client only gets a
 // TLS alert).
 func (s *Service) Credentials(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) credentials.TransportCredentials {
-	return loggedCreds{credentials.NewTLS(s.TLSConfig(getCert)), s.log}
+	return loggedCreds{credentials.NewTLS(s.TLSConfig(getCert)), s.log, s.conns}
 }
 
 type loggedCreds struct {
 	credentials.TransportCredentials
-	log *slog.Logger
+	log   *slog.Logger
+	conns *connLimiter
 }
 
 func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -183,11 +189,11 @@ func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthI
 		return out, info, err
 	}
 	lc.established.Store(true)
-	return out, info, nil
+	return c.conns.admit(out, info), info, nil
 }
 
 func (c loggedCreds) Clone() credentials.TransportCredentials {
-	return loggedCreds{c.TransportCredentials.Clone(), c.log}
+	return loggedCreds{c.TransportCredentials.Clone(), c.log, c.conns}
 }
 
 // lingerConn is a connection in its TLS handshake. If it is closed before

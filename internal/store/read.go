@@ -244,17 +244,17 @@ func (s *Store) LeafRange(start, end uint64, max int) ([][]byte, error) {
 }
 
 // LeafBatch returns the leaves from start on, below end, as many as fit in
-// maxBytes and at least one: a reader's answer is bounded in bytes, not in
-// entries.
-func (s *Store) LeafBatch(start, end uint64, maxBytes int) ([][]byte, error) {
+// maxBytes counting perLeaf bytes more for each, and at least one: a
+// reader's answer is bounded in bytes, not in entries.
+func (s *Store) LeafBatch(start, end uint64, maxBytes, perLeaf int) ([][]byte, error) {
 	var out [][]byte
 	n := 0
 	err := s.Leaves(start, end, func(_ uint64, leaf []byte) error {
-		if len(out) > 0 && n+len(leaf) > maxBytes {
+		if len(out) > 0 && n+len(leaf)+perLeaf > maxBytes {
 			return errBatchFull
 		}
 		out = append(out, bytes.Clone(leaf))
-		n += len(leaf)
+		n += len(leaf) + perLeaf
 		return nil
 	})
 	if errors.Is(err, errBatchFull) {
