@@ -119,7 +119,7 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 		return err
 	}
 	// A client that stops reading must not hold the one backup slot.
-	out := newStallSender(stream.Send, s.opts.StallTimeout)
+	out := newStallSender(stream, s.opts.StallTimeout)
 	defer out.close()
 	sum := sha256.New()
 	var sent int64

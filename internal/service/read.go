@@ -227,7 +227,7 @@ func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStr
 	if req.Start > end || end > size {
 		return status.Errorf(codes.OutOfRange, "entries [%d, %d) are not in a log of size %d", req.Start, end, size)
 	}
-	out := newStallSender(stream.Send, s.opts.StallTimeout)
+	out := newStallSender(stream, s.opts.StallTimeout)
 	defer out.close()
 	for next := req.Start; next < end; {
 		leaves, err := s.l.Store().LeafBatch(next, end, MaxMessageBytes-messageOverhead, leafOverhead)
@@ -265,7 +265,7 @@ func (s *Service) GetCertificates(ctx context.Context, req *mvmv1.GetCertificate
 // from (streams.go).
 func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServer[mvmv1.WatchResponse]) error {
 	ctx := stream.Context()
-	out := newStallSender(stream.Send, s.opts.StallTimeout)
+	out := newStallSender(stream, s.opts.StallTimeout)
 	defer out.close()
 	next := req.From
 	for {

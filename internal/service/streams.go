@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -20,7 +21,8 @@ import (
 //     entry, which an append already bounds), and a handler reads the
 //     next batch only once the last message was taken by the transport.
 //     A client that does not read holds its handler blocked on one such
-//     message, and one more in the connection's queue;
+//     message (encoded, the entries it was made of let go), and one more
+//     in the connection's queue;
 //   - in time: a client that takes no message for Options.StallTimeout
 //     is dropped, with the index to resume from (Unavailable, which the
 //     client library retries from the entry after the last it
@@ -31,7 +33,9 @@ import (
 
 // MaxMessageBytes bounds the encoded size of one GetEntries message (a
 // single entry larger than it goes alone; an append bounds each entry).
-const MaxMessageBytes = 64 << 10
+// Small, because what a stream whose client does not read holds is gRPC's
+// 64 KiB per-stream write quota plus about two messages.
+const MaxMessageBytes = 32 << 10
 
 // leafOverhead bounds what encoding adds to a leaf in a message (field
 // tag and length); messageOverhead, what a message adds to its leaves.
@@ -107,24 +111,28 @@ var errStalled = errors.New("the client stopped reading")
 // stallSender sends a stream's messages from a goroutine of its own, so
 // that the handler can give up on a client that stops reading: when the
 // handler returns, gRPC cancels the stream, which ends the blocked send,
-// and the goroutine exits. One message is in flight at a time.
-type stallSender[M any] struct {
-	in    chan *M
-	out   chan error
-	quit  chan struct{}
-	timer *time.Timer
-	stall time.Duration
+// and the goroutine exits. One message is in flight at a time, and it is
+// encoded before it is handed over (grpc.PreparedMsg): a message waiting
+// for a slow client holds its encoding, of its exact size, and not the
+// entries it was made of.
+type stallSender struct {
+	stream grpc.ServerStream
+	in     chan *grpc.PreparedMsg
+	out    chan error
+	quit   chan struct{}
+	timer  *time.Timer
+	stall  time.Duration
 }
 
-func newStallSender[M any](send func(*M) error, stall time.Duration) *stallSender[M] {
-	s := &stallSender[M]{in: make(chan *M), out: make(chan error, 1), quit: make(chan struct{}), stall: stall,
-		timer: time.NewTimer(stall)}
+func newStallSender(stream grpc.ServerStream, stall time.Duration) *stallSender {
+	s := &stallSender{stream: stream, in: make(chan *grpc.PreparedMsg), out: make(chan error, 1), quit: make(chan struct{}),
+		stall: stall, timer: time.NewTimer(stall)}
 	s.timer.Stop()
 	go func() {
 		for {
 			select {
 			case m := <-s.in:
-				s.out <- send(m)
+				s.out <- stream.SendMsg(m)
 			case <-s.quit:
 				return
 			}
@@ -135,9 +143,13 @@ func newStallSender[M any](send func(*M) error, stall time.Duration) *stallSende
 
 // send sends m; errStalled if the client has not taken it within the
 // stall timeout, ctx's error if ctx ends first.
-func (s *stallSender[M]) send(ctx context.Context, m *M) error {
+func (s *stallSender) send(ctx context.Context, m proto.Message) error {
+	pm := new(grpc.PreparedMsg)
+	if err := pm.Encode(s.stream, m); err != nil {
+		return err
+	}
 	select {
-	case s.in <- m:
+	case s.in <- pm:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -155,7 +167,7 @@ func (s *stallSender[M]) send(ctx context.Context, m *M) error {
 
 // close ends the goroutine once its send (if any) has ended; the handler
 // returns right after, which ends a blocked send.
-func (s *stallSender[M]) close() { close(s.quit) }
+func (s *stallSender) close() { close(s.quit) }
 
 // streamEnded is the status of a read stream that could not send its
 // message for index next; what names the stream.

@@ -160,9 +160,10 @@ func TestUnreadStreamsHoldBounded(t *testing.T) {
 	}
 	grown := int64(heapInuse()) - int64(before)
 
-	// Each stream: a batch being sent, its encoding, and one message
-	// queued on the connection, each ≤ 64 KiB in a buffer of ≤ 128 KiB:
-	// measured ~350 KiB a stream. Before byte bounds each held ~5 MB of
+
+	// Each stream: gRPC's 64 KiB write quota of queued messages, one more
+	// message over it and one blocked, each ≤ 32 KiB: measured ~250 KiB a
+	// stream, client side included. Before byte bounds each held ~5 MB of
 	// entries twice over, and every message between 32 KiB and 1 MiB
 	// took a 1 MiB buffer.
 	const bound = 32 << 20

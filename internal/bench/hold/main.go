@@ -45,12 +45,20 @@ import (
 )
 
 type result struct {
-	Entries       int     `json:"entries"`
-	DBBytes       int64   `json:"db_bytes"`
-	GetEntries    int     `json:"get_entries_streams"`
-	Watches       int     `json:"watch_streams"`
-	RSSFilledMB   float64 `json:"rss_filled_mb"`
+	Entries     int     `json:"entries"`
+	DBBytes     int64   `json:"db_bytes"`
+	GetEntries  int     `json:"get_entries_streams"`
+	Watches     int     `json:"watch_streams"`
+	RSSFilledMB float64 `json:"rss_filled_mb"`
+	// RSSHoldIdleMB: the streams sit, nothing else runs; RSSHoldMaxMB:
+	// the peak while another party appends during the hold.
+	RSSHoldIdleMB float64 `json:"rss_hold_idle_mb"`
 	RSSHoldMaxMB  float64 `json:"rss_hold_max_mb"`
+	// At the end of the hold: the process's own memory and the pages of
+	// the database file it maps (bbolt reads through mmap; those pages are
+	// the kernel's page cache, shared and reclaimable).
+	RSSAnonEndMB  float64 `json:"rss_anon_end_mb"`
+	RSSFileEndMB  float64 `json:"rss_file_end_mb"`
 	AloneP99ms    float64 `json:"append_p99_alone_ms"`
 	HoldP99ms     float64 `json:"append_p99_hold_ms"`
 	P99Ratio      float64 `json:"p99_ratio"`
@@ -180,6 +188,7 @@ func run(serverBin string, entries, getEntries, watches int, duration time.Durat
 		}
 	}()
 	time.Sleep(3 * time.Second) // every handler reads, encodes and blocks
+	res.RSSHoldIdleMB = rssMB(cmd.Process.Pid)
 	during, err := bench.Run(ctx, bench.Options{Duration: duration, Concurrency: concurrency, PayloadBytes: 512, Clients: []*mvmclient.Client{pk}})
 	close(stop)
 	wg.Wait()
@@ -190,6 +199,7 @@ func run(serverBin string, entries, getEntries, watches int, duration time.Durat
 	res.HoldP99ms, res.HoldPerSec = during.P99ms, during.AppendsPerSec
 	res.AppendErrors += during.Errors
 	res.RSSHoldMaxMB = float64(peak.Load()) / 1024
+	res.RSSAnonEndMB, res.RSSFileEndMB = procMB(cmd.Process.Pid, "RssAnon:"), procMB(cmd.Process.Pid, "RssFile:")
 	if res.AloneP99ms > 0 {
 		res.P99Ratio = res.HoldP99ms / res.AloneP99ms
 	}
@@ -269,13 +279,16 @@ func unreadClient(addr, certs, name string) (mvmv1.ExchangeServiceClient, func()
 }
 
 // rssMB is a process's resident set in MiB (Linux /proc), 0 if unknown.
-func rssMB(pid int) float64 {
+func rssMB(pid int) float64 { return procMB(pid, "VmRSS:") }
+
+// procMB is a field of /proc/PID/status in MiB.
+func procMB(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}
