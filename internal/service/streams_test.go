@@ -160,7 +160,6 @@ func TestUnreadStreamsHoldBounded(t *testing.T) {
 	}
 	grown := int64(heapInuse()) - int64(before)
 
-
 	// Each stream: gRPC's 64 KiB write quota of queued messages, one more
 	// message over it and one blocked, each ≤ 32 KiB: measured ~250 KiB a
 	// stream, client side included. Before byte bounds each held ~5 MB of
