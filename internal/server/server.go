@@ -118,7 +118,9 @@ type Server struct {
 	stopOnce             sync.Once
 }
 
-// Start opens the database, recovers or creates the log, and starts serving.
+// Start binds its port, opens the database (checked before bbolt reads it,
+// see store.Open), recovers its log or begins one in a file it created,
+// and starts serving.
 func Start(cfg Config) (*Server, error) {
 	cfg.defaults()
 	cert, err := loadCertificate(cfg.TLSCert, cfg.TLSKey)
