@@ -89,6 +89,7 @@ func TestStartRefusesDamagedFile(t *testing.T) {
 		// Past what is checked before bbolt opens the file: bbolt
 		// panics on it, and the panic becomes the error.
 		{"root page element count", flipBits(int(m.Root)*ps+10, 0xff), "bbolt failed on it"},
+		{"root page first element's flags", flipBits(int(m.Root)*ps+16, 0xff), "create buckets: incompatible value"},
 		{"root page element count, high byte", flipBits(int(m.Root)*ps+11, 0xff), "bbolt failed on it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -172,6 +172,9 @@ func open(path string, o Options, created bool) (s *Store, err error) {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, err
 		}
+		if isDamage(err) {
+			return nil, damaged(path, err)
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s = &Store{db: db}
@@ -194,6 +197,9 @@ func open(path string, o Options, created bool) (s *Store, err error) {
 		})
 		if err != nil {
 			db.Close()
+			if isDamage(err) {
+				return nil, damaged(path, fmt.Errorf("create buckets: %w", err))
+			}
 			return nil, fmt.Errorf("open store %s: create buckets: %w", path, err)
 		}
 	}
@@ -201,6 +207,18 @@ func open(path string, o Options, created bool) (s *Store, err error) {
 		s.zero = newZeroer(path)
 	}
 	return s, nil
+}
+
+// isDamage says whether a bbolt error is about the file's contents (as
+// opposed to, say, its permissions or the disk).
+func isDamage(err error) bool {
+	for _, e := range []error{berrors.ErrInvalid, berrors.ErrVersionMismatch, berrors.ErrChecksum,
+		berrors.ErrIncompatibleValue, berrors.ErrInvalidMapping} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // closeAfterPanic closes a database whose open or first transaction
