@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,15 +226,32 @@ func openLog(cfg Config, signer note.Signer, genesis []byte) (*store.Store, *led
 			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (check one with `server --verify-db FILE`)", cfg.DB))
 		}
 	}
-	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch})
+	l, err := openLedger(cfg, st, signer, genesis)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNoGenesis) {
 			err = fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
+		} else if !st.Created() {
+			err = fmt.Errorf("%w; check the database with `server --verify-db %s`", err, cfg.DB)
 		}
 		return fail(err)
 	}
 	return st, l, nil
+}
+
+// openLedger recovers the log. Recovery reads the whole right edge of the
+// tree and the latest entries through bbolt, which trusts the pages it
+// reads: a damaged page deeper in the file than store.Open checks can make
+// it panic or fault, which becomes an error here. (The ledger is not
+// running yet when it fails: nothing else holds the file.)
+func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte) (l *ledger.Ledger, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			l, err = nil, fmt.Errorf("database %s %w: bbolt failed on it while the log was recovered: %v", cfg.DB, store.ErrDamaged, r)
+		}
+	}()
+	return ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
+		MaxBatch: cfg.MaxBatch})
 }
 
 // Addr is the address the server listens on.
