@@ -271,38 +271,62 @@ func TestConnLimitPerIdentity(t *testing.T) {
 	}
 }
 
-// TestWatchStallEndsWithResumePosition: a watcher that stops reading is
-// dropped after the stall timeout with Unavailable and the index of the
-// first entry it did not get; every entry before it was delivered.
+// TestWatchStallEndsWithResumePosition: a watcher (or a GetEntries reader)
+// that stops reading is dropped after the stall timeout with Unavailable
+// and the index of the first entry it did not get; every entry before it
+// was delivered.
 func TestWatchStallEndsWithResumePosition(t *testing.T) {
 	env := testenv.New(t, func(c *server.Config) { c.Limits.StallTimeout = 300 * time.Millisecond })
 	fillMax(t, env, 60)
 	tr := rawClient(t, env, testenv.Mediator)
-	stream, err := tr.Watch(ctxT(t), &mvmv1.WatchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second) // not reading
-	var got uint64
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "fell behind") {
-				t.Fatalf("after %d entries: got %v, want Unavailable: fell behind", got, err)
+	for _, tc := range []struct {
+		name string
+		open func(ctx context.Context) (func() (first uint64, n int, err error), error)
+	}{
+		{"watch", func(ctx context.Context) (func() (uint64, int, error), error) {
+			s, err := tr.Watch(ctx, &mvmv1.WatchRequest{})
+			return func() (uint64, int, error) {
+				m, err := s.Recv()
+				return m.GetIndex(), 1, err
+			}, err
+		}},
+		{"entries", func(ctx context.Context) (func() (uint64, int, error), error) {
+			s, err := tr.GetEntries(ctx, &mvmv1.GetEntriesRequest{})
+			return func() (uint64, int, error) {
+				m, err := s.Recv()
+				return m.GetFirstIndex(), len(m.GetLeaves()), err
+			}, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recv, err := tc.open(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
 			}
-			want := fmt.Sprintf("resume from %d", got)
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("got %q after %d entries, want it to say %q", err, got, want)
+			time.Sleep(time.Second) // not reading
+			var got uint64
+			for {
+				first, n, err := recv()
+				if err != nil {
+					if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), tc.name+": the client took no message") ||
+						!strings.Contains(err.Error(), "fell behind") {
+						t.Fatalf("after %d entries: got %v, want Unavailable: fell behind", got, err)
+					}
+					want := fmt.Sprintf("resume from %d", got)
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("got %q after %d entries, want it to say %q", err, got, want)
+					}
+					break
+				}
+				if first != got {
+					t.Fatalf("entry %d, want %d", first, got)
+				}
+				got += uint64(n)
 			}
-			break
-		}
-		if msg.Index != got {
-			t.Fatalf("entry %d, want %d", msg.Index, got)
-		}
-		got++
-	}
-	if got == 0 || got >= 61 {
-		t.Errorf("the stalled watch delivered %d entries before it ended, want some but not all 61", got)
+			if got == 0 || got >= 61 {
+				t.Errorf("the stalled stream delivered %d entries before it ended, want some but not all 61", got)
+			}
+		})
 	}
 }
 
