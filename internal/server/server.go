@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/metrics"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -66,6 +69,13 @@ type Config struct {
 	// Each must still authenticate as a party identity of the agreement.
 	// None by default: the admin RPCs are refused to everyone.
 	Operators []string
+	// Metrics, if set, is the address to serve Prometheus metrics on,
+	// plain HTTP at /metrics (loopback or an operator network).
+	Metrics string
+	// Reflection turns on the gRPC reflection service (behind mTLS).
+	Reflection bool
+	// RefusalLog bounds the refusal lines one peer can log.
+	RefusalLog service.RefusalLog
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -109,6 +119,10 @@ type Server struct {
 	store  *store.Store
 	served chan error
 
+	metrics    *metrics.Metrics // nil without Config.Metrics (observe.go)
+	metricsLis net.Listener
+	metricsSrv *http.Server
+
 	// cert is the server's TLS certificate in force.
 	cert atomic.Pointer[tls.Certificate]
 	// reloadMu serializes reloads; crlFiles is the CRL in force per file.
@@ -146,22 +160,35 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	limits, err := withOperators(cfg.Limits, cfg.Operators)
-	if err != nil {
+	m := newMetrics(cfg)
+	s := &Server{cfg: cfg, served: make(chan error, 1), metrics: m}
+	if err := s.listenMetrics(); err != nil {
 		lis.Close()
 		return nil, err
 	}
-	st, l, err := openLog(cfg, signer, genesis)
-	if err != nil {
+	closeListeners := func() {
 		lis.Close()
+		if s.metricsLis != nil {
+			s.metricsLis.Close()
+		}
+	}
+	limits, err := withOperators(cfg.Limits, cfg.Operators)
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
+	st, l, err := openLog(cfg, signer, genesis, committedHook(m))
+	if err != nil {
+		closeListeners()
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
-	s := &Server{cfg: cfg, svc: svc, ledger: l, store: st, served: make(chan error, 1)}
+	observe(svc, l, m, cfg.RefusalLog)
+	s.svc, s.ledger, s.store = svc, l, st
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
-		lis.Close()
+		closeListeners()
 		l.Close()
 		st.Close()
 		return nil, errors.Join(errs...)
@@ -170,7 +197,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg.MaxStreams = 256
 	}
 	const streamWorkers = 256
-	opts := append(svc.ServerOptions(),
+	opts := append(slices.Concat(metricsOptions(m), svc.ServerOptions()),
 		grpc.Creds(svc.Credentials(s.getCertificate)),
 		grpc.MaxRecvMsgSize(1<<20),
 		grpc.MaxConcurrentStreams(cfg.MaxStreams),
@@ -188,6 +215,7 @@ func Start(cfg Config) (*Server, error) {
 	g := grpc.NewServer(opts...)
 	s.lis, s.grpc = lis, g
 	s.health = svc.Register(g)
+	s.serveExtras(g)
 	go func() { s.served <- g.Serve(lis) }()
 	if cfg.ReloadInterval > 0 {
 		s.watchStop, s.watchDone = make(chan struct{}), make(chan struct{})
@@ -205,7 +233,7 @@ func Start(cfg Config) (*Server, error) {
 // existing file without a log (an empty file, or one whose genesis was
 // never committed) is an error, and a new file is removed again if the
 // log could not begin in it.
-func openLog(cfg Config, signer note.Signer, genesis []byte) (*store.Store, *ledger.Ledger, error) {
+func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (*store.Store, *ledger.Ledger, error) {
 	st, err := store.Open(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -226,7 +254,7 @@ func openLog(cfg Config, signer note.Signer, genesis []byte) (*store.Store, *led
 			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (check one with `server --verify-db FILE`)", cfg.DB))
 		}
 	}
-	l, err := openLedger(cfg, st, signer, genesis)
+	l, err := openLedger(cfg, st, signer, genesis, committed)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNoGenesis) {
 			err = fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
@@ -243,7 +271,7 @@ func openLog(cfg Config, signer note.Signer, genesis []byte) (*store.Store, *led
 // reads: a damaged page deeper in the file than store.Open checks can make
 // it panic or fault, which becomes an error here. (The ledger is not
 // running yet when it fails: nothing else holds the file.)
-func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte) (l *ledger.Ledger, err error) {
+func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (l *ledger.Ledger, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -251,7 +279,7 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte)
 		}
 	}()
 	return ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch})
+		MaxBatch: cfg.MaxBatch, Committed: committed})
 }
 
 // Addr is the address the server listens on.
@@ -278,6 +306,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		s.grpc.Stop()
 	}
+	s.stopMetrics()
 	s.ledger.Close()
 	return s.store.Close()
 }
