@@ -71,7 +71,10 @@ if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
 fi
 
 mkdir -p "$(dirname "$DB")"
-LOG="$(dirname "$DB")/server.log"
+# The log is named after the database, so that demos with databases in one
+# directory do not write one log.
+LOG="${DB%.db}.log"
+[ "$LOG" != "$DB" ] || LOG="$DB.server.log"
 step "starting the server on $ADDR (database $DB, log $LOG)"
 "$RUN/server" --listen "$ADDR" --db "$DB" --certs "$CERTS" 2>"$LOG" &
 SERVER=$!

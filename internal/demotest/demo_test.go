@@ -63,6 +63,33 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemoPortTaken: a demo whose address is taken says so and exits 3,
+// instead of auditing whatever answers there.
+func TestDemoPortTaken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: builds and runs scripts/demo.sh")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("scripts/demo.sh needs bash")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	out, err := demo(t, repoRoot(t), dir, l.Addr().String())
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != portBusyExit {
+		t.Fatalf("demo.sh on a taken address: %v, want exit status %d:\n%s", err, portBusyExit, out)
+	}
+	if want := "demo: something already listens on " + l.Addr().String() + ": stop it, or choose another address with MVM_SERVER=127.0.0.1:PORT\n"; !strings.Contains(string(out), want) {
+		t.Errorf("demo.sh output lacks %q:\n%s", want, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "mvm.db")); err == nil {
+		t.Errorf("demo.sh started a server (it made %s/data/mvm.db)", dir)
+	}
+}
+
 // demoResult is one run of demo.sh in its own scratch directory.
 type demoResult struct {
 	dir, addr string
