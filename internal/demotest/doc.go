@@ -1,5 +1,5 @@
 // Package demotest runs the repository's scripts the way a developer and
-// CI do, and holds nothing else.
+// CI do, and the packaging's systemd unit; it holds nothing else.
 //
 // TestDemo runs scripts/demo.sh several times at once, each in its own
 // scratch directory with its own loopback port, and requires each to exit 0
@@ -11,4 +11,9 @@
 // early-closing readers (`| head`, `| grep -q`) out of the scripts: it
 // flags each of them, passes their safe look-alikes, and passes the
 // repository's own scripts.
+//
+// TestUnitHardening and TestUnitStartsServer check the packaged systemd
+// unit: it keeps its hardening, and its ExecStart with the flags file's
+// flags starts a server that reloads on ExecReload's SIGHUP and stops
+// cleanly on SIGTERM (and, where systemd-analyze exists, it verifies).
 package demotest
