@@ -2,7 +2,7 @@
 # After installing or upgrading mvm-exchange: the server's user and group,
 # and /etc/mvm for its certificate and keys. The server is not started: it
 # needs its PKI first (README.md, "Installing the .deb").
-set -eu
+set -eu # dash, the /bin/sh of Debian, has no pipefail; no pipes here
 if command -v systemd-sysusers >/dev/null 2>&1; then
   systemd-sysusers /usr/lib/sysusers.d/mvm-server.conf
 elif ! getent passwd mvm >/dev/null; then
