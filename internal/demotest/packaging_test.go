@@ -130,29 +130,43 @@ func TestUnitStartsServer(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	waitFor := func(what string) {
+	// The flags file may choose text or JSON logs.
+	waitFor := func(msg string, with ...string) {
 		t.Helper()
-		for !strings.Contains(log.String(), what) {
+		line := regexp.MustCompile(`(msg=|"msg":")` + msg + `\b.*`)
+		for {
+			if l := line.FindString(log.String()); l != "" && containsAll(l, with) {
+				return
+			}
 			select {
 			case err := <-exited:
-				t.Fatalf("the server exited (%v) before it logged %q:\n%s", err, what, log.String())
+				t.Fatalf("the server exited (%v) before it logged %s %q:\n%s", err, msg, with, log.String())
 			case <-ctx.Done():
-				t.Fatalf("the server did not log %q within a minute:\n%s", what, log.String())
+				t.Fatalf("the server did not log %s %q within a minute:\n%s", msg, with, log.String())
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
-	waitFor("msg=serving addr=" + addr + " db=" + filepath.Join(state, "mvm.db"))
+	waitFor("serving", addr, filepath.Join(state, "mvm.db"))
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("msg=reloaded")
+	waitFor("reloaded")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-exited; err != nil {
 		t.Fatalf("the server's stop: %v\n%s", err, log.String())
 	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 // syncBuffer is a bytes.Buffer a process writes while the test reads it.
