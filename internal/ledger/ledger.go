@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -136,7 +138,9 @@ type Ledger struct {
 	cache    map[string]*workflow.Package
 	lastTime time.Time
 
-	authors sync.Map // peer certificate SHA-256 (string) → identity
+	// authors caches the identities of stored peer certificates by
+	// SHA-256 (string). Bounded: a party can mint a certificate per entry.
+	authors *lru.Cache[string, identity.Identity]
 }
 
 type request struct {
@@ -184,6 +188,7 @@ func Open(cfg Config) (*Ledger, error) {
 		stopped:  make(chan struct{}),
 		vstopped: make(chan struct{}),
 		cache:    map[string]*workflow.Package{},
+		authors:  newAuthorCache(),
 	}
 	size, err := l.st.Size()
 	if err != nil {
