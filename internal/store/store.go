@@ -10,7 +10,9 @@
 //	msgids        author URI ‖ 0 ‖ message id → index
 //	packages      package id ‖ 0 ‖ index → nothing
 //	agreements    index of every agreement entry → nothing
-//	meta          "size", "agreement" (index of the agreement in force)
+//	pkgstate, pkglist, pkgdue  the package-state index (pkgindex.go)
+//	meta          "size", "agreement" (index of the agreement in force),
+//	              "pkgindex" (the package-state index's format, once built)
 //
 // The stored-hash index of the node at (level, index) is
 // golang.org/x/mod/sumdb/tlog.StoredHashIndex: it numbers the nodes in the
@@ -19,7 +21,7 @@
 // nodes/<level>; Open moves them).
 //
 // Entries, hashes and checkpoints are the record; msgids, packages,
-// agreements and the agreement pointer are indexes that [Store.RebuildIndexes] can recompute
+// agreements, the package-state index and the agreement pointer are indexes that [Store.RebuildIndexes] can recompute
 // from the entries.
 //
 // Guarantees: [Store.Commit] writes a whole batch in one transaction with
@@ -113,7 +115,7 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if !o.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bEntries, bHashes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements} {
+			for _, b := range [][]byte{bEntries, bHashes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements, bPkgState, bPkgList, bPkgDue} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -178,6 +180,9 @@ type Batch struct {
 	// Agreement, if set, is the index of a new agreement in force. A batch
 	// holds at most one.
 	Agreement *uint64
+	// PackageIndex are the batch's changes to the package-state index,
+	// applied in order.
+	PackageIndex []IndexOp
 }
 
 // MsgIDKey is the msgids key of an author's message id.
@@ -247,6 +252,11 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 	pkgs.FillPercent = 1.0
 	for _, k := range b.Packages {
 		if err := pkgs.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	for _, op := range b.PackageIndex {
+		if err := applyIndexOp(tx, op); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,206 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The package-state index: what ListPackages, GetBreaches and GetPackage
+// read instead of replaying packages. It is derived (the ledger computes it
+// with the reducer and writes it in each batch's transaction), rebuildable
+// (RebuildPackageIndex) and checked by verify-db. The store only keeps the
+// records; their meaning is the ledger's (internal/ledger/pkgindex.go).
+//
+//	pkgstate  package id → the package's indexed state
+//	pkglist   listing keys (scope, status, package id) → nothing
+//	pkgdue    breach keys (scope, party, due time, package id, deadline) → record
+//
+// meta "pkgindex" holds the index's format version once it was built; a
+// file written before it has none, and the ledger builds it at open.
+var (
+	bPkgState = []byte("pkgstate")
+	bPkgList  = []byte("pkglist")
+	bPkgDue   = []byte("pkgdue")
+
+	kPkgIndex = []byte("pkgindex")
+)
+
+// IndexBucket names one bucket of the package-state index.
+type IndexBucket int
+
+// The buckets of the package-state index.
+const (
+	PkgState IndexBucket = iota
+	PkgList
+	PkgDue
+)
+
+// Buckets of the package-state index, by IndexBucket, for checkers.
+var PackageIndexBuckets = [][]byte{bPkgState, bPkgList, bPkgDue}
+
+// IndexOp is one change to the package-state index.
+type IndexOp struct {
+	Bucket IndexBucket
+	Key    []byte
+	Value  []byte // nil is stored as empty
+	Delete bool
+}
+
+// ErrAhead: the database holds a commit newer than the size the reader was
+// told is durable (bbolt shows a commit just before its last fsync). Wait
+// for the next published head and read again.
+var ErrAhead = errors.New("store holds a commit not yet published")
+
+// ErrNoPackageIndex: the file has no package-state index yet (written by
+// an older server). The ledger builds it at open.
+var ErrNoPackageIndex = errors.New("no package-state index")
+
+// View reads one transaction: the package-state index, the package entry
+// index, leaves and certificates. Slices it returns are valid only during
+// the transaction.
+type View struct{ tx *bolt.Tx }
+
+// Size is the log size the transaction sees.
+func (v View) Size() uint64 { return getU64(v.tx.Bucket(bMeta).Get(kSize)) }
+
+// PackageState returns the indexed state of a package, nil if none.
+func (v View) PackageState(id string) []byte { return v.tx.Bucket(bPkgState).Get([]byte(id)) }
+
+// Scan calls fn for the keys of an index bucket that start with prefix and
+// sort after after (from the first if after is nil), in key order, until
+// fn returns false.
+func (v View) Scan(b IndexBucket, prefix, after []byte, fn func(k, v []byte) bool) {
+	c := v.tx.Bucket(PackageIndexBuckets[b]).Cursor()
+	k, val := c.Seek(prefix)
+	if after != nil && bytes.Compare(after, prefix) >= 0 {
+		if k, val = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, val = c.Next()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+		if !fn(k, val) {
+			return
+		}
+	}
+}
+
+// PackageEntries calls fn with the indexes of a package's entries above
+// after (all if after is 0; the submission is never entry 0), in log
+// order, until fn returns false.
+func (v View) PackageEntries(id string, after uint64, fn func(index uint64) bool) {
+	prefix := append([]byte(id), 0)
+	c := v.tx.Bucket(bPackages).Cursor()
+	for k, _ := c.Seek(PackageKey(id, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) == len(prefix)+8 && !fn(getU64(k[len(prefix):])) {
+			return
+		}
+	}
+}
+
+// PackageIDs calls fn with every package id of the package entry index,
+// in id order, until it returns false.
+func (v View) PackageIDs(fn func(id string) bool) {
+	c := v.tx.Bucket(bPackages).Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		if !fn(string(k[:i])) {
+			return
+		}
+		k, _ = c.Seek(append(bytes.Clone(k[:i]), 1))
+	}
+}
+
+// Leaf returns the leaf at index i, nil if there is none.
+func (v View) Leaf(i uint64) []byte { return v.tx.Bucket(bEntries).Get(u64(i)) }
+
+// Certificate returns a stored certificate by SHA-256, nil if none.
+func (v View) Certificate(sha []byte) []byte { return v.tx.Bucket(bCerts).Get(sha) }
+
+// ReadIndex runs fn in one read transaction that sees a log of exactly
+// size entries; ErrAhead if it sees more (see ErrAhead), ErrNoPackageIndex
+// if the package-state index was never built.
+func (s *Store) ReadIndex(size uint64, fn func(View) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		v := View{tx}
+		if got := v.Size(); got != size {
+			if got > size {
+				return fmt.Errorf("%w: size %d, published %d", ErrAhead, got, size)
+			}
+			return fmt.Errorf("%w: log size %d, below the published %d", ErrConflict, got, size)
+		}
+		if tx.Bucket(bMeta).Get(kPkgIndex) == nil {
+			return ErrNoPackageIndex
+		}
+		return fn(v)
+	})
+}
+
+// PackageStates returns, in one read transaction, the indexed states of
+// the given packages (absent: no such package).
+func (s *Store) PackageStates(ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPkgState)
+		for _, id := range ids {
+			if v := b.Get([]byte(id)); v != nil {
+				out[id] = bytes.Clone(v)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// HasPackageIndex reports whether the package-state index was built.
+func (s *Store) HasPackageIndex() (bool, error) {
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bMeta).Get(kPkgIndex) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// RebuildPackageIndex drops the package-state index and writes, in one
+// transaction, what build emits; build reads the log through the same
+// transaction. The file is marked as having the index (format version).
+func (s *Store) RebuildPackageIndex(version byte, build func(v View, emit func(IndexOp) error) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range PackageIndexBuckets {
+			if tx.Bucket(b) != nil {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		if err := build(View{tx}, func(op IndexOp) error { return applyIndexOp(tx, op) }); err != nil {
+			return fmt.Errorf("rebuild package index: %w", err)
+		}
+		return tx.Bucket(bMeta).Put(kPkgIndex, []byte{version})
+	})
+}
+
+func applyIndexOp(tx *bolt.Tx, op IndexOp) error {
+	if op.Bucket < 0 || int(op.Bucket) >= len(PackageIndexBuckets) {
+		return fmt.Errorf("package index: no bucket %d", op.Bucket)
+	}
+	b := tx.Bucket(PackageIndexBuckets[op.Bucket])
+	if op.Delete {
+		return b.Delete(op.Key)
+	}
+	v := op.Value
+	if v == nil {
+		v = []byte{}
+	}
+	return b.Put(op.Key, v)
+}
