@@ -21,18 +21,20 @@ import (
 
 func init() {
 	var asOf, party string
+	var pageSize uint
 	register(&command{
-		name: "breaches", args: "[--as-of RFC3339] [--party P]",
+		name: "breaches", args: "[--as-of RFC3339] [--party P] [--page-size N]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&asOf, "as-of", "", "as of this time, RFC 3339 (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
+			fs.UintVar(&pageSize, "page-size", 0, "breaches per request (0: the server's default); every page is listed")
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
-			req := &mvmv1.GetBreachesRequest{Party: party}
+			req := &mvmv1.GetBreachesRequest{Party: party, PageSize: uint32(min(pageSize, 1<<31))}
 			if asOf != "" {
 				t, err := time.Parse(time.RFC3339, asOf)
 				if err != nil {
@@ -41,7 +43,7 @@ func init() {
 				req.AsOf = timestamppb.New(t)
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetBreaches(ctx, req)
+				resp, err := c.Breaches(ctx, req)
 				if err != nil {
 					return err
 				}

@@ -63,6 +63,9 @@ var ErrNoPackageIndex = errors.New("no package-state index")
 // the transaction.
 type View struct{ tx *bolt.Tx }
 
+// ViewOf reads through an open transaction (offline checkers).
+func ViewOf(tx *bolt.Tx) View { return View{tx} }
+
 // Size is the log size the transaction sees.
 func (v View) Size() uint64 { return getU64(v.tx.Bucket(bMeta).Get(kSize)) }
 
