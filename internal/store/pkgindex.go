@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -61,16 +62,28 @@ var ErrNoPackageIndex = errors.New("no package-state index")
 // View reads one transaction: the package-state index, the package entry
 // index, leaves and certificates. Slices it returns are valid only during
 // the transaction.
-type View struct{ tx *bolt.Tx }
+type View struct {
+	tx    *bolt.Tx
+	reads *atomic.Int64 // counts the keys read, for IndexReads
+}
+
+func (v View) read() {
+	if v.reads != nil {
+		v.reads.Add(1)
+	}
+}
 
 // ViewOf reads through an open transaction (offline checkers).
-func ViewOf(tx *bolt.Tx) View { return View{tx} }
+func ViewOf(tx *bolt.Tx) View { return View{tx: tx} }
 
 // Size is the log size the transaction sees.
 func (v View) Size() uint64 { return getU64(v.tx.Bucket(bMeta).Get(kSize)) }
 
 // PackageState returns the indexed state of a package, nil if none.
-func (v View) PackageState(id string) []byte { return v.tx.Bucket(bPkgState).Get([]byte(id)) }
+func (v View) PackageState(id string) []byte {
+	v.read()
+	return v.tx.Bucket(bPkgState).Get([]byte(id))
+}
 
 // Scan calls fn for the keys of an index bucket that start with prefix and
 // sort after after (from the first if after is nil), in key order, until
@@ -84,6 +97,7 @@ func (v View) Scan(b IndexBucket, prefix, after []byte, fn func(k, v []byte) boo
 		}
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+		v.read()
 		if !fn(k, val) {
 			return
 		}
@@ -97,6 +111,7 @@ func (v View) PackageEntries(id string, after uint64, fn func(index uint64) bool
 	prefix := append([]byte(id), 0)
 	c := v.tx.Bucket(bPackages).Cursor()
 	for k, _ := c.Seek(PackageKey(id, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		v.read()
 		if len(k) == len(prefix)+8 && !fn(getU64(k[len(prefix):])) {
 			return
 		}
@@ -121,7 +136,10 @@ func (v View) PackageIDs(fn func(id string) bool) {
 }
 
 // Leaf returns the leaf at index i, nil if there is none.
-func (v View) Leaf(i uint64) []byte { return v.tx.Bucket(bEntries).Get(u64(i)) }
+func (v View) Leaf(i uint64) []byte {
+	v.read()
+	return v.tx.Bucket(bEntries).Get(u64(i))
+}
 
 // Certificate returns a stored certificate by SHA-256, nil if none.
 func (v View) Certificate(sha []byte) []byte { return v.tx.Bucket(bCerts).Get(sha) }
@@ -131,7 +149,7 @@ func (v View) Certificate(sha []byte) []byte { return v.tx.Bucket(bCerts).Get(sh
 // if the package-state index was never built.
 func (s *Store) ReadIndex(size uint64, fn func(View) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		v := View{tx}
+		v := View{tx: tx, reads: &s.indexReads}
 		if got := v.Size(); got != size {
 			if got > size {
 				return fmt.Errorf("%w: size %d, published %d", ErrAhead, got, size)
@@ -144,6 +162,11 @@ func (s *Store) ReadIndex(size uint64, fn func(View) error) error {
 		return fn(v)
 	})
 }
+
+// IndexReads counts the keys ReadIndex transactions have read (index
+// keys, states, package entries, leaves) since the store was opened: the
+// measure of what a read costs, for tests that it is the answer's size.
+func (s *Store) IndexReads() int64 { return s.indexReads.Load() }
 
 // PackageStates returns, in one read transaction, the indexed states of
 // the given packages (absent: no such package).
@@ -186,7 +209,7 @@ func (s *Store) RebuildPackageIndex(version byte, build func(v View, emit func(I
 				return err
 			}
 		}
-		if err := build(View{tx}, func(op IndexOp) error { return applyIndexOp(tx, op) }); err != nil {
+		if err := build(View{tx: tx}, func(op IndexOp) error { return applyIndexOp(tx, op) }); err != nil {
 			return fmt.Errorf("rebuild package index: %w", err)
 		}
 		return tx.Bucket(bMeta).Put(kPkgIndex, []byte{version})

@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -76,6 +77,8 @@ var (
 type Store struct {
 	db   *bolt.DB
 	zero *zeroer // nil for read-only and NoSync stores
+	// indexReads counts keys read by ReadIndex (IndexReads).
+	indexReads atomic.Int64
 }
 
 // Options for Open.
