@@ -2,6 +2,7 @@ package dbcheck
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
@@ -18,8 +19,13 @@ func (c *checker) checkPackageIndex() {
 		return
 	}
 	names := []string{store.BucketPkgState, store.BucketPkgList, store.BucketPkgDue}
-	if v := c.meta.Get([]byte(store.MetaPkgIndex)); len(v) != 1 || v[0] != ledger.PackageIndexVersion {
-		c.damage(store.BucketMeta, store.MetaPkgIndex, "value %x is not the package-state index format %d", v, ledger.PackageIndexVersion)
+	switch v := c.meta.Get([]byte(store.MetaPkgIndex)); {
+	case len(v) != 9 || v[0] != ledger.PackageIndexVersion:
+		c.damage(store.BucketMeta, store.MetaPkgIndex, "value %x is not the package-state index format %d and a size", v, ledger.PackageIndexVersion)
+		return
+	case binary.BigEndian.Uint64(v[1:]) != c.size:
+		// Not damage: a server not keeping the index extended the log;
+		// the next server to open the file rebuilds it.
 		return
 	}
 	if len(c.damagedEntries) > 0 || c.anyReported(store.BucketPackages) || c.anyReported(store.BucketEntries) {

@@ -148,6 +148,30 @@ func TestPackageIndexRebuiltEqualsWritten(t *testing.T) {
 	if built := dumpPackageIndex(t, f.st); built != written {
 		t.Errorf("index built at open differs from the written one:\nbuilt\n%s\nwritten\n%s", built, written)
 	}
+	// A file extended by a server that does not keep the index (its size
+	// in meta lags the log's) gets it rebuilt at open: a stale record goes.
+	f.close()
+	st, err = store.Open(f.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.DB().Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte(store.BucketMeta))
+		v := bytes.Clone(meta.Get([]byte(store.MetaPkgIndex)))
+		v[len(v)-1]--
+		if err := meta.Put([]byte(store.MetaPkgIndex), v); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(store.BucketPkgList)).Put([]byte("af\x00\x00stale"), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	f.open(t, store.Options{})
+	if built := dumpPackageIndex(t, f.st); built != written {
+		t.Errorf("index rebuilt at open of a lagging file differs from the written one:\nbuilt\n%s\nwritten\n%s", built, written)
+	}
 	// The writer now takes package states from the index (its cache is
 	// empty): a second acknowledgement is still refused, a first accepted.
 	for _, id := range ids {

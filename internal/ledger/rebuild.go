@@ -54,11 +54,12 @@ func buildPackageIndex(st *store.Store, history []*agreement.Agreement) error {
 }
 
 // ensurePackageIndex builds the package-state index of a file written
-// before it existed (or whose index was dropped), once, at open: replaying
+// before it existed, whose index was dropped, or that a server not keeping
+// it has extended since (its size in meta lags), once, at open: replaying
 // every package costs time linear in the log, so the start-up that does it
 // is logged. Every later open finds it built.
 func (l *Ledger) ensurePackageIndex() error {
-	ok, err := l.st.HasPackageIndex()
+	ok, err := l.st.HasPackageIndex(PackageIndexVersion)
 	if err != nil || ok {
 		return err
 	}

@@ -19,8 +19,10 @@ import (
 //	pkglist   listing keys (scope, status, package id) → nothing
 //	pkgdue    breach keys (scope, party, due time, package id, deadline) → record
 //
-// meta "pkgindex" holds the index's format version once it was built; a
-// file written before it has none, and the ledger builds it at open.
+// meta "pkgindex" holds the index's format version and the log size it is
+// current at (every commit that keeps the index moves it). A file written
+// before the index has none, one extended since by a server that does not
+// keep it has an older size: the ledger (re)builds the index at open.
 var (
 	bPkgState = []byte("pkgstate")
 	bPkgList  = []byte("pkglist")
@@ -184,11 +186,14 @@ func (s *Store) PackageStates(ids []string) (map[string][]byte, error) {
 	return out, err
 }
 
-// HasPackageIndex reports whether the package-state index was built.
-func (s *Store) HasPackageIndex() (bool, error) {
+// HasPackageIndex reports whether the package-state index is built in
+// format version and current at the log's size.
+func (s *Store) HasPackageIndex(version byte) (bool, error) {
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(bMeta).Get(kPkgIndex) != nil
+		meta := tx.Bucket(bMeta)
+		v := meta.Get(kPkgIndex)
+		ok = len(v) == 9 && v[0] == version && getU64(v[1:]) == getU64(meta.Get(kSize))
 		return nil
 	})
 	return ok, err
@@ -212,7 +217,8 @@ func (s *Store) RebuildPackageIndex(version byte, build func(v View, emit func(I
 		if err := build(View{tx: tx}, func(op IndexOp) error { return applyIndexOp(tx, op) }); err != nil {
 			return fmt.Errorf("rebuild package index: %w", err)
 		}
-		return tx.Bucket(bMeta).Put(kPkgIndex, []byte{version})
+		meta := tx.Bucket(bMeta)
+		return meta.Put(kPkgIndex, append([]byte{version}, meta.Get(kSize)...))
 	})
 }
 

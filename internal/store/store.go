@@ -12,7 +12,8 @@
 //	agreements    index of every agreement entry → nothing
 //	pkgstate, pkglist, pkgdue  the package-state index (pkgindex.go)
 //	meta          "size", "agreement" (index of the agreement in force),
-//	              "pkgindex" (the package-state index's format, once built)
+//	              "pkgindex" (the package-state index's format and the size
+//	              it is current at, once built)
 //
 // The stored-hash index of the node at (level, index) is
 // golang.org/x/mod/sumdb/tlog.StoredHashIndex: it numbers the nodes in the
@@ -278,6 +279,13 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 		if err := tx.Bucket(bAgreements).Put(u64(*b.Agreement), nil); err != nil {
+			return err
+		}
+	}
+	if v := meta.Get(kPkgIndex); len(v) > 0 {
+		// The package-state index is current up to the new size: a file
+		// extended by a server that does not keep the index shows it.
+		if err := meta.Put(kPkgIndex, append([]byte{v[0]}, u64(newSize)...)); err != nil {
 			return err
 		}
 	}
