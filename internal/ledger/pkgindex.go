@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -19,18 +17,20 @@ import (
 // that let a reader answer list and breach queries by reading only the
 // answer, already scoped to the caller.
 //
-//	pkgstate  id → workflow compact state; id ‖ 0 ‖ "summary" → the target's summary
+//	pkgstate  id → workflow compact state (the target's summary text is read
+//	          from the submission entry, not copied here)
 //	pkglist   scope ‖ 0 ‖ status ‖ 0 ‖ id → nothing
 //	pkgdue    scope ‖ 0 ‖ party ‖ 0 ‖ due ‖ id ‖ 0 ‖ deadline → BreachRecord
 //
 // A scope is "" (every package: mediators) or a party the package is on
-// (its submitter's and its responder's); status "" lists every status,
-// party "" every party's deadlines. pkgdue holds only the deadlines that
+// (its submitter's and its responder's); a listing of every status merges
+// the status ranges of a scope, breaches of every party merge the party
+// ranges (store.View.Scan), so each package has one listing key and each
+// deadline one breach key per scope. pkgdue holds only the deadlines that
 // are breaches at some time (workflow.Breachable: open, or met late), in
 // breach order (due time, package, deadline), so the breaches as of t are
-// exactly the first keys of a scope whose due time is before t
-// (agreement deadlines are positive, so every such deadline already
-// existed at t).
+// exactly the first keys of a range whose due time is before t (agreement
+// deadlines are positive, so every such deadline already existed at t).
 //
 // The writer computes the changes a batch makes from each package's state
 // before and after it (indexChanges) and commits them in the batch's
@@ -45,33 +45,23 @@ const PackageIndexVersion = 1
 // caller's party otherwise.
 const AllPackages = ""
 
-// ListPrefix is the pkglist prefix of a scope and a status ("" for all).
+// ListPrefix is the pkglist prefix of a scope and a status.
 func ListPrefix(scope, status string) []byte {
 	k := append([]byte(scope), 0)
 	k = append(k, status...)
 	return append(k, 0)
 }
 
-// ListedID returns the package id a pkglist key ends with.
-func ListedID(key []byte) string {
-	return string(key[bytes.LastIndexByte(key, 0)+1:])
-}
-
-// DuePrefix is the pkgdue prefix of a scope and a deadline party ("" for all).
+// DuePrefix is the pkgdue prefix of a scope and a deadline party.
 func DuePrefix(scope, party string) []byte {
 	k := append([]byte(scope), 0)
 	k = append(k, party...)
 	return append(k, 0)
 }
 
-// DueBefore returns the pkgdue key prefix ‖ due(t) with nothing after it:
-// every key of that prefix sorting before it is due before t.
-func DueBefore(prefix []byte, t time.Time) []byte {
-	return appendTime(bytes.Clone(prefix), t)
-}
-
-// SummaryKey is the pkgstate key of a package's target summary.
-func SummaryKey(id string) []byte { return append([]byte(id), 0, 's', 'u', 'm', 'm', 'a', 'r', 'y') }
+// DueSuffix is the pkgdue key suffix (after a range's prefix) from which
+// keys are due at or after t: the breaches as of t sort before it.
+func DueSuffix(t time.Time) []byte { return appendTime(nil, t) }
 
 // appendTime appends t as 12 bytes that sort as times do: seconds offset
 // by 2^63, then nanoseconds.
@@ -127,54 +117,51 @@ func DecodeBreach(b []byte) (BreachRecord, error) {
 	return r, nil
 }
 
-// packageRecords are the index records of one package state, by bucket.
-func packageRecords(p *workflow.Package) [3]map[string][]byte {
-	var r [3]map[string][]byte
-	r[store.PkgState] = map[string][]byte{p.ID: p.AppendCompact(nil)}
-	r[store.PkgList] = map[string][]byte{}
-	r[store.PkgDue] = map[string][]byte{}
-	scopes := []string{AllPackages, p.Submitter.Party, p.Responder}
-	for _, scope := range scopes {
-		for _, status := range []string{"", string(p.Status)} {
-			r[store.PkgList][string(append(ListPrefix(scope, status), p.ID...))] = nil
-		}
+// packageRecords are the index records of one package state: its state,
+// then one listing key and one key per breachable deadline for each scope.
+// No two share a key.
+func packageRecords(p *workflow.Package) []store.IndexOp {
+	recs := []store.IndexOp{{Bucket: store.PkgState, Key: []byte(p.ID), Value: p.AppendCompact(nil)}}
+	for _, scope := range [3]string{AllPackages, p.Submitter.Party, p.Responder} {
+		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: append(ListPrefix(scope, string(p.Status)), p.ID...), Value: []byte{}})
 		for _, d := range p.Deadlines {
 			if !workflow.Breachable(d) {
 				continue
 			}
-			v := encodeBreach(p.ID, d)
-			for _, party := range []string{"", d.Party} {
-				k := appendTime(DuePrefix(scope, party), d.Due)
-				k = append(append(append(k, p.ID...), 0), d.Name...)
-				r[store.PkgDue][string(k)] = v
-			}
+			k := appendTime(DuePrefix(scope, d.Party), d.Due)
+			k = append(append(append(k, p.ID...), 0), d.Name...)
+			recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: encodeBreach(p.ID, d)})
 		}
 	}
-	return r
+	return recs
 }
 
 // indexChanges returns the index operations that take the index from
-// package state old (nil: none yet) to next.
+// package state old (nil: none yet) to next. A package has a dozen
+// records at most, so they are compared pairwise.
 func indexChanges(old, next *workflow.Package) []store.IndexOp {
-	var ops []store.IndexOp
-	var was [3]map[string][]byte
-	if old != nil {
-		was = packageRecords(old)
-	} else if next.Target != nil {
-		ops = append(ops, store.IndexOp{Bucket: store.PkgState, Key: SummaryKey(next.ID), Value: []byte(next.Target.GetSummary())})
-	}
 	now := packageRecords(next)
-	for b := range now {
-		for _, k := range slices.Sorted(maps.Keys(was[b])) {
-			if _, ok := now[b][k]; !ok {
-				ops = append(ops, store.IndexOp{Bucket: store.IndexBucket(b), Key: []byte(k), Delete: true})
+	if old == nil {
+		return now
+	}
+	was := packageRecords(old)
+	find := func(recs []store.IndexOp, r store.IndexOp) *store.IndexOp {
+		for i := range recs {
+			if recs[i].Bucket == r.Bucket && bytes.Equal(recs[i].Key, r.Key) {
+				return &recs[i]
 			}
 		}
-		for _, k := range slices.Sorted(maps.Keys(now[b])) {
-			v := now[b][k]
-			if old, ok := was[b][k]; !ok || !bytes.Equal(old, v) {
-				ops = append(ops, store.IndexOp{Bucket: store.IndexBucket(b), Key: []byte(k), Value: v})
-			}
+		return nil
+	}
+	var ops []store.IndexOp
+	for _, r := range was {
+		if find(now, r) == nil {
+			ops = append(ops, store.IndexOp{Bucket: r.Bucket, Key: r.Key, Delete: true})
+		}
+	}
+	for _, r := range now {
+		if o := find(was, r); o == nil || !bytes.Equal(o.Value, r.Value) {
+			ops = append(ops, r)
 		}
 	}
 	return ops

@@ -1,10 +1,11 @@
 package ledger
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -114,11 +115,8 @@ func PackageIndexRecords(v store.View, history []*agreement.Agreement, emit func
 				err = fmt.Errorf("%w: package %s entry %d: %v", errCorrupt, id, i, aerr)
 				return false
 			}
-			if p == nil && next.Target != nil {
-				err = emit(store.IndexOp{Bucket: store.PkgState, Key: SummaryKey(id), Value: []byte(next.Target.GetSummary())})
-			}
 			p = next.Compact()
-			return err == nil
+			return true
 		})
 		if err != nil {
 			return err
@@ -127,11 +125,12 @@ func PackageIndexRecords(v store.View, history []*agreement.Agreement, emit func
 			continue
 		}
 		recs := packageRecords(p)
-		for b, m := range recs {
-			for _, k := range slices.Sorted(maps.Keys(m)) {
-				if err := emit(store.IndexOp{Bucket: store.IndexBucket(b), Key: []byte(k), Value: m[k]}); err != nil {
-					return err
-				}
+		slices.SortFunc(recs, func(a, b store.IndexOp) int {
+			return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
+		})
+		for _, r := range recs {
+			if err := emit(r); err != nil {
+				return err
 			}
 		}
 	}

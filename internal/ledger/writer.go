@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -341,6 +342,11 @@ func (l *Ledger) commit(batch []*request) {
 	for _, id := range slices.Sorted(maps.Keys(overlay)) {
 		sb.PackageIndex = append(sb.PackageIndex, indexChanges(before[id], overlay[id])...)
 	}
+	// Keys differ between operations (each names its package), so their
+	// order is free: in key order bbolt touches each page once.
+	slices.SortFunc(sb.PackageIndex, func(a, b store.IndexOp) int {
+		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
+	})
 	var cp []byte
 	if len(accepted) > 0 {
 		root, err := tree.Root()

@@ -98,7 +98,8 @@ func summary(p *workflow.Package, text string) *mvmv1.PackageSummary {
 	return sum
 }
 
-// indexedPackage reads a package's state and summary text from the index.
+// indexedPackage reads a package's state from the index, and its summary
+// text from its submission entry.
 func indexedPackage(v store.View, id string) (*workflow.Package, string, error) {
 	raw := v.PackageState(id)
 	if raw == nil {
@@ -108,7 +109,17 @@ func indexedPackage(v store.View, id string) (*workflow.Package, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	return p, string(v.PackageState(string(ledger.SummaryKey(id)))), nil
+	var text string
+	if e, err := entry.DecodeLeaf(v.Leaf(p.Index)); err == nil {
+		if env, err := envelope.Parse(e.Envelope); err == nil {
+			if m, err := message.Decode(env.PayloadType, env.Payload); err == nil {
+				if tp, ok := m.(*mvmv1.TargetPackage); ok {
+					text = tp.Summary
+				}
+			}
+		}
+	}
+	return p, text, nil
 }
 
 // GetPackage returns a package's derived state and one page of its
@@ -205,12 +216,17 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 		return nil, status.Errorf(codes.InvalidArgument, "status: %q is not a status", req.Status)
 	}
 	scope := scopeOf(caller)
-	prefix := ledger.ListPrefix(scope, req.Status)
+	var prefixes [][]byte // one range per status, merged
+	for _, st := range workflow.Statuses {
+		if req.Status == "" || string(st) == req.Status {
+			prefixes = append(prefixes, ledger.ListPrefix(scope, string(st)))
+		}
+	}
 	tok, err := readToken(req.PageToken, tokenList, []string{scope, req.Status})
 	if err != nil {
 		return nil, err
 	}
-	after, err := tok.key(prefix)
+	after, err := tok.after(func(pos []byte) bool { return message.ValidID(string(pos)) })
 	if err != nil {
 		return nil, err
 	}
@@ -221,14 +237,14 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 		var last []byte
 		size := 0
 		var ierr error
-		v.Scan(store.PkgList, prefix, after, func(k, _ []byte) bool {
+		v.Scan(store.PkgList, prefixes, after, func(id, _, _ []byte) bool {
 			if len(resp.Packages) == n || size >= pageBytes {
 				resp.NextPageToken = tok.next(last)
 				return false
 			}
 			var p *workflow.Package
 			var text string
-			if p, text, ierr = indexedPackage(v, ledger.ListedID(k)); ierr != nil {
+			if p, text, ierr = indexedPackage(v, string(id)); ierr != nil {
 				return false
 			}
 			// The scope is the index key's; this check costs nothing and
@@ -238,7 +254,7 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 				resp.Packages = append(resp.Packages, sum)
 				size += proto.Size(sum)
 			}
-			last = bytes.Clone(k)
+			last = bytes.Clone(id)
 			return true
 		})
 		return ierr
@@ -263,7 +279,6 @@ func validStatus(s string) bool {
 func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
 	caller, _ := CallerFrom(ctx)
 	scope := scopeOf(caller)
-	prefix := ledger.DuePrefix(scope, req.Party)
 	if req.AsOf != nil {
 		if err := req.AsOf.CheckValid(); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "as_of: %v", err)
@@ -294,21 +309,21 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 			return nil, err
 		}
 	}
-	after, err := tok.key(prefix)
+	after, err := tok.after(func(pos []byte) bool { return len(pos) > len(ledger.DueSuffix(asOf)) })
 	if err != nil {
 		return nil, err
 	}
 	n := pageSize(req.PageSize, defaultPage, maxPage)
-	cutoff := ledger.DueBefore(prefix, asOf)
+	cutoff := ledger.DueSuffix(asOf)
 	var resp *mvmv1.GetBreachesResponse
-	err = s.l.ReadIndex(ctx, func(v store.View, _ *ledger.Head) error {
+	err = s.l.ReadIndex(ctx, func(v store.View, h *ledger.Head) error {
 		resp = &mvmv1.GetBreachesResponse{AsOf: timestamppb.New(asOf)}
 		var last []byte
 		var ierr error
-		v.Scan(store.PkgDue, prefix, after, func(k, val []byte) bool {
-			// Keys sort by due time: the first one due at or after asOf
-			// ends the breaches.
-			if bytes.Compare(k, cutoff) >= 0 {
+		v.Scan(store.PkgDue, duePrefixes(scope, req.Party, h), after, func(suffix, _, val []byte) bool {
+			// Suffixes sort by due time: the first one due at or after
+			// asOf ends the breaches.
+			if bytes.Compare(suffix, cutoff) >= 0 {
 				return false
 			}
 			if len(resp.Breaches) == n {
@@ -323,7 +338,7 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 				resp.Breaches = append(resp.Breaches, &mvmv1.Breach{PackageId: b.PackageID, Party: b.Party,
 					Deadline: b.Deadline, Due: timestamppb.New(b.Due), LateSeconds: int64(b.Late / time.Second)})
 			}
-			last = bytes.Clone(k)
+			last = bytes.Clone(suffix)
 			return true
 		})
 		return ierr
@@ -332,4 +347,23 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 		return nil, toStatus(err)
 	}
 	return resp, nil
+}
+
+// duePrefixes are the breach ranges of a query: the party's, or, with no
+// party filter, every party's of every agreement of the log (merged).
+func duePrefixes(scope, party string, h *ledger.Head) [][]byte {
+	if party != "" {
+		return [][]byte{ledger.DuePrefix(scope, party)}
+	}
+	seen := map[string]bool{}
+	var out [][]byte
+	for _, ag := range h.History {
+		for _, p := range ag.Parties() {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				out = append(out, ledger.DuePrefix(scope, p.ID))
+			}
+		}
+	}
+	return out
 }

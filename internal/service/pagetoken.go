@@ -13,12 +13,13 @@ import (
 )
 
 // Page tokens are opaque to clients: the query they continue (kind and
-// parameters, the caller's scope among them) and the last index key
-// answered, with a checksum. They carry no authority: the server derives
-// the scope from the caller's certificate on every page, refuses a token
-// made for another query or scope, and starts the next page strictly
-// after the token's key inside the caller's own key range, so an edited
-// token can at most skip part of what the caller may read anyway.
+// parameters, the caller's scope among them) and the position answered
+// last (a package id, a breach's due time, package and deadline, or a log
+// index), with a checksum. They carry no authority: the server derives the
+// scope from the caller's certificate on every page, refuses a token made
+// for another query or scope, and continues after the position inside the
+// caller's own key ranges, so an edited token can at most skip part of
+// what the caller may read anyway.
 
 // Token kinds.
 const (
@@ -97,13 +98,13 @@ func (t *token) check(query []string) error {
 	return nil
 }
 
-// key is the index key to continue after: nil on the first page; it must
-// lie in the caller's key range.
-func (t *token) key(prefix []byte) ([]byte, error) {
+// after is the position to continue after (an index key's suffix): nil
+// on the first page; valid says whether it has the shape of one.
+func (t *token) after(valid func([]byte) bool) ([]byte, error) {
 	if t.pos == nil {
 		return nil, nil
 	}
-	if !bytes.HasPrefix(t.pos, prefix) {
+	if !valid(t.pos) {
 		return nil, errBadToken
 	}
 	return t.pos, nil

@@ -87,21 +87,48 @@ func (v View) PackageState(id string) []byte {
 	return v.tx.Bucket(bPkgState).Get([]byte(id))
 }
 
-// Scan calls fn for the keys of an index bucket that start with prefix and
-// sort after after (from the first if after is nil), in key order, until
-// fn returns false.
-func (v View) Scan(b IndexBucket, prefix, after []byte, fn func(k, v []byte) bool) {
-	c := v.tx.Bucket(PackageIndexBuckets[b]).Cursor()
-	k, val := c.Seek(prefix)
-	if after != nil && bytes.Compare(after, prefix) >= 0 {
-		if k, val = c.Seek(after); k != nil && bytes.Equal(k, after) {
-			k, val = c.Next()
-		}
+// Scan calls fn, in the order of the key suffixes, for the keys of an
+// index bucket that start with one of prefixes and whose suffix (the key
+// without its prefix) sorts after after (from the first if after is nil),
+// until fn returns false. With several prefixes it merges their ranges
+// (one cursor each), so a query over several ranges (every status, every
+// party) needs no key of its own for the union.
+func (v View) Scan(b IndexBucket, prefixes [][]byte, after []byte, fn func(suffix, k, v []byte) bool) {
+	type head struct {
+		c      *bolt.Cursor
+		prefix []byte
+		k, val []byte
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-		v.read()
-		if !fn(k, val) {
+	bucket := v.tx.Bucket(PackageIndexBuckets[b])
+	heads := make([]*head, 0, len(prefixes))
+	for _, prefix := range prefixes {
+		h := &head{c: bucket.Cursor(), prefix: prefix}
+		start := append(bytes.Clone(prefix), after...)
+		h.k, h.val = h.c.Seek(start)
+		if after != nil && bytes.Equal(h.k, start) {
+			h.k, h.val = h.c.Next()
+		}
+		if h.k != nil && !bytes.HasPrefix(h.k, prefix) {
+			h.k = nil
+		}
+		heads = append(heads, h)
+	}
+	for {
+		var next *head
+		for _, h := range heads {
+			if h.k != nil && (next == nil || bytes.Compare(h.k[len(h.prefix):], next.k[len(next.prefix):]) < 0) {
+				next = h
+			}
+		}
+		if next == nil {
 			return
+		}
+		v.read()
+		if !fn(next.k[len(next.prefix):], next.k, next.val) {
+			return
+		}
+		if next.k, next.val = next.c.Next(); next.k != nil && !bytes.HasPrefix(next.k, next.prefix) {
+			next.k = nil
 		}
 	}
 }
@@ -227,6 +254,9 @@ func applyIndexOp(tx *bolt.Tx, op IndexOp) error {
 		return fmt.Errorf("package index: no bucket %d", op.Bucket)
 	}
 	b := tx.Bucket(PackageIndexBuckets[op.Bucket])
+	// Keys arrive mostly in order within their ranges (time-ordered ids,
+	// increasing due times): full pages, as for the other indexes.
+	b.FillPercent = 1.0
 	if op.Delete {
 		return b.Delete(op.Key)
 	}
