@@ -22,11 +22,12 @@ import (
 //	pkglist   scope ‖ 0 ‖ status ‖ 0 ‖ id → nothing
 //	pkgdue    scope ‖ 0 ‖ party ‖ 0 ‖ due ‖ id ‖ 0 ‖ deadline → BreachRecord
 //
-// A scope is "" (every package: mediators) or a party the package is on
-// (its submitter's and its responder's); a listing of every status merges
-// the status ranges of a scope, breaches of every party merge the party
-// ranges (store.View.Scan), so each package has one listing key and each
-// deadline one breach key per scope. pkgdue holds only the deadlines that
+// A scope is a party the package is on (its submitter's and its
+// responder's). A party reads its own scope; a mediator reads every
+// party's scope, merged, a package met twice counted once; a listing of
+// every status merges the status ranges, breaches of every party merge the
+// party ranges (store.View.Scan). So each package has one listing key and
+// each deadline one breach key per scope, two in all. pkgdue holds only the deadlines that
 // are breaches at some time (workflow.Breachable: open, or met late), in
 // breach order (due time, package, deadline), so the breaches as of t are
 // exactly the first keys of a range whose due time is before t (agreement
@@ -40,10 +41,6 @@ import (
 
 // PackageIndexVersion is the format of the records below.
 const PackageIndexVersion = 1
-
-// Scope is the listing scope of a caller: AllPackages for mediators, the
-// caller's party otherwise.
-const AllPackages = ""
 
 // ListPrefix is the pkglist prefix of a scope and a status.
 func ListPrefix(scope, status string) []byte {
@@ -120,9 +117,12 @@ func DecodeBreach(b []byte) (BreachRecord, error) {
 // packageRecords are the index records of one package state: its state,
 // then one listing key and one key per breachable deadline for each scope.
 // No two share a key.
-func packageRecords(p *workflow.Package) []store.IndexOp {
-	recs := []store.IndexOp{{Bucket: store.PkgState, Key: []byte(p.ID), Value: p.AppendCompact(nil)}}
-	for _, scope := range [3]string{AllPackages, p.Submitter.Party, p.Responder} {
+func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
+	var recs []store.IndexOp
+	if state {
+		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: []byte(p.ID), Value: p.AppendCompact(nil)})
+	}
+	for _, scope := range [2]string{p.Submitter.Party, p.Responder} {
 		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: append(ListPrefix(scope, string(p.Status)), p.ID...), Value: []byte{}})
 		for _, d := range p.Deadlines {
 			if !workflow.Breachable(d) {
@@ -140,11 +140,13 @@ func packageRecords(p *workflow.Package) []store.IndexOp {
 // package state old (nil: none yet) to next. A package has a dozen
 // records at most, so they are compared pairwise.
 func indexChanges(old, next *workflow.Package) []store.IndexOp {
-	now := packageRecords(next)
+	now := packageRecords(next, true)
 	if old == nil {
 		return now
 	}
-	was := packageRecords(old)
+	// Every entry changes the state (its per-party counts at least), so
+	// the old state is not encoded to be compared.
+	was := packageRecords(old, false)
 	find := func(recs []store.IndexOp, r store.IndexOp) *store.IndexOp {
 		for i := range recs {
 			if recs[i].Bucket == r.Bucket && bytes.Equal(recs[i].Key, r.Key) {
@@ -160,7 +162,7 @@ func indexChanges(old, next *workflow.Package) []store.IndexOp {
 		}
 	}
 	for _, r := range now {
-		if o := find(was, r); o == nil || !bytes.Equal(o.Value, r.Value) {
+		if o := find(was, r); o == nil || r.Bucket == store.PkgState || !bytes.Equal(o.Value, r.Value) {
 			ops = append(ops, r)
 		}
 	}

@@ -124,7 +124,7 @@ func PackageIndexRecords(v store.View, history []*agreement.Agreement, emit func
 		if p == nil {
 			continue
 		}
-		recs := packageRecords(p)
+		recs := packageRecords(p, true)
 		slices.SortFunc(recs, func(a, b store.IndexOp) int {
 			return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
 		})

@@ -44,11 +44,29 @@ func canRead(c *Caller, p *workflow.Package) bool {
 	return c.Role == mvmv1.Role_ROLE_MEDIATOR || c.ID.Party == p.Submitter.Party || c.ID.Party == p.Responder
 }
 
-// scopeOf is the index scope of a caller: every package for mediators,
-// the packages of its party otherwise.
-func scopeOf(c *Caller) string {
+// scopesOf are the index scopes a caller reads: its party's, or every
+// party's for mediators (merged by the index scan). label names them in
+// page tokens.
+func scopesOf(c *Caller, h *ledger.Head) (scopes []string, label string) {
+	if c.Role != mvmv1.Role_ROLE_MEDIATOR {
+		return []string{c.ID.Party}, c.ID.Party
+	}
+	seen := map[string]bool{}
+	for _, ag := range h.History {
+		for _, p := range ag.Parties() {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				scopes = append(scopes, p.ID)
+			}
+		}
+	}
+	return scopes, "*"
+}
+
+// scopeLabel names a caller's scopes in page tokens, as scopesOf does.
+func scopeLabel(c *Caller) string {
 	if c.Role == mvmv1.Role_ROLE_MEDIATOR {
-		return ledger.AllPackages
+		return "*"
 	}
 	return c.ID.Party
 }
@@ -215,13 +233,7 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 	if req.Status != "" && !validStatus(req.Status) {
 		return nil, status.Errorf(codes.InvalidArgument, "status: %q is not a status", req.Status)
 	}
-	scope := scopeOf(caller)
-	var prefixes [][]byte // one range per status, merged
-	for _, st := range workflow.Statuses {
-		if req.Status == "" || string(st) == req.Status {
-			prefixes = append(prefixes, ledger.ListPrefix(scope, string(st)))
-		}
-	}
+	scope := scopeLabel(caller)
 	tok, err := readToken(req.PageToken, tokenList, []string{scope, req.Status})
 	if err != nil {
 		return nil, err
@@ -232,8 +244,17 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 	}
 	n := pageSize(req.PageSize, defaultPage, maxPage)
 	var resp *mvmv1.ListPackagesResponse
-	err = s.l.ReadIndex(ctx, func(v store.View, _ *ledger.Head) error {
+	err = s.l.ReadIndex(ctx, func(v store.View, h *ledger.Head) error {
 		resp = &mvmv1.ListPackagesResponse{}
+		scopes, _ := scopesOf(caller, h)
+		var prefixes [][]byte // one range per scope and status, merged
+		for _, sc := range scopes {
+			for _, st := range workflow.Statuses {
+				if req.Status == "" || string(st) == req.Status {
+					prefixes = append(prefixes, ledger.ListPrefix(sc, string(st)))
+				}
+			}
+		}
 		var last []byte
 		size := 0
 		var ierr error
@@ -278,7 +299,7 @@ func validStatus(s string) bool {
 // packages the caller may read.
 func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
 	caller, _ := CallerFrom(ctx)
-	scope := scopeOf(caller)
+	scope := scopeLabel(caller)
 	if req.AsOf != nil {
 		if err := req.AsOf.CheckValid(); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "as_of: %v", err)
@@ -320,7 +341,8 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 		resp = &mvmv1.GetBreachesResponse{AsOf: timestamppb.New(asOf)}
 		var last []byte
 		var ierr error
-		v.Scan(store.PkgDue, duePrefixes(scope, req.Party, h), after, func(suffix, _, val []byte) bool {
+		scopes, _ := scopesOf(caller, h)
+		v.Scan(store.PkgDue, duePrefixes(scopes, req.Party, h), after, func(suffix, _, val []byte) bool {
 			// Suffixes sort by due time: the first one due at or after
 			// asOf ends the breaches.
 			if bytes.Compare(suffix, cutoff) >= 0 {
@@ -349,20 +371,27 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 	return resp, nil
 }
 
-// duePrefixes are the breach ranges of a query: the party's, or, with no
-// party filter, every party's of every agreement of the log (merged).
-func duePrefixes(scope, party string, h *ledger.Head) [][]byte {
-	if party != "" {
-		return [][]byte{ledger.DuePrefix(scope, party)}
-	}
-	seen := map[string]bool{}
-	var out [][]byte
-	for _, ag := range h.History {
-		for _, p := range ag.Parties() {
-			if !seen[p.ID] {
-				seen[p.ID] = true
-				out = append(out, ledger.DuePrefix(scope, p.ID))
+// duePrefixes are the breach ranges of a query: in each scope, the
+// party's, or, with no party filter, every party's of every agreement of
+// the log.
+func duePrefixes(scopes []string, party string, h *ledger.Head) [][]byte {
+	parties := []string{party}
+	if party == "" {
+		parties = nil
+		seen := map[string]bool{}
+		for _, ag := range h.History {
+			for _, p := range ag.Parties() {
+				if !seen[p.ID] {
+					seen[p.ID] = true
+					parties = append(parties, p.ID)
+				}
 			}
+		}
+	}
+	var out [][]byte
+	for _, sc := range scopes {
+		for _, p := range parties {
+			out = append(out, ledger.DuePrefix(sc, p))
 		}
 	}
 	return out

@@ -92,7 +92,8 @@ func (v View) PackageState(id string) []byte {
 // without its prefix) sorts after after (from the first if after is nil),
 // until fn returns false. With several prefixes it merges their ranges
 // (one cursor each), so a query over several ranges (every status, every
-// party) needs no key of its own for the union.
+// party) needs no key of its own for the union; a suffix met in several
+// ranges (a package in two parties' scopes) is passed to fn once.
 func (v View) Scan(b IndexBucket, prefixes [][]byte, after []byte, fn func(suffix, k, v []byte) bool) {
 	type head struct {
 		c      *bolt.Cursor
@@ -113,6 +114,7 @@ func (v View) Scan(b IndexBucket, prefixes [][]byte, after []byte, fn func(suffi
 		}
 		heads = append(heads, h)
 	}
+	var last []byte
 	for {
 		var next *head
 		for _, h := range heads {
@@ -124,8 +126,11 @@ func (v View) Scan(b IndexBucket, prefixes [][]byte, after []byte, fn func(suffi
 			return
 		}
 		v.read()
-		if !fn(next.k[len(next.prefix):], next.k, next.val) {
-			return
+		if suffix := next.k[len(next.prefix):]; last == nil || !bytes.Equal(suffix, last) {
+			if !fn(suffix, next.k, next.val) {
+				return
+			}
+			last = append(last[:0], suffix...)
 		}
 		if next.k, next.val = next.c.Next(); next.k != nil && !bytes.HasPrefix(next.k, next.prefix) {
 			next.k = nil
