@@ -72,17 +72,20 @@ func init() {
 				if _, _, err := tlog.OpenCheckpoint(resp.Checkpoint, v.Name(), v); err != nil {
 					return fmt.Errorf("the server's checkpoint does not verify: %w", err)
 				}
+				// Counted here, under the agreement in force at the
+				// checkpoint's size, derived from the log up to it: the
+				// server's count and its GetAgreement are not taken.
+				ver, err := e.verifiedLog(ctx, c, "", resp.Checkpoint, audit.Options{AgreementsOnly: true})
+				if err != nil {
+					return err
+				}
 				e.printf("%s", resp.Checkpoint)
-				// Counted here, with the pinned agreement's cosigner keys.
-				ag, _, err := e.pinnedAgreement("")
+				n, err := witnesses(resp.Checkpoint, ver.Agreement, v)
 				if err != nil {
 					return err
 				}
-				n, err := witnesses(resp.Checkpoint, ag, v)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stderr, "cosignatures checked against the pinned agreement: %s\n", witnessLine(n, ag))
+				fmt.Fprintf(e.stderr, "cosignatures checked against the agreement in force at size %d (index %d): %s\n",
+					ver.Checkpoint.Size, ver.Agreement.Index, witnessLine(n, ver.Agreement))
 				return nil
 			})
 		},
@@ -108,7 +111,7 @@ func init() {
 	})
 }
 
-func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err error) {
+func export(ctx context.Context, c *mvmclient.Client, out string, e *env) error {
 	resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 	if err != nil {
 		return err
@@ -117,17 +120,11 @@ func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err e
 	if _, err := cp.Unmarshal(noteText(resp.Checkpoint)); err != nil {
 		return fmt.Errorf("server checkpoint: %w", err)
 	}
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := createOut(out)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer f.Abort()
 	w, err := audit.NewBundleWriter(f, cp.Size, resp.Checkpoint)
 	if err != nil {
 		return err
@@ -161,13 +158,7 @@ func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err e
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	e.printf("exported %d entries, %d signer certificates and checkpoint size %d to %s\n", cp.Size, len(order), cp.Size, out)

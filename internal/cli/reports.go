@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,15 +21,18 @@ import (
 )
 
 func init() {
-	var asOf, party string
+	var asOf, party, breachState string
+	var verify bool
 	var pageSize uint
 	register(&command{
-		name: "breaches", args: "[--as-of RFC3339] [--party P] [--page-size N]",
+		name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--page-size N] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&asOf, "as-of", "", "as of this time, RFC 3339 (default now)")
+			fs.StringVar(&asOf, "as-of", "", "as of this `TIME`: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
 			fs.UintVar(&pageSize, "page-size", 0, "breaches per request (0: the server's default); every page is listed")
+			fs.BoolVar(&verify, "verify", false, "derive the breaches on the client by auditing the whole log, and check the server's answer against them")
+			stateFlag(fs, &breachState)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -36,11 +40,19 @@ func init() {
 			}
 			req := &mvmv1.GetBreachesRequest{Party: party, PageSize: uint32(min(pageSize, 1<<31))}
 			if asOf != "" {
-				t, err := time.Parse(time.RFC3339, asOf)
+				t, err := parseTime(asOf)
 				if err != nil {
 					return usagef("--as-of: %v", err)
 				}
 				req.AsOf = timestamppb.New(t)
+			}
+			if verify {
+				if req.AsOf == nil {
+					req.AsOf = timestamppb.Now()
+				}
+				return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+					return e.verifiedBreaches(ctx, c, req, breachState)
+				})
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
 				resp, err := c.Breaches(ctx, req)
@@ -57,22 +69,22 @@ func init() {
 		},
 	})
 
+	var agreementState string
 	register(&command{
-		name: "agreement", args: "show", summary: "print the agreement in force",
+		name: "agreement", args: "show [--state FILE]", summary: "print the agreement in force, derived from the log",
+		flags: func(fs *flag.FlagSet) { stateFlag(fs, &agreementState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if len(args) != 1 || args[0] != "show" {
 				return usagef("want 'agreement show'")
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetAgreement(ctx, &mvmv1.GetAgreementRequest{})
+				// Derived from the log, as amend derives it: GetAgreement's
+				// answer is not taken on its word.
+				ag, ver, err := e.agreementInForce(ctx, c, agreementState)
 				if err != nil {
 					return err
 				}
-				ag, signers, err := decodeAgreement(resp.Leaf)
-				if err != nil {
-					return err
-				}
-				printAgreement(e.stdout, ag, signers)
+				printAgreement(e.stdout, ag, fmt.Sprintf("every party (verified from the log against checkpoint size %d)", ver.Checkpoint.Size))
 				return nil
 			})
 		},
@@ -100,16 +112,44 @@ func init() {
 			ctx, cancel := e.context()
 			defer cancel()
 			seen := 0
-			return mvmclient.Watch(ctx, c, from, func(index uint64, leaf []byte) error {
-				e.printf("%s\n", describeEntry(index, leaf))
-				seen++
-				if count > 0 && seen >= count {
-					return mvmclient.ErrStopWatch
+			var failing error // the last failure, until an entry arrives
+			err = mvmclient.WatchWith(ctx, c, from, mvmclient.WatchOptions{OnRetry: e.watchRetry(&failing)},
+				func(index uint64, leaf []byte) error {
+					failing = nil
+					e.printf("%s\n", describeEntry(index, leaf))
+					seen++
+					if count > 0 && seen >= count {
+						return mvmclient.ErrStopWatch
+					}
+					return nil
+				})
+			if err == nil && failing != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if reason, ok := unreachable(failing); ok {
+					return fmt.Errorf("could not reach %s before --timeout ran out (%s)", e.server, reason)
 				}
-				return nil
-			})
+				return fmt.Errorf("not following the log when --timeout ran out: %s", oneLine(failing))
+			}
+			return err
 		},
 	})
+}
+
+// watchRetry says on stderr why watch is not following the log and when
+// it tries again; a certificate the server refuses ends the watch, since
+// retrying cannot help.
+func (e *env) watchRetry(failing *error) func(error, time.Duration) error {
+	return func(err error, wait time.Duration) error {
+		*failing = err
+		if msg, ok := e.certRefused(err); ok {
+			return errors.New(msg)
+		}
+		why := oneLine(err)
+		if reason, ok := unreachable(err); ok {
+			why = fmt.Sprintf("cannot reach %s (%s)", e.server, reason)
+		}
+		fmt.Fprintf(e.stderr, "watch: %s; retrying in %s\n", why, wait)
+		return nil
+	}
 }
 
 func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach) error {
@@ -143,35 +183,7 @@ func describeEntry(index uint64, leaf []byte) string {
 		message.PackageID(p), workflow.Describe(p))
 }
 
-func decodeAgreement(leaf []byte) (*agreement.Agreement, []string, error) {
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
-		return nil, nil, err
-	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	ap, ok := p.(*mvmv1.Agreement)
-	if !ok {
-		return nil, nil, fmt.Errorf("entry %d is not an agreement", e.Index)
-	}
-	ag, err := agreement.Parse(ap, e.Index)
-	if err != nil {
-		return nil, nil, err
-	}
-	var signers []string
-	for _, s := range env.Signatures {
-		signers = append(signers, s.Keyid[:16])
-	}
-	return ag, signers, nil
-}
-
-func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
+func printAgreement(w io.Writer, ag *agreement.Agreement, signedBy string) {
 	p := ag.Proto
 	fmt.Fprintf(w, "agreement: %s\nindex: %d\n", p.Title, ag.Index)
 	if ag.Index > 0 {
@@ -193,5 +205,5 @@ func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
 			fmt.Fprintf(w, "    cosigner key: %s\n", k)
 		}
 	}
-	fmt.Fprintf(w, "signed by key ids: %v\n", signers)
+	fmt.Fprintf(w, "signed by: %s\n", signedBy)
 }

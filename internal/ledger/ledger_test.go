@@ -20,6 +20,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/metrics"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/workflow"
@@ -34,15 +35,16 @@ type fixture struct {
 	l      *ledger.Ledger
 	signer note.Signer
 	ids    map[string]envelope.Signer
+	config []func(*ledger.Config) // applied at every open
 }
 
-func newFixture(tb testing.TB, o store.Options) *fixture {
+func newFixture(tb testing.TB, o store.Options, config ...func(*ledger.Config)) *fixture {
 	tb.Helper()
 	dir := tb.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: dir}); err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{dir: dir, db: filepath.Join(tb.TempDir(), "mvm.db"), ids: map[string]envelope.Signer{}}
+	f := &fixture{dir: dir, db: filepath.Join(tb.TempDir(), "mvm.db"), ids: map[string]envelope.Signer{}, config: config}
 	skey, err := os.ReadFile(filepath.Join(dir, "log.key"))
 	if err != nil {
 		tb.Fatal(err)
@@ -70,7 +72,11 @@ func (f *fixture) open(tb testing.TB, o store.Options) {
 	if f.st, err = store.Open(f.db, o); err != nil {
 		tb.Fatal(err)
 	}
-	if f.l, err = ledger.Open(ledger.Config{Store: f.st, Signer: f.signer, Genesis: genesis}); err != nil {
+	cfg := ledger.Config{Store: f.st, Signer: f.signer, Genesis: genesis}
+	for _, c := range f.config {
+		c(&cfg)
+	}
+	if f.l, err = ledger.Open(cfg); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(f.close)
@@ -277,15 +283,19 @@ func TestRestartRecovers(t *testing.T) {
 // BenchmarkAppend is the full append path in process: admission (signature,
 // chain, validation), the reducer, group commit with fsync and a signed
 // checkpoint, with concurrent callers. Envelopes are signed outside the
-// timer.
+// timer. The +metrics runs feed the commit hook to package metrics, as
+// the server does with --metrics.
 func BenchmarkAppend(b *testing.B) {
-	for _, sync := range []bool{true, false} {
-		name := "fsync"
-		if !sync {
-			name = "nosync"
-		}
-		b.Run(name, func(b *testing.B) {
-			f := newFixture(b, store.Options{NoSync: !sync})
+	for _, c := range []struct {
+		name          string
+		sync, metrics bool
+	}{{"fsync", true, false}, {"nosync", false, false}, {"fsync+metrics", true, true}, {"nosync+metrics", false, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			var hook []func(*ledger.Config)
+			if c.metrics {
+				hook = append(hook, func(cfg *ledger.Config) { cfg.Committed = metrics.New().Committed })
+			}
+			f := newFixture(b, store.Options{NoSync: !c.sync}, hook...)
 			envs := make([][]byte, b.N)
 			for i := range envs {
 				envs[i] = f.seal(b, "pk-liaison", target())
