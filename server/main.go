@@ -119,13 +119,17 @@ func main() {
 	}
 	cfg.Logger = logger
 
+	// Signals are caught before the server starts: it logs "serving" from
+	// inside Start, and a SIGHUP sent on that cue (systemd's ExecReload, a
+	// script) would otherwise kill it with the default action. Those that
+	// arrive while it starts are handled once it has.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	s, err := server.Start(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	stopped := waitErr(s)
 wait:
 	for {

@@ -26,9 +26,13 @@ func init() {
 		},
 	})
 	var status string
+	var pageSize uint
 	register(&command{
-		name: "list", args: "[--status S]", summary: "list the packages you may read, with their status",
-		flags: func(fs *flag.FlagSet) { fs.StringVar(&status, "status", "", "only packages in this status") },
+		name: "list", args: "[--status S] [--page-size N]", summary: "list the packages you may read, with their status",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&status, "status", "", "only packages in this status")
+			fs.UintVar(&pageSize, "page-size", 0, "packages per request (0: the server's default); every page is listed")
+		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
@@ -37,15 +41,15 @@ func init() {
 				return err
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.ListPackages(ctx, &mvmv1.ListPackagesRequest{Status: status})
-				if err != nil {
-					return err
-				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tSTATUS\tOUTCOME\tINDEX\tRECEIVED\tSUMMARY")
-				for _, p := range resp.Packages {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.PackageId, p.Status, dash(p.Outcome), p.Index,
+				err := c.Packages(ctx, status, uint32(min(pageSize, 1<<31)), func(p *mvmv1.PackageSummary) error {
+					_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.PackageId, p.Status, dash(p.Outcome), p.Index,
 						stamp(p.ReceivedAt.AsTime()), dash(p.Summary))
+					return err
+				})
+				if err != nil {
+					return err
 				}
 				return tw.Flush()
 			})

@@ -23,12 +23,14 @@ import (
 func init() {
 	var asOf, party, breachState string
 	var verify bool
+	var pageSize uint
 	register(&command{
-		name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--verify [--state FILE]]",
+		name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--page-size N] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&asOf, "as-of", "", "as of this `TIME`: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
+			fs.UintVar(&pageSize, "page-size", 0, "breaches per request (0: the server's default); every page is listed")
 			fs.BoolVar(&verify, "verify", false, "derive the breaches on the client by auditing the whole log, and check the server's answer against them")
 			stateFlag(fs, &breachState)
 		},
@@ -36,7 +38,7 @@ func init() {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
-			req := &mvmv1.GetBreachesRequest{Party: party}
+			req := &mvmv1.GetBreachesRequest{Party: party, PageSize: uint32(min(pageSize, 1<<31))}
 			if asOf != "" {
 				t, err := parseTime(asOf)
 				if err != nil {
@@ -53,7 +55,7 @@ func init() {
 				})
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetBreaches(ctx, req)
+				resp, err := c.Breaches(ctx, req)
 				if err != nil {
 					return err
 				}

@@ -27,7 +27,7 @@ import (
 // status and deadlines the reducer derives, every signed field of every
 // entry, and the checkpoint it was all verified against.
 func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath string) error {
-	resp, err := c.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: id})
+	resp, err := c.Package(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath strin
 	if !slices.Equal(sent, inLog) {
 		// Entries logged since the first answer are not withheld: ask once
 		// more, now that the checkpoint is fixed.
-		if resp, err = c.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: id}); err != nil {
+		if resp, err = c.Package(ctx, id); err != nil {
 			return err
 		}
 		if sent, err = leafIndexes(resp.Leaves, ver.Checkpoint.Size); err != nil {

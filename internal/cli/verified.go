@@ -85,7 +85,7 @@ func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mv
 		return err
 	}
 	e.printf("verified against checkpoint size %d: every entry audited\n", ver.Checkpoint.Size)
-	resp, err := c.API.GetBreaches(ctx, req)
+	resp, err := c.Breaches(ctx, req)
 	if err != nil {
 		return fmt.Errorf("the server's breaches: %w", err)
 	}

@@ -32,11 +32,14 @@
 //     identity;
 //   - msgids, packages, agreements and meta (size, agreement in force):
 //     exactly what rebuilding them from the entries would write
-//     (ledger.IndexRecords), nothing missing, nothing extra.
+//     (ledger.IndexRecords), nothing missing, nothing extra;
+//   - pkgstate, pkglist, pkgdue (the package-state index, if the file has
+//     one): exactly what rebuilding it writes (ledger.PackageIndexRecords,
+//     which replays each package with the reducer), nothing extra.
 //
-// It does not replay the workflow (that is the auditor's job: start a
-// server on the file and run `client audit`), and it needs no key but
-// those the log itself holds.
+// Beyond that index it does not judge the workflow (that is the auditor's
+// job: start a server on the file and run `client audit`), and it needs
+// no key but those the log itself holds.
 package dbcheck
 
 import (
@@ -341,6 +344,7 @@ func (c *checker) run() {
 	c.checkAgreements()
 	c.checkMeta()
 	c.checkCosignatures()
+	c.checkPackageIndex()
 
 	if c.structureOK {
 		for err := range c.tx.Check(bolt.WithKVStringer(shortKV{})) {

@@ -261,7 +261,20 @@ const (
 	packages = store.BucketPackages
 	ags      = store.BucketAgreements
 	meta     = store.BucketMeta
+	pkgstate = store.BucketPkgState
+	pkglist  = store.BucketPkgList
+	pkgdue   = store.BucketPkgDue
 )
+
+func delNth(n int, path ...string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		k, err := nthKey(tx, n, path...)
+		if err != nil {
+			return err
+		}
+		return del(k, path...)(tx)
+	}
+}
 
 func TestCleanDatabase(t *testing.T) {
 	f := newFixture(t)
@@ -369,6 +382,20 @@ func TestDamage(t *testing.T) {
 			[]want{{meta, "entries; the log has 10"}}, nil},
 		{"meta agreement", put([]byte(store.MetaAgreement), u64(2), meta),
 			[]want{{meta, "points to 2; the agreement in force is entry 0"}}, nil},
+		{"package state", flipNth(0, pkgstate),
+			[]want{{pkgstate, "differs from the rebuilt"}}, nil},
+		{"package state missing", delNth(2, pkgstate),
+			[]want{{pkgstate, "missing (rebuilding the index writes it)"}}, nil},
+		{"listing key extra", put([]byte("af\x00\x00zz-not-a-package"), nil, pkglist),
+			[]want{{pkglist, "not written by rebuilding"}}, nil},
+		{"listing key of another status", renameNth(3, pkglist),
+			[]want{{pkglist, "missing"}, {pkglist, "not written by rebuilding"}}, nil},
+		{"breach key missing", delNth(0, pkgdue),
+			[]want{{pkgdue, "missing"}}, nil},
+		{"breach record", flipNth(1, pkgdue),
+			[]want{{pkgdue, "differs from the rebuilt"}}, nil},
+		{"package index format", put([]byte(store.MetaPkgIndex), []byte{9}, meta),
+			[]want{{meta, "package-state index format"}}, nil},
 		{"bucket", func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(packages)) },
 			[]want{{packages, "bucket missing"}}, nil},
 	}

@@ -118,6 +118,9 @@ type Options struct {
 	// from Now-1h for 2 years, CAs for 10 years; the agreement is authored
 	// at Now.
 	Now time.Time
+	// SecondResponder adds a second responding party, "ir" (client
+	// ir-interior), for tests that need a party not on every package.
+	SecondResponder bool
 }
 
 // Generate writes a complete dev PKI and dev agreement into o.Dir. It
@@ -227,7 +230,11 @@ func build(o Options) ([]file, error) {
 		WitnessQuorum: 2,
 	}
 	var signers []envelope.Signer
-	for _, p := range parties {
+	ps := parties
+	if o.SecondResponder {
+		ps = append(ps[:len(ps):len(ps)], party{"ir", "Iran", mvmv1.Role_ROLE_RESPONDER, "ir-interior"})
+	}
+	for _, p := range ps {
 		ca, err := newCA("ca-"+p.id, fmt.Sprintf("MVM dev CA %s (%s)", p.id, p.name), notBefore)
 		if err != nil {
 			return nil, err

@@ -202,6 +202,9 @@ func Open(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.ensurePackageIndex(); err != nil {
+		return nil, err
+	}
 	go l.verifier()
 	go l.run()
 	return l, nil
@@ -341,6 +344,11 @@ func (l *Ledger) loadAgreement(index uint64) (*agreement.Agreement, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseAgreement(index, leaf)
+}
+
+// parseAgreement parses the agreement entry leaf at index.
+func parseAgreement(index uint64, leaf []byte) (*agreement.Agreement, error) {
 	e, err := entry.DecodeLeaf(leaf)
 	if err != nil {
 		return nil, err

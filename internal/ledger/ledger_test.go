@@ -312,6 +312,10 @@ func BenchmarkAppend(b *testing.B) {
 					}
 				}
 			})
+			// Pages bbolt writes per append: what each index costs the
+			// commit (docs/PERFORMANCE.md).
+			ts := f.st.DB().Stats().TxStats
+			b.ReportMetric(float64(ts.GetWrite())/float64(b.N), "pagewrites/op")
 		})
 	}
 }

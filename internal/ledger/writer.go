@@ -2,12 +2,14 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
-	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
@@ -236,8 +238,8 @@ func (l *Ledger) commit(batch []*request) {
 		l.fail(batch, fmt.Errorf("%w: %w", ErrCommit, err))
 		return
 	}
-	// And one for the packages the cache does not hold: most appends under
-	// load submit new packages, which need no replay.
+	// And one for the states of the packages the cache does not hold, from
+	// the package-state index: no replay, whatever a package's history.
 	var lookup []string
 	for _, r := range batch {
 		if _, ok := r.adm.Payload.(*mvmv1.Agreement); !ok {
@@ -246,11 +248,12 @@ func (l *Ledger) commit(batch []*request) {
 			}
 		}
 	}
-	stored, err := l.st.PackagesLogged(lookup)
+	stored, err := l.st.PackageStates(lookup)
 	if err != nil {
 		l.fail(batch, fmt.Errorf("%w: %w", ErrCommit, err))
 		return
 	}
+	before := map[string]*workflow.Package{} // each package's state before the batch
 
 	for i, r := range batch {
 		adm := r.adm
@@ -300,10 +303,13 @@ func (l *Ledger) commit(batch []*request) {
 			sb.Agreement = &next.Index
 		} else {
 			id := message.PackageID(adm.Payload)
-			pkg, err := l.packageState(id, overlay, stored, history)
+			pkg, err := l.packageState(id, overlay, stored)
 			if err != nil {
 				refused[r] = err
 				continue
+			}
+			if _, ok := overlay[id]; !ok {
+				before[id] = pkg
 			}
 			next, err := workflow.Apply(ag, pkg, in)
 			if err != nil {
@@ -333,6 +339,14 @@ func (l *Ledger) commit(batch []*request) {
 		accepted = append(accepted, s)
 	}
 
+	for _, id := range slices.Sorted(maps.Keys(overlay)) {
+		sb.PackageIndex = append(sb.PackageIndex, indexChanges(before[id], overlay[id])...)
+	}
+	// Keys differ between operations (each names its package), so their
+	// order is free: in key order bbolt touches each page once.
+	slices.SortFunc(sb.PackageIndex, func(a, b store.IndexOp) int {
+		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
+	})
 	var cp []byte
 	if len(accepted) > 0 {
 		root, err := tree.Root()
@@ -402,23 +416,19 @@ func (l *Ledger) remember(overlay map[string]*workflow.Package) {
 }
 
 // packageState returns the state of package id as of the batch so far.
-// stored says which packages outside the cache have entries (absent: not
-// looked up).
-func (l *Ledger) packageState(id string, overlay map[string]*workflow.Package, stored map[string]bool, history []*agreement.Agreement) (*workflow.Package, error) {
+// stored holds the indexed states of the packages outside the cache that
+// were looked up (absent: no such package yet).
+func (l *Ledger) packageState(id string, overlay map[string]*workflow.Package, stored map[string][]byte) (*workflow.Package, error) {
 	if p, ok := overlay[id]; ok {
 		return p, nil
 	}
 	if p, ok := l.cache[id]; ok {
 		return p, nil
 	}
-	if has, ok := stored[id]; ok && !has {
-		return nil, nil // no entry yet: a new package
+	if v, ok := stored[id]; ok {
+		return DecodeState(v)
 	}
-	p, err := l.Replay(id, history)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil, nil // not indexed: a new package
 }
 
 var errCorrupt = errors.New("stored entry cannot be replayed")

@@ -34,6 +34,7 @@ var codeOf = []struct {
 	{workflow.ErrAlreadyExists, codes.AlreadyExists},
 	{ledger.ErrDuplicateMessageID, codes.AlreadyExists},
 	{workflow.ErrInvalid, codes.InvalidArgument},
+	{workflow.ErrBound, codes.ResourceExhausted},
 	{message.ErrInvalid, codes.InvalidArgument},
 	{message.ErrUnknownType, codes.InvalidArgument},
 	{envelope.ErrMalformed, codes.InvalidArgument},

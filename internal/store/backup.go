@@ -23,9 +23,13 @@ const (
 	BucketPackages     = "packages"
 	BucketAgreements   = "agreements"
 	BucketMeta         = "meta"
+	BucketPkgState     = "pkgstate"
+	BucketPkgList      = "pkglist"
+	BucketPkgDue       = "pkgdue"
 
 	MetaSize      = "size"
 	MetaAgreement = "agreement"
+	MetaPkgIndex  = "pkgindex"
 )
 
 // BackupInfo describes a copy made by [Store.Backup].

@@ -10,7 +10,10 @@
 //	msgids        author URI ‖ 0 ‖ message id → index
 //	packages      package id ‖ 0 ‖ index → nothing
 //	agreements    index of every agreement entry → nothing
-//	meta          "size", "agreement" (index of the agreement in force)
+//	pkgstate, pkglist, pkgdue  the package-state index (pkgindex.go)
+//	meta          "size", "agreement" (index of the agreement in force),
+//	              "pkgindex" (the package-state index's format and the size
+//	              it is current at, once built)
 //
 // The stored-hash index of the node at (level, index) is
 // golang.org/x/mod/sumdb/tlog.StoredHashIndex: it numbers the nodes in the
@@ -19,7 +22,7 @@
 // nodes/<level>; Open moves them).
 //
 // Entries, hashes and checkpoints are the record; msgids, packages,
-// agreements and the agreement pointer are indexes that [Store.RebuildIndexes] can recompute
+// agreements, the package-state index and the agreement pointer are indexes that [Store.RebuildIndexes] can recompute
 // from the entries.
 //
 // Guarantees: [Store.Commit] writes a whole batch in one transaction with
@@ -37,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -74,6 +78,8 @@ type Store struct {
 	zero *zeroer // nil for read-only and NoSync stores
 	// created: Open made the file.
 	created bool
+	// indexReads counts keys read by ReadIndex (IndexReads).
+	indexReads atomic.Int64
 }
 
 // Options for Open.
@@ -125,6 +131,9 @@ type Batch struct {
 	// Agreement, if set, is the index of a new agreement in force. A batch
 	// holds at most one.
 	Agreement *uint64
+	// PackageIndex are the batch's changes to the package-state index,
+	// applied in order.
+	PackageIndex []IndexOp
 }
 
 // MsgIDKey is the msgids key of an author's message id.
@@ -197,6 +206,11 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 	}
+	for _, op := range b.PackageIndex {
+		if err := applyIndexOp(tx, op); err != nil {
+			return err
+		}
+	}
 	if b.Checkpoint != nil {
 		cps := tx.Bucket(bCheckpoints)
 		cps.FillPercent = 1.0
@@ -212,6 +226,13 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 		if err := tx.Bucket(bAgreements).Put(u64(*b.Agreement), nil); err != nil {
+			return err
+		}
+	}
+	if v := meta.Get(kPkgIndex); len(v) > 0 {
+		// The package-state index is current up to the new size: a file
+		// extended by a server that does not keep the index shows it.
+		if err := meta.Put(kPkgIndex, append([]byte{v[0]}, u64(newSize)...)); err != nil {
 			return err
 		}
 	}

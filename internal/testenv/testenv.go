@@ -45,6 +45,17 @@ func New(t testing.TB, options ...func(*server.Config)) *Env {
 	return Start(t, certs, filepath.Join(t.TempDir(), "mvm.db"), options...)
 }
 
+// NewPKI is New with a PKI generated with o (its Dir is a new temporary
+// directory), e.g. one with devpki.Options.SecondResponder.
+func NewPKI(t testing.TB, o devpki.Options, options ...func(*server.Config)) *Env {
+	t.Helper()
+	o.Dir = t.TempDir()
+	if err := devpki.Generate(o); err != nil {
+		t.Fatalf("generate PKI: %v", err)
+	}
+	return Start(t, o.Dir, filepath.Join(t.TempDir(), "mvm.db"), options...)
+}
+
 // Start starts a server on an existing PKI and database file.
 func Start(t testing.TB, certs, db string, options ...func(*server.Config)) *Env {
 	t.Helper()

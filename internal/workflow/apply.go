@@ -46,6 +46,10 @@ func Apply(ag *agreement.Agreement, pkg *Package, in Input) (*Package, error) {
 	if err := partyTo(pkg, role, in.Author); err != nil {
 		return nil, err
 	}
+	if n := pkg.Entries[in.Author.Party]; n >= MaxEntriesPerParty {
+		return nil, refuse(ErrBound, "party %s has added %d entries to package %s, the bound (MaxEntriesPerParty); start a new package",
+			in.Author.Party, n, pkg.ID)
+	}
 	next := pkg.clone()
 	var err error
 	switch p := in.Payload.(type) {
@@ -149,6 +153,10 @@ func submit(ag *agreement.Agreement, tp *mvmv1.TargetPackage, in Input) (*Packag
 }
 
 func (p *Package) record(in Input) {
+	if p.Entries == nil {
+		p.Entries = map[string]int{}
+	}
+	p.Entries[in.Author.Party]++
 	p.Events = append(p.Events, Event{
 		Index:      in.Index,
 		ReceivedAt: in.ReceivedAt,
@@ -189,6 +197,10 @@ func (p *Package) requestInformation(r *mvmv1.RequestForInformation, in Input) e
 	if p.findRequest(r.Header.MessageId) >= 0 {
 		return refuse(ErrAlreadyExists, "request %s already exists on package %s", r.Header.MessageId, p.ID)
 	}
+	if len(p.Requests) >= MaxOpenRequests {
+		return refuse(ErrBound, "package %s has %d open requests for information, the bound (MaxOpenRequests); wait for answers",
+			p.ID, len(p.Requests))
+	}
 	p.Requests = append(p.Requests, Request{ID: r.Header.MessageId, Index: in.Index})
 	p.Status = StatusInformationRequested
 	return nil
@@ -202,17 +214,17 @@ func (p *Package) respond(r *mvmv1.InformationResponse, in Input) error {
 	if err := p.require("answer a request on", StatusInformationRequested); err != nil {
 		return err
 	}
-	i := -1
-	if r.RequestId == "" {
-		i = slices.IndexFunc(p.Requests, func(r Request) bool { return r.AnsweredAt == 0 })
-	} else if i = p.findRequest(r.RequestId); i < 0 {
-		return refuse(ErrNotFound, "request %q does not exist on package %s", r.RequestId, p.ID)
+	// Only open requests are kept (answered ones would grow the state with
+	// the history); the first one is answered when none is named.
+	i := 0
+	if r.RequestId != "" {
+		if i = p.findRequest(r.RequestId); i < 0 {
+			return refuse(ErrNotFound, "request %q is not open on package %s (answered already, or never asked)", r.RequestId, p.ID)
+		}
 	}
-	if p.Requests[i].AnsweredAt != 0 {
-		return refuse(ErrAlreadyExists, "request %s was already answered at index %d", p.Requests[i].ID, p.Requests[i].AnsweredAt)
-	}
-	p.Requests[i].AnsweredAt = in.Index
-	if len(p.OpenRequests()) == 0 {
+	p.Requests = slices.Delete(p.Requests, i, i+1)
+	if len(p.Requests) == 0 {
+		p.Requests = nil // as a decoded compact state has it
 		p.Status = StatusAcknowledged
 	}
 	return nil
@@ -289,6 +301,9 @@ func (p *Package) find(f *mvmv1.VerificationFinding, in Input) error {
 		if old.ID == f.Header.MessageId {
 			return refuse(ErrAlreadyExists, "finding %s already exists on package %s", f.Header.MessageId, p.ID)
 		}
+	}
+	if len(p.Findings) >= MaxFindings {
+		return refuse(ErrBound, "package %s has %d findings, the bound (MaxFindings)", p.ID, len(p.Findings))
 	}
 	p.Findings = append(p.Findings, Finding{ID: f.Header.MessageId, Index: in.Index, Mediator: in.Author, Verdict: f.Verdict})
 	switch f.Verdict {

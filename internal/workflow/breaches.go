@@ -33,14 +33,7 @@ func Breaches(pkgs []*Package, asOf time.Time) []Breach {
 	var out []Breach
 	for _, p := range pkgs {
 		for _, d := range p.Deadlines {
-			b := Breach{PackageID: p.ID, Party: d.Party, Deadline: d.Name, Due: d.Due}
-			switch {
-			case !d.Met.IsZero() && !d.Met.After(asOf):
-				b.Late = d.Met.Sub(d.Due)
-			default:
-				b.Late, b.Open = asOf.Sub(d.Due), true
-			}
-			if b.Late > 0 {
+			if b, ok := BreachOf(p.ID, d, asOf); ok {
 				out = append(out, b)
 			}
 		}
@@ -49,4 +42,26 @@ func Breaches(pkgs []*Package, asOf time.Time) []Breach {
 		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.PackageID, b.PackageID), cmp.Compare(a.Deadline, b.Deadline))
 	})
 	return out
+}
+
+// BreachOf is the rule for one deadline of package packageID: the breach
+// it is as of asOf, or false if it is none. Breaches applies it to every
+// deadline; the server applies it to the deadlines its index holds.
+func BreachOf(packageID string, d Deadline, asOf time.Time) (Breach, bool) {
+	b := Breach{PackageID: packageID, Party: d.Party, Deadline: d.Name, Due: d.Due}
+	switch {
+	case !d.Met.IsZero() && !d.Met.After(asOf):
+		b.Late = d.Met.Sub(d.Due)
+	default:
+		b.Late, b.Open = asOf.Sub(d.Due), true
+	}
+	return b, b.Late > 0
+}
+
+// Breachable reports whether a deadline is a breach at some as-of time: it
+// is still open, or it was met late. One met on time is a breach at no
+// time (before it was met it was not yet due), so an index of breaches
+// need not hold it.
+func Breachable(d Deadline) bool {
+	return d.Met.IsZero() || d.Met.After(d.Due)
 }

@@ -353,3 +353,33 @@ func TestBreachesFromReducer(t *testing.T) {
 		t.Errorf("Breaches:\n got  %v\n want %v", fmtBreaches(got), fmtBreaches(want))
 	}
 }
+
+// TestBreachable: a deadline Breachable says no to is a breach at no as-of
+// time; one it says yes to is a breach at some time.
+func TestBreachable(t *testing.T) {
+	due := t0.Add(24 * time.Hour)
+	for _, tc := range []struct {
+		name string
+		d    workflow.Deadline
+		want bool
+	}{
+		{"open", workflow.Deadline{Due: due}, true},
+		{"met early", workflow.Deadline{Due: due, Met: due.Add(-time.Hour)}, false},
+		{"met at due", workflow.Deadline{Due: due, Met: due}, false},
+		{"met late", workflow.Deadline{Due: due, Met: due.Add(time.Nanosecond)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := workflow.Breachable(tc.d); got != tc.want {
+				t.Fatalf("Breachable: got %v, want %v", got, tc.want)
+			}
+			some := false
+			for _, asOf := range []time.Time{t0, due.Add(-time.Nanosecond), due, due.Add(time.Nanosecond), due.Add(time.Hour), due.Add(1000 * time.Hour)} {
+				_, ok := workflow.BreachOf("p", tc.d, asOf)
+				some = some || ok
+			}
+			if some != tc.want {
+				t.Errorf("a breach at some time: %v, Breachable says %v", some, tc.want)
+			}
+		})
+	}
+}

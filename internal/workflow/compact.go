@@ -13,7 +13,7 @@ import (
 )
 
 // compactVersion opens every encoding made by AppendCompact.
-const compactVersion = 1
+const compactVersion = 2
 
 // AppendCompact appends to b a binary encoding of the compact state of p,
 // what Compact keeps: DecodeCompact of it deep-equals p.Compact(), times
@@ -38,7 +38,6 @@ func (p *Package) AppendCompact(b []byte) []byte {
 	for _, r := range p.Requests {
 		e.str(r.ID)
 		e.uint(r.Index)
-		e.uint(r.AnsweredAt)
 	}
 	e.uint(uint64(len(p.Findings)))
 	for _, f := range p.Findings {
@@ -75,6 +74,11 @@ func (p *Package) AppendCompact(b []byte) []byte {
 	}
 	e.bool(p.Withdrawn != nil)
 	e.int(int64(p.Disputes))
+	e.uint(uint64(len(p.Entries)))
+	for _, party := range slices.Sorted(maps.Keys(p.Entries)) {
+		e.str(party)
+		e.uint(uint64(p.Entries[party]))
+	}
 	return e.b
 }
 
@@ -99,7 +103,7 @@ func DecodeCompact(b []byte) (*Package, error) {
 	if n := d.count(); n > 0 {
 		p.Requests = make([]Request, n)
 		for i := range p.Requests {
-			p.Requests[i] = Request{ID: d.str(), Index: d.uint(), AnsweredAt: d.uint()}
+			p.Requests[i] = Request{ID: d.str(), Index: d.uint()}
 		}
 	}
 	if n := d.count(); n > 0 {
@@ -136,6 +140,13 @@ func DecodeCompact(b []byte) (*Package, error) {
 		p.Withdrawn = &mvmv1.Withdrawal{}
 	}
 	p.Disputes = int(d.int())
+	if n := d.count(); n > 0 {
+		p.Entries = make(map[string]int, n)
+		for range n {
+			party := d.str()
+			p.Entries[party] = int(d.uint())
+		}
+	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%d bytes left over", len(d.b))
 	}

@@ -64,7 +64,7 @@ func TestCompactEncodingCases(t *testing.T) {
 		Target: &mvmv1.TargetPackage{Summary: "dropped"},
 		Status: workflow.StatusDisputed, Report: &mvmv1.ActionReport{Outcome: mvmv1.Outcome_OUTCOME_ARRESTS, Note: "dropped"},
 		AckIndex: 8, ReportIndex: 1 << 40,
-		Requests: []workflow.Request{{ID: "r1", Index: 9, AnsweredAt: 10}, {ID: "r2", Index: 11}},
+		Requests: []workflow.Request{{ID: "r1", Index: 9}, {ID: "r2", Index: 11}},
 		Findings: []workflow.Finding{{ID: "f1", Index: 12, Mediator: tr, Verdict: mvmv1.Verdict_VERDICT_CONTRADICTED}},
 		Dispute: &workflow.Dispute{ID: "d1", Index: 13, By: af, FindingID: "f1",
 			Rulings: map[string]map[string]bool{"upheld": {"tr": true, "qa": true}, "dismissed": {"qa": false}}, Decision: "upheld", RuledAt: 14},
@@ -74,6 +74,7 @@ func TestCompactEncodingCases(t *testing.T) {
 			{Name: workflow.DeadlineEvidence, Party: "af", Due: time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), Met: time.Unix(-5, 1).UTC()},
 		},
 		Withdrawn: &mvmv1.Withdrawal{Reason: "dropped"}, Events: []workflow.Event{{Index: 7}}, Disputes: 3,
+		Entries: map[string]int{"pk": 1, "af": 4999, "tr": 2},
 	}
 	for _, tc := range []struct {
 		name string
@@ -116,8 +117,8 @@ func TestCompactEncodingKnowsEveryField(t *testing.T) {
 		want []string
 	}{
 		{workflow.Package{}, []string{"ID", "Index", "ReceivedAt", "Submitter", "Responder", "Target", "Status", "Report",
-			"AckIndex", "ReportIndex", "Requests", "Findings", "Dispute", "Deadlines", "Withdrawn", "Events", "Disputes"}},
-		{workflow.Request{}, []string{"ID", "Index", "AnsweredAt"}},
+			"AckIndex", "ReportIndex", "Requests", "Findings", "Dispute", "Deadlines", "Withdrawn", "Events", "Disputes", "Entries"}},
+		{workflow.Request{}, []string{"ID", "Index"}},
 		{workflow.Finding{}, []string{"ID", "Index", "Mediator", "Verdict"}},
 		{workflow.Dispute{}, []string{"ID", "Index", "By", "FindingID", "Rulings", "Decision", "RuledAt"}},
 		{workflow.Deadline{}, []string{"Name", "Party", "Due", "Met"}},

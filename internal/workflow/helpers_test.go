@@ -207,7 +207,7 @@ func (w *world) must(p *workflow.Package, author identity.Identity, m proto.Mess
 	return next
 }
 
-var kinds = []error{workflow.ErrPermission, workflow.ErrNotFound, workflow.ErrPrecondition, workflow.ErrAlreadyExists, workflow.ErrInvalid}
+var kinds = []error{workflow.ErrPermission, workflow.ErrNotFound, workflow.ErrPrecondition, workflow.ErrAlreadyExists, workflow.ErrInvalid, workflow.ErrBound}
 
 func refusalKinds(err error) int {
 	n := 0

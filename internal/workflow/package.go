@@ -47,11 +47,10 @@ type Finding struct {
 	Verdict  mvmv1.Verdict
 }
 
-// Request is a request for information and its answer, if any.
+// Request is an open request for information.
 type Request struct {
-	ID         string
-	Index      uint64
-	AnsweredAt uint64 // index of the response; 0 while open
+	ID    string
+	Index uint64
 }
 
 // Dispute is the package's open or last dispute.
@@ -89,13 +88,22 @@ type Package struct {
 	Report      *mvmv1.ActionReport
 	AckIndex    uint64 // index of the acknowledgement, 0 if none
 	ReportIndex uint64 // index of the action report, 0 if none
-	Requests    []Request
-	Findings    []Finding
-	Dispute     *Dispute
-	Deadlines   []Deadline
-	Withdrawn   *mvmv1.Withdrawal
-	Events      []Event
-	Disputes    int
+	// Requests are the open requests for information, at most
+	// MaxOpenRequests: an answered request leaves the state (its entries
+	// stay in the log).
+	Requests  []Request
+	Findings  []Finding
+	Dispute   *Dispute
+	Deadlines []Deadline
+	Withdrawn *mvmv1.Withdrawal
+	// Events is the history, kept by full replays only: Compact drops
+	// it, and the server and the auditor apply entries to compact states,
+	// so nothing they copy per entry grows with the history.
+	Events   []Event
+	Disputes int
+	// Entries counts the package's entries by author party, for
+	// MaxEntriesPerParty.
+	Entries map[string]int
 }
 
 // clone returns a copy deep enough that Apply can change it without
@@ -106,6 +114,7 @@ func (p *Package) clone() *Package {
 	c.Findings = slices.Clone(p.Findings)
 	c.Deadlines = slices.Clone(p.Deadlines)
 	c.Events = slices.Clone(p.Events)
+	c.Entries = maps.Clone(p.Entries)
 	if p.Dispute != nil {
 		d := *p.Dispute
 		d.Rulings = make(map[string]map[string]bool, len(p.Dispute.Rulings))
@@ -133,13 +142,11 @@ func (p *Package) Compact() *Package {
 	return &c
 }
 
-// OpenRequests returns the ids of unanswered requests for information.
+// OpenRequests returns the ids of the open requests for information.
 func (p *Package) OpenRequests() []string {
 	var ids []string
 	for _, r := range p.Requests {
-		if r.AnsweredAt == 0 {
-			ids = append(ids, r.ID)
-		}
+		ids = append(ids, r.ID)
 	}
 	return ids
 }

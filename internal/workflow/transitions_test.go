@@ -243,7 +243,7 @@ func TestApplyDoesNotMutate(t *testing.T) {
 						next.Deadlines[i].Name = "tampered"
 					}
 					for i := range next.Requests {
-						next.Requests[i].AnsweredAt = 999
+						next.Requests[i].ID = "tampered"
 					}
 					for i := range next.Findings {
 						next.Findings[i].ID = "tampered"
@@ -401,14 +401,14 @@ func TestNotFound(t *testing.T) {
 		t.Errorf("answer to an unknown request: got %v, want %v", err, workflow.ErrNotFound)
 	}
 	// Answer the second request by id, then the first by default; a second
-	// answer to the same request is refused.
+	// answer to the same request is refused: it is no longer open.
 	second := p.Requests[1].ID
 	p = w.must(p, pk, w.answer(pkgID, second))
 	if got, want := p.OpenRequests(), []string{p.Requests[0].ID}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("open requests: got %v, want %v", got, want)
 	}
-	if _, err := w.apply(p, pk, w.answer(pkgID, second)); !errors.Is(err, workflow.ErrAlreadyExists) {
-		t.Errorf("second answer to %s: got %v, want %v", second, err, workflow.ErrAlreadyExists)
+	if _, err := w.apply(p, pk, w.answer(pkgID, second)); !errors.Is(err, workflow.ErrNotFound) {
+		t.Errorf("second answer to %s: got %v, want %v", second, err, workflow.ErrNotFound)
 	}
 	p = w.must(p, pk, w.answer(pkgID, ""))
 	if p.Status != workflow.StatusAcknowledged || len(p.OpenRequests()) != 0 {

@@ -485,8 +485,14 @@ func (x *GetCertificatesResponse) GetCertificates() [][]byte {
 }
 
 type GetPackageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PackageId     string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PackageId string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	// At most this many history events (and leaves) in the answer; 0 means
+	// the server's default. The server may return fewer (it bounds each
+	// answer in bytes too).
+	PageSize uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous answer; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +530,20 @@ func (*GetPackageRequest) Descriptor() ([]byte, []int) {
 func (x *GetPackageRequest) GetPackageId() string {
 	if x != nil {
 		return x.PackageId
+	}
+	return ""
+}
+
+func (x *GetPackageRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetPackageRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
 	}
 	return ""
 }
@@ -948,11 +968,15 @@ func (x *FindingState) GetIndex() uint64 {
 }
 
 type GetPackageResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Package *PackageSummary        `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
-	History []*PackageEvent        `protobuf:"bytes,2,rep,name=history,proto3" json:"history,omitempty"`
-	// The serialized Entry leaves of the package, in log order.
-	Leaves        [][]byte `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The package's state as of the log size this page was read at.
+	Package *PackageSummary `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	// One page of the history, in log order.
+	History []*PackageEvent `protobuf:"bytes,2,rep,name=history,proto3" json:"history,omitempty"`
+	// The serialized Entry leaves of this page's events, in log order.
+	Leaves [][]byte `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	// Empty on the last page; otherwise pass it as page_token for the next.
+	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1008,10 +1032,22 @@ func (x *GetPackageResponse) GetLeaves() [][]byte {
 	return nil
 }
 
+func (x *GetPackageResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type ListPackagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional status filter.
-	Status        string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Status string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	// At most this many packages in the answer; 0 means the server's default.
+	PageSize uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous answer to the same query; empty
+	// for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1053,9 +1089,26 @@ func (x *ListPackagesRequest) GetStatus() string {
 	return ""
 }
 
+func (x *ListPackagesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPackagesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListPackagesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Packages      []*PackageSummary      `protobuf:"bytes,1,rep,name=packages,proto3" json:"packages,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of the packages the caller may read, in package id order.
+	Packages []*PackageSummary `protobuf:"bytes,1,rep,name=packages,proto3" json:"packages,omitempty"`
+	// Empty on the last page; otherwise pass it as page_token for the next.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1095,6 +1148,13 @@ func (x *ListPackagesResponse) GetPackages() []*PackageSummary {
 		return x.Packages
 	}
 	return nil
+}
+
+func (x *ListPackagesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetAgreementRequest struct {
@@ -1183,7 +1243,12 @@ type GetBreachesRequest struct {
 	// Defaults to the server's current time.
 	AsOf *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	// Optional party filter.
-	Party         string `protobuf:"bytes,2,opt,name=party,proto3" json:"party,omitempty"`
+	Party string `protobuf:"bytes,2,opt,name=party,proto3" json:"party,omitempty"`
+	// At most this many breaches in the answer; 0 means the server's default.
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous answer to the same query (same
+	// as_of and party); empty for the first page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1228,6 +1293,20 @@ func (x *GetBreachesRequest) GetAsOf() *timestamppb.Timestamp {
 func (x *GetBreachesRequest) GetParty() string {
 	if x != nil {
 		return x.Party
+	}
+	return ""
+}
+
+func (x *GetBreachesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetBreachesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
 	}
 	return ""
 }
@@ -1310,9 +1389,14 @@ func (x *Breach) GetLateSeconds() int64 {
 }
 
 type GetBreachesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Breaches      []*Breach              `protobuf:"bytes,1,rep,name=breaches,proto3" json:"breaches,omitempty"`
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of the breaches the caller may read, by due time, package id,
+	// deadline.
+	Breaches []*Breach              `protobuf:"bytes,1,rep,name=breaches,proto3" json:"breaches,omitempty"`
+	AsOf     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	// Empty on the last page; otherwise pass it as page_token (with the same
+	// as_of, which this answer carries) for the next.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1443,13 @@ func (x *GetBreachesResponse) GetAsOf() *timestamppb.Timestamp {
 		return x.AsOf
 	}
 	return nil
+}
+
+func (x *GetBreachesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetCheckpointRequest struct {
@@ -2033,10 +2124,13 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x16GetCertificatesRequest\x12\x16\n" +
 	"\x06sha256\x18\x01 \x03(\fR\x06sha256\"=\n" +
 	"\x17GetCertificatesResponse\x12\"\n" +
-	"\fcertificates\x18\x01 \x03(\fR\fcertificates\"2\n" +
+	"\fcertificates\x18\x01 \x03(\fR\fcertificates\"n\n" +
 	"\x11GetPackageRequest\x12\x1d\n" +
 	"\n" +
-	"package_id\x18\x01 \x01(\tR\tpackageId\"\xb6\x01\n" +
+	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb6\x01\n" +
 	"\fPackageEvent\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12;\n" +
 	"\vreceived_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2076,31 +2170,40 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"finding_id\x18\x01 \x01(\tR\tfindingId\x12\x1a\n" +
 	"\bmediator\x18\x02 \x01(\tR\bmediator\x12\x18\n" +
 	"\averdict\x18\x03 \x01(\tR\averdict\x12\x14\n" +
-	"\x05index\x18\x04 \x01(\x04R\x05index\"\x8e\x01\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\"\xb6\x01\n" +
 	"\x12GetPackageResponse\x120\n" +
 	"\apackage\x18\x01 \x01(\v2\x16.mvm.v1.PackageSummaryR\apackage\x12.\n" +
 	"\ahistory\x18\x02 \x03(\v2\x14.mvm.v1.PackageEventR\ahistory\x12\x16\n" +
-	"\x06leaves\x18\x03 \x03(\fR\x06leaves\"-\n" +
+	"\x06leaves\x18\x03 \x03(\fR\x06leaves\x12&\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"i\n" +
 	"\x13ListPackagesRequest\x12\x16\n" +
-	"\x06status\x18\x01 \x01(\tR\x06status\"J\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x14ListPackagesResponse\x122\n" +
-	"\bpackages\x18\x01 \x03(\v2\x16.mvm.v1.PackageSummaryR\bpackages\"\x15\n" +
+	"\bpackages\x18\x01 \x03(\v2\x16.mvm.v1.PackageSummaryR\bpackages\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x15\n" +
 	"\x13GetAgreementRequest\"*\n" +
 	"\x14GetAgreementResponse\x12\x12\n" +
-	"\x04leaf\x18\x01 \x01(\fR\x04leaf\"[\n" +
+	"\x04leaf\x18\x01 \x01(\fR\x04leaf\"\x97\x01\n" +
 	"\x12GetBreachesRequest\x12/\n" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12\x14\n" +
-	"\x05party\x18\x02 \x01(\tR\x05party\"\xaa\x01\n" +
+	"\x05party\x18\x02 \x01(\tR\x05party\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xaa\x01\n" +
 	"\x06Breach\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x14\n" +
 	"\x05party\x18\x02 \x01(\tR\x05party\x12\x1a\n" +
 	"\bdeadline\x18\x03 \x01(\tR\bdeadline\x12,\n" +
 	"\x03due\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x03due\x12!\n" +
-	"\flate_seconds\x18\x05 \x01(\x03R\vlateSeconds\"r\n" +
+	"\flate_seconds\x18\x05 \x01(\x03R\vlateSeconds\"\x9a\x01\n" +
 	"\x13GetBreachesResponse\x12*\n" +
 	"\bbreaches\x18\x01 \x03(\v2\x0e.mvm.v1.BreachR\bbreaches\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"H\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"H\n" +
 	"\x14GetCheckpointRequest\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x1c\n" +
 	"\twitnessed\x18\x02 \x01(\bR\twitnessed\"|\n" +

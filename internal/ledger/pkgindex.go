@@ -1,0 +1,197 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+)
+
+// The package-state index: for each package, its compact state (what the
+// writer applies the next entry to, and what readers summarise), and keys
+// that let a reader answer list and breach queries by reading only the
+// answer, already scoped to the caller.
+//
+//	pkgstate  id → workflow compact state (the target's summary text is read
+//	          from the submission entry, not copied here)
+//	pkglist   scope ‖ 0 ‖ status ‖ 0 ‖ id → nothing
+//	pkgdue    scope ‖ 0 ‖ party ‖ 0 ‖ due ‖ id ‖ 0 ‖ deadline → BreachRecord
+//
+// A scope is a party the package is on (its submitter's and its
+// responder's). A party reads its own scope; a mediator reads every
+// party's scope, merged, a package met twice counted once; a listing of
+// every status merges the status ranges, breaches of every party merge the
+// party ranges (store.View.Scan). So each package has one listing key and
+// each deadline one breach key per scope, two in all. pkgdue holds only the deadlines that
+// are breaches at some time (workflow.Breachable: open, or met late), in
+// breach order (due time, package, deadline), so the breaches as of t are
+// exactly the first keys of a range whose due time is before t (agreement
+// deadlines are positive, so every such deadline already existed at t).
+//
+// The writer computes the changes a batch makes from each package's state
+// before and after it (indexChanges) and commits them in the batch's
+// transaction; RebuildPackageIndex recomputes everything from the entries
+// with the same records function, so a rebuilt index equals the written
+// one byte for byte, and verify-db compares the two.
+
+// PackageIndexVersion is the format of the records below.
+const PackageIndexVersion = 1
+
+// ListPrefix is the pkglist prefix of a scope and a status.
+func ListPrefix(scope, status string) []byte {
+	k := append([]byte(scope), 0)
+	k = append(k, status...)
+	return append(k, 0)
+}
+
+// DuePrefix is the pkgdue prefix of a scope and a deadline party.
+func DuePrefix(scope, party string) []byte {
+	k := append([]byte(scope), 0)
+	k = append(k, party...)
+	return append(k, 0)
+}
+
+// DueSuffix is the pkgdue key suffix (after a range's prefix) from which
+// keys are due at or after t: the breaches as of t sort before it.
+func DueSuffix(t time.Time) []byte { return appendTime(nil, t) }
+
+// appendTime appends t as 12 bytes that sort as times do: seconds offset
+// by 2^63, then nanoseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix())^1<<63)
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
+}
+
+// BreachRecord is a pkgdue value: one breachable deadline of a package.
+type BreachRecord struct {
+	PackageID string
+	Deadline  workflow.Deadline
+}
+
+func encodeBreach(id string, d workflow.Deadline) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(id)))
+	b = append(b, id...)
+	for _, s := range []string{d.Name, d.Party} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = appendTime(b, d.Due)
+	if !d.Met.IsZero() {
+		b = appendTime(b, d.Met)
+	}
+	return b
+}
+
+// DecodeBreach decodes a pkgdue value.
+func DecodeBreach(b []byte) (BreachRecord, error) {
+	var r BreachRecord
+	var strs [3]string
+	for i := range strs {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return r, errors.New("malformed breach record")
+		}
+		strs[i], b = string(b[k:k+int(n)]), b[k+int(n):]
+	}
+	readTime := func() time.Time {
+		t := time.Unix(int64(binary.BigEndian.Uint64(b)^1<<63), int64(binary.BigEndian.Uint32(b[8:]))).UTC()
+		b = b[12:]
+		return t
+	}
+	if len(b) != 12 && len(b) != 24 {
+		return r, errors.New("malformed breach record times")
+	}
+	r.PackageID = strs[0]
+	r.Deadline = workflow.Deadline{Name: strs[1], Party: strs[2], Due: readTime()}
+	if len(b) == 12 {
+		r.Deadline.Met = readTime()
+	}
+	return r, nil
+}
+
+// packageRecords are the index records of one package state: its state,
+// then one listing key and one key per breachable deadline for each scope.
+// No two share a key.
+func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
+	var recs []store.IndexOp
+	if state {
+		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: []byte(p.ID), Value: p.AppendCompact(nil)})
+	}
+	for _, scope := range [2]string{p.Submitter.Party, p.Responder} {
+		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: append(ListPrefix(scope, string(p.Status)), p.ID...), Value: []byte{}})
+		for _, d := range p.Deadlines {
+			if !workflow.Breachable(d) {
+				continue
+			}
+			k := appendTime(DuePrefix(scope, d.Party), d.Due)
+			k = append(append(append(k, p.ID...), 0), d.Name...)
+			recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: encodeBreach(p.ID, d)})
+		}
+	}
+	return recs
+}
+
+// indexChanges returns the index operations that take the index from
+// package state old (nil: none yet) to next. A package has a dozen
+// records at most, so they are compared pairwise.
+func indexChanges(old, next *workflow.Package) []store.IndexOp {
+	now := packageRecords(next, true)
+	if old == nil {
+		return now
+	}
+	// Every entry changes the state (its per-party counts at least), so
+	// the old state is not encoded to be compared.
+	was := packageRecords(old, false)
+	find := func(recs []store.IndexOp, r store.IndexOp) *store.IndexOp {
+		for i := range recs {
+			if recs[i].Bucket == r.Bucket && bytes.Equal(recs[i].Key, r.Key) {
+				return &recs[i]
+			}
+		}
+		return nil
+	}
+	var ops []store.IndexOp
+	for _, r := range was {
+		if find(now, r) == nil {
+			ops = append(ops, store.IndexOp{Bucket: r.Bucket, Key: r.Key, Delete: true})
+		}
+	}
+	for _, r := range now {
+		if o := find(was, r); o == nil || r.Bucket == store.PkgState || !bytes.Equal(o.Value, r.Value) {
+			ops = append(ops, r)
+		}
+	}
+	return ops
+}
+
+// DecodeState decodes a package's pkgstate value.
+func DecodeState(v []byte) (*workflow.Package, error) {
+	p, err := workflow.DecodeCompact(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: package index: %v", errCorrupt, err)
+	}
+	return p, nil
+}
+
+// ReadIndex runs fn in one read transaction of the store that sees exactly
+// the published head h: never a batch whose commit is still being made
+// durable (it waits for that batch's head instead).
+func (l *Ledger) ReadIndex(ctx context.Context, fn func(v store.View, h *Head) error) error {
+	for {
+		h := l.Head()
+		err := l.st.ReadIndex(h.Size, func(v store.View) error { return fn(v, h) })
+		if !errors.Is(err, store.ErrAhead) {
+			return err
+		}
+		select {
+		case <-h.Changed():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

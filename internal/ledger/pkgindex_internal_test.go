@@ -1,0 +1,69 @@
+package ledger
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+)
+
+// TestIndexChanges: what each change of a package's state does to its
+// index records, in particular to its breach keys: a deadline is indexed
+// while open, stays when met late (with its met time), and leaves when met
+// on time.
+func TestIndexChanges(t *testing.T) {
+	due := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	pkg := func(status workflow.Status, met time.Time) *workflow.Package {
+		return &workflow.Package{ID: "p1", Submitter: identity.Identity{Party: "pk"}, Responder: "af", Status: status,
+			Deadlines: []workflow.Deadline{{Name: workflow.DeadlineAcknowledge, Party: "af", Due: due, Met: met}}}
+	}
+	open := pkg(workflow.StatusSubmitted, time.Time{})
+	count := func(ops []store.IndexOp, b store.IndexBucket, del bool) int {
+		n := 0
+		for _, op := range ops {
+			if op.Bucket == b && op.Delete == del {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new *workflow.Package
+		// puts and deletes per bucket: state, list, due
+		puts, dels [3]int
+	}{
+		// state; one listing key and one breach key per scope (pk, af)
+		{"new package", nil, open, [3]int{1, 2, 2}, [3]int{}},
+		{"acknowledged on time", open, pkg(workflow.StatusAcknowledged, due.Add(-time.Hour)), [3]int{1, 2, 0}, [3]int{0, 2, 2}},
+		{"acknowledged late", open, pkg(workflow.StatusAcknowledged, due.Add(time.Hour)), [3]int{1, 2, 2}, [3]int{0, 2, 0}},
+		{"state only", open, open, [3]int{1, 0, 0}, [3]int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops := indexChanges(tc.old, tc.new)
+			for b := range 3 {
+				if got := count(ops, store.IndexBucket(b), false); got != tc.puts[b] {
+					t.Errorf("bucket %d: %d puts, want %d", b, got, tc.puts[b])
+				}
+				if got := count(ops, store.IndexBucket(b), true); got != tc.dels[b] {
+					t.Errorf("bucket %d: %d deletes, want %d", b, got, tc.dels[b])
+				}
+			}
+			for _, op := range ops {
+				if op.Bucket != store.PkgDue || op.Delete {
+					continue
+				}
+				r, err := DecodeBreach(op.Value)
+				if err != nil || r.PackageID != "p1" || !r.Deadline.Due.Equal(due) || !r.Deadline.Met.Equal(tc.new.Deadlines[0].Met) {
+					t.Errorf("breach record %+v, %v", r, err)
+				}
+				if !strings.Contains(string(op.Key), "p1\x00acknowledge") {
+					t.Errorf("breach key %q", op.Key)
+				}
+			}
+		})
+	}
+}
