@@ -324,12 +324,21 @@ func (p *Package) rule(ag *agreement.Agreement, r *mvmv1.Ruling, in Input) error
 		return refuse(ErrNotFound, "dispute %q is not the open dispute on package %s (that is %s)", r.DisputeId, p.ID, d.ID)
 	}
 	signers := d.Rulings[r.Decision]
+	if signers[in.Author.Party] {
+		return refuse(ErrAlreadyExists, "party %s already signed this ruling on dispute %s", in.Author.Party, d.ID)
+	}
+	// A mediator party's later ruling replaces its earlier one: only its
+	// latest decision counts towards the quorum, so a mediator that signed
+	// two decisions cannot make either final together with someone else's.
+	for decision, s := range d.Rulings {
+		delete(s, in.Author.Party)
+		if len(s) == 0 {
+			delete(d.Rulings, decision)
+		}
+	}
 	if signers == nil {
 		signers = map[string]bool{}
 		d.Rulings[r.Decision] = signers
-	}
-	if signers[in.Author.Party] {
-		return refuse(ErrAlreadyExists, "party %s already signed this ruling on dispute %s", in.Author.Party, d.ID)
 	}
 	signers[in.Author.Party] = true
 	if len(signers) >= ag.RulingQuorum {
@@ -344,7 +353,7 @@ func (p *Package) rule(ag *agreement.Agreement, r *mvmv1.Ruling, in Input) error
 }
 
 // PendingRulings returns, for the open dispute, each proposed decision with
-// the mediator parties that signed it.
+// the mediator parties whose latest ruling it is.
 func (p *Package) PendingRulings() map[string][]string {
 	out := map[string][]string{}
 	if p.Dispute == nil {

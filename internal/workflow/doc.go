@@ -26,6 +26,25 @@
 //	acknowledged … contested → disputed → ruled (quorum of mediators)
 //	submitted | acknowledged | information-requested → withdrawn
 //
+// # Rulings
+//
+// A ruling is final once the agreement's quorum of mediator parties signed
+// the same decision (compared byte for byte). A mediator party's later
+// ruling on the open dispute replaces its earlier one: only each party's
+// latest decision counts, so a mediator cannot sign two contradictory
+// decisions and leave either to be made final by one other mediator. The
+// same decision signed again by the same party is refused.
+//
+// # Deadlines during a dispute
+//
+// While a dispute is open the responder cannot report action, so the
+// action-report deadline pauses: it stops counting when the dispute opens
+// ([Deadline.PausedAt]) and its lateness is frozen at that time. The
+// ruling that ends the dispute also ends that obligation (no report is
+// accepted after it); the lateness incurred before the dispute stays a
+// breach and nothing after it is counted. The evidence deadline keeps
+// running: evidence is accepted in every status.
+//
 // Some entries leave the status unchanged: a further request for
 // information, evidence, a ruling below the quorum. A withdrawal ends the
 // package's open deadlines; a final ruling ends an open action-report
