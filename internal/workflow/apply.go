@@ -312,6 +312,11 @@ func (p *Package) dispute(d *mvmv1.Dispute, in Input) error {
 		Rulings: map[string]map[string]bool{}}
 	p.Disputes++
 	p.Status = StatusDisputed
+	// No action report is accepted from here on (the dispute ends only
+	// with a ruling, which takes none), so the action-report deadline
+	// stops now: its lateness so far stays a breach, and none accrues
+	// while the mediators deliberate.
+	p.closeObligations(in.ReceivedAt, DeadlineActionReport)
 	return nil
 }
 

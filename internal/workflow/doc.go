@@ -37,17 +37,18 @@
 //
 // # Deadlines during a dispute
 //
-// While a dispute is open the responder cannot report action, so the
-// action-report deadline pauses: it stops counting when the dispute opens
-// ([Deadline.PausedAt]) and its lateness is frozen at that time. The
-// ruling that ends the dispute also ends that obligation (no report is
-// accepted after it); the lateness incurred before the dispute stays a
-// breach and nothing after it is counted. The evidence deadline keeps
-// running: evidence is accepted in every status.
+// While a dispute is open the responder cannot report action, and a
+// dispute ends only with a ruling, after which no report is accepted
+// either. So the action-report deadline stops when the dispute opens: the
+// obligation ends then (its Met is the dispute's receive time), the
+// lateness incurred before the dispute stays a breach, and none accrues
+// while the mediators deliberate, however long. A pause that can never
+// resume is this end. The evidence deadline keeps running: evidence is
+// accepted in every status.
 //
 // Some entries leave the status unchanged: a further request for
 // information, evidence, a ruling below the quorum. A withdrawal ends the
-// package's open deadlines; a final ruling ends an open action-report
+// package's open deadlines; a dispute ends an open action-report
 // deadline (no report is accepted any more).
 //
 // The package is pure: no I/O, no gRPC, no storage, no clock.
