@@ -61,6 +61,10 @@ type Config struct {
 	// Linger bounds how long the writer waits, under load, for a fuller
 	// batch (see Ledger.verifier). Default 600µs; negative: never.
 	Linger time.Duration
+	// Commit commits a batch of appends. Default Store.Commit; tests set
+	// it to inject a failed commit or to hold the writer (calling
+	// Store.Commit themselves to let it go on).
+	Commit func(*store.Batch) error
 }
 
 // Head is the committed state of the log, published after every commit.
@@ -130,6 +134,8 @@ type Ledger struct {
 	tree     *tlog.Tree
 	cache    map[string]*workflow.Package
 	lastTime time.Time
+	// clockHeld: the clock read earlier than lastTime at the last batch.
+	clockHeld bool
 
 	authors sync.Map // peer certificate SHA-256 (string) → identity
 }
@@ -167,6 +173,9 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.Linger == 0 {
 		cfg.Linger = DefaultLinger
+	}
+	if cfg.Commit == nil {
+		cfg.Commit = cfg.Store.Commit
 	}
 	l := &Ledger{
 		cfg:      cfg,

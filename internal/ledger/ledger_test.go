@@ -34,15 +34,24 @@ type fixture struct {
 	l      *ledger.Ledger
 	signer note.Signer
 	ids    map[string]envelope.Signer
+	// config, if set, adjusts the ledger's configuration at open.
+	config func(*ledger.Config)
 }
 
 func newFixture(tb testing.TB, o store.Options) *fixture {
+	tb.Helper()
+	return newFixtureConfig(tb, o, nil)
+}
+
+// newFixtureConfig is newFixture with config adjusting the ledger's
+// configuration from the start (genesis included).
+func newFixtureConfig(tb testing.TB, o store.Options, config func(*ledger.Config)) *fixture {
 	tb.Helper()
 	dir := tb.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: dir}); err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{dir: dir, db: filepath.Join(tb.TempDir(), "mvm.db"), ids: map[string]envelope.Signer{}}
+	f := &fixture{dir: dir, db: filepath.Join(tb.TempDir(), "mvm.db"), ids: map[string]envelope.Signer{}, config: config}
 	skey, err := os.ReadFile(filepath.Join(dir, "log.key"))
 	if err != nil {
 		tb.Fatal(err)
@@ -70,7 +79,11 @@ func (f *fixture) open(tb testing.TB, o store.Options) {
 	if f.st, err = store.Open(f.db, o); err != nil {
 		tb.Fatal(err)
 	}
-	if f.l, err = ledger.Open(ledger.Config{Store: f.st, Signer: f.signer, Genesis: genesis}); err != nil {
+	cfg := ledger.Config{Store: f.st, Signer: f.signer, Genesis: genesis}
+	if f.config != nil {
+		f.config(&cfg)
+	}
+	if f.l, err = ledger.Open(cfg); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(f.close)

@@ -215,10 +215,11 @@ func (l *Ledger) commit(batch []*request) {
 	// it and the nodes it creates, so no receipt reads the store.
 	nodes := tlog.NodeMap{}
 	tree.Edge(func(id tlog.NodeID, hash []byte) { nodes[id] = hash })
-	now := l.cfg.Now().UTC()
-	if now.Before(l.lastTime) {
-		now = l.lastTime // receive times never go backwards along the log
-	}
+	// Receive times never go backwards along the log, but authors' clocks
+	// are judged against the server's clock (entry.ReceiveTime, CheckClock).
+	clock := l.cfg.Now().UTC()
+	now := entry.ReceiveTime(clock, l.lastTime)
+	l.watchClock(clock)
 	sb := &store.Batch{First: h.Size, Certs: map[string][]byte{}}
 	overlay := map[string]*workflow.Package{}
 	byMsgID := map[string]*staged{}
@@ -269,9 +270,8 @@ func (l *Ledger) commit(batch []*request) {
 			continue
 		}
 		// After the duplicate check: a retry of a logged envelope is
-		// answered however old its timestamp. The clock is checked against
-		// the receive time the entry gets, as the audit checks it.
-		if err := entry.CheckClock(ag, adm, now); err != nil {
+		// answered however old its timestamp.
+		if err := entry.CheckClock(ag, adm, clock); err != nil {
 			refused[r] = err
 			continue
 		}
@@ -342,7 +342,7 @@ func (l *Ledger) commit(batch []*request) {
 		if err == nil {
 			sb.Checkpoint = cp
 			t0 := time.Now()
-			err = l.st.Commit(sb)
+			err = l.cfg.Commit(sb)
 			l.log.Debug("batch committed", "first", sb.First, "entries", len(accepted), "requests", len(batch), "commit", time.Since(t0))
 		}
 		if err != nil {
@@ -376,6 +376,21 @@ func (l *Ledger) commit(batch []*request) {
 	for _, answer := range earlier {
 		answer()
 	}
+}
+
+// watchClock warns, once per step, when the clock reads earlier than the
+// last receive time (it ran ahead and was corrected): receive times are
+// held at the last one until the clock catches up, and operators must know.
+func (l *Ledger) watchClock(clock time.Time) {
+	behind := clock.Before(l.lastTime)
+	switch {
+	case behind && !l.clockHeld:
+		l.log.Warn("clock is behind the log's last receive time; receive times are held at it until the clock catches up",
+			"clock", clock, "last_receive_time", l.lastTime, "behind", l.lastTime.Sub(clock))
+	case !behind && l.clockHeld:
+		l.log.Info("clock caught up with the log's receive times", "clock", clock)
+	}
+	l.clockHeld = behind
 }
 
 // fail answers every request of a batch that could not be committed.
