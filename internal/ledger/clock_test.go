@@ -25,7 +25,7 @@ type stepClock struct {
 	t  time.Time
 }
 
-func (c *stepClock) Now() time.Time   { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *stepClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *stepClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // syncBuffer is a log sink the writer goroutine and the test share.
@@ -34,8 +34,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // storeSource feeds the auditor from the ledger's store.
 type storeSource struct{ st *store.Store }
