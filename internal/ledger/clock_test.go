@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/store"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -122,6 +125,28 @@ func TestClockStep(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=WARN msg=\"clock is behind"); n != 1 {
 		t.Errorf("warnings about the clock: got %d, want 1; log:\n%s", n, logs.String())
+	}
+
+	// A certificate valid at the clock but expired at the held receive
+	// time: the audit judges certificates at receive times, so the server
+	// refuses it.
+	if err := devpki.Issue(f.dir, "pk-second", "pk", devpki.IssueOptions{NotAfter: corrected.Add(30 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := devpki.LoadKeyPair(f.dir, "pk-second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf}
+	raw, err := envelope.Seal(targetAt(corrected.Add(time.Second)), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.l.Append(ctx, raw, pair.Leaf); err == nil || !strings.Contains(err.Error(), "expired") {
+		if err == nil {
+			t.Fatalf("certificate expired at the held receive time: logged at %d, want refused as expired", r.Index)
+		}
+		t.Fatalf("certificate expired at the held receive time: got %v, want refused as expired", err)
 	}
 
 	// The clock passes the held time: receive times follow it again.

@@ -275,9 +275,11 @@ func (l *Ledger) commit(batch []*request) {
 			refused[r] = err
 			continue
 		}
-		if r.ag != ag {
-			// Admitted under an agreement that has since been amended:
-			// authenticate again under the one in force.
+		if r.ag != ag || !now.Equal(clock) {
+			// Admitted under an agreement that has since been amended, or
+			// at a clock earlier than the receive time it is held at:
+			// authenticate again under the one in force, at the receive
+			// time, where the audit judges the certificate.
 			var err error
 			if adm, err = entry.Admit(ag, adm.Raw, r.peer, now); err != nil {
 				refused[r] = err
