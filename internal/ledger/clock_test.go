@@ -74,7 +74,8 @@ func targetAt(authored time.Time) *mvmv1.TargetPackage {
 // TestClockStep (hole 6 of issue 12): the server's clock runs an hour
 // ahead, then is stepped back an hour. Receive times never go backwards
 // (they are held at the last one, with a warning), yet honest appends are
-// not refused: authors' clocks are judged against the server's clock. The
+// not refused: authors' clocks are judged against the server's clock. Then
+// the clock steps an hour behind the right time, and is set right. The
 // audit passes the whole log.
 func TestClockStep(t *testing.T) {
 	base := time.Now().UTC().Truncate(time.Second)
@@ -159,11 +160,26 @@ func TestClockStep(t *testing.T) {
 		t.Errorf("no notice that the clock caught up; log:\n%s", logs.String())
 	}
 
+	// Stepped back an hour from the right time: the server's clock is now
+	// wrong, so honest authors are an hour ahead of it and refused (loudly:
+	// a second warning) until it is set right.
+	clock.Set(later.Add(-time.Hour))
+	if _, err := appendAt(later); err == nil || !strings.Contains(err.Error(), "ahead of the receive time") {
+		t.Fatalf("honest author while the server's clock is an hour behind: got %v, want a clock skew refusal", err)
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"clock is behind"); n != 2 {
+		t.Errorf("warnings about the clock after the second step: got %d, want 2; log:\n%s", n, logs.String())
+	}
+	clock.Set(later.Add(time.Minute))
+	if r := mustAt(later.Add(time.Minute)); !r.ReceivedAt.Equal(later.Add(time.Minute)) {
+		t.Fatalf("receive time once the clock is set right: got %v, want %v", r.ReceivedAt, later.Add(time.Minute))
+	}
+
 	rep, err := f.auditStore(t)
 	if err != nil {
 		t.Fatalf("audit of the log across the clock steps: %v", err)
 	}
-	if got, want := rep.Entries, uint64(6); got != want {
+	if got, want := rep.Entries, uint64(7); got != want {
 		t.Errorf("audited entries: got %d, want %d", got, want)
 	}
 }
