@@ -39,7 +39,7 @@ type gate struct {
 
 func newGatedFixture(t *testing.T) (*fixture, *gate) {
 	g := &gate{}
-	f := newFixtureConfig(t, store.Options{}, func(c *ledger.Config) {
+	f := newFixture(t, store.Options{}, func(c *ledger.Config) {
 		g.st = c.Store
 		c.Commit = g.commit
 	})

@@ -81,7 +81,7 @@ func TestClockStep(t *testing.T) {
 	base := time.Now().UTC().Truncate(time.Second)
 	clock := &stepClock{t: base}
 	var logs syncBuffer
-	f := newFixtureConfig(t, store.Options{}, func(c *ledger.Config) {
+	f := newFixture(t, store.Options{}, func(c *ledger.Config) {
 		c.Now = clock.Now
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})

@@ -34,18 +34,10 @@ type fixture struct {
 	l      *ledger.Ledger
 	signer note.Signer
 	ids    map[string]envelope.Signer
-	// config, if set, adjusts the ledger's configuration at open.
-	config func(*ledger.Config)
+	config []func(*ledger.Config) // applied at every open
 }
 
-func newFixture(tb testing.TB, o store.Options) *fixture {
-	tb.Helper()
-	return newFixtureConfig(tb, o, nil)
-}
-
-// newFixtureConfig is newFixture with config adjusting the ledger's
-// configuration from the start (genesis included).
-func newFixtureConfig(tb testing.TB, o store.Options, config func(*ledger.Config)) *fixture {
+func newFixture(tb testing.TB, o store.Options, config ...func(*ledger.Config)) *fixture {
 	tb.Helper()
 	dir := tb.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: dir}); err != nil {
@@ -80,8 +72,8 @@ func (f *fixture) open(tb testing.TB, o store.Options) {
 		tb.Fatal(err)
 	}
 	cfg := ledger.Config{Store: f.st, Signer: f.signer, Genesis: genesis}
-	if f.config != nil {
-		f.config(&cfg)
+	for _, c := range f.config {
+		c(&cfg)
 	}
 	if f.l, err = ledger.Open(cfg); err != nil {
 		tb.Fatal(err)
