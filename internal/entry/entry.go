@@ -12,6 +12,31 @@
 //
 // A leaf is a serialized [mvmv1.Entry]: index, receive time, the exact
 // envelope bytes received, and the fingerprint of the peer certificate.
+//
+// # Receive times
+//
+// Deadlines run on receive times, so one rule governs them, here, for the
+// server and the auditor alike:
+//
+//   - The receive time of an entry is [ReceiveTime]: the server's clock, or
+//     the previous entry's receive time if the clock reads earlier (after
+//     the clock was stepped back). Receive times never go backwards.
+//   - The server refuses an envelope whose author's timestamp is further
+//     than the agreement's clock skew from its clock ([CheckClock]), not
+//     from the held receive time: a clock that ran ahead and was corrected
+//     must not refuse every honest append until real time catches up.
+//     Certificates are judged at the receive time, by both: the server
+//     authenticates again an append held later than its clock.
+//   - The auditor, who never saw the server's clock, checks what follows
+//     from that ([CheckReceived]): receive times never go backwards; no
+//     author signed more than the skew after its entry's receive time; and
+//     an entry received more than the skew after its author signed it has
+//     a held receive time, equal to the previous entry's.
+//
+// A receive time is thus never earlier than its author's time minus the
+// skew (no backdating beyond it). The residual: an entry logged while the
+// clock is held may be received later than its author signed by as much as
+// the clock was stepped back.
 package entry
 
 import (
@@ -140,29 +165,6 @@ func DecodeLeaf(leaf []byte) (*mvmv1.Entry, error) {
 	return e, nil
 }
 
-// # Receive times
-//
-// Deadlines run on receive times, so one rule governs them, here, for the
-// server and the auditor alike:
-//
-//   - The receive time of an entry is [ReceiveTime]: the server's clock, or
-//     the previous entry's receive time if the clock reads earlier (after
-//     the clock was stepped back). Receive times never go backwards.
-//   - The server refuses an envelope whose author's timestamp is further
-//     than the agreement's clock skew from its clock ([CheckClock]), not
-//     from the held receive time: a clock that ran ahead and was corrected
-//     must not refuse every honest append until real time catches up.
-//   - The auditor, who never saw the server's clock, checks what follows
-//     from that ([CheckReceived]): receive times never go backwards; no
-//     author signed more than the skew after its entry's receive time; and
-//     an entry received more than the skew after its author signed it has
-//     a held receive time, equal to the previous entry's.
-//
-// A receive time is thus never earlier than its author's time minus the
-// skew (no backdating beyond it). The residual: an entry logged while the
-// clock is held may be received later than its author signed by as much as
-// the clock was stepped back.
-
 // ReceiveTime is the receive time of an entry logged when the server's
 // clock reads clock, after an entry received at prev.
 func ReceiveTime(clock, prev time.Time) time.Time {
@@ -189,7 +191,7 @@ func CheckClock(ag *agreement.Agreement, adm *Admitted, clock time.Time) error {
 }
 
 // CheckReceived is the auditor's check of a logged entry's receive time
-// received, after an entry received at prev (see Receive times above).
+// received, after an entry received at prev (see the package doc).
 // adm is nil for agreements, whose authors' times are not checked.
 // A receive time moved back past both its author's time and the previous
 // entry's is named as the author's (the checks before this rule did).
