@@ -36,7 +36,8 @@
 // A receive time is thus never earlier than its author's time minus the
 // skew (no backdating beyond it). The residual: an entry logged while the
 // clock is held may be received later than its author signed by as much as
-// the clock was stepped back.
+// the clock was stepped back, and a hold may start at an agreement entry,
+// whose receive time no author's time bounds.
 package entry
 
 import (
