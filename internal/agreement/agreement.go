@@ -17,8 +17,15 @@
 //     validity window; revocation is not the agreement's concern (package
 //     revocation), so callers check it after Authenticate, outside the
 //     cache.
-//   - [Agreement.VerifyAllSigned] accepts a multi-signed envelope only if
-//     every party has at least one valid signature by one of its identities.
+//   - [VerifyAllSigned] accepts a multi-signed envelope only if every party
+//     has at least one valid signature by one of its identities;
+//     [VerifySigned] says who signed and who is missing.
+//   - [Agreement.CountWitnesses] is the one witness count of the system: a
+//     mediator party counts once, and only with the keys of the agreement
+//     it is called on, which must be the one in force at the checkpoint's
+//     size ([InForceAt]).
+//   - [Diff] lists every change of an amendment, marking those that change
+//     who is trusted or what counts.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package agreement

@@ -3,6 +3,7 @@ package agreement
 import (
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +23,22 @@ import (
 //
 // It returns the signers, one per signature, in signature order.
 func VerifyAllSigned(env *mvmv1.Envelope, at time.Time, agreements ...*Agreement) ([]identity.Identity, error) {
+	signers, missing, err := VerifySigned(env, at, agreements...)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: missing %s", ErrUnsigned, strings.Join(missing, ", "))
+	}
+	return signers, nil
+}
+
+// VerifySigned checks every signature of a multi-party envelope as
+// VerifyAllSigned does, without requiring every party: it returns the
+// signers in signature order and the parties of the given agreements that
+// have not signed yet, sorted. An amendment being passed around for
+// signatures is checked with it.
+func VerifySigned(env *mvmv1.Envelope, at time.Time, agreements ...*Agreement) ([]identity.Identity, []string, error) {
 	signed := make([]map[string]bool, len(agreements))
 	for i := range signed {
 		signed[i] = map[string]bool{}
@@ -29,14 +46,14 @@ func VerifyAllSigned(env *mvmv1.Envelope, at time.Time, agreements ...*Agreement
 	var signers []identity.Identity
 	for i, s := range env.Signatures {
 		if len(s.Certificate) == 0 {
-			return nil, fmt.Errorf("%w: signature %d has no embedded certificate", ErrUnsigned, i)
+			return nil, nil, fmt.Errorf("%w: signature %d has no embedded certificate", ErrUnsigned, i)
 		}
 		cert, err := x509.ParseCertificate(s.Certificate)
 		if err != nil {
-			return nil, fmt.Errorf("%w: signature %d certificate: %v", ErrUnsigned, i, err)
+			return nil, nil, fmt.Errorf("%w: signature %d certificate: %v", ErrUnsigned, i, err)
 		}
 		if err := envelope.Verify(env.PayloadType, env.Payload, s.Sig, cert.PublicKey); err != nil {
-			return nil, fmt.Errorf("signature %d: %w", i, err)
+			return nil, nil, fmt.Errorf("signature %d: %w", i, err)
 		}
 		var who identity.Identity
 		trusted := false
@@ -51,23 +68,20 @@ func VerifyAllSigned(env *mvmv1.Envelope, at time.Time, agreements ...*Agreement
 			signed[j][id.Party] = true
 		}
 		if !trusted {
-			return nil, fmt.Errorf("signature %d: %w", i, lastErr)
+			return nil, nil, fmt.Errorf("signature %d: %w", i, lastErr)
 		}
 		signers = append(signers, who)
 	}
+	var missing []string
 	for j, a := range agreements {
-		var missing []string
 		for _, id := range a.order {
-			if !signed[j][id] {
+			if !signed[j][id] && !slices.Contains(missing, id) {
 				missing = append(missing, id)
 			}
 		}
-		if len(missing) > 0 {
-			sort.Strings(missing)
-			return nil, fmt.Errorf("%w: missing %s", ErrUnsigned, strings.Join(missing, ", "))
-		}
 	}
-	return signers, nil
+	sort.Strings(missing)
+	return signers, missing, nil
 }
 
 // FromEnvelope decodes a serialized agreement envelope (such as the dev

@@ -18,6 +18,11 @@
 // state per package and one digest per message id: in the heap, or, with
 // Options.Bounded, in temporary files with only compact indexes in memory
 // (package spill).
+//
+// [VerifyLog] wraps Run in what a client must check before it believes a
+// log: the checkpoint under the pinned log key, consistency with the
+// checkpoint verified before, and the root. Options.AgreementsOnly makes it
+// cheap enough for commands that need only the agreement in force.
 package audit
 
 import (
@@ -95,6 +100,20 @@ type Options struct {
 	// fails the audit; one received before it passes and is listed in
 	// Report.SignedBeforeRevocation.
 	CRLs []*x509.RevocationList
+	// AgreementsOnly verifies what the agreement in force depends on, and
+	// nothing else: every leaf's index, receive time order and hash (the
+	// root is still recomputed from every leaf), and every agreement entry
+	// in full (the pinned genesis, each amendment's signatures by every
+	// party under the agreement before it, its submitter). Other entries'
+	// signatures and the workflow are not checked. Clients use it to derive
+	// the agreement in force from the log rather than from the server's
+	// word, at the cost of hashing the log.
+	AgreementsOnly bool
+	// Visit, if set, is called with every entry in log order once its
+	// place in the log is checked (and, but with AgreementsOnly, all of
+	// it); an error ends the run. show uses it to find every entry of a
+	// package, so that the server cannot withhold one.
+	Visit func(index uint64, e *mvmv1.Entry) error
 }
 
 // Report is what a successful audit established.
@@ -102,8 +121,11 @@ type Report struct {
 	Entries   uint64
 	Root      []byte
 	Agreement *agreement.Agreement
-	Packages  map[string]*workflow.Package // nil in bounded runs
-	Breaches  []workflow.Breach            // nil in bounded runs
+	// Agreements is every agreement of the log, in log order (the genesis
+	// first, Agreement last); see agreement.InForceAt.
+	Agreements []*agreement.Agreement
+	Packages   map[string]*workflow.Package // nil in bounded runs
+	Breaches   []workflow.Breach            // nil in bounded runs
 	// PackageCount and BreachCount count the packages and the breaches.
 	PackageCount, BreachCount int
 	LastTime                  time.Time
@@ -121,7 +143,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	a := &auditor{src: src, ctx: ctx, rootAt: o.RootAt, keepHistory: o.KeepHistory, genesis: o.Genesis, certs: map[string]*x509.Certificate{},
-		workers: o.Workers, rev: newRevocations(o.CRLs)}
+		workers: o.Workers, rev: newRevocations(o.CRLs), agreementsOnly: o.AgreementsOnly, visit: o.Visit}
 	if o.Bounded {
 		st, err := newSpillStates(o.TempDir, size)
 		if err != nil {
@@ -173,7 +195,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 	if asOf.IsZero() {
 		asOf = a.lastTime
 	}
-	rep := &Report{Entries: a.next, Root: root, Agreement: a.ag, LastTime: a.lastTime, RootAt: a.rootAtV,
+	rep := &Report{Entries: a.next, Root: root, Agreement: a.ag, Agreements: a.history, LastTime: a.lastTime, RootAt: a.rootAtV,
 		SignedBeforeRevocation: a.rev.before}
 	if err := a.states.report(rep, asOf); err != nil {
 		return nil, err
@@ -201,6 +223,10 @@ type auditor struct {
 	rootAtV     []byte
 	rev         *revocations
 	genesis     []byte
+	history     []*agreement.Agreement
+	// agreementsOnly and visit: see Options.
+	agreementsOnly bool
+	visit          func(index uint64, e *mvmv1.Entry) error
 }
 
 type decoded struct {
@@ -233,6 +259,12 @@ type inflight struct {
 func (p *pipeline) push(leaves [][]byte) error {
 	ds, stop := p.a.decode(p.decoded, leaves)
 	p.decoded += uint64(len(leaves))
+	if p.a.agreementsOnly {
+		if err := p.a.agreementsOnlyApply(ds); err != nil {
+			return err
+		}
+		return stop
+	}
 	if p.a.ag == nil || slices.ContainsFunc(ds, func(d *decoded) bool { return d.index == 0 || isAgreement(d.e.Envelope) }) {
 		if err := p.drain(); err != nil {
 			return err
@@ -299,7 +331,7 @@ func (a *auditor) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 		if err == nil && e.Index != d.index {
 			err = fmt.Errorf("leaf claims index %d", e.Index)
 		}
-		if err == nil && d.index > 0 {
+		if err == nil && d.index > 0 && (!a.agreementsOnly || isAgreement(e.Envelope)) {
 			d.cert, err = a.certificate(e.PeerCertificateSha256)
 		}
 		if err != nil {
@@ -447,6 +479,11 @@ func (a *auditor) common(d *decoded) error {
 	}
 	a.lastTime = t
 	a.next++
+	if a.visit != nil {
+		if err := a.visit(d.index, d.e); err != nil {
+			return err
+		}
+	}
 	if a.next == a.rootAt {
 		root, err := a.tree.Root()
 		if err != nil {
@@ -496,6 +533,7 @@ func (a *auditor) agreementEntry(d *decoded) error {
 		return err
 	}
 	a.ag = next
+	a.history = append(a.history, next)
 	return nil
 }
 

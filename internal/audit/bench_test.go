@@ -116,6 +116,13 @@ func BenchmarkAuditBounded(b *testing.B) {
 	benchmarkAudit(b, audit.Options{Bounded: true, TempDir: b.TempDir()})
 }
 
+// BenchmarkAuditAgreementsOnly is what show, amend and checkpoint pay to
+// derive the agreement in force: every leaf hashed, only agreements
+// verified.
+func BenchmarkAuditAgreementsOnly(b *testing.B) {
+	benchmarkAudit(b, audit.Options{AgreementsOnly: true})
+}
+
 func benchmarkAudit(b *testing.B, o audit.Options) {
 	const n = 5000
 	src := benchLog(b, n)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -77,11 +76,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				proof := func(from, to uint64) ([][]byte, error) {
-					r, err := c.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
-					return r.GetHashes(), err
-				}
-				signed, err := a.run(ctx, c, resp.Checkpoint, proof)
+				signed, err := a.run(ctx, c, resp.Checkpoint, consistencyProof(ctx, c))
 				if err != nil || noCosign || statePath == "" {
 					return err
 				}
@@ -115,7 +110,7 @@ type auditState struct {
 // run audits src up to the checkpoint signed, checking consistency with
 // the saved state first (with the server's proof if proof is not nil, and
 // in any case by recomputing the old root). It returns the checkpoint.
-func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, proof func(from, to uint64) ([][]byte, error)) ([]byte, error) {
+func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, proof audit.ProofFunc) ([]byte, error) {
 	cp, _, err := tlog.OpenCheckpoint(signed, a.v.Name(), a.v)
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: checkpoint: %w", err)
@@ -125,27 +120,6 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 		return nil, err
 	}
 	a.e.printf("auditing %d entries of %s\n", cp.Size, cp.Origin)
-	var rootAt uint64
-	if prev != nil {
-		switch {
-		case prev.Origin != cp.Origin:
-			return nil, fmt.Errorf("FAILED: state is for log %q, this is %q", prev.Origin, cp.Origin)
-		case cp.Size < prev.Size:
-			return nil, fmt.Errorf("FAILED: log rolled back: had size %d, server now shows %d", prev.Size, cp.Size)
-		case cp.Size == prev.Size && !bytes.Equal(cp.Hash, prev.Root):
-			return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: same size, different root (forked log)", prev.Size)
-		}
-		if proof != nil && prev.Size > 0 {
-			hashes, err := proof(prev.Size, cp.Size)
-			if err != nil {
-				return nil, fmt.Errorf("FAILED: consistency proof from size %d: %w", prev.Size, err)
-			}
-			if err := tlog.VerifyConsistency(prev.Size, cp.Size, hashes, prev.Root, cp.Hash); err != nil {
-				return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: %w", prev.Size, err)
-			}
-		}
-		rootAt = prev.Size
-	}
 	progress := func(done, total uint64) {
 		if !a.quiet && total >= 10_000 {
 			fmt.Fprintf(a.e.stderr, "audit: %d/%d entries verified\n", done, total)
@@ -153,17 +127,12 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	}
 	// Bounded: memory must not grow with the log (package states and
 	// message ids go to temporary files); only the counts are printed.
-	rep, err := audit.Run(ctx, src, cp.Size, audit.Options{Progress: progress, RootAt: rootAt, CRLs: a.crls, Genesis: a.pinned,
+	ver, err := audit.VerifyLog(ctx, src, signed, a.v, prev.checkpoint(), proof, audit.Options{Progress: progress, CRLs: a.crls, Genesis: a.pinned,
 		Bounded: true, TempDir: a.tempDir})
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
-	if !bytes.Equal(rep.Root, cp.Hash) {
-		return nil, fmt.Errorf("FAILED: the entries hash to a root other than the signed checkpoint's (size %d)", cp.Size)
-	}
-	if prev != nil && prev.Size > 0 && !bytes.Equal(rep.RootAt, prev.Root) {
-		return nil, fmt.Errorf("FAILED: inconsistent with checkpoint of size %d: its first %d entries hash to another root", prev.Size, prev.Size)
-	}
+	rep := ver.Report
 	a.e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
 	a.printRevocations(rep)
 	if prev != nil {
@@ -184,6 +153,14 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 		}
 	}
 	return signed, nil
+}
+
+// checkpoint is the saved checkpoint, nil without a state.
+func (st *auditState) checkpoint() *tlog.Checkpoint {
+	if st == nil {
+		return nil
+	}
+	return &tlog.Checkpoint{Origin: st.Origin, Size: st.Size, Hash: st.Root}
 }
 
 func (a *auditRun) loadState() (*auditState, error) {

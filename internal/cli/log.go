@@ -72,17 +72,20 @@ func init() {
 				if _, _, err := tlog.OpenCheckpoint(resp.Checkpoint, v.Name(), v); err != nil {
 					return fmt.Errorf("the server's checkpoint does not verify: %w", err)
 				}
+				// Counted here, under the agreement in force at the
+				// checkpoint's size, derived from the log up to it: the
+				// server's count and its GetAgreement are not taken.
+				ver, err := e.verifiedLog(ctx, c, "", resp.Checkpoint, audit.Options{AgreementsOnly: true})
+				if err != nil {
+					return err
+				}
 				e.printf("%s", resp.Checkpoint)
-				// Counted here, with the pinned agreement's cosigner keys.
-				ag, _, err := e.pinnedAgreement("")
+				n, err := witnesses(resp.Checkpoint, ver.Agreement, v)
 				if err != nil {
 					return err
 				}
-				n, err := witnesses(resp.Checkpoint, ag, v)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stderr, "cosignatures checked against the pinned agreement: %s\n", witnessLine(n, ag))
+				fmt.Fprintf(e.stderr, "cosignatures checked against the agreement in force at size %d (index %d): %s\n",
+					ver.Checkpoint.Size, ver.Agreement.Index, witnessLine(n, ver.Agreement))
 				return nil
 			})
 		},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,52 +12,16 @@ import (
 )
 
 func init() {
+	var showState string
 	register(&command{
-		name: "show", args: "ID", summary: "show a package: status, outcome and its signed history",
+		name: "show", args: "ID [--state FILE]", summary: "show a package re-derived from its signed entries: status, every signed field, history",
+		flags: func(fs *flag.FlagSet) { stateFlag(fs, &showState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(1, args, "the package ID"); err != nil {
 				return err
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: args[0]})
-				if err != nil {
-					return err
-				}
-				p := resp.Package
-				e.printf("package: %s\nstatus: %s\nsubmitter: %s\nresponder: %s\n", p.PackageId, p.Status, p.Submitter, p.Responder)
-				if p.Outcome != "" {
-					e.printf("outcome: %s\n", p.Outcome)
-				}
-				if p.Summary != "" {
-					e.printf("summary: %s\n", p.Summary)
-				}
-				for _, r := range p.OpenRequests {
-					e.printf("open request: %s\n", r)
-				}
-				for _, f := range p.Findings {
-					e.printf("finding: %s %s by %s (index %d)\n", f.FindingId, f.Verdict, f.Mediator, f.Index)
-				}
-				if p.DisputeId != "" {
-					e.printf("dispute: %s\n", p.DisputeId)
-				}
-				for _, r := range p.PendingRulings {
-					e.printf("ruling signed by %s: %s\n", strings.Join(r.Mediators, ", "), r.Decision)
-				}
-				if p.Decision != "" {
-					e.printf("decision: %s\n", p.Decision)
-				}
-				for _, d := range p.Deadlines {
-					met := "open"
-					if d.Met != nil {
-						met = "met " + stamp(d.Met.AsTime())
-					}
-					e.printf("deadline: %s by %s due %s, %s\n", d.Name, d.Party, stamp(d.Due.AsTime()), met)
-				}
-				e.printf("history:\n")
-				for _, h := range resp.History {
-					e.printf("  #%d %s %-24s by %s: %s\n", h.Index, stamp(h.ReceivedAt.AsTime()), h.PayloadType, h.Author, h.Summary)
-				}
-				return nil
+				return e.show(ctx, c, args[0], showState)
 			})
 		},
 	})

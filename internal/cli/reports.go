@@ -20,13 +20,16 @@ import (
 )
 
 func init() {
-	var asOf, party string
+	var asOf, party, breachState string
+	var verify bool
 	register(&command{
-		name: "breaches", args: "[--as-of RFC3339] [--party P]",
+		name: "breaches", args: "[--as-of RFC3339] [--party P] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&asOf, "as-of", "", "as of this time, RFC 3339 (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
+			fs.BoolVar(&verify, "verify", false, "derive the breaches on the client by auditing the whole log, and check the server's answer against them")
+			stateFlag(fs, &breachState)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -39,6 +42,14 @@ func init() {
 					return usagef("--as-of: %v", err)
 				}
 				req.AsOf = timestamppb.New(t)
+			}
+			if verify {
+				if req.AsOf == nil {
+					req.AsOf = timestamppb.Now()
+				}
+				return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+					return e.verifiedBreaches(ctx, c, req, breachState)
+				})
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
 				resp, err := c.API.GetBreaches(ctx, req)
@@ -55,22 +66,22 @@ func init() {
 		},
 	})
 
+	var agreementState string
 	register(&command{
-		name: "agreement", args: "show", summary: "print the agreement in force",
+		name: "agreement", args: "show [--state FILE]", summary: "print the agreement in force, derived from the log",
+		flags: func(fs *flag.FlagSet) { stateFlag(fs, &agreementState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if len(args) != 1 || args[0] != "show" {
 				return usagef("want 'agreement show'")
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetAgreement(ctx, &mvmv1.GetAgreementRequest{})
+				// Derived from the log, as amend derives it: GetAgreement's
+				// answer is not taken on its word.
+				ag, ver, err := e.agreementInForce(ctx, c, agreementState)
 				if err != nil {
 					return err
 				}
-				ag, signers, err := decodeAgreement(resp.Leaf)
-				if err != nil {
-					return err
-				}
-				printAgreement(e.stdout, ag, signers)
+				printAgreement(e.stdout, ag, fmt.Sprintf("every party (verified from the log against checkpoint size %d)", ver.Checkpoint.Size))
 				return nil
 			})
 		},
@@ -141,35 +152,7 @@ func describeEntry(index uint64, leaf []byte) string {
 		message.PackageID(p), workflow.Describe(p))
 }
 
-func decodeAgreement(leaf []byte) (*agreement.Agreement, []string, error) {
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
-		return nil, nil, err
-	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	ap, ok := p.(*mvmv1.Agreement)
-	if !ok {
-		return nil, nil, fmt.Errorf("entry %d is not an agreement", e.Index)
-	}
-	ag, err := agreement.Parse(ap, e.Index)
-	if err != nil {
-		return nil, nil, err
-	}
-	var signers []string
-	for _, s := range env.Signatures {
-		signers = append(signers, s.Keyid[:16])
-	}
-	return ag, signers, nil
-}
-
-func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
+func printAgreement(w io.Writer, ag *agreement.Agreement, signedBy string) {
 	p := ag.Proto
 	fmt.Fprintf(w, "agreement: %s\nindex: %d\n", p.Title, ag.Index)
 	if ag.Index > 0 {
@@ -191,5 +174,5 @@ func printAgreement(w io.Writer, ag *agreement.Agreement, signers []string) {
 			fmt.Fprintf(w, "    cosigner key: %s\n", k)
 		}
 	}
-	fmt.Fprintf(w, "signed by key ids: %v\n", signers)
+	fmt.Fprintf(w, "signed by: %s\n", signedBy)
 }

@@ -8,30 +8,20 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
 // witnesses counts, on the client, the mediator parties of ag whose
-// cosignatures on the signed checkpoint verify: the server's own count is
-// never taken on trust.
+// cosignatures on the signed checkpoint verify, with the count the server
+// runs (agreement.CountWitnesses): the server's own number is never taken
+// on trust. ag must be the agreement in force at the checkpoint's size.
 func witnesses(signed []byte, ag *agreement.Agreement, v note.Verifier) (int, error) {
-	n := 0
-	for _, keys := range ag.CosignerKeys() {
-		c, err := tlog.CountCosigners(signed, v.Name(), v, keys)
-		if err != nil {
-			return 0, err
-		}
-		if c > 0 {
-			n++
-		}
-	}
-	return n, nil
+	return ag.CountWitnesses(signed, v.Name(), v)
 }
 
 // witnessLine describes how many mediators witnessed a checkpoint.
 func witnessLine(n int, ag *agreement.Agreement) string {
 	state := "not witnessed"
-	if ag.WitnessQuorum > 0 && n >= ag.WitnessQuorum {
+	if ag.Witnessed(n) {
 		state = "witnessed"
 	}
 	return fmt.Sprintf("%d/%d mediators, %s", n, ag.WitnessQuorum, state)

@@ -44,7 +44,7 @@ func (s *Service) GetCheckpoint(ctx context.Context, req *mvmv1.GetCheckpointReq
 			if err != nil {
 				return nil, toStatus(err)
 			}
-			if n, _ := s.countCosigners(h, cp, c.lines); n >= h.Agreement.WitnessQuorum && h.Agreement.WitnessQuorum > 0 {
+			if n, quorum, _ := s.countCosigners(h, c.size, cp, c.lines); quorum > 0 && n >= quorum {
 				size, found = c.size, true
 				break
 			}
@@ -65,7 +65,7 @@ func (s *Service) checkpointWithCosignatures(h *ledger.Head, size uint64) (*mvmv
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	n, err := s.countCosigners(h, cp, lines)
+	n, quorum, err := s.countCosigners(h, size, cp, lines)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -73,35 +73,33 @@ func (s *Service) checkpointWithCosignatures(h *ledger.Head, size uint64) (*mvmv
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &mvmv1.GetCheckpointResponse{Checkpoint: full, Cosigners: uint32(n), WitnessQuorum: uint32(h.Agreement.WitnessQuorum)}, nil
+	return &mvmv1.GetCheckpointResponse{Checkpoint: full, Cosigners: uint32(n), WitnessQuorum: uint32(quorum)}, nil
 }
 
-// countCosigners counts the distinct mediator parties of the agreement in
-// force with at least one cosignature line that verifies on cp: a party
-// with two keys still counts once towards the witness quorum.
-func (s *Service) countCosigners(h *ledger.Head, cp []byte, lines []string) (int, error) {
+// countCosigners counts, with the one count every client also runs
+// (agreement.CountWitnesses), the mediator parties with a cosignature that
+// verifies on cp, under the agreement in force at cp's size: a party with
+// two keys counts once, and a key rotated out by a later amendment still
+// counts for the checkpoints before it, not after. It returns that
+// agreement's witness quorum too. cp is the stored checkpoint of size size.
+func (s *Service) countCosigners(h *ledger.Head, size uint64, cp []byte, lines []string) (int, int, error) {
+	ag := h.Agreement
+	if in := agreement.InForceAt(h.History, size); in != nil {
+		ag = in
+	}
 	if len(lines) == 0 {
-		return 0, nil
+		return 0, ag.WitnessQuorum, nil
 	}
 	full, err := tlog.AddCosignatures(cp, lines)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	v, err := note.NewVerifier(h.Agreement.LogKey)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	parties := 0
-	for _, keys := range h.Agreement.CosignerKeys() {
-		n, err := tlog.CountCosigners(full, s.l.Origin(), v, keys)
-		if err != nil {
-			return 0, err
-		}
-		if n > 0 {
-			parties++
-		}
-	}
-	return parties, nil
+	n, err := ag.CountWitnesses(full, s.l.Origin(), v)
+	return n, ag.WitnessQuorum, err
 }
 
 // AddCosignature records a mediator's cosignature of a stored checkpoint.

@@ -1,0 +1,559 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/testenv"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// hostileServer is a server holding only its own TLS key (the dev
+// server.crt/key), not the log key and no party's key: it answers
+// GetAgreement, GetEntries and GetCheckpoint with whatever the test gives
+// it, and passes certificate and consistency-proof requests to the real
+// server it copies.
+type hostileServer struct {
+	mvmv1.UnimplementedExchangeServiceServer
+	real       *mvmclient.Client
+	agreement  []byte   // GetAgreement's leaf
+	leaves     [][]byte // GetEntries
+	checkpoint []byte   // GetCheckpoint, whatever the request
+	// pkg answers GetPackage (nil: the real server's answer).
+	pkg *mvmv1.GetPackageResponse
+	// nodes, if set, are the tree of leaves, for inclusion proofs (nil:
+	// the real server's proofs).
+	nodes tlog.NodeMap
+	// breaches answers GetBreaches (nil: the real server's answer).
+	breaches *mvmv1.GetBreachesResponse
+}
+
+func (h *hostileServer) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
+	if h.breaches == nil {
+		return h.real.API.GetBreaches(ctx, req)
+	}
+	return h.breaches, nil
+}
+
+func (h *hostileServer) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) (*mvmv1.GetPackageResponse, error) {
+	if h.pkg == nil {
+		return h.real.API.GetPackage(ctx, req)
+	}
+	return h.pkg, nil
+}
+
+func (h *hostileServer) GetInclusionProof(ctx context.Context, req *mvmv1.GetInclusionProofRequest) (*mvmv1.GetInclusionProofResponse, error) {
+	if h.nodes == nil {
+		return h.real.API.GetInclusionProof(ctx, req)
+	}
+	hashes, err := tlog.InclusionProof(h.nodes, req.Index, req.Size)
+	return &mvmv1.GetInclusionProofResponse{Hashes: hashes}, err
+}
+
+func (h *hostileServer) GetAgreement(context.Context, *mvmv1.GetAgreementRequest) (*mvmv1.GetAgreementResponse, error) {
+	return &mvmv1.GetAgreementResponse{Leaf: h.agreement}, nil
+}
+
+func (h *hostileServer) GetEntries(req *mvmv1.GetEntriesRequest, s grpc.ServerStreamingServer[mvmv1.GetEntriesResponse]) error {
+	end := req.End
+	if end == 0 || end > uint64(len(h.leaves)) {
+		end = uint64(len(h.leaves))
+	}
+	return s.Send(&mvmv1.GetEntriesResponse{FirstIndex: req.Start, Leaves: h.leaves[req.Start:end]})
+}
+
+func (h *hostileServer) GetCheckpoint(context.Context, *mvmv1.GetCheckpointRequest) (*mvmv1.GetCheckpointResponse, error) {
+	return &mvmv1.GetCheckpointResponse{Checkpoint: h.checkpoint}, nil
+}
+
+func (h *hostileServer) GetCertificates(ctx context.Context, req *mvmv1.GetCertificatesRequest) (*mvmv1.GetCertificatesResponse, error) {
+	return h.real.API.GetCertificates(ctx, req)
+}
+
+func (h *hostileServer) GetConsistencyProof(ctx context.Context, req *mvmv1.GetConsistencyProofRequest) (*mvmv1.GetConsistencyProofResponse, error) {
+	return h.real.API.GetConsistencyProof(ctx, req)
+}
+
+// serveHostile starts h on loopback over real mutual TLS with the dev
+// server certificate of certs, and returns its address.
+func serveHostile(t *testing.T, certs string, h *hostileServer) string {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(filepath.Join(certs, "server.crt"), filepath.Join(certs, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)))
+	mvmv1.RegisterExchangeServiceServer(srv, h)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+// TestHostileServerAmendment: a server that doctors the agreement (the
+// real one plus a second CA for af, as in issue 12) cannot get an
+// amendment proposed or signed on its word. amend propose and amend sign
+// derive the agreement in force from the log; a doctored log fails to
+// verify and they refuse, naming why, writing nothing. With an honest log
+// behind a doctored GetAgreement, the proposal amends the real agreement,
+// and a doctored proposal shows the extra CA as a security-relevant change.
+func TestHostileServerAmendment(t *testing.T) {
+	e := testenv.New(t)
+	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
+	real := e.Client(testenv.Mediator)
+	ctx := ctxT(t)
+	var leaves [][]byte
+	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(leaves) != 2 {
+		t.Fatalf("real log has %d entries, want 2", len(leaves))
+	}
+	cp2, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp1, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The doctored agreement: the real one plus another PKI's CA for af.
+	other := t.TempDir()
+	if err := devpki.Generate(devpki.Options{Dir: other}); err != nil {
+		t.Fatal(err)
+	}
+	foreignCA := readCertDER(t, filepath.Join(other, "ca-af.crt"))
+	doctored := genesisProto(t, e.Certs)
+	af := partyIn(t, doctored, "af")
+	af.CaCertificates = append(af.CaCertificates, foreignCA)
+	genesisEnv, err := os.ReadFile(filepath.Join(e.Certs, "agreement.envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis0, err := entry.DecodeLeaf(leaves[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry1, err := entry.DecodeLeaf(leaves[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the genesis: the pinned envelope's signatures over the doctored payload.
+	docGenesis := withPayload(t, genesisEnv, doctored)
+	docLeaf0, err := entry.NewLeaf(0, genesis0.ReceivedAt.AsTime(), docGenesis, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As an amendment at index 1: signed by one party, the one the server
+	// could fool (it holds no party key itself).
+	amendment := genesisProto(t, e.Certs)
+	amendment.Header, amendment.AmendsIndex = mvmclient.NewHeader(), 0
+	partyIn(t, amendment, "af").CaCertificates = partyIn(t, doctored, "af").CaCertificates
+	docAmendment := sealBy(t, e, amendment, testenv.Submitter)
+	docLeaf1, err := entry.NewLeaf(1, entry1.ReceivedAt.AsTime(), docAmendment, entry1.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entry 1 with another receive time: what hiding an amendment behind
+	// another entry comes to, a leaf the checkpoint does not commit to.
+	altered1, err := entry.NewLeaf(1, entry1.ReceivedAt.AsTime().Add(time.Second), entry1.Envelope, entry1.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint over the real log plus the doctored amendment at
+	// index 2, signed with a key of the hostile server's own under the
+	// log's name.
+	origin, _, _ := strings.Cut(string(cp2.Checkpoint), "\n")
+	skey, _, err := tlog.GenerateLogKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownSigner, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docLeaf2, err := entry.NewLeaf(2, entry1.ReceivedAt.AsTime(), docAmendment, entry1.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docLog := [][]byte{leaves[0], leaves[1], docLeaf2}
+	tree, err := tlog.NewTree(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range docLog {
+		if err := tree.Append(tlog.LeafHash(l), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := tree.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownCP, err := tlog.SignCheckpoint(ownSigner, origin, 3, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The proposal the fooled proposer made: the doctored agreement as an
+	// amendment of index 0, which parties would be asked to sign.
+	proposal := filepath.Join(t.TempDir(), "doctored.env")
+	if err := os.WriteFile(proposal, docAmendment, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A state saved at size 2, for the rollback case.
+	state := filepath.Join(t.TempDir(), "state.json")
+	mustCLI(t, e.Addr, e.Certs, testenv.Responder, "audit", "--state", state, "--quiet")
+
+	for _, tc := range []struct {
+		name       string
+		h          hostileServer
+		state      bool
+		wantErr    string // "" = the commands succeed
+		wantOutput string // with wantErr "", in amend sign's output
+	}{
+		{"doctored GetAgreement, honest log", hostileServer{agreement: docLeaf1, leaves: leaves, checkpoint: cp2.Checkpoint},
+			false, "", "! party af CA: added"},
+		{"doctored genesis in the log", hostileServer{agreement: docLeaf0, leaves: [][]byte{docLeaf0, leaves[1]}, checkpoint: cp2.Checkpoint},
+			false, "entry 0: the genesis agreement is not the pinned one", ""},
+		{"doctored amendment replacing an entry", hostileServer{agreement: docLeaf1, leaves: [][]byte{leaves[0], docLeaf1}, checkpoint: cp2.Checkpoint},
+			false, "the log does not verify, nothing done: entry 1: ", ""},
+		{"an entry altered under the real checkpoint", hostileServer{agreement: leaves[0], leaves: [][]byte{leaves[0], altered1}, checkpoint: cp2.Checkpoint},
+			false, "the entries hash to a root other than the signed checkpoint's (size 2)", ""},
+		{"doctored amendment appended, checkpoint signed by the server's own key", hostileServer{agreement: docLeaf2, leaves: docLog, checkpoint: ownCP},
+			false, "the log does not verify, nothing done: checkpoint: ", ""},
+		{"log rolled back behind the saved state", hostileServer{agreement: leaves[0], leaves: leaves[:1], checkpoint: cp1.Checkpoint},
+			true, "log rolled back: had size 2, server now shows 1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
+			h.real = real
+			addr := serveHostile(t, e.Certs, &h)
+			var stateArgs []string
+			if tc.state {
+				s := filepath.Join(t.TempDir(), "state.json")
+				copyFile(t, state, s)
+				stateArgs = []string{"--state", s}
+			}
+			out := filepath.Join(t.TempDir(), "a.env")
+			before, _ := os.ReadFile(proposal)
+			pout, perr, pcode := runCLI(t, addr, e.Certs, testenv.Submitter, append([]string{"amend", "propose", "--out", out, "--title", "x"}, stateArgs...)...)
+			sout, serr, scode := runCLI(t, addr, e.Certs, testenv.Responder, append([]string{"amend", "sign", proposal, "--yes"}, stateArgs...)...)
+			after, _ := os.ReadFile(proposal)
+			aout, aerr, acode := runCLI(t, addr, e.Certs, testenv.Mediator, append([]string{"agreement", "show"}, stateArgs...)...)
+			if tc.wantErr == "" {
+				if acode != ExitOK || strings.Count(aout, ", CA ") != 4 {
+					t.Errorf("agreement show: exit %d, want the 4 parties with one CA each:\n%s%s", acode, aout, aerr)
+				}
+				if pcode != ExitOK {
+					t.Fatalf("propose: exit %d: %s", pcode, perr)
+				}
+				// The proposal amends the real agreement, whatever GetAgreement said.
+				raw, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				env, _, err := readProposal(out, raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := &mvmv1.Agreement{}
+				if err := proto.Unmarshal(env.Payload, p); err != nil {
+					t.Fatal(err)
+				}
+				if n := len(partyIn(t, p, "af").CaCertificates); n != 1 || p.AmendsIndex != 0 {
+					t.Errorf("propose built on the server's word: af has %d CAs, amends %d; want 1 CA, amends 0\n%s", n, p.AmendsIndex, pout)
+				}
+				if scode != ExitOK || !strings.Contains(sout, tc.wantOutput) {
+					t.Errorf("sign: exit %d, stdout:\n%s\nstderr: %s\nwant %q", scode, sout, serr, tc.wantOutput)
+				}
+				return
+			}
+			for _, r := range []struct {
+				what      string
+				code      int
+				out, errs string
+			}{{"propose", pcode, pout, perr}, {"sign", scode, sout, serr}, {"agreement show", acode, aout, aerr}} {
+				if r.code != ExitFail || !strings.Contains(r.errs, tc.wantErr) {
+					t.Errorf("%s: exit %d, stderr %q; want exit %d naming %q\nstdout: %s", r.what, r.code, r.errs, ExitFail, tc.wantErr, r.out)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("propose wrote %s despite refusing", out)
+			}
+			if !bytes.Equal(before, after) {
+				t.Errorf("sign changed %s despite refusing", proposal)
+			}
+		})
+	}
+}
+
+func readCertDER(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM block", path)
+	}
+	return blk.Bytes
+}
+
+// withPayload returns the envelope raw with its payload replaced by p and
+// its signatures kept (so that they no longer verify).
+func withPayload(t *testing.T, raw []byte, p *mvmv1.Agreement) []byte {
+	t.Helper()
+	env, err := envelope.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Payload, err = proto.Marshal(p); err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signedLog builds the tree of leaves and signs its checkpoint with s, as
+// an operator holding the log key can.
+func signedLog(t *testing.T, leaves [][]byte, s note.Signer) ([]byte, tlog.NodeMap) {
+	t.Helper()
+	nodes := tlog.NodeMap{}
+	tree, err := tlog.NewTree(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leaves {
+		if err := tree.Append(tlog.LeafHash(l), func(id compact.NodeID, hash []byte) { nodes[id] = hash }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := tree.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.SignCheckpoint(s, s.Name(), uint64(len(leaves)), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp, nodes
+}
+
+// TestHostileServerShow: show prints a package only once its entries
+// verify: a summary that lies, an entry changed, an entry of another
+// package, an entry whose signature does not verify (from an operator who
+// holds the log key and signs a checkpoint over it), a log rolled back
+// behind the saved state: each is refused, naming why, and nothing is
+// shown.
+func TestHostileServerShow(t *testing.T) {
+	e := testenv.New(t)
+	id := strings.Fields(mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2"))[0]
+	mustCLI(t, e.Addr, e.Certs, testenv.Responder, "ack", id, "--note", "seen")
+	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "3", "--lon", "4")
+	real := e.Client(testenv.Mediator)
+	ctx := ctxT(t)
+	var leaves [][]byte
+	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp3, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := real.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkg.Leaves) != 2 {
+		t.Fatalf("package has %d entries, want 2", len(pkg.Leaves))
+	}
+	edited := func(edit func(r *mvmv1.GetPackageResponse)) *mvmv1.GetPackageResponse {
+		r := proto.Clone(pkg).(*mvmv1.GetPackageResponse)
+		edit(r)
+		return r
+	}
+	ack, err := entry.DecodeLeaf(leaves[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The acknowledgement moved by a second: not the leaf the log holds.
+	moved, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime().Add(time.Second), ack.Envelope, ack.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The acknowledgement's note changed under its signature, in a log
+	// whose checkpoint the operator signs with the real log key.
+	env, err := envelope.Parse(ack.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &mvmv1.Acknowledgement{}
+	if err := proto.Unmarshal(env.Payload, a); err != nil {
+		t.Fatal(err)
+	}
+	a.Note = "never seen"
+	if env.Payload, err = proto.Marshal(a); err != nil {
+		t.Fatal(err)
+	}
+	forgedEnv, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime(), forgedEnv, ack.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, err := os.ReadFile(filepath.Join(e.Certs, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedLog := [][]byte{leaves[0], leaves[1], forged, leaves[3]}
+	forgedCP, forgedNodes := signedLog(t, forgedLog, logSigner)
+
+	state := filepath.Join(t.TempDir(), "state.json")
+	mustCLI(t, e.Addr, e.Certs, testenv.Mediator2, "audit", "--state", state, "--quiet", "--no-cosign")
+
+	for _, tc := range []struct {
+		name    string
+		h       hostileServer
+		state   bool
+		wantErr string // "" = shown
+	}{
+		{"honest", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint}, true, ""},
+		{"summary lies about the status", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Package.Status = "verified" })},
+			false, `the server's summary says status "verified", the signed entries "acknowledged"`},
+		{"an entry changed", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves[1] = moved })},
+			false, "entry 2: not in the log of the checkpoint of size 4"},
+		{"an entry of another package", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves = append(r.Leaves, leaves[3]) })},
+			false, "the log of checkpoint size 4 holds its entries [1 2], the server sent [1 2 3]"},
+		{"an entry withheld, the summary consistent with the rest", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves = r.Leaves[:1]; r.Package.Status = "submitted" })},
+			false, "the log of checkpoint size 4 holds its entries [1 2], the server sent [1]"},
+		{"a forged signature under a checkpoint of the log key", hostileServer{leaves: forgedLog, checkpoint: forgedCP, nodes: forgedNodes,
+			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves[1] = forged })},
+			false, "entry 2: signature does not verify"},
+		{"log rolled back behind the saved state", hostileServer{leaves: leaves[:3], checkpoint: cp3.Checkpoint},
+			true, "log rolled back: had size 4, server now shows 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
+			h.real = real
+			addr := serveHostile(t, e.Certs, &h)
+			args := []string{"show", id}
+			if tc.state {
+				s := filepath.Join(t.TempDir(), "state.json")
+				copyFile(t, state, s)
+				args = append(args, "--state", s)
+			}
+			out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, args...)
+			if tc.wantErr == "" {
+				if code != ExitOK || !strings.Contains(out, "verified against checkpoint size 4: 2 signed entries") || !strings.Contains(out, "    note: seen\n") {
+					t.Fatalf("show: exit %d\nstdout:\n%s\nstderr: %s", code, out, errs)
+				}
+				return
+			}
+			if code != ExitFail || !strings.Contains(errs, tc.wantErr) || out != "" {
+				t.Errorf("show: exit %d, stderr %q, stdout %q; want exit %d naming %q and nothing shown", code, errs, out, ExitFail, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestHostileServerBreaches: breaches --verify derives a party's breaches
+// from the audited log and refuses a server's answer that hides one.
+func TestHostileServerBreaches(t *testing.T) {
+	e := testenv.New(t)
+	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
+	real := e.Client(testenv.Mediator)
+	var leaves [][]byte
+	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"breaches", "--party", "af", "--as-of", "2099-01-01T00:00:00Z", "--verify"}
+	for _, tc := range []struct {
+		name     string
+		breaches *mvmv1.GetBreachesResponse
+		wantErr  string
+	}{
+		{"honest", nil, ""},
+		{"a breach hidden", &mvmv1.GetBreachesResponse{}, "the server's answer differs from the log: it lists 0 breaches, the log gives 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint, breaches: tc.breaches})
+			out, errs, code := runCLI(t, addr, e.Certs, testenv.Responder, args...)
+			if !strings.Contains(out, "breaches as of 2099-01-01T00:00:00Z: 1\n") || !strings.Contains(out, "  af     acknowledge  ") {
+				t.Errorf("the log's breaches not shown:\n%s", out)
+			}
+			switch {
+			case tc.wantErr == "" && code != ExitOK:
+				t.Errorf("exit %d: %s", code, errs)
+			case tc.wantErr != "" && (code != ExitFail || !strings.Contains(errs, tc.wantErr)):
+				t.Errorf("exit %d, stderr %q; want exit 1 naming %q", code, errs, tc.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// verifiedLog is the one way a command that shows, signs or counts what
+// the log holds gets at it (DESIGN invariant 8): a checkpoint (signed, as
+// the caller fetched it, or else the server's latest) must verify under the
+// pinned log key and be consistent with the checkpoint saved in statePath,
+// if any. The log is then verified up to it with the auditor's code
+// (audit.VerifyLog with o), from the pinned genesis. The newer checkpoint
+// is saved in statePath, as audit saves it.
+func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, o audit.Options) (*audit.Verified, error) {
+	a := &auditRun{e: e, statePath: statePath}
+	var err error
+	if a.v, err = e.logVerifier(""); err != nil {
+		return nil, err
+	}
+	if _, o.Genesis, err = e.pinnedAgreement(""); err != nil {
+		return nil, err
+	}
+	prev, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	if signed == nil {
+		resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+		if err != nil {
+			return nil, err
+		}
+		signed = resp.Checkpoint
+	}
+	ver, err := audit.VerifyLog(ctx, c, signed, a.v, prev.checkpoint(), consistencyProof(ctx, c), o)
+	if err != nil {
+		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
+	}
+	if statePath != "" && (prev == nil || ver.Checkpoint.Size > prev.Size) {
+		cp := ver.Checkpoint
+		if err := a.saveState(&auditState{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Checkpoint: string(ver.Signed)}); err != nil {
+			return nil, err
+		}
+	}
+	return ver, nil
+}
+
+// consistencyProof asks the server for consistency proofs.
+func consistencyProof(ctx context.Context, c *mvmclient.Client) audit.ProofFunc {
+	return func(from, to uint64) ([][]byte, error) {
+		r, err := c.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
+		return r.GetHashes(), err
+	}
+}
+
+// stateFlag registers --state for the commands that verify what they show.
+func stateFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "state", "", "checkpoint state file (as audit --state): what is shown must be consistent with the checkpoint saved there, and the newer one is saved")
+}
+
+// verifiedBreaches derives the breaches of req (a party, an as-of time) on
+// the client: the whole log audited up to a checkpoint of the pinned key
+// (audit.VerifyLog, the reducer and workflow.Breaches the server runs),
+// printed, then compared with the server's answer, which must be the same.
+func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mvmv1.GetBreachesRequest, statePath string) error {
+	asOf := req.AsOf.AsTime()
+	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AsOf: asOf})
+	if err != nil {
+		return err
+	}
+	var mine []workflow.Breach
+	for _, b := range ver.Breaches {
+		if req.Party == "" || b.Party == req.Party {
+			mine = append(mine, b)
+		}
+	}
+	if err := printBreaches(e.stdout, asOf, mine); err != nil {
+		return err
+	}
+	e.printf("verified against checkpoint size %d: every entry audited\n", ver.Checkpoint.Size)
+	resp, err := c.API.GetBreaches(ctx, req)
+	if err != nil {
+		return fmt.Errorf("the server's breaches: %w", err)
+	}
+	key := func(pkg, party, deadline string, due time.Time) string {
+		return pkg + "\x00" + party + "\x00" + deadline + "\x00" + due.UTC().Format(time.RFC3339Nano)
+	}
+	want := map[string]bool{}
+	for _, b := range mine {
+		want[key(b.PackageID, b.Party, b.Deadline, b.Due)] = true
+	}
+	same := len(resp.Breaches) == len(mine)
+	for _, b := range resp.Breaches {
+		same = same && want[key(b.PackageId, b.Party, b.Deadline, b.Due.AsTime())]
+	}
+	if !same {
+		return fmt.Errorf("the server's answer differs from the log: it lists %d breaches, the log gives %d", len(resp.Breaches), len(mine))
+	}
+	e.printf("the server's answer agrees\n")
+	return nil
+}
