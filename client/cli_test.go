@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,7 +106,8 @@ func build() error {
 //	hupserver               SIGHUP the server and wait until it logs that it reloaded
 //	                        its certificate and CRLs.
 //	execstatus N PROG [ARGS]  like exec, but expect exit status N exactly (the
-//	                        client exits 1 on a failure, 2 on a command line mistake).
+//	                        client exits 1 on a failure, 2 on a command line mistake),
+//	                        and a stderr that does not repeat a "word:" prefix.
 //	capture NAME            set $NAME to the first line of the last stdout
 //	                        (submit prints the package id first).
 //	flipentry DB INDEX      flip one byte in the middle of stored entry INDEX of the
@@ -113,6 +115,8 @@ func build() error {
 //	retimeentry DB INDEX D  move the receive time of stored entry INDEX by the Go
 //	                        duration D, leaving it well-formed (the server must be stopped).
 //	perm MODE FILE...       expect each FILE to have exactly permission bits MODE (octal).
+//	expiredcert NAME PARTY  issue $MVM_CERTS/NAME.crt/.key for PARTY, valid for an hour
+//	                        that ended a day ago (signed by the party's CA).
 //
 // A server left running at the end of a script is stopped by SIGTERM.
 func TestScripts(t *testing.T) {
@@ -131,6 +135,7 @@ func TestScripts(t *testing.T) {
 			"flipentry":   cmdFlipEntry,
 			"retimeentry": cmdRetimeEntry,
 			"perm":        cmdPerm,
+			"expiredcert": cmdExpiredCert,
 		},
 	})
 }
@@ -358,6 +363,32 @@ func cmdExecStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
 	}
+	if w := doubledPrefix(ts.ReadFile("stderr")); w != "" {
+		ts.Fatalf("stderr repeats the prefix %q", w+":")
+	}
+}
+
+// doubledPrefix returns a "word:" prefix that a line of s says twice, as
+// wrapped errors do when each layer adds its package's name.
+func doubledPrefix(s string) string {
+	word := regexp.MustCompile(`^[a-z][a-z-]*$`)
+	for _, line := range strings.Split(s, "\n") {
+		seen := map[string]bool{}
+		parts := strings.Split(line, ": ")
+		for _, p := range parts[:len(parts)-1] {
+			if i := strings.LastIndexByte(p, ' '); i >= 0 {
+				p = p[i+1:] // "receipt does not verify: tlog" ends in tlog
+			}
+			if !word.MatchString(p) {
+				continue
+			}
+			if seen[p] {
+				return p
+			}
+			seen[p] = true
+		}
+	}
+	return ""
 }
 
 func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
@@ -441,4 +472,13 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s: mode %#o, want %s%#o", f, got, map[bool]string{true: "not ", false: ""}[neg], want)
 		}
 	}
+}
+
+func cmdExpiredCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expiredcert NAME PARTY")
+	}
+	end := time.Now().Add(-24 * time.Hour)
+	ts.Check(devpki.Issue(ts.Getenv("MVM_CERTS"), args[0], args[1],
+		devpki.IssueOptions{NotBefore: end.Add(-time.Hour), NotAfter: end}))
 }

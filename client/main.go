@@ -1,8 +1,9 @@
 // Command client is the MVM Exchange command line.
 //
-//	go run ./client [--server 127.0.0.1:7443] [--certs certs] --as NAME COMMAND [ARGS]
+//	go run ./client [--server HOST[:PORT]] [--certs certs] --as NAME COMMAND [ARGS]
 //
-// Run it with no arguments for the list of commands.
+// Run it with -h for the list of commands, the global flags and the
+// environment; `client COMMAND -h` for a command's flags.
 package main
 
 import (

@@ -2,6 +2,7 @@
 //
 //	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs] [--crl FILE ...] [--operator URI ...]
 //	go run ./server --verify-db FILE
+//	go run ./server --metrics 127.0.0.1:9464 --log-format json --reflection
 //
 // SIGHUP (or a change to one of the files, checked every --reload-interval)
 // reloads the server's TLS certificate and key and the CRLs without a
@@ -12,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -48,6 +50,9 @@ func main() {
 	flag.DurationVar(&cfg.ReloadInterval, "reload-interval", server.DefaultReloadInterval,
 		"how often to check the certificate, key and CRL files for changes and reload them (0: only on SIGHUP)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	logFormat := flag.String("log-format", "text", "text or json (slog; README lists the keys)")
+	flag.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics over plain HTTP on `ADDR`/metrics (loopback or an operator network; default: off)")
+	flag.BoolVar(&cfg.Reflection, "reflection", false, "serve the gRPC reflection service (behind mTLS, to any party of the agreement)")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
 	memProfile := flag.String("mem-profile", "", "write a heap profile to FILE when the server is asked to stop")
 	rebuild := flag.Bool("rebuild-indexes", false, "recompute the database's indexes from its entries, then exit")
@@ -56,6 +61,7 @@ func main() {
 		return nil
 	})
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
+	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "verify-db" {
 		*verifyDB = flag.Arg(1)
@@ -99,12 +105,12 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "server: --log-level:", err)
+	logger, err := newLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(2)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = logger
 
 	s, err := server.Start(cfg)
 	if err != nil {
@@ -142,6 +148,29 @@ wait:
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// usage is -h: the command's name, not the path of a go build.
+func usage() {
+	fmt.Fprintf(flag.CommandLine.Output(), "Usage: server [flags]\n       server verify-db FILE\n\nFlags:\n")
+	flag.PrintDefaults()
+}
+
+// newLogger is the server's log on w: slog's text or JSON handler at a
+// level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // writeHeapProfile writes the live heap (after a collection) to path.

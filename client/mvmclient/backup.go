@@ -36,7 +36,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 		return nil, err
 	}
 	if len(head.Data) > 0 || len(head.Checkpoint) == 0 || head.TotalBytes <= 0 {
-		return nil, errors.New("backup: the server's first message is not a header")
+		return nil, errors.New("backup stream: the server's first message is not a header")
 	}
 	info := &BackupInfo{Size: head.LogSize, Checkpoint: head.Checkpoint, Bytes: head.TotalBytes}
 	sum := sha256.New()
@@ -44,30 +44,30 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("backup: the stream ended after %d of %d bytes without a digest", got, info.Bytes)
+			return nil, fmt.Errorf("backup stream: the stream ended after %d of %d bytes without a digest", got, info.Bytes)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if len(msg.Sha256) > 0 {
 			if got != info.Bytes {
-				return nil, fmt.Errorf("backup: received %d bytes, the server announced %d", got, info.Bytes)
+				return nil, fmt.Errorf("backup stream: received %d bytes, the server announced %d", got, info.Bytes)
 			}
 			if !bytes.Equal(msg.Sha256, sum.Sum(nil)) {
-				return nil, fmt.Errorf("backup: the copy's SHA-256 is %x, the server sent %x", sum.Sum(nil), msg.Sha256)
+				return nil, fmt.Errorf("backup stream: the copy's SHA-256 is %x, the server sent %x", sum.Sum(nil), msg.Sha256)
 			}
 			info.SHA256 = msg.Sha256
 			if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("backup: unexpected data after the digest (%v)", err)
+				return nil, fmt.Errorf("backup stream: unexpected data after the digest (%v)", err)
 			}
 			return info, nil
 		}
 		if got += int64(len(msg.Data)); got > info.Bytes {
-			return nil, fmt.Errorf("backup: more than the %d bytes announced", info.Bytes)
+			return nil, fmt.Errorf("backup stream: more than the %d bytes announced", info.Bytes)
 		}
 		sum.Write(msg.Data)
 		if _, err := w.Write(msg.Data); err != nil {
-			return nil, fmt.Errorf("backup: %w", err)
+			return nil, fmt.Errorf("backup stream: %w", err)
 		}
 	}
 }

@@ -16,14 +16,45 @@ import (
 // when ctx ends (nil), when fn returns an error (that error, unless it is
 // ErrStopWatch), or on a non-transient server error.
 func Watch(ctx context.Context, c *Client, from uint64, fn func(index uint64, leaf []byte) error) error {
+	return WatchWith(ctx, c, from, WatchOptions{}, fn)
+}
+
+// WatchOptions adjust [WatchWith].
+type WatchOptions struct {
+	// OnRetry, if not nil, is called after each transient failure (the
+	// server unreachable, or the stream ended) with the failure and the
+	// wait before the next attempt. A non-nil error it returns ends the
+	// watch with that error.
+	OnRetry func(err error, wait time.Duration) error
+}
+
+// ErrStreamEnded is what OnRetry is given when the server ended the stream.
+var ErrStreamEnded = errors.New("the server ended the stream")
+
+// WatchWith is [Watch] with options. The wait between attempts doubles
+// from 100 ms up to 5 s, and starts again after an attempt that delivered
+// entries.
+func WatchWith(ctx context.Context, c *Client, from uint64, o WatchOptions, fn func(index uint64, leaf []byte) error) error {
 	next := from
 	backoff := 100 * time.Millisecond
 	for {
+		before := next
 		err := watchOnce(ctx, c, &next, fn)
+		if next != before {
+			backoff = 100 * time.Millisecond
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil, Transient(err):
+			if o.OnRetry != nil {
+				if err == nil {
+					err = ErrStreamEnded
+				}
+				if rerr := o.OnRetry(err, backoff); rerr != nil {
+					return rerr
+				}
+			}
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -60,7 +91,14 @@ func unwrapFn(err error) error {
 }
 
 func watchOnce(ctx context.Context, c *Client, next *uint64, fn func(uint64, []byte) error) error {
-	stream, err := c.API.Watch(ctx, &mvmv1.WatchRequest{From: *next})
+	// The stream ends when ctx does, by the client's hand: with ctx's
+	// deadline sent along, the server would end it at the same moment, and
+	// its reset could arrive before ctx is done here and pass for a lost
+	// connection.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	stream, err := c.API.Watch(sctx, &mvmv1.WatchRequest{From: *next})
 	if err != nil {
 		return err
 	}
@@ -73,7 +111,7 @@ func watchOnce(ctx context.Context, c *Client, next *uint64, fn func(uint64, []b
 			return err
 		}
 		if msg.Index != *next {
-			return fmt.Errorf("watch: server sent index %d, expected %d", msg.Index, *next)
+			return fmt.Errorf("watch stream: server sent index %d, expected %d", msg.Index, *next)
 		}
 		if err := fn(msg.Index, msg.Leaf); err != nil {
 			return fnError{err}

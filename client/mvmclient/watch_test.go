@@ -2,6 +2,8 @@ package mvmclient_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -72,5 +74,37 @@ func TestWatchAcrossRestart(t *testing.T) {
 		if idx != uint64(i) {
 			t.Fatalf("entry %d has index %d: %v", i, idx, got)
 		}
+	}
+}
+
+// TestWatchOnRetry: while the server is down, OnRetry hears of each failure
+// with a wait that doubles (and starts again once entries flow); an error
+// it returns ends the watch with that error.
+func TestWatchOnRetry(t *testing.T) {
+	env := testenv.New(t)
+	watcher := env.Client(testenv.Mediator)
+	env.Stop()
+
+	var waits []time.Duration
+	stop := errors.New("enough")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a watch that never stops
+	defer cancel()
+	err := mvmclient.WatchWith(ctx, watcher, 0, mvmclient.WatchOptions{
+		OnRetry: func(err error, wait time.Duration) error {
+			if !mvmclient.Transient(err) {
+				t.Errorf("OnRetry given %v, want a transient error", err)
+			}
+			waits = append(waits, wait)
+			if len(waits) == 4 {
+				return stop
+			}
+			return nil
+		}}, func(uint64, []byte) error { return nil })
+	if !errors.Is(err, stop) {
+		t.Fatalf("watch ended with %v, want OnRetry's error", err)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	if !slices.Equal(waits, want) {
+		t.Errorf("waits %v, want %v", waits, want)
 	}
 }

@@ -15,12 +15,16 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -68,7 +72,7 @@ type Receipt struct {
 // Run runs the load until the duration elapses, ctx ends or MaxAppends.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(o.Clients) == 0 {
-		return nil, fmt.Errorf("bench: no clients")
+		return nil, errors.New("no clients to append with")
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1
@@ -182,6 +186,9 @@ func fail(mu *sync.Mutex, res *Result, err error) {
 	res.Errors++
 	if res.FirstError == "" {
 		res.FirstError = err.Error()
+		if s, ok := status.FromError(err); ok {
+			res.FirstError = s.Code().String() + ": " + s.Message()
+		}
 	}
 }
 
@@ -195,20 +202,39 @@ func pct(sorted []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// What bench writes is marked, so that `client bench` can tell a log that
+// holds only its own packages from one that holds real work: every package
+// it submits has a message id (its package id) starting with IDPrefix, in
+// the signed cleartext header, and the suspected group Group.
+const (
+	IDPrefix = "bench-"
+	Group    = "mvm-bench"
+)
+
 // Package returns a fresh target package whose serialized form is about
-// payloadBytes long.
+// payloadBytes long, marked as bench's (see [Wrote]).
 func Package(payloadBytes int) *mvmv1.TargetPackage {
+	h := mvmclient.NewHeader()
+	h.MessageId = IDPrefix + h.MessageId
 	tp := &mvmv1.TargetPackage{
-		Header:    mvmclient.NewHeader(),
-		Locations: []*mvmv1.Location{{Lat: 34.0151, Lon: 71.5249, PrecisionM: 50}},
-		Priority:  mvmv1.Priority_PRIORITY_MEDIUM,
-		Tlp:       mvmv1.Tlp_TLP_AMBER,
+		Header:         h,
+		Locations:      []*mvmv1.Location{{Lat: 34.0151, Lon: 71.5249, PrecisionM: 50}},
+		SuspectedGroup: Group,
+		Priority:       mvmv1.Priority_PRIORITY_MEDIUM,
+		Tlp:            mvmv1.Tlp_TLP_AMBER,
 	}
-	const overhead = 80 // header, location, enums and field tags
+	const overhead = 95 // header, location, group, enums and field tags
 	if n := payloadBytes - overhead; n > 0 {
 		tp.Summary = strings.Repeat("x", min(n, 4096))
 	}
 	return tp
+}
+
+// Wrote reports whether a logged payload is a package bench wrote: a
+// target package with both of bench's marks.
+func Wrote(m proto.Message) bool {
+	tp, ok := m.(*mvmv1.TargetPackage)
+	return ok && strings.HasPrefix(tp.GetHeader().GetMessageId(), IDPrefix) && tp.SuspectedGroup == Group
 }
 
 // Print writes a human summary.

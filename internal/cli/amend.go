@@ -94,7 +94,7 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if err := os.WriteFile(out, env, 0o644); err != nil {
+					if err := writeFileAtomic(out, env); err != nil {
 						return err
 					}
 					e.printf("proposed amendment of the agreement at index %d (verified against checkpoint size %d), signed by %s: %s\n",
@@ -236,7 +236,7 @@ func amendSign(ctx context.Context, e *env, c *mvmclient.Client, path, statePath
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := writeFileAtomic(path, b); err != nil {
 		return err
 	}
 	e.printf("signed %s as %s (%d signatures)\n", path, c.ID, len(env.Signatures))

@@ -39,7 +39,7 @@ func init() {
 			fs.StringVar(&tlp, "tlp", "amber", "TLP 2.0 marking: clear, green, amber, amber-strict, red")
 			fs.StringVar(&responder, "responder", "", "responding party (default: the agreement's only responder)")
 			fs.StringVar(&id, "id", "", "package id (default: random)")
-			fs.Var(&evidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable)")
+			fs.Var(&evidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 			receiptFlag(fs)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -100,12 +100,12 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&outcome, "outcome", "", "raid, destroyed, arrests, not-found, no-access or declined (required)")
 			fs.StringVar(&reportNote, "note", "", "note (required when declined)")
-			fs.StringVar(&actionTime, "time", "", "time of action, RFC 3339 (default now)")
+			fs.StringVar(&actionTime, "time", "", "when the action took place, a `TIME`: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.UintVar(&arrested, "arrested", 0, "people arrested")
 			fs.UintVar(&killed, "killed", 0, "people killed")
 			fs.UintVar(&injured, "injured", 0, "people injured")
 			fs.UintVar(&weapons, "weapons", 0, "weapons seized")
-			fs.Var(&reportEvidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable)")
+			fs.Var(&reportEvidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 			receiptFlag(fs)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -142,13 +142,16 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 func receiptFlag(fs *flag.FlagSet) {
-	fs.String("receipt", "", "write the receipt (C2SP tlog-proof) to FILE")
+	fs.String("receipt", "", "write the receipt (C2SP tlog-proof) to `FILE` (mode 0600)")
 }
 
 // appendAndPrint signs and appends m, verifies the receipt against the
 // pinned log key when CERTS/log.vkey exists, writes it if asked, and
 // prints the package id then the index.
 func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string) error {
+	if err := checkMessage(m); err != nil {
+		return err
+	}
 	c, err := e.dial()
 	if err != nil {
 		return err
@@ -165,7 +168,7 @@ func (e *env) appendAndPrint(fs *flag.FlagSet, m proto.Message, packageID string
 // the receipt's leaf must hold exactly the envelope sent, at the index the
 // receipt proves, under a checkpoint signed by the pinned log key
 // (CERTS/log.vkey). It prints the package id, then the verified index.
-func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, packageID, what string) (err error) {
+func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, packageID, what string) error {
 	v, err := e.logVerifier("")
 	if errors.Is(err, os.ErrNotExist) {
 		v = nil // no pinned key: the receipt is saved but not checked
@@ -174,16 +177,12 @@ func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, pa
 	}
 	// Open the receipt file first: failing after the append would log the
 	// message and hide its id.
-	var receipt *os.File
+	var receipt *outFile
 	if f := fs.Lookup("receipt"); f != nil && f.Value.String() != "" {
-		if receipt, err = os.Create(f.Value.String()); err != nil {
-			return err
+		if receipt, err = createOut(f.Value.String()); err != nil {
+			return fmt.Errorf("--receipt: %w", err)
 		}
-		defer func() {
-			if cerr := receipt.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-		}()
+		defer receipt.Abort()
 	}
 	ctx, cancel := e.context()
 	defer cancel()
@@ -209,6 +208,9 @@ func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, pa
 		if _, err := receipt.Write(r.TlogProof); err != nil {
 			return err
 		}
+		if err := receipt.Commit(); err != nil {
+			return err
+		}
 	}
 	dup := ""
 	if resp.Duplicate {
@@ -225,7 +227,7 @@ func (e *env) logVerifier(path string) (note.Verifier, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("log key: %w", err)
+		return nil, fmt.Errorf("pinned log key: %w (pass --certs DIR or --log-key FILE)", err)
 	}
 	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
 	if err != nil {

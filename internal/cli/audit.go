@@ -27,7 +27,10 @@ func init() {
 	var crlFiles []string
 	register(&command{
 		longRunning: true,
-		name:        "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
+		// Offline, a bundle carries what it needs and the pins come from
+		// --certs: no identity. A server is audited as --as.
+		identityOptional: true,
+		name:             "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
 		summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
@@ -46,6 +49,9 @@ func init() {
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
+			}
+			if bundlePath == "" && e.as == "" {
+				return usagef("--as NAME is required to audit a server (an offline audit of a --bundle needs none)")
 			}
 			a := &auditRun{e: e, statePath: statePath, quiet: quiet, tempDir: tempDir}
 			var err error
@@ -193,30 +199,9 @@ func (a *auditRun) saveState(st *auditState) error {
 	if err != nil {
 		return err
 	}
-	// The state is what protects this auditor against a rollback: write it
-	// durably (temporary file, fsync, rename, fsync of the directory).
-	tmp := a.statePath + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if _, err = f.Write(append(b, '\n')); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, a.statePath)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(filepath.Dir(a.statePath)); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	if err != nil {
+	// The state is what protects this auditor against a rollback: written
+	// durably, and never half of it.
+	if err := writeFileAtomic(a.statePath, append(b, '\n')); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -37,31 +35,21 @@ func init() {
 // backup receives the copy into a temporary file beside out, checks it,
 // makes it durable and renames it into place: out is either the previous
 // file or a complete, checked backup, never half of one.
-func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) (err error) {
+func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) error {
 	v, err := e.logVerifier("")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(out)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*") // mode 0600: it holds the whole log
+	f, err := createOut(out) // it holds the whole log
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer f.Abort()
 	info, err := c.Backup(ctx, f)
 	if err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
 		return err
 	}
 	// The server's word is checked: its checkpoint verifies with the pinned
@@ -73,18 +61,11 @@ func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) (err e
 	if cp.Size != info.Size {
 		return fmt.Errorf("the backup's checkpoint is of size %d, the server says the copy has %d entries", cp.Size, info.Size)
 	}
-	if err := checkCopy(tmp, info); err != nil {
+	if err := checkCopy(f.Name(), info); err != nil {
 		return fmt.Errorf("the backup file: %w", err)
 	}
-	if err := os.Rename(tmp, out); err != nil {
+	if err := f.Commit(); err != nil {
 		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return err
-		}
 	}
 	e.printf("backup written to %s: %d bytes, checkpoint size %d, sha256 %x\n", out, info.Bytes, cp.Size, info.SHA256)
 	return nil

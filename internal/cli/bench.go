@@ -21,9 +21,10 @@ func init() {
 	var maxAppends int64
 	var unary bool
 	var cpuProfile string
+	var force bool
 	register(&command{
 		longRunning: true,
-		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE]",
+		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE] [--force]",
 		summary:          "drive the server with real signed appends and report throughput and latency",
 		identityOptional: true,
 		flags: func(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func init() {
 			fs.Int64Var(&maxAppends, "max", 0, "stop after this many appends (0: no limit)")
 			fs.BoolVar(&unary, "unary", false, "one Append call per envelope instead of an append stream per worker")
 			fs.StringVar(&cpuProfile, "cpu-profile", "", "write the load generator's CPU profile to FILE")
+			fs.BoolVar(&force, "force", false, "write into a log that holds work bench did not write")
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) (rerr error) {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
@@ -51,37 +53,39 @@ func init() {
 			for range max(1, conns) {
 				opts := mvmclient.FromCertsDir(e.server, e.certs, e.as)
 				opts.Retries = -1
-				c, err := mvmclient.Dial(opts)
+				c, err := e.dialWith(opts)
 				if err != nil {
 					return err
 				}
 				defer c.Close()
 				o.Clients = append(o.Clients, c)
 			}
-			if receipts != "" {
-				f, err := os.Create(receipts)
-				if err != nil {
+			if !force {
+				if err := e.checkBenchLog(e.ctx, o.Clients[0]); err != nil {
 					return err
 				}
-				defer func() {
-					if cerr := f.Close(); cerr != nil && rerr == nil {
-						rerr = fmt.Errorf("receipts: %w", cerr)
-					}
-				}()
-				o.Receipts = f
+			}
+			var receiptsFile *outFile
+			if receipts != "" {
+				f, err := createOut(receipts)
+				if err != nil {
+					return fmt.Errorf("--receipts: %w", err)
+				}
+				defer f.Abort()
+				o.Receipts, receiptsFile = f, f
 			}
 			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
+				f, err := createOut(cpuProfile)
 				if err != nil {
-					return err
+					return fmt.Errorf("--cpu-profile: %w", err)
 				}
+				defer f.Abort()
 				if err := pprof.StartCPUProfile(f); err != nil {
-					f.Close()
 					return fmt.Errorf("cpu profile: %w", err)
 				}
 				defer func() {
 					pprof.StopCPUProfile()
-					if cerr := f.Close(); cerr != nil && rerr == nil {
+					if cerr := f.Commit(); cerr != nil && rerr == nil {
 						rerr = fmt.Errorf("cpu profile: %w", cerr)
 					}
 				}()
@@ -89,6 +93,13 @@ func init() {
 			res, err := bench.Run(e.ctx, o)
 			if err != nil {
 				return err
+			}
+			// The receipts are kept even when appends failed: they are the
+			// record of what the server acknowledged (crash tests read it).
+			if receiptsFile != nil {
+				if err := receiptsFile.Commit(); err != nil {
+					return fmt.Errorf("receipts: %w", err)
+				}
 			}
 			if asJSON {
 				b, _ := json.Marshal(res)

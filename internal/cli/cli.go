@@ -1,7 +1,18 @@
 // Package cli is the MVM Exchange command line: one function, [Run], that
-// the client binary calls with its arguments. Every command prints its
-// result on stdout and, on failure, one line on stderr and a non-zero exit
-// status.
+// the client binary calls with its arguments.
+//
+// Guarantees:
+//   - Every command prints its result on stdout and, on failure, one line
+//     on stderr: exit status 1 for a failure, 2 for a command line mistake
+//     (which names the flag typed, and the nearest flag or command when
+//     the one typed does not exist). Help (-h, --help) goes to stdout, exit 0.
+//   - A message is validated with the server's own rules (package message)
+//     before it is signed; nothing is sent when it fails.
+//   - Every file a command writes is mode 0600 and appears whole or not at
+//     all (outfile.go); a failed command leaves no partial file.
+//   - A failure to connect says which: nothing answers at the address, or
+//     the server refused this client's certificate (expired, revoked by a
+//     CRL in --certs), or the server's certificate is not the pinned CA's.
 package cli
 
 import (
@@ -10,16 +21,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc/status"
-
-	"github.com/mvm-exchange/mvm/client/mvmclient"
 )
 
 // Exit statuses.
@@ -62,39 +71,66 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// Defaults of the global flags.
+const (
+	defaultPort    = "7443"
+	defaultServer  = "127.0.0.1:" + defaultPort
+	defaultTimeout = 30 * time.Second
+)
+
 // Run executes the command line args (without the program name).
 func Run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if path := os.Getenv("MVM_CPU_PROFILE"); path != "" {
 		// For measuring the client side of `bench`; see docs/PERFORMANCE.md.
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer pprof.StopCPUProfile()
+		if f, err := createOut(path); err == nil {
+			defer f.Abort()
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() {
+					pprof.StopCPUProfile()
+					if err := f.Commit(); err != nil {
+						fmt.Fprintf(stderr, "client: MVM_CPU_PROFILE: %v\n", err)
+					}
+				}()
+			}
 		}
 	}
-	e := &env{stdout: stdout, stderr: stderr, ctx: ctx, timeout: 30 * time.Second,
-		server: envOr("MVM_SERVER", "127.0.0.1:7443"), certs: envOr("MVM_CERTS", "certs"), as: os.Getenv("MVM_AS")}
+	e := &env{stdout: stdout, stderr: stderr, ctx: ctx,
+		server: envOr("MVM_SERVER", defaultServer), certs: envOr("MVM_CERTS", "certs"), as: os.Getenv("MVM_AS")}
 	global := flag.NewFlagSet("client", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	e.globalFlags(global)
 	rest, err := parseInterspersed(global, args, 1)
 	switch {
-	case errors.Is(err, flag.ErrHelp) || (err == nil && len(rest) == 0):
-		e.usage()
-		return ExitUsage
+	case errors.Is(err, flag.ErrHelp) || (err == nil && len(rest) == 1 && rest[0] == "help"):
+		e.usage(stdout)
+		return ExitOK
 	case err != nil:
-		fmt.Fprintln(stderr, "client:", err)
+		fmt.Fprintf(stderr, "client: %s\n", flagError(err, global, ""))
+		return ExitUsage
+	case len(rest) == 0:
+		e.usage(stderr)
 		return ExitUsage
 	}
 	name, cmdArgs := rest[0], rest[1:]
+	if name == "help" { // client help COMMAND
+		name, cmdArgs = cmdArgs[0], []string{"-h"}
+	}
 	var cmd *command
+	var names []string
 	for _, c := range commands {
+		names = append(names, c.name)
 		if c.name == name {
 			cmd = c
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "client: unknown command %q (run with no arguments for the list)\n", name)
+		hint := "run 'client -h' for the list"
+		if near := nearest(name, names); near != "" {
+			hint = "did you mean " + near + "?"
+		}
+		fmt.Fprintf(stderr, "client: unknown command %q; %s\n", name, hint)
 		return ExitUsage
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -105,15 +141,23 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterspersed(fs, cmdArgs, -1)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, "usage: client [global flags] %s %s\n  %s\n", cmd.name, cmd.args, cmd.summary)
-		fs.PrintDefaults()
+		commandHelp(stdout, cmd)
 		return ExitOK
 	}
 	if err != nil {
-		err = usageError{err.Error()} // a flag the command does not have, or a bad value
+		err = usageError{flagError(err, fs, name)} // a flag the command does not have, or a bad value
 	}
-	e.unbounded = cmd.longRunning && !flagSet(global, "timeout") && !flagSet(fs, "timeout")
+	timeoutSet := flagSet(global, "timeout") || flagSet(fs, "timeout")
+	e.unbounded = (cmd.longRunning && !timeoutSet) || (timeoutSet && e.timeout == 0)
+	if !timeoutSet {
+		e.timeout = defaultTimeout
+	}
+	if e.timeout < 0 && err == nil {
+		err = usagef("--timeout %s: want a positive duration, or 0 for none", e.timeout)
+	}
+	if err == nil {
+		e.server, err = serverAddr(e.server)
+	}
 	if err == nil {
 		if !cmd.identityOptional && e.as == "" {
 			err = usagef("--as NAME is required (e.g. --as pk-liaison)")
@@ -122,7 +166,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err))
+		fmt.Fprintf(stderr, "%s: %s\n", name, e.explain(err))
 		var u usageError
 		if errors.As(err, &u) {
 			return ExitUsage
@@ -135,11 +179,41 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // globalFlags registers the global flags on fs. They are registered on the
 // command's flag set too, so they may also follow the command; the current
 // values are the defaults, so a second registration keeps what was parsed.
+// Their help is globalHelp's.
 func (e *env) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&e.server, "server", e.server, "server address (env MVM_SERVER)")
-	fs.StringVar(&e.certs, "certs", e.certs, "PKI directory (env MVM_CERTS)")
-	fs.StringVar(&e.as, "as", e.as, "identity NAME: loads CERTS/NAME.crt and .key (env MVM_AS)")
-	fs.DurationVar(&e.timeout, "timeout", e.timeout, "overall time limit of the command")
+	fs.StringVar(&e.server, "server", e.server, "server HOST[:PORT]")
+	fs.StringVar(&e.certs, "certs", e.certs, "PKI directory")
+	fs.StringVar(&e.as, "as", e.as, "identity NAME")
+	fs.DurationVar(&e.timeout, "timeout", e.timeout, "overall time limit")
+}
+
+// serverAddr completes a server address: a HOST without a port (a name,
+// an IPv4 address, an IPv6 address with or without brackets) gets the
+// default port.
+func serverAddr(s string) (string, error) {
+	if s == "" {
+		return "", usagef("--server: empty address")
+	}
+	if host, port, err := net.SplitHostPort(s); err == nil {
+		if port == "" {
+			port = defaultPort
+		}
+		if host == "" {
+			return "", usagef("--server %q: no host", s)
+		}
+		return net.JoinHostPort(host, port), nil
+	}
+	host := s
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	}
+	if strings.ContainsAny(host, "[]/ ") || host == "" {
+		return "", usagef("--server %q: want HOST or HOST:PORT (IPv6 as [ADDR]:PORT)", s)
+	}
+	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return "", usagef("--server %q: want HOST or HOST:PORT (IPv6 as [ADDR]:PORT)", s)
+	}
+	return net.JoinHostPort(host, defaultPort), nil
 }
 
 func envOr(k, def string) string {
@@ -171,22 +245,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stopAfter int) ([]string
 			return append(pos, args...), nil
 		}
 	}
-}
-
-func (e *env) usage() {
-	fmt.Fprintln(e.stderr, "usage: client [--server ADDR] [--certs DIR] --as NAME COMMAND [ARGS]")
-	fmt.Fprintln(e.stderr, "\ncommands:")
-	cs := append([]*command(nil), commands...)
-	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
-	for _, c := range cs {
-		fmt.Fprintf(e.stderr, "  %-14s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(e.stderr, "\nrun 'client COMMAND -h' for a command's flags")
-}
-
-// dial connects as the --as identity.
-func (e *env) dial() (*mvmclient.Client, error) {
-	return mvmclient.Dial(mvmclient.FromCertsDir(e.server, e.certs, e.as))
 }
 
 func (e *env) context() (context.Context, context.CancelFunc) {

@@ -111,7 +111,7 @@ func init() {
 	})
 }
 
-func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err error) {
+func export(ctx context.Context, c *mvmclient.Client, out string, e *env) error {
 	resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 	if err != nil {
 		return err
@@ -120,17 +120,11 @@ func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err e
 	if _, err := cp.Unmarshal(noteText(resp.Checkpoint)); err != nil {
 		return fmt.Errorf("server checkpoint: %w", err)
 	}
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := createOut(out)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer f.Abort()
 	w, err := audit.NewBundleWriter(f, cp.Size, resp.Checkpoint)
 	if err != nil {
 		return err
@@ -164,13 +158,7 @@ func export(ctx context.Context, c *mvmclient.Client, out string, e *env) (err e
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	e.printf("exported %d entries, %d signer certificates and checkpoint size %d to %s\n", cp.Size, len(order), cp.Size, out)

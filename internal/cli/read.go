@@ -33,6 +33,9 @@ func init() {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
+			if err := checkStatus(status); err != nil {
+				return err
+			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
 				resp, err := c.API.ListPackages(ctx, &mvmv1.ListPackagesRequest{Status: status})
 				if err != nil {
@@ -68,11 +71,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Now(), nil
-	}
-	return time.Parse(time.RFC3339, s)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,10 +24,10 @@ func init() {
 	var asOf, party, breachState string
 	var verify bool
 	register(&command{
-		name: "breaches", args: "[--as-of RFC3339] [--party P] [--verify [--state FILE]]",
+		name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&asOf, "as-of", "", "as of this time, RFC 3339 (default now)")
+			fs.StringVar(&asOf, "as-of", "", "as of this `TIME`: RFC 3339, or a date meaning 00:00 UTC (default now)")
 			fs.StringVar(&party, "party", "", "only this party's breaches")
 			fs.BoolVar(&verify, "verify", false, "derive the breaches on the client by auditing the whole log, and check the server's answer against them")
 			stateFlag(fs, &breachState)
@@ -37,7 +38,7 @@ func init() {
 			}
 			req := &mvmv1.GetBreachesRequest{Party: party}
 			if asOf != "" {
-				t, err := time.Parse(time.RFC3339, asOf)
+				t, err := parseTime(asOf)
 				if err != nil {
 					return usagef("--as-of: %v", err)
 				}
@@ -109,16 +110,44 @@ func init() {
 			ctx, cancel := e.context()
 			defer cancel()
 			seen := 0
-			return mvmclient.Watch(ctx, c, from, func(index uint64, leaf []byte) error {
-				e.printf("%s\n", describeEntry(index, leaf))
-				seen++
-				if count > 0 && seen >= count {
-					return mvmclient.ErrStopWatch
+			var failing error // the last failure, until an entry arrives
+			err = mvmclient.WatchWith(ctx, c, from, mvmclient.WatchOptions{OnRetry: e.watchRetry(&failing)},
+				func(index uint64, leaf []byte) error {
+					failing = nil
+					e.printf("%s\n", describeEntry(index, leaf))
+					seen++
+					if count > 0 && seen >= count {
+						return mvmclient.ErrStopWatch
+					}
+					return nil
+				})
+			if err == nil && failing != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if reason, ok := unreachable(failing); ok {
+					return fmt.Errorf("could not reach %s before --timeout ran out (%s)", e.server, reason)
 				}
-				return nil
-			})
+				return fmt.Errorf("not following the log when --timeout ran out: %s", oneLine(failing))
+			}
+			return err
 		},
 	})
+}
+
+// watchRetry says on stderr why watch is not following the log and when
+// it tries again; a certificate the server refuses ends the watch, since
+// retrying cannot help.
+func (e *env) watchRetry(failing *error) func(error, time.Duration) error {
+	return func(err error, wait time.Duration) error {
+		*failing = err
+		if msg, ok := e.certRefused(err); ok {
+			return errors.New(msg)
+		}
+		why := oneLine(err)
+		if reason, ok := unreachable(err); ok {
+			why = fmt.Sprintf("cannot reach %s (%s)", e.server, reason)
+		}
+		fmt.Fprintf(e.stderr, "watch: %s; retrying in %s\n", why, wait)
+		return nil
+	}
 }
 
 func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach) error {

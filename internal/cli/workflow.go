@@ -55,7 +55,7 @@ func init() {
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&answer, "answer", "", "the answer (required)")
 			fs.StringVar(&request, "request", "", "message id of the request answered (default: the oldest open one)")
-			fs.Var(&answerEvidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable)")
+			fs.Var(&answerEvidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 		},
 		func(id string) (proto.Message, error) {
 			d, err := answerEvidence.digests()
@@ -69,7 +69,7 @@ func init() {
 	var evidenceNote string
 	packageCommand("evidence", "--evidence SHA256 [--evidence SHA256...]", "submit evidence for a reported action (responder)",
 		func(fs *flag.FlagSet) {
-			fs.Var(&evidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable, required)")
+			fs.Var(&evidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable, required)")
 			fs.StringVar(&evidenceNote, "note", "", "note")
 		},
 		func(id string) (proto.Message, error) {
@@ -93,7 +93,7 @@ func init() {
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&verdict, "verdict", "", "confirmed, inconclusive or contradicted (required)")
 			fs.StringVar(&findingReason, "reason", "", "the reasons (required)")
-			fs.Var(&findingEvidence, "evidence", "SHA-256 hex digest of an evidence file (repeatable)")
+			fs.Var(&findingEvidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 		},
 		func(id string) (proto.Message, error) {
 			v, err := workflow.ParseVerdict(verdict)

@@ -124,6 +124,9 @@ func TestClockStep(t *testing.T) {
 		}
 		clock.Set(corrected.Add(time.Second))
 	}
+	if got, want := f.l.ClockBehind(), ahead.Sub(corrected.Add(time.Second)); got != want {
+		t.Errorf("ClockBehind while held: got %v, want %v", got, want)
+	}
 	if n := strings.Count(logs.String(), "level=WARN msg=\"clock is behind"); n != 1 {
 		t.Errorf("warnings about the clock: got %d, want 1; log:\n%s", n, logs.String())
 	}
@@ -155,6 +158,9 @@ func TestClockStep(t *testing.T) {
 	clock.Set(later)
 	if r := mustAt(later); !r.ReceivedAt.Equal(later) {
 		t.Fatalf("receive time after catching up: got %v, want %v", r.ReceivedAt, later)
+	}
+	if got := f.l.ClockBehind(); got != 0 {
+		t.Errorf("ClockBehind after catching up: got %v, want 0", got)
 	}
 	if !strings.Contains(logs.String(), "clock caught up") {
 		t.Errorf("no notice that the clock caught up; log:\n%s", logs.String())

@@ -20,6 +20,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/metrics"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/workflow"
@@ -282,15 +283,19 @@ func TestRestartRecovers(t *testing.T) {
 // BenchmarkAppend is the full append path in process: admission (signature,
 // chain, validation), the reducer, group commit with fsync and a signed
 // checkpoint, with concurrent callers. Envelopes are signed outside the
-// timer.
+// timer. The +metrics runs feed the commit hook to package metrics, as
+// the server does with --metrics.
 func BenchmarkAppend(b *testing.B) {
-	for _, sync := range []bool{true, false} {
-		name := "fsync"
-		if !sync {
-			name = "nosync"
-		}
-		b.Run(name, func(b *testing.B) {
-			f := newFixture(b, store.Options{NoSync: !sync})
+	for _, c := range []struct {
+		name          string
+		sync, metrics bool
+	}{{"fsync", true, false}, {"nosync", false, false}, {"fsync+metrics", true, true}, {"nosync+metrics", false, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			var hook []func(*ledger.Config)
+			if c.metrics {
+				hook = append(hook, func(cfg *ledger.Config) { cfg.Committed = metrics.New().Committed })
+			}
+			f := newFixture(b, store.Options{NoSync: !c.sync}, hook...)
 			envs := make([][]byte, b.N)
 			for i := range envs {
 				envs[i] = f.seal(b, "pk-liaison", target())

@@ -345,7 +345,11 @@ func (l *Ledger) commit(batch []*request) {
 			sb.Checkpoint = cp
 			t0 := time.Now()
 			err = l.cfg.Commit(sb)
-			l.log.Debug("batch committed", "first", sb.First, "entries", len(accepted), "requests", len(batch), "commit", time.Since(t0))
+			took := time.Since(t0)
+			l.log.Debug("batch committed", "first", sb.First, "entries", len(accepted), "requests", len(batch), "commit", took)
+			if err == nil && l.cfg.Committed != nil {
+				l.cfg.Committed(len(accepted), took)
+			}
 		}
 		if err != nil {
 			l.log.Error("batch commit failed", "first", sb.First, "entries", len(accepted), "err", err)

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/metrics"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -64,6 +67,13 @@ type Config struct {
 	// Each must still authenticate as a party identity of the agreement.
 	// None by default: the admin RPCs are refused to everyone.
 	Operators []string
+	// Metrics, if set, is the address to serve Prometheus metrics on,
+	// plain HTTP at /metrics (loopback or an operator network).
+	Metrics string
+	// Reflection turns on the gRPC reflection service (behind mTLS).
+	Reflection bool
+	// RefusalLog bounds the refusal lines one peer can log.
+	RefusalLog service.RefusalLog
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -107,6 +117,10 @@ type Server struct {
 	store  *store.Store
 	served chan error
 
+	metrics    *metrics.Metrics // nil without Config.Metrics (observe.go)
+	metricsLis net.Listener
+	metricsSrv *http.Server
+
 	// cert is the server's TLS certificate in force.
 	cert atomic.Pointer[tls.Certificate]
 	// reloadMu serializes reloads; crlFiles is the CRL in force per file.
@@ -140,8 +154,9 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(cfg)
 	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch})
+		MaxBatch: cfg.MaxBatch, Committed: committedHook(m)})
 	if err != nil {
 		st.Close()
 		if errors.Is(err, ledger.ErrNoGenesis) {
@@ -156,7 +171,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
-	s := &Server{cfg: cfg, svc: svc, ledger: l, store: st, served: make(chan error, 1)}
+	observe(svc, l, m, cfg.RefusalLog)
+	s := &Server{cfg: cfg, svc: svc, ledger: l, store: st, served: make(chan error, 1), metrics: m}
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
@@ -170,11 +186,17 @@ func Start(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.listenMetrics(); err != nil {
+		lis.Close()
+		l.Close()
+		st.Close()
+		return nil, err
+	}
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = 256
 	}
 	const streamWorkers = 256
-	opts := append(svc.ServerOptions(),
+	opts := append(slices.Concat(metricsOptions(m), svc.ServerOptions()),
 		grpc.Creds(svc.Credentials(s.getCertificate)),
 		grpc.MaxRecvMsgSize(1<<20),
 		grpc.MaxConcurrentStreams(cfg.MaxStreams),
@@ -192,6 +214,7 @@ func Start(cfg Config) (*Server, error) {
 	g := grpc.NewServer(opts...)
 	s.lis, s.grpc = lis, g
 	s.health = svc.Register(g)
+	s.serveExtras(g)
 	go func() { s.served <- g.Serve(lis) }()
 	if cfg.ReloadInterval > 0 {
 		s.watchStop, s.watchDone = make(chan struct{}), make(chan struct{})
@@ -228,6 +251,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		s.grpc.Stop()
 	}
+	s.stopMetrics()
 	s.ledger.Close()
 	return s.store.Close()
 }

@@ -98,7 +98,7 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 	start := time.Now()
 	f, info, err := s.l.Store().BackupToTemp()
 	if err != nil {
-		s.log.Error("backup failed", "caller", caller.ID.String(), "err", err)
+		s.log.Error("backup failed", "peer", caller.ID.String(), "err", err)
 		return status.Errorf(codes.Internal, "backup: %v", err)
 	}
 	defer f.Close()
@@ -144,6 +144,6 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 	if err := stream.Send(&mvmv1.BackupResponse{Sha256: sum.Sum(nil)}); err != nil {
 		return err
 	}
-	s.log.Info("backup sent", "caller", caller.ID.String(), "size", info.Size, "bytes", info.Bytes, "took", time.Since(start))
+	s.log.Info("backup sent", "peer", caller.ID.String(), "size", info.Size, "bytes", info.Bytes, "took", time.Since(start))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -58,8 +57,7 @@ func (s *Service) AppendStream(stream grpc.BidiStreamingServer[mvmv1.AppendStrea
 		if err != nil {
 			st := status.Convert(err)
 			out.Code, out.Message = int32(st.Code()), st.Message()
-			s.log.Log(ctx, slog.Level(callLevel(st.Code())), "append refused", "caller", caller.ID.String(),
-				"grpc.code", st.Code().String(), "grpc.error", st.Message(), "stream", true)
+			s.logRefusedAppend(ctx, err, true)
 		}
 		if err := sends.send(out); err != nil {
 			return err

@@ -144,7 +144,8 @@ func (r *recheckedStream) SendMsg(m any) error {
 }
 
 // needsAuth excludes the health service, which load balancers and
-// supervisors call without an identity of the agreement.
+// supervisors call without an identity of the agreement. Everything else,
+// the reflection service (server --reflection) included, needs one.
 func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
 	return c.Service != healthpb.Health_ServiceDesc.ServiceName
 }
@@ -154,6 +155,17 @@ func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
 // append rate limit, and a default deadline for unary calls without one.
 func (s *Service) ServerOptions() []grpc.ServerOption {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		// Refused and failed calls are rate-limited per peer; successful
+		// ones are logged at debug level only. Refused appends have their
+		// own line (refusedAppend).
+		if lvl > logging.LevelDebug {
+			if m, _ := grpc.Method(ctx); m == mvmv1.ExchangeService_Append_FullMethodName {
+				return
+			}
+			if who, _ := peerOf(ctx); !s.log.Enabled(ctx, slog.Level(lvl)) || !s.flood.allow(kindCall, who) {
+				return
+			}
+		}
 		s.log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
 	logOpts := []logging.Option{
@@ -170,7 +182,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		recovery.UnaryServerInterceptor(onPanic),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), match),
 		selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(logger, logOpts...), selector.MatchFunc(s.logsCall)),
-		selector.UnaryServerInterceptor(s.logRefusedAppend, selector.MatchFunc(s.logsRefusalsOnly)),
+		selector.UnaryServerInterceptor(s.refusedAppend, selector.MatchFunc(isAppend)),
 		selector.UnaryServerInterceptor(s.refuseRevokedSigners, selector.MatchFunc(isAppend)),
 	}
 	if s.limiter != nil {
@@ -184,6 +196,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), match),
 			selector.StreamServerInterceptor(s.recheckStream, match),
 			logging.StreamServerInterceptor(logger, logOpts...),
+			selector.StreamServerInterceptor(s.countWatch, selector.MatchFunc(isWatch)),
 		),
 	}
 }
@@ -191,32 +204,20 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 // logsCall says whether the logging interceptor runs for a call. Appends
 // are the hot path: the interceptor's fields cost ~10 µs an append, spent
 // for nothing when successful calls are not logged, so below debug level
-// appends go through logRefusedAppend instead.
+// appends are logged only by refusedAppend, when refused.
 func (s *Service) logsCall(ctx context.Context, c interceptors.CallMeta) bool {
 	return !isAppend(ctx, c) || s.log.Enabled(ctx, slog.LevelDebug)
 }
 
-func (s *Service) logsRefusalsOnly(ctx context.Context, c interceptors.CallMeta) bool {
-	return !s.logsCall(ctx, c)
+// countWatch counts the Watch streams open.
+func (s *Service) countWatch(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	s.obs.WatchStreams(1)
+	defer s.obs.WatchStreams(-1)
+	return handler(srv, ss)
 }
 
-// logRefusedAppend logs a refused append, at the level the logging
-// interceptor would use, with the caller, the code and the reason; it
-// stands at the interceptor's place in the chain, so it sees every
-// refusal the interceptor would (revoked co-signers, rate limit, limits,
-// the ledger's).
-func (s *Service) logRefusedAppend(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	resp, err := handler(ctx, req)
-	if err != nil {
-		st := status.Convert(err)
-		caller := ""
-		if c, ok := CallerFrom(ctx); ok {
-			caller = c.ID.String()
-		}
-		s.log.Log(ctx, slog.Level(callLevel(st.Code())), "append refused", "caller", caller,
-			"grpc.code", st.Code().String(), "grpc.error", st.Message())
-	}
-	return resp, err
+func isWatch(_ context.Context, c interceptors.CallMeta) bool {
+	return c.FullMethod() == mvmv1.ExchangeService_Watch_FullMethodName
 }
 
 // callLevel logs successful calls at debug level: at thousands of appends a
@@ -234,9 +235,8 @@ func callLevel(c codes.Code) logging.Level {
 	return logging.LevelInfo
 }
 
+// callerFields names the peer of every call line (peerOf).
 func callerFields(ctx context.Context) logging.Fields {
-	if c, ok := CallerFrom(ctx); ok {
-		return logging.Fields{"caller", c.ID.String()}
-	}
-	return nil
+	who, _ := peerOf(ctx)
+	return logging.Fields{"peer", who}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -70,7 +71,7 @@ func rawConn(t *testing.T, f *fixture, dir, name string, opts ...grpc.DialOption
 // 3. Certificates.
 
 func TestClientCertificates(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, func(c *server.Config) { c.Metrics = "127.0.0.1:0" })
 	foreign := t.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: foreign}); err != nil {
 		t.Fatalf("foreign PKI: %v", err)
@@ -100,6 +101,20 @@ func TestClientCertificates(t *testing.T) {
 		// certificate from one of them, so it sends none.
 		"the server's own certificate": "tls: certificate required",
 		"revoked":                      "tls: bad certificate",
+	}
+	// The reason each refusal is counted under (mvm_handshakes_refused_total).
+	reasons := map[string]string{
+		"foreign CA":                             "unknown_authority",
+		"cross-party (af identity from pk's CA)": "not_authorized",
+		"expired":                                "expired",
+		"not yet valid":                          "expired", // crypto/x509: "expired or is not yet valid"
+		"no URI SAN":                             "not_authorized",
+		"two URI SANs":                           "not_authorized",
+		"other trust domain":                     "not_authorized",
+		"party not in the agreement":             "not_authorized",
+		"no client certificate":                  "no_certificate",
+		"the server's own certificate":           "no_certificate",
+		"revoked":                                "revoked",
 	}
 	for _, tc := range []struct {
 		name  string
@@ -144,6 +159,8 @@ func TestClientCertificates(t *testing.T) {
 			conn, signer := rawConn(t, f, dir, tc.ident)
 			api := mvmv1.NewExchangeServiceClient(conn)
 			before := f.size(t)
+			metrics := f.env.Server.MetricsAddr()
+			refusals := metric(scrape(t, metrics), "mvm_handshakes_refused_total", "", "reason", reasons[tc.name])
 
 			_, readErr := api.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
 			var appendErr error
@@ -168,6 +185,7 @@ func TestClientCertificates(t *testing.T) {
 				f.wantSize(t, before+1)
 				return
 			}
+			waitFor(t, metrics, refusals+1, true, "mvm_handshakes_refused_total", "reason", reasons[tc.name])
 			for what, err := range map[string]error{"GetCheckpoint": readErr, "Append": appendErr, "Health.Check": healthErr} {
 				// The handshake fails, so the call never reaches a handler.
 				if code := status.Code(err); code != codes.Unavailable && code != codes.Unauthenticated {

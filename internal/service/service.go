@@ -14,10 +14,13 @@
 //     Unauthenticated or Unavailable (reads of entries, proofs or
 //     checkpoints beyond the log's size: OutOfRange), and the append it
 //     refused stored nothing.
+//   - Refusals cannot flood the log: each peer gets at most
+//     [RefusalLog].Burst refusal lines of a kind per window, then one
+//     summary line with the count, and at most [RefusalLog].Peers peers are
+//     tracked (floodlog.go); every refusal is still counted ([Observer]).
 package service
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -64,12 +67,16 @@ type Service struct {
 	// (replies.go).
 	sendersMu sync.Mutex
 	senders   map[string]*connSender
+
+	obs   Observer    // metrics (refusals.go)
+	flood *floodGuard // bounds the refusal lines per peer
 }
 
 // Shutdown ends the live feeds (they would otherwise hold a graceful stop
 // until their clients leave); watchers get Unavailable and resume
-// elsewhere or later from where they were.
-func (s *Service) Shutdown() { s.stopOnce.Do(func() { close(s.stop) }) }
+// elsewhere or later from where they were. The refusal log's pending
+// summaries are written.
+func (s *Service) Shutdown() { s.stopOnce.Do(func() { close(s.stop); s.flood.flush() }) }
 
 // New returns the service over a ledger.
 func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
@@ -77,7 +84,9 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 		logger = slog.Default()
 	}
 	opts.defaults()
-	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{}}
+	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{},
+		obs: noObserver{}}
+	s.SetRefusalLog(RefusalLog{})
 	if opts.AppendRate > 0 {
 		s.limiter = newAppendLimiter(opts.AppendRate, opts.AppendBurst)
 	}
@@ -163,23 +172,19 @@ func (s *Service) TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate
 // A refused handshake is logged with its reason (the client only gets a
 // TLS alert).
 func (s *Service) Credentials(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) credentials.TransportCredentials {
-	return loggedCreds{credentials.NewTLS(s.TLSConfig(getCert)), s.log}
+	return loggedCreds{credentials.NewTLS(s.TLSConfig(getCert)), s}
 }
 
 type loggedCreds struct {
 	credentials.TransportCredentials
-	log *slog.Logger
+	s *Service
 }
 
 func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	lc := &lingerConn{Conn: conn}
 	out, info, err := c.TransportCredentials.ServerHandshake(lc)
 	if err != nil {
-		level := slog.LevelInfo
-		if errors.Is(err, io.EOF) {
-			level = slog.LevelDebug // a TCP probe, or a client that gave up
-		}
-		c.log.Log(context.Background(), level, "TLS handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
+		c.s.logRefusedHandshake(conn.RemoteAddr(), err)
 		return out, info, err
 	}
 	lc.established.Store(true)
@@ -187,7 +192,7 @@ func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthI
 }
 
 func (c loggedCreds) Clone() credentials.TransportCredentials {
-	return loggedCreds{c.TransportCredentials.Clone(), c.log}
+	return loggedCreds{c.TransportCredentials.Clone(), c.s}
 }
 
 // lingerConn is a connection in its TLS handshake. If it is closed before

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -36,9 +37,9 @@ type fixture struct {
 	v       note.Verifier
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, options ...func(*server.Config)) *fixture {
 	t.Helper()
-	f := &fixture{env: testenv.New(t)}
+	f := &fixture{env: testenv.New(t, options...)}
 	f.v = logVerifier(t, f.env.Certs)
 	f.dial(t)
 	return f

@@ -39,7 +39,7 @@ func GenerateCosignerKey(name string) (skey, vkey string, err error) {
 func Cosign(skey string, signedCheckpoint []byte, origin string, logKey note.Verifier) (string, error) {
 	_, n, err := OpenCheckpoint(signedCheckpoint, origin, logKey)
 	if err != nil {
-		return "", fmt.Errorf("tlog: cosign: %w", err)
+		return "", err // already says which check failed
 	}
 	signer, err := fnote.NewSignerForCosignatureV1(skey)
 	if err != nil {
@@ -62,7 +62,7 @@ func Cosign(skey string, signedCheckpoint []byte, origin string, logKey note.Ver
 func AddCosignatures(signedCheckpoint []byte, sigLines []string) ([]byte, error) {
 	n, err := parseNote(signedCheckpoint)
 	if err != nil {
-		return nil, fmt.Errorf("tlog: add cosignatures: %w", err)
+		return nil, fmt.Errorf("add cosignatures: %w", err)
 	}
 	seen := map[nameHash]bool{}
 	var sigs []note.Signature
@@ -75,7 +75,7 @@ func AddCosignatures(signedCheckpoint []byte, sigLines []string) ([]byte, error)
 	for _, line := range sigLines {
 		s, err := parseSigLine(n.Text, line)
 		if err != nil {
-			return nil, fmt.Errorf("tlog: add cosignatures: %w", err)
+			return nil, fmt.Errorf("add cosignatures: %w", err)
 		}
 		if !seen[keyOf(s)] {
 			seen[keyOf(s)] = true
@@ -99,11 +99,11 @@ func VerifyCosignature(signedCheckpoint []byte, sigLine string, cosignerVKey str
 	}
 	n, err := parseNote(signedCheckpoint)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("tlog: verify cosignature: %w", err)
+		return time.Time{}, fmt.Errorf("verify cosignature: %w", err)
 	}
 	s, err := parseSigLine(n.Text, sigLine)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("tlog: verify cosignature: %w", err)
+		return time.Time{}, fmt.Errorf("verify cosignature: %w", err)
 	}
 	if err := verifySig(n.Text, s, v); err != nil {
 		return time.Time{}, fmt.Errorf("%w: %s: %w", ErrInvalidCosignature, strings.TrimSuffix(sigLine, "\n"), err)
@@ -131,7 +131,7 @@ func CountCosigners(signedCheckpoint []byte, origin string, logKey note.Verifier
 	}
 	_, n, err := OpenCheckpoint(signedCheckpoint, origin, logKey, verifiers...)
 	if err != nil {
-		return 0, fmt.Errorf("tlog: count cosigners: %w", err)
+		return 0, fmt.Errorf("count cosigners: %w", err)
 	}
 	logID := verifierKey(logKey)
 	names := map[string]bool{}

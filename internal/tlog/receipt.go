@@ -58,7 +58,7 @@ func NewReceipt(index uint64, proof [][]byte, signedCheckpoint []byte, leaf []by
 		return nil, err
 	}
 	if _, err := decodeReceipt(out); err != nil {
-		return nil, fmt.Errorf("tlog: receipt for index %d does not round-trip: %w", index, err)
+		return nil, fmt.Errorf("receipt for index %d does not round-trip: %w", index, err)
 	}
 	return out, nil
 }
@@ -76,7 +76,7 @@ type ReceiptBuilder struct {
 func NewReceiptBuilder(signedCheckpoint []byte) (*ReceiptBuilder, error) {
 	n, err := parseNote(signedCheckpoint)
 	if err != nil {
-		return nil, fmt.Errorf("tlog: receipt checkpoint: %w", err)
+		return nil, fmt.Errorf("receipt checkpoint: %w", err)
 	}
 	if err := checkReceiptNote(n, signedCheckpoint); err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (b *ReceiptBuilder) Receipt(index uint64, proof [][]byte, leaf []byte) ([]b
 		return nil, fmt.Errorf("%w: leaf is %d bytes, a receipt can carry at most %d", ErrMalformed, len(leaf), MaxReceiptLeafSize)
 	}
 	if err := VerifyInclusion(LeafHash(leaf), index, b.cp.Size, proof, b.cp.Hash); err != nil {
-		return nil, fmt.Errorf("tlog: receipt for index %d: %w", index, err)
+		return nil, fmt.Errorf("receipt for index %d: %w", index, err)
 	}
 	if leaf == nil {
 		leaf = []byte{}
@@ -150,7 +150,7 @@ func VerifyReceipt(receipt []byte, origin string, logKey note.Verifier) (*Receip
 	}
 	cp, n, err := OpenCheckpoint(p.Checkpoint, origin, logKey)
 	if err != nil {
-		return nil, fmt.Errorf("tlog: receipt checkpoint: %w", err)
+		return nil, fmt.Errorf("receipt checkpoint: %w", err)
 	}
 	if err := checkReceiptNote(n, p.Checkpoint); err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func VerifyReceipt(receipt []byte, origin string, logKey note.Verifier) (*Receip
 		proof[i] = p.Hashes[i][:]
 	}
 	if err := VerifyInclusion(LeafHash(p.ExtraData), p.Index, cp.Size, proof, cp.Hash); err != nil {
-		return nil, fmt.Errorf("tlog: receipt for index %d: %w", p.Index, err)
+		return nil, fmt.Errorf("receipt for index %d: %w", p.Index, err)
 	}
 	return &Receipt{
 		Index:            p.Index,
