@@ -5,10 +5,10 @@
 // receive time does not go backwards and is within the agreement's clock
 // skew of the time its author signed, or held at the previous entry's
 // (entry.CheckReceived, the rule the server's writer follows); the
-// envelope is signed by the key of the certificate the entry names (whose SHA-256 must match); that
-// certificate chains to the CA of its own party under the agreement in
-// force, at the entry's receive time, and was not revoked by then according
-// to the CRLs given (Options.CRLs); the payload is valid; no author reused
+// envelope is signed by the key of the certificate the entry names (whose
+// SHA-256 must match); that certificate chains to the CA of its own party
+// under the agreement in force, at the entry's receive time, and was not
+// revoked by then according to the CRLs given (Options.CRLs); the payload is valid; no author reused
 // a message id; and the workflow reducer, the same code the server runs,
 // accepts the entry. It then recomputes the Merkle root over the exact leaf
 // bytes and checks that the log's signed checkpoint commits to it.
