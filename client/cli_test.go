@@ -246,10 +246,12 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		if err == nil {
 			c.Close()
 		}
-		if err == nil && (neg || countServing(logPath) > servingBefore) {
+		// The server binds before it opens its log, so an accepting
+		// port alone does not mean it started: the "serving" line does.
+		if err == nil && countServing(logPath) > servingBefore {
 			if neg {
 				p.stop(syscall.SIGKILL)
-				ts.Fatalf("startserver: server accepts connections on %s, want it to fail", addr)
+				ts.Fatalf("startserver: server serves on %s, want it to fail", addr)
 			}
 			st.server = p
 			return

@@ -5,6 +5,10 @@
 #   scripts/gen-certs.sh --issue NAME --party P [DIR]    # one extra client identity
 #   scripts/gen-certs.sh --revoke NAME [DIR]             # add DIR/NAME.crt to DIR/crl-<party>.pem
 #
+# On a DIR that already holds a PKI, the first form writes nothing: it exits
+# 0 if the PKI is complete and valid, and 1 naming each missing or invalid
+# file otherwise; --force generates a new one over it.
+#
 # A relative DIR is taken relative to the caller's working directory.
 # For development and tests only.
 set -euo pipefail

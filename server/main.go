@@ -26,6 +26,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/dbcheck"
 	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/service"
 )
 
 func main() {
@@ -43,6 +44,12 @@ func main() {
 		cfg.MaxStreams = uint32(n)
 		return err
 	})
+	flag.IntVar(&cfg.Limits.MaxStreamsPerIdentity, "max-streams-per-identity", service.DefaultMaxStreamsPerIdentity,
+		"concurrent read streams (GetEntries, Watch, Backup) of one identity (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxConnsPerIdentity, "max-conns-per-identity", service.DefaultMaxConnsPerIdentity,
+		"open connections of one identity (negative: unlimited)")
+	flag.DurationVar(&cfg.Limits.StallTimeout, "stall-timeout", service.DefaultStallTimeout,
+		"end a read stream whose client takes no message for this long (it resumes from where it was)")
 	flag.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-<party>.pem that exists)", func(v string) error {
 		cfg.CRLs = append(cfg.CRLs, v)
 		return nil

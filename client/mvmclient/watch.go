@@ -11,8 +11,10 @@ import (
 )
 
 // Watch calls fn for every log entry from index from on, in order, as the
-// server commits them. After a disconnect it resumes from the entry after
-// the last one delivered, so fn sees every entry exactly once. It returns
+// server commits them. After a disconnect, or when the server drops a
+// watcher that fell behind (Unavailable: "… resume from N", a callback
+// too slow to keep reading), it resumes from the entry after the last one
+// delivered, so fn sees every entry exactly once. It returns
 // when ctx ends (nil), when fn returns an error (that error, unless it is
 // ErrStopWatch), or on a non-transient server error.
 func Watch(ctx context.Context, c *Client, from uint64, fn func(index uint64, leaf []byte) error) error {

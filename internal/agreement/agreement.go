@@ -14,7 +14,8 @@
 //     CA of the very party it names, for the agreement's trust domain, at the
 //     given time. A pk CA cannot issue an af identity.
 //     Successful verifications are cached by certificate for their
-//     validity window; revocation is not the agreement's concern (package
+//     validity window, in a cache of bounded size (least recently used
+//     out), so minted certificates cost no lasting memory; revocation is not the agreement's concern (package
 //     revocation), so callers check it after Authenticate, outside the
 //     cache.
 //   - [VerifyAllSigned] accepts a multi-signed envelope only if every party
@@ -36,9 +37,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -115,8 +116,23 @@ type Agreement struct {
 	parties   map[string]*Party
 	order     []string
 	// verified caches successful chain verifications by leaf SHA-256:
-	// x509 path building costs more than the rest of an append.
-	verified sync.Map // [32]byte → verifiedChain
+	// x509 path building costs more than the rest of an append. A party
+	// can mint certificates from its own CA at will, so the cache is
+	// bounded (least recently used out): it saves work, never grows.
+	verified *lru.Cache[[32]byte, verifiedChain]
+}
+
+// chainCacheSize bounds the chain verifications an agreement caches
+// (~300 bytes each): far more identities than a deployment has, far less
+// memory than matters.
+var chainCacheSize = 4096
+
+func newChainCache() *lru.Cache[[32]byte, verifiedChain] {
+	c, err := lru.New[[32]byte, verifiedChain](chainCacheSize)
+	if err != nil {
+		panic(err) // only for a size ≤ 0
+	}
+	return c
 }
 
 // verifiedChain is a cached successful Authenticate: valid for any time in
@@ -139,6 +155,7 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 		return nil, bad("log_origin is required")
 	}
 	a := &Agreement{
+		verified:    newChainCache(),
 		Index:       idx,
 		Proto:       p,
 		TrustDomain: p.TrustDomain,
@@ -294,8 +311,7 @@ func (a *Agreement) CosignerKeys() map[string][]string {
 func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.Certificate, at time.Time) (identity.Identity, *Party, error) {
 	key := sha256.Sum256(leaf.Raw)
 	if len(intermediates) == 0 {
-		if v, ok := a.verified.Load(key); ok {
-			vc := v.(verifiedChain)
+		if vc, ok := a.verified.Get(key); ok {
 			if !at.Before(vc.notBefore) && !at.After(vc.notAfter) {
 				return vc.id, vc.party, nil
 			}
@@ -335,7 +351,7 @@ func (a *Agreement) Authenticate(leaf *x509.Certificate, intermediates []*x509.C
 				vc.notAfter = c.NotAfter
 			}
 		}
-		a.verified.Store(key, vc)
+		a.verified.Add(key, vc)
 	}
 	return id, party, nil
 }

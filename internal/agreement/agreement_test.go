@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -555,5 +556,28 @@ func TestAuthenticateCacheRespectsTime(t *testing.T) {
 	}
 	if _, _, err := k.ag.Authenticate(dev, nil, dev.NotAfter.Add(time.Nanosecond)); !errors.Is(err, agreement.ErrUntrusted) {
 		t.Errorf("dev identity after NotAfter (cached): got %v, want %v", err, agreement.ErrUntrusted)
+	}
+}
+
+// TestAuthenticateCacheBounded: a party minting certificates from its own
+// CA fills the chain cache only up to its bound, and a certificate pushed
+// out is verified again, not refused.
+func TestAuthenticateCacheBounded(t *testing.T) {
+	defer agreement.SetChainCacheSize(8)()
+	k := newPKI(t)
+	var certs []*x509.Certificate
+	for i := range 24 {
+		certs = append(certs, k.issue(t, fmt.Sprintf("pk-minted-%d", i), "pk", devpki.IssueOptions{NotBefore: genTime}))
+	}
+	for i, c := range certs {
+		if _, _, err := k.ag.Authenticate(c, nil, at); err != nil {
+			t.Fatalf("certificate %d: %v", i, err)
+		}
+		if n := k.ag.CachedChains(); n > 8 {
+			t.Fatalf("after %d certificates the cache holds %d verifications, want at most 8", i+1, n)
+		}
+	}
+	if _, _, err := k.ag.Authenticate(certs[0], nil, at); err != nil {
+		t.Errorf("the first certificate, evicted from the cache: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/message"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -226,6 +227,29 @@ func Package(payloadBytes int) *mvmv1.TargetPackage {
 	const overhead = 95 // header, location, group, enums and field tags
 	if n := payloadBytes - overhead; n > 0 {
 		tp.Summary = strings.Repeat("x", min(n, 4096))
+	}
+	return tp
+}
+
+// MaxPackage returns a fresh target package with every field at its
+// largest valid size (message.Max*): the largest entry a submitter can
+// make, for measurements of what reads of a log of such entries hold.
+func MaxPackage() *mvmv1.TargetPackage {
+	tp := &mvmv1.TargetPackage{
+		Header:         mvmclient.NewHeader(),
+		SuspectedGroup: strings.Repeat("g", message.MaxShortText),
+		Summary:        strings.Repeat("s", message.MaxText),
+		Priority:       mvmv1.Priority_PRIORITY_MEDIUM,
+		Tlp:            mvmv1.Tlp_TLP_AMBER,
+	}
+	for i := range message.MaxLocations {
+		tp.Locations = append(tp.Locations, &mvmv1.Location{Lat: 34 + float64(i)/100, Lon: 71.5, PrecisionM: 50,
+			Description: strings.Repeat("d", message.MaxShortText)})
+	}
+	for i := range message.MaxEvidence {
+		d := make([]byte, message.EvidenceDigestLen)
+		d[0] = byte(i)
+		tp.EvidenceSha256 = append(tp.EvidenceSha256, d)
 	}
 	return tp
 }

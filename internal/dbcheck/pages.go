@@ -1,46 +1,33 @@
 package dbcheck
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/mvm-exchange/mvm/internal/boltpage"
 )
 
-// The bbolt file format (go.etcd.io/bbolt, format version 2), read here
-// directly from the file: bbolt itself trusts its pages, and a damaged
-// page can make it fault, loop forever on a cycle of branch pages, or walk
-// billions of pages for a bogus overflow count. Every field is in the
-// machine's byte order, as bbolt writes it.
+// The bbolt file format is read here directly from the file, with the
+// parsers of package boltpage: bbolt itself trusts its pages, and a
+// damaged page can make it fault, loop forever on a cycle of branch pages,
+// or walk billions of pages for a bogus overflow count.
 const (
-	boltMagic   = 0xED0CDAED
-	boltVersion = 2
+	pageHeaderSize = boltpage.PageHeaderSize
+	elementSize    = boltpage.ElementSize
+	bucketHeader   = boltpage.BucketHeader
 
-	pageHeaderSize = 16 // id u64, flags u16, count u16, overflow u32
-	elementSize    = 16 // branch: pos u32, ksize u32, pgid u64; leaf: flags u32, pos u32, ksize u32, vsize u32
-	bucketHeader   = 16 // root pgid u64, sequence u64
-	metaSize       = 64 // magic, version, page size, flags u32; root bucket 16; freelist, pgid, txid, checksum u64
+	branchPage = boltpage.BranchPage
+	leafPage   = boltpage.LeafPage
+	bucketLeaf = boltpage.BucketLeaf
 
-	branchPage   = 0x01
-	leafPage     = 0x02
-	metaPage     = 0x04
-	freelistPage = 0x10
-	bucketLeaf   = 0x01
-
-	noFreelist = ^uint64(0)
+	noFreelist = boltpage.NoFreelist
 )
 
-var ne = binary.NativeEndian
+var ne = boltpage.NE
 
-type meta struct {
-	pageSize uint32
-	root     uint64
-	freelist uint64
-	hwm      uint64
-	txid     uint64
-}
+type meta = boltpage.Meta
 
 // pageCheck validates the page structure of a bbolt file.
 type pageCheck struct {
@@ -80,11 +67,11 @@ func (c *checker) checkPages(path string) (treeOK, allOK bool) {
 	if !p.readMeta() {
 		return false, false
 	}
-	p.used, p.free = make([]bool, p.m.hwm), make([]bool, p.m.hwm)
+	p.used, p.free = make([]bool, p.m.HWM), make([]bool, p.m.HWM)
 	p.used[0], p.used[1] = true, true
-	p.treeOK = p.visit(p.m.root, "(root)")
+	p.treeOK = p.visit(p.m.Root, "(root)")
 	p.freeOK = p.readFreelist()
-	if p.treeOK && p.freeOK && p.m.freelist != noFreelist {
+	if p.treeOK && p.freeOK && p.m.Freelist != noFreelist {
 		p.leaks()
 	}
 	return p.treeOK, p.treeOK && p.freeOK && p.problems == 0
@@ -93,84 +80,30 @@ func (c *checker) checkPages(path string) (treeOK, allOK bool) {
 // readMeta picks the meta page bbolt would use: the valid one with the
 // larger transaction id.
 func (p *pageCheck) readMeta() bool {
-	var metas [2]*meta
-	var why [2]string
-	first := make([]byte, 4096)
-	n, _ := p.f.ReadAt(first, 0)
-	ps := uint32(4096)
-	if n >= pageHeaderSize+metaSize {
-		if m, err := parseMeta(first[:n]); err == nil {
-			ps = m.pageSize
-		}
-	}
-	for i := range 2 {
-		buf := make([]byte, pageHeaderSize+metaSize)
-		if _, err := p.f.ReadAt(buf, int64(i)*int64(ps)); err != nil {
-			why[i] = err.Error()
-			continue
-		}
-		m, err := parseMeta(buf)
-		if err != nil {
-			why[i] = err.Error()
-			continue
-		}
-		metas[i] = m
-	}
+	metas, why := boltpage.ReadMetas(p.f)
 	for i := range 2 {
 		if metas[i] == nil && metas[1-i] != nil {
 			p.damage("meta page %d: %s (bbolt uses the other one)", i, why[i])
 		}
 	}
-	switch {
-	case metas[0] == nil && metas[1] == nil:
+	if metas[0] == nil && metas[1] == nil {
 		p.damage("no valid meta page: page 0: %s; page 1: %s", why[0], why[1])
 		return false
-	case metas[0] == nil:
-		p.m = *metas[1]
-	case metas[1] == nil || metas[0].txid > metas[1].txid:
-		p.m = *metas[0]
-	default:
-		p.m = *metas[1]
 	}
-	p.ps = uint64(p.m.pageSize)
-	if p.m.hwm < 2 || p.m.hwm > uint64(p.size)/p.ps {
-		p.damage("the meta page counts %d pages of %d bytes; the file has %d bytes", p.m.hwm, p.ps, p.size)
+	p.m = *boltpage.Current(metas)
+	p.ps = uint64(p.m.PageSize)
+	if p.m.HWM < 2 || p.m.HWM > uint64(p.size)/p.ps {
+		p.damage("the meta page counts %d pages of %d bytes; the file has %d bytes", p.m.HWM, p.ps, p.size)
 		return false
 	}
 	return true
 }
 
-func parseMeta(buf []byte) (*meta, error) {
-	if len(buf) < pageHeaderSize+metaSize {
-		return nil, fmt.Errorf("short page")
-	}
-	if ne.Uint16(buf[8:]) != metaPage {
-		return nil, fmt.Errorf("not a meta page (flags %#x)", ne.Uint16(buf[8:]))
-	}
-	b := buf[pageHeaderSize:]
-	if ne.Uint32(b[0:]) != boltMagic {
-		return nil, fmt.Errorf("not a bbolt file (magic %#x)", ne.Uint32(b[0:]))
-	}
-	if v := ne.Uint32(b[4:]); v != boltVersion {
-		return nil, fmt.Errorf("bbolt format version %d, not %d", v, boltVersion)
-	}
-	h := fnv.New64a()
-	h.Write(b[:56])
-	if h.Sum64() != ne.Uint64(b[56:]) {
-		return nil, fmt.Errorf("checksum mismatch")
-	}
-	m := &meta{pageSize: ne.Uint32(b[8:]), root: ne.Uint64(b[16:]), freelist: ne.Uint64(b[32:]), hwm: ne.Uint64(b[40:]), txid: ne.Uint64(b[48:])}
-	if m.pageSize < 512 || m.pageSize > 1<<16 || m.pageSize&(m.pageSize-1) != 0 {
-		return nil, fmt.Errorf("page size %d", m.pageSize)
-	}
-	return m, nil
-}
-
 // claim reads page id (with its overflow) for where, marking it used; it
 // returns nil after reporting what is wrong.
 func (p *pageCheck) claim(id uint64, where string) []byte {
-	if id < 2 || id >= p.m.hwm {
-		p.damage("%s: page %d is out of bounds (the file has %d pages)", where, id, p.m.hwm)
+	if id < 2 || id >= p.m.HWM {
+		p.damage("%s: page %d is out of bounds (the file has %d pages)", where, id, p.m.HWM)
 		return nil
 	}
 	hdr := make([]byte, pageHeaderSize)
@@ -183,7 +116,7 @@ func (p *pageCheck) claim(id uint64, where string) []byte {
 		return nil
 	}
 	overflow := uint64(ne.Uint32(hdr[12:]))
-	if id+overflow >= p.m.hwm {
+	if id+overflow >= p.m.HWM {
 		p.damage("%s: page %d: its overflow of %d pages runs past the end of the file", where, id, overflow)
 		return nil
 	}
@@ -277,30 +210,22 @@ func (p *pageCheck) elements(buf []byte, id uint64, where string) bool {
 
 // readFreelist checks the free list page and records the free pages.
 func (p *pageCheck) readFreelist() bool {
-	if p.m.freelist == noFreelist {
+	if p.m.Freelist == noFreelist {
 		return true // not persisted: bbolt rebuilds it at open
 	}
-	buf := p.claim(p.m.freelist, "free list")
+	buf := p.claim(p.m.Freelist, "free list")
 	if buf == nil {
 		return false
 	}
-	if flags := ne.Uint16(buf[8:]); flags != freelistPage {
-		p.damage("free list: page %d has type %#x", p.m.freelist, flags)
-		return false
-	}
-	idx, count := 0, uint64(ne.Uint16(buf[10:]))
-	if count == 0xFFFF {
-		idx, count = 1, ne.Uint64(buf[pageHeaderSize:])
-	}
-	if count > uint64(len(buf)-pageHeaderSize)/8-uint64(idx) {
-		p.damage("free list: %d page ids do not fit in its page", count)
+	ids, err := boltpage.FreelistIDs(buf)
+	if err != nil {
+		p.damage("free list: page %d: %v", p.m.Freelist, err)
 		return false
 	}
 	ok := true
-	for i := range count {
-		id := ne.Uint64(buf[pageHeaderSize+(uint64(idx)+i)*8:])
+	for _, id := range ids {
 		switch {
-		case id < 2 || id >= p.m.hwm:
+		case id < 2 || id >= p.m.HWM:
 			p.damage("free list: page %d is out of bounds", id)
 			ok = false
 		case p.free[id]:
@@ -318,13 +243,13 @@ func (p *pageCheck) readFreelist() bool {
 
 // leaks reports pages neither in use nor free, in ranges.
 func (p *pageCheck) leaks() {
-	for id := uint64(2); id < p.m.hwm; {
+	for id := uint64(2); id < p.m.HWM; {
 		if p.used[id] || p.free[id] {
 			id++
 			continue
 		}
 		end := id
-		for end+1 < p.m.hwm && !p.used[end+1] && !p.free[end+1] {
+		for end+1 < p.m.HWM && !p.used[end+1] && !p.free[end+1] {
 			end++
 		}
 		if end == id {

@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -143,7 +145,9 @@ type Ledger struct {
 	// batch, in nanoseconds (0: not behind). Read by metrics.
 	clockBehind atomic.Int64
 
-	authors sync.Map // peer certificate SHA-256 (string) → identity
+	// authors caches the identities of stored peer certificates by
+	// SHA-256 (string). Bounded: a party can mint a certificate per entry.
+	authors *lru.Cache[string, identity.Identity]
 }
 
 type request struct {
@@ -194,6 +198,7 @@ func Open(cfg Config) (*Ledger, error) {
 		stopped:  make(chan struct{}),
 		vstopped: make(chan struct{}),
 		cache:    map[string]*workflow.Package{},
+		authors:  newAuthorCache(),
 	}
 	size, err := l.st.Size()
 	if err != nil {

@@ -366,3 +366,44 @@ func TestRebuildIndexes(t *testing.T) {
 		t.Fatalf("second ack after rebuild: got %v, want %v", err, workflow.ErrAlreadyExists)
 	}
 }
+
+// TestAuthorCacheBounded: a party that signs each entry with a freshly
+// minted certificate fills the cache of authors only up to its bound, and
+// replays still name every author.
+func TestAuthorCacheBounded(t *testing.T) {
+	defer ledger.SetAuthorCacheSize(4)()
+	f := newFixture(t, store.Options{})
+	ctx := context.Background()
+	var ids []string
+	for i := range 10 {
+		name := fmt.Sprintf("pk-minted-%d", i)
+		if err := devpki.Issue(f.dir, name, "pk", devpki.IssueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pair, err := devpki.LoadKeyPair(f.dir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ids[name] = envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf}
+		tp := target()
+		if _, err := f.l.Append(ctx, f.seal(t, name, tp), f.cert(name)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tp.Header.MessageId)
+	}
+	f.close()
+	f.open(t, store.Options{}) // empty caches: replays read the authors back
+	h := f.l.Head()
+	for i, id := range ids {
+		p, err := f.l.ReplayUntil(id, h.History, time.Time{}, h.Size)
+		if err != nil || p == nil {
+			t.Fatalf("replay package %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("pk-minted-%d", i); p.Submitter.Name != want {
+			t.Errorf("package %d submitted by %s, want %s", i, p.Submitter.Name, want)
+		}
+		if n := f.l.CachedAuthors(); n > 4 {
+			t.Fatalf("after %d replays %d authors are cached, want at most 4", i+1, n)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
@@ -73,10 +75,21 @@ func (l *Ledger) input(i uint64) (workflow.Input, error) {
 	return workflow.Input{Index: i, ReceivedAt: e.ReceivedAt.AsTime(), Author: author, Payload: p}, nil
 }
 
+// authorCacheSize bounds the identities of peer certificates cached.
+var authorCacheSize = 4096
+
+func newAuthorCache() *lru.Cache[string, identity.Identity] {
+	c, err := lru.New[string, identity.Identity](authorCacheSize)
+	if err != nil {
+		panic(err) // only for a size ≤ 0
+	}
+	return c
+}
+
 // author returns the identity of a stored peer certificate.
 func (l *Ledger) author(sha []byte) (identity.Identity, error) {
-	if v, ok := l.authors.Load(string(sha)); ok {
-		return v.(identity.Identity), nil
+	if id, ok := l.authors.Get(string(sha)); ok {
+		return id, nil
 	}
 	der, err := l.st.Certificate(sha)
 	if err != nil {
@@ -90,6 +103,6 @@ func (l *Ledger) author(sha []byte) (identity.Identity, error) {
 	if err != nil {
 		return identity.Identity{}, err
 	}
-	l.authors.Store(string(sha), id)
+	l.authors.Add(string(sha), id)
 	return id, nil
 }

@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
@@ -131,7 +133,9 @@ type Server struct {
 	stopOnce             sync.Once
 }
 
-// Start opens the database, recovers or creates the log, and starts serving.
+// Start binds its port, opens the database (checked before bbolt reads it,
+// see store.Open), recovers its log or begins one in a file it created,
+// and starts serving.
 func Start(cfg Config) (*Server, error) {
 	cfg.defaults()
 	cert, err := loadCertificate(cfg.TLSCert, cfg.TLSKey)
@@ -150,47 +154,44 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("agreement: %w", err)
 	}
-	st, err := store.Open(cfg.DB, store.Options{})
+	// Listen first: a server that cannot serve (a busy port) must not
+	// have begun a new log in a new file.
+	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
 	m := newMetrics(cfg)
-	l, err := ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch, Committed: committedHook(m)})
-	if err != nil {
-		st.Close()
-		if errors.Is(err, ledger.ErrNoGenesis) {
-			return nil, fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
-		}
+	s := &Server{cfg: cfg, served: make(chan error, 1), metrics: m}
+	if err := s.listenMetrics(); err != nil {
+		lis.Close()
 		return nil, err
+	}
+	closeListeners := func() {
+		lis.Close()
+		if s.metricsLis != nil {
+			s.metricsLis.Close()
+		}
 	}
 	limits, err := withOperators(cfg.Limits, cfg.Operators)
 	if err != nil {
-		l.Close()
-		st.Close()
+		closeListeners()
+		return nil, err
+	}
+	st, l, err := openLog(cfg, signer, genesis, committedHook(m))
+	if err != nil {
+		closeListeners()
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
 	observe(svc, l, m, cfg.RefusalLog)
-	s := &Server{cfg: cfg, svc: svc, ledger: l, store: st, served: make(chan error, 1), metrics: m}
+	s.svc, s.ledger, s.store = svc, l, st
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
+		closeListeners()
 		l.Close()
 		st.Close()
 		return nil, errors.Join(errs...)
-	}
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		l.Close()
-		st.Close()
-		return nil, err
-	}
-	if err := s.listenMetrics(); err != nil {
-		lis.Close()
-		l.Close()
-		st.Close()
-		return nil, err
 	}
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = 256
@@ -225,6 +226,60 @@ func Start(cfg Config) (*Server, error) {
 	cfg.Logger.Info("serving", "addr", lis.Addr().String(), "db", cfg.DB, "size", h.Size, "origin", l.Origin(),
 		"crls", len(crls.CRLs()), "revoked", crls.Entries())
 	return s, nil
+}
+
+// openLog opens the database and recovers its log, or begins a new log
+// with the genesis agreement, but only in a file this call created: an
+// existing file without a log (an empty file, or one whose genesis was
+// never committed) is an error, and a new file is removed again if the
+// log could not begin in it.
+func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (*store.Store, *ledger.Ledger, error) {
+	st, err := store.Open(cfg.DB, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*store.Store, *ledger.Ledger, error) {
+		st.Close()
+		if st.Created() {
+			_ = os.Remove(cfg.DB)
+		}
+		return nil, nil, err
+	}
+	if !st.Created() {
+		size, err := st.Size()
+		if err != nil {
+			return fail(err)
+		}
+		if size == 0 {
+			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (check one with `server --verify-db FILE`)", cfg.DB))
+		}
+	}
+	l, err := openLedger(cfg, st, signer, genesis, committed)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNoGenesis) {
+			err = fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
+		} else if !st.Created() {
+			err = fmt.Errorf("%w; check the database with `server --verify-db %s`", err, cfg.DB)
+		}
+		return fail(err)
+	}
+	return st, l, nil
+}
+
+// openLedger recovers the log. Recovery reads the whole right edge of the
+// tree and the latest entries through bbolt, which trusts the pages it
+// reads: a damaged page deeper in the file than store.Open checks can make
+// it panic or fault, which becomes an error here. (The ledger is not
+// running yet when it fails: nothing else holds the file.)
+func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (l *ledger.Ledger, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			l, err = nil, fmt.Errorf("database %s %w: bbolt failed on it while the log was recovered: %v", cfg.DB, store.ErrDamaged, r)
+		}
+	}()
+	return ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
+		MaxBatch: cfg.MaxBatch, Committed: committed})
 }
 
 // Addr is the address the server listens on.

@@ -118,6 +118,9 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 	if err := stream.Send(&mvmv1.BackupResponse{LogSize: info.Size, Checkpoint: info.Checkpoint, TotalBytes: info.Bytes}); err != nil {
 		return err
 	}
+	// A client that stops reading must not hold the one backup slot.
+	out := newStallSender(stream, s.opts.StallTimeout)
+	defer out.close()
 	sum := sha256.New()
 	var sent int64
 	for {
@@ -126,7 +129,10 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
 			sum.Write(buf[:n])
-			if err := stream.Send(&mvmv1.BackupResponse{Data: buf[:n]}); err != nil {
+			if err := out.send(ctx, &mvmv1.BackupResponse{Data: buf[:n]}); err != nil {
+				if errors.Is(err, errStalled) {
+					return status.Errorf(codes.Unavailable, "backup: the client took no data for %s; take the backup again", s.opts.StallTimeout)
+				}
 				return err
 			}
 			sent += int64(n)

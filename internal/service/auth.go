@@ -59,6 +59,9 @@ func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 	if !ok || len(ti.State.PeerCertificates) == 0 {
 		return nil, status.Error(codes.Unauthenticated, "a client certificate is required")
 	}
+	if uri, over := s.conns.refused(p.Addr); over {
+		return nil, status.Errorf(codes.ResourceExhausted, "%s has %d connections open, the limit per identity (server --max-conns-per-identity): use one of them", uri, s.conns.max)
+	}
 	certs := ti.State.PeerCertificates
 	id, party, err := s.Authenticate(certs[0], certs[1:], s.now())
 	if err != nil {
@@ -190,12 +193,14 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 	}
 	unary = append(unary, defaultDeadline(s.opts.CallTimeout))
 	return []grpc.ServerOption{
+		forceCodec(),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(onPanic),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), match),
 			selector.StreamServerInterceptor(s.recheckStream, match),
 			logging.StreamServerInterceptor(logger, logOpts...),
+			selector.StreamServerInterceptor(s.limitReadStreams, match),
 			selector.StreamServerInterceptor(s.countWatch, selector.MatchFunc(isWatch)),
 		),
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 
@@ -27,6 +28,16 @@ type Options struct {
 	// admin RPCs (Backup); see [CheckOperator]. None by default: the admin
 	// RPCs are then refused to everyone.
 	Operators []string
+	// MaxStreamsPerIdentity bounds one identity's concurrent read streams
+	// (GetEntries, Watch, Backup); default DefaultMaxStreamsPerIdentity,
+	// negative: unlimited.
+	MaxStreamsPerIdentity int
+	// MaxConnsPerIdentity bounds one identity's open connections; default
+	// DefaultMaxConnsPerIdentity, negative: unlimited.
+	MaxConnsPerIdentity int
+	// StallTimeout ends a read stream whose client takes no message for
+	// this long (default DefaultStallTimeout).
+	StallTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -36,20 +47,41 @@ func (o *Options) defaults() {
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 30 * time.Second
 	}
+	if o.MaxStreamsPerIdentity == 0 {
+		o.MaxStreamsPerIdentity = DefaultMaxStreamsPerIdentity
+	}
+	if o.MaxConnsPerIdentity == 0 {
+		o.MaxConnsPerIdentity = DefaultMaxConnsPerIdentity
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
 }
 
 // appendLimiter is a token bucket per identity, for the go-grpc-middleware
 // ratelimit interceptor. It runs after authentication, so the caller is
 // known; other identities are unaffected by one identity's burst.
+//
+// A party can mint identities from its own CA at will, so the buckets are
+// kept in an LRU of limiterCacheSize: the bucket dropped is the one used
+// least recently, and a bucket idle for a second is full again anyway, so
+// dropping it forgets nothing.
 type appendLimiter struct {
 	limit rate.Limit
 	burst int
 	mu    sync.Mutex
-	by    map[string]*rate.Limiter
+	by    *simplelru.LRU[string, *rate.Limiter]
 }
 
+// limiterCacheSize bounds the identities with a rate-limit bucket.
+var limiterCacheSize = 4096
+
 func newAppendLimiter(perSecond float64, burst int) *appendLimiter {
-	return &appendLimiter{limit: rate.Limit(perSecond), burst: burst, by: map[string]*rate.Limiter{}}
+	by, err := simplelru.NewLRU[string, *rate.Limiter](limiterCacheSize, nil)
+	if err != nil {
+		panic(err) // only for a size ≤ 0
+	}
+	return &appendLimiter{limit: rate.Limit(perSecond), burst: burst, by: by}
 }
 
 // Limit refuses an append beyond the caller's rate, saying when to retry.
@@ -59,10 +91,10 @@ func (a *appendLimiter) Limit(ctx context.Context) error {
 		return nil
 	}
 	a.mu.Lock()
-	lim := a.by[c.ID.URI()]
-	if lim == nil {
+	lim, ok := a.by.Get(c.ID.URI())
+	if !ok {
 		lim = rate.NewLimiter(a.limit, a.burst)
-		a.by[c.ID.URI()] = lim
+		a.by.Add(c.ID.URI(), lim)
 	}
 	a.mu.Unlock()
 	r := lim.Reserve()

@@ -20,8 +20,7 @@ import (
 
 // Read limits.
 const (
-	entriesPerMessage = 512
-	maxListed         = 10_000
+	maxListed = 10_000
 )
 
 // canRead: mediators read every package; a party reads the packages it is
@@ -217,7 +216,8 @@ func (s *Service) GetAgreement(ctx context.Context, _ *mvmv1.GetAgreementRequest
 	return &mvmv1.GetAgreementResponse{Leaf: leaf}, nil
 }
 
-// GetEntries streams raw leaves [start, end).
+// GetEntries streams raw leaves [start, end), at most MaxMessageBytes of
+// leaves a message (streams.go: bounded in bytes and in time).
 func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStreamingServer[mvmv1.GetEntriesResponse]) error {
 	size := s.l.Head().Size
 	end := req.End
@@ -227,13 +227,15 @@ func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStr
 	if req.Start > end || end > size {
 		return status.Errorf(codes.OutOfRange, "entries [%d, %d) are not in a log of size %d", req.Start, end, size)
 	}
+	out := newStallSender(stream, s.opts.StallTimeout)
+	defer out.close()
 	for next := req.Start; next < end; {
-		leaves, err := s.l.Store().LeafRange(next, end, entriesPerMessage)
-		if err == nil {
-			err = stream.Send(&mvmv1.GetEntriesResponse{FirstIndex: next, Leaves: leaves})
-		}
+		leaves, err := s.l.Store().LeafBatch(next, end, MaxMessageBytes-messageOverhead, leafOverhead)
 		if err != nil {
 			return toStatus(err)
+		}
+		if err := out.send(stream.Context(), &mvmv1.GetEntriesResponse{FirstIndex: next, Leaves: leaves}); err != nil {
+			return s.streamEnded(err, "entries", next)
 		}
 		next += uint64(len(leaves))
 	}
@@ -258,7 +260,13 @@ func (s *Service) GetCertificates(ctx context.Context, req *mvmv1.GetCertificate
 
 // Watch streams entries from req.From on, then each new one as it commits.
 // Resuming with From = last index seen + 1 gives no gap and no duplicate.
+// It reads at most MaxMessageBytes of entries at a time, and a client that
+// takes no entry for the stall timeout is dropped with the index to resume
+// from (streams.go).
 func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServer[mvmv1.WatchResponse]) error {
+	ctx := stream.Context()
+	out := newStallSender(stream, s.opts.StallTimeout)
+	defer out.close()
 	next := req.From
 	for {
 		h := s.l.Head()
@@ -266,20 +274,20 @@ func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServ
 			return status.Errorf(codes.OutOfRange, "from %d is beyond the log size %d", next, h.Size)
 		}
 		for next < h.Size {
-			leaves, err := s.l.Store().LeafRange(next, h.Size, entriesPerMessage)
+			leaves, err := s.l.Store().LeafBatch(next, h.Size, MaxMessageBytes, 0)
 			if err != nil {
 				return toStatus(err)
 			}
 			for _, leaf := range leaves {
-				if err := stream.Send(&mvmv1.WatchResponse{Index: next, Leaf: leaf}); err != nil {
-					return toStatus(err)
+				if err := out.send(ctx, &mvmv1.WatchResponse{Index: next, Leaf: leaf}); err != nil {
+					return s.streamEnded(err, "watch", next)
 				}
 				next++
 			}
 		}
 		select {
 		case <-h.Changed():
-		case <-stream.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-s.stop:
 			return status.Errorf(codes.Unavailable, "server is shutting down; resume from %d", next)

@@ -62,6 +62,10 @@ type Service struct {
 	clientCAs atomic.Pointer[clientCAConfig]
 	// limiter is the per-identity append rate limit (nil: none).
 	limiter *appendLimiter
+	// streams and conns count each identity's read streams and
+	// connections (streams.go, conns.go).
+	streams *perIdentity
+	conns   *connLimiter
 
 	// senders send the answers of append streams, one per connection
 	// (replies.go).
@@ -85,6 +89,7 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 	}
 	opts.defaults()
 	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{},
+		streams: newPerIdentity(opts.MaxStreamsPerIdentity), conns: newConnLimiter(opts.MaxConnsPerIdentity),
 		obs: noObserver{}}
 	s.SetRefusalLog(RefusalLog{})
 	if opts.AppendRate > 0 {
@@ -188,7 +193,7 @@ func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthI
 		return out, info, err
 	}
 	lc.established.Store(true)
-	return out, info, nil
+	return c.s.conns.admit(out, info), info, nil
 }
 
 func (c loggedCreds) Clone() credentials.TransportCredentials {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -241,6 +242,28 @@ func (s *Store) LeafRange(start, end uint64, max int) ([][]byte, error) {
 	})
 	return out, err
 }
+
+// LeafBatch returns the leaves from start on, below end, as many as fit in
+// maxBytes counting perLeaf bytes more for each, and at least one: a
+// reader's answer is bounded in bytes, not in entries.
+func (s *Store) LeafBatch(start, end uint64, maxBytes, perLeaf int) ([][]byte, error) {
+	var out [][]byte
+	n := 0
+	err := s.Leaves(start, end, func(_ uint64, leaf []byte) error {
+		if len(out) > 0 && n+len(leaf)+perLeaf > maxBytes {
+			return errBatchFull
+		}
+		out = append(out, bytes.Clone(leaf))
+		n += len(leaf) + perLeaf
+		return nil
+	})
+	if errors.Is(err, errBatchFull) {
+		err = nil
+	}
+	return out, err
+}
+
+var errBatchFull = errors.New("batch full")
 
 // PackagesLogged reports, in one read transaction, which of the package
 // ids have at least one entry.

@@ -37,8 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -74,6 +72,8 @@ var (
 type Store struct {
 	db   *bolt.DB
 	zero *zeroer // nil for read-only and NoSync stores
+	// created: Open made the file.
+	created bool
 }
 
 // Options for Open.
@@ -83,59 +83,6 @@ type Options struct {
 	NoSync bool
 	// ReadOnly opens the file for reading only.
 	ReadOnly bool
-}
-
-// Open opens or creates the database at path.
-func Open(path string, o Options) (*Store, error) {
-	created := false
-	if !o.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
-		_, err := os.Stat(path)
-		created = errors.Is(err, os.ErrNotExist)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: o.NoSync, ReadOnly: o.ReadOnly,
-		// The freelist is persisted: without it bbolt rebuilds it at every
-		// open by reading every page, and start-up grows with the log.
-		FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	s := &Store{db: db}
-	if created && !o.NoSync {
-		// A new file survives a power cut only once its directory entry is
-		// on disk too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-	}
-	if !o.ReadOnly {
-		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bEntries, bHashes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements} {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
-			}
-			return migrateNodes(tx)
-		})
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: create buckets: %w", path, err)
-		}
-	}
-	if !o.ReadOnly && !o.NoSync {
-		s.zero = newZeroer(path)
-	}
-	return s, nil
-}
-
-// Close closes the database.
-func (s *Store) Close() error {
-	err := s.db.Close()
-	s.zero.close()
-	return err
 }
 
 // DB exposes the bbolt handle for backup and offline checks.

@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 )
 
@@ -29,8 +31,11 @@ Writes the development PKI and dev agreement into DIR (default "certs"), or
 with --issue adds one client identity DIR/NAME.crt/.key signed by
 DIR/ca-P, or with --revoke adds DIR/NAME.crt to the CRL of the party CA
 that issued it, DIR/crl-P.pem (created if missing, its number incremented
-otherwise; revocation time now). Refuses to overwrite existing files unless
---force.
+otherwise; revocation time now).
+
+A DIR that already holds a PKI is kept: gencerts exits 0 if it is complete
+and valid, and otherwise fails naming each missing or invalid file. --force
+generates a new PKI over it, and --issue --force a new identity over one.
 `
 
 func main() {
@@ -107,6 +112,12 @@ func run(args []string, out io.Writer) error {
 		return nil
 	}
 
+	if !*force {
+		done, err := keep(dir, set, *trustDomain, *logOrigin, out)
+		if done || err != nil {
+			return err
+		}
+	}
 	if err := devpki.Generate(devpki.Options{
 		Dir:         dir,
 		TrustDomain: *trustDomain,
@@ -123,4 +134,36 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  cosigners:  tr-verifier.cosign.key/.vkey qa-verifier.cosign.key/.vkey\n")
 	fmt.Fprintf(out, "  agreement:  agreement.envelope agreement.txt (signed by pk, af, tr, qa)\n")
 	return nil
+}
+
+// keep decides what to do with a PKI already in dir, instead of generating:
+// run a server on a complete and valid one (done, nil), or refuse a broken
+// one naming its files. A dir holding none of the PKI's files is not done:
+// the caller generates.
+func keep(dir string, set map[string]bool, trustDomain, logOrigin string, out io.Writer) (done bool, err error) {
+	present, err := devpki.Present(dir)
+	if err != nil || len(present) == 0 {
+		return false, err
+	}
+	const regenerate = "use --force to throw it away and generate a new one (then delete the server's database too: its log was built on the old agreement)"
+	if err := devpki.Check(dir, time.Time{}); err != nil {
+		return true, fmt.Errorf("%w; %s", err, regenerate)
+	}
+	// A complete PKI made for another trust domain or log origin is not
+	// what the caller asked for.
+	raw, err := os.ReadFile(filepath.Join(dir, "agreement.envelope"))
+	if err != nil {
+		return true, err
+	}
+	ag, _, err := agreement.FromEnvelope(raw, 0)
+	if err != nil {
+		return true, err
+	}
+	if set["trust-domain"] && ag.TrustDomain != trustDomain || set["log-origin"] && ag.LogOrigin != logOrigin {
+		return true, fmt.Errorf("%s already holds a PKI for trust domain %s, log origin %s; %s", dir, ag.TrustDomain, ag.LogOrigin, regenerate)
+	}
+	fmt.Fprintf(out, "%s already holds a complete, valid dev PKI (trust domain %s, log origin %s): nothing to do.\n", dir, ag.TrustDomain, ag.LogOrigin)
+	fmt.Fprintf(out, "  start a server on it:  go run ./server --certs %s\n", dir)
+	fmt.Fprintf(out, "  make a new one:        the same command with --force (then delete the server's database too)\n")
+	return true, nil
 }

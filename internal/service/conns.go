@@ -1,0 +1,92 @@
+package service
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+
+	"github.com/mvm-exchange/mvm/internal/identity"
+)
+
+// connLimiter counts each identity's open connections. A connection beyond
+// its identity's limit is still accepted, so that its calls can be
+// refused with ResourceExhausted naming the limit (a refused handshake
+// would only say "connection closed"), and it is closed soon after.
+type connLimiter struct {
+	*perIdentity
+	mu sync.Mutex
+	// over maps the remote address of each connection beyond the limit to
+	// its identity; such connections live refusedConnLife at most.
+	over map[string]string
+}
+
+// refusedConnLife is how long a connection beyond the limit stays open:
+// long enough for its first calls to be told why.
+const refusedConnLife = 2 * time.Second
+
+func newConnLimiter(max int) *connLimiter {
+	return &connLimiter{perIdentity: newPerIdentity(max), over: map[string]string{}}
+}
+
+// admit counts a connection whose handshake succeeded and returns it
+// wrapped: closing it ends the count.
+func (c *connLimiter) admit(conn net.Conn, info credentials.AuthInfo) net.Conn {
+	ti, ok := info.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 {
+		return conn
+	}
+	id, err := identity.Parse(ti.State.PeerCertificates[0])
+	if err != nil {
+		return conn // the handshake verified it; the auth interceptor refuses it
+	}
+	uri := id.URI()
+	if c.acquire(uri) {
+		return &countedConn{Conn: conn, release: sync.OnceFunc(func() { c.release(uri) })}
+	}
+	key := conn.RemoteAddr().String()
+	c.mu.Lock()
+	c.over[key] = uri
+	c.mu.Unlock()
+	cc := &countedConn{Conn: conn, release: sync.OnceFunc(func() {
+		c.mu.Lock()
+		delete(c.over, key)
+		c.mu.Unlock()
+	})}
+	time.AfterFunc(refusedConnLife, func() { cc.Close() })
+	return cc
+}
+
+// refused says whether the connection from remote is beyond its
+// identity's limit, and whose it is.
+func (c *connLimiter) refused(remote net.Addr) (uri string, over bool) {
+	if remote == nil {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	uri, over = c.over[remote.String()]
+	return uri, over
+}
+
+// countedConn releases its count once, when closed.
+type countedConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.release()
+	return c.Conn.Close()
+}
+
+// SyscallConn exposes the socket, as the wrapped connection would.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}

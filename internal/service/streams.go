@@ -1,0 +1,182 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Read streams (GetEntries, Watch, Backup) are bounded three ways, so that
+// no identity can make the server hold much for it (DESIGN invariant 9):
+//
+//   - in bytes: a message holds entries up to MaxMessageBytes (or one
+//     entry, which an append already bounds), and a handler reads the
+//     next batch only once the last message was taken by the transport.
+//     A client that does not read holds its handler blocked on one such
+//     message (encoded, the entries it was made of let go), and one more
+//     in the connection's queue;
+//   - in time: a client that takes no message for Options.StallTimeout
+//     is dropped, with the index to resume from (Unavailable, which the
+//     client library retries from the entry after the last it
+//     delivered); what it leaves is at most the one message queued;
+//   - in number: Options.MaxStreamsPerIdentity concurrent read streams
+//     per identity, and Options.MaxConnsPerIdentity connections
+//     (ResourceExhausted, naming the limit, beyond).
+
+// MaxMessageBytes bounds the encoded size of one GetEntries message (a
+// single entry larger than it goes alone; an append bounds each entry).
+// Small, because what a stream whose client does not read holds is gRPC's
+// 64 KiB per-stream write quota plus about two messages.
+const MaxMessageBytes = 32 << 10
+
+// leafOverhead bounds what encoding adds to a leaf in a message (field
+// tag and length); messageOverhead, what a message adds to its leaves.
+const leafOverhead, messageOverhead = 8, 16
+
+// Defaults of the per-identity limits.
+const (
+	DefaultMaxStreamsPerIdentity = 64
+	DefaultMaxConnsPerIdentity   = 16
+	DefaultStallTimeout          = 30 * time.Second
+)
+
+// isReadStream selects the streams that count against the per-identity
+// limit: the server-streaming reads. Append streams are paced by their
+// own answers and the append rate limit.
+func isReadStream(method string) bool {
+	switch method {
+	case mvmv1.ExchangeService_GetEntries_FullMethodName, mvmv1.ExchangeService_Watch_FullMethodName,
+		mvmv1.ExchangeService_Backup_FullMethodName:
+		return true
+	}
+	return false
+}
+
+// perIdentity counts what each identity holds open. An identity's entry
+// goes when its count returns to zero, so the map holds only identities
+// with something open.
+type perIdentity struct {
+	max int // ≤ 0: unlimited
+	mu  sync.Mutex
+	by  map[string]int
+}
+
+func newPerIdentity(max int) *perIdentity { return &perIdentity{max: max, by: map[string]int{}} }
+
+// acquire counts one more for uri unless it is at the limit.
+func (p *perIdentity) acquire(uri string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.max > 0 && p.by[uri] >= p.max {
+		return false
+	}
+	p.by[uri]++
+	return true
+}
+
+func (p *perIdentity) release(uri string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.by[uri]--; p.by[uri] <= 0 {
+		delete(p.by, uri)
+	}
+}
+
+// limitReadStreams is the stream interceptor of the per-identity read
+// stream limit; it runs after authentication.
+func (s *Service) limitReadStreams(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	c, ok := CallerFrom(ss.Context())
+	if !ok || !isReadStream(info.FullMethod) {
+		return handler(srv, ss)
+	}
+	uri := c.ID.URI()
+	if !s.streams.acquire(uri) {
+		return status.Errorf(codes.ResourceExhausted, "%s has %d read streams open, the limit per identity (server --max-streams-per-identity): end one first", c.ID, s.streams.max)
+	}
+	defer s.streams.release(uri)
+	return handler(srv, ss)
+}
+
+// errStalled: the client took no message for the stall timeout.
+var errStalled = errors.New("the client stopped reading")
+
+// stallSender sends a stream's messages from a goroutine of its own, so
+// that the handler can give up on a client that stops reading: when the
+// handler returns, gRPC cancels the stream, which ends the blocked send,
+// and the goroutine exits. One message is in flight at a time, and it is
+// encoded before it is handed over (grpc.PreparedMsg): a message waiting
+// for a slow client holds its encoding, of its exact size, and not the
+// entries it was made of.
+type stallSender struct {
+	stream grpc.ServerStream
+	in     chan *grpc.PreparedMsg
+	out    chan error
+	quit   chan struct{}
+	timer  *time.Timer
+	stall  time.Duration
+}
+
+func newStallSender(stream grpc.ServerStream, stall time.Duration) *stallSender {
+	s := &stallSender{stream: stream, in: make(chan *grpc.PreparedMsg), out: make(chan error, 1), quit: make(chan struct{}),
+		stall: stall, timer: time.NewTimer(stall)}
+	s.timer.Stop()
+	go func() {
+		for {
+			select {
+			case m := <-s.in:
+				s.out <- stream.SendMsg(m)
+			case <-s.quit:
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// send sends m; errStalled if the client has not taken it within the
+// stall timeout, ctx's error if ctx ends first.
+func (s *stallSender) send(ctx context.Context, m proto.Message) error {
+	pm := new(grpc.PreparedMsg)
+	if err := pm.Encode(s.stream, m); err != nil {
+		return err
+	}
+	select {
+	case s.in <- pm:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.timer.Reset(s.stall)
+	defer s.timer.Stop()
+	select {
+	case err := <-s.out:
+		return err
+	case <-s.timer.C:
+		return errStalled
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close ends the goroutine once its send (if any) has ended; the handler
+// returns right after, which ends a blocked send.
+func (s *stallSender) close() { close(s.quit) }
+
+// streamEnded is the status of a read stream that could not send its
+// message for index next; what names the stream.
+func (s *Service) streamEnded(err error, what string, next uint64) error {
+	switch {
+	case errors.Is(err, errStalled):
+		return status.Errorf(codes.Unavailable, "%s: the client took no message for %s and fell behind; resume from %d", what, s.opts.StallTimeout, next)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return toStatus(err)
+}
