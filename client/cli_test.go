@@ -24,6 +24,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/entry"
 )
 
 var (
@@ -111,6 +112,8 @@ func build() error {
 //	                        (submit prints the package id first).
 //	flipentry DB INDEX      flip one byte in the middle of stored entry INDEX of the
 //	                        bbolt file DB (the server must be stopped).
+//	retimeentry DB INDEX D  move the receive time of stored entry INDEX by the Go
+//	                        duration D, leaving it well-formed (the server must be stopped).
 //	perm MODE FILE...       expect each FILE to have exactly permission bits MODE (octal).
 //	expiredcert NAME PARTY  issue $MVM_CERTS/NAME.crt/.key for PARTY, valid for an hour
 //	                        that ended a day ago (signed by the party's CA).
@@ -130,6 +133,7 @@ func TestScripts(t *testing.T) {
 			"execstatus":  cmdExecStatus,
 			"capture":     cmdCapture,
 			"flipentry":   cmdFlipEntry,
+			"retimeentry": cmdRetimeEntry,
 			"perm":        cmdPerm,
 			"expiredcert": cmdExpiredCert,
 		},
@@ -424,6 +428,35 @@ func cmdFlipEntry(ts *testscript.TestScript, neg bool, args []string) {
 		flipped := append([]byte(nil), v...)
 		flipped[len(flipped)/2] ^= 0x01
 		return b.Put(key, flipped)
+	}))
+}
+
+func cmdRetimeEntry(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: retimeentry DB INDEX DURATION")
+	}
+	index, err := strconv.ParseUint(args[1], 10, 64)
+	ts.Check(err)
+	d, err := time.ParseDuration(args[2])
+	ts.Check(err)
+	db, err := bolt.Open(ts.MkAbs(args[0]), 0o600, &bolt.Options{Timeout: time.Second})
+	ts.Check(err)
+	defer db.Close()
+	ts.Check(db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("entries"))
+		if b == nil {
+			return errors.New("no entries bucket")
+		}
+		key := binary.BigEndian.AppendUint64(nil, index)
+		e, err := entry.DecodeLeaf(b.Get(key))
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", index, err)
+		}
+		leaf, err := entry.NewLeaf(e.Index, e.ReceivedAt.AsTime().Add(d), e.Envelope, e.PeerCertificateSha256)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, leaf)
 	}))
 }
 

@@ -3,11 +3,12 @@
 //
 // For every entry, in order, [Run] checks: the index is the next one; the
 // receive time does not go backwards and is within the agreement's clock
-// skew of the time its author signed; the envelope is signed by the key of
-// the certificate the entry names (whose SHA-256 must match); that
-// certificate chains to the CA of its own party under the agreement in
-// force, at the entry's receive time, and was not revoked by then according
-// to the CRLs given (Options.CRLs); the payload is valid; no author reused
+// skew of the time its author signed, or held at the previous entry's
+// (entry.CheckReceived, the rule the server's writer follows); the
+// envelope is signed by the key of the certificate the entry names (whose
+// SHA-256 must match); that certificate chains to the CA of its own party
+// under the agreement in force, at the entry's receive time, and was not
+// revoked by then according to the CRLs given (Options.CRLs); the payload is valid; no author reused
 // a message id; and the workflow reducer, the same code the server runs,
 // accepts the entry. It then recomputes the Merkle root over the exact leaf
 // bytes and checks that the log's signed checkpoint commits to it.
@@ -402,15 +403,11 @@ func (a *auditor) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 			// of one-by-one verification at about half the cost).
 			var checks []envelope.Check
 			var owner []*decoded
-			clock := map[*decoded]error{}
 			for _, d := range part {
 				at := d.e.ReceivedAt.AsTime()
 				var cs []envelope.Check
 				if d.adm, cs, d.err = entry.Prepare(ag, d.e.Envelope, d.cert, at); d.err != nil {
 					continue
-				}
-				if err := entry.CheckClock(ag, d.adm, at); err != nil {
-					clock[d] = err
 				}
 				for _, c := range cs {
 					checks = append(checks, c)
@@ -420,12 +417,6 @@ func (a *auditor) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 			for i, err := range envelope.VerifyBatch(checks) {
 				if d := owner[i]; err != nil && d.err == nil {
 					d.adm, d.err = nil, err
-				}
-			}
-			// A bad signature is named before a bad clock.
-			for d, err := range clock {
-				if d.err == nil {
-					d.err = err
 				}
 			}
 		}()
@@ -473,14 +464,15 @@ func (a *auditor) apply(ds []*decoded) error {
 	return nil
 }
 
-// common: continuity, time order, tree.
+// common: continuity, receive time (entry.CheckReceived, in log order: it
+// needs the previous entry's; a bad signature is named before it), tree.
 func (a *auditor) common(d *decoded) error {
 	if d.index != a.next {
 		return &EntryError{d.index, fmt.Errorf("expected index %d", a.next)}
 	}
 	t := d.e.ReceivedAt.AsTime()
-	if t.Before(a.lastTime) {
-		return &EntryError{d.index, fmt.Errorf("receive time %s is before the previous entry's %s", t.Format(time.RFC3339Nano), a.lastTime.Format(time.RFC3339Nano))}
+	if err := entry.CheckReceived(a.ag, d.adm, t, a.lastTime); err != nil {
+		return &EntryError{d.index, err}
 	}
 	if err := a.tree.Append(tlog.LeafHash(d.leaf), nil); err != nil {
 		return &EntryError{d.index, err}

@@ -25,6 +25,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/dbcheck"
@@ -314,6 +315,9 @@ func TestDamage(t *testing.T) {
 		{"genesis signature", editEntry(0, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			env.Signatures[1].Sig[0] ^= 1
 		}), []want{{entries, "agreement: "}}, []string{hashes, cps}},
+		{"receive time backwards", editEntry(5, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
+			e.ReceivedAt = timestamppb.New(e.ReceivedAt.AsTime().Add(-time.Hour))
+		}), []want{{entries, "before the previous entry"}}, []string{hashes, cps}},
 		{"signer fingerprint", editEntry(4, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			e.PeerCertificateSha256[0] ^= 1
 		}), []want{{entries, "is not stored"}}, []string{hashes, cps, msgids, packages}},

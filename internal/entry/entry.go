@@ -12,6 +12,32 @@
 //
 // A leaf is a serialized [mvmv1.Entry]: index, receive time, the exact
 // envelope bytes received, and the fingerprint of the peer certificate.
+//
+// # Receive times
+//
+// Deadlines run on receive times, so one rule governs them, here, for the
+// server and the auditor alike:
+//
+//   - The receive time of an entry is [ReceiveTime]: the server's clock, or
+//     the previous entry's receive time if the clock reads earlier (after
+//     the clock was stepped back). Receive times never go backwards.
+//   - The server refuses an envelope whose author's timestamp is further
+//     than the agreement's clock skew from its clock ([CheckClock]), not
+//     from the held receive time: a clock that ran ahead and was corrected
+//     must not refuse every honest append until real time catches up.
+//     Certificates are judged at the receive time, by both: the server
+//     authenticates again an append held later than its clock.
+//   - The auditor, who never saw the server's clock, checks what follows
+//     from that ([CheckReceived]): receive times never go backwards; no
+//     author signed more than the skew after its entry's receive time; and
+//     an entry received more than the skew after its author signed it has
+//     a held receive time, equal to the previous entry's.
+//
+// A receive time is thus never earlier than its author's time minus the
+// skew (no backdating beyond it). The residual: an entry logged while the
+// clock is held may be received later than its author signed by as much as
+// the clock was stepped back, and a hold may start at an agreement entry,
+// whose receive time no author's time bounds.
 package entry
 
 import (
@@ -140,25 +166,62 @@ func DecodeLeaf(leaf []byte) (*mvmv1.Entry, error) {
 	return e, nil
 }
 
+// ReceiveTime is the receive time of an entry logged when the server's
+// clock reads clock, after an entry received at prev.
+func ReceiveTime(clock, prev time.Time) time.Time {
+	if clock.Before(prev) {
+		return prev
+	}
+	return clock
+}
+
 // CheckClock refuses an entry whose author's timestamp is further than the
-// agreement's clock skew from at, its receive time. The server checks it on
-// arrival, the auditor on every entry: deadlines run on receive times, and
-// a receive time far from what its author signed is a backdated entry.
-// Agreements are exempt (their parties sign them over days).
-func CheckClock(ag *agreement.Agreement, adm *Admitted, at time.Time) error {
+// agreement's clock skew from clock, the server's clock when it logs the
+// entry (not the receive time, which [ReceiveTime] may hold at a later
+// time). Agreements are exempt (their parties sign them over days).
+func CheckClock(ag *agreement.Agreement, adm *Admitted, clock time.Time) error {
 	if adm.Type == message.TypeAgreement {
 		return nil
 	}
 	authored := message.Header(adm.Payload).GetAuthoredAt().AsTime()
-	skew := authored.Sub(at)
+	skew := authored.Sub(clock)
 	if skew <= ag.ClockSkew && -skew <= ag.ClockSkew {
 		return nil
 	}
+	return skewError(ag, authored, skew, clock, "")
+}
+
+// CheckReceived is the auditor's check of a logged entry's receive time
+// received, after an entry received at prev (see the package doc).
+// adm is nil for agreements, whose authors' times are not checked.
+// A receive time moved back past both its author's time and the previous
+// entry's is named as the author's (the checks before this rule did).
+func CheckReceived(ag *agreement.Agreement, adm *Admitted, received, prev time.Time) error {
+	var authored time.Time
+	var skew time.Duration
+	clocked := adm != nil && adm.Type != message.TypeAgreement
+	if clocked {
+		authored = message.Header(adm.Payload).GetAuthoredAt().AsTime()
+		skew = authored.Sub(received)
+	}
+	switch {
+	case clocked && skew > ag.ClockSkew:
+		return skewError(ag, authored, skew, received, "")
+	case received.Before(prev):
+		return fmt.Errorf("receive time %s is before the previous entry's %s",
+			received.UTC().Format(time.RFC3339Nano), prev.UTC().Format(time.RFC3339Nano))
+	case clocked && -skew > ag.ClockSkew && !received.Equal(prev):
+		return skewError(ag, authored, skew, received, ", and it is not held at the previous entry's receive time")
+	}
+	return nil
+}
+
+func skewError(ag *agreement.Agreement, authored time.Time, skew time.Duration, at time.Time, more string) error {
 	dir := "ahead of"
 	if skew < 0 {
 		dir, skew = "behind", -skew
 	}
 	return &message.FieldError{Field: "header.authored_at", Reason: fmt.Sprintf(
-		"%s is %s %s the receive time %s; the agreement allows at most %s of skew",
-		authored.Format(time.RFC3339), skew.Round(time.Second), dir, at.UTC().Format(time.RFC3339), ag.ClockSkew)}
+		"%s is %s %s the receive time %s; the agreement allows at most %s of skew%s",
+		authored.Format(time.RFC3339), skew.Round(time.Second), dir, at.UTC().Format(time.RFC3339), ag.ClockSkew, more)}
 }

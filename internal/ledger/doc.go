@@ -12,7 +12,8 @@
 // when the writer asks for its next batch it verifies what it holds and
 // hands over everything verified; forged signatures are refused there.
 // The single writer goroutine answers re-sent envelopes from the log,
-// checks each author's clock against the receive time, applies the reducer
+// checks each author's clock against its own (receive times follow the
+// clock but never go backwards: [entry.ReceiveTime]), applies the reducer
 // in order, assigns indexes, extends the tree, signs one checkpoint for
 // the whole batch and commits everything in one bbolt transaction with one
 // fsync. Only then are the callers released with their index and the
@@ -24,6 +25,10 @@
 //   - The same envelope sent twice (same author, same message id, same
 //     bytes) yields the first entry's index; a different envelope under a
 //     used message id is refused with [ErrDuplicateMessageID].
+//   - Receive times never go backwards; a clock that reads earlier than
+//     the last one (stepped back) holds them there, with a warning, and
+//     does not refuse honest appends ([entry.CheckClock] judges authors
+//     against the clock).
 //   - Checkpoints are signed only over trees extended from the committed
 //     one, and a checkpoint for a size is never replaced by another.
 //   - Start-up reads O(log n) tree nodes and the agreements; it does not

@@ -63,6 +63,10 @@ type Config struct {
 	// Linger bounds how long the writer waits, under load, for a fuller
 	// batch (see Ledger.verifier). Default 600µs; negative: never.
 	Linger time.Duration
+	// Commit commits a batch of appends. Default Store.Commit; tests set
+	// it to inject a failed commit or to hold the writer (calling
+	// Store.Commit themselves to let it go on).
+	Commit func(*store.Batch) error
 	// Committed, if set, is called by the writer after each batch it
 	// commits, with the entries committed and the time the commit took
 	// (fsync included). It runs on the writer's path, once per batch: it
@@ -137,6 +141,9 @@ type Ledger struct {
 	tree     *tlog.Tree
 	cache    map[string]*workflow.Package
 	lastTime time.Time
+	// clockBehind: how far the clock read behind lastTime at the last
+	// batch, in nanoseconds (0: not behind). Read by metrics.
+	clockBehind atomic.Int64
 
 	// authors caches the identities of stored peer certificates by
 	// SHA-256 (string). Bounded: a party can mint a certificate per entry.
@@ -176,6 +183,9 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.Linger == 0 {
 		cfg.Linger = DefaultLinger
+	}
+	if cfg.Commit == nil {
+		cfg.Commit = cfg.Store.Commit
 	}
 	l := &Ledger{
 		cfg:      cfg,

@@ -217,10 +217,11 @@ func (l *Ledger) commit(batch []*request) {
 	// it and the nodes it creates, so no receipt reads the store.
 	nodes := tlog.NodeMap{}
 	tree.Edge(func(id tlog.NodeID, hash []byte) { nodes[id] = hash })
-	now := l.cfg.Now().UTC()
-	if now.Before(l.lastTime) {
-		now = l.lastTime // receive times never go backwards along the log
-	}
+	// Receive times never go backwards along the log, but authors' clocks
+	// are judged against the server's clock (entry.ReceiveTime, CheckClock).
+	clock := l.cfg.Now().UTC()
+	now := entry.ReceiveTime(clock, l.lastTime)
+	l.watchClock(clock)
 	sb := &store.Batch{First: h.Size, Certs: map[string][]byte{}}
 	overlay := map[string]*workflow.Package{}
 	byMsgID := map[string]*staged{}
@@ -272,15 +273,16 @@ func (l *Ledger) commit(batch []*request) {
 			continue
 		}
 		// After the duplicate check: a retry of a logged envelope is
-		// answered however old its timestamp. The clock is checked against
-		// the receive time the entry gets, as the audit checks it.
-		if err := entry.CheckClock(ag, adm, now); err != nil {
+		// answered however old its timestamp.
+		if err := entry.CheckClock(ag, adm, clock); err != nil {
 			refused[r] = err
 			continue
 		}
-		if r.ag != ag {
-			// Admitted under an agreement that has since been amended:
-			// authenticate again under the one in force.
+		if r.ag != ag || !now.Equal(clock) {
+			// Admitted under an agreement that has since been amended, or
+			// at a clock earlier than the receive time it is held at:
+			// authenticate again under the one in force, at the receive
+			// time, where the audit judges the certificate.
 			var err error
 			if adm, err = entry.Admit(ag, adm.Raw, r.peer, now); err != nil {
 				refused[r] = err
@@ -356,7 +358,7 @@ func (l *Ledger) commit(batch []*request) {
 		if err == nil {
 			sb.Checkpoint = cp
 			t0 := time.Now()
-			err = l.st.Commit(sb)
+			err = l.cfg.Commit(sb)
 			took := time.Since(t0)
 			l.log.Debug("batch committed", "first", sb.First, "entries", len(accepted), "requests", len(batch), "commit", took)
 			if err == nil && l.cfg.Committed != nil {

@@ -34,6 +34,7 @@ const (
 	AppendsRefused    = "mvm_appends_refused_total"
 	WatchStreams      = "mvm_watch_streams"
 	HandshakesRefused = "mvm_handshakes_refused_total"
+	ClockBehind       = "mvm_clock_behind_seconds"
 )
 
 // Metrics is one server's metrics and their registry.
@@ -87,6 +88,16 @@ func (m *Metrics) TreeSize(size func() uint64) {
 		Name: TreeSize,
 		Help: "Entries in the log (the size of its Merkle tree), as of the last commit.",
 	}, func() float64 { return float64(size()) }))
+}
+
+// ClockBehind registers the gauge of how far the server's clock reads
+// behind the log's last receive time (receive times are held meanwhile),
+// read from behind at each scrape.
+func (m *Metrics) ClockBehind(behind func() time.Duration) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: ClockBehind,
+		Help: "How far the clock read behind the log's last receive time at the last batch (0 normally; receive times are held meanwhile).",
+	}, func() float64 { return behind().Seconds() }))
 }
 
 // ServerOptions are the interceptors of go-grpc-middleware's server

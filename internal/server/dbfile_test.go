@@ -8,6 +8,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -54,6 +55,17 @@ func currentMeta(t *testing.T, b []byte) *boltpage.Meta {
 	return boltpage.Current(metas)
 }
 
+// firstLeaf is the id of the leaf page that holds the root bucket's first
+// key: root itself, or the first child of a root that has grown into a
+// branch page (one 16-byte element: pos, ksize, then the child's id).
+func firstLeaf(b []byte, ps, root int) int {
+	off := root * ps
+	if binary.LittleEndian.Uint16(b[off+8:]) == 0x01 { // branch page
+		return int(binary.LittleEndian.Uint64(b[off+16+8:]))
+	}
+	return root
+}
+
 func TestStartRefusesDamagedFile(t *testing.T) {
 	env := smallLog(t)
 	good, err := os.ReadFile(env.DB)
@@ -89,7 +101,7 @@ func TestStartRefusesDamagedFile(t *testing.T) {
 		// Past what is checked before bbolt opens the file: bbolt
 		// panics on it, and the panic becomes the error.
 		{"root page element count", flipBits(int(m.Root)*ps+10, 0xff), "bbolt failed on it"},
-		{"root page first element's flags", flipBits(int(m.Root)*ps+16, 0xff), "create buckets: incompatible value"},
+		{"root page first element's flags", flipBits(firstLeaf(good, ps, int(m.Root))*ps+16, 0xff), "create buckets: incompatible value"},
 		{"root page element count, high byte", flipBits(int(m.Root)*ps+11, 0xff), "bbolt failed on it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,6 +38,7 @@ func observe(svc *service.Service, l *ledger.Ledger, m *metrics.Metrics, r servi
 	if m != nil {
 		svc.SetObserver(m)
 		m.TreeSize(func() uint64 { return l.Head().Size })
+		m.ClockBehind(l.ClockBehind)
 	}
 }
 

@@ -251,7 +251,7 @@ func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int,
 			return fail(err)
 		}
 		if size == 0 {
-			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (check one with `server --verify-db FILE`)", cfg.DB))
+			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (if it should hold one, check it with `server --verify-db %s`)", cfg.DB, cfg.DB))
 		}
 	}
 	l, err := openLedger(cfg, st, signer, genesis, committed)

@@ -327,6 +327,11 @@ func (p *Package) dispute(d *mvmv1.Dispute, in Input) error {
 		Rulings: map[string]map[string]bool{}}
 	p.Disputes++
 	p.Status = StatusDisputed
+	// No action report is accepted from here on (the dispute ends only
+	// with a ruling, which takes none), so the action-report deadline
+	// stops now: its lateness so far stays a breach, and none accrues
+	// while the mediators deliberate.
+	p.closeObligations(in.ReceivedAt, DeadlineActionReport)
 	return nil
 }
 
@@ -339,12 +344,21 @@ func (p *Package) rule(ag *agreement.Agreement, r *mvmv1.Ruling, in Input) error
 		return refuse(ErrNotFound, "dispute %q is not the open dispute on package %s (that is %s)", r.DisputeId, p.ID, d.ID)
 	}
 	signers := d.Rulings[r.Decision]
+	if signers[in.Author.Party] {
+		return refuse(ErrAlreadyExists, "party %s already signed this ruling on dispute %s", in.Author.Party, d.ID)
+	}
+	// A mediator party's later ruling replaces its earlier one: only its
+	// latest decision counts towards the quorum, so a mediator that signed
+	// two decisions cannot make either final together with someone else's.
+	for decision, s := range d.Rulings {
+		delete(s, in.Author.Party)
+		if len(s) == 0 {
+			delete(d.Rulings, decision)
+		}
+	}
 	if signers == nil {
 		signers = map[string]bool{}
 		d.Rulings[r.Decision] = signers
-	}
-	if signers[in.Author.Party] {
-		return refuse(ErrAlreadyExists, "party %s already signed this ruling on dispute %s", in.Author.Party, d.ID)
 	}
 	signers[in.Author.Party] = true
 	if len(signers) >= ag.RulingQuorum {
@@ -359,7 +373,7 @@ func (p *Package) rule(ag *agreement.Agreement, r *mvmv1.Ruling, in Input) error
 }
 
 // PendingRulings returns, for the open dispute, each proposed decision with
-// the mediator parties that signed it.
+// the mediator parties whose latest ruling it is.
 func (p *Package) PendingRulings() map[string][]string {
 	out := map[string][]string{}
 	if p.Dispute == nil {

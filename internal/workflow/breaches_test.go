@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -124,6 +125,57 @@ func TestBreachesActionReport(t *testing.T) {
 			[]workflow.Breach{br(pkgID, "action-report", due, time.Nanosecond, false)}},
 		{"met a day late", reportedAt(due.Add(24 * time.Hour)), due.Add(48 * time.Hour),
 			[]workflow.Breach{br(pkgID, "action-report", due, 24*time.Hour, false)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := workflow.Breaches([]*workflow.Package{tt.pkg}, tt.asOf)
+			if fmtBreaches(got) != fmtBreaches(tt.want) {
+				t.Errorf("Breaches:\n got  %v\n want %v", fmtBreaches(got), fmtBreaches(tt.want))
+			}
+		})
+	}
+}
+
+// A dispute stops the action-report deadline (hole 5 of issue 12): opened
+// before the due time nothing is ever late, however long the mediators
+// take; opened after it, the lateness is frozen at the dispute. The server
+// and the audit both compute this from the package Apply returns.
+func TestBreachesActionReportDuringDispute(t *testing.T) {
+	f := newFixture(t)
+	tAck := t0.Add(time.Hour)
+	due := tAck.Add(reportD)
+	year := due.Add(365 * 24 * time.Hour)
+	disputedAt := func(by identity.Identity, at time.Time) (*world, *workflow.Package) {
+		w, p := acked(t, f, tAck)
+		p, err := w.applyIn(p, w.inputAt(by, w.dispute(pkgID, ""), at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, p
+	}
+	ruled := func(w *world, p *workflow.Package, at time.Time) *workflow.Package {
+		p = w.must(p, tr, w.ruling(pkgID, "", "upheld"))
+		p, err := w.applyIn(p, w.inputAt(qa, w.ruling(pkgID, "", "upheld"), at))
+		if err != nil || p.Status != workflow.StatusRuled {
+			t.Fatalf("ruling: %v, status %v", err, p.Status)
+		}
+		return p
+	}
+	_, early := disputedAt(pk, due.Add(-time.Hour))
+	_, late := disputedAt(pk, due.Add(3*time.Hour))
+	wr, r := disputedAt(af, due.Add(-time.Hour))
+	ruledLater := ruled(wr, r, year)
+	tests := []struct {
+		name string
+		pkg  *workflow.Package
+		asOf time.Time
+		want []workflow.Breach
+	}{
+		{"disputed before due, a year on", early, year, nil},
+		{"disputed 3h after due, a year on", late, year, []workflow.Breach{br(pkgID, "action-report", due, 3*time.Hour, false)}},
+		{"disputed 3h after due, just after the dispute", late, due.Add(3*time.Hour + time.Nanosecond),
+			[]workflow.Breach{br(pkgID, "action-report", due, 3*time.Hour, false)}},
+		{"disputed before due, ruled a year later", ruledLater, year.Add(time.Hour), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,9 +26,29 @@
 //	acknowledged … contested → disputed → ruled (quorum of mediators)
 //	submitted | acknowledged | information-requested → withdrawn
 //
+// # Rulings
+//
+// A ruling is final once the agreement's quorum of mediator parties signed
+// the same decision (compared byte for byte). A mediator party's later
+// ruling on the open dispute replaces its earlier one: only each party's
+// latest decision counts, so a mediator cannot sign two contradictory
+// decisions and leave either to be made final by one other mediator. The
+// same decision signed again by the same party is refused.
+//
+// # Deadlines during a dispute
+//
+// While a dispute is open the responder cannot report action, and a
+// dispute ends only with a ruling, after which no report is accepted
+// either. So the action-report deadline stops when the dispute opens: the
+// obligation ends then (its Met is the dispute's receive time), the
+// lateness incurred before the dispute stays a breach, and none accrues
+// while the mediators deliberate, however long. A pause that can never
+// resume is this end. The evidence deadline keeps running: evidence is
+// accepted in every status.
+//
 // Some entries leave the status unchanged: a further request for
 // information, evidence, a ruling below the quorum. A withdrawal ends the
-// package's open deadlines; a final ruling ends an open action-report
+// package's open deadlines; a dispute ends an open action-report
 // deadline (no report is accepted any more).
 //
 // The package is pure: no I/O, no gRPC, no storage, no clock.

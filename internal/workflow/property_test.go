@@ -329,6 +329,22 @@ func checkInvariants(t *testing.T, where string, ag *agreement.Agreement, p *wor
 	if p.Status == workflow.StatusDisputed && (p.Dispute == nil || p.Dispute.Decision != "") {
 		t.Errorf("%s: disputed with dispute %+v", where, p.Dispute)
 	}
+	// Each mediator party counts for one decision at most (its latest),
+	// and no decision is left without a signer.
+	if d := p.Dispute; d != nil {
+		seen := map[string]string{}
+		for decision, signers := range d.Rulings {
+			if len(signers) == 0 {
+				t.Errorf("%s: decision %q listed with no signer", where, decision)
+			}
+			for party := range signers {
+				if other, ok := seen[party]; ok {
+					t.Errorf("%s: party %s counts for %q and %q", where, party, other, decision)
+				}
+				seen[party] = decision
+			}
+		}
+	}
 	// Deadlines: one of each at most, in order of creation.
 	var names []string
 	for _, d := range p.Deadlines {

@@ -101,6 +101,30 @@ func TestRulingQuorum2(t *testing.T) {
 		}
 	})
 
+	// Hole 4 of issue 12: a mediator that signed "A" and then "B" counts
+	// for "B" only, so qa's "A" alone is not a quorum of 2.
+	t.Run("a later ruling replaces the party's earlier one", func(t *testing.T) {
+		w := newWorld(t, f.ag)
+		p := disputed(t, w)
+		p = w.must(p, tr, w.ruling(pkgID, "", "A"))
+		p = w.must(p, tr2, w.ruling(pkgID, "", "B")) // another tr person: still party tr
+		if got, want := pending(p), "map[B:[tr]]"; got != want {
+			t.Errorf("PendingRulings after tr changed its ruling: got %v, want %v", got, want)
+		}
+		p = w.must(p, qa, w.ruling(pkgID, "", "A"))
+		if p.Status != workflow.StatusDisputed || p.Dispute.Decision != "" {
+			t.Fatalf("qa joins tr's withdrawn ruling: status %v decision %q, want disputed and none", p.Status, p.Dispute.Decision)
+		}
+		if got, want := pending(p), "map[A:[qa] B:[tr]]"; got != want {
+			t.Errorf("PendingRulings: got %v, want %v", got, want)
+		}
+		// tr going back to "A" now makes it final with qa.
+		p = w.must(p, tr, w.ruling(pkgID, "", "A"))
+		if p.Status != workflow.StatusRuled || p.Dispute.Decision != "A" {
+			t.Errorf("tr back to A: status %v decision %q, want ruled and A", p.Status, p.Dispute.Decision)
+		}
+	})
+
 	t.Run("ruling on another dispute id", func(t *testing.T) {
 		w := newWorld(t, f.ag)
 		p := disputed(t, w)
