@@ -129,7 +129,7 @@ func (s *Service) Backup(_ *mvmv1.BackupRequest, stream grpc.ServerStreamingServ
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
 			sum.Write(buf[:n])
-			if err := out.send(ctx, &mvmv1.BackupResponse{Data: buf[:n]}); err != nil {
+			if err := out.sendMsg(ctx, &mvmv1.BackupResponse{Data: buf[:n]}); err != nil {
 				if errors.Is(err, errStalled) {
 					return status.Errorf(codes.Unavailable, "backup: the client took no data for %s; take the backup again", s.opts.StallTimeout)
 				}

@@ -33,16 +33,28 @@ func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStr
 	out := newStallSender(stream, s.opts.StallTimeout)
 	defer out.close()
 	for next := req.Start; next < end; {
-		leaves, err := s.l.Store().LeafBatch(next, end, MaxMessageBytes-messageOverhead, leafOverhead)
+		m, n, err := s.entriesMessage(out, next, end)
 		if err != nil {
 			return toStatus(err)
 		}
-		if err := out.send(stream.Context(), &mvmv1.GetEntriesResponse{FirstIndex: next, Leaves: leaves}); err != nil {
+		if err := out.send(stream.Context(), m); err != nil {
 			return s.streamEnded(err, "entries", next)
 		}
-		next += uint64(len(leaves))
+		next += n
 	}
 	return nil
+}
+
+// entriesMessage reads the leaves from next (at most MaxMessageBytes of
+// them, before end) and encodes them; the leaves are let go on return,
+// so a blocked send holds only their encoding.
+func (s *Service) entriesMessage(out *stallSender, next, end uint64) (*grpc.PreparedMsg, uint64, error) {
+	leaves, err := s.l.Store().LeafBatch(next, end, MaxMessageBytes-messageOverhead, leafOverhead)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := out.prepare(&mvmv1.GetEntriesResponse{FirstIndex: next, Leaves: leaves})
+	return m, uint64(len(leaves)), err
 }
 
 // GetCertificates returns stored certificates by SHA-256.
@@ -76,16 +88,13 @@ func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServ
 		if next > h.Size {
 			return status.Errorf(codes.OutOfRange, "from %d is beyond the log size %d", next, h.Size)
 		}
-		for next < h.Size {
-			leaves, err := s.l.Store().LeafBatch(next, h.Size, MaxMessageBytes, 0)
+		for ; next < h.Size; next++ {
+			m, err := s.watchMessage(out, next)
 			if err != nil {
 				return toStatus(err)
 			}
-			for _, leaf := range leaves {
-				if err := out.send(ctx, &mvmv1.WatchResponse{Index: next, Leaf: leaf}); err != nil {
-					return s.streamEnded(err, "watch", next)
-				}
-				next++
+			if err := out.send(ctx, m); err != nil {
+				return s.streamEnded(err, "watch", next)
 			}
 		}
 		select {
@@ -96,4 +105,15 @@ func (s *Service) Watch(req *mvmv1.WatchRequest, stream grpc.ServerStreamingServ
 			return status.Errorf(codes.Unavailable, "server is shutting down; resume from %d", next)
 		}
 	}
+}
+
+// watchMessage reads entry i and encodes it: one entry a message, read
+// only when the last was sent (a batch read ahead would be held while the
+// client does not read).
+func (s *Service) watchMessage(out *stallSender, i uint64) (*grpc.PreparedMsg, error) {
+	leaf, err := s.l.Store().Leaf(i)
+	if err != nil {
+		return nil, err
+	}
+	return out.prepare(&mvmv1.WatchResponse{Index: i, Leaf: leaf})
 }

@@ -19,10 +19,13 @@ import (
 //
 //   - in bytes: a message holds entries up to MaxMessageBytes (or one
 //     entry, which an append already bounds), and a handler reads the
-//     next batch only once the last message was taken by the transport.
+//     next entries only once the last message was taken by the transport.
 //     A client that does not read holds its handler blocked on one such
-//     message (encoded, the entries it was made of let go), and one more
-//     in the connection's queue;
+//     message (encoded, the entries it was made of let go, nothing read
+//     ahead), beyond gRPC's per-stream write quota: the transport queues
+//     a stream's data until 64 KiB wait unsent, taking a message while any
+//     quota is left, so it holds under 64 KiB, the message that crossed
+//     it and the rest of one partly written;
 //   - in time: a client that takes no message for Options.StallTimeout
 //     is dropped, with the index to resume from (Unavailable, which the
 //     client library retries from the entry after the last it
@@ -34,7 +37,8 @@ import (
 // MaxMessageBytes bounds the encoded size of one GetEntries message (a
 // single entry larger than it goes alone; an append bounds each entry).
 // Small, because what a stream whose client does not read holds is gRPC's
-// 64 KiB per-stream write quota plus about two messages.
+// 64 KiB per-stream write quota, the two messages its transport may hold
+// past it, and the one its handler is blocked sending.
 const MaxMessageBytes = 32 << 10
 
 // leafOverhead bounds what encoding adds to a leaf in a message (field
@@ -141,13 +145,22 @@ func newStallSender(stream grpc.ServerStream, stall time.Duration) *stallSender 
 	return s
 }
 
-// send sends m; errStalled if the client has not taken it within the
-// stall timeout, ctx's error if ctx ends first.
-func (s *stallSender) send(ctx context.Context, m proto.Message) error {
+// prepare encodes m to its exact size (grpc.PreparedMsg). A handler
+// builds m, and the entries it is made of, in a function of its own that
+// returns the encoding, so that nothing but the encoding is live while
+// send waits: holding both would be two messages.
+func (s *stallSender) prepare(m proto.Message) (*grpc.PreparedMsg, error) {
 	pm := new(grpc.PreparedMsg)
 	if err := pm.Encode(s.stream, m); err != nil {
-		return err
+		return nil, err
 	}
+	return pm, nil
+}
+
+// send sends pm; errStalled if the client has not taken it within the
+// stall timeout, ctx's error if ctx ends first. It returns once gRPC took
+// pm, so a handler reads and encodes its next message only then.
+func (s *stallSender) send(ctx context.Context, pm *grpc.PreparedMsg) error {
 	select {
 	case s.in <- pm:
 	case <-ctx.Done():
@@ -163,6 +176,16 @@ func (s *stallSender) send(ctx context.Context, m proto.Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// sendMsg prepares m and sends it, for a caller that holds nothing else
+// of it (Backup's chunk is let go with m).
+func (s *stallSender) sendMsg(ctx context.Context, m proto.Message) error {
+	pm, err := s.prepare(m)
+	if err != nil {
+		return err
+	}
+	return s.send(ctx, pm)
 }
 
 // close ends the goroutine once its send (if any) has ended; the handler

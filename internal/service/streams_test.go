@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,45 @@ func heapInuse() uint64 {
 	return m.HeapInuse
 }
 
+// heldBy is the heap in use of what was allocated under a function whose
+// name ends with one of names, and of that, what gRPC's PreparedMsg.Encode
+// allocated (encoded messages). Exact only with runtime.MemProfileRate =
+// 1; the profile is as of the last collection, so it collects twice.
+func heldBy(names ...string) (all, encoded map[string]int64) {
+	runtime.GC()
+	runtime.GC()
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+64)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	all, encoded = map[string]int64{}, map[string]int64{}
+	for _, r := range recs {
+		frames := runtime.CallersFrames(r.Stack())
+		enc := false
+		for {
+			f, more := frames.Next()
+			enc = enc || strings.HasSuffix(f.Function, ".(*PreparedMsg).Encode")
+			if i := slices.IndexFunc(names, func(n string) bool { return strings.HasSuffix(f.Function, n) }); i >= 0 {
+				all[names[i]] += r.InUseBytes()
+				if enc {
+					encoded[names[i]] += r.InUseBytes()
+				}
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return all, encoded
+}
+
 // TestGetEntriesMessagesBoundedInBytes: every message carries at most
 // MaxMessageBytes of entries, and the messages together are the log.
 func TestGetEntriesMessagesBoundedInBytes(t *testing.T) {
@@ -139,6 +179,8 @@ func TestUnreadStreamsHoldBounded(t *testing.T) {
 	if _, err := tr.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{}); err != nil {
 		t.Fatal(err)
 	}
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1 // every allocation, for heldBy
 	before := heapInuse()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -159,12 +201,43 @@ func TestUnreadStreamsHoldBounded(t *testing.T) {
 		t.Fatalf("another party during the hold: %v", err)
 	}
 	grown := int64(heapInuse()) - int64(before)
-
-	// Each stream: gRPC's 64 KiB write quota of queued messages, one more
-	// message over it and one blocked, each ≤ 32 KiB: measured ~250 KiB a
-	// stream, client side included. Before byte bounds each held ~5 MB of
-	// entries twice over, and every message between 32 KiB and 1 MiB
-	// took a 1 MiB buffer.
+	// What each handler allocated and still holds. Besides encoded
+	// messages, only the stream's own structures (under 4 KiB): no
+	// read-ahead, no entries a message was encoded from. Encoded messages:
+	// gRPC's per-stream write quota (64 KiB of queued data, counted from
+	// what reached the wire; the transport takes a message while any is
+	// left, so it holds under 64 KiB, the message that crossed it and the
+	// rest of one partly written), plus the one the handler is blocked
+	// sending. A Watch message is one entry; a GetEntries message at most
+	// MaxMessageBytes.
+	all, encoded := heldBy(".(*Service).GetEntries", ".(*Service).Watch")
+	leaf, err := env.Server.Ledger().Store().Leaf(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const quota, own = 64 << 10, 4 << 10
+	for _, c := range []struct {
+		handler string
+		streams int
+		message int
+	}{
+		{".(*Service).GetEntries", entries, service.MaxMessageBytes},
+		{".(*Service).Watch", watches, len(leaf) + 16},
+	} {
+		enc := encoded[c.handler] / int64(c.streams)
+		other := (all[c.handler] - encoded[c.handler]) / int64(c.streams)
+		t.Logf("%s holds %.1f KiB of encoded messages (of at most %.1f KiB) and %.1f KiB else a stream", c.handler, float64(enc)/1024, float64(c.message)/1024, float64(other)/1024)
+		if other > own {
+			t.Errorf("%s holds %d bytes a stream besides its encoded messages, over %d: it keeps entries (read ahead, or those a message was encoded from) while blocked", c.handler, other, own)
+		}
+		// An allocation is rounded up to its size class, by at most 1/8.
+		if bound := int64(quota + 3*(c.message+c.message/8)); enc > bound {
+			t.Errorf("%s holds %d bytes of encoded messages a stream, over %d: gRPC's 64 KiB write quota and three messages of %d bytes (the one crossing the quota, one partly written, the one blocked): it holds more than one message",
+				c.handler, enc, bound, c.message)
+		}
+	}
+	// All told, clients' buffers included: ~250 KiB a stream. Before byte
+	// bounds each held ~5 MB of entries twice over.
 	const bound = 32 << 20
 	t.Logf("heap in use grew by %.1f MiB for %d unread streams", float64(grown)/(1<<20), entries+watches)
 	if grown > bound {
