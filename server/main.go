@@ -84,6 +84,16 @@ func main() {
 		// collecting less often buys ~15% throughput (docs/PERFORMANCE.md).
 		debug.SetGCPercent(400)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: at GOGC=400 the heap may grow to five times the
+		// live heap before a collection, so appends during a hold of many
+		// unread streams took the RSS to the 256 MB bound (issue 13); past
+		// 160 MiB the runtime collects sooner instead. The live heap is a
+		// few tens of MB, so the limit binds only then; were the live
+		// heap above it, the runtime would spend at most ~50% of the CPU
+		// collecting and let the heap grow (docs/PERFORMANCE.md).
+		debug.SetMemoryLimit(160 << 20)
+	}
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One P more than the CPUs: the log's writer spends most of a
 		// commit in fdatasync, and a goroutine back from a blocking system

@@ -170,8 +170,10 @@ func TestGetEntriesMessagesBoundedInBytes(t *testing.T) {
 }
 
 // TestUnreadStreamsHoldBounded: streams whose clients never read hold a
-// bounded number of bytes each, not a batch of entries per stream, and
-// another party's appends go on meanwhile.
+// bounded number of bytes each: beyond gRPC's write quota, one message
+// their handler is blocked sending and nothing else (no entries read
+// ahead or kept), measured per handler; another party's calls go on
+// meanwhile.
 func TestUnreadStreamsHoldBounded(t *testing.T) {
 	env := testenv.New(t)
 	fillMax(t, env, 600) // ~6 MB of entries
