@@ -56,7 +56,7 @@ func registerWatch() {
 				func(index uint64, leaf []byte) error {
 					failing = nil
 					if err := w.verify(ctx, index, leaf); err != nil {
-						return fmt.Errorf("the log does not verify, entry %d not printed: %w", index, err)
+						return fmt.Errorf("entry %d not printed: %w", index, err)
 					}
 					e.printf("%s\n", describeEntry(index, leaf))
 					seen++
