@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/entry"
@@ -59,7 +60,7 @@ func (h *hostileWatch) GetConsistencyProof(ctx context.Context, req *mvmv1.GetCo
 }
 
 // TestHostileServerWatch: watch prints an entry only once it verifies. A
-// made-up entry, an entry altered under its signature (in a log whose
+// made-up entry or agreement entry, an entry altered under its signature (in a log whose
 // checkpoint the operator signs with the real log key), an amendment not
 // signed by every party (likewise), a checkpoint signed by another key, a
 // checkpoint inconsistent with one seen before in the run or with the
@@ -93,6 +94,14 @@ func TestHostileServerWatch(t *testing.T) {
 	}
 	// Made up: the acknowledgement a second later, a leaf the log lacks.
 	moved, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime().Add(time.Second), ack.Envelope, ack.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := entry.DecodeLeaf(leaves[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	movedGenesis, err := entry.NewLeaf(0, gen.ReceivedAt.AsTime().Add(time.Second), gen.Envelope, gen.PeerCertificateSha256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +192,9 @@ func TestHostileServerWatch(t *testing.T) {
 		{"a made-up entry", hostileWatch{hostileServer: hostileServer{leaves: leaves}, stream: [][]byte{leaves[0], leaves[1], moved, leaves[3]},
 			checkpoints: [][]byte{cps[2], cps[4]}},
 			nil, false, "#0 #1", "entry 2 not printed: entry 2: not in the log of the checkpoint of size 4"},
+		{"a made-up agreement entry", hostileWatch{hostileServer: hostileServer{leaves: leaves}, stream: append([][]byte{movedGenesis}, leaves[1:]...),
+			checkpoints: [][]byte{cps[4]}},
+			nil, false, "", "entry 0 not printed: entry 0: not in the log of the checkpoint of size 4"},
 		{"an altered entry under a checkpoint of the log key", hostileWatch{hostileServer: hostileServer{leaves: alteredLog, nodes: alteredNodes},
 			stream: alteredLog, checkpoints: [][]byte{alteredCP}},
 			nil, false, "#0 #1", "entry 2 not printed: entry 2: signature does not verify"},
@@ -201,7 +213,7 @@ func TestHostileServerWatch(t *testing.T) {
 			h := &tc.h
 			h.real, h.mu = real, &sync.Mutex{}
 			addr := serveHostile(t, e.Certs, h)
-			args := append([]string{"watch", "--timeout", "20s"}, tc.args...)
+			args := append([]string{"watch", "--timeout", "10s"}, tc.args...)
 			if tc.state {
 				s := filepath.Join(t.TempDir(), "state.json")
 				copyFile(t, state, s)
@@ -241,3 +253,58 @@ func mustVerifier(t *testing.T, certs string) note.Verifier {
 	return v
 }
 
+
+// TestHostileServerWatchAmendmentUnseen: watching from past an amendment
+// watch has not seen, the agreement in force is derived from the log
+// again, not taken to be the one before: an entry the amendment's tighter
+// clock skew refuses (in a log whose checkpoint the operator signs with
+// the real log key) is not printed.
+func TestHostileServerWatchAmendmentUnseen(t *testing.T) {
+	e := testenv.New(t)
+	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
+	amend(t, e, 0, func(p *mvmv1.Agreement) { p.MaxClockSkew = durationpb.New(time.Second) })
+	real := e.Client(testenv.Mediator)
+	ctx := ctxT(t)
+	var leaves [][]byte
+	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(leaves) != 3 {
+		t.Fatalf("log has %d entries, want 3", len(leaves))
+	}
+	cp2, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The submission again, received a minute after it was signed: within
+	// the genesis' 5 minutes, not the amendment's second.
+	sub, err := entry.DecodeLeaf(leaves[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := entry.NewLeaf(3, sub.ReceivedAt.AsTime().Add(time.Minute), sub.Envelope, sub.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, err := os.ReadFile(filepath.Join(e.Certs, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := append(leaves[:3:3], late)
+	forgedCP, nodes := signedLog(t, forged, logSigner)
+	h := &hostileWatch{hostileServer: hostileServer{real: real, leaves: forged, nodes: nodes}, mu: &sync.Mutex{},
+		stream: forged, checkpoints: [][]byte{cp2.Checkpoint, forgedCP}}
+	addr := serveHostile(t, e.Certs, h)
+	out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, "watch", "--from", "3", "--timeout", "10s")
+	want := "entry 3 not printed: entry 3: "
+	if code != ExitFail || out != "" || !strings.Contains(errs, want) || !strings.Contains(errs, "the agreement allows at most 1s of skew") {
+		t.Errorf("watch: exit %d, stdout %q, stderr %q; want exit 1, nothing printed, naming %q and the amendment's skew", code, out, errs, want)
+	}
+}
