@@ -253,7 +253,6 @@ func mustVerifier(t *testing.T, certs string) note.Verifier {
 	return v
 }
 
-
 // TestHostileServerWatchAmendmentUnseen: watching from past an amendment
 // watch has not seen, the agreement in force is derived from the log
 // again, not taken to be the one before: an entry the amendment's tighter
