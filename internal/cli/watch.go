@@ -101,13 +101,14 @@ func (e *env) watchRetry(failing *error) func(error, time.Duration) error {
 // --state; and its signature must verify under the agreement in force at
 // its index (mvmclient.VerifyEntry). The agreements come from the log as
 // the other verified commands derive them (verifiedLog, AgreementsOnly):
-// once at the first entry, up to the latest checkpoint, and again only when an
-// entry beyond them could be or follow an amendment watch has not seen.
+// at the first entry, up to the latest checkpoint, and again only for an
+// entry beyond them that is, or may follow, an amendment watch has not
+// verified.
 //
-// Cost: the first entry hashes the log once (as show and amend do); then each
-// printed entry costs one inclusion proof (log n hashes) and, the first
-// time a signer appears, one certificate; each new checkpoint one
-// consistency proof.
+// Cost: the first entry hashes the log up to the latest checkpoint once,
+// whatever --from (as show and amend do); then each printed entry costs
+// one inclusion proof (log n hashes) and, the first time a signer
+// appears, one certificate; each new checkpoint one consistency proof.
 type watchVerifier struct {
 	e         *env
 	c         *mvmclient.Client
