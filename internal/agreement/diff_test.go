@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -69,6 +70,14 @@ func TestDiff(t *testing.T) {
 			p.Parties, p.RulingQuorum, p.WitnessQuorum = keep, 1, 1
 		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! party qa: removed mediator (`}},
 		{"party renamed", func(p *mvmv1.Agreement) { partyOf(t, p, "pk").Name = "renamed" }, []string{`  party pk name: `}},
+		// A field this version does not know (one added to the format
+		// later, as the signer's parser keeps it) is still shown.
+		{"a field unknown to this version", func(p *mvmv1.Agreement) {
+			p.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+		}, []string{`! other fields: as in force -> changed`}},
+		{"a party field unknown to this version", func(p *mvmv1.Agreement) {
+			partyOf(t, p, "af").ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+		}, []string{`! other fields: as in force -> changed`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := proto.Clone(k.proto).(*mvmv1.Agreement)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // TestCheckAgainst: a checkpoint is believed only if it extends the one a
@@ -57,6 +58,46 @@ func TestCheckAgainst(t *testing.T) {
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("got %v, want it believed", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestVerifyLogAgainstEarlierRoot: without a server to ask for a
+// consistency proof (a bundle), the log's first entries must still hash to
+// the root of the checkpoint verified before: a state whose root differs
+// is refused, the honest one accepted.
+func TestVerifyLogAgainstEarlierRoot(t *testing.T) {
+	x := newExchange(t)
+	x.populate(t)
+	_, signed := x.checkpoint(t)
+	other := sha256.Sum256([]byte("another root"))
+	for _, tc := range []struct {
+		name string
+		hash []byte
+		want string
+	}{
+		{"the root at size 2", nil, ""},
+		{"another root at size 2", other[:], "inconsistent with checkpoint of size 2: its first 2 entries hash to another root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := x.tr.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev, _, err := tlog.OpenCheckpoint(resp.Checkpoint, x.v.Name(), x.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.hash != nil {
+				prev.Hash = tc.hash
+			}
+			_, err = audit.VerifyLog(ctxT(t), x.tr, signed, x.v, prev, nil, audit.Options{})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want it verified", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("got %v, want an error naming %q", err, tc.want)
 			}

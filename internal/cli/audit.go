@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -228,6 +229,11 @@ func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byt
 	cp, _, err := tlog.OpenCheckpoint(resp.Checkpoint, a.v.Name(), a.v)
 	if err != nil {
 		return fmt.Errorf("cosign: the server's answer: %w", err)
+	}
+	// a.ag is in force at the audited size only: the witnesses of another
+	// checkpoint would be counted under the wrong agreement.
+	if mine, _, err := tlog.OpenCheckpoint(signed, a.v.Name(), a.v); err != nil || mine.Size != cp.Size || !bytes.Equal(mine.Hash, cp.Hash) {
+		return fmt.Errorf("cosign: the server answered with the checkpoint of size %d, not the one cosigned", cp.Size)
 	}
 	n, err := witnesses(resp.Checkpoint, a.ag, a.v)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
@@ -45,6 +46,15 @@ type hostileServer struct {
 	nodes tlog.NodeMap
 	// breaches answers GetBreaches (nil: the real server's answer).
 	breaches *mvmv1.GetBreachesResponse
+	// cert, if set, answers every GetCertificates (nil: the real server's).
+	cert []byte
+	// cosigned answers AddCosignature.
+	cosigned []byte
+}
+
+// AddCosignature answers with cosigned, whatever was cosigned.
+func (h *hostileServer) AddCosignature(context.Context, *mvmv1.AddCosignatureRequest) (*mvmv1.AddCosignatureResponse, error) {
+	return &mvmv1.AddCosignatureResponse{Checkpoint: h.cosigned}, nil
 }
 
 func (h *hostileServer) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
@@ -86,6 +96,9 @@ func (h *hostileServer) GetCheckpoint(context.Context, *mvmv1.GetCheckpointReque
 }
 
 func (h *hostileServer) GetCertificates(ctx context.Context, req *mvmv1.GetCertificatesRequest) (*mvmv1.GetCertificatesResponse, error) {
+	if h.cert != nil {
+		return &mvmv1.GetCertificatesResponse{Certificates: [][]byte{h.cert}}, nil
+	}
 	return h.real.API.GetCertificates(ctx, req)
 }
 
@@ -520,7 +533,9 @@ func TestHostileServerShow(t *testing.T) {
 // from the audited log and refuses a server's answer that hides one.
 func TestHostileServerBreaches(t *testing.T) {
 	e := testenv.New(t)
-	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
+	for range 2 {
+		mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
+	}
 	real := e.Client(testenv.Mediator)
 	var leaves [][]byte
 	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
@@ -534,18 +549,27 @@ func TestHostileServerBreaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"breaches", "--party", "af", "--as-of", "2099-01-01T00:00:00Z", "--verify"}
+	honest, err := real.API.GetBreaches(ctxT(t), &mvmv1.GetBreachesRequest{Party: "af", AsOf: timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(honest.Breaches) != 2 {
+		t.Fatalf("the server lists %d breaches of af, want 2", len(honest.Breaches))
+	}
+	twice := &mvmv1.GetBreachesResponse{AsOf: honest.AsOf, Breaches: []*mvmv1.Breach{honest.Breaches[0], honest.Breaches[0]}}
 	for _, tc := range []struct {
 		name     string
 		breaches *mvmv1.GetBreachesResponse
 		wantErr  string
 	}{
 		{"honest", nil, ""},
-		{"a breach hidden", &mvmv1.GetBreachesResponse{}, "the server's answer differs from the log: it lists 0 breaches, the log gives 1"},
+		{"a breach hidden", &mvmv1.GetBreachesResponse{}, "the server's answer differs from the log: it lists 0 breaches, the log gives 2"},
+		{"one breach listed twice, the other hidden", twice, "the server's answer differs from the log: it lists 2 breaches, the log gives 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint, breaches: tc.breaches})
 			out, errs, code := runCLI(t, addr, e.Certs, testenv.Responder, args...)
-			if !strings.Contains(out, "breaches as of 2099-01-01T00:00:00Z: 1\n") || !strings.Contains(out, "  af     acknowledge  ") {
+			if !strings.Contains(out, "breaches as of 2099-01-01T00:00:00Z: 2\n") || !strings.Contains(out, "  af     acknowledge  ") {
 				t.Errorf("the log's breaches not shown:\n%s", out)
 			}
 			switch {

@@ -79,11 +79,20 @@ func init() {
 				if err != nil {
 					return err
 				}
-				e.printf("%s", resp.Checkpoint)
 				n, err := witnesses(resp.Checkpoint, ver.Agreement, v)
 				if err != nil {
 					return err
 				}
+				// What was asked for is checked too, not taken on the
+				// server's word: the size, and the witness quorum.
+				if size != 0 && ver.Checkpoint.Size != size {
+					return fmt.Errorf("asked for the checkpoint of size %d, the server sent size %d; nothing printed", size, ver.Checkpoint.Size)
+				}
+				if witnessed && !ver.Agreement.Witnessed(n) {
+					return fmt.Errorf("asked for a witnessed checkpoint, the server sent size %d cosigned by %s; nothing printed",
+						ver.Checkpoint.Size, witnessLine(n, ver.Agreement))
+				}
+				e.printf("%s", resp.Checkpoint)
 				fmt.Fprintf(e.stderr, "cosignatures checked against the agreement in force at size %d (index %d): %s\n",
 					ver.Checkpoint.Size, ver.Agreement.Index, witnessLine(n, ver.Agreement))
 				return nil

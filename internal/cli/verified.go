@@ -92,13 +92,17 @@ func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mv
 	key := func(pkg, party, deadline string, due time.Time) string {
 		return pkg + "\x00" + party + "\x00" + deadline + "\x00" + due.UTC().Format(time.RFC3339Nano)
 	}
-	want := map[string]bool{}
+	// Compared as multisets: a breach the server lists twice does not
+	// stand in for one it leaves out.
+	want := map[string]int{}
 	for _, b := range mine {
-		want[key(b.PackageID, b.Party, b.Deadline, b.Due)] = true
+		want[key(b.PackageID, b.Party, b.Deadline, b.Due)]++
 	}
 	same := len(resp.Breaches) == len(mine)
 	for _, b := range resp.Breaches {
-		same = same && want[key(b.PackageId, b.Party, b.Deadline, b.Due.AsTime())]
+		k := key(b.PackageId, b.Party, b.Deadline, b.Due.AsTime())
+		same = same && want[k] > 0
+		want[k]--
 	}
 	if !same {
 		return fmt.Errorf("the server's answer differs from the log: it lists %d breaches, the log gives %d", len(resp.Breaches), len(mine))

@@ -189,12 +189,6 @@ func Check(path string, o Options) (rep *Report, err error) {
 	return c.checkDB(db)
 }
 
-// DB checks an open database (see File), which no one may write to
-// during the check.
-func DB(db *bolt.DB, o Options) (*Report, error) {
-	return newChecker(o).checkDB(db)
-}
-
 // checkDB reads the file's pages first (checkPages): bbolt reads the
 // contents only if its tree of pages is sound.
 func (c *checker) checkDB(db *bolt.DB) (*Report, error) {

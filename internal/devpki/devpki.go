@@ -48,11 +48,7 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	fnote "github.com/transparency-dev/formats/note"
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -60,6 +56,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -206,7 +203,7 @@ func build(o Options) ([]file, error) {
 	}
 
 	// Log key.
-	logSKey, logVKey, err := noteKey(o.LogOrigin)
+	logSKey, logVKey, err := tlog.GenerateLogKey(o.LogOrigin)
 	if err != nil {
 		return nil, fmt.Errorf("devpki: log key for origin %q: %w", o.LogOrigin, err)
 	}
@@ -257,9 +254,9 @@ func build(o Options) ([]file, error) {
 
 		ap := &mvmv1.Party{Id: p.id, Name: p.name, Role: p.role, CaCertificates: [][]byte{ca.cert.Raw}}
 		if p.role == mvmv1.Role_ROLE_MEDIATOR {
-			skey, vkey, err := cosignerKey(p.client)
+			skey, vkey, err := tlog.GenerateCosignerKey(p.client)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("devpki: cosigner key %s: %w", p.client, err)
 			}
 			out = append(out,
 				file{p.client + ".cosign.key", []byte(skey), keyFileMode},
@@ -282,46 +279,6 @@ func build(o Options) ([]file, error) {
 		file{agreementFile, sealed, fileMode},
 		file{agreementTextFile, text, fileMode})
 	return out, nil
-}
-
-// cosignerKey generates a mediator's checkpoint cosigner key named name.
-// skey is a standard signed-note Ed25519 key (note.GenerateKey), which
-// formats/note.NewSignerForCosignatureV1 accepts. vkey is its C2SP
-// cosignature/v1 form (algorithm 0x04), whose key hash is the one that
-// appears on the cosignature lines; formats/note.NewVerifierForCosignatureV1
-// accepts it. This is the same convention as tlog.GenerateCosignerKey.
-func cosignerKey(name string) (skey, vkey string, err error) {
-	skey, plain, err := noteKey(name)
-	if err != nil {
-		return "", "", fmt.Errorf("devpki: cosigner key %s: %w", name, err)
-	}
-	vkey, err = fnote.VKeyToCosignatureV1(plain)
-	if err != nil {
-		return "", "", fmt.Errorf("devpki: cosigner key %s: %w", name, err)
-	}
-	return skey, vkey, nil
-}
-
-// noteKey generates a standard signed-note Ed25519 key pair named name and
-// checks that both halves load. note.GenerateKey itself does not validate
-// the name; a checkpoint origin must also be free of spaces, control
-// characters and '+'.
-func noteKey(name string) (skey, vkey string, err error) {
-	if name == "" || !utf8.ValidString(name) || strings.ContainsRune(name, '+') ||
-		strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return "", "", fmt.Errorf("key name %q must be non-empty UTF-8 without spaces, control characters or '+'", name)
-	}
-	skey, vkey, err = note.GenerateKey(rand.Reader, name)
-	if err != nil {
-		return "", "", err
-	}
-	if _, err := note.NewSigner(skey); err != nil {
-		return "", "", err
-	}
-	if _, err := note.NewVerifier(vkey); err != nil {
-		return "", "", err
-	}
-	return skey, vkey, nil
 }
 
 // agreementText renders the agreement for people to read.

@@ -133,3 +133,27 @@ func TestRefusalFloodAppends(t *testing.T) {
 		t.Fatalf("after the window: %d refusal lines, want %d", len(l), len(lines)+1)
 	}
 }
+
+// TestRefusalFloodCalls: the lines of one identity's failed reads (the
+// logging interceptor's, not only the append refusals') are bounded too,
+// with one summary counting the rest.
+func TestRefusalFloodCalls(t *testing.T) {
+	var buf syncBuffer
+	const burst, flood = 3, 20
+	f := floodEnv(t, &buf, burst, time.Hour)
+	for range flood {
+		_, err := f.af().API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: "no-such-package"})
+		wantCode(t, err, codes.NotFound)
+	}
+	n := 0
+	for _, l := range buf.jsonLines(t, "finished call") {
+		if l["grpc.code"] == "NotFound" {
+			n++
+		}
+	}
+	if n != burst {
+		t.Fatalf("%d lines for %d failed calls, want %d", n, flood, burst)
+	}
+	f.env.Stop() // writes the pending summaries
+	wantSummary(t, &buf, "call", "af/af-interior", flood-burst)
+}

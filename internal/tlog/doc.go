@@ -28,7 +28,7 @@
 //     three-line body (origin, decimal size, base64 32-byte root hash) that
 //     SignCheckpoint produces.
 //   - A receipt is accepted only if it is byte-for-byte the canonical encoding
-//     that NewReceipt produces: any changed, added or removed byte makes
+//     that a ReceiptBuilder produces: any changed, added or removed byte makes
 //     VerifyReceipt fail. Its checkpoint carries the log signature only;
 //     cosignatures travel separately.
 //   - Cosignatures are counted per distinct cosigner name; duplicate lines,
