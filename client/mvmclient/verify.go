@@ -65,32 +65,11 @@ func (c *Client) VerifyPackage(ctx context.Context, resp *mvmv1.GetPackageRespon
 		if i > 0 && e.Index <= v.Entries[i-1].Index {
 			return nil, fmt.Errorf("entry %d: out of log order after entry %d", e.Index, v.Entries[i-1].Index)
 		}
-		if e.Index >= cp.Size {
-			return nil, fmt.Errorf("entry %d: beyond the checkpoint of size %d", e.Index, cp.Size)
-		}
-		pr, err := c.API.GetInclusionProof(ctx, &mvmv1.GetInclusionProofRequest{Index: e.Index, Size: cp.Size})
+		ag, adm, err := c.verifyEntry(ctx, certs, e, leaf, cp, agreements)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d: inclusion proof: %w", e.Index, err)
-		}
-		if err := tlog.VerifyInclusion(tlog.LeafHash(leaf), e.Index, cp.Size, pr.Hashes, cp.Hash); err != nil {
-			return nil, fmt.Errorf("entry %d: not in the log of the checkpoint of size %d: %w", e.Index, cp.Size, err)
-		}
-		cert, err := c.verifiedCertificate(ctx, certs, e.PeerCertificateSha256)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
-		}
-		ag := agreement.InForceAt(agreements, e.Index)
-		if ag == nil {
-			return nil, fmt.Errorf("entry %d: no agreement in force before it", e.Index)
+			return nil, err
 		}
 		at := e.ReceivedAt.AsTime()
-		adm, err := entry.Admit(ag, e.Envelope, cert, at)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
-		}
-		if err := entry.CheckClock(ag, adm, at); err != nil {
-			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
-		}
 		if got := message.PackageID(adm.Payload); got != id {
 			return nil, fmt.Errorf("entry %d: is about package %q, not %s", e.Index, got, id)
 		}
@@ -112,6 +91,71 @@ func (c *Client) VerifyPackage(ctx context.Context, resp *mvmv1.GetPackageRespon
 		}
 	}
 	return v, nil
+}
+
+// VerifyEntry checks one leaf of the log on the client: it must be
+// proved included (GetInclusionProof) in cp, a checkpoint the caller
+// verified under the pinned log key, and its envelope must be signed by
+// the certificate the leaf names (whose SHA-256 must match), of a party of
+// the agreement in force at its index (agreements: every agreement of the
+// log up to the entry, in log order, as audit.VerifyLog derives them),
+// within that agreement's clock skew of its receive time. certs caches
+// the signer certificates across calls (nil: no cache). Errors name the
+// index.
+func (c *Client) VerifyEntry(ctx context.Context, certs map[string]*x509.Certificate, leaf []byte, cp *tlog.Checkpoint, agreements []*agreement.Agreement) (*PackageEntry, error) {
+	e, err := entry.DecodeLeaf(leaf)
+	if err != nil {
+		return nil, fmt.Errorf("leaf: %w", err)
+	}
+	if certs == nil {
+		certs = map[string]*x509.Certificate{}
+	}
+	_, adm, err := c.verifyEntry(ctx, certs, e, leaf, cp, agreements)
+	if err != nil {
+		return nil, err
+	}
+	return &PackageEntry{Index: e.Index, ReceivedAt: e.ReceivedAt.AsTime(), Author: adm.Author, Type: adm.Type, Payload: adm.Payload}, nil
+}
+
+// verifyEntry is VerifyEntry on a decoded leaf; it returns the agreement
+// in force at the entry and the admitted envelope.
+func (c *Client) verifyEntry(ctx context.Context, certs map[string]*x509.Certificate, e *mvmv1.Entry, leaf []byte, cp *tlog.Checkpoint, agreements []*agreement.Agreement) (*agreement.Agreement, *entry.Admitted, error) {
+	if err := c.VerifyIncluded(ctx, leaf, e.Index, cp); err != nil {
+		return nil, nil, err
+	}
+	cert, err := c.verifiedCertificate(ctx, certs, e.PeerCertificateSha256)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entry %d: %w", e.Index, err)
+	}
+	ag := agreement.InForceAt(agreements, e.Index)
+	if ag == nil {
+		return nil, nil, fmt.Errorf("entry %d: no agreement in force before it", e.Index)
+	}
+	at := e.ReceivedAt.AsTime()
+	adm, err := entry.Admit(ag, e.Envelope, cert, at)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entry %d: %w", e.Index, err)
+	}
+	if err := entry.CheckClock(ag, adm, at); err != nil {
+		return nil, nil, fmt.Errorf("entry %d: %w", e.Index, err)
+	}
+	return ag, adm, nil
+}
+
+// VerifyIncluded checks that leaf is entry index of the log of cp, a
+// checkpoint the caller verified, with an inclusion proof from the server.
+func (c *Client) VerifyIncluded(ctx context.Context, leaf []byte, index uint64, cp *tlog.Checkpoint) error {
+	if index >= cp.Size {
+		return fmt.Errorf("entry %d: beyond the checkpoint of size %d", index, cp.Size)
+	}
+	pr, err := c.API.GetInclusionProof(ctx, &mvmv1.GetInclusionProofRequest{Index: index, Size: cp.Size})
+	if err != nil {
+		return fmt.Errorf("entry %d: inclusion proof: %w", index, err)
+	}
+	if err := tlog.VerifyInclusion(tlog.LeafHash(leaf), index, cp.Size, pr.Hashes, cp.Hash); err != nil {
+		return fmt.Errorf("entry %d: not in the log of the checkpoint of size %d: %w", index, cp.Size, err)
+	}
+	return nil
 }
 
 // verifiedCertificate fetches a signer certificate and checks its digest.

@@ -17,6 +17,10 @@ import (
 // delivered, so fn sees every entry exactly once. It returns
 // when ctx ends (nil), when fn returns an error (that error, unless it is
 // ErrStopWatch), or on a non-transient server error.
+//
+// The leaves are the server's word: fn must verify each before it shows
+// or counts it ([Client.VerifyEntry] under a checkpoint of the pinned log
+// key, as client watch does).
 func Watch(ctx context.Context, c *Client, from uint64, fn func(index uint64, leaf []byte) error) error {
 	return WatchWith(ctx, c, from, WatchOptions{}, fn)
 }

@@ -108,7 +108,7 @@ func (h *hostileServer) GetConsistencyProof(ctx context.Context, req *mvmv1.GetC
 
 // serveHostile starts h on loopback over real mutual TLS with the dev
 // server certificate of certs, and returns its address.
-func serveHostile(t *testing.T, certs string, h *hostileServer) string {
+func serveHostile(t *testing.T, certs string, h mvmv1.ExchangeServiceServer) string {
 	t.Helper()
 	pair, err := tls.LoadX509KeyPair(filepath.Join(certs, "server.crt"), filepath.Join(certs, "server.key"))
 	if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -89,67 +88,7 @@ func init() {
 			})
 		},
 	})
-
-	var from uint64
-	var count int
-	register(&command{
-		longRunning: true,
-		name:        "watch", args: "[--from N] [--count N]",
-		summary: "print log entries from index N on as they are committed; reconnects without gaps",
-		flags: func(fs *flag.FlagSet) {
-			fs.Uint64Var(&from, "from", 0, "first index")
-			fs.IntVar(&count, "count", 0, "stop after this many entries (0: run until interrupted)")
-		},
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
-			if err := exactly(0, args, "no positional arguments"); err != nil {
-				return err
-			}
-			c, err := e.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := e.context()
-			defer cancel()
-			seen := 0
-			var failing error // the last failure, until an entry arrives
-			err = mvmclient.WatchWith(ctx, c, from, mvmclient.WatchOptions{OnRetry: e.watchRetry(&failing)},
-				func(index uint64, leaf []byte) error {
-					failing = nil
-					e.printf("%s\n", describeEntry(index, leaf))
-					seen++
-					if count > 0 && seen >= count {
-						return mvmclient.ErrStopWatch
-					}
-					return nil
-				})
-			if err == nil && failing != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				if reason, ok := unreachable(failing); ok {
-					return fmt.Errorf("could not reach %s before --timeout ran out (%s)", e.server, reason)
-				}
-				return fmt.Errorf("not following the log when --timeout ran out: %s", oneLine(failing))
-			}
-			return err
-		},
-	})
-}
-
-// watchRetry says on stderr why watch is not following the log and when
-// it tries again; a certificate the server refuses ends the watch, since
-// retrying cannot help.
-func (e *env) watchRetry(failing *error) func(error, time.Duration) error {
-	return func(err error, wait time.Duration) error {
-		*failing = err
-		if msg, ok := e.certRefused(err); ok {
-			return errors.New(msg)
-		}
-		why := oneLine(err)
-		if reason, ok := unreachable(err); ok {
-			why = fmt.Sprintf("cannot reach %s (%s)", e.server, reason)
-		}
-		fmt.Fprintf(e.stderr, "watch: %s; retrying in %s\n", why, wait)
-		return nil
-	}
+	registerWatch()
 }
 
 func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach) error {

@@ -291,11 +291,36 @@ func BenchmarkAppend(b *testing.B) {
 		sync, metrics bool
 	}{{"fsync", true, false}, {"nosync", false, false}, {"fsync+metrics", true, true}, {"nosync+metrics", false, true}} {
 		b.Run(c.name, func(b *testing.B) {
-			var hook []func(*ledger.Config)
+			// The commit hook (the writer's goroutine) records the pages
+			// each batch wrote and its size, to split page writes into a
+			// cost per commit and a cost per append (pagesPerCommit).
+			var st *store.Store
+			var last int64
+			var mu sync.Mutex
+			var commits [][2]float64
+			var onCommit func(int, time.Duration)
 			if c.metrics {
-				hook = append(hook, func(cfg *ledger.Config) { cfg.Committed = metrics.New().Committed })
+				onCommit = metrics.New().Committed
 			}
-			f := newFixture(b, store.Options{NoSync: !c.sync}, hook...)
+			hook := func(cfg *ledger.Config) {
+				cfg.Committed = func(n int, took time.Duration) {
+					if onCommit != nil {
+						onCommit(n, took)
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if st != nil {
+						ts := st.DB().Stats().TxStats
+						commits = append(commits, [2]float64{float64(n), float64(ts.GetWrite() - last)})
+						last = ts.GetWrite()
+					}
+				}
+			}
+			f := newFixture(b, store.Options{NoSync: !c.sync}, hook)
+			ts0 := f.st.DB().Stats().TxStats
+			mu.Lock()
+			st, last = f.st, ts0.GetWrite()
+			mu.Unlock()
 			envs := make([][]byte, b.N)
 			for i := range envs {
 				envs[i] = f.seal(b, "pk-liaison", target())
@@ -316,8 +341,33 @@ func BenchmarkAppend(b *testing.B) {
 			// commit (docs/PERFORMANCE.md).
 			ts := f.st.DB().Stats().TxStats
 			b.ReportMetric(float64(ts.GetWrite())/float64(b.N), "pagewrites/op")
+			mu.Lock()
+			defer mu.Unlock()
+			if perCommit, perAppend, ok := pagesPerCommit(commits); ok {
+				b.ReportMetric(perCommit, "pages/commit")
+				b.ReportMetric(perAppend, "pages/append")
+			}
 		})
 	}
+}
+
+// pagesPerCommit fits pages = perCommit + perAppend·entries over the
+// commits (least squares): what a commit costs whatever its size (the last
+// page of each range it extends, and their branch pages) apart from what
+// each append adds. The batch size varies with the host's scheduling,
+// pagewrites/op with it; the two terms do not. ok is false with fewer than
+// two batch sizes.
+func pagesPerCommit(commits [][2]float64) (perCommit, perAppend float64, ok bool) {
+	var n, sx, sy, sxx, sxy float64
+	for _, c := range commits {
+		n, sx, sy, sxx, sxy = n+1, sx+c[0], sy+c[1], sxx+c[0]*c[0], sxy+c[0]*c[1]
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0, 0, false
+	}
+	perAppend = (n*sxy - sx*sy) / d
+	return (sy - perAppend*sx) / n, perAppend, true
 }
 
 type sync2 struct {

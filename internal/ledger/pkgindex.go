@@ -73,8 +73,9 @@ type BreachRecord struct {
 	Deadline  workflow.Deadline
 }
 
-func encodeBreach(id string, d workflow.Deadline) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(id)))
+// appendBreach appends the pkgdue value of deadline d of package id.
+func appendBreach(b []byte, id string, d workflow.Deadline) []byte {
+	b = binary.AppendUvarint(b, uint64(len(id)))
 	b = append(b, id...)
 	for _, s := range []string{d.Name, d.Party} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
@@ -116,21 +117,47 @@ func DecodeBreach(b []byte) (BreachRecord, error) {
 
 // packageRecords are the index records of one package state: its state,
 // then one listing key and one key per breachable deadline for each scope.
-// No two share a key.
+// No two share a key. Every key and value is cut from one buffer (each
+// capped, so appending to one cannot overwrite the next): the writer makes
+// these for every package of every batch, and an allocation per key and
+// value was most of their cost.
 func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
-	var recs []store.IndexOp
+	scopes := [2]string{p.Submitter.Party, p.Responder}
+	recs := make([]store.IndexOp, 0, 1+2*(1+len(p.Deadlines)))
+	size := 0 // a bound on the bytes below, so that buf is rarely grown
 	if state {
-		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: []byte(p.ID), Value: p.AppendCompact(nil)})
+		size += len(p.ID) + 256 // the compact state: grown by append if larger
 	}
-	for _, scope := range [2]string{p.Submitter.Party, p.Responder} {
-		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: append(ListPrefix(scope, string(p.Status)), p.ID...), Value: []byte{}})
+	for _, scope := range scopes {
+		size += len(scope) + len(p.Status) + len(p.ID) + 2
+		for _, d := range p.Deadlines {
+			// key: scope, party, due, id, name; value: id, name, party with their lengths, two times
+			size += len(scope) + 2*(len(d.Party)+len(d.Name)+len(p.ID)) + 3 + 12 + 3*binary.MaxVarintLen64 + 24
+		}
+	}
+	buf := make([]byte, 0, size)
+	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
+	if state {
+		buf = append(buf, p.ID...)
+		k := cut(0)
+		buf = p.AppendCompact(buf)
+		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: cut(len(k))})
+	}
+	for _, scope := range scopes {
+		from := len(buf)
+		buf = append(append(append(append(append(buf, scope...), 0), p.Status...), 0), p.ID...)
+		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: cut(from), Value: cut(len(buf))})
 		for _, d := range p.Deadlines {
 			if !workflow.Breachable(d) {
 				continue
 			}
-			k := appendTime(DuePrefix(scope, d.Party), d.Due)
-			k = append(append(append(k, p.ID...), 0), d.Name...)
-			recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: encodeBreach(p.ID, d)})
+			from := len(buf)
+			buf = append(append(append(append(buf, scope...), 0), d.Party...), 0)
+			buf = appendTime(buf, d.Due)
+			buf = append(append(append(buf, p.ID...), 0), d.Name...)
+			k := cut(from)
+			buf = appendBreach(buf, p.ID, d)
+			recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: cut(from + len(k))})
 		}
 	}
 	return recs

@@ -67,3 +67,29 @@ func TestIndexChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestPackageRecordsDoNotShare: the records are cut from one buffer, each
+// capped, so growing one key or value (as a caller may) leaves every other
+// record as it was.
+func TestPackageRecordsDoNotShare(t *testing.T) {
+	due := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	p := &workflow.Package{ID: "p1", Submitter: identity.Identity{Party: "pk"}, Responder: "af", Status: workflow.StatusSubmitted,
+		Deadlines: []workflow.Deadline{{Name: workflow.DeadlineAcknowledge, Party: "af", Due: due}}}
+	recs := packageRecords(p, true)
+	want := make([][2]string, len(recs))
+	for i, r := range recs {
+		want[i] = [2]string{string(r.Key), string(r.Value)}
+	}
+	for i := range recs {
+		_ = append(recs[i].Key, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+		_ = append(recs[i].Value, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+	}
+	for i, r := range recs {
+		if got := [2]string{string(r.Key), string(r.Value)}; got != want[i] {
+			t.Errorf("record %d changed by growing another: %q, want %q", i, got, want[i])
+		}
+		if r.Bucket == store.PkgList && (r.Value == nil || len(r.Value) != 0) {
+			t.Errorf("listing record %q: value %v, want empty", r.Key, r.Value)
+		}
+	}
+}
