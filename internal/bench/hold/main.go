@@ -8,7 +8,12 @@
 // resident memory and the same appends during the hold.
 //
 //	go build -o /tmp/mvm-server ./server
-//	go run ./internal/bench/hold --server /tmp/mvm-server [--entries 3000] [--get-entries 128] [--watches 64]
+//	go run ./internal/bench/hold --server /tmp/mvm-server [--entries 3000] [--get-entries 128] [--watches 64] [--breaches 16]
+//
+// A third phase, after the streams are closed, measures the same appends
+// while --breaches mediators ask for one page of breaches each, over and
+// over, as of two days later (every package of the log is then breached,
+// so each call has a full page to answer).
 //
 // It prints one JSON object. The server runs as it is deployed (its own
 // GOGC and GOMAXPROCS defaults), with --max-streams-per-identity raised
@@ -28,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +43,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/bench"
@@ -68,6 +75,14 @@ type result struct {
 	Concurrency   int     `json:"append_concurrency"`
 	PhaseSeconds  float64 `json:"phase_s"`
 	StreamsOpened int     `json:"streams_opened"`
+	// The breaches phase: concurrent callers, their calls per second and
+	// p99, and the appends' p99 during it against alone.
+	BreachesCallers   int     `json:"breaches_callers"`
+	BreachesPerSec    float64 `json:"breaches_calls_per_sec"`
+	BreachesP99ms     float64 `json:"breaches_p99_ms"`
+	BreachesErrors    int64   `json:"breaches_errors"`
+	AppendBreachP99ms float64 `json:"append_p99_breaches_ms"`
+	BreachesP99Ratio  float64 `json:"p99_ratio_breaches"`
 }
 
 func main() {
@@ -77,12 +92,13 @@ func main() {
 	watches := flag.Int("watches", 64, "unread Watch streams")
 	duration := flag.Duration("duration", 10*time.Second, "length of each append phase")
 	concurrency := flag.Int("concurrency", 8, "concurrent appenders in each phase")
+	breaches := flag.Int("breaches", 16, "concurrent mediators asking for breaches in the third phase (0: no third phase)")
 	flag.Parse()
 	if *serverBin == "" {
 		fmt.Fprintln(os.Stderr, "hold: --server is required")
 		os.Exit(2)
 	}
-	res, err := run(*serverBin, *entries, *getEntries, *watches, *duration, *concurrency)
+	res, err := run(*serverBin, *entries, *getEntries, *watches, *duration, *concurrency, *breaches)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hold:", err)
 		os.Exit(1)
@@ -91,7 +107,7 @@ func main() {
 	fmt.Println(string(out))
 }
 
-func run(serverBin string, entries, getEntries, watches int, duration time.Duration, concurrency int) (*result, error) {
+func run(serverBin string, entries, getEntries, watches int, duration time.Duration, concurrency, breaches int) (*result, error) {
 	dir, err := os.MkdirTemp("", "mvm-hold-")
 	if err != nil {
 		return nil, err
@@ -203,7 +219,70 @@ func run(serverBin string, entries, getEntries, watches int, duration time.Durat
 	if res.AloneP99ms > 0 {
 		res.P99Ratio = res.HoldP99ms / res.AloneP99ms
 	}
+	cancel() // the streams of the hold end before the breaches phase
+	if breaches > 0 {
+		if err := breachesPhase(res, addr, certs, pk, breaches, duration, concurrency); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// breachesPhase measures the submitter's appends while callers mediators
+// ask for one page of breaches each, as fast as they are answered.
+func breachesPhase(res *result, addr, certs string, pk *mvmclient.Client, callers int, duration time.Duration, concurrency int) error {
+	opts := mvmclient.FromCertsDir(addr, certs, "tr-verifier")
+	tr, err := mvmclient.Dial(opts)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	asOf := timestamppb.New(time.Now().Add(48 * time.Hour))
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				_, err := tr.API.GetBreaches(ctx, &mvmv1.GetBreachesRequest{AsOf: asOf})
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(t0))
+				mu.Unlock()
+			}
+		}()
+	}
+	start := time.Now()
+	during, err := bench.Run(context.Background(), bench.Options{Duration: duration, Concurrency: concurrency, PayloadBytes: 512, Clients: []*mvmclient.Client{pk}})
+	stop()
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err != nil {
+		return err
+	}
+	res.BreachesCallers, res.BreachesErrors = callers, errs.Load()
+	res.BreachesPerSec = float64(len(lat)) / elapsed.Seconds()
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.BreachesP99ms = float64(lat[len(lat)*99/100].Microseconds()) / 1000
+	}
+	res.AppendBreachP99ms = during.P99ms
+	res.AppendErrors += during.Errors
+	if res.AloneP99ms > 0 {
+		res.BreachesP99Ratio = during.P99ms / res.AloneP99ms
+	}
+	return nil
 }
 
 func freePort() (string, error) {
