@@ -48,6 +48,8 @@ func main() {
 		"concurrent read streams (GetEntries, Watch, Backup) of one identity (negative: unlimited)")
 	flag.IntVar(&cfg.Limits.MaxConnsPerIdentity, "max-conns-per-identity", service.DefaultMaxConnsPerIdentity,
 		"open connections of one identity (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxReadsPerIdentity, "max-reads-per-identity", service.DefaultMaxReadsPerIdentity,
+		"paged reads (list, breaches, show) of one identity worked on at once; more wait (negative: unlimited)")
 	flag.DurationVar(&cfg.Limits.StallTimeout, "stall-timeout", service.DefaultStallTimeout,
 		"end a read stream whose client takes no message for this long (it resumes from where it was)")
 	flag.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-<party>.pem that exists)", func(v string) error {

@@ -191,7 +191,8 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 	if s.limiter != nil {
 		unary = append(unary, selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(s.limiter), selector.MatchFunc(isAppend)))
 	}
-	unary = append(unary, defaultDeadline(s.opts.CallTimeout))
+	unary = append(unary, defaultDeadline(s.opts.CallTimeout),
+		selector.UnaryServerInterceptor(s.limitReads, selector.MatchFunc(isUnaryRead)))
 	return []grpc.ServerOption{
 		forceCodec(),
 		grpc.ChainUnaryInterceptor(unary...),

@@ -35,6 +35,11 @@ type Options struct {
 	// MaxConnsPerIdentity bounds one identity's open connections; default
 	// DefaultMaxConnsPerIdentity, negative: unlimited.
 	MaxConnsPerIdentity int
+	// MaxReadsPerIdentity bounds how many of one identity's paged unary
+	// reads (ListPackages, GetBreaches, GetPackage) are worked on at once;
+	// more wait for a slot. Default DefaultMaxReadsPerIdentity, negative:
+	// unlimited.
+	MaxReadsPerIdentity int
 	// StallTimeout ends a read stream whose client takes no message for
 	// this long (default DefaultStallTimeout).
 	StallTimeout time.Duration
@@ -52,6 +57,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConnsPerIdentity == 0 {
 		o.MaxConnsPerIdentity = DefaultMaxConnsPerIdentity
+	}
+	if o.MaxReadsPerIdentity == 0 {
+		o.MaxReadsPerIdentity = DefaultMaxReadsPerIdentity
 	}
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout

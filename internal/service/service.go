@@ -65,6 +65,7 @@ type Service struct {
 	// streams and conns count each identity's read streams and
 	// connections (streams.go, conns.go).
 	streams *perIdentity
+	reads   *readSlots
 	conns   *connLimiter
 
 	// senders send the answers of append streams, one per connection
@@ -89,7 +90,7 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 	}
 	opts.defaults()
 	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{},
-		streams: newPerIdentity(opts.MaxStreamsPerIdentity), conns: newConnLimiter(opts.MaxConnsPerIdentity),
+		streams: newPerIdentity(opts.MaxStreamsPerIdentity), reads: newReadSlots(opts.MaxReadsPerIdentity), conns: newConnLimiter(opts.MaxConnsPerIdentity),
 		obs: noObserver{}}
 	s.SetRefusalLog(RefusalLog{})
 	if opts.AppendRate > 0 {
