@@ -3,8 +3,17 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mvm-exchange/mvm/internal/identity"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // TestReadSlots: an identity has at most max reads worked on at once, the
@@ -39,5 +48,54 @@ func TestReadSlots(t *testing.T) {
 	r.release("b")
 	if n := len(r.by); n != 0 {
 		t.Fatalf("%d identities left in the map with nothing in flight", n)
+	}
+}
+
+// TestLimitReads: the interceptor holds a second read of one identity
+// until the first is answered, and one that cannot get a slot before its
+// deadline gets DeadlineExceeded naming the flag; the reads it applies to
+// are the paged ones.
+func TestLimitReads(t *testing.T) {
+	s := &Service{reads: newReadSlots(1)}
+	ctx := context.WithValue(context.Background(), callerKey{}, &Caller{ID: identity.Identity{TrustDomain: "mvm.example", Party: "tr", Name: "tr-verifier"}})
+	info := &grpc.UnaryServerInfo{FullMethod: mvmv1.ExchangeService_GetBreaches_FullMethodName}
+	inFirst, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.limitReads(ctx, nil, info, func(context.Context, any) (any, error) {
+			close(inFirst)
+			<-release
+			return nil, nil
+		})
+		first <- err
+	}()
+	<-inFirst
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := s.limitReads(short, nil, info, func(context.Context, any) (any, error) {
+		t.Error("a second read ran while the identity's one slot was taken")
+		return nil, nil
+	})
+	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--max-reads-per-identity") {
+		t.Errorf("second read: %v, want DeadlineExceeded naming --max-reads-per-identity", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	if _, err := s.limitReads(ctx, nil, info, func(context.Context, any) (any, error) { ran = true; return nil, nil }); err != nil || !ran {
+		t.Fatalf("a read after the slot was freed: ran %v, %v", ran, err)
+	}
+	for method, want := range map[string]bool{
+		mvmv1.ExchangeService_ListPackages_FullMethodName:  true,
+		mvmv1.ExchangeService_GetBreaches_FullMethodName:   true,
+		mvmv1.ExchangeService_GetPackage_FullMethodName:    true,
+		mvmv1.ExchangeService_Append_FullMethodName:        false,
+		mvmv1.ExchangeService_GetCheckpoint_FullMethodName: false,
+	} {
+		if got := isUnaryRead(ctx, interceptors.NewServerCallMeta(method, nil, nil)); got != want {
+			t.Errorf("isUnaryRead(%s) = %v, want %v", method, got, want)
+		}
 	}
 }
