@@ -14,6 +14,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
@@ -94,7 +95,7 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if err := writeFileAtomic(out, env); err != nil {
+					if err := atomicfile.WriteFile(out, env, 0o600); err != nil {
 						return err
 					}
 					e.printf("proposed amendment of the agreement at index %d (verified against checkpoint size %d), signed by %s: %s\n",
@@ -236,7 +237,7 @@ func amendSign(ctx context.Context, e *env, c *mvmclient.Client, path, statePath
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, b); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return err
 	}
 	e.printf("signed %s as %s (%d signatures)\n", path, c.ID, len(env.Signatures))

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/workflow"
@@ -177,9 +178,9 @@ func (e *env) appendSealed(fs *flag.FlagSet, c *mvmclient.Client, env []byte, pa
 	}
 	// Open the receipt file first: failing after the append would log the
 	// message and hide its id.
-	var receipt *outFile
+	var receipt *atomicfile.File
 	if f := fs.Lookup("receipt"); f != nil && f.Value.String() != "" {
-		if receipt, err = createOut(f.Value.String()); err != nil {
+		if receipt, err = atomicfile.Create(f.Value.String()); err != nil {
 			return fmt.Errorf("--receipt: %w", err)
 		}
 		defer receipt.Abort()

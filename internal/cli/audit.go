@@ -16,6 +16,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -202,7 +203,7 @@ func (a *auditRun) saveState(st *auditState) error {
 	}
 	// The state is what protects this auditor against a rollback: written
 	// durably, and never half of it.
-	if err := writeFileAtomic(a.statePath, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(a.statePath, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 )
@@ -40,7 +41,7 @@ func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) error 
 	if err != nil {
 		return err
 	}
-	f, err := createOut(out) // it holds the whole log
+	f, err := atomicfile.Create(out) // it holds the whole log
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/bench"
 )
 
@@ -65,9 +66,9 @@ func init() {
 					return err
 				}
 			}
-			var receiptsFile *outFile
+			var receiptsFile *atomicfile.File
 			if receipts != "" {
-				f, err := createOut(receipts)
+				f, err := atomicfile.Create(receipts)
 				if err != nil {
 					return fmt.Errorf("--receipts: %w", err)
 				}
@@ -75,7 +76,7 @@ func init() {
 				o.Receipts, receiptsFile = f, f
 			}
 			if cpuProfile != "" {
-				f, err := createOut(cpuProfile)
+				f, err := atomicfile.Create(cpuProfile)
 				if err != nil {
 					return fmt.Errorf("--cpu-profile: %w", err)
 				}

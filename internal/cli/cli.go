@@ -9,7 +9,7 @@
 //   - A message is validated with the server's own rules (package message)
 //     before it is signed; nothing is sent when it fails.
 //   - Every file a command writes is mode 0600 and appears whole or not at
-//     all (outfile.go); a failed command leaves no partial file.
+//     all (internal/atomicfile); a failed command leaves no partial file.
 //   - A failure to connect says which: nothing answers at the address, or
 //     the server refused this client's certificate (expired, revoked by a
 //     CRL in --certs), or the server's certificate is not the pinned CA's.
@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"io"
 	"net"
 	"os"
@@ -84,7 +85,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if path := os.Getenv("MVM_CPU_PROFILE"); path != "" {
 		// For measuring the client side of `bench`; see docs/PERFORMANCE.md.
-		if f, err := createOut(path); err == nil {
+		if f, err := atomicfile.Create(path); err == nil {
 			defer f.Abort()
 			if pprof.StartCPUProfile(f) == nil {
 				defer func() {

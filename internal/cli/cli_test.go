@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -151,44 +149,5 @@ func TestParseTime(t *testing.T) {
 		if err != nil || stamp(got) != tc.want {
 			t.Errorf("parseTime(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
 		}
-	}
-}
-
-func TestOutFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out")
-	if err := os.WriteFile(path, []byte("before"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Aborted: the old content stays, and nothing else is left.
-	o, err := createOut(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Write([]byte("half"))
-	o.Abort()
-	if b, _ := os.ReadFile(path); string(b) != "before" {
-		t.Errorf("after Abort: %q, want the old content", b)
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("after Abort: %d files in the directory, want 1", len(ents))
-	}
-	// Committed: the new content, mode 0600, nothing else left.
-	if err := writeFileAtomic(path, []byte("after")); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "after" || fi.Mode().Perm() != 0o600 {
-		t.Errorf("after Commit: %q mode %v, want \"after\" mode 0600", b, fi.Mode().Perm())
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("after Commit: %d files in the directory, want 1", len(ents))
-	}
-	// A directory that does not exist is found before anything is written.
-	if _, err := createOut(filepath.Join(dir, "missing", "out")); err == nil {
-		t.Error("createOut in a missing directory succeeded")
 	}
 }

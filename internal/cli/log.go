@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -129,7 +130,7 @@ func export(ctx context.Context, c *mvmclient.Client, out string, e *env) error 
 	if _, err := cp.Unmarshal(noteText(resp.Checkpoint)); err != nil {
 		return fmt.Errorf("server checkpoint: %w", err)
 	}
-	f, err := createOut(out)
+	f, err := atomicfile.Create(out)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,10 @@
-package cli
+// Package atomicfile writes files that a reader never sees half written:
+// the bytes go to a temporary file (mode 0600) beside the final name, and
+// only [File.Commit] makes them durable (fsync) and puts them in place
+// (rename, then fsync of the directory). A writer that fails calls
+// [File.Abort], which removes the temporary file: the final name keeps
+// what it held before, or stays absent.
+package atomicfile
 
 import (
 	"errors"
@@ -8,26 +14,18 @@ import (
 	"path/filepath"
 )
 
-// Every file a command writes (bundles, receipts, amendment proposals,
-// backups, audit state, bench receipts and profiles) goes through outFile:
-// they hold log content or signatures a party relies on, so they are
-// readable by their owner only (0600), and a reader never sees half of one.
-// The bytes go to a temporary file beside the final name; only Commit makes
-// them durable (fsync) and puts them in place (rename, then fsync of the
-// directory). A command that fails calls Abort, which removes the temporary
-// file: the final name keeps what it held before, or stays absent.
-
-// outFile is a file being written under its final name's directory.
-type outFile struct {
+// File is a file being written under its final name's directory.
+type File struct {
 	*os.File
 	path string // the final name
 	done bool   // committed or aborted
 }
 
-// createOut starts writing path. Call it before anything irreversible (an
-// append, a signature), so that a name that cannot be written is found out
-// first; then Commit on success and Abort (deferred) in any case.
-func createOut(path string) (*outFile, error) {
+// Create starts writing path, mode 0600. Call it before anything
+// irreversible (an append, a signature), so that a name that cannot be
+// written is found out first; then Commit on success and Abort (deferred)
+// in any case.
+func Create(path string) (*File, error) {
 	if path == "" {
 		return nil, errors.New("no output file name")
 	}
@@ -40,11 +38,11 @@ func createOut(path string) (*outFile, error) {
 		}
 		return nil, fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	return &outFile{File: f, path: path}, nil
+	return &File{File: f, path: path}, nil
 }
 
 // Commit makes the file durable and gives it its final name.
-func (o *outFile) Commit() error {
+func (o *File) Commit() error {
 	if o.done {
 		return fmt.Errorf("%s: already committed or aborted", o.path)
 	}
@@ -75,7 +73,7 @@ func (o *outFile) Commit() error {
 }
 
 // Abort removes the temporary file; after Commit it does nothing.
-func (o *outFile) Abort() {
+func (o *File) Abort() {
 	if o == nil || o.done {
 		return
 	}
@@ -84,13 +82,18 @@ func (o *outFile) Abort() {
 	os.Remove(o.Name())
 }
 
-// writeFileAtomic writes data to path through an outFile.
-func writeFileAtomic(path string, data []byte) error {
-	o, err := createOut(path)
+// WriteFile writes data to path with the given mode through a [File].
+func WriteFile(path string, data []byte, mode fs.FileMode) error {
+	o, err := Create(path)
 	if err != nil {
 		return err
 	}
 	defer o.Abort()
+	if mode != 0o600 {
+		if err := o.Chmod(mode); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
 	if _, err := o.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
