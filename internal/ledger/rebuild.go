@@ -10,10 +10,7 @@ import (
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
-	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 )
@@ -137,38 +134,30 @@ func PackageIndexRecords(v store.View, history []*agreement.Agreement, emit func
 	return nil
 }
 
-// viewInput decodes the entry at index i of v for the reducer.
+// viewInput decodes the entry at index i of v for the reducer, naming
+// authors from the certificates of v (cached in authors).
 func viewInput(v store.View, i uint64, authors map[string]identity.Identity) (workflow.Input, error) {
 	leaf := v.Leaf(i)
 	if leaf == nil {
 		return workflow.Input{}, fmt.Errorf("%w: entry %d is indexed but not stored", errCorrupt, i)
 	}
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
-		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
-	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
-	}
-	author, ok := authors[string(e.PeerCertificateSha256)]
-	if !ok {
-		der := v.Certificate(e.PeerCertificateSha256)
+	return leafInput(i, leaf, func(fp []byte) (identity.Identity, error) {
+		if id, ok := authors[string(fp)]; ok {
+			return id, nil
+		}
+		der := v.Certificate(fp)
 		if der == nil {
-			return workflow.Input{}, fmt.Errorf("%w: entry %d: signer certificate not stored", errCorrupt, i)
+			return identity.Identity{}, errors.New("signer certificate not stored")
 		}
 		c, err := x509.ParseCertificate(der)
-		if err == nil {
-			author, err = identity.Parse(c)
-		}
 		if err != nil {
-			return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
+			return identity.Identity{}, err
 		}
-		authors[string(e.PeerCertificateSha256)] = author
-	}
-	return workflow.Input{Index: i, ReceivedAt: e.ReceivedAt.AsTime(), Author: author, Payload: p}, nil
+		id, err := identity.Parse(c)
+		if err != nil {
+			return identity.Identity{}, err
+		}
+		authors[string(fp)] = id
+		return id, nil
+	})
 }

@@ -56,6 +56,13 @@ func (l *Ledger) input(i uint64) (workflow.Input, error) {
 	if err != nil {
 		return workflow.Input{}, err
 	}
+	return leafInput(i, leaf, l.author)
+}
+
+// leafInput decodes leaf, the entry at index i, for the reducer; author
+// names the signer of a stored certificate fingerprint. A leaf that does
+// not decode is a corrupt store (errCorrupt): it was admitted once.
+func leafInput(i uint64, leaf []byte, author func(fp []byte) (identity.Identity, error)) (workflow.Input, error) {
 	e, err := entry.DecodeLeaf(leaf)
 	if err != nil {
 		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
@@ -68,11 +75,11 @@ func (l *Ledger) input(i uint64) (workflow.Input, error) {
 	if err != nil {
 		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
 	}
-	author, err := l.author(e.PeerCertificateSha256)
+	id, err := author(e.PeerCertificateSha256)
 	if err != nil {
 		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
 	}
-	return workflow.Input{Index: i, ReceivedAt: e.ReceivedAt.AsTime(), Author: author, Payload: p}, nil
+	return workflow.Input{Index: i, ReceivedAt: e.ReceivedAt.AsTime(), Author: id, Payload: p}, nil
 }
 
 // authorCacheSize bounds the identities of peer certificates cached.
