@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/mvm-exchange/mvm/internal/testenv"
-	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // TestHostileServerCheckpoint: a server that answers every GetCheckpoint
@@ -17,18 +16,9 @@ func TestHostileServerCheckpoint(t *testing.T) {
 	e := testenv.New(t)
 	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
 	real := e.Client(testenv.Mediator)
-	var leaves [][]byte
-	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint})
+	leaves := realLeaves(t, real)
+	cp := realCheckpoint(t, real, 0)
+	addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp})
 	for _, tc := range []struct {
 		name    string
 		args    []string
@@ -42,7 +32,7 @@ func TestHostileServerCheckpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := runCLI(t, addr, e.Certs, testenv.Responder, tc.args...)
 			switch {
-			case tc.wantErr == "" && (code != ExitOK || out != string(cp.Checkpoint)):
+			case tc.wantErr == "" && (code != ExitOK || out != string(cp)):
 				t.Errorf("exit %d, stdout %q, stderr %q; want the checkpoint", code, out, errs)
 			case tc.wantErr != "" && (code != ExitFail || out != "" || !strings.Contains(errs, tc.wantErr)):
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing printed, naming %q", code, out, errs, tc.wantErr)

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/mvm-exchange/mvm/internal/testenv"
-	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // TestHostileServerCosign: after a mediator's audit cosigns a checkpoint,
@@ -18,32 +17,20 @@ func TestHostileServerCosign(t *testing.T) {
 		mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
 	}
 	real := e.Client(testenv.Responder)
-	var leaves [][]byte
-	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp2, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaves := realLeaves(t, real)
+	cp := realCheckpoint(t, real, 0)
+	cp2 := realCheckpoint(t, real, 2)
 	for _, tc := range []struct {
 		name     string
 		cosigned []byte
 		want     string // on stdout, or else on stderr with exit 1
 		fails    bool
 	}{
-		{"the checkpoint cosigned", cp.Checkpoint, "cosigned checkpoint size 3 (0/2 mediators, not witnessed)", false},
-		{"another checkpoint", cp2.Checkpoint, "the server answered with the checkpoint of size 2, not the one cosigned", true},
+		{"the checkpoint cosigned", cp, "cosigned checkpoint size 3 (0/2 mediators, not witnessed)", false},
+		{"another checkpoint", cp2, "the server answered with the checkpoint of size 2, not the one cosigned", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint, cosigned: tc.cosigned})
+			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp, cosigned: tc.cosigned})
 			out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, "audit", "--state", filepath.Join(t.TempDir(), "state.json"), "--quiet")
 			switch {
 			case !tc.fails && (code != ExitOK || !strings.Contains(out, tc.want)):

@@ -2,20 +2,13 @@ package cli
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
-	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -28,104 +21,6 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// hostileServer is a server holding only its own TLS key (the dev
-// server.crt/key), not the log key and no party's key: it answers
-// GetAgreement, GetEntries and GetCheckpoint with whatever the test gives
-// it, and passes certificate and consistency-proof requests to the real
-// server it copies.
-type hostileServer struct {
-	mvmv1.UnimplementedExchangeServiceServer
-	real       *mvmclient.Client
-	agreement  []byte   // GetAgreement's leaf
-	leaves     [][]byte // GetEntries
-	checkpoint []byte   // GetCheckpoint, whatever the request
-	// pkg answers GetPackage (nil: the real server's answer).
-	pkg *mvmv1.GetPackageResponse
-	// nodes, if set, are the tree of leaves, for inclusion proofs (nil:
-	// the real server's proofs).
-	nodes tlog.NodeMap
-	// breaches answers GetBreaches (nil: the real server's answer).
-	breaches *mvmv1.GetBreachesResponse
-	// cert, if set, answers every GetCertificates (nil: the real server's).
-	cert []byte
-	// cosigned answers AddCosignature.
-	cosigned []byte
-}
-
-// AddCosignature answers with cosigned, whatever was cosigned.
-func (h *hostileServer) AddCosignature(context.Context, *mvmv1.AddCosignatureRequest) (*mvmv1.AddCosignatureResponse, error) {
-	return &mvmv1.AddCosignatureResponse{Checkpoint: h.cosigned}, nil
-}
-
-func (h *hostileServer) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest) (*mvmv1.GetBreachesResponse, error) {
-	if h.breaches == nil {
-		return h.real.API.GetBreaches(ctx, req)
-	}
-	return h.breaches, nil
-}
-
-func (h *hostileServer) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) (*mvmv1.GetPackageResponse, error) {
-	if h.pkg == nil {
-		return h.real.API.GetPackage(ctx, req)
-	}
-	return h.pkg, nil
-}
-
-func (h *hostileServer) GetInclusionProof(ctx context.Context, req *mvmv1.GetInclusionProofRequest) (*mvmv1.GetInclusionProofResponse, error) {
-	if h.nodes == nil {
-		return h.real.API.GetInclusionProof(ctx, req)
-	}
-	hashes, err := tlog.InclusionProof(h.nodes, req.Index, req.Size)
-	return &mvmv1.GetInclusionProofResponse{Hashes: hashes}, err
-}
-
-func (h *hostileServer) GetAgreement(context.Context, *mvmv1.GetAgreementRequest) (*mvmv1.GetAgreementResponse, error) {
-	return &mvmv1.GetAgreementResponse{Leaf: h.agreement}, nil
-}
-
-func (h *hostileServer) GetEntries(req *mvmv1.GetEntriesRequest, s grpc.ServerStreamingServer[mvmv1.GetEntriesResponse]) error {
-	end := req.End
-	if end == 0 || end > uint64(len(h.leaves)) {
-		end = uint64(len(h.leaves))
-	}
-	return s.Send(&mvmv1.GetEntriesResponse{FirstIndex: req.Start, Leaves: h.leaves[req.Start:end]})
-}
-
-func (h *hostileServer) GetCheckpoint(context.Context, *mvmv1.GetCheckpointRequest) (*mvmv1.GetCheckpointResponse, error) {
-	return &mvmv1.GetCheckpointResponse{Checkpoint: h.checkpoint}, nil
-}
-
-func (h *hostileServer) GetCertificates(ctx context.Context, req *mvmv1.GetCertificatesRequest) (*mvmv1.GetCertificatesResponse, error) {
-	if h.cert != nil {
-		return &mvmv1.GetCertificatesResponse{Certificates: [][]byte{h.cert}}, nil
-	}
-	return h.real.API.GetCertificates(ctx, req)
-}
-
-func (h *hostileServer) GetConsistencyProof(ctx context.Context, req *mvmv1.GetConsistencyProofRequest) (*mvmv1.GetConsistencyProofResponse, error) {
-	return h.real.API.GetConsistencyProof(ctx, req)
-}
-
-// serveHostile starts h on loopback over real mutual TLS with the dev
-// server certificate of certs, and returns its address.
-func serveHostile(t *testing.T, certs string, h mvmv1.ExchangeServiceServer) string {
-	t.Helper()
-	pair, err := tls.LoadX509KeyPair(filepath.Join(certs, "server.crt"), filepath.Join(certs, "server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)))
-	mvmv1.RegisterExchangeServiceServer(srv, h)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	return lis.Addr().String()
-}
-
 // TestHostileServerAmendment: a server that doctors the agreement (the
 // real one plus a second CA for af, as in issue 12) cannot get an
 // amendment proposed or signed on its word. amend propose and amend sign
@@ -137,25 +32,12 @@ func TestHostileServerAmendment(t *testing.T) {
 	e := testenv.New(t)
 	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
 	real := e.Client(testenv.Mediator)
-	ctx := ctxT(t)
-	var leaves [][]byte
-	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	leaves := realLeaves(t, real)
 	if len(leaves) != 2 {
 		t.Fatalf("real log has %d entries, want 2", len(leaves))
 	}
-	cp2, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp1, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp2 := realCheckpoint(t, real, 0)
+	cp1 := realCheckpoint(t, real, 1)
 
 	// The doctored agreement: the real one plus another PKI's CA for af.
 	other := t.TempDir()
@@ -196,14 +78,11 @@ func TestHostileServerAmendment(t *testing.T) {
 	}
 	// Entry 1 with another receive time: what hiding an amendment behind
 	// another entry comes to, a leaf the checkpoint does not commit to.
-	altered1, err := entry.NewLeaf(1, entry1.ReceivedAt.AsTime().Add(time.Second), entry1.Envelope, entry1.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	altered1 := movedLeaf(t, leaves[1], 1, time.Second)
 	// A checkpoint over the real log plus the doctored amendment at
 	// index 2, signed with a key of the hostile server's own under the
 	// log's name.
-	origin, _, _ := strings.Cut(string(cp2.Checkpoint), "\n")
+	origin, _, _ := strings.Cut(string(cp2), "\n")
 	skey, _, err := tlog.GenerateLogKey(origin)
 	if err != nil {
 		t.Fatal(err)
@@ -252,17 +131,17 @@ func TestHostileServerAmendment(t *testing.T) {
 		wantErr    string // "" = the commands succeed
 		wantOutput string // with wantErr "", in amend sign's output
 	}{
-		{"doctored GetAgreement, honest log", hostileServer{agreement: docLeaf1, leaves: leaves, checkpoint: cp2.Checkpoint},
+		{"doctored GetAgreement, honest log", hostileServer{agreement: docLeaf1, leaves: leaves, checkpoint: cp2},
 			false, "", "! party af CA: added"},
-		{"doctored genesis in the log", hostileServer{agreement: docLeaf0, leaves: [][]byte{docLeaf0, leaves[1]}, checkpoint: cp2.Checkpoint},
+		{"doctored genesis in the log", hostileServer{agreement: docLeaf0, leaves: [][]byte{docLeaf0, leaves[1]}, checkpoint: cp2},
 			false, "entry 0: the genesis agreement is not the pinned one", ""},
-		{"doctored amendment replacing an entry", hostileServer{agreement: docLeaf1, leaves: [][]byte{leaves[0], docLeaf1}, checkpoint: cp2.Checkpoint},
+		{"doctored amendment replacing an entry", hostileServer{agreement: docLeaf1, leaves: [][]byte{leaves[0], docLeaf1}, checkpoint: cp2},
 			false, "the log does not verify, nothing done: entry 1: ", ""},
-		{"an entry altered under the real checkpoint", hostileServer{agreement: leaves[0], leaves: [][]byte{leaves[0], altered1}, checkpoint: cp2.Checkpoint},
+		{"an entry altered under the real checkpoint", hostileServer{agreement: leaves[0], leaves: [][]byte{leaves[0], altered1}, checkpoint: cp2},
 			false, "the entries hash to a root other than the signed checkpoint's (size 2)", ""},
 		{"doctored amendment appended, checkpoint signed by the server's own key", hostileServer{agreement: docLeaf2, leaves: docLog, checkpoint: ownCP},
 			false, "the log does not verify, nothing done: checkpoint: ", ""},
-		{"log rolled back behind the saved state", hostileServer{agreement: leaves[0], leaves: leaves[:1], checkpoint: cp1.Checkpoint},
+		{"log rolled back behind the saved state", hostileServer{agreement: leaves[0], leaves: leaves[:1], checkpoint: cp1},
 			true, "log rolled back: had size 2, server now shows 1", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,9 +150,7 @@ func TestHostileServerAmendment(t *testing.T) {
 			addr := serveHostile(t, e.Certs, &h)
 			var stateArgs []string
 			if tc.state {
-				s := filepath.Join(t.TempDir(), "state.json")
-				copyFile(t, state, s)
-				stateArgs = []string{"--state", s}
+				stateArgs = []string{"--state", stateCopy(t, state)}
 			}
 			out := filepath.Join(t.TempDir(), "a.env")
 			before, _ := os.ReadFile(proposal)
@@ -328,19 +205,6 @@ func TestHostileServerAmendment(t *testing.T) {
 	}
 }
 
-func readCertDER(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	return blk.Bytes
-}
-
 // withPayload returns the envelope raw with its payload replaced by p and
 // its signatures kept (so that they no longer verify).
 func withPayload(t *testing.T, raw []byte, p *mvmv1.Agreement) []byte {
@@ -359,42 +223,6 @@ func withPayload(t *testing.T, raw []byte, p *mvmv1.Agreement) []byte {
 	return b
 }
 
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// signedLog builds the tree of leaves and signs its checkpoint with s, as
-// an operator holding the log key can.
-func signedLog(t *testing.T, leaves [][]byte, s note.Signer) ([]byte, tlog.NodeMap) {
-	t.Helper()
-	nodes := tlog.NodeMap{}
-	tree, err := tlog.NewTree(0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range leaves {
-		if err := tree.Append(tlog.LeafHash(l), func(id compact.NodeID, hash []byte) { nodes[id] = hash }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	root, err := tree.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := tlog.SignCheckpoint(s, s.Name(), uint64(len(leaves)), root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp, nodes
-}
-
 // TestHostileServerShow: show prints a package only once its entries
 // verify: a summary that lies, an entry changed, an entry of another
 // package, an entry whose signature does not verify (from an operator who
@@ -402,28 +230,12 @@ func signedLog(t *testing.T, leaves [][]byte, s note.Signer) ([]byte, tlog.NodeM
 // behind the saved state: each is refused, naming why, and nothing is
 // shown.
 func TestHostileServerShow(t *testing.T) {
-	e := testenv.New(t)
-	id := strings.Fields(mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2"))[0]
-	mustCLI(t, e.Addr, e.Certs, testenv.Responder, "ack", id, "--note", "seen")
-	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "3", "--lon", "4")
+	e, id := ackedExchange(t)
 	real := e.Client(testenv.Mediator)
-	ctx := ctxT(t)
-	var leaves [][]byte
-	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp3, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkg, err := real.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: id})
+	leaves := realLeaves(t, real)
+	cp := realCheckpoint(t, real, 0)
+	cp3 := realCheckpoint(t, real, 3)
+	pkg, err := real.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,45 +247,12 @@ func TestHostileServerShow(t *testing.T) {
 		edit(r)
 		return r
 	}
-	ack, err := entry.DecodeLeaf(leaves[2])
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The acknowledgement moved by a second: not the leaf the log holds.
-	moved, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime().Add(time.Second), ack.Envelope, ack.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	moved := movedLeaf(t, leaves[2], 2, time.Second)
 	// The acknowledgement's note changed under its signature, in a log
 	// whose checkpoint the operator signs with the real log key.
-	env, err := envelope.Parse(ack.Envelope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &mvmv1.Acknowledgement{}
-	if err := proto.Unmarshal(env.Payload, a); err != nil {
-		t.Fatal(err)
-	}
-	a.Note = "never seen"
-	if env.Payload, err = proto.Marshal(a); err != nil {
-		t.Fatal(err)
-	}
-	forgedEnv, err := proto.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime(), forgedEnv, ack.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	skey, err := os.ReadFile(filepath.Join(e.Certs, "log.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := renotedAck(t, leaves[2], 2, "never seen")
+	logSigner := logKeySigner(t, e.Certs)
 	forgedLog := [][]byte{leaves[0], leaves[1], forged, leaves[3]}
 	forgedCP, forgedNodes := signedLog(t, forgedLog, logSigner)
 
@@ -486,23 +265,23 @@ func TestHostileServerShow(t *testing.T) {
 		state   bool
 		wantErr string // "" = shown
 	}{
-		{"honest", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint}, true, ""},
-		{"summary lies about the status", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+		{"honest", hostileServer{leaves: leaves, checkpoint: cp}, true, ""},
+		{"summary lies about the status", hostileServer{leaves: leaves, checkpoint: cp,
 			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Package.Status = "verified" })},
 			false, `the server's summary says status "verified", the signed entries "acknowledged"`},
-		{"an entry changed", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+		{"an entry changed", hostileServer{leaves: leaves, checkpoint: cp,
 			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves[1] = moved })},
 			false, "entry 2: not in the log of the checkpoint of size 4"},
-		{"an entry of another package", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+		{"an entry of another package", hostileServer{leaves: leaves, checkpoint: cp,
 			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves = append(r.Leaves, leaves[3]) })},
 			false, "the log of checkpoint size 4 holds its entries [1 2], the server sent [1 2 3]"},
-		{"an entry withheld, the summary consistent with the rest", hostileServer{leaves: leaves, checkpoint: cp.Checkpoint,
+		{"an entry withheld, the summary consistent with the rest", hostileServer{leaves: leaves, checkpoint: cp,
 			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves = r.Leaves[:1]; r.Package.Status = "submitted" })},
 			false, "the log of checkpoint size 4 holds its entries [1 2], the server sent [1]"},
 		{"a forged signature under a checkpoint of the log key", hostileServer{leaves: forgedLog, checkpoint: forgedCP, nodes: forgedNodes,
 			pkg: edited(func(r *mvmv1.GetPackageResponse) { r.Leaves[1] = forged })},
 			false, "entry 2: signature does not verify"},
-		{"log rolled back behind the saved state", hostileServer{leaves: leaves[:3], checkpoint: cp3.Checkpoint},
+		{"log rolled back behind the saved state", hostileServer{leaves: leaves[:3], checkpoint: cp3},
 			true, "log rolled back: had size 4, server now shows 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -511,9 +290,7 @@ func TestHostileServerShow(t *testing.T) {
 			addr := serveHostile(t, e.Certs, &h)
 			args := []string{"show", id}
 			if tc.state {
-				s := filepath.Join(t.TempDir(), "state.json")
-				copyFile(t, state, s)
-				args = append(args, "--state", s)
+				args = append(args, "--state", stateCopy(t, state))
 			}
 			out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, args...)
 			if tc.wantErr == "" {
@@ -537,17 +314,8 @@ func TestHostileServerBreaches(t *testing.T) {
 		mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
 	}
 	real := e.Client(testenv.Mediator)
-	var leaves [][]byte
-	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaves := realLeaves(t, real)
+	cp := realCheckpoint(t, real, 0)
 	args := []string{"breaches", "--party", "af", "--as-of", "2099-01-01T00:00:00Z", "--verify"}
 	honest, err := real.API.GetBreaches(ctxT(t), &mvmv1.GetBreachesRequest{Party: "af", AsOf: timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))})
 	if err != nil {
@@ -567,7 +335,7 @@ func TestHostileServerBreaches(t *testing.T) {
 		{"one breach listed twice, the other hidden", twice, "the server's answer differs from the log: it lists 2 breaches, the log gives 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint, breaches: tc.breaches})
+			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp, breaches: tc.breaches})
 			out, errs, code := runCLI(t, addr, e.Certs, testenv.Responder, args...)
 			if !strings.Contains(out, "breaches as of 2099-01-01T00:00:00Z: 2\n") || !strings.Contains(out, "  af     acknowledge  ") {
 				t.Errorf("the log's breaches not shown:\n%s", out)

@@ -2,21 +2,17 @@ package cli
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -67,73 +63,19 @@ func (h *hostileWatch) GetConsistencyProof(ctx context.Context, req *mvmv1.GetCo
 // --state file: each ends the watch with exit 1, naming the entry, and
 // nothing from that entry on is printed.
 func TestHostileServerWatch(t *testing.T) {
-	e := testenv.New(t)
-	id := strings.Fields(mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2"))[0]
-	mustCLI(t, e.Addr, e.Certs, testenv.Responder, "ack", id, "--note", "seen")
-	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "3", "--lon", "4")
+	e, _ := ackedExchange(t)
 	real := e.Client(testenv.Mediator)
-	ctx := ctxT(t)
-	var leaves [][]byte
-	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	leaves := realLeaves(t, real)
 	cps := map[uint64][]byte{}
 	for _, n := range []uint64{2, 3, 4} {
-		r, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cps[n] = r.Checkpoint
-	}
-	ack, err := entry.DecodeLeaf(leaves[2])
-	if err != nil {
-		t.Fatal(err)
+		cps[n] = realCheckpoint(t, real, n)
 	}
 	// Made up: the acknowledgement a second later, a leaf the log lacks.
-	moved, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime().Add(time.Second), ack.Envelope, ack.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := entry.DecodeLeaf(leaves[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	movedGenesis, err := entry.NewLeaf(0, gen.ReceivedAt.AsTime().Add(time.Second), gen.Envelope, gen.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	moved := movedLeaf(t, leaves[2], 2, time.Second)
+	movedGenesis := movedLeaf(t, leaves[0], 0, time.Second)
 	// Altered: the acknowledgement's note changed under its signature.
-	env, err := envelope.Parse(ack.Envelope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &mvmv1.Acknowledgement{}
-	if err := proto.Unmarshal(env.Payload, a); err != nil {
-		t.Fatal(err)
-	}
-	a.Note = "never seen"
-	if env.Payload, err = proto.Marshal(a); err != nil {
-		t.Fatal(err)
-	}
-	alteredEnv, err := proto.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	altered, err := entry.NewLeaf(2, ack.ReceivedAt.AsTime(), alteredEnv, ack.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	skey, err := os.ReadFile(filepath.Join(e.Certs, "log.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	altered := renotedAck(t, leaves[2], 2, "never seen")
+	logSigner := logKeySigner(t, e.Certs)
 	alteredLog := [][]byte{leaves[0], leaves[1], altered, leaves[3]}
 	alteredCP, alteredNodes := signedLog(t, alteredLog, logSigner)
 
@@ -215,9 +157,7 @@ func TestHostileServerWatch(t *testing.T) {
 			addr := serveHostile(t, e.Certs, h)
 			args := append([]string{"watch", "--timeout", "10s"}, tc.args...)
 			if tc.state {
-				s := filepath.Join(t.TempDir(), "state.json")
-				copyFile(t, state, s)
-				args = append(args, "--state", s)
+				args = append(args, "--state", stateCopy(t, state))
 			}
 			out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, args...)
 			var printed []string
@@ -240,19 +180,6 @@ func TestHostileServerWatch(t *testing.T) {
 	}
 }
 
-func mustVerifier(t *testing.T, certs string) note.Verifier {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(certs, "log.vkey"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // TestHostileServerWatchAmendmentUnseen: watching from past an amendment
 // watch has not seen, the agreement in force is derived from the log
 // again, not taken to be the one before: an entry the amendment's tighter
@@ -263,43 +190,19 @@ func TestHostileServerWatchAmendmentUnseen(t *testing.T) {
 	mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2")
 	amend(t, e, 0, func(p *mvmv1.Agreement) { p.MaxClockSkew = durationpb.New(time.Second) })
 	real := e.Client(testenv.Mediator)
-	ctx := ctxT(t)
-	var leaves [][]byte
-	if err := real.Entries(ctx, 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	leaves := realLeaves(t, real)
 	if len(leaves) != 3 {
 		t.Fatalf("log has %d entries, want 3", len(leaves))
 	}
-	cp2, err := real.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp2 := realCheckpoint(t, real, 2)
 	// The submission again, received a minute after it was signed: within
 	// the genesis' 5 minutes, not the amendment's second.
-	sub, err := entry.DecodeLeaf(leaves[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	late, err := entry.NewLeaf(3, sub.ReceivedAt.AsTime().Add(time.Minute), sub.Envelope, sub.PeerCertificateSha256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	skey, err := os.ReadFile(filepath.Join(e.Certs, "log.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	late := movedLeaf(t, leaves[1], 3, time.Minute)
+	logSigner := logKeySigner(t, e.Certs)
 	forged := append(leaves[:3:3], late)
 	forgedCP, nodes := signedLog(t, forged, logSigner)
 	h := &hostileWatch{hostileServer: hostileServer{real: real, leaves: forged, nodes: nodes}, mu: &sync.Mutex{},
-		stream: forged, checkpoints: [][]byte{cp2.Checkpoint, forgedCP}}
+		stream: forged, checkpoints: [][]byte{cp2, forgedCP}}
 	addr := serveHostile(t, e.Certs, h)
 	out, errs, code := runCLI(t, addr, e.Certs, testenv.Mediator, "watch", "--from", "3", "--timeout", "10s")
 	want := "entry 3 not printed: entry 3: "

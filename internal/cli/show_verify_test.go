@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/pem"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,26 +45,10 @@ func TestHostileServerShowCertificate(t *testing.T) {
 	e := testenv.New(t)
 	id := strings.Fields(mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "submit", "--lat", "1", "--lon", "2"))[0]
 	real := e.Client(testenv.Mediator)
-	var leaves [][]byte
-	if err := real.Entries(ctxT(t), 0, 0, func(_ uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := real.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(e.Certs, testenv.Responder+".crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatal("no PEM block in the responder's certificate")
-	}
-	addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp.Checkpoint, cert: blk.Bytes})
+	leaves := realLeaves(t, real)
+	cp := realCheckpoint(t, real, 0)
+	cert := readCertDER(t, filepath.Join(e.Certs, testenv.Responder+".crt"))
+	addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: leaves, checkpoint: cp, cert: cert})
 	out, errs, code := runCLI(t, addr, e.Certs, testenv.Responder, "show", id)
 	if code != ExitFail || out != "" || !strings.Contains(errs, "entry 1: the certificate served for") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing shown, naming the certificate's digest", code, out, errs)
