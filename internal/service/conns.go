@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +23,9 @@ type connLimiter struct {
 	// over maps the remote address of each connection beyond the limit to
 	// its identity; such connections live refusedConnLife at most.
 	over map[string]string
+	// nOver is len(over), read without the lock, so that the calls of
+	// connections within the limit (every append) skip the lookup.
+	nOver atomic.Int32
 }
 
 // refusedConnLife is how long a connection beyond the limit stays open:
@@ -50,10 +54,12 @@ func (c *connLimiter) admit(conn net.Conn, info credentials.AuthInfo) net.Conn {
 	key := conn.RemoteAddr().String()
 	c.mu.Lock()
 	c.over[key] = uri
+	c.nOver.Store(int32(len(c.over)))
 	c.mu.Unlock()
 	cc := &countedConn{Conn: conn, release: sync.OnceFunc(func() {
 		c.mu.Lock()
 		delete(c.over, key)
+		c.nOver.Store(int32(len(c.over)))
 		c.mu.Unlock()
 	})}
 	time.AfterFunc(refusedConnLife, func() { cc.Close() })
@@ -63,7 +69,7 @@ func (c *connLimiter) admit(conn net.Conn, info credentials.AuthInfo) net.Conn {
 // refused says whether the connection from remote is beyond its
 // identity's limit, and whose it is.
 func (c *connLimiter) refused(remote net.Addr) (uri string, over bool) {
-	if remote == nil {
+	if remote == nil || c.nOver.Load() == 0 {
 		return "", false
 	}
 	c.mu.Lock()

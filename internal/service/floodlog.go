@@ -36,7 +36,11 @@ type floodGuard struct {
 	mu    sync.Mutex
 	count map[floodKey]*floodCount
 	timer *time.Timer // armed while some peer has suppressed lines
-	now   func() time.Time
+	// sweepAt is no later than the first window of count to end: before
+	// it a sweep would find nothing, so a flood of new peers while the
+	// map is full does not scan it on every refusal.
+	sweepAt time.Time
+	now     func() time.Time
 }
 
 type floodKey struct{ kind, peer string }
@@ -65,12 +69,12 @@ func (g *floodGuard) allow(kind, peer string) bool {
 	g.mu.Lock()
 	k := floodKey{kind, peer}
 	c := g.count[k]
-	if c == nil && len(g.count) >= g.peers {
+	if c == nil && len(g.count) >= g.peers && !now.Before(g.sweepAt) {
 		out = g.sweep(now, out)
-		if len(g.count) >= g.peers {
-			k.peer = othersPeer
-			c = g.count[k]
-		}
+	}
+	if c == nil && len(g.count) >= g.peers {
+		k.peer = othersPeer
+		c = g.count[k]
 	}
 	if c != nil && now.Sub(c.since) >= g.window {
 		out = appendSummary(out, k, c)
@@ -118,6 +122,7 @@ func (g *floodGuard) flush() {
 		out = appendSummary(out, k, c)
 	}
 	clear(g.count)
+	g.sweepAt = time.Time{}
 	if g.timer != nil {
 		g.timer.Stop()
 		g.timer = nil
@@ -128,12 +133,16 @@ func (g *floodGuard) flush() {
 
 // sweep forgets the peers whose window ended, collecting their summaries.
 func (g *floodGuard) sweep(now time.Time, out []floodSummary) []floodSummary {
+	var first time.Time
 	for k, c := range g.count {
 		if now.Sub(c.since) >= g.window {
 			out = appendSummary(out, k, c)
 			delete(g.count, k)
+		} else if first.IsZero() || c.since.Before(first) {
+			first = c.since
 		}
 	}
+	g.sweepAt = first.Add(g.window)
 	return out
 }
 

@@ -45,11 +45,11 @@ func canRead(c *Caller, p *workflow.Package) bool {
 }
 
 // scopesOf are the index scopes a caller reads: its party's, or every
-// party's for mediators (merged by the index scan). label names them in
-// page tokens.
-func scopesOf(c *Caller, h *ledger.Head) (scopes []string, label string) {
+// party's for mediators (merged by the index scan); scopeLabel names them
+// in page tokens.
+func scopesOf(c *Caller, h *ledger.Head) (scopes []string) {
 	if c.Role != mvmv1.Role_ROLE_MEDIATOR {
-		return []string{c.ID.Party}, c.ID.Party
+		return []string{c.ID.Party}
 	}
 	seen := map[string]bool{}
 	for _, ag := range h.History {
@@ -60,10 +60,10 @@ func scopesOf(c *Caller, h *ledger.Head) (scopes []string, label string) {
 			}
 		}
 	}
-	return scopes, "*"
+	return scopes
 }
 
-// scopeLabel names a caller's scopes in page tokens, as scopesOf does.
+// scopeLabel names a caller's scopes (scopesOf) in page tokens.
 func scopeLabel(c *Caller) string {
 	if c.Role == mvmv1.Role_ROLE_MEDIATOR {
 		return "*"
@@ -246,7 +246,7 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 	var resp *mvmv1.ListPackagesResponse
 	err = s.l.ReadIndex(ctx, func(v store.View, h *ledger.Head) error {
 		resp = &mvmv1.ListPackagesResponse{}
-		scopes, _ := scopesOf(caller, h)
+		scopes := scopesOf(caller, h)
 		var prefixes [][]byte // one range per scope and status, merged
 		for _, sc := range scopes {
 			for _, st := range workflow.Statuses {
@@ -341,7 +341,7 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 		resp = &mvmv1.GetBreachesResponse{AsOf: timestamppb.New(asOf)}
 		var last []byte
 		var ierr error
-		scopes, _ := scopesOf(caller, h)
+		scopes := scopesOf(caller, h)
 		v.Scan(store.PkgDue, duePrefixes(scopes, req.Party, h), after, func(suffix, _, val []byte) bool {
 			// Suffixes sort by due time: the first one due at or after
 			// asOf ends the breaches.
