@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
@@ -46,8 +47,9 @@ type slots struct {
 
 func newReadSlots(max int) *readSlots { return &readSlots{max: max, by: map[string]*slots{}} }
 
-// acquire waits for one of uri's slots; it fails only when ctx ends.
-func (r *readSlots) acquire(ctx context.Context, uri string) error {
+// acquire waits for one of uri's slots, to be given back to release; it
+// fails only when ctx ends.
+func (r *readSlots) acquire(ctx context.Context, uri string) (*slots, error) {
 	r.mu.Lock()
 	sl := r.by[uri]
 	if sl == nil {
@@ -58,17 +60,14 @@ func (r *readSlots) acquire(ctx context.Context, uri string) error {
 	r.mu.Unlock()
 	select {
 	case sl.ch <- struct{}{}:
-		return nil
+		return sl, nil
 	case <-ctx.Done():
 		r.leave(uri, sl)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-func (r *readSlots) release(uri string) {
-	r.mu.Lock()
-	sl := r.by[uri]
-	r.mu.Unlock()
+func (r *readSlots) release(uri string, sl *slots) {
 	<-sl.ch
 	r.leave(uri, sl)
 }
@@ -89,9 +88,14 @@ func (s *Service) limitReads(ctx context.Context, req any, info *grpc.UnaryServe
 		return handler(ctx, req)
 	}
 	uri := c.ID.URI()
-	if err := s.reads.acquire(ctx, uri); err != nil {
-		return nil, status.Errorf(codes.DeadlineExceeded, "%s had %d reads in progress, the limit per identity (server --max-reads-per-identity), until the call's deadline: %v", c.ID, s.reads.max, err)
+	sl, err := s.reads.acquire(ctx, uri)
+	if err != nil {
+		code := codes.DeadlineExceeded
+		if errors.Is(err, context.Canceled) {
+			code = codes.Canceled
+		}
+		return nil, status.Errorf(code, "%s had %d reads in progress, the limit per identity (server --max-reads-per-identity), until the call ended: %v", c.ID, s.reads.max, err)
 	}
-	defer s.reads.release(uri)
+	defer s.reads.release(uri, sl)
 	return handler(ctx, req)
 }

@@ -22,30 +22,37 @@ import (
 func TestReadSlots(t *testing.T) {
 	r := newReadSlots(1)
 	ctx := context.Background()
-	if err := r.acquire(ctx, "a"); err != nil {
+	a1, err := r.acquire(ctx, "a")
+	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := r.acquire(short, "a"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := r.acquire(short, "a"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a second read of one identity: %v, want it to wait until its deadline", err)
 	}
-	if err := r.acquire(ctx, "b"); err != nil {
+	b, err := r.acquire(ctx, "b")
+	if err != nil {
 		t.Fatalf("another identity was held up: %v", err)
 	}
 	got := make(chan error, 1)
-	go func() { got <- r.acquire(ctx, "a") }()
+	var a2 *slots
+	go func() {
+		var err error
+		a2, err = r.acquire(ctx, "a")
+		got <- err
+	}()
 	select {
 	case err := <-got:
 		t.Fatalf("the waiting read went on before the slot was freed (%v)", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	r.release("a")
+	r.release("a", a1)
 	if err := <-got; err != nil {
 		t.Fatalf("the waiting read did not get the freed slot: %v", err)
 	}
-	r.release("a")
-	r.release("b")
+	r.release("a", a2)
+	r.release("b", b)
 	if n := len(r.by); n != 0 {
 		t.Fatalf("%d identities left in the map with nothing in flight", n)
 	}
@@ -78,6 +85,11 @@ func TestLimitReads(t *testing.T) {
 	})
 	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--max-reads-per-identity") {
 		t.Errorf("second read: %v, want DeadlineExceeded naming --max-reads-per-identity", err)
+	}
+	gone, goneCancel := context.WithCancel(ctx)
+	goneCancel()
+	if _, err := s.limitReads(gone, nil, info, func(context.Context, any) (any, error) { return nil, nil }); status.Code(err) != codes.Canceled {
+		t.Errorf("a read whose caller gave up while waiting: %v, want Canceled", err)
 	}
 	close(release)
 	if err := <-first; err != nil {
