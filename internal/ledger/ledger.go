@@ -20,6 +20,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/verify"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -302,16 +303,22 @@ func (l *Ledger) recover(size uint64) error {
 	if err != nil {
 		return err
 	}
-	var history []*agreement.Agreement
+	if len(idxs) == 0 {
+		return errors.New("recover: no agreement in the log")
+	}
+	// The agreements are verified again as the verifier verifies them
+	// (every party's signature, from entry 0): they decide who may append.
+	var leaves [][]byte
 	for _, i := range idxs {
-		ag, err := l.loadAgreement(i)
+		leaf, err := l.st.Leaf(i)
 		if err != nil {
 			return fmt.Errorf("recover agreement at %d: %w", i, err)
 		}
-		history = append(history, ag)
+		leaves = append(leaves, leaf)
 	}
-	if len(history) == 0 {
-		return errors.New("recover: no agreement in the log")
+	history, err := verify.Agreements(leaves, nil)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
 	}
 	ag := history[len(history)-1]
 	if err := l.checkLogKey(ag); err != nil {
@@ -341,14 +348,6 @@ func (l *Ledger) recover(size uint64) error {
 	l.publish(&Head{Size: size, Checkpoint: cp, Agreement: ag, History: history})
 	l.log.Info("log recovered", "size", size, "agreements", len(history))
 	return nil
-}
-
-func (l *Ledger) loadAgreement(index uint64) (*agreement.Agreement, error) {
-	leaf, err := l.st.Leaf(index)
-	if err != nil {
-		return nil, err
-	}
-	return parseAgreement(index, leaf)
 }
 
 // parseAgreement parses the agreement entry leaf at index.

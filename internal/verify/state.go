@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/workflow"
@@ -222,34 +223,57 @@ func (v *Verifier) resume(r io.Reader) error {
 // resumeAgreements verifies the saved agreement entries again, in order,
 // from the pinned genesis, and registers each for the CRLs.
 func (v *Verifier) resumeAgreements(leaves [][]byte) error {
-	if len(leaves) == 0 && v.next > 0 {
-		return errors.New("no agreement")
+	if len(leaves) == 0 {
+		if v.next > 0 {
+			return errors.New("no agreement")
+		}
+		return nil
 	}
+	history, err := Agreements(leaves, v.o.Genesis)
+	if err != nil {
+		return err
+	}
+	for i, ag := range history {
+		if ag.Index >= v.next {
+			return fmt.Errorf("agreement %d claims index %d", i, ag.Index)
+		}
+		v.rev.agreement(ag)
+	}
+	v.ag, v.history, v.agreementLeaves = history[len(history)-1], history, leaves
+	return nil
+}
+
+// Agreements verifies the agreement entries of a log, given in log order
+// from entry 0, as the verifier does when it meets them: each opens
+// (entry.Open), holds an agreement, and is signed by every party under
+// the agreement before it (workflow.Amend); genesis, if not empty, must
+// be entry 0's envelope. It does not check who submitted an amendment, or
+// revocations (that takes the signer certificates and the log around
+// them). It returns the agreements in force from each.
+func Agreements(leaves [][]byte, genesis []byte) ([]*agreement.Agreement, error) {
+	var history []*agreement.Agreement
+	var current *agreement.Agreement
 	for i, leaf := range leaves {
 		o, err := entry.Open(leaf)
 		if err != nil {
-			return fmt.Errorf("agreement %d: %w", i, err)
+			return nil, fmt.Errorf("agreement %d: %w", i, err)
 		}
-		if o.Index() == 0 && len(v.o.Genesis) > 0 && !bytes.Equal(o.Entry.Envelope, v.o.Genesis) {
-			return errors.New("saved from a log with another genesis than the pinned one")
+		if (i == 0) != (o.Index() == 0) || (i > 0 && o.Index() <= history[i-1].Index) {
+			return nil, fmt.Errorf("agreement %d claims index %d", i, o.Index())
 		}
-		if (i == 0) != (o.Index() == 0) || o.Index() >= v.next {
-			return fmt.Errorf("agreement %d claims index %d", i, o.Index())
+		if i == 0 && len(genesis) > 0 && !bytes.Equal(o.Entry.Envelope, genesis) {
+			return nil, errors.New("the genesis agreement is not the pinned one")
 		}
 		ap, ok := o.Payload.(*mvmv1.Agreement)
 		if !ok {
-			return fmt.Errorf("entry %d is a %s, not an agreement", o.Index(), o.Type)
+			return nil, fmt.Errorf("entry %d is a %s, not an agreement", o.Index(), o.Type)
 		}
-		next, err := workflow.Amend(v.ag, o.Envelope, ap, o.Index(), o.ReceivedAt())
-		if err != nil {
-			return fmt.Errorf("agreement at %d: %w", o.Index(), err)
+		if current, err = workflow.Amend(current, o.Envelope, ap, o.Index(), o.ReceivedAt()); err != nil {
+			return nil, fmt.Errorf("agreement at %d: %w", o.Index(), err)
 		}
-		v.rev.agreement(next)
-		v.ag = next
-		v.history = append(v.history, next)
-		v.agreementLeaves = append(v.agreementLeaves, leaf)
+		history = append(history, current)
 	}
-	return nil
+	return history, nil
 }
 
 // crlDigest names a set of CRLs, whatever their order.
