@@ -225,9 +225,8 @@ const chunk = 1024
 
 // Push verifies leaves, the next entries of the log in order. The checks
 // of the last chunk may still be running when it returns: [Verifier.Flush]
-// waits for them. It keeps no reference to the leaves' memory after it
-// returns only if the caller passes leaves it will not reuse; the
-// verifier keeps them until they are applied.
+// waits for them. The verifier holds on to the leaves until they are
+// applied, so the caller must not reuse their memory.
 func (v *Verifier) Push(leaves ...[]byte) error {
 	if v.err != nil {
 		return v.err
@@ -335,7 +334,7 @@ func (v *Verifier) Finish(asOf time.Time) (*Report, error) {
 	if err := v.states.report(rep, asOf); err != nil {
 		return nil, err
 	}
-	return rep, v.states.close()
+	return rep, v.Close()
 }
 
 // Close releases the verifier's files; it may be called more than once.
@@ -344,7 +343,12 @@ func (v *Verifier) Close() error {
 	if v.states == nil {
 		return nil
 	}
-	return v.states.close()
+	err := v.states.close()
+	v.states = nil
+	if v.err == nil {
+		v.err = errors.New("verifier closed")
+	}
+	return err
 }
 
 func (v *Verifier) certificate(sha []byte) (*x509.Certificate, error) {
