@@ -316,7 +316,10 @@ func (l *Ledger) recover(size uint64) error {
 		}
 		leaves = append(leaves, leaf)
 	}
-	history, err := verify.Agreements(leaves, nil)
+	history, err := verify.Agreements(idxs, leaves, nil)
+	if ee := (*verify.EntryError)(nil); errors.As(err, &ee) {
+		return fmt.Errorf("recover agreement at %d: %w", ee.Index, ee.Err)
+	}
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}

@@ -74,7 +74,7 @@ func TestRecoverVerifiesAgreements(t *testing.T) {
 		l.Close()
 		t.Fatal("the ledger started on a genesis whose signature was altered")
 	}
-	if !strings.Contains(err.Error(), "agreement at 0") {
+	if !strings.Contains(err.Error(), "recover agreement at 0: ") {
 		t.Errorf("error %q does not name the agreement", err)
 	}
 }

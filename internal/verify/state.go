@@ -229,7 +229,15 @@ func (v *Verifier) resumeAgreements(leaves [][]byte) error {
 		}
 		return nil
 	}
-	history, err := Agreements(leaves, v.o.Genesis)
+	indexes := make([]uint64, len(leaves))
+	for i, leaf := range leaves {
+		e, err := entry.DecodeLeaf(leaf)
+		if err != nil {
+			return fmt.Errorf("agreement %d: %w", i, err)
+		}
+		indexes[i] = e.Index
+	}
+	history, err := Agreements(indexes, leaves, v.o.Genesis)
 	if err != nil {
 		return err
 	}
@@ -243,33 +251,37 @@ func (v *Verifier) resumeAgreements(leaves [][]byte) error {
 	return nil
 }
 
-// Agreements verifies the agreement entries of a log, given in log order
-// from entry 0, as the verifier does when it meets them: each opens
-// (entry.Open), holds an agreement, and is signed by every party under
-// the agreement before it (workflow.Amend); genesis, if not empty, must
-// be entry 0's envelope. It does not check who submitted an amendment, or
-// revocations (that takes the signer certificates and the log around
-// them). It returns the agreements in force from each.
-func Agreements(leaves [][]byte, genesis []byte) ([]*agreement.Agreement, error) {
+// Agreements verifies the agreement entries of a log, the leaves stored
+// at indexes, in log order from entry 0, as the verifier does when it
+// meets them: each opens (entry.Open), claims its index, holds an
+// agreement, and is signed by every party under the agreement before it
+// (workflow.Amend); genesis, if not empty, must be entry 0's envelope. It
+// does not check who submitted an amendment, or revocations (that takes
+// the signer certificates and the log around them). It returns the
+// agreements in force from each; a failure is an [*EntryError].
+func Agreements(indexes []uint64, leaves [][]byte, genesis []byte) ([]*agreement.Agreement, error) {
 	var history []*agreement.Agreement
 	var current *agreement.Agreement
 	for i, leaf := range leaves {
+		at := indexes[i]
 		o, err := entry.Open(leaf)
 		if err != nil {
-			return nil, fmt.Errorf("agreement %d: %w", i, err)
+			return nil, &EntryError{at, err}
 		}
-		if (i == 0) != (o.Index() == 0) || (i > 0 && o.Index() <= history[i-1].Index) {
-			return nil, fmt.Errorf("agreement %d claims index %d", i, o.Index())
-		}
-		if i == 0 && len(genesis) > 0 && !bytes.Equal(o.Entry.Envelope, genesis) {
-			return nil, errors.New("the genesis agreement is not the pinned one")
+		switch {
+		case o.Index() != at:
+			return nil, &EntryError{at, fmt.Errorf("leaf claims index %d", o.Index())}
+		case (i == 0) != (at == 0) || (i > 0 && at <= history[i-1].Index):
+			return nil, &EntryError{at, fmt.Errorf("agreement %d of the log at index %d", i, at)}
+		case i == 0 && len(genesis) > 0 && !bytes.Equal(o.Entry.Envelope, genesis):
+			return nil, &EntryError{0, errors.New("the genesis agreement is not the pinned one")}
 		}
 		ap, ok := o.Payload.(*mvmv1.Agreement)
 		if !ok {
-			return nil, fmt.Errorf("entry %d is a %s, not an agreement", o.Index(), o.Type)
+			return nil, &EntryError{at, fmt.Errorf("entry %d is a %s, not an agreement", at, o.Type)}
 		}
-		if current, err = workflow.Amend(current, o.Envelope, ap, o.Index(), o.ReceivedAt()); err != nil {
-			return nil, fmt.Errorf("agreement at %d: %w", o.Index(), err)
+		if current, err = workflow.Amend(current, o.Envelope, ap, at, o.ReceivedAt()); err != nil {
+			return nil, &EntryError{at, err}
 		}
 		history = append(history, current)
 	}
