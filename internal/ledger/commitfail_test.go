@@ -23,8 +23,8 @@ import (
 )
 
 // amendment is an amendment of the genesis agreement changed by change,
-// signed by every party of the dev PKI.
-func (f *fixture) amendment(t *testing.T, change func(*mvmv1.Agreement)) []byte {
+// signed by every identity of the dev PKI and by extra.
+func (f *fixture) amendment(t *testing.T, change func(*mvmv1.Agreement), extra ...envelope.Signer) []byte {
 	t.Helper()
 	genesis, err := os.ReadFile(filepath.Join(f.dir, "agreement.envelope"))
 	if err != nil {
@@ -46,7 +46,7 @@ func (f *fixture) amendment(t *testing.T, change func(*mvmv1.Agreement)) []byte 
 		}
 		signers = append(signers, envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf, EmbedCertificate: true})
 	}
-	raw, err := envelope.Seal(p, signers...)
+	raw, err := envelope.Seal(p, append(signers, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
