@@ -29,10 +29,12 @@ import (
 //	advance  the writer's tree, last receive time, package cache and head
 //	answer   receipts for the logged, errors for the refused
 //
-// Every phase up to persist works on the pending batch only: if one fails,
-// every append of the batch is answered with ErrCommit (retrying is safe)
-// and the ledger is exactly as before the batch. Only advance, once the
-// batch is durable, changes what readers and the next batch see.
+// Every phase up to persist works on the pending batch only: if one fails
+// (a read, the tree, the signature, the store; a refusal is one append's
+// answer, not a failure), every append of the batch is answered with
+// ErrCommit (retrying is safe) and the ledger is exactly as before the
+// batch. Only advance, once the batch is durable, changes what readers and
+// the next batch see.
 
 // commitFailed is the answer to every append of a batch that failed in a
 // phase: nothing of the batch is logged, so the caller can send it again.
