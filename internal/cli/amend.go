@@ -29,8 +29,8 @@ func init() {
 	var ack, report, evidence time.Duration
 	var rulingQuorum, witnessQuorum int
 	var yes bool
-	var statePath string
-	register(&command{
+	var statePath, receipt string
+	register(&registered{
 		name: "amend", args: "propose --out FILE [changes] | sign FILE [--yes] | submit FILE [--state FILE]",
 		summary: "amend the agreement: propose and sign a change, co-sign it, submit it once every party signed",
 		flags: func(fs *flag.FlagSet) {
@@ -43,7 +43,7 @@ func init() {
 			fs.IntVar(&witnessQuorum, "witness-quorum", -1, "propose: new witness quorum")
 			fs.BoolVar(&yes, "yes", false, "sign: sign the changes shown")
 			stateFlag(fs, &statePath)
-			receiptFlag(fs)
+			receiptFlag(fs, &receipt)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if len(args) == 0 {
@@ -139,7 +139,7 @@ func init() {
 				if _, err := agreement.VerifyAllSigned(env, time.Now(), cur, proposed); err != nil {
 					return fmt.Errorf("%s is %w; nothing sent", args[1], err)
 				}
-				return e.appendSealed(fs, c, raw, args[1], "amendment")
+				return e.appendSealed(receipt, c, raw, args[1], "amendment")
 			}
 			return usagef("unknown amend step %q (want propose, sign or submit)", args[0])
 		},

@@ -9,12 +9,11 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/store"
-	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
 func init() {
 	var out string
-	register(&command{
+	register(&registered{
 		longRunning: true,
 		name:        "backup", args: "--out FILE",
 		summary: "operators: save a consistent copy of the server's database (a file a server can start on)",
@@ -55,7 +54,7 @@ func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) error 
 	}
 	// The server's word is checked: its checkpoint verifies with the pinned
 	// log key, and it is the one the copy holds for the size it holds.
-	cp, _, err := tlog.OpenCheckpoint(info.Checkpoint, v.Name(), v)
+	cp, err := v.checkpoint(info.Checkpoint)
 	if err != nil {
 		return fmt.Errorf("the backup's checkpoint does not verify: %w", err)
 	}

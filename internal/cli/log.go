@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
@@ -15,94 +14,8 @@ import (
 )
 
 func init() {
-	var logKey string
-	register(&command{
-		name: "verify-receipt", args: "FILE [--log-key FILE]", identityOptional: true,
-		summary: "verify a receipt offline: log signature, inclusion proof, and the logged entry",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
-		},
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
-			if err := exactly(1, args, "the receipt FILE"); err != nil {
-				return err
-			}
-			v, err := e.logVerifier(logKey)
-			if err != nil {
-				return err
-			}
-			b, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			r, err := tlog.VerifyReceipt(b, v.Name(), v)
-			if err != nil {
-				return fmt.Errorf("receipt does not verify: %w", err)
-			}
-			e.printf("receipt OK: entry %d is in %s at size %d (root %x)\n", r.Index, r.Checkpoint.Origin, r.Checkpoint.Size, r.Checkpoint.Hash)
-			if ent, err := entry.DecodeLeaf(r.Leaf); err == nil && ent.Index == r.Index {
-				e.printf("%s\n", describeEntry(r.Index, r.Leaf))
-			} else {
-				return fmt.Errorf("receipt verifies, but its leaf is not entry %d of this log", r.Index)
-			}
-			return nil
-		},
-	})
-
-	var size uint64
-	var witnessed bool
-	register(&command{
-		name: "checkpoint", args: "[--size N] [--witnessed]",
-		summary: "print a signed checkpoint with its mediator cosignatures (signed-note text)",
-		flags: func(fs *flag.FlagSet) {
-			fs.Uint64Var(&size, "size", 0, "the checkpoint of this size (default the latest)")
-			fs.BoolVar(&witnessed, "witnessed", false, "the latest checkpoint cosigned by the witness quorum")
-		},
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
-			if err := exactly(0, args, "no positional arguments"); err != nil {
-				return err
-			}
-			v, err := e.logVerifier("")
-			if err != nil {
-				return err
-			}
-			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: size, Witnessed: witnessed})
-				if err != nil {
-					return err
-				}
-				if _, _, err := tlog.OpenCheckpoint(resp.Checkpoint, v.Name(), v); err != nil {
-					return fmt.Errorf("the server's checkpoint does not verify: %w", err)
-				}
-				// Counted here, under the agreement in force at the
-				// checkpoint's size, derived from the log up to it: the
-				// server's count and its GetAgreement are not taken.
-				ver, err := e.verifiedLog(ctx, c, "", resp.Checkpoint, audit.Options{AgreementsOnly: true})
-				if err != nil {
-					return err
-				}
-				n, err := witnesses(resp.Checkpoint, ver.Agreement, v)
-				if err != nil {
-					return err
-				}
-				// What was asked for is checked too, not taken on the
-				// server's word: the size, and the witness quorum.
-				if size != 0 && ver.Checkpoint.Size != size {
-					return fmt.Errorf("asked for the checkpoint of size %d, the server sent size %d; nothing printed", size, ver.Checkpoint.Size)
-				}
-				if witnessed && !ver.Agreement.Witnessed(n) {
-					return fmt.Errorf("asked for a witnessed checkpoint, the server sent size %d cosigned by %s; nothing printed",
-						ver.Checkpoint.Size, witnessLine(n, ver.Agreement))
-				}
-				e.printf("%s", resp.Checkpoint)
-				fmt.Fprintf(e.stderr, "cosignatures checked against the agreement in force at size %d (index %d): %s\n",
-					ver.Checkpoint.Size, ver.Agreement.Index, witnessLine(n, ver.Agreement))
-				return nil
-			})
-		},
-	})
-
 	var out string
-	register(&command{
+	register(&registered{
 		longRunning: true,
 		name:        "export", args: "--out FILE",
 		summary: "write an offline audit bundle: entries, signer certificates, checkpoint and cosignatures",
