@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -84,48 +85,58 @@ func (e *env) appendSealed(receiptPath string, c *mvmclient.Client, env []byte, 
 	} else if err != nil {
 		return err
 	}
-	// Open the receipt file first: failing after the append would log the
-	// message and hide its id.
-	var receipt *atomicfile.File
-	if receiptPath != "" {
-		if receipt, err = atomicfile.Create(receiptPath); err != nil {
-			return fmt.Errorf("--receipt: %w", err)
+	send := func(receipt io.Writer) (string, error) {
+		ctx, cancel := e.context()
+		defer cancel()
+		resp, err := c.AppendSealed(ctx, env)
+		if err != nil {
+			return "", err
 		}
-		defer receipt.Abort()
+		r := resp.Receipt
+		index, state := r.Index, " (receipt not verified: no pinned log key)"
+		if checked {
+			rec, err := v.receipt(r.TlogProof)
+			if err != nil {
+				return "", fmt.Errorf("the server's receipt does not verify: %w", err)
+			}
+			leaf, err := entry.DecodeLeaf(rec.Leaf)
+			if err != nil || leaf.Index != rec.Index || !bytes.Equal(leaf.Envelope, env) {
+				return "", fmt.Errorf("the server's receipt (index %d) is not for the envelope sent", rec.Index)
+			}
+			index, state = rec.Index, " (receipt verified)"
+		}
+		e.printf("%s\n", packageID)
+		if receipt != nil {
+			if _, err := receipt.Write(r.TlogProof); err != nil {
+				return "", err
+			}
+		}
+		dup := ""
+		if resp.Duplicate {
+			dup = " (already logged)"
+		}
+		return fmt.Sprintf("logged %s at index %d, %s%s%s\n", what, index, r.ReceivedAt.AsTime().Format("2006-01-02T15:04:05Z07:00"), dup, state), nil
 	}
-	ctx, cancel := e.context()
-	defer cancel()
-	resp, err := c.AppendSealed(ctx, env)
+	var logged string
+	if receiptPath == "" {
+		logged, err = send(nil)
+	} else {
+		// The receipt file is begun first: failing after the append would
+		// log the message and hide its id.
+		begun := false
+		err = writeOut(receiptPath, func(f *atomicfile.File) error {
+			begun = true
+			logged, err = send(f)
+			return err
+		})
+		if !begun {
+			err = fmt.Errorf("--receipt: %w", err)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	r := resp.Receipt
-	index, state := r.Index, " (receipt not verified: no pinned log key)"
-	if checked {
-		rec, err := v.receipt(r.TlogProof)
-		if err != nil {
-			return fmt.Errorf("the server's receipt does not verify: %w", err)
-		}
-		leaf, err := entry.DecodeLeaf(rec.Leaf)
-		if err != nil || leaf.Index != rec.Index || !bytes.Equal(leaf.Envelope, env) {
-			return fmt.Errorf("the server's receipt (index %d) is not for the envelope sent", rec.Index)
-		}
-		index, state = rec.Index, " (receipt verified)"
-	}
-	e.printf("%s\n", packageID)
-	if receipt != nil {
-		if _, err := receipt.Write(r.TlogProof); err != nil {
-			return err
-		}
-		if err := receipt.Commit(); err != nil {
-			return err
-		}
-	}
-	dup := ""
-	if resp.Duplicate {
-		dup = " (already logged)"
-	}
-	e.printf("logged %s at index %d, %s%s%s\n", what, index, r.ReceivedAt.AsTime().Format("2006-01-02T15:04:05Z07:00"), dup, state)
+	e.printf("%s", logged)
 	return nil
 }
 

@@ -16,12 +16,15 @@ import "flag"
 // did-you-mean hints are made from this table.
 func commands() []command {
 	table := []command{
+		&amendCmd{},
 		&submitCmd{},
 		&ackCmd{},
 		&reportCmd{},
 		&auditCmd{},
+		&backupCmd{},
 		&verifyReceiptCmd{},
 		&checkpointCmd{},
+		&exportCmd{},
 		&rfiCmd{},
 		&respondCmd{},
 		&evidenceCmd{},

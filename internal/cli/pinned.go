@@ -11,7 +11,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
@@ -130,7 +129,7 @@ func (s stateFile) save(cp *tlog.Checkpoint, signed []byte) error {
 	}
 	// The state is what protects this client against a rollback: written
 	// durably, and never half of it.
-	if err := atomicfile.WriteFile(s.path, append(b, '\n'), 0o600); err != nil {
+	if err := writeOutBytes(s.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
