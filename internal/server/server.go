@@ -285,6 +285,9 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte,
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
+// Service returns the server's gRPC service.
+func (s *Server) Service() *service.Service { return s.svc }
+
 // Ledger returns the server's ledger.
 func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
 
