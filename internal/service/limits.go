@@ -46,6 +46,14 @@ type Options struct {
 	MaxReadsPerIdentity, MaxQueuedReadsPerIdentity int
 	MaxReadsPerParty, MaxQueuedReadsPerParty       int
 	MaxReads                                       int
+	// The handshake limits (handshakes.go): TLS handshakes in progress on
+	// the server and from one source address, and the time from a
+	// connection's accept to the end of its handshake. Defaults
+	// DefaultMaxHandshakes, DefaultMaxHandshakesPerAddr and
+	// DefaultHandshakeTimeout; negative counts: unlimited. The server
+	// sets gRPC's ConnectionTimeout to HandshakeTimeout.
+	MaxHandshakes, MaxHandshakesPerAddr int
+	HandshakeTimeout                    time.Duration
 	// StallTimeout ends a read stream whose client takes no message for
 	// this long (default DefaultStallTimeout).
 	StallTimeout time.Duration
@@ -74,6 +82,11 @@ func (o *Options) defaults() {
 	def(&o.MaxReadsPerParty, DefaultMaxReadsPerParty)
 	def(&o.MaxQueuedReadsPerParty, DefaultMaxQueuedReadsPerParty)
 	def(&o.MaxReads, DefaultMaxReads())
+	def(&o.MaxHandshakes, DefaultMaxHandshakes)
+	def(&o.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout
 	}

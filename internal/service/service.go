@@ -68,6 +68,8 @@ type Service struct {
 	streams *limiter
 	reads   readLimits
 	conns   *connLimiter
+	// handshakes bounds the TLS handshakes in progress (handshakes.go).
+	handshakes handshakeLimits
 
 	// senders send the answers of append streams, one per connection
 	// (replies.go).
@@ -93,7 +95,7 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{},
 		streams: newLimiter(limit{what: "read streams open", per: "identity", flag: "--max-streams-per-identity",
 			max: opts.MaxStreamsPerIdentity, advice: "end one first"}),
-		reads: newReadLimits(opts), conns: newConnLimiter(opts.MaxConnsPerIdentity),
+		reads: newReadLimits(opts), conns: newConnLimiter(opts.MaxConnsPerIdentity), handshakes: newHandshakeLimits(opts),
 		obs: noObserver{}}
 	s.SetRefusalLog(RefusalLog{})
 	if opts.AppendRate > 0 {
@@ -190,6 +192,13 @@ type loggedCreds struct {
 }
 
 func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	release, err := c.s.handshakes.admit(conn, time.Now())
+	if err != nil {
+		c.s.logRefusedHandshake(conn.RemoteAddr(), err)
+		conn.Close()
+		return nil, nil, err
+	}
+	defer release()
 	lc := &lingerConn{Conn: conn}
 	out, info, err := c.TransportCredentials.ServerHandshake(lc)
 	if err != nil {
