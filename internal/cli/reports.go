@@ -24,7 +24,7 @@ func init() {
 	var asOf, party, breachState string
 	var verify bool
 	var pageSize uint
-	register(&command{
+	register(&registered{
 		name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--page-size N] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
@@ -70,7 +70,7 @@ func init() {
 	})
 
 	var agreementState string
-	register(&command{
+	register(&registered{
 		name: "agreement", args: "show [--state FILE]", summary: "print the agreement in force, derived from the log",
 		flags: func(fs *flag.FlagSet) { stateFlag(fs, &agreementState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {

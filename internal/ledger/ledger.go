@@ -63,9 +63,11 @@ type Config struct {
 	// Linger bounds how long the writer waits, under load, for a fuller
 	// batch (see Ledger.verifier). Default 600µs; negative: never.
 	Linger time.Duration
-	// Commit commits a batch of appends. Default Store.Commit; tests set
-	// it to inject a failed commit or to hold the writer (calling
-	// Store.Commit themselves to let it go on).
+	// Commit makes a batch durable, all of it or nothing: every entry the
+	// ledger logs (the genesis entry, then each batch of the writer) goes
+	// through it; the index builds at open do not. Default Store.Commit;
+	// tests set it to inject a failed commit or to hold the writer
+	// (calling Store.Commit themselves to let it go on).
 	Commit func(*store.Batch) error
 	// Committed, if set, is called by the writer after each batch it
 	// commits, with the entries committed and the time the commit took
@@ -260,7 +262,7 @@ func (l *Ledger) genesis() error {
 	if b.Checkpoint, err = tlog.SignCheckpoint(l.cfg.Signer, l.origin, 1, root); err != nil {
 		return err
 	}
-	if err := l.st.Commit(b); err != nil {
+	if err := l.cfg.Commit(b); err != nil {
 		return fmt.Errorf("genesis: %w", err)
 	}
 	l.tree, l.lastTime = tree, now

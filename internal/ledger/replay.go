@@ -13,16 +13,11 @@ import (
 	"github.com/mvm-exchange/mvm/internal/workflow"
 )
 
-// Replay rebuilds a package's state from its stored entries with the
-// reducer. It trusts the store's signatures (they were verified on append;
-// the auditor re-verifies them); it returns nil, nil for an unknown package.
-func (l *Ledger) Replay(id string, history []*agreement.Agreement) (*workflow.Package, error) {
-	return l.ReplayUntil(id, history, time.Time{}, 0)
-}
-
-// ReplayUntil is Replay restricted to the entries below index size (all
-// if size is 0) received at or before asOf (all if asOf is zero): the
-// package as it stood then. Readers pass the published head's size so they
+// ReplayUntil rebuilds a package's state from its stored entries with the
+// reducer, restricted to the entries below index size (all if size is 0)
+// received at or before asOf (all if asOf is zero): the package as it stood
+// then. It trusts the store's signatures (they were verified on append; the
+// auditor re-verifies them); it returns nil, nil for an unknown package. Readers pass the published head's size so they
 // never show a batch whose commit is still being made durable.
 func (l *Ledger) ReplayUntil(id string, history []*agreement.Agreement, asOf time.Time, size uint64) (*workflow.Package, error) {
 	idxs, err := l.st.PackageIndexes(id)

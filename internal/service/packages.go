@@ -157,11 +157,8 @@ func (s *Service) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) 
 		if err != nil {
 			return err
 		}
-		if p == nil {
-			return status.Errorf(codes.NotFound, "package %q does not exist", req.PackageId)
-		}
-		if !canRead(caller, p) {
-			return status.Errorf(codes.PermissionDenied, "party %s is not party to package %s", caller.ID.Party, p.ID)
+		if p == nil || !canRead(caller, p) {
+			return unseenPackage(caller, req.PackageId)
 		}
 		resp = &mvmv1.GetPackageResponse{Package: summary(p, text)}
 		size := proto.Size(resp.Package)
@@ -186,6 +183,14 @@ func (s *Service) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) 
 		return nil, toStatus(err)
 	}
 	return resp, nil
+}
+
+// unseenPackage is the answer for a package the caller may not read and
+// for one that does not exist: the same code and message (of the request
+// and the caller only), so that a party outside a package's scope cannot
+// learn that it exists, nor by trying ids whether one does.
+func unseenPackage(caller *Caller, id string) error {
+	return status.Errorf(codes.NotFound, "package %q does not exist, or party %s may not read it", id, caller.ID.Party)
 }
 
 // historyEvent describes the stored entry leaf at index i. An entry that
