@@ -19,12 +19,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/workflow"
 )
 
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
 func receiptFlag(fs *flag.FlagSet, p *string) {
 	fs.StringVar(p, "receipt", "", "write the receipt (C2SP tlog-proof) to `FILE` (mode 0600)")
 }

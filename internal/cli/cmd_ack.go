@@ -15,10 +15,6 @@ type ackCmd struct {
 	receipt string
 }
 
-func (*ackCmd) spec() spec {
-	return spec{name: "ack", args: "ID [--note TEXT]", summary: "acknowledge a package (responder)"}
-}
-
 func (c *ackCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.note, "note", "", "optional note")
 	receiptFlag(fs, &c.receipt)

@@ -13,20 +13,12 @@ import (
 )
 
 // auditCmd verifies the whole log, of a server or of an offline bundle
-// (audit.go).
+// (audit.go). Offline, a bundle carries what it needs and the pins come
+// from --certs: no identity. A server is audited as --as.
 type auditCmd struct {
 	logKey, genesis, statePath, bundlePath, tempDir string
 	quiet, noCosign                                 bool
 	crlFiles                                        []string // nil: every CERTS/crl-*.pem
-}
-
-func (*auditCmd) spec() spec {
-	return spec{name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
-		summary:     "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
-		longRunning: true,
-		// Offline, a bundle carries what it needs and the pins come from
-		// --certs: no identity. A server is audited as --as.
-		identityOptional: true}
 }
 
 func (c *auditCmd) register(fs *flag.FlagSet) {

@@ -15,10 +15,6 @@ type disputeCmd struct {
 	receipt         string
 }
 
-func (*disputeCmd) spec() spec {
-	return spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}
-}
-
 func (c *disputeCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.reason, "reason", "", "why (required)")
 	fs.StringVar(&c.finding, "finding", "", "message id of the disputed finding (default: the package)")

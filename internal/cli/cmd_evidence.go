@@ -16,10 +16,6 @@ type evidenceCmd struct {
 	receipt  string
 }
 
-func (*evidenceCmd) spec() spec {
-	return spec{name: "evidence", args: "ID --evidence SHA256 [--evidence SHA256...]", summary: "submit evidence for a reported action (responder)"}
-}
-
 func (c *evidenceCmd) register(fs *flag.FlagSet) {
 	evidenceFlag(fs, &c.evidence, ", required")
 	fs.StringVar(&c.note, "note", "", "note")

@@ -17,10 +17,6 @@ type findingCmd struct {
 	receipt         string
 }
 
-func (*findingCmd) spec() spec {
-	return spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}
-}
-
 func (c *findingCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.verdict, "verdict", "", "confirmed, inconclusive or contradicted (required)")
 	fs.StringVar(&c.reason, "reason", "", "the reasons (required)")

@@ -19,11 +19,6 @@ type reportCmd struct {
 	receipt                            string
 }
 
-func (*reportCmd) spec() spec {
-	return spec{name: "report", args: "ID --outcome raid|destroyed|arrests|not-found|no-access|declined [--note TEXT]",
-		summary: "report the action taken on a package (responder)"}
-}
-
 func (c *reportCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.outcome, "outcome", "", "raid, destroyed, arrests, not-found, no-access or declined (required)")
 	fs.StringVar(&c.note, "note", "", "note (required when declined)")

@@ -16,10 +16,6 @@ type respondCmd struct {
 	receipt         string
 }
 
-func (*respondCmd) spec() spec {
-	return spec{name: "respond", args: "ID --answer TEXT [--request RFI-ID]", summary: "answer a request for information (submitter)"}
-}
-
 func (c *respondCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.answer, "answer", "", "the answer (required)")
 	fs.StringVar(&c.request, "request", "", "message id of the request answered (default: the oldest open one)")

@@ -15,10 +15,6 @@ type rfiCmd struct {
 	receipt  string
 }
 
-func (*rfiCmd) spec() spec {
-	return spec{name: "rfi", args: "ID --question TEXT", summary: "request information on a package (responder)"}
-}
-
 func (c *rfiCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.question, "question", "", "the question (required)")
 	receiptFlag(fs, &c.receipt)

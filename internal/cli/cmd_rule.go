@@ -15,10 +15,6 @@ type ruleCmd struct {
 	receipt           string
 }
 
-func (*ruleCmd) spec() spec {
-	return spec{name: "rule", args: "ID --decision TEXT [--dispute DISPUTE-ID]", summary: "sign a ruling on the package's open dispute (mediator)"}
-}
-
 func (c *ruleCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.decision, "decision", "", "the decision; mediators sign the same text to reach the quorum (required)")
 	fs.StringVar(&c.dispute, "dispute", "", "message id of the dispute (default: the open one)")

@@ -18,11 +18,6 @@ type submitCmd struct {
 	receipt                                  string
 }
 
-func (*submitCmd) spec() spec {
-	return spec{name: "submit", args: "--lat DEG --lon DEG [--summary TEXT]",
-		summary: "submit a target package (submitter); prints the package id first"}
-}
-
 func (c *submitCmd) register(fs *flag.FlagSet) {
 	c.fs = fs
 	fs.Float64Var(&c.lat, "lat", 0, "latitude, WGS 84 degrees (required)")

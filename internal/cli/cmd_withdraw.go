@@ -15,10 +15,6 @@ type withdrawCmd struct {
 	receipt string
 }
 
-func (*withdrawCmd) spec() spec {
-	return spec{name: "withdraw", args: "ID --reason TEXT", summary: "withdraw a package (submitter)"}
-}
-
 func (c *withdrawCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.reason, "reason", "", "why (required)")
 	receiptFlag(fs, &c.receipt)
