@@ -13,21 +13,17 @@ import (
 type evidenceCmd struct {
 	evidence stringList
 	note     string
-	receipt  string
 }
 
 func (c *evidenceCmd) register(fs *flag.FlagSet) {
 	evidenceFlag(fs, &c.evidence, ", required")
 	fs.StringVar(&c.note, "note", "", "note")
-	receiptFlag(fs, &c.receipt)
 }
 
-func (c *evidenceCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		d, err := c.evidence.digests()
-		if err == nil && len(d) == 0 {
-			err = usagef("--evidence is required")
-		}
-		return &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: d, Note: c.note}, err
-	})
+func (c *evidenceCmd) message(id string) (proto.Message, error) {
+	d, err := c.evidence.digests()
+	if err == nil && len(d) == 0 {
+		err = usagef("--evidence is required")
+	}
+	return &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: d, Note: c.note}, err
 }

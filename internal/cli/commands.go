@@ -9,6 +9,11 @@ import "flag"
 //	func (c *nameCmd) register(fs *flag.FlagSet)      // binds c's fields to its flags
 //	func (c *nameCmd) run(e *env, args []string) error // runs it, once they are parsed
 //
+// A command that appends one message about the package its one argument
+// names has message(id string) (proto.Message, error) instead of run, and
+// its row wraps it in aboutPackage, which adds the argument, --receipt and
+// the append (append.go).
+//
 // Adding a command is that file plus one row at the end of the table (the
 // order breaks the did-you-mean hint's ties; the help sorts by name).
 // commands makes a new table, and so new flags structs, for every [Run]:
@@ -19,8 +24,8 @@ func commands() []command {
 	return []command{
 		{&amendCmd{}, spec{name: "amend", args: "propose --out FILE [changes] | sign FILE [--yes] | submit FILE [--state FILE]", summary: "amend the agreement: propose and sign a change, co-sign it, submit it once every party signed"}},
 		{&submitCmd{}, spec{name: "submit", args: "--lat DEG --lon DEG [--summary TEXT]", summary: "submit a target package (submitter); prints the package id first"}},
-		{&ackCmd{}, spec{name: "ack", args: "ID [--note TEXT]", summary: "acknowledge a package (responder)"}},
-		{&reportCmd{}, spec{name: "report", args: "ID --outcome raid|destroyed|arrests|not-found|no-access|declined [--note TEXT]", summary: "report the action taken on a package (responder)"}},
+		{aboutPackage(&ackCmd{}), spec{name: "ack", args: "ID [--note TEXT]", summary: "acknowledge a package (responder)"}},
+		{aboutPackage(&reportCmd{}), spec{name: "report", args: "ID --outcome raid|destroyed|arrests|not-found|no-access|declined [--note TEXT]", summary: "report the action taken on a package (responder)"}},
 		{&auditCmd{}, spec{name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]", summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit", longRunning: true, identityOptional: true}},
 		{&backupCmd{}, spec{name: "backup", args: "--out FILE", longRunning: true, summary: "operators: save a consistent copy of the server's database (a file a server can start on)"}},
 		{&benchCmd{}, spec{name: "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE] [--force]", summary: "drive the server with real signed appends and report throughput and latency", identityOptional: true, longRunning: true}},
@@ -32,13 +37,13 @@ func commands() []command {
 		{&breachesCmd{}, spec{name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--page-size N] [--verify [--state FILE]]", summary: "list every deadline missed as of a time, computed from the log and the agreement"}},
 		{&agreementCmd{}, spec{name: "agreement", args: "show [--state FILE]", summary: "print the agreement in force, derived from the log"}},
 		{&watchCmd{}, spec{name: "watch", args: "[--from N] [--count N] [--state FILE]", longRunning: true, summary: "print log entries from index N on as they are committed, each once a signed checkpoint covers it and it verifies; reconnects without gaps"}},
-		{&rfiCmd{}, spec{name: "rfi", args: "ID --question TEXT", summary: "request information on a package (responder)"}},
-		{&respondCmd{}, spec{name: "respond", args: "ID --answer TEXT [--request RFI-ID]", summary: "answer a request for information (submitter)"}},
-		{&evidenceCmd{}, spec{name: "evidence", args: "ID --evidence SHA256 [--evidence SHA256...]", summary: "submit evidence for a reported action (responder)"}},
-		{&withdrawCmd{}, spec{name: "withdraw", args: "ID --reason TEXT", summary: "withdraw a package (submitter)"}},
-		{&findingCmd{}, spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}},
-		{&disputeCmd{}, spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}},
-		{&ruleCmd{}, spec{name: "rule", args: "ID --decision TEXT [--dispute DISPUTE-ID]", summary: "sign a ruling on the package's open dispute (mediator)"}},
+		{aboutPackage(&rfiCmd{}), spec{name: "rfi", args: "ID --question TEXT", summary: "request information on a package (responder)"}},
+		{aboutPackage(&respondCmd{}), spec{name: "respond", args: "ID --answer TEXT [--request RFI-ID]", summary: "answer a request for information (submitter)"}},
+		{aboutPackage(&evidenceCmd{}), spec{name: "evidence", args: "ID --evidence SHA256 [--evidence SHA256...]", summary: "submit evidence for a reported action (responder)"}},
+		{aboutPackage(&withdrawCmd{}), spec{name: "withdraw", args: "ID --reason TEXT", summary: "withdraw a package (submitter)"}},
+		{aboutPackage(&findingCmd{}), spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}},
+		{aboutPackage(&disputeCmd{}), spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}},
+		{aboutPackage(&ruleCmd{}), spec{name: "rule", args: "ID --decision TEXT [--dispute DISPUTE-ID]", summary: "sign a ruling on the package's open dispute (mediator)"}},
 	}
 }
 
