@@ -93,3 +93,23 @@ func TestCommandTable(t *testing.T) {
 		seen[c.name] = true
 	}
 }
+
+// The help and the did-you-mean hint come from the table: every row is
+// listed by client -h, has its own help, and is the hint for its name
+// with one letter dropped.
+func TestHelpFromTable(t *testing.T) {
+	_, list, _ := run(t, "-h")
+	for _, c := range commands() {
+		if !strings.Contains(list, "\n  "+c.name+" ") {
+			t.Errorf("client -h does not list %s", c.name)
+		}
+		code, out, _ := run(t, c.name, "-h")
+		if code != ExitOK || !strings.HasPrefix(out, "usage: client [global flags] "+c.name+" "+c.args+"\n  "+c.summary+"\n") {
+			t.Errorf("client %s -h: exit %d, got\n%s", c.name, code, out)
+		}
+		typo := c.name[:len(c.name)-1]
+		if _, _, errOut := run(t, "--as", "x", typo); !strings.Contains(errOut, "did you mean "+c.name+"?") {
+			t.Errorf("client %s: %q, want a did-you-mean hint", typo, errOut)
+		}
+	}
+}
