@@ -1,6 +1,7 @@
 package boltpage
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -26,7 +27,7 @@ import (
 // header, its element array and the values of its bucket elements, not
 // the bulk of the keys and values: O(pages of the trees) small reads.
 func walkTrees(f io.ReaderAt, m *Meta) error {
-	w := &walker{f: f, m: m, ps: uint64(m.PageSize), seen: make([]bool, m.HWM)}
+	w := &walker{f: f, m: m, ps: uint64(m.PageSize), seen: make([]bool, m.HWM), buf: make([]byte, m.PageSize)}
 	w.stack = append(w.stack, pending{id: m.Root, where: "(root)"})
 	for len(w.stack) > 0 {
 		p := w.stack[len(w.stack)-1]
@@ -49,6 +50,7 @@ type walker struct {
 	ps    uint64
 	seen  []bool
 	stack []pending
+	buf   []byte // one page, read into for each page
 }
 
 // visit checks page p.id and puts the pages it refers to on the stack.
@@ -57,7 +59,9 @@ func (w *walker) visit(p pending) error {
 	if id < 2 || id >= w.m.HWM {
 		return fmt.Errorf("bucket %s: page %d is out of bounds (the file has %d pages)", p.where, id, w.m.HWM)
 	}
-	hdr := make([]byte, PageHeaderSize)
+	// One read of the first page holds the header, and most often the
+	// element array and the bucket values too.
+	hdr := w.buf
 	if _, err := w.f.ReadAt(hdr, int64(id*w.ps)); err != nil {
 		return fmt.Errorf("bucket %s: page %d: %w", p.where, id, err)
 	}
@@ -78,12 +82,16 @@ func (w *walker) visit(p pending) error {
 		return fmt.Errorf("bucket %s: page %d has type %#x where a branch or leaf page belongs", p.where, id, flags)
 	}
 	size := (overflow + 1) * w.ps
-	arr := make([]byte, PageHeaderSize+count*ElementSize)
-	if uint64(len(arr)) > size {
+	n := uint64(PageHeaderSize + count*ElementSize)
+	if n > size {
 		return fmt.Errorf("bucket %s: page %d: %d elements do not fit in it", p.where, id, count)
 	}
-	if _, err := w.f.ReadAt(arr, int64(id*w.ps)); err != nil {
-		return fmt.Errorf("bucket %s: page %d: %w", p.where, id, err)
+	arr := hdr
+	if n > uint64(len(hdr)) {
+		arr = make([]byte, n)
+		if _, err := w.f.ReadAt(arr, int64(id*w.ps)); err != nil {
+			return fmt.Errorf("bucket %s: page %d: %w", p.where, id, err)
+		}
 	}
 	return w.elements(arr, int64(id*w.ps), size, p.where, fmt.Sprintf("page %d", id))
 }
@@ -114,9 +122,14 @@ func (w *walker) elements(arr []byte, off int64, size uint64, where, what string
 		if eflags&BucketLeaf == 0 {
 			continue
 		}
-		kv := make([]byte, ksize+vsize)
-		if _, err := w.f.ReadAt(kv, off+int64(e+pos)); err != nil {
-			return fmt.Errorf("bucket %s: %s: %w", where, what, err)
+		var kv []byte
+		if end := e + pos + ksize + vsize; end <= uint64(len(arr)) {
+			kv = bytes.Clone(arr[e+pos : end]) // arr is reused by the next page
+		} else {
+			kv = make([]byte, ksize+vsize)
+			if _, err := w.f.ReadAt(kv, off+int64(e+pos)); err != nil {
+				return fmt.Errorf("bucket %s: %s: %w", where, what, err)
+			}
 		}
 		name := fmt.Sprintf("%q", kv[:ksize])
 		if where != "(root)" {
