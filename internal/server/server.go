@@ -77,6 +77,10 @@ type Config struct {
 	Reflection bool
 	// RefusalLog bounds the refusal lines one peer can log.
 	RefusalLog service.RefusalLog
+	// Commit, if set, stands between the ledger and the store: it gets
+	// each batch to log and the store's commit, and returns what the
+	// ledger sees (tests make a commit fail). nil: the store commits.
+	Commit func(b *store.Batch, commit func(*store.Batch) error) error
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -281,8 +285,12 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte,
 			l, err = nil, fmt.Errorf("database %s %w: bbolt failed on it while the log was recovered: %v", cfg.DB, store.ErrDamaged, r)
 		}
 	}()
-	return ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch, Committed: committed})
+	lc := ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
+		MaxBatch: cfg.MaxBatch, Committed: committed}
+	if cfg.Commit != nil {
+		lc.Commit = func(b *store.Batch) error { return cfg.Commit(b, st.Commit) }
+	}
+	return ledger.Open(lc)
 }
 
 // Addr is the address the server listens on.
