@@ -91,6 +91,7 @@ func TestHandshakeFloodPerAddr(t *testing.T) {
 	env := testenv.New(t, func(c *server.Config) {
 		c.Limits.MaxHandshakes, c.Limits.HandshakeTimeout = 8, 8*time.Second
 		c.Limits.MaxHandshakesPerAddr, c.Limits.MaxQueuedHandshakesPerAddr = 2, 2
+		c.Metrics = "127.0.0.1:0"
 	})
 	conns := append(flood(t, env.Addr, "127.0.0.2", 48, false), flood(t, env.Addr, "127.0.0.2", 8, true)...)
 	start := time.Now()
@@ -110,6 +111,8 @@ func TestHandshakeFloodPerAddr(t *testing.T) {
 	if open != 4 {
 		t.Errorf("%d of the flood's %d handshakes were still open after 4 s, want 2 in progress and 2 waiting (--max-handshakes-per-addr, --max-queued-handshakes-per-addr)", open, len(conns))
 	}
+	// Each one closed at once is counted, under its own reason.
+	waitMetric(t, env.Server.MetricsAddr(), float64(len(conns)-4), "mvm_handshakes_refused_total", "reason", "limit")
 }
 
 // TestHandshakeServerBoundAndTime: handshakes beyond --max-handshakes wait
