@@ -61,7 +61,9 @@ func main() {
 	flag.IntVar(&cfg.Limits.MaxHandshakes, "max-handshakes", service.DefaultMaxHandshakes,
 		"TLS handshakes in progress on the server; more wait within their handshake time (negative: unlimited)")
 	flag.IntVar(&cfg.Limits.MaxHandshakesPerAddr, "max-handshakes-per-addr", service.DefaultMaxHandshakesPerAddr,
-		"TLS handshakes in progress from one source address; more are closed at once (negative: unlimited)")
+		"TLS handshakes in progress from one source address; more wait (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxQueuedHandshakesPerAddr, "max-queued-handshakes-per-addr", service.DefaultMaxQueuedHandshakesPerAddr,
+		"TLS handshakes from one source address that may wait for a slot; more are closed at once (negative: unlimited)")
 	flag.DurationVar(&cfg.Limits.HandshakeTimeout, "handshake-timeout", service.DefaultHandshakeTimeout,
 		"time from a connection's accept to the end of its TLS handshake, waiting for a slot included")
 	flag.DurationVar(&cfg.Limits.StallTimeout, "stall-timeout", service.DefaultStallTimeout,
