@@ -31,6 +31,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
 // Config is what a server needs. Paths default to files in CertsDir.
@@ -76,6 +77,13 @@ type Config struct {
 	Reflection bool
 	// RefusalLog bounds the refusal lines one peer can log.
 	RefusalLog service.RefusalLog
+	// Witnesses are where to reach the C2SP witnesses the agreement
+	// lists (server --witness NAME=URL); each new checkpoint is pushed
+	// to each, off the append path (package witness).
+	Witnesses []witness.Target
+	// WitnessInterval, WitnessBackoff and WitnessTimeout tune the pushes
+	// (0: witness.Pusher's defaults, 250ms, 1s and 10s).
+	WitnessInterval, WitnessBackoff, WitnessTimeout time.Duration
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -131,6 +139,7 @@ type Server struct {
 	// The file watcher: closing watchStop ends it, then watchDone closes.
 	watchStop, watchDone chan struct{}
 	stopOnce             sync.Once
+	stopWitnesses        func()
 }
 
 // Start binds its port, opens the database (checked before bbolt reads it,
@@ -185,9 +194,16 @@ func Start(cfg Config) (*Server, error) {
 	svc := service.New(l, cfg.Logger, limits)
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
+	if s.stopWitnesses, err = s.startWitnesses(); err != nil {
+		closeListeners()
+		l.Close()
+		st.Close()
+		return nil, err
+	}
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
+		s.stopWitnesses()
 		closeListeners()
 		l.Close()
 		st.Close()
@@ -307,6 +323,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.grpc.Stop()
 	}
 	s.stopMetrics()
+	s.stopWitnesses()
 	s.ledger.Close()
 	return s.store.Close()
 }
