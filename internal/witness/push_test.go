@@ -1,0 +1,241 @@
+package witness_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/testenv"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/witness"
+)
+
+const ours = "witness.test/ours"
+
+// TestPushCosigns: the primary pushes its checkpoints to the witness the
+// agreement lists, stores its verified cosignature, and the count of the
+// agreement (external witnesses included) counts it.
+func TestPushCosigns(t *testing.T) {
+	dir := pki(t)
+	skey, vkey := newWitnessKey(t, dir, ours)
+	state := filepath.Join(t.TempDir(), "witness.state")
+	w := serve(t, ourWitness(t, dir, skey, state))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}))
+
+	size := appendN(t, e, 3)
+	cp, n := cosignedBy(t, e, size, ours)
+	if n != 1 {
+		t.Errorf("the server counts %d witnesses on the cosigned checkpoint, want 1", n)
+	}
+	var line string
+	for l := range strings.Lines(string(cp)) {
+		if strings.HasPrefix(l, "— "+ours+" ") {
+			line = l
+		}
+	}
+	if _, err := tlog.VerifyCosignature(cp, line, vkey); err != nil {
+		t.Errorf("the stored cosignature does not verify under the agreement's key: %v", err)
+	}
+	saved, err := witness.FileState(state).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(string(saved), "\n")[1]; got != strconv.FormatUint(size, 10) {
+		t.Errorf("the witness saved size %s, want %d", got, size)
+	}
+}
+
+// TestResync: a primary that restarts does not know the witness's size: it
+// sends old size 0, gets 409 with the witness's size, and resends from it
+// (no checkpoint is cosigned twice from scratch). A witness that restarts
+// resumes from its saved checkpoint.
+func TestResync(t *testing.T) {
+	dir := pki(t)
+	skey, _ := newWitnessKey(t, dir, ours)
+	state := filepath.Join(t.TempDir(), "witness.state")
+	w := serve(t, ourWitness(t, dir, skey, state))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}))
+	size := appendN(t, e, 2)
+	cosignedBy(t, e, size, ours)
+
+	e.Restart()
+	size2 := appendN(t, e, 2)
+	cosignedBy(t, e, size2, ours)
+	var after []exchange
+	for i, x := range w.exchanges() {
+		if x.status == http.StatusConflict {
+			after = w.exchanges()[i:]
+			break
+		}
+	}
+	if len(after) < 2 || after[0].old != 0 || after[1].status != http.StatusOK || after[1].old == 0 {
+		t.Fatalf("after the primary's restart: got exchanges %v, want a 409 for old size 0, then a 200 from the witness's size", after)
+	}
+
+	// The witness restarts on its saved state: the primary, which knows
+	// its size, goes on from there without a conflict.
+	w.stop()
+	w.h = ourWitness(t, dir, skey, state)
+	before := len(w.exchanges())
+	w.start()
+	size3 := appendN(t, e, 2)
+	cosignedBy(t, e, size3, ours)
+	for _, x := range w.exchanges()[before:] {
+		if x.status != http.StatusOK {
+			t.Errorf("after the witness's restart: exchange %v, want only 200s", x)
+		}
+	}
+}
+
+// TestWrongKeyRefused: a witness answering with a cosignature under another
+// key than the agreement's, for its name, has nothing stored.
+func TestWrongKeyRefused(t *testing.T) {
+	dir := pki(t)
+	newWitnessKey(t, dir, ours)
+	impostor, _, err := tlog.GenerateCosignerKey(ours) // same name, another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := serve(t, ourWitness(t, dir, impostor, filepath.Join(t.TempDir(), "witness.state")))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}))
+	size := appendN(t, e, 2)
+	deadline := time.Now().Add(10 * time.Second)
+	for ok := 0; ok < 2; {
+		ok = 0
+		for _, x := range w.exchanges() {
+			if x.status == http.StatusOK {
+				ok++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the witness did not answer twice: %v", w.exchanges())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for s := uint64(1); s <= size; s++ {
+		lines, err := e.Server.Ledger().Store().Cosignatures(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) != 0 {
+			t.Errorf("size %d: stored %q from a witness signing with a key the agreement does not list", s, lines)
+		}
+	}
+}
+
+// TestHangingWitness: a witness that never answers holds one request, and
+// only one; appends go on meanwhile.
+func TestHangingWitness(t *testing.T) {
+	dir := pki(t)
+	newWitnessKey(t, dir, ours)
+	release := make(chan struct{})
+	var inFlight, most, seen atomic.Int32
+	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		seen.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "gave up", http.StatusServiceUnavailable)
+	})
+	w := serve(t, hang)
+	t.Cleanup(func() { close(release) })
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}),
+		func(c *server.Config) { c.WitnessTimeout = time.Hour })
+	for seen.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Each append must complete on its own while the witness holds the
+	// push: a deadline per append, not a timing assertion.
+	c := e.Client(testenv.Submitter)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.Append(ctx, pkg())
+		cancel()
+		if err != nil {
+			t.Fatalf("an append while the witness hangs: %v", err)
+		}
+	}
+	if got := e.Server.Ledger().Head().Size; got != 21 {
+		t.Errorf("log size %d after 20 appends, want 21", got)
+	}
+	if m, s := most.Load(), seen.Load(); m != 1 || s != 1 {
+		t.Errorf("requests to the hanging witness: %d at most at once, %d in all; want 1 and 1 (one in flight, latest wins)", m, s)
+	}
+}
+
+// TestClientErrors: each refusal of the protocol is its own error, and a
+// 200 without a valid cosignature is not a success.
+func TestClientErrors(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{http.StatusForbidden, "no", witness.ErrForbidden},
+		{http.StatusNotFound, "no", witness.ErrUnknownLog},
+		{http.StatusUnprocessableEntity, "no", witness.ErrInconsistent},
+		{http.StatusBadRequest, "no", witness.ErrStatus},
+		{http.StatusConflict, "not a size\n", witness.ErrStatus},
+		{http.StatusOK, "", witness.ErrBadCosignature},
+		{http.StatusOK, "— " + ours + " AAAA\n", witness.ErrBadCosignature},
+		{http.StatusOK, "garbage\n", witness.ErrBadCosignature},
+	} {
+		t.Run(http.StatusText(tc.status)+" "+tc.body, func(t *testing.T) {
+			w := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			}))
+			_, vkey, err := tlog.GenerateCosignerKey(ours)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &witness.Client{Target: witness.Target{Name: ours, URL: w.URL()}, Key: vkey}
+			_, err = c.AddCheckpoint(ctxT(t), 0, nil, []byte("o\n1\nAAAA\n\n— o AAAA\n"))
+			if !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	w := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/x.tlog.size")
+		w.WriteHeader(http.StatusConflict)
+		w.Write([]byte("42\n"))
+	}))
+	c := &witness.Client{Target: witness.Target{Name: ours, URL: w.URL()}}
+	var conflict *witness.ConflictError
+	if _, err := c.AddCheckpoint(ctxT(t), 0, nil, []byte("x")); !errors.As(err, &conflict) || conflict.Size != 42 {
+		t.Errorf("409 with 42: got %v, want a ConflictError of size 42", err)
+	}
+}
+
+// TestParseTarget: --witness NAME=URL, http or https only.
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		in, name, url string
+		ok            bool
+	}{
+		{"w.example/1=http://127.0.0.1:7380", "w.example/1", "http://127.0.0.1:7380", true},
+		{"w=https://w.example/prefix/", "w", "https://w.example/prefix", true},
+		{"w=ftp://w.example", "", "", false},
+		{"w=127.0.0.1:7380", "", "", false},
+		{"=http://x", "", "", false},
+		{"w", "", "", false},
+	} {
+		got, err := witness.ParseTarget(tc.in)
+		if (err == nil) != tc.ok || got.Name != tc.name || got.URL != tc.url {
+			t.Errorf("ParseTarget(%q) = %+v, %v", tc.in, got, err)
+		}
+	}
+}
