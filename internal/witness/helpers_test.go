@@ -231,3 +231,21 @@ func cosignedBy(t *testing.T, e *testenv.Env, size uint64, name string) ([]byte,
 }
 
 func fmtSscan(s string, v *uint64) (int, error) { return fmt.Sscan(s, v) }
+
+// withMetrics serves the server's metrics on a loopback port.
+func withMetrics(c *server.Config) { c.Metrics = "127.0.0.1:0" }
+
+// scrape returns the server's metrics.
+func scrape(t *testing.T, e *testenv.Env) string {
+	t.Helper()
+	resp, err := http.Get("http://" + e.Server.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -27,7 +27,7 @@ func TestPushCosigns(t *testing.T) {
 	skey, vkey := newWitnessKey(t, dir, ours)
 	state := filepath.Join(t.TempDir(), "witness.state")
 	w := serve(t, ourWitness(t, dir, skey, state))
-	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}), withMetrics)
 
 	size := appendN(t, e, 3)
 	cp, n := cosignedBy(t, e, size, ours)
@@ -50,6 +50,12 @@ func TestPushCosigns(t *testing.T) {
 	if got := strings.Split(string(saved), "\n")[1]; got != strconv.FormatUint(size, 10) {
 		t.Errorf("the witness saved size %s, want %d", got, size)
 	}
+	// The metrics are updated just after the cosignature is stored.
+	waitFor(t, "the witness metrics", func() bool {
+		m := scrape(t, e)
+		return strings.Contains(m, `mvm_witness_pushes_total{result="cosigned",witness="`+ours+`"}`) &&
+			strings.Contains(m, `mvm_witness_cosigned_size{witness="`+ours+`"} `+strconv.FormatUint(size, 10)+"\n")
+	})
 }
 
 // TestResync: a primary that restarts does not know the witness's size: it
@@ -104,7 +110,7 @@ func TestWrongKeyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := serve(t, ourWitness(t, dir, impostor, filepath.Join(t.TempDir(), "witness.state")))
-	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}), withMetrics)
 	size := appendN(t, e, 2)
 	deadline := time.Now().Add(10 * time.Second)
 	for ok := 0; ok < 2; {
@@ -127,6 +133,13 @@ func TestWrongKeyRefused(t *testing.T) {
 		if len(lines) != 0 {
 			t.Errorf("size %d: stored %q from a witness signing with a key the agreement does not list", s, lines)
 		}
+	}
+	m := scrape(t, e)
+	if want := `mvm_witness_pushes_total{result="error",witness="` + ours + `"}`; !strings.Contains(m, want) {
+		t.Errorf("metrics have no %q", want)
+	}
+	if strings.Contains(m, `result="cosigned"`) {
+		t.Errorf("metrics count a refused cosignature as cosigned")
 	}
 }
 
