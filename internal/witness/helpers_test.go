@@ -99,6 +99,7 @@ type served struct {
 // exchange is one add-checkpoint request as the witness saw it.
 type exchange struct {
 	old    uint64
+	size   uint64 // of the checkpoint sent
 	status int
 }
 
@@ -136,11 +137,16 @@ func (s *served) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(strings.NewReader(string(body)))
 	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	s.h.ServeHTTP(rec, r)
-	var old uint64
+	var old, size uint64
 	line, _, _ := strings.Cut(string(body), "\n")
 	_, _ = fmtSscan(strings.TrimPrefix(line, "old "), &old)
+	if _, cp, ok := strings.Cut(string(body), "\n\n"); ok {
+		if f := strings.SplitN(cp, "\n", 3); len(f) == 3 {
+			_, _ = fmtSscan(f[1], &size)
+		}
+	}
 	s.mu.Lock()
-	s.log = append(s.log, exchange{old, rec.status})
+	s.log = append(s.log, exchange{old, size, rec.status})
 	s.mu.Unlock()
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -144,26 +145,33 @@ func TestWrongKeyRefused(t *testing.T) {
 }
 
 // TestHangingWitness: a witness that never answers holds one request, and
-// only one; appends go on meanwhile.
+// only one; appends go on meanwhile. Once it answers again, the next push
+// is the latest checkpoint, none of those in between (latest wins).
 func TestHangingWitness(t *testing.T) {
 	dir := pki(t)
-	newWitnessKey(t, dir, ours)
+	skey, _ := newWitnessKey(t, dir, ours)
+	honest := ourWitness(t, dir, skey, filepath.Join(t.TempDir(), "witness.state"))
 	release := make(chan struct{})
 	var inFlight, most, seen atomic.Int32
 	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
-		seen.Add(1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if seen.Add(1) > 1 {
+			honest.ServeHTTP(w, r)
+			return
 		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-		http.Error(w, "gave up", http.StatusServiceUnavailable)
+		http.Error(w, "was hung", http.StatusServiceUnavailable)
 	})
 	w := serve(t, hang)
-	t.Cleanup(func() { close(release) })
+	var once sync.Once
+	unhang := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unhang)
 	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}),
 		func(c *server.Config) { c.WitnessTimeout = time.Hour })
 	for seen.Load() == 0 {
@@ -180,11 +188,19 @@ func TestHangingWitness(t *testing.T) {
 			t.Fatalf("an append while the witness hangs: %v", err)
 		}
 	}
-	if got := e.Server.Ledger().Head().Size; got != 21 {
-		t.Errorf("log size %d after 20 appends, want 21", got)
+	head := e.Server.Ledger().Head().Size
+	if head != 21 {
+		t.Errorf("log size %d after 20 appends, want 21", head)
 	}
 	if m, s := most.Load(), seen.Load(); m != 1 || s != 1 {
-		t.Errorf("requests to the hanging witness: %d at most at once, %d in all; want 1 and 1 (one in flight, latest wins)", m, s)
+		t.Errorf("requests to the hanging witness: %d at most at once, %d in all; want 1 and 1 (one in flight)", m, s)
+	}
+
+	unhang()
+	cosignedBy(t, e, head, ours)
+	x := w.exchanges()
+	if len(x) != 2 || x[0].status != http.StatusServiceUnavailable || x[1].size != head || x[1].status != http.StatusOK {
+		t.Errorf("exchanges %v: want the hung one, then the latest checkpoint (size %d) and nothing in between", x, head)
 	}
 }
 
