@@ -2,9 +2,11 @@
 # Appends/s with a C2SP witness configured against without, alternated, as
 # docs/PERFORMANCE.md reports them: a dev PKI whose agreement lists a
 # litewitness (torchwood, the version scripts/tools.sh pins; its key in an
-# ssh-agent of its own, on loopback), then scripts/bench.sh once with
-# `server --witness` and once without, ROUNDS times. Each run with the
-# witness prints how many checkpoints the witness cosigned meanwhile.
+# ssh-agent of its own, on loopback), then scripts/bench.sh with
+# `server --witness` to it, with `--witness` to a witness that never
+# answers (a socket that is listened on and never read: python3), and
+# without, ROUNDS times. Each run with the witness prints how many
+# checkpoints it cosigned meanwhile.
 #
 # Usage: scripts/bench-witness.sh [ROUNDS] [DURATION]
 set -euo pipefail
@@ -18,8 +20,10 @@ install_tool witnessctl "filippo.io/torchwood/cmd/witnessctl@$TORCHWOOD_VERSION"
 DIR=$(mktemp -d /tmp/bw.XXXXXX)
 AGENT=""
 LW=""
+HUNG=""
 cleanup() {
   if [ -n "$LW" ]; then kill "$LW" 2>/dev/null; wait "$LW" 2>/dev/null || true; fi
+  if [ -n "$HUNG" ]; then kill "$HUNG" 2>/dev/null; wait "$HUNG" 2>/dev/null || true; fi
   if [ -n "$AGENT" ]; then kill "$AGENT" 2>/dev/null; wait "$AGENT" 2>/dev/null || true; fi
   rm -rf "$DIR"
 }
@@ -59,13 +63,21 @@ scripts/gen-certs.sh --witness "$NAME" "$VKEY" "$DIR/certs" >/dev/null
 mkdir -p "$DIR/run"
 cp -r "$DIR/certs" "$DIR/run/certs"
 
+# The hung witness: connections complete in the kernel's backlog, requests
+# are never read, so each push waits for the server's 10 s timeout.
+HADDR=127.0.0.1:$((20000 + RANDOM % 20000))
+python3 -c 'import socket,sys,time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(1e6)' "${HADDR#*:}" &
+HUNG=$!
+
 for r in $(seq "$ROUNDS"); do
-  for mode in witness none; do
+  for mode in witness hung none; do
     flags=""
     if [ "$mode" = witness ]; then
       start_witness
       flags="--witness $NAME=http://$WADDR"
     fi
+    [ "$mode" = hung ] && flags="--witness $NAME=http://$HADDR"
     out=$(MVM_BENCH_DIR="$DIR/run" MVM_SERVER_FLAGS="$flags" scripts/bench.sh 1 "$DURATION" | grep '^run ')
     pushes=""
     if [ "$mode" = witness ]; then
