@@ -268,3 +268,14 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestUnlistedWitnessRefused: the server does not start with a --witness
+// the agreement does not list: its cosignatures would count for nobody.
+func TestUnlistedWitnessRefused(t *testing.T) {
+	dir := pki(t)
+	_, err := server.Start(server.Config{Listen: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "mvm.db"), CertsDir: dir,
+		Witnesses: []witness.Target{{Name: "nobody.example/w", URL: "http://127.0.0.1:1"}}})
+	if err == nil || !strings.Contains(err.Error(), "lists no witness of that name") {
+		t.Fatalf("got %v, want a refusal naming the unlisted witness", err)
+	}
+}

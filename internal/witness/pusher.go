@@ -96,6 +96,7 @@ func (p *Pusher) Run(ctx context.Context) {
 		some      bool   // whether it cosigned anything in this run
 		backoff   time.Duration
 		conflicts int
+		unlisted  bool // warned that the agreement does not list it
 	)
 	wait := func(d time.Duration, changed <-chan struct{}) bool {
 		t := time.NewTimer(d)
@@ -121,12 +122,16 @@ func (p *Pusher) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		h := p.Log.Latest(p.Target.Name)
 		if h.Key == "" {
-			log.Warn("the agreement in force does not list this witness: nothing pushed until an amendment does")
+			if !unlisted {
+				log.Warn("the agreement in force does not list this witness: nothing pushed until an amendment does")
+			}
+			unlisted = true
 			if !wait(time.Hour, h.Changed) {
 				return
 			}
 			continue
 		}
+		unlisted = false
 		if some && h.Size == cosigned {
 			if !wait(time.Hour, h.Changed) {
 				return
