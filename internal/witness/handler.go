@@ -20,7 +20,10 @@ import (
 var ErrNotYet = errors.New("not verified that far yet")
 
 // Handler is the witness side of C2SP tlog-witness for one log: it serves
-// POST /add-checkpoint (mount it at the submission prefix).
+// POST /add-checkpoint (under a submission prefix, mount it with
+// http.StripPrefix). Over HTTPS with client certificates, or plain HTTP on
+// a trusted network: the protocol itself authenticates only the log's
+// signature on the checkpoint.
 type Handler struct {
 	// Origin and LogKey are the log's origin and checkpoint verifier.
 	Origin string
