@@ -279,3 +279,23 @@ func TestUnlistedWitnessRefused(t *testing.T) {
 		t.Fatalf("got %v, want a refusal naming the unlisted witness", err)
 	}
 }
+
+// TestTimeout: a push the witness never answers is given up after the
+// timeout, and the next one (the latest checkpoint) gets through.
+func TestTimeout(t *testing.T) {
+	dir := pki(t)
+	skey, _ := newWitnessKey(t, dir, ours)
+	honest := ourWitness(t, dir, skey, filepath.Join(t.TempDir(), "witness.state"))
+	var seen atomic.Int32
+	w := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) > 1 {
+			honest.ServeHTTP(w, r)
+			return
+		}
+		<-r.Context().Done() // hangs until the primary gives up
+	}))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}),
+		func(c *server.Config) { c.WitnessTimeout = 200 * time.Millisecond })
+	size := appendN(t, e, 2)
+	cosignedBy(t, e, size, ours)
+}
