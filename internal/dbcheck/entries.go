@@ -3,9 +3,6 @@ package dbcheck
 import (
 	"crypto/x509"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
@@ -14,6 +11,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/verify"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -33,6 +31,7 @@ type work struct {
 	// bad are problems with the entry itself; noIndex means its index
 	// records cannot be computed; notes are other problems.
 	bad     []string
+	badSig  bool // a signature failed (one is enough to say so)
 	noIndex bool
 	notes   []string
 }
@@ -101,12 +100,21 @@ func (c *checker) checkEntriesAndTree() {
 // takes them in log order through the index records, the tree and the
 // checkpoints at their sizes, whose signatures it verifies in parallel.
 func (c *checker) flush(st *entryState) {
-	parallel(len(st.work), func(j int) {
+	// entry.Admit, its signatures verified in batches (the verifier's own
+	// parallel verification).
+	verify.VerifyParallel(0, len(st.work), func(j int) []envelope.Check {
 		w := st.work[j]
-		if w.ag != nil {
-			if _, err := entry.Admit(w.ag, w.envelope, w.cert, w.at); err != nil {
-				w.bad = append(w.bad, err.Error())
-			}
+		if w.ag == nil {
+			return nil
+		}
+		_, checks, err := entry.Prepare(w.ag, w.envelope, w.cert, w.at)
+		if err != nil {
+			w.bad = append(w.bad, err.Error())
+		}
+		return checks
+	}, func(j int, err error) {
+		if w := st.work[j]; !w.badSig {
+			w.bad, w.badSig = append(w.bad, err.Error()), true
 		}
 	})
 	for _, w := range st.work {
@@ -145,7 +153,11 @@ func (c *checker) flush(st *entryState) {
 		}
 	}
 	st.work = st.work[:0]
-	parallel(len(st.cpWork), func(j int) { c.verifyCheckpoint(st.cpWork[j]) })
+	verify.Parallel(0, len(st.cpWork), func(lo, hi int) {
+		for _, cw := range st.cpWork[lo:hi] {
+			c.verifyCheckpoint(cw)
+		}
+	})
 	for _, cw := range st.cpWork {
 		c.rep.Checkpoints++
 		c.rep.LatestCheckpoint = max(c.rep.LatestCheckpoint, cw.size)
@@ -154,27 +166,6 @@ func (c *checker) flush(st *entryState) {
 		}
 	}
 	st.cpWork = st.cpWork[:0]
-}
-
-// parallel calls fn(0..n-1) on GOMAXPROCS goroutines and waits.
-func parallel(n int, fn func(int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for j := range n {
-			fn(j)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for range workers {
-		wg.Go(func() {
-			for j := int(next.Add(1)) - 1; j < n; j = int(next.Add(1)) - 1 {
-				fn(j)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // prepare does the checks of the leaf at index i that must run in log
@@ -187,11 +178,12 @@ func (c *checker) prepare(i uint64, leaf []byte, lastTime *time.Time) *work {
 		w.bad = append(w.bad, fmt.Sprintf(format, args...))
 		return w
 	}
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
+	o, err := entry.Open(leaf)
+	if o == nil {
 		w.noIndex = true
 		return bad("%v", err)
 	}
+	e := o.Entry
 	if e.Index != i {
 		bad("the leaf says it is entry %d", e.Index)
 	}
@@ -201,11 +193,11 @@ func (c *checker) prepare(i uint64, leaf []byte, lastTime *time.Time) *work {
 			w.at.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano)))
 	}
 	*lastTime = w.at
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
+	if o.Envelope == nil {
 		w.noIndex = true
 		return bad("envelope: %v", err)
 	}
+	env := o.Envelope
 	isAgreement := env.PayloadType == message.TypeAgreement
 	var current *agreement.Agreement
 	if n := len(c.history); n > 0 {
@@ -232,15 +224,11 @@ func (c *checker) prepare(i uint64, leaf []byte, lastTime *time.Time) *work {
 		}
 	}
 	// The genesis agreement or an amendment.
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err == nil {
-		err = message.Validate(p)
-	}
 	if err != nil {
 		w.noIndex = true
 		return bad("payload: %v", err)
 	}
-	ap := p.(*mvmv1.Agreement)
+	ap := o.Payload.(*mvmv1.Agreement)
 	if i == 0 {
 		if g, err := agreement.Parse(ap, 0); err == nil {
 			c.genesis = g // for the log key, even if a signature fails below
