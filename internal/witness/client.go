@@ -26,6 +26,10 @@ var (
 	// does not verify from what it holds: the witness saw another tree at
 	// that size (a fork, or a witness that lies). Investigate.
 	ErrInconsistent = errors.New("witness found the consistency proof invalid (422)")
+	// ErrFork: the witness answered 409 with the very size sent: it holds
+	// another checkpoint of that size, another tree under this log's key
+	// (a fork, or this log restored from an older copy). Investigate.
+	ErrFork = errors.New("witness holds another checkpoint of the same size")
 	// ErrStatus: any other answer than 200 or the above. Retry later.
 	ErrStatus = errors.New("witness answered with an error")
 	// ErrBadCosignature: a 200 whose body holds no valid cosignature by

@@ -19,8 +19,10 @@
 //
 // [Pusher] drives one witness: at most one request in flight, always the
 // latest checkpoint (the ones in between are skipped, latest wins), a 409
-// answered by retrying from the witness's size, every other failure logged,
-// counted and retried with exponential backoff. It runs beside the log's
+// answered by retrying from the witness's size, a 409 to the witness's own
+// size (it holds another checkpoint of that size: a fork) reported as
+// [ErrFork], every failure logged (a fork, a 422 or a bad cosignature at
+// error level), counted and retried with exponential backoff. It runs beside the log's
 // writer, never on its path: an append never waits for a witness.
 //
 // # Witness side

@@ -299,3 +299,36 @@ func TestTimeout(t *testing.T) {
 	size := appendN(t, e, 2)
 	cosignedBy(t, e, size, ours)
 }
+
+// TestWitnessForked: a witness that holds another checkpoint of the log's
+// size (signed by the log key: a fork) answers 409 with the very size
+// sent; the primary stores nothing, counts an error and does not loop.
+func TestWitnessForked(t *testing.T) {
+	dir := pki(t)
+	skey, _ := newWitnessKey(t, dir, ours)
+	state := filepath.Join(t.TempDir(), "witness.state")
+	signer, v := logKeys(t, dir)
+	root := make([]byte, 32)
+	root[0] = 1
+	fork, err := tlog.SignCheckpoint(signer, v.Name(), 1, root) // the log's size: its genesis
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := witness.FileState(state).Save(fork); err != nil {
+		t.Fatal(err)
+	}
+	w := serve(t, ourWitness(t, dir, skey, state))
+	e := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"), fast(witness.Target{Name: ours, URL: w.URL()}), withMetrics,
+		func(c *server.Config) { c.WitnessBackoff = time.Hour })
+	waitFor(t, "the fork to be counted as an error", func() bool {
+		return strings.Contains(scrape(t, e), `mvm_witness_pushes_total{result="error",witness="`+ours+`"}`)
+	})
+	if lines, err := e.Server.Ledger().Store().Cosignatures(1); err != nil || len(lines) != 0 {
+		t.Errorf("size 1: stored %q (%v) from a witness holding a fork", lines, err)
+	}
+	waitFor(t, "the witness to record its second answer", func() bool { return len(w.exchanges()) >= 2 })
+	x := w.exchanges()
+	if len(x) != 2 || x[0].old != 0 || x[1].old != 1 || x[1].status != http.StatusConflict {
+		t.Errorf("exchanges %v: want old size 0 (409: size 1), old size 1 (409: size 1, a fork), then a backoff", x)
+	}
+}

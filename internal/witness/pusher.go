@@ -3,6 +3,7 @@ package witness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -113,7 +114,7 @@ func (p *Pusher) Run(ctx context.Context) {
 		p.Observe(p.Target.Name, ResultError, size)
 		backoff = min(max(2*backoff, p.MinBackoff), p.MaxBackoff)
 		lvl := slog.LevelWarn
-		if errors.Is(err, ErrInconsistent) || errors.Is(err, ErrBadCosignature) {
+		if errors.Is(err, ErrInconsistent) || errors.Is(err, ErrBadCosignature) || errors.Is(err, ErrFork) {
 			lvl = slog.LevelError // a fork, or a witness that lies
 		}
 		log.Log(ctx, lvl, "witness push failed", "size", size, "old", known, "retry_in", backoff, "err", err)
@@ -178,6 +179,13 @@ func (p *Pusher) Run(ctx context.Context) {
 			log.Debug("checkpoint cosigned by witness", "size", h.Size, "old", known)
 			known, cosigned, some, backoff, conflicts = h.Size, h.Size, true, 0, 0
 			if !wait(p.Interval, nil) {
+				return
+			}
+		case errors.As(err, &conflict) && conflict.Size == known:
+			// Sent from the witness's own size and told that size again:
+			// its checkpoint of that size is not ours.
+			conflicts = 0
+			if !fail(h.Size, fmt.Errorf("%w: size %d: %w", ErrFork, known, err)) {
 				return
 			}
 		case errors.As(err, &conflict) && conflicts < maxConflicts:
