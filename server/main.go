@@ -3,6 +3,7 @@
 //	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs] [--crl FILE ...] [--operator URI ...]
 //	go run ./server --verify-db FILE
 //	go run ./server --metrics 127.0.0.1:9464 --log-format json --reflection
+//	go run ./server --witness witness.example/w1=http://127.0.0.1:7380
 //
 // SIGHUP (or a change to one of the files, checked every --reload-interval)
 // reloads the server's TLS certificate and key and the CRLs without a
@@ -27,6 +28,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/dbcheck"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/service"
+	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
 func main() {
@@ -84,6 +86,11 @@ func main() {
 	flag.Func("operator", "SPIFFE `URI` of an operator identity, which may take backups (repeatable; default: nobody)", func(v string) error {
 		cfg.Operators = append(cfg.Operators, v)
 		return nil
+	})
+	flag.Func("witness", "push each new checkpoint to the C2SP witness `NAME=URL` (http:// or https://; repeatable); the agreement must list NAME and its key", func(v string) error {
+		t, err := witness.ParseTarget(v)
+		cfg.Witnesses = append(cfg.Witnesses, t)
+		return err
 	})
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage

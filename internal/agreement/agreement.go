@@ -22,9 +22,11 @@
 //     has at least one valid signature by one of its identities;
 //     [VerifySigned] says who signed and who is missing.
 //   - [Agreement.CountWitnesses] is the one witness count of the system: a
-//     mediator party counts once, and only with the keys of the agreement
-//     it is called on, which must be the one in force at the checkpoint's
-//     size ([InForceAt]).
+//     mediator party counts once, an external witness once, and only with
+//     the keys of the agreement it is called on, which must be the one in
+//     force at the checkpoint's size ([InForceAt]). A cosigner name (a
+//     mediator's cosigner key or an external witness) belongs to one
+//     party or witness only.
 //   - [Diff] lists every change of an amendment, marking those that change
 //     who is trusted or what counts.
 //
@@ -92,6 +94,13 @@ type Party struct {
 	CosignerKeys []string
 }
 
+// Witness is an external C2SP tlog-witness of the agreement: its name
+// (the key name of its cosignatures) and its cosignature/v1 verifier key.
+type Witness struct {
+	Name string
+	Key  string
+}
+
 // Deadlines in force.
 type Deadlines struct {
 	Acknowledge  time.Duration
@@ -110,6 +119,9 @@ type Agreement struct {
 	Deadlines     Deadlines
 	RulingQuorum  int
 	WitnessQuorum int
+	// Witnesses are the external C2SP tlog-witnesses that count toward
+	// WitnessQuorum, in agreement order.
+	Witnesses []Witness
 	// ClockSkew bounds |author's timestamp − receive time| of every entry
 	// but agreements (whose parties sign them over days).
 	ClockSkew time.Duration
@@ -225,9 +237,24 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 	if a.RulingQuorum > roles[mvmv1.Role_ROLE_MEDIATOR] {
 		return nil, bad("ruling_quorum %d exceeds the %d mediators", a.RulingQuorum, roles[mvmv1.Role_ROLE_MEDIATOR])
 	}
+	for i, w := range p.Witnesses {
+		v, err := fnote.NewVerifierForCosignatureV1(w.VerifierKey)
+		if err != nil {
+			return nil, bad("witnesses[%d] (%q) verifier key: %v", i, w.Name, err)
+		}
+		if v.Name() != w.Name {
+			return nil, bad("witnesses[%d] is named %q but its key is named %q", i, w.Name, v.Name())
+		}
+		if other, dup := cosigners[w.Name]; dup {
+			return nil, bad("witness name %q is already used by %s", w.Name, other)
+		}
+		cosigners[w.Name] = "witness " + w.Name
+		a.Witnesses = append(a.Witnesses, Witness{Name: w.Name, Key: w.VerifierKey})
+	}
 	a.WitnessQuorum = int(p.WitnessQuorum)
-	if a.WitnessQuorum > mediatorKeys {
-		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys", a.WitnessQuorum, mediatorKeys)
+	if a.WitnessQuorum > mediatorKeys+len(a.Witnesses) {
+		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys and %d external witnesses",
+			a.WitnessQuorum, mediatorKeys, len(a.Witnesses))
 	}
 	d := p.GetDeadlines()
 	var err error

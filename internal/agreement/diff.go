@@ -84,6 +84,14 @@ func Diff(cur, next *Agreement) []Change {
 		out = append(out, setDiff(field+" CA", cas(cp), cas(np))...)
 		out = append(out, setDiff(field+" cosigner key", cp.CosignerKeys, np.CosignerKeys)...)
 	}
+	witnesses := func(a *Agreement) []string {
+		var s []string
+		for _, w := range a.Witnesses {
+			s = append(s, w.Key)
+		}
+		return s
+	}
+	out = append(out, setDiff("external witness", witnesses(cur), witnesses(next))...)
 	for _, cp := range cur.Parties() {
 		if _, ok := next.Party(cp.ID); !ok {
 			add("party "+cp.ID, describeParty(cp), "", true)
@@ -147,6 +155,7 @@ func sameRest(a, b *mvmv1.Agreement) bool {
 		p = proto.Clone(p).(*mvmv1.Agreement)
 		p.Header, p.AmendsIndex, p.Title, p.TrustDomain, p.LogOrigin, p.LogVerifierKey = nil, 0, "", "", "", ""
 		p.Deadlines, p.RulingQuorum, p.WitnessQuorum, p.MaxClockSkew = nil, 0, 0, nil
+		p.Witnesses = nil
 		for _, pp := range p.Parties {
 			pp.Id, pp.Name, pp.Role, pp.CaCertificates, pp.CosignerKeys = "", "", 0, nil, nil
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
 // Config is what a server needs. Paths default to files in CertsDir.
@@ -81,6 +82,13 @@ type Config struct {
 	// each batch to log and the store's commit, and returns what the
 	// ledger sees (tests make a commit fail). nil: the store commits.
 	Commit func(b *store.Batch, commit func(*store.Batch) error) error
+	// Witnesses are where to reach the C2SP witnesses the agreement
+	// lists (server --witness NAME=URL); each new checkpoint is pushed
+	// to each, off the append path (package witness).
+	Witnesses []witness.Target
+	// WitnessInterval, WitnessBackoff and WitnessTimeout tune the pushes
+	// (0: witness.Pusher's defaults, 250ms, 1s and 10s).
+	WitnessInterval, WitnessBackoff, WitnessTimeout time.Duration
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -136,6 +144,7 @@ type Server struct {
 	// The file watcher: closing watchStop ends it, then watchDone closes.
 	watchStop, watchDone chan struct{}
 	stopOnce             sync.Once
+	stopWitnesses        func()
 }
 
 // Start binds its port, opens the database (checked before bbolt reads it,
@@ -190,9 +199,16 @@ func Start(cfg Config) (*Server, error) {
 	svc := service.New(l, cfg.Logger, limits)
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
+	if s.stopWitnesses, err = s.startWitnesses(); err != nil {
+		closeListeners()
+		l.Close()
+		st.Close()
+		return nil, err
+	}
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
+		s.stopWitnesses()
 		closeListeners()
 		l.Close()
 		st.Close()
@@ -321,6 +337,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.grpc.Stop()
 	}
 	s.stopMetrics()
+	s.stopWitnesses()
 	s.ledger.Close()
 	return s.store.Close()
 }
