@@ -76,6 +76,8 @@ type Config struct {
 	Reflection bool
 	// RefusalLog bounds the refusal lines one peer can log.
 	RefusalLog service.RefusalLog
+	// Evidence: where evidence files are kept, and their limits (evidence.go).
+	Evidence EvidenceConfig
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -177,12 +179,21 @@ func Start(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, err
 	}
+	evStore, evWhere, err := openEvidence(cfg)
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
 	st, l, err := openLog(cfg, signer, genesis, committedHook(m))
 	if err != nil {
 		closeListeners()
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
+	evLimits := cfg.Evidence.Limits
+	evLimits.Store = evStore
+	svc.SetEvidence(evLimits)
+	cfg.Logger.Info("evidence store", "where", evWhere)
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
 	s.cert.Store(&cert)
