@@ -65,21 +65,6 @@ func init() {
 			return &mvmv1.InformationResponse{Header: mvmclient.NewHeader(), PackageId: id, RequestId: request, Answer: answer, EvidenceSha256: d}, err
 		})
 
-	var evidence stringList
-	var evidenceNote string
-	packageCommand("evidence", "--evidence SHA256 [--evidence SHA256...]", "submit evidence for a reported action (responder)",
-		func(fs *flag.FlagSet) {
-			fs.Var(&evidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable, required)")
-			fs.StringVar(&evidenceNote, "note", "", "note")
-		},
-		func(id string) (proto.Message, error) {
-			d, err := evidence.digests()
-			if err == nil && len(d) == 0 {
-				err = usagef("--evidence is required")
-			}
-			return &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: d, Note: evidenceNote}, err
-		})
-
 	var reason string
 	packageCommand("withdraw", "--reason TEXT", "withdraw a package (submitter)",
 		func(fs *flag.FlagSet) { fs.StringVar(&reason, "reason", "", "why (required)") },
