@@ -190,7 +190,11 @@ func (e *env) listEvidence(v *mvmclient.VerifiedPackage) {
 		}
 		e.printf("%x  %s  %s  %s  %s  %s (index %d)\n", lf.sum, size, dash(lf.mediaType), dash(quoteName(lf.name)), lf.author, stamp(lf.at), lf.index)
 	}
-	e.printf("%d evidence files, from the log verified against checkpoint size %d\n", len(files), v.Checkpoint.Size)
+	plural := "s"
+	if len(files) == 1 {
+		plural = ""
+	}
+	e.printf("%d evidence file%s, from the log verified against checkpoint size %d\n", len(files), plural, v.Checkpoint.Size)
 }
 
 // quoteName shows a name as the author wrote it, quoted when it holds
