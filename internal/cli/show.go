@@ -16,7 +16,6 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -47,11 +46,9 @@ func (e *env) verifiedPackage(ctx context.Context, c *mvmclient.Client, id, stat
 	// The scan that derives the agreements also finds every entry of the
 	// package the log holds: the server cannot withhold one.
 	var inLog []uint64
-	visit := func(index uint64, en *mvmv1.Entry) error {
-		if env, err := envelope.Parse(en.Envelope); err == nil && env.PayloadType != message.TypeAgreement {
-			if p, err := message.Decode(env.PayloadType, env.Payload); err == nil && message.PackageID(p) == id {
-				inLog = append(inLog, index)
-			}
+	visit := func(index uint64, o *entry.Opened) error {
+		if o.Payload != nil && !o.IsAgreement() && message.PackageID(o.Payload) == id {
+			inLog = append(inLog, index)
 		}
 		return nil
 	}
@@ -209,6 +206,9 @@ func signedFields(m proto.Message) []string {
 	case *mvmv1.EvidenceSubmission:
 		digests("evidence", p.EvidenceSha256)
 		add("note", p.Note)
+		for _, f := range p.Files {
+			add("file", fmt.Sprintf("%s, %d bytes, %s, sha256:%x", quoteName(f.Name), f.StoredSize, dash(f.MediaType), f.StoredSha256))
+		}
 	case *mvmv1.Withdrawal:
 		add("reason", p.Reason)
 	case *mvmv1.VerificationFinding:

@@ -43,7 +43,7 @@ type EvidenceOptions struct {
 // evidenceState is the service's evidence side; nil without a store.
 type evidenceState struct {
 	opts    EvidenceOptions
-	uploads *perIdentity
+	uploads *uploadSlots
 
 	mu sync.Mutex
 	// uploaded are the files uploaded for each package since start, by
@@ -64,7 +64,7 @@ func (s *Service) SetEvidence(o EvidenceOptions) {
 	if o.MaxUploads <= 0 {
 		o.MaxUploads = DefaultEvidenceMaxUploads
 	}
-	s.ev = &evidenceState{opts: o, uploads: newPerIdentity(o.MaxUploads), uploaded: map[string]map[evidence.Digest]int64{}}
+	s.ev = &evidenceState{opts: o, uploads: &uploadSlots{max: o.MaxUploads, by: map[string]int{}}, uploaded: map[string]map[evidence.Digest]int64{}}
 }
 
 func (s *Service) evidenceOn() (*evidenceState, error) {
@@ -72,6 +72,33 @@ func (s *Service) evidenceOn() (*evidenceState, error) {
 		return nil, status.Error(codes.Unavailable, "this server keeps no evidence files (server --evidence-dir or --evidence-s3)")
 	}
 	return s.ev, nil
+}
+
+// uploadSlots counts each identity's uploads under way; an identity's
+// entry goes when its count returns to zero. A refused upload does not
+// wait: it is told to come back.
+type uploadSlots struct {
+	max int
+	mu  sync.Mutex
+	by  map[string]int
+}
+
+func (u *uploadSlots) acquire(uri string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.by[uri] >= u.max {
+		return false
+	}
+	u.by[uri]++
+	return true
+}
+
+func (u *uploadSlots) release(uri string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.by[uri]--; u.by[uri] <= 0 {
+		delete(u.by, uri)
+	}
 }
 
 // fileRef checks the fields that name a file.
@@ -101,11 +128,8 @@ func (s *Service) packageEvidence(ctx context.Context, caller *Caller, id string
 		if err != nil {
 			return err
 		}
-		if p == nil {
-			return status.Errorf(codes.NotFound, "package %q does not exist", id)
-		}
-		if !canRead(caller, p) {
-			return status.Errorf(codes.PermissionDenied, "party %s is not party to package %s", caller.ID.Party, p.ID)
+		if p == nil || !canRead(caller, p) {
+			return unseenPackage(caller, id) // as the package reads: no hint that it exists
 		}
 		v.PackageEntries(id, 0, func(i uint64) bool {
 			files.add(v.Leaf(i))

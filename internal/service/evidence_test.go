@@ -242,7 +242,8 @@ func TestEvidenceHostileUploads(t *testing.T) {
 	}
 }
 
-// A party not on the package can neither upload, ask, nor download.
+// A party not on the package can neither upload, ask, nor download: it
+// gets the answer for a package that does not exist.
 func TestEvidenceScope(t *testing.T) {
 	x := newTwoResponders(t, 1, 0)
 	pkg := x.forAF[0]
@@ -255,11 +256,11 @@ func TestEvidenceScope(t *testing.T) {
 	logFiles(t, x.af, pkg, b)
 	_, other := randomFile(1000, 7)
 	_, err := rawUpload(t, x.ir, &mvmv1.UploadEvidenceRequest{PackageId: pkg, Sha256: other, Size: 1000}, make([]byte, 1000))
-	wantCode(t, err, codes.PermissionDenied, "not party to package")
+	wantCode(t, err, codes.NotFound, "or party ir may not read it")
 	_, err = x.ir.API.EvidenceStatus(ctxT(t), &mvmv1.EvidenceStatusRequest{PackageId: pkg, Sha256: d, Size: 1000})
-	wantCode(t, err, codes.PermissionDenied, "not party to package")
+	wantCode(t, err, codes.NotFound, "or party ir may not read it")
 	_, err = download(t, x.ir, pkg, d, 0, 0)
-	wantCode(t, err, codes.PermissionDenied, "not party to package")
+	wantCode(t, err, codes.NotFound, "or party ir may not read it")
 	if got, err := download(t, x.tr, pkg, d, 0, 0); err != nil || !bytes.Equal(got, b) {
 		t.Errorf("mediator download: %v", err)
 	}
