@@ -245,3 +245,39 @@ func storeStatus(err error) error {
 	}
 	return status.Error(codes.Unavailable, fmt.Sprintf("evidence store: %v", err))
 }
+
+// checkEvidenceStored refuses an EvidenceSubmission that names a file the
+// store does not hold whole (FailedPrecondition): its evidence deadline is
+// met only once it is logged, so a logged submission's files are stored.
+// Any other envelope passes (the ledger checks it).
+func (s *Service) checkEvidenceStored(ctx context.Context, raw []byte) error {
+	env, err := envelope.Parse(raw)
+	if err != nil || env.PayloadType != message.TypeEvidenceSubmission {
+		return nil
+	}
+	m, err := message.Decode(env.PayloadType, env.Payload)
+	es, ok := m.(*mvmv1.EvidenceSubmission)
+	if err != nil || !ok || len(es.Files) == 0 {
+		return nil
+	}
+	for i, f := range es.Files {
+		d, err := evidence.ParseDigest(f.StoredSha256)
+		if err != nil {
+			return nil // validation refuses it, naming the field
+		}
+		if s.ev == nil {
+			return status.Errorf(codes.FailedPrecondition, "files[%d]: this server keeps no evidence files (server --evidence-dir or --evidence-s3)", i)
+		}
+		size, err := s.ev.opts.Store.Stat(ctx, d)
+		if errors.Is(err, evidence.ErrNotFound) {
+			return status.Errorf(codes.FailedPrecondition, "files[%d] (%q, sha256 %s) is not stored on the exchange: upload it first (client evidence ID --file)", i, f.Name, d)
+		}
+		if err != nil {
+			return storeStatus(err)
+		}
+		if size != f.StoredSize {
+			return status.Errorf(codes.FailedPrecondition, "files[%d] (%q, sha256 %s): stored_size %d, the stored file has %d bytes", i, f.Name, d, f.StoredSize, size)
+		}
+	}
+	return nil
+}

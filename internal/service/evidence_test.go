@@ -338,3 +338,25 @@ func downloadEvidenceCall(ctx context.Context, c *mvmclient.Client, f *matrixFix
 	}
 	return err
 }
+
+// A submission naming a file is logged only once the file is stored, with
+// the size it names: the evidence deadline it meets is met by files.
+func TestEvidenceSubmissionNeedsStoredFiles(t *testing.T) {
+	f := newFixture(t)
+	pkg := f.packageIn(t, "action-reported")
+	b, d := randomFile(5000, 13)
+	m := &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: pkg, EvidenceSha256: [][]byte{d},
+		Files: []*mvmv1.EvidenceFile{{StoredSha256: d, StoredSize: 5000, Name: "film.mp4"}}}
+	before := f.size(t)
+	_, err := f.af().Append(ctxT(t), m)
+	wantCode(t, err, codes.FailedPrecondition, "is not stored on the exchange")
+	if _, err := f.af().UploadEvidence(ctxT(t), pkg, d, int64(len(b)), bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	m.Files[0].StoredSize = 4999
+	_, err = f.af().Append(ctxT(t), m)
+	wantCode(t, err, codes.FailedPrecondition, "the stored file has 5000 bytes")
+	f.wantSize(t, before)
+	m.Files[0].StoredSize = 5000
+	mustAppend(t, f.af(), m)
+}
