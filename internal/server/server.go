@@ -184,14 +184,18 @@ func Start(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, err
 	}
-	evStore, evWhere, err := openEvidence(cfg)
+	st, l, err := openLog(cfg, signer, genesis, committedHook(m))
 	if err != nil {
 		closeListeners()
 		return nil, err
 	}
-	st, l, err := openLog(cfg, signer, genesis, committedHook(m))
+	// After the log: a new log's genesis is committed as soon as can be
+	// (a server killed before it leaves a file that holds no log).
+	evStore, evWhere, err := openEvidence(cfg)
 	if err != nil {
 		closeListeners()
+		l.Close()
+		st.Close()
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
