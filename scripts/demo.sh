@@ -121,6 +121,16 @@ step "af-interior reports action on two"
 client --as af-interior report "$P1" --outcome raid --arrested 3 --note "site searched, three detained"
 client --as af-interior report "$P2" --outcome not-found --note "no cache at the coordinates"
 
+# The evidence files go to evidence/ beside the database (server
+# --evidence-dir); the mediator's copy is checked against the logged digest
+# before it is written.
+step "af-interior uploads a film of the raid on $P1 and logs it; tr-verifier downloads it, verified"
+printf 'demo film of the raid on %s\n' "$P1" >"$RUN/raid.mp4"
+client --as af-interior evidence "$P1" --file "$RUN/raid.mp4" --note "film of the raid"
+client --as tr-verifier evidence list "$P1"
+client --as tr-verifier evidence get "$P1" --out "$RUN/evidence"
+cmp "$RUN/raid.mp4" "$RUN/evidence/raid.mp4" || fail "the downloaded evidence differs from the file uploaded"
+
 step "the packages as the mediator sees them"
 client --as tr-verifier list
 client --as tr-verifier show "$P1"

@@ -9,6 +9,8 @@ GRPC_HEALTH_PROBE_VERSION=v0.4.63
 # filippo.io/torchwood: litewitness and witnessctl, the third-party C2SP
 # witness of the interop test (internal/witness).
 TORCHWOOD_VERSION=v0.6.1
+# The S3 engine the evidence tests run against (Apache-2.0).
+VERSITYGW_VERSION=v1.8.0
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$ROOT/.bin"
 export PATH="$BIN:$PATH"

@@ -39,7 +39,7 @@ func commands() []command {
 		{&watchCmd{}, spec{name: "watch", args: "[--from N] [--count N] [--state FILE]", longRunning: true, summary: "print log entries from index N on as they are committed, each once a signed checkpoint covers it and it verifies; reconnects without gaps"}},
 		{aboutPackage(&rfiCmd{}), spec{name: "rfi", args: "ID --question TEXT", summary: "request information on a package (responder)"}},
 		{aboutPackage(&respondCmd{}), spec{name: "respond", args: "ID --answer TEXT [--request RFI-ID]", summary: "answer a request for information (submitter)"}},
-		{aboutPackage(&evidenceCmd{}), spec{name: "evidence", args: "ID --evidence SHA256 [--evidence SHA256...]", summary: "submit evidence for a reported action (responder)"}},
+		{&evidenceCmd{}, spec{name: "evidence", longRunning: true, args: "ID --file PATH [--file PATH...] [--evidence SHA256...] [--note TEXT]\n       evidence get ID --out DIR\n       evidence list ID", summary: "upload evidence files and log the signed submission (responder); get or list a package's files, verified"}},
 		{aboutPackage(&withdrawCmd{}), spec{name: "withdraw", args: "ID --reason TEXT", summary: "withdraw a package (submitter)"}},
 		{aboutPackage(&findingCmd{}), spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}},
 		{aboutPackage(&disputeCmd{}), spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}},

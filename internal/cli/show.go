@@ -26,9 +26,22 @@ import (
 // status and deadlines the reducer derives, every signed field of every
 // entry, and the checkpoint it was all verified against.
 func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath string) error {
-	resp, err := c.Package(ctx, id)
+	v, err := e.verifiedPackage(ctx, c, id, statePath)
 	if err != nil {
 		return err
+	}
+	printPackage(e.stdout, v)
+	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow; the log holds no other entry of it\n",
+		v.Checkpoint.Size, len(v.Entries))
+	return nil
+}
+
+// verifiedPackage is a package re-derived from its signed entries, all of
+// those the verified log holds (show, evidence get and list use it).
+func (e *env) verifiedPackage(ctx context.Context, c *mvmclient.Client, id, statePath string) (*mvmclient.VerifiedPackage, error) {
+	resp, err := c.Package(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	// The scan that derives the agreements also finds every entry of the
 	// package the log holds: the server cannot withhold one.
@@ -41,35 +54,32 @@ func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath strin
 	}
 	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AgreementsOnly: true, Visit: visit})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sent, err := leafIndexes(resp.Leaves, ver.Checkpoint.Size)
 	if err != nil {
-		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+		return nil, fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 	}
 	if !slices.Equal(sent, inLog) {
 		// Entries logged since the first answer are not withheld: ask once
 		// more, now that the checkpoint is fixed.
 		if resp, err = c.Package(ctx, id); err != nil {
-			return err
+			return nil, err
 		}
 		if sent, err = leafIndexes(resp.Leaves, ver.Checkpoint.Size); err != nil {
-			return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+			return nil, fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 		}
 		if !slices.Equal(sent, inLog) {
-			return fmt.Errorf("package %s does not verify, not shown: the log of checkpoint size %d holds its entries %v, the server sent %v",
+			return nil, fmt.Errorf("package %s does not verify, not shown: the log of checkpoint size %d holds its entries %v, the server sent %v",
 				id, ver.Checkpoint.Size, inLog, sent)
 		}
 	}
 	resp.Leaves = resp.Leaves[:len(sent)]
 	v, err := c.VerifyPackage(ctx, resp, id, ver.Checkpoint, ver.Agreements)
 	if err != nil {
-		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+		return nil, fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 	}
-	printPackage(e.stdout, v)
-	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow; the log holds no other entry of it\n",
-		v.Checkpoint.Size, len(v.Entries))
-	return nil
+	return v, nil
 }
 
 // leafIndexes returns the indexes of the leaves below size, which must
@@ -196,6 +206,9 @@ func signedFields(m proto.Message) []string {
 	case *mvmv1.EvidenceSubmission:
 		digests("evidence", p.EvidenceSha256)
 		add("note", p.Note)
+		for _, f := range p.Files {
+			add("file", fmt.Sprintf("%s, %d bytes, %s, sha256:%x", quoteName(f.Name), f.StoredSize, dash(f.MediaType), f.StoredSha256))
+		}
 	case *mvmv1.Withdrawal:
 		add("reason", p.Reason)
 	case *mvmv1.VerificationFinding:

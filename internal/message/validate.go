@@ -47,7 +47,8 @@ func Validate(m proto.Message) error {
 		if len(p.EvidenceSha256) == 0 {
 			return fieldErr("evidence_sha256", "at least one digest is required")
 		}
-		return firstErr(packageID(p.PackageId), evidence("evidence_sha256", p.EvidenceSha256), text("note", p.Note, 0, MaxText))
+		return firstErr(packageID(p.PackageId), evidence("evidence_sha256", p.EvidenceSha256), text("note", p.Note, 0, MaxText),
+			evidenceFiles(p.Files, p.EvidenceSha256))
 	case *mvmv1.Withdrawal:
 		return firstErr(packageID(p.PackageId), text("reason", p.Reason, 1, MaxText))
 	case *mvmv1.VerificationFinding:

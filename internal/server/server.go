@@ -89,6 +89,8 @@ type Config struct {
 	// WitnessInterval, WitnessBackoff and WitnessTimeout tune the pushes
 	// (0: witness.Pusher's defaults, 250ms, 1s and 10s).
 	WitnessInterval, WitnessBackoff, WitnessTimeout time.Duration
+	// Evidence: where evidence files are kept, and their limits (evidence.go).
+	Evidence EvidenceConfig
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -196,7 +198,20 @@ func Start(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, err
 	}
+	// After the log: a new log's genesis is committed as soon as can be
+	// (a server killed before it leaves a file that holds no log).
+	evStore, evWhere, err := openEvidence(cfg)
+	if err != nil {
+		closeListeners()
+		l.Close()
+		st.Close()
+		return nil, err
+	}
 	svc := service.New(l, cfg.Logger, limits)
+	evLimits := cfg.Evidence.Limits
+	evLimits.Store = evStore
+	svc.SetEvidence(evLimits)
+	cfg.Logger.Info("evidence store", "where", evWhere)
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
 	if s.stopWitnesses, err = s.startWitnesses(); err != nil {

@@ -849,8 +849,11 @@ type EvidenceSubmission struct {
 	PackageId      string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
 	EvidenceSha256 [][]byte               `protobuf:"bytes,3,rep,name=evidence_sha256,json=evidenceSha256,proto3" json:"evidence_sha256,omitempty"`
 	Note           string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The files stored on the exchange (UploadEvidence), one per digest of
+	// evidence_sha256 that has a stored file, in the same order.
+	Files         []*EvidenceFile `protobuf:"bytes,30,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EvidenceSubmission) Reset() {
@@ -911,6 +914,90 @@ func (x *EvidenceSubmission) GetNote() string {
 	return ""
 }
 
+func (x *EvidenceSubmission) GetFiles() []*EvidenceFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// EvidenceFile describes one evidence file of a submission. Once bodies are
+// sealed, name, media_type, size and plaintext sha256 move into the sealed
+// body and stored_sha256 stays in clear.
+type EvidenceFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 of the bytes stored on the exchange (clear or ciphertext): the
+	// object's name in the evidence store; also listed in evidence_sha256.
+	StoredSha256 []byte `protobuf:"bytes,1,opt,name=stored_sha256,json=storedSha256,proto3" json:"stored_sha256,omitempty"`
+	// Size in bytes of the stored object.
+	StoredSize int64 `protobuf:"varint,2,opt,name=stored_size,json=storedSize,proto3" json:"stored_size,omitempty"`
+	// The file's original base name, as the author gave it; readers
+	// sanitise it before writing anything under it.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// IANA media type, e.g. video/mp4.
+	MediaType     string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceFile) Reset() {
+	*x = EvidenceFile{}
+	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceFile) ProtoMessage() {}
+
+func (x *EvidenceFile) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceFile.ProtoReflect.Descriptor instead.
+func (*EvidenceFile) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EvidenceFile) GetStoredSha256() []byte {
+	if x != nil {
+		return x.StoredSha256
+	}
+	return nil
+}
+
+func (x *EvidenceFile) GetStoredSize() int64 {
+	if x != nil {
+		return x.StoredSize
+	}
+	return 0
+}
+
+func (x *EvidenceFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EvidenceFile) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
 // Withdrawal (submitter): the package is withdrawn; it accepts nothing more.
 type Withdrawal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -923,7 +1010,7 @@ type Withdrawal struct {
 
 func (x *Withdrawal) Reset() {
 	*x = Withdrawal{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1022,7 @@ func (x *Withdrawal) String() string {
 func (*Withdrawal) ProtoMessage() {}
 
 func (x *Withdrawal) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1035,7 @@ func (x *Withdrawal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Withdrawal.ProtoReflect.Descriptor instead.
 func (*Withdrawal) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{9}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Withdrawal) GetHeader() *Header {
@@ -986,7 +1073,7 @@ type VerificationFinding struct {
 
 func (x *VerificationFinding) Reset() {
 	*x = VerificationFinding{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1085,7 @@ func (x *VerificationFinding) String() string {
 func (*VerificationFinding) ProtoMessage() {}
 
 func (x *VerificationFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1098,7 @@ func (x *VerificationFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerificationFinding.ProtoReflect.Descriptor instead.
 func (*VerificationFinding) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{10}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerificationFinding) GetHeader() *Header {
@@ -1064,7 +1151,7 @@ type Dispute struct {
 
 func (x *Dispute) Reset() {
 	*x = Dispute{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1163,7 @@ func (x *Dispute) String() string {
 func (*Dispute) ProtoMessage() {}
 
 func (x *Dispute) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1176,7 @@ func (x *Dispute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dispute.ProtoReflect.Descriptor instead.
 func (*Dispute) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{11}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Dispute) GetHeader() *Header {
@@ -1136,7 +1223,7 @@ type Ruling struct {
 
 func (x *Ruling) Reset() {
 	*x = Ruling{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1235,7 @@ func (x *Ruling) String() string {
 func (*Ruling) ProtoMessage() {}
 
 func (x *Ruling) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1248,7 @@ func (x *Ruling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ruling.ProtoReflect.Descriptor instead.
 func (*Ruling) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{12}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Ruling) GetHeader() *Header {
@@ -1207,7 +1294,7 @@ type Cosignature struct {
 
 func (x *Cosignature) Reset() {
 	*x = Cosignature{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1306,7 @@ func (x *Cosignature) String() string {
 func (*Cosignature) ProtoMessage() {}
 
 func (x *Cosignature) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1319,7 @@ func (x *Cosignature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cosignature.ProtoReflect.Descriptor instead.
 func (*Cosignature) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{13}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Cosignature) GetHeader() *Header {
@@ -1320,13 +1407,21 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"actionTime\x12,\n" +
 	"\x06counts\x18\x05 \x01(\v2\x14.mvm.v1.ActionCountsR\x06counts\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\x12'\n" +
-	"\x0fevidence_sha256\x18\a \x03(\fR\x0eevidenceSha256\"\x98\x01\n" +
+	"\x0fevidence_sha256\x18\a \x03(\fR\x0eevidenceSha256\"\xc4\x01\n" +
 	"\x12EvidenceSubmission\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12'\n" +
 	"\x0fevidence_sha256\x18\x03 \x03(\fR\x0eevidenceSha256\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"k\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12*\n" +
+	"\x05files\x18\x1e \x03(\v2\x14.mvm.v1.EvidenceFileR\x05files\"\x87\x01\n" +
+	"\fEvidenceFile\x12#\n" +
+	"\rstored_sha256\x18\x01 \x01(\fR\fstoredSha256\x12\x1f\n" +
+	"\vstored_size\x18\x02 \x01(\x03R\n" +
+	"storedSize\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x04 \x01(\tR\tmediaType\"k\n" +
 	"\n" +
 	"Withdrawal\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
@@ -1399,7 +1494,7 @@ func file_mvm_v1_payloads_proto_rawDescGZIP() []byte {
 }
 
 var file_mvm_v1_payloads_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_mvm_v1_payloads_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mvm_v1_payloads_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_mvm_v1_payloads_proto_goTypes = []any{
 	(Priority)(0),                 // 0: mvm.v1.Priority
 	(Tlp)(0),                      // 1: mvm.v1.Tlp
@@ -1414,15 +1509,16 @@ var file_mvm_v1_payloads_proto_goTypes = []any{
 	(*ActionCounts)(nil),          // 10: mvm.v1.ActionCounts
 	(*ActionReport)(nil),          // 11: mvm.v1.ActionReport
 	(*EvidenceSubmission)(nil),    // 12: mvm.v1.EvidenceSubmission
-	(*Withdrawal)(nil),            // 13: mvm.v1.Withdrawal
-	(*VerificationFinding)(nil),   // 14: mvm.v1.VerificationFinding
-	(*Dispute)(nil),               // 15: mvm.v1.Dispute
-	(*Ruling)(nil),                // 16: mvm.v1.Ruling
-	(*Cosignature)(nil),           // 17: mvm.v1.Cosignature
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*EvidenceFile)(nil),          // 13: mvm.v1.EvidenceFile
+	(*Withdrawal)(nil),            // 14: mvm.v1.Withdrawal
+	(*VerificationFinding)(nil),   // 15: mvm.v1.VerificationFinding
+	(*Dispute)(nil),               // 16: mvm.v1.Dispute
+	(*Ruling)(nil),                // 17: mvm.v1.Ruling
+	(*Cosignature)(nil),           // 18: mvm.v1.Cosignature
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_mvm_v1_payloads_proto_depIdxs = []int32{
-	18, // 0: mvm.v1.Header.authored_at:type_name -> google.protobuf.Timestamp
+	19, // 0: mvm.v1.Header.authored_at:type_name -> google.protobuf.Timestamp
 	4,  // 1: mvm.v1.TargetPackage.header:type_name -> mvm.v1.Header
 	5,  // 2: mvm.v1.TargetPackage.locations:type_name -> mvm.v1.Location
 	0,  // 3: mvm.v1.TargetPackage.priority:type_name -> mvm.v1.Priority
@@ -1432,20 +1528,21 @@ var file_mvm_v1_payloads_proto_depIdxs = []int32{
 	4,  // 7: mvm.v1.InformationResponse.header:type_name -> mvm.v1.Header
 	4,  // 8: mvm.v1.ActionReport.header:type_name -> mvm.v1.Header
 	2,  // 9: mvm.v1.ActionReport.outcome:type_name -> mvm.v1.Outcome
-	18, // 10: mvm.v1.ActionReport.action_time:type_name -> google.protobuf.Timestamp
+	19, // 10: mvm.v1.ActionReport.action_time:type_name -> google.protobuf.Timestamp
 	10, // 11: mvm.v1.ActionReport.counts:type_name -> mvm.v1.ActionCounts
 	4,  // 12: mvm.v1.EvidenceSubmission.header:type_name -> mvm.v1.Header
-	4,  // 13: mvm.v1.Withdrawal.header:type_name -> mvm.v1.Header
-	4,  // 14: mvm.v1.VerificationFinding.header:type_name -> mvm.v1.Header
-	3,  // 15: mvm.v1.VerificationFinding.verdict:type_name -> mvm.v1.Verdict
-	4,  // 16: mvm.v1.Dispute.header:type_name -> mvm.v1.Header
-	4,  // 17: mvm.v1.Ruling.header:type_name -> mvm.v1.Header
-	4,  // 18: mvm.v1.Cosignature.header:type_name -> mvm.v1.Header
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	13, // 13: mvm.v1.EvidenceSubmission.files:type_name -> mvm.v1.EvidenceFile
+	4,  // 14: mvm.v1.Withdrawal.header:type_name -> mvm.v1.Header
+	4,  // 15: mvm.v1.VerificationFinding.header:type_name -> mvm.v1.Header
+	3,  // 16: mvm.v1.VerificationFinding.verdict:type_name -> mvm.v1.Verdict
+	4,  // 17: mvm.v1.Dispute.header:type_name -> mvm.v1.Header
+	4,  // 18: mvm.v1.Ruling.header:type_name -> mvm.v1.Header
+	4,  // 19: mvm.v1.Cosignature.header:type_name -> mvm.v1.Header
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_payloads_proto_init() }
@@ -1459,7 +1556,7 @@ func file_mvm_v1_payloads_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_payloads_proto_rawDesc), len(file_mvm_v1_payloads_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
