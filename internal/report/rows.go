@@ -1,0 +1,63 @@
+package report
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// rows is the package table: every package an entry received in the month
+// concerns, in log order, with its state at the month's end.
+func (b *Builder) rows() []PackageRow {
+	end := b.month.End()
+	rows := []PackageRow{}
+	for _, id := range b.order {
+		t := b.pkgs[id]
+		if !t.touched {
+			continue
+		}
+		row := PackageRow{ID: id, Status: string(t.pkg.Status), Outcome: t.pkg.Outcome(), TLP: TLPName(t.tlp),
+			Submitted: t.pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
+			Withdrawn: when(t.withdrawn), Locations: []Location{}}
+		for _, d := range t.pkg.Deadlines {
+			if _, late := workflow.BreachOf(id, d, end); late {
+				row.Breaches++
+			}
+		}
+		for _, l := range t.locations {
+			row.Locations = append(row.Locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM})
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func when(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// TLPName is the TLP 2.0 label of a marking ("amber+strict"), "clear" when
+// unspecified.
+func TLPName(t mvmv1.Tlp) string {
+	if t == mvmv1.Tlp_TLP_UNSPECIFIED {
+		return "clear"
+	}
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(t.String(), "TLP_")), "_", "+")
+}
+
+// percentile is the nearest-rank p-th percentile of ds, 0 if none.
+func percentile(ds []time.Duration, p int) Secs {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100 // ceil(p·n/100)
+	return secs(s[max(rank, 1)-1])
+}
