@@ -89,6 +89,10 @@ func story(t testing.TB) []report.Entry {
 	// P1: acknowledged exactly at its due time (on time), reported one
 	// nanosecond after its due time (late), raid: evidence never comes.
 	l.submit("p1", "2026-10-31T12:00:00Z", 34.0, 71.5)
+	// P9: submitted at November's first instant (November's), withdrawn
+	// at once: its acknowledgement deadline met after 0 s.
+	l.submit("p9", "2026-11-01T00:00:00Z", 33.0, 69.0)
+	l.add("2026-11-01T00:00:00Z", pk, &mvmv1.Withdrawal{Header: hdr("p9-wd", "2026-11-01T00:00:00Z"), PackageId: "p9", Reason: "stale"})
 	l.ack("p1", "2026-11-01T12:00:00Z")
 	l.report("p1", "2026-11-08T12:00:00.000000001Z", mvmv1.Outcome_OUTCOME_RAID_CONDUCTED)
 	// P4: on time throughout, a contradicting finding, disputed, ruled by
@@ -107,6 +111,8 @@ func story(t testing.TB) []report.Entry {
 	// P6: acknowledgement due exactly at the month's end, met before it:
 	// it belongs to December. Its report deadline is pending.
 	l.submit("p6", "2026-11-30T00:00:00Z", 30.2, 67.0)
+	// P8: the same, never acknowledged: pending at the end, not late.
+	l.submit("p8", "2026-11-30T00:00:00Z", 30.3, 67.1)
 	l.ack("p6", "2026-11-30T23:59:59Z")
 	// P2: submitted in the last hour, its acknowledgement pending.
 	l.submit("p2", "2026-11-30T23:00:00Z", 35.0, 72.0)
@@ -148,10 +154,10 @@ func TestFigures(t *testing.T) {
 		month:    "2026-11",
 		complete: true,
 		period: report.Figures{
-			PackagesSubmitted: 4, // p4, p6, p2, p7
+			PackagesSubmitted: 6, // p9, p4, p6, p8, p2, p7
 			Obligations: []report.Obligation{
-				// p1 24 h (at its due time), p4 6 h, p7 1 h (withdrawn).
-				{Name: "acknowledge", OnTime: 3, Met: 3, Median: 6 * hour, P90: 24 * hour, Deadline: day},
+				// p9 0 s, p1 24 h (at its due time), p4 6 h, p7 1 h (withdrawn).
+				{Name: "acknowledge", OnTime: 4, Met: 4, Median: 1 * hour, P90: 24 * hour, Deadline: day},
 				// p1 one nanosecond late, p4 in 2 d; p3's was due in October.
 				{Name: "action-report", OnTime: 1, Late: 1, Met: 2, Median: 2 * day, P90: 7 * day, Deadline: 7 * day},
 				{Name: "evidence", Open: 1, Deadline: 10 * day},
@@ -165,10 +171,11 @@ func TestFigures(t *testing.T) {
 			},
 		},
 		cum: report.Figures{
-			PackagesSubmitted: 6,
+			PackagesSubmitted: 8,
 			Obligations: []report.Obligation{
-				// p3's 48 h joins; p2's is pending, p6's met but not yet due.
-				{Name: "acknowledge", OnTime: 3, Late: 1, Pending: 1, Met: 4, Median: 6 * hour, P90: 48 * hour, Deadline: day},
+				// p3's 48 h joins; p2's and p8's are pending, p6's met but
+				// not yet due.
+				{Name: "acknowledge", OnTime: 4, Late: 1, Pending: 2, Met: 5, Median: 6 * hour, P90: 48 * hour, Deadline: day},
 				// p3 14 d; p6's pending.
 				{Name: "action-report", OnTime: 1, Late: 2, Pending: 1, Met: 3, Median: 7 * day, P90: 14 * day, Deadline: 7 * day},
 				{Name: "evidence", Open: 1, Deadline: 10 * day},
@@ -225,9 +232,9 @@ func TestFigures(t *testing.T) {
 			PackagesSubmitted: 1,
 			Obligations: []report.Obligation{
 				// p6 acknowledged 23:59:59 after submission, due Dec 1 00:00;
-				// p2's (due Dec 1 23:00) open and overdue at the end, as
-				// is p5's; p7's...
-				{Name: "acknowledge", OnTime: 1, Open: 2, Met: 1, Median: day - 1, P90: day - 1, Deadline: day},
+				// p8's (due Dec 1 00:00), p2's (Dec 1 23:00) and p5's open
+				// and overdue at the end.
+				{Name: "acknowledge", OnTime: 1, Open: 3, Met: 1, Median: day - 1, P90: day - 1, Deadline: day},
 				// p6's report, due Dec 7 23:59:59, open at the end.
 				{Name: "action-report", Open: 1, Deadline: 7 * day},
 				{Name: "evidence", Deadline: 10 * day},
@@ -235,7 +242,7 @@ func TestFigures(t *testing.T) {
 			ActionReports: map[string]int{},
 			Findings:      map[string]int{},
 			Breaches: []report.BreachCount{
-				{Party: "af", Obligation: "acknowledge", Count: 2, Open: 2},
+				{Party: "af", Obligation: "acknowledge", Count: 3, Open: 3},
 				{Party: "af", Obligation: "action-report", Count: 1, Open: 1},
 			},
 		},
@@ -269,15 +276,17 @@ func TestPackageRows(t *testing.T) {
 	want := []row{
 		{"p3", "action-reported", 2, true}, // touched by its November report
 		{"p1", "action-reported", 2, true},
+		{"p9", "withdrawn", 0, false},
 		{"p4", "ruled", 0, true},
 		{"p6", "acknowledged", 0, true},
+		{"p8", "submitted", 0, false}, // due at the end exactly: not late
 		{"p2", "submitted", 0, false},
 		{"p7", "withdrawn", 0, false},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rows:\n got %v\nwant %v", got, want)
 	}
-	if p := r.Packages[2]; p.Ruled == nil || !p.Ruled.Equal(at("2026-11-16T00:00:00Z")) || p.Outcome != "not-found" || p.TLP != "amber" {
+	if p := r.Packages[3]; p.Ruled == nil || !p.Ruled.Equal(at("2026-11-16T00:00:00Z")) || p.Outcome != "not-found" || p.TLP != "amber" {
 		t.Errorf("p4 row: got ruled %v outcome %q tlp %q", p.Ruled, p.Outcome, p.TLP)
 	}
 	if l := r.Packages[1].Locations; len(l) != 1 || l[0].Lat != 34.0 || l[0].Lon != 71.5 || l[0].PrecisionM != 50 {
