@@ -15,12 +15,14 @@
 //     entry the reducer refuses is an error, never skipped.
 //   - The report is as of the month's end: entries received at or after it
 //     are not counted, so a report of a past month stays the same however
-//     far the log grows.
+//     far the log grows. While the log holds no entry after the month, the
+//     obligations are judged as of its last entry's receive time instead
+//     (Report.AsOf; Complete is false): never as of a clock.
 //   - An obligation belongs to the month its deadline falls due in
-//     ([start, end) in UTC); as of the end it was met on time (at or before
-//     its due time), met late, or is still open (overdue). Cumulative
-//     figures count every obligation due before the end, and those not yet
-//     due as pending.
+//     ([start, end) in UTC). As of AsOf it was met on time (at or before
+//     its due time), met late, is still open (overdue), or is pending (not
+//     yet due). Cumulative figures count every obligation due before the
+//     end, and every pending one.
 //   - Percentiles are nearest-rank: the p-th of n sorted values is the
 //     ceil(p·n)-th.
 package report

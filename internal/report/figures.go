@@ -14,10 +14,13 @@ const Format = "mvm-monthly-report/1"
 
 // Report is the monthly report: what the HTML shows and the JSON holds.
 type Report struct {
-	Format     string     `json:"format"`
-	Month      string     `json:"month"`
-	From       time.Time  `json:"from"`
-	To         time.Time  `json:"to"`
+	Format string    `json:"format"`
+	Month  string    `json:"month"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// AsOf is when obligations are judged: the month's end, or, while the
+	// log holds nothing after the month, its last entry's receive time.
+	AsOf       time.Time  `json:"as_of"`
 	Checkpoint Checkpoint `json:"checkpoint"`
 	// Entries is how many entries of the log were read (the checkpoint's
 	// size); LastEntry the receive time of the last one counted.
@@ -135,14 +138,17 @@ func (b *Builder) Report(cp Checkpoint) *Report {
 			Acknowledge: secs(d.Acknowledge), ActionReport: secs(d.ActionReport), Evidence: secs(d.Evidence)}
 	}
 	r.Complete = b.after > 0
-	r.MonthFigures = b.figures(func(t time.Time) bool { return b.month.holds(t) }, false, r.Agreement)
-	r.Cumulative = b.figures(func(t time.Time) bool { return t.Before(end) }, true, r.Agreement)
-	r.Packages = b.rows()
+	r.AsOf = end
+	if !r.Complete {
+		r.AsOf = b.last
+	}
+	r.MonthFigures = b.figures(func(t time.Time) bool { return b.month.holds(t) }, false, r.AsOf, r.Agreement)
+	r.Cumulative = b.figures(func(t time.Time) bool { return t.Before(end) }, true, r.AsOf, r.Agreement)
+	r.Packages = b.rows(r.AsOf)
 	return r
 }
 
-func (b *Builder) figures(in func(time.Time) bool, cumulative bool, terms AgreementTerms) Figures {
-	end := b.month.End()
+func (b *Builder) figures(in func(time.Time) bool, cumulative bool, asOf time.Time, terms AgreementTerms) Figures {
 	f := Figures{ActionReports: map[string]int{}, Findings: map[string]int{}}
 	allow := map[string]Secs{workflow.DeadlineAcknowledge: terms.Acknowledge,
 		workflow.DeadlineActionReport: terms.ActionReport, workflow.DeadlineEvidence: terms.Evidence}
@@ -162,19 +168,19 @@ func (b *Builder) figures(in func(time.Time) bool, cumulative bool, terms Agreem
 			if o == nil {
 				continue
 			}
-			if !d.Due.Before(end) {
-				// Not yet due at the end: it belongs to the month it falls
-				// due in; until then the cumulative figures count it as
-				// pending while it is open.
-				if cumulative && d.Met.IsZero() {
+			if !d.Due.Before(asOf) && d.Met.IsZero() {
+				// Not yet due: pending in the cumulative figures, and in
+				// the month's if it falls due in it.
+				if cumulative || in(d.Due) {
 					o.Pending++
 				}
 				continue
 			}
-			br, late := workflow.BreachOf(id, d, end)
 			if !in(d.Due) {
+				// It belongs to the month it falls due in.
 				continue
 			}
+			br, late := workflow.BreachOf(id, d, asOf)
 			switch {
 			case late && br.Open:
 				o.Open++

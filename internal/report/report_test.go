@@ -231,24 +231,23 @@ func TestFigures(t *testing.T) {
 		period: report.Figures{
 			PackagesSubmitted: 1,
 			Obligations: []report.Obligation{
-				// p6 acknowledged 23:59:59 after submission, due Dec 1 00:00;
-				// p8's (due Dec 1 00:00), p2's (Dec 1 23:00) and p5's open
-				// and overdue at the end.
-				{Name: "acknowledge", OnTime: 1, Open: 3, Met: 1, Median: day - 1, P90: day - 1, Deadline: day},
-				// p6's report, due Dec 7 23:59:59, open at the end.
-				{Name: "action-report", Open: 1, Deadline: 7 * day},
+				// As of the log's last entry (p5's, at Dec 1 00:00): p6
+				// acknowledged 23:59:59 after submission, on time; p8's
+				// (due Dec 1 00:00, that instant), p2's and p5's not yet due.
+				{Name: "acknowledge", OnTime: 1, Pending: 3, Met: 1, Median: day - 1, P90: day - 1, Deadline: day},
+				// p6's report, due Dec 7 23:59:59.
+				{Name: "action-report", Pending: 1, Deadline: 7 * day},
 				{Name: "evidence", Deadline: 10 * day},
 			},
 			ActionReports: map[string]int{},
 			Findings:      map[string]int{},
-			Breaches: []report.BreachCount{
-				{Party: "af", Obligation: "acknowledge", Count: 3, Open: 3},
-				{Party: "af", Obligation: "action-report", Count: 1, Open: 1},
-			},
 		},
 	}} {
 		t.Run(test.month, func(t *testing.T) {
 			r := build(t, entries, test.month)
+			if want := map[bool]time.Time{true: r.To, false: at("2026-12-01T00:00:00Z")}[test.complete]; !r.AsOf.Equal(want) {
+				t.Errorf("as of: got %v, want %v", r.AsOf, want)
+			}
 			if r.Complete != test.complete {
 				t.Errorf("complete: got %v, want %v", r.Complete, test.complete)
 			}

@@ -11,8 +11,7 @@ import (
 
 // rows is the package table: every package an entry received in the month
 // concerns, in log order, with its state at the month's end.
-func (b *Builder) rows() []PackageRow {
-	end := b.month.End()
+func (b *Builder) rows(asOf time.Time) []PackageRow {
 	rows := []PackageRow{}
 	for _, id := range b.order {
 		t := b.pkgs[id]
@@ -23,7 +22,7 @@ func (b *Builder) rows() []PackageRow {
 			Submitted: t.pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
 			Withdrawn: when(t.withdrawn), Locations: []Location{}}
 		for _, d := range t.pkg.Deadlines {
-			if _, late := workflow.BreachOf(id, d, end); late {
+			if _, late := workflow.BreachOf(id, d, asOf); late {
 				row.Breaches++
 			}
 		}
