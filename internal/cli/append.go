@@ -27,6 +27,7 @@ func init() {
 	var lat, lon, precision float64
 	var summary, group, priority, tlp, responder, id string
 	var evidence stringList
+	var geo geojsonFlags
 	register(&command{
 		name: "submit", args: "--lat DEG --lon DEG [--summary TEXT]",
 		summary: "submit a target package (submitter); prints the package id first",
@@ -42,12 +43,16 @@ func init() {
 			fs.StringVar(&id, "id", "", "package id (default: random)")
 			fs.Var(&evidence, "evidence", "`SHA256` hex digest of an evidence file (repeatable)")
 			receiptFlag(fs)
+			geo.register(fs)
 		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
 			}
-			if !flagSet(fs, "lat") || !flagSet(fs, "lon") {
+			if geo.path != "" && (flagSet(fs, "lat") || flagSet(fs, "lon") || id != "") {
+				return usagef("--geojson replaces --lat, --lon and --id")
+			}
+			if geo.path == "" && (!flagSet(fs, "lat") || !flagSet(fs, "lon")) {
 				return usagef("--lat and --lon are required")
 			}
 			pri, ok := mvmv1.Priority_value["PRIORITY_"+strings.ToUpper(priority)]
@@ -72,6 +77,9 @@ func init() {
 				SuspectedGroup: group, Summary: summary,
 				Priority: mvmv1.Priority(pri), Tlp: mvmv1.Tlp(t),
 				EvidenceSha256: digests, Responder: responder,
+			}
+			if geo.path != "" {
+				return e.submitGeoJSON(fs, geo, tp)
 			}
 			return e.appendAndPrint(fs, tp, h.MessageId)
 		},

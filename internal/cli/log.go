@@ -101,12 +101,15 @@ func init() {
 		},
 	})
 
-	var out string
+	var out, format string
 	register(&command{
 		longRunning: true,
-		name:        "export", args: "--out FILE",
+		name:        "export", args: "--out FILE [--format bundle|stix|geojson]",
 		summary: "write an offline audit bundle: entries, signer certificates, checkpoint and cosignatures",
-		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "bundle file to write (required)") },
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&out, "out", "", "bundle file to write (required)")
+			fs.StringVar(&format, "format", "bundle", "bundle (an offline audit bundle), stix (a STIX 2.1 bundle) or geojson (RFC 7946)")
+		},
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
 			if err := exactly(0, args, "no positional arguments"); err != nil {
 				return err
@@ -115,6 +118,9 @@ func init() {
 				return usagef("--out FILE is required")
 			}
 			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
+				if format != "bundle" {
+					return e.exportFormat(ctx, c, format, out)
+				}
 				return export(ctx, c, out, e)
 			})
 		},

@@ -120,9 +120,10 @@ type PackageRow struct {
 
 // Location is a point of a package (WGS 84).
 type Location struct {
-	Lat        float64 `json:"lat"`
-	Lon        float64 `json:"lon"`
-	PrecisionM float64 `json:"precision_m"`
+	Lat         float64 `json:"lat"`
+	Lon         float64 `json:"lon"`
+	PrecisionM  float64 `json:"precision_m"`
+	Description string  `json:"description,omitempty"`
 }
 
 var obligationNames = []string{workflow.DeadlineAcknowledge, workflow.DeadlineActionReport, workflow.DeadlineEvidence}
@@ -144,7 +145,7 @@ func (b *Builder) Report(cp Checkpoint) *Report {
 	}
 	r.MonthFigures = b.figures(func(t time.Time) bool { return b.month.holds(t) }, false, r.AsOf, r.Agreement)
 	r.Cumulative = b.figures(func(t time.Time) bool { return t.Before(end) }, true, r.AsOf, r.Agreement)
-	r.Packages = b.rows(r.AsOf)
+	r.Packages = b.rows(r.AsOf, false)
 	return r
 }
 

@@ -10,12 +10,12 @@ import (
 )
 
 // rows is the package table: every package an entry received in the month
-// concerns, in log order, with its state at the month's end.
-func (b *Builder) rows(asOf time.Time) []PackageRow {
+// concerns (all: every package), in log order, with its state as of asOf.
+func (b *Builder) rows(asOf time.Time, all bool) []PackageRow {
 	rows := []PackageRow{}
 	for _, id := range b.order {
 		t := b.pkgs[id]
-		if !t.touched {
+		if !t.touched && !all {
 			continue
 		}
 		row := PackageRow{ID: id, Status: string(t.pkg.Status), Outcome: t.pkg.Outcome(), TLP: TLPName(t.tlp),
@@ -27,7 +27,7 @@ func (b *Builder) rows(asOf time.Time) []PackageRow {
 			}
 		}
 		for _, l := range t.locations {
-			row.Locations = append(row.Locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM})
+			row.Locations = append(row.Locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM, Description: l.Description})
 		}
 		rows = append(rows, row)
 	}
@@ -60,3 +60,12 @@ func percentile(ds []time.Duration, p int) Secs {
 	rank := (p*len(s) + 99) / 100 // ceil(p·n/100)
 	return secs(s[max(rank, 1)-1])
 }
+
+// AllRows is every package of the entries added, in log order, with its
+// state as of the last entry: for exports of the whole log, whose Builder
+// is made with [Everything].
+func (b *Builder) AllRows() []PackageRow { return b.rows(b.last, true) }
+
+// Everything is a month that ends after any log: a Builder of it takes
+// every entry.
+var Everything = Month{time.Date(9999, 12, 1, 0, 0, 0, 0, time.UTC)}

@@ -102,7 +102,7 @@ func (s *STIX) Add(e Entry) error {
 		g := &group{obj: map[string]any{"type": "grouping", "spec_version": "2.1", "id": stixID("grouping", "package:"+pkg),
 			"created": at, "modified": at, "created_by_ref": partyID(e.Author.Party),
 			"name": "Target package " + pkg, "context": "suspicious-activity",
-			"description": strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup),
+			"description":         strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup),
 			"object_marking_refs": []string{tlpMarkings[tlp].id}, "labels": []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}}}
 		s.groups[pkg] = g
 		s.order = append(s.order, pkg)
