@@ -1,10 +1,11 @@
 package cli
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,19 +45,11 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		js, err := report.JSON(r)
-		if err != nil {
-			return err
-		}
-		var page bytes.Buffer
-		if err := report.HTML(&page, r); err != nil {
-			return err
-		}
 		base := filepath.Join(c.out, "mvm-report-"+month.String())
-		if err := atomicfile.WriteFile(base+".json", js, 0o600); err != nil {
+		if err := writeAtomic(base+".json", func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFile(base+".html", page.Bytes(), 0o600); err != nil {
+		if err := writeAtomic(base+".html", func(w io.Writer) error { return report.HTML(w, r) }); err != nil {
 			return err
 		}
 		m := r.MonthFigures
@@ -68,6 +61,25 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 		e.printf("verified against checkpoint size %d: every entry audited\n", r.Checkpoint.Size)
 		return nil
 	})
+}
+
+// writeAtomic writes a file through fn, whole or not at all, mode 0600
+// (internal/atomicfile), streaming: a report of 100,000 packages is never
+// one buffer in memory.
+func writeAtomic(path string, fn func(io.Writer) error) error {
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	w := bufio.NewWriter(f)
+	if err := fn(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Commit()
 }
 
 func breachTotal(f report.Figures) int {

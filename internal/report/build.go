@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -50,12 +51,14 @@ func (m Month) holds(t time.Time) bool { return !t.Before(m.Start) && t.Before(m
 type track struct {
 	pkg       *workflow.Package
 	touched   bool // an entry of it was received in the month
-	started   map[string]time.Time
+	// started is when each deadline was set, by its index in
+	// obligationNames (a map per package would cost more than the rest).
+	started   [3]time.Time
 	acked     time.Time
 	reported  time.Time
 	withdrawn time.Time
 	ruled     time.Time
-	locations []*mvmv1.Location
+	locations []Location
 	tlp       mvmv1.Tlp
 }
 
@@ -133,14 +136,18 @@ func (b *Builder) Add(e Entry) error {
 	}
 	if t == nil {
 		tp := e.Payload.(*mvmv1.TargetPackage)
-		t = &track{started: map[string]time.Time{}, locations: tp.Locations, tlp: tp.Tlp}
+		t = &track{tlp: tp.Tlp}
+		// Only the coordinates are kept, not the package's text.
+		for _, l := range tp.Locations {
+			t.locations = append(t.locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM, Description: l.Description})
+		}
 		b.pkgs[id] = t
 		b.order = append(b.order, id)
 	}
 	// A deadline starts with the entry that creates it.
 	for _, d := range next.Deadlines {
-		if _, ok := t.started[d.Name]; !ok {
-			t.started[d.Name] = e.ReceivedAt
+		if i := slices.Index(obligationNames, d.Name); i >= 0 && t.started[i].IsZero() {
+			t.started[i] = e.ReceivedAt
 		}
 	}
 	t.touched = t.touched || b.month.holds(e.ReceivedAt)

@@ -201,7 +201,7 @@ func (b *Builder) figures(in func(time.Time) bool, cumulative bool, asOf time.Ti
 				}
 			}
 			if !br.Open {
-				taken[d.Name] = append(taken[d.Name], d.Met.Sub(t.started[d.Name]))
+				taken[d.Name] = append(taken[d.Name], d.Met.Sub(t.started[slices.Index(obligationNames, d.Name)]))
 			}
 		}
 	}

@@ -13,11 +13,17 @@ import (
 // JSON encodes r as the report's JSON file: indented, fields in a fixed
 // order, so the same report is the same bytes.
 func JSON(r *Report) ([]byte, error) {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	var b bytes.Buffer
+	err := WriteJSON(&b, r)
+	return b.Bytes(), err
+}
+
+// WriteJSON writes JSON(r) to w.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
 }
 
 // ParseJSON reads a report's JSON file, refusing another format.

@@ -26,9 +26,7 @@ func (b *Builder) rows(asOf time.Time, all bool) []PackageRow {
 				row.Breaches++
 			}
 		}
-		for _, l := range t.locations {
-			row.Locations = append(row.Locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM, Description: l.Description})
-		}
+		row.Locations = append(row.Locations, t.locations...)
 		rows = append(rows, row)
 	}
 	return rows

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -26,9 +27,11 @@ import (
 // message id), so exporting a longer log again gives the objects already
 // exported the same ids: MISP and OpenCTI update them, never duplicate.
 type STIX struct {
+	w       io.Writer
+	err     error // the first write error
+	n       int   // objects written
 	parties map[string]*agreement.Party
 	first   time.Time
-	objs    []map[string]any
 	groups  map[string]*group
 	order   []string
 	// findings maps a finding's message id to its opinion's id.
@@ -36,14 +39,22 @@ type STIX struct {
 	tlps     map[mvmv1.Tlp]bool
 }
 
+// group is a package's grouping, written last: its refs and modified
+// time grow with the package. Fields, not a map: one per package is kept.
 type group struct {
-	obj  map[string]any
-	refs []string
+	id, created, modified, by, name, description string
+	marking, labels, refs                        []string
 }
 
-// NewSTIX starts an export.
-func NewSTIX() *STIX {
-	return &STIX{parties: map[string]*agreement.Party{}, groups: map[string]*group{}, findings: map[string]string{}, tlps: map[mvmv1.Tlp]bool{}}
+// NewSTIX starts an export into w. The objects are written as they come,
+// so that memory holds one grouping per package, not the bundle; w is
+// complete only once [STIX.Bundle] returned (write it to a file that
+// appears only then, internal/atomicfile).
+func NewSTIX(w io.Writer) *STIX {
+	if _, err := io.WriteString(w, "{\n  \"objects\": [\n"); err != nil {
+		return &STIX{err: err}
+	}
+	return &STIX{w: w, parties: map[string]*agreement.Party{}, groups: map[string]*group{}, findings: map[string]string{}, tlps: map[mvmv1.Tlp]bool{}}
 }
 
 // stixNamespace is the UUIDv5 namespace of every id this exporter makes.
@@ -99,11 +110,9 @@ func (s *STIX) Add(e Entry) error {
 			tlp = mvmv1.Tlp_TLP_CLEAR
 		}
 		s.tlps[tlp] = true
-		g := &group{obj: map[string]any{"type": "grouping", "spec_version": "2.1", "id": stixID("grouping", "package:"+pkg),
-			"created": at, "modified": at, "created_by_ref": partyID(e.Author.Party),
-			"name": "Target package " + pkg, "context": "suspicious-activity",
-			"description":         strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup),
-			"object_marking_refs": []string{tlpMarkings[tlp].id}, "labels": []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}}}
+		g := &group{id: stixID("grouping", "package:"+pkg), created: at, modified: at, by: partyID(e.Author.Party),
+			name: "Target package " + pkg, description: strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup),
+			marking: []string{tlpMarkings[tlp].id}, labels: []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}}
 		s.groups[pkg] = g
 		s.order = append(s.order, pkg)
 		for i, l := range tp.Locations {
@@ -117,7 +126,7 @@ func (s *STIX) Add(e Entry) error {
 				loc["precision"] = l.PrecisionM
 			}
 			rel := s.object(pkg, "relationship", fmt.Sprintf("package:%s/located-at:%d", pkg, i), e, map[string]any{
-				"relationship_type": "located-at", "source_ref": g.obj["id"], "target_ref": loc["id"]})
+				"relationship_type": "located-at", "source_ref": g.id, "target_ref": loc["id"]})
 			g.refs = append(g.refs, loc["id"].(string), rel["id"].(string))
 		}
 		return nil
@@ -126,17 +135,17 @@ func (s *STIX) Add(e Entry) error {
 	if g == nil {
 		return fmt.Errorf("stix: entry %d concerns package %q, not in the log before it", e.Index, pkg)
 	}
-	g.obj["modified"] = at
+	g.modified = at
 	name := e.Author.Party + "/" + message.Header(e.Payload).GetMessageId()
 	kind := workflow.ShortType(message.TypeOf(e.Payload))
 	var o map[string]any
 	switch p := e.Payload.(type) {
 	case *mvmv1.VerificationFinding:
 		o = s.object(pkg, "opinion", "finding:"+name, e, map[string]any{"opinion": verdictOpinion[p.Verdict],
-			"explanation": p.Reason, "object_refs": []string{g.obj["id"].(string)}, "labels": []string{"mvm-finding", workflow.VerdictName(p.Verdict)}})
+			"explanation": p.Reason, "object_refs": []string{g.id}, "labels": []string{"mvm-finding", workflow.VerdictName(p.Verdict)}})
 		s.findings[p.Header.MessageId] = o["id"].(string)
 	case *mvmv1.Dispute:
-		refs := []string{g.obj["id"].(string)}
+		refs := []string{g.id}
 		f, contested := s.findings[p.FindingId]
 		if contested {
 			refs = append(refs, f)
@@ -150,7 +159,7 @@ func (s *STIX) Add(e Entry) error {
 		}
 	default:
 		o = s.object(pkg, "note", "note:"+name, e, map[string]any{"abstract": kind + " by " + e.Author.Party,
-			"content": workflow.Describe(e.Payload), "object_refs": []string{g.obj["id"].(string)}, "labels": []string{"mvm-" + kind}})
+			"content": workflow.Describe(e.Payload), "object_refs": []string{g.id}, "labels": []string{"mvm-" + kind}})
 	}
 	g.refs = append(g.refs, o["id"].(string))
 	return nil
@@ -170,42 +179,63 @@ func priorityName(p mvmv1.Priority) string {
 func (s *STIX) object(pkg, typ, name string, e Entry, props map[string]any) map[string]any {
 	at := stixTime(e.ReceivedAt)
 	o := map[string]any{"type": typ, "spec_version": "2.1", "id": stixID(typ, name), "created": at, "modified": at,
-		"created_by_ref": partyID(e.Author.Party), "object_marking_refs": s.groups[pkg].obj["object_marking_refs"]}
+		"created_by_ref": partyID(e.Author.Party), "object_marking_refs": s.groups[pkg].marking}
 	for k, v := range props {
 		o[k] = v
 	}
-	s.objs = append(s.objs, o)
+	s.write(o)
 	return o
 }
 
-// Bundle returns the bundle of every object so far, as JSON: the TLP
-// marking definitions used, the parties, the packages' groupings, then the
-// other objects in log order. Its own id is derived from the checkpoint's
-// root, the log it was exported from.
-func (s *STIX) Bundle(cp Checkpoint) ([]byte, error) {
-	var objs []map[string]any
+// write appends one object to the bundle's list.
+func (s *STIX) write(o map[string]any) {
+	if s.err != nil {
+		return
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		s.err = err
+		return
+	}
+	sep := ",\n    "
+	if s.n == 0 {
+		sep = "    "
+	}
+	s.n++
+	_, s.err = io.WriteString(s.w, sep+string(b))
+}
+
+// Bundle ends the bundle: the TLP marking definitions used, the parties
+// and the packages' groupings (which grow with their packages) after the
+// objects already written, then the bundle's own id, derived from the
+// checkpoint's root, the log it was exported from.
+func (s *STIX) Bundle(cp Checkpoint) error {
 	for _, t := range slices.Sorted(maps.Keys(s.tlps)) {
 		m := tlpMarkings[t]
-		objs = append(objs, map[string]any{"type": "marking-definition", "spec_version": "2.1", "id": m.id,
+		s.write(map[string]any{"type": "marking-definition", "spec_version": "2.1", "id": m.id,
 			"created": "2022-10-01T00:00:00.000Z", "name": "TLP:" + strings.ToUpper(m.name),
 			"extensions": map[string]any{tlpExtension: map[string]any{"extension_type": "property-extension", "tlp_2_0": m.name}}})
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.parties)) {
 		p := s.parties[id]
-		objs = append(objs, map[string]any{"type": "identity", "spec_version": "2.1", "id": partyID(id),
+		s.write(map[string]any{"type": "identity", "spec_version": "2.1", "id": partyID(id),
 			"created": stixTime(s.first), "modified": stixTime(s.first), "name": p.Name, "identity_class": "organization",
 			"description": "party " + id + " of the mechanism", "roles": []string{agreement.RoleName(p.Role)}})
 	}
 	for _, pkg := range s.order {
 		g := s.groups[pkg]
-		g.obj["object_refs"] = g.refs
-		objs = append(objs, g.obj)
+		o := map[string]any{"type": "grouping", "spec_version": "2.1", "id": g.id, "created": g.created, "modified": g.modified,
+			"created_by_ref": g.by, "name": g.name, "context": "suspicious-activity", "object_marking_refs": g.marking,
+			"labels": g.labels, "object_refs": g.refs}
+		if g.description != "" {
+			o["description"] = g.description
+		}
+		s.write(o)
 	}
-	objs = append(objs, s.objs...)
-	b, err := json.MarshalIndent(map[string]any{"type": "bundle", "id": stixID("bundle", fmt.Sprintf("log:%s/%d/%x", cp.Origin, cp.Size, cp.Root)),
-		"objects": objs}, "", "  ")
-	if err != nil {
-		return nil, err
+	if s.err != nil {
+		return s.err
 	}
-	return append(b, '\n'), nil
+	_, err := fmt.Fprintf(s.w, "\n  ],\n  \"type\": \"bundle\",\n  \"id\": %q\n}\n",
+		stixID("bundle", fmt.Sprintf("log:%s/%d/%x", cp.Origin, cp.Size, cp.Root)))
+	return err
 }
