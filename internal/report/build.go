@@ -49,8 +49,8 @@ func (m Month) holds(t time.Time) bool { return !t.Before(m.Start) && t.Before(m
 
 // track is what the report remembers of one package beyond its state.
 type track struct {
-	pkg       *workflow.Package
-	touched   bool // an entry of it was received in the month
+	pkg     *workflow.Package
+	touched bool // an entry of it was received in the month
 	// started is when each deadline was set, by its index in
 	// obligationNames (a map per package would cost more than the rest).
 	started   [3]time.Time
