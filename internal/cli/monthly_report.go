@@ -23,6 +23,11 @@ type monthlyReportCmd struct {
 	state string
 }
 
+func (*monthlyReportCmd) spec() spec {
+	return spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE]", longRunning: true,
+		summary: "write the month's report (HTML and JSON), computed from the verified log"}
+}
+
 func (c *monthlyReportCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.month, "month", "", "the `MONTH` to report, YYYY-MM in UTC (default: the current month)")
 	fs.StringVar(&c.out, "out", ".", "write mvm-report-MONTH.html and .json into this `DIR`")
@@ -46,10 +51,10 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 			return err
 		}
 		base := filepath.Join(c.out, "mvm-report-"+month.String())
-		if err := writeAtomic(base+".json", func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+		if err := writeStream(base+".json", func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
 			return err
 		}
-		if err := writeAtomic(base+".html", func(w io.Writer) error { return report.HTML(w, r) }); err != nil {
+		if err := writeStream(base+".html", func(w io.Writer) error { return report.HTML(w, r) }); err != nil {
 			return err
 		}
 		m := r.MonthFigures
@@ -63,23 +68,16 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 	})
 }
 
-// writeAtomic writes a file through fn, whole or not at all, mode 0600
-// (internal/atomicfile), streaming: a report of 100,000 packages is never
-// one buffer in memory.
-func writeAtomic(path string, fn func(io.Writer) error) error {
-	f, err := atomicfile.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	w := bufio.NewWriter(f)
-	if err := fn(w); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Commit()
+// writeStream writes a file through fn as writeOut does, buffered: a
+// report of 100,000 packages is never one buffer in memory.
+func writeStream(path string, fn func(io.Writer) error) error {
+	return writeOut(path, func(f *atomicfile.File) error {
+		w := bufio.NewWriter(f)
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
 }
 
 func breachTotal(f report.Figures) int {
@@ -93,6 +91,11 @@ func breachTotal(f report.Figures) int {
 // verifyReportCmd recomputes a report's JSON from the log at the
 // checkpoint it names and says whether every number matches.
 type verifyReportCmd struct{}
+
+func (*verifyReportCmd) spec() spec {
+	return spec{name: "verify-report", args: "FILE.json", longRunning: true,
+		summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}
+}
 
 func (c *verifyReportCmd) register(fs *flag.FlagSet) {}
 

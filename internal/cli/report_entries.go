@@ -9,9 +9,8 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
-	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/identity"
-	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/report"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -28,15 +27,8 @@ import (
 // key, changes this function only.
 func (e *env) verifiedEntries(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, fn func(report.Entry) error) (*audit.Verified, error) {
 	authors := map[string]identity.Identity{} // by certificate SHA-256
-	visit := func(index uint64, en *mvmv1.Entry) error {
-		env, err := envelope.Parse(en.Envelope)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", index, err)
-		}
-		p, err := message.Decode(env.PayloadType, env.Payload)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", index, err)
-		}
+	visit := func(index uint64, o *entry.Opened) error {
+		p, en := o.Payload, o.Entry
 		var author identity.Identity
 		if _, isAgreement := p.(*mvmv1.Agreement); !isAgreement {
 			sha := string(en.PeerCertificateSha256)
@@ -56,9 +48,11 @@ func (e *env) verifiedEntries(ctx context.Context, c *mvmclient.Client, statePat
 				authors[sha] = author
 			}
 		}
-		return fn(report.Entry{Index: index, ReceivedAt: en.ReceivedAt.AsTime(), Author: author, Payload: p})
+		return fn(report.Entry{Index: index, ReceivedAt: o.ReceivedAt(), Author: author, Payload: p})
 	}
-	return e.verifiedLog(ctx, c, statePath, signed, audit.Options{Visit: visit})
+	// Bounded: the auditor keeps its package states in temporary files,
+	// the report keeps its own; one copy in memory, not two.
+	return e.verifiedLog(ctx, c, statePath, signed, audit.Options{Visit: visit, Bounded: true})
 }
 
 // reportCheckpoint is the checkpoint a report was computed at, with the

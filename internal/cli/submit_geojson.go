@@ -30,7 +30,7 @@ func (g *geojsonFlags) register(fs *flag.FlagSet) {
 // set). Every Feature is checked before anything is sent: one that is
 // invalid stops the whole file, naming its index and why, unless
 // --skip-invalid.
-func (e *env) submitGeoJSON(fs *flag.FlagSet, g geojsonFlags, template *mvmv1.TargetPackage) error {
+func (e *env) submitGeoJSON(receipt string, g geojsonFlags, template *mvmv1.TargetPackage) error {
 	raw, err := os.ReadFile(g.path)
 	if err != nil {
 		return fmt.Errorf("--geojson: %w", err)
@@ -72,7 +72,7 @@ func (e *env) submitGeoJSON(fs *flag.FlagSet, g geojsonFlags, template *mvmv1.Ta
 		}
 	}
 	for _, tp := range pkgs {
-		if err := e.appendAndPrint(fs, tp, tp.Header.MessageId); err != nil {
+		if err := e.appendAndPrint(receipt, tp, tp.Header.MessageId); err != nil {
 			return err
 		}
 	}
