@@ -18,12 +18,51 @@ func JSON(r *Report) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// WriteJSON writes JSON(r) to w.
+// WriteJSON writes JSON(r) to w: the same bytes as one json.Encoder of
+// r with two-space indents, but the package table row by row, so that a
+// table of 100,000 packages is never one buffer.
 func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
+	head := *r
+	head.Packages = []PackageRow{}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(r)
+	if err := enc.Encode(&head); err != nil {
+		return err
+	}
+	const tail = "\"packages\": []\n}\n"
+	out, ok := bytes.CutSuffix(b.Bytes(), []byte(tail))
+	if !ok {
+		return fmt.Errorf("report: the JSON does not end with the package table")
+	}
+	if len(r.Packages) == 0 {
+		_, err := w.Write(b.Bytes())
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "%s\"packages\": [\n", out); err != nil {
+		return err
+	}
+	var row bytes.Buffer
+	enc = json.NewEncoder(&row)
+	enc.SetIndent("    ", "  ")
+	enc.SetEscapeHTML(false)
+	for i := range r.Packages {
+		row.Reset()
+		row.WriteString("    ")
+		if err := enc.Encode(&r.Packages[i]); err != nil {
+			return err
+		}
+		line := bytes.TrimSuffix(row.Bytes(), []byte("\n"))
+		if i < len(r.Packages)-1 {
+			line = append(line, ',')
+		}
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "  ]\n}\n")
+	return err
 }
 
 // ParseJSON reads a report's JSON file, refusing another format.

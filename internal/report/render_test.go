@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"regexp"
 	"slices"
@@ -64,6 +65,17 @@ func TestJSONRoundTrip(t *testing.T) {
 	b, err := report.JSON(r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Row by row, the same bytes as one encoding of the whole report.
+	var whole bytes.Buffer
+	enc := json.NewEncoder(&whole)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, whole.Bytes()) {
+		t.Errorf("WriteJSON differs from one encoding:\n%s\nwant\n%s", b, whole.Bytes())
 	}
 	back, err := report.ParseJSON(b)
 	if err != nil {
