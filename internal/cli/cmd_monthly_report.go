@@ -85,4 +85,3 @@ func breachTotal(f report.Figures) int {
 	}
 	return n
 }
-
