@@ -17,11 +17,15 @@ import (
 )
 
 // STIX builds a STIX 2.1 bundle from verified entries: an identity per
-// party; for each package a grouping holding its locations, a note for each
+// party; for each package a grouping holding its locations (and the
+// relationships from it to them), a note for each
 // acknowledgement, request, answer, action report, evidence, withdrawal
-// and ruling, an opinion for each finding and dispute; relationships from
-// the grouping to its locations and from a dispute to the finding it
+// and ruling and an opinion for each finding and dispute, each referring to
+// the package's grouping; a relationship from a dispute to the finding it
 // contests; every object about a package marked with its TLP 2.0 marking.
+// A grouping is written whole at its package's submission and never
+// changes, so the export holds one marking per package in memory, not the
+// bundle.
 //
 // Ids are UUIDv5 of the log's own ids (party ids, package ids, author and
 // message id), so exporting a longer log again gives the objects already
@@ -32,18 +36,12 @@ type STIX struct {
 	n       int   // objects written
 	parties map[string]*agreement.Party
 	first   time.Time
-	groups  map[string]*group
-	order   []string
+	// groups is each package's TLP marking; its grouping's id is derived
+	// from its id.
+	groups map[string]mvmv1.Tlp
 	// findings maps a finding's message id to its opinion's id.
 	findings map[string]string
 	tlps     map[mvmv1.Tlp]bool
-}
-
-// group is a package's grouping, written last: its refs and modified
-// time grow with the package. Fields, not a map: one per package is kept.
-type group struct {
-	id, created, modified, by, name, description string
-	marking, labels, refs                        []string
 }
 
 // NewSTIX starts an export into w. The objects are written as they come,
@@ -54,7 +52,7 @@ func NewSTIX(w io.Writer) *STIX {
 	if _, err := io.WriteString(w, "{\n  \"objects\": [\n"); err != nil {
 		return &STIX{err: err}
 	}
-	return &STIX{w: w, parties: map[string]*agreement.Party{}, groups: map[string]*group{}, findings: map[string]string{}, tlps: map[mvmv1.Tlp]bool{}}
+	return &STIX{w: w, parties: map[string]*agreement.Party{}, groups: map[string]mvmv1.Tlp{}, findings: map[string]string{}, tlps: map[mvmv1.Tlp]bool{}}
 }
 
 // stixNamespace is the UUIDv5 namespace of every id this exporter makes.
@@ -89,7 +87,6 @@ func partyID(party string) string { return stixID("identity", "party:"+party) }
 
 // Add maps one verified entry, in log order.
 func (s *STIX) Add(e Entry) error {
-	at := stixTime(e.ReceivedAt)
 	if ap, ok := e.Payload.(*mvmv1.Agreement); ok {
 		ag, err := agreement.Parse(ap, e.Index)
 		if err != nil {
@@ -110,11 +107,9 @@ func (s *STIX) Add(e Entry) error {
 			tlp = mvmv1.Tlp_TLP_CLEAR
 		}
 		s.tlps[tlp] = true
-		g := &group{id: stixID("grouping", "package:"+pkg), created: at, modified: at, by: partyID(e.Author.Party),
-			name: "Target package " + pkg, description: strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup),
-			marking: []string{tlpMarkings[tlp].id}, labels: []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}}
-		s.groups[pkg] = g
-		s.order = append(s.order, pkg)
+		s.groups[pkg] = tlp
+		gid := groupID(pkg)
+		var refs []string
 		for i, l := range tp.Locations {
 			name := l.Description
 			if name == "" {
@@ -125,27 +120,35 @@ func (s *STIX) Add(e Entry) error {
 			if l.PrecisionM > 0 {
 				loc["precision"] = l.PrecisionM
 			}
+			s.write(loc)
 			rel := s.object(pkg, "relationship", fmt.Sprintf("package:%s/located-at:%d", pkg, i), e, map[string]any{
-				"relationship_type": "located-at", "source_ref": g.id, "target_ref": loc["id"]})
-			g.refs = append(g.refs, loc["id"].(string), rel["id"].(string))
+				"relationship_type": "located-at", "source_ref": gid, "target_ref": loc["id"]})
+			s.write(rel)
+			refs = append(refs, loc["id"].(string), rel["id"].(string))
 		}
+		g := s.object(pkg, "grouping", "package:"+pkg, e, map[string]any{"name": "Target package " + pkg,
+			"context": "suspicious-activity", "object_refs": refs,
+			"labels": []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}})
+		if d := strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup); d != "" {
+			g["description"] = d
+		}
+		s.write(g)
 		return nil
 	}
-	g := s.groups[pkg]
-	if g == nil {
+	if _, ok := s.groups[pkg]; !ok {
 		return fmt.Errorf("stix: entry %d concerns package %q, not in the log before it", e.Index, pkg)
 	}
-	g.modified = at
+	gid := groupID(pkg)
 	name := e.Author.Party + "/" + message.Header(e.Payload).GetMessageId()
 	kind := workflow.ShortType(message.TypeOf(e.Payload))
 	var o map[string]any
 	switch p := e.Payload.(type) {
 	case *mvmv1.VerificationFinding:
 		o = s.object(pkg, "opinion", "finding:"+name, e, map[string]any{"opinion": verdictOpinion[p.Verdict],
-			"explanation": p.Reason, "object_refs": []string{g.id}, "labels": []string{"mvm-finding", workflow.VerdictName(p.Verdict)}})
+			"explanation": p.Reason, "object_refs": []string{gid}, "labels": []string{"mvm-finding", workflow.VerdictName(p.Verdict)}})
 		s.findings[p.Header.MessageId] = o["id"].(string)
 	case *mvmv1.Dispute:
-		refs := []string{g.id}
+		refs := []string{gid}
 		f, contested := s.findings[p.FindingId]
 		if contested {
 			refs = append(refs, f)
@@ -155,13 +158,13 @@ func (s *STIX) Add(e Entry) error {
 		if contested {
 			rel := s.object(pkg, "relationship", "disputes:"+name, e, map[string]any{
 				"relationship_type": "related-to", "source_ref": o["id"], "target_ref": f, "description": "disputes"})
-			g.refs = append(g.refs, rel["id"].(string))
+			s.write(rel)
 		}
 	default:
 		o = s.object(pkg, "note", "note:"+name, e, map[string]any{"abstract": kind + " by " + e.Author.Party,
-			"content": workflow.Describe(e.Payload), "object_refs": []string{g.id}, "labels": []string{"mvm-" + kind}})
+			"content": workflow.Describe(e.Payload), "object_refs": []string{gid}, "labels": []string{"mvm-" + kind}})
 	}
-	g.refs = append(g.refs, o["id"].(string))
+	s.write(o)
 	return nil
 }
 
@@ -175,15 +178,17 @@ func priorityName(p mvmv1.Priority) string {
 	return strings.ToLower(strings.TrimPrefix(p.String(), "PRIORITY_"))
 }
 
-// object adds an object about package pkg, made by e's author at e's time.
+// groupID is the id of package pkg's grouping.
+func groupID(pkg string) string { return stixID("grouping", "package:"+pkg) }
+
+// object makes an object about package pkg, by e's author at e's time.
 func (s *STIX) object(pkg, typ, name string, e Entry, props map[string]any) map[string]any {
 	at := stixTime(e.ReceivedAt)
 	o := map[string]any{"type": typ, "spec_version": "2.1", "id": stixID(typ, name), "created": at, "modified": at,
-		"created_by_ref": partyID(e.Author.Party), "object_marking_refs": s.groups[pkg].marking}
+		"created_by_ref": partyID(e.Author.Party), "object_marking_refs": []string{tlpMarkings[s.groups[pkg]].id}}
 	for k, v := range props {
 		o[k] = v
 	}
-	s.write(o)
 	return o
 }
 
@@ -205,9 +210,8 @@ func (s *STIX) write(o map[string]any) {
 	_, s.err = io.WriteString(s.w, sep+string(b))
 }
 
-// Bundle ends the bundle: the TLP marking definitions used, the parties
-// and the packages' groupings (which grow with their packages) after the
-// objects already written, then the bundle's own id, derived from the
+// Bundle ends the bundle: the TLP marking definitions used and the
+// parties after the objects already written, then the bundle's own id, derived from the
 // checkpoint's root, the log it was exported from.
 func (s *STIX) Bundle(cp Checkpoint) error {
 	for _, t := range slices.Sorted(maps.Keys(s.tlps)) {
@@ -221,16 +225,6 @@ func (s *STIX) Bundle(cp Checkpoint) error {
 		s.write(map[string]any{"type": "identity", "spec_version": "2.1", "id": partyID(id),
 			"created": stixTime(s.first), "modified": stixTime(s.first), "name": p.Name, "identity_class": "organization",
 			"description": "party " + id + " of the mechanism", "roles": []string{agreement.RoleName(p.Role)}})
-	}
-	for _, pkg := range s.order {
-		g := s.groups[pkg]
-		o := map[string]any{"type": "grouping", "spec_version": "2.1", "id": g.id, "created": g.created, "modified": g.modified,
-			"created_by_ref": g.by, "name": g.name, "context": "suspicious-activity", "object_marking_refs": g.marking,
-			"labels": g.labels, "object_refs": g.refs}
-		if g.description != "" {
-			o["description"] = g.description
-		}
-		s.write(o)
 	}
 	if s.err != nil {
 		return s.err
