@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -122,6 +123,18 @@ func TestSTIXSchemas(t *testing.T) {
 			t.Errorf("id %s twice", id)
 		}
 		ids[id] = true
+	}
+	// The story's one finding contradicts; the dispute contests it.
+	for _, o := range objs {
+		obj := o.(map[string]any)
+		if obj["type"] != "opinion" {
+			continue
+		}
+		labels := fmt.Sprint(obj["labels"])
+		want := map[bool]string{true: "disagree", false: "strongly-disagree"}[strings.Contains(labels, "mvm-finding")]
+		if obj["opinion"] != want {
+			t.Errorf("opinion %s (%s): got %v, want %s", obj["id"], labels, obj["opinion"], want)
+		}
 	}
 	// Every type the exporter emits is in the story.
 	for typ := range schemaOf {
