@@ -7,7 +7,9 @@
 #
 # Environment: MVM_CERTS (certs), MVM_DB (data/mvm.db), MVM_SERVER
 # (127.0.0.1:7443), MVM_DEMO_START_TIMEOUT (seconds the server may take to
-# start, 60). Relative paths are relative to the repository's root.
+# start, 60), MVM_DEMO_REPORT (a directory: the mediator writes this
+# month's report there and verifies it; none if unset). Relative paths are
+# relative to the repository's root.
 #
 # Several demos may run at once in one checkout, each with its own
 # MVM_SERVER and MVM_DB; they may share MVM_CERTS.
@@ -139,6 +141,14 @@ step "tr-verifier audits the whole chain"
 if ! client --as tr-verifier audit; then
   step "AUDIT FAILED"
   exit 1
+fi
+
+if [ -n "${MVM_DEMO_REPORT:-}" ]; then
+  step "tr-verifier writes this month's report into $MVM_DEMO_REPORT; qa-verifier checks it"
+  mkdir -p "$MVM_DEMO_REPORT"
+  out=$(client --as tr-verifier monthly-report --out "$MVM_DEMO_REPORT")
+  printf '%s\n' "$out"
+  client --as qa-verifier verify-report "$(first_line "$out")"
 fi
 
 step "stopping the server"

@@ -31,7 +31,7 @@ func commands() []command {
 		{&benchCmd{}, spec{name: "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE] [--force]", summary: "drive the server with real signed appends and report throughput and latency", identityOptional: true, longRunning: true}},
 		{&verifyReceiptCmd{}, spec{name: "verify-receipt", args: "FILE [--log-key FILE]", identityOptional: true, summary: "verify a receipt offline: log signature, inclusion proof, and the logged entry"}},
 		{&checkpointCmd{}, spec{name: "checkpoint", args: "[--size N] [--witnessed]", summary: "print a signed checkpoint with its mediator cosignatures (signed-note text)"}},
-		{&exportCmd{}, spec{name: "export", args: "--out FILE", longRunning: true, summary: "write an offline audit bundle: entries, signer certificates, checkpoint and cosignatures"}},
+		{&exportCmd{}, spec{name: "export", args: "--out FILE [--format bundle|stix|geojson]", longRunning: true, summary: "write an offline audit bundle: entries, signer certificates, checkpoint and cosignatures"}},
 		{&showCmd{}, spec{name: "show", args: "ID [--state FILE]", summary: "show a package re-derived from its signed entries: status, every signed field, history"}},
 		{&listCmd{}, spec{name: "list", args: "[--status S] [--page-size N]", summary: "list the packages you may read, with their status"}},
 		{&breachesCmd{}, spec{name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--page-size N] [--verify [--state FILE]]", summary: "list every deadline missed as of a time, computed from the log and the agreement"}},
@@ -44,6 +44,8 @@ func commands() []command {
 		{aboutPackage(&findingCmd{}), spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}},
 		{aboutPackage(&disputeCmd{}), spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}},
 		{aboutPackage(&ruleCmd{}), spec{name: "rule", args: "ID --decision TEXT [--dispute DISPUTE-ID]", summary: "sign a ruling on the package's open dispute (mediator)"}},
+		{&monthlyReportCmd{}, spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE]", longRunning: true, summary: "write the month's report (HTML and JSON), computed from the verified log"}},
+		{&verifyReportCmd{}, spec{name: "verify-report", args: "FILE.json", longRunning: true, summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}},
 	}
 }
 
