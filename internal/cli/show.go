@@ -212,6 +212,14 @@ func signedFields(m proto.Message) []string {
 		add("dispute", p.DisputeId)
 		add("decision", p.Decision)
 	}
+	// A sealed payload not opened shows its header and what it is sealed
+	// to; an opened one has neither.
+	if b := message.SealedBody(m); len(b) > 0 {
+		add("sealed body", fmt.Sprintf("%d bytes", len(b)))
+	}
+	for _, w := range message.PackageKeys(m) {
+		add("sealed to", fmt.Sprintf("%s (key %s)", w.Party, w.KeyId))
+	}
 	return out
 }
 
