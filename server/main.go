@@ -50,6 +50,20 @@ func main() {
 		"open connections of one identity (negative: unlimited)")
 	flag.IntVar(&cfg.Limits.MaxReadsPerIdentity, "max-reads-per-identity", service.DefaultMaxReadsPerIdentity,
 		"paged reads (list, breaches, show) of one identity worked on at once; more wait (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxQueuedReadsPerIdentity, "max-queued-reads-per-identity", service.DefaultMaxQueuedReadsPerIdentity,
+		"paged reads of one identity that may wait for a slot; more are refused (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxReadsPerParty, "max-reads-per-party", service.DefaultMaxReadsPerParty,
+		"paged reads of one party, whatever its identities, worked on at once; more wait (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxQueuedReadsPerParty, "max-queued-reads-per-party", service.DefaultMaxQueuedReadsPerParty,
+		"paged reads of one party that may wait for a slot; more are refused (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxReads, "max-reads", service.DefaultMaxReads(),
+		"paged reads of all parties worked on at once, the parties taken in turn (default: half the CPUs; negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxHandshakes, "max-handshakes", service.DefaultMaxHandshakes,
+		"TLS handshakes in progress on the server; more wait within their handshake time (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxHandshakesPerAddr, "max-handshakes-per-addr", service.DefaultMaxHandshakesPerAddr,
+		"TLS handshakes in progress from one source address; more are closed at once (negative: unlimited)")
+	flag.DurationVar(&cfg.Limits.HandshakeTimeout, "handshake-timeout", service.DefaultHandshakeTimeout,
+		"time from a connection's accept to the end of its TLS handshake, waiting for a slot included")
 	flag.DurationVar(&cfg.Limits.StallTimeout, "stall-timeout", service.DefaultStallTimeout,
 		"end a read stream whose client takes no message for this long (it resumes from where it was)")
 	flag.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-<party>.pem that exists)", func(v string) error {

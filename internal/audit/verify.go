@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/note"
@@ -79,24 +78,4 @@ func VerifyLog(ctx context.Context, src Source, signed []byte, logKey note.Verif
 		return nil, fmt.Errorf("inconsistent with checkpoint of size %d: its first %d entries hash to another root", prev.Size, prev.Size)
 	}
 	return &Verified{Checkpoint: cp, Signed: signed, Report: rep}, nil
-}
-
-// agreementsOnlyApply checks a chunk for Options.AgreementsOnly: agreement
-// entries in full, the others' place in the log and in the tree only.
-func (a *auditor) agreementsOnlyApply(ds []*decoded) error {
-	for _, d := range ds {
-		var err error
-		switch {
-		case d.index == 0 || isAgreement(d.e.Envelope):
-			err = a.agreementEntry(d)
-		case a.ag == nil:
-			err = &EntryError{d.index, errors.New("entry before the genesis agreement")}
-		default:
-			err = a.common(d)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,136 +13,59 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// Amendments need every party's signature over the same payload bytes, so
-// they travel as a file: one party proposes (and signs), the others sign,
-// anyone submits.
-func init() {
-	var out, title string
-	var ack, report, evidence time.Duration
-	var rulingQuorum, witnessQuorum int
-	var yes bool
-	var statePath string
-	register(&command{
-		name: "amend", args: "propose --out FILE [changes] | sign FILE [--yes] | submit FILE [--state FILE]",
-		summary: "amend the agreement: propose and sign a change, co-sign it, submit it once every party signed",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&out, "out", "", "propose: the amendment file to write")
-			fs.StringVar(&title, "title", "", "propose: new title")
-			fs.DurationVar(&ack, "acknowledge", 0, "propose: new acknowledgement deadline")
-			fs.DurationVar(&report, "action-report", 0, "propose: new action report deadline")
-			fs.DurationVar(&evidence, "evidence", 0, "propose: new evidence deadline")
-			fs.IntVar(&rulingQuorum, "ruling-quorum", 0, "propose: new ruling quorum")
-			fs.IntVar(&witnessQuorum, "witness-quorum", -1, "propose: new witness quorum")
-			fs.BoolVar(&yes, "yes", false, "sign: sign the changes shown")
-			stateFlag(fs, &statePath)
-			receiptFlag(fs)
-		},
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return usagef("want propose, sign FILE or submit FILE")
-			}
-			switch args[0] {
-			case "propose":
-				if err := exactly(1, args, "'propose' and flags"); err != nil {
-					return err
-				}
-				if out == "" {
-					return usagef("--out FILE is required")
-				}
-				return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-					cur, ver, err := e.agreementInForce(ctx, c, statePath)
-					if err != nil {
-						return err
-					}
-					next := proto.Clone(cur.Proto).(*mvmv1.Agreement)
-					next.Header = mvmclient.NewHeader()
-					next.AmendsIndex = cur.Index
-					if title != "" {
-						next.Title = title
-					}
-					if next.Deadlines == nil {
-						next.Deadlines = &mvmv1.Deadlines{}
-					}
-					for _, d := range []struct {
-						v   time.Duration
-						dst **durationpb.Duration
-					}{{ack, &next.Deadlines.Acknowledge}, {report, &next.Deadlines.ActionReport}, {evidence, &next.Deadlines.Evidence}} {
-						if d.v > 0 {
-							*d.dst = durationpb.New(d.v)
-						}
-					}
-					if rulingQuorum > 0 {
-						next.RulingQuorum = uint32(rulingQuorum)
-					}
-					if witnessQuorum >= 0 {
-						next.WitnessQuorum = uint32(witnessQuorum)
-					}
-					proposed, err := agreement.Parse(next, 0)
-					if err != nil {
-						return fmt.Errorf("the proposed agreement is not valid, nothing written: %w", err)
-					}
-					s := c.Signer()
-					s.EmbedCertificate = true
-					env, err := envelope.Seal(next, s)
-					if err != nil {
-						return err
-					}
-					if err := atomicfile.WriteFile(out, env, 0o600); err != nil {
-						return err
-					}
-					e.printf("proposed amendment of the agreement at index %d (verified against checkpoint size %d), signed by %s: %s\n",
-						cur.Index, ver.Checkpoint.Size, c.ID, out)
-					printChanges(e.stdout, agreement.Diff(cur, proposed))
-					return nil
-				})
-			case "sign":
-				if err := exactly(2, args, "'sign FILE'"); err != nil {
-					return err
-				}
-				return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-					return amendSign(ctx, e, c, args[1], statePath, yes)
-				})
-			case "submit":
-				if err := exactly(2, args, "'submit FILE'"); err != nil {
-					return err
-				}
-				raw, err := os.ReadFile(args[1])
-				if err != nil {
-					return err
-				}
-				c, err := e.dial()
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				// Refused here, before anything is sent, if a party has not
-				// signed yet: the server would refuse it too, but the
-				// proposer should learn whom to ask.
-				env, proposed, err := readProposal(args[1], raw)
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.context()
-				cur, _, err := e.agreementInForce(ctx, c, statePath)
-				cancel()
-				if err != nil {
-					return err
-				}
-				if _, err := agreement.VerifyAllSigned(env, time.Now(), cur, proposed); err != nil {
-					return fmt.Errorf("%s is %w; nothing sent", args[1], err)
-				}
-				return e.appendSealed(fs, c, raw, args[1], "amendment")
-			}
-			return usagef("unknown amend step %q (want propose, sign or submit)", args[0])
-		},
-	})
+// propose writes the amendment of the agreement in force that c's flags
+// describe, signed by this party, to --out.
+func (c *amendCmd) propose(ctx context.Context, e *env, cl *mvmclient.Client) error {
+	cur, ver, err := e.agreementInForce(ctx, cl, c.statePath)
+	if err != nil {
+		return err
+	}
+	next := proto.Clone(cur.Proto).(*mvmv1.Agreement)
+	next.Header = mvmclient.NewHeader()
+	next.AmendsIndex = cur.Index
+	if c.title != "" {
+		next.Title = c.title
+	}
+	if next.Deadlines == nil {
+		next.Deadlines = &mvmv1.Deadlines{}
+	}
+	for _, d := range []struct {
+		v   time.Duration
+		dst **durationpb.Duration
+	}{{c.ack, &next.Deadlines.Acknowledge}, {c.report, &next.Deadlines.ActionReport}, {c.evidence, &next.Deadlines.Evidence}} {
+		if d.v > 0 {
+			*d.dst = durationpb.New(d.v)
+		}
+	}
+	if c.rulingQuorum > 0 {
+		next.RulingQuorum = uint32(c.rulingQuorum)
+	}
+	if c.witnessQuorum >= 0 {
+		next.WitnessQuorum = uint32(c.witnessQuorum)
+	}
+	proposed, err := agreement.Parse(next, 0)
+	if err != nil {
+		return fmt.Errorf("the proposed agreement is not valid, nothing written: %w", err)
+	}
+	s := cl.Signer()
+	s.EmbedCertificate = true
+	env, err := envelope.Seal(next, s)
+	if err != nil {
+		return err
+	}
+	if err := writeOutBytes(c.out.path, env); err != nil {
+		return err
+	}
+	e.printf("proposed amendment of the agreement at index %d (verified against checkpoint size %d), signed by %s: %s\n",
+		cur.Index, ver.Checkpoint.Size, cl.ID, c.out.path)
+	printChanges(e.stdout, agreement.Diff(cur, proposed))
+	return nil
 }
 
 // agreementInForce derives the agreement in force from the log, never from
@@ -237,7 +159,7 @@ func amendSign(ctx context.Context, e *env, c *mvmclient.Client, path, statePath
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
+	if err := writeOutBytes(path, b); err != nil {
 		return err
 	}
 	e.printf("signed %s as %s (%d signatures)\n", path, c.ID, len(env.Signatures))

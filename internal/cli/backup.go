@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -11,27 +10,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 )
-
-func init() {
-	var out string
-	register(&command{
-		longRunning: true,
-		name:        "backup", args: "--out FILE",
-		summary: "operators: save a consistent copy of the server's database (a file a server can start on)",
-		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "database file to write (required)") },
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
-			if err := exactly(0, args, "no positional arguments"); err != nil {
-				return err
-			}
-			if out == "" {
-				return usagef("--out FILE is required")
-			}
-			return e.withClient(func(ctx context.Context, c *mvmclient.Client) error {
-				return backup(ctx, c, out, e)
-			})
-		},
-	})
-}
 
 // backup receives the copy into a temporary file beside out, checks it,
 // makes it durable and renames it into place: out is either the previous
@@ -41,31 +19,30 @@ func backup(ctx context.Context, c *mvmclient.Client, out string, e *env) error 
 	if err != nil {
 		return err
 	}
-	f, err := atomicfile.Create(out) // it holds the whole log
+	var info *mvmclient.BackupInfo
+	var cp *tlog.Checkpoint
+	err = writeOut(out, func(f *atomicfile.File) error { // it holds the whole log
+		if info, err = c.Backup(ctx, f); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		// The server's word is checked: its checkpoint verifies with the
+		// pinned log key, and it is the one the copy holds for the size it
+		// holds.
+		if cp, err = v.checkpoint(info.Checkpoint); err != nil {
+			return fmt.Errorf("the backup's checkpoint does not verify: %w", err)
+		}
+		if cp.Size != info.Size {
+			return fmt.Errorf("the backup's checkpoint is of size %d, the server says the copy has %d entries", cp.Size, info.Size)
+		}
+		if err := checkCopy(f.Name(), info); err != nil {
+			return fmt.Errorf("the backup file: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	info, err := c.Backup(ctx, f)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	// The server's word is checked: its checkpoint verifies with the pinned
-	// log key, and it is the one the copy holds for the size it holds.
-	cp, _, err := tlog.OpenCheckpoint(info.Checkpoint, v.Name(), v)
-	if err != nil {
-		return fmt.Errorf("the backup's checkpoint does not verify: %w", err)
-	}
-	if cp.Size != info.Size {
-		return fmt.Errorf("the backup's checkpoint is of size %d, the server says the copy has %d entries", cp.Size, info.Size)
-	}
-	if err := checkCopy(f.Name(), info); err != nil {
-		return fmt.Errorf("the backup file: %w", err)
-	}
-	if err := f.Commit(); err != nil {
 		return err
 	}
 	e.printf("backup written to %s: %d bytes, checkpoint size %d, sha256 %x\n", out, info.Bytes, cp.Size, info.SHA256)

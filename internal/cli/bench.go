@@ -23,7 +23,7 @@ func init() {
 	var unary bool
 	var cpuProfile string
 	var force bool
-	register(&command{
+	register(&registered{
 		longRunning: true,
 		name:        "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE] [--force]",
 		summary:          "drive the server with real signed appends and report throughput and latency",

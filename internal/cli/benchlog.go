@@ -42,7 +42,7 @@ func (e *env) checkBenchLog(ctx context.Context, c *mvmclient.Client) error {
 	case err != nil:
 		return err
 	default:
-		opened, _, err := tlog.OpenCheckpoint(resp.Checkpoint, v.Name(), v)
+		opened, err := v.checkpoint(resp.Checkpoint)
 		if err != nil {
 			return fmt.Errorf("the server's checkpoint does not verify: %w", err)
 		}

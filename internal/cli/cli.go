@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"io"
 	"net"
 	"os"
@@ -28,6 +27,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 
 	"google.golang.org/grpc/status"
 )
@@ -47,23 +48,6 @@ type env struct {
 	unbounded      bool // no overall deadline: a long-running command without --timeout
 	ctx            context.Context
 }
-
-type command struct {
-	name    string
-	args    string
-	summary string
-	run     func(e *env, fs *flag.FlagSet, args []string) error
-	flags   func(fs *flag.FlagSet)
-	// identityOptional commands run without --as (offline, or with a default).
-	identityOptional bool
-	// longRunning commands (audit, export, watch, bench) run without an
-	// overall deadline unless --timeout is given.
-	longRunning bool
-}
-
-var commands []*command
-
-func register(c *command) { commands = append(commands, c) }
 
 // usageError is a mistake in the command line.
 type usageError struct{ msg string }
@@ -105,24 +89,25 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	rest, err := parseInterspersed(global, args, 1)
 	switch {
 	case errors.Is(err, flag.ErrHelp) || (err == nil && len(rest) == 1 && rest[0] == "help"):
-		e.usage(stdout)
+		usage(stdout, commands())
 		return ExitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "client: %s\n", flagError(err, global, ""))
 		return ExitUsage
 	case len(rest) == 0:
-		e.usage(stderr)
+		usage(stderr, commands())
 		return ExitUsage
 	}
 	name, cmdArgs := rest[0], rest[1:]
 	if name == "help" { // client help COMMAND
 		name, cmdArgs = cmdArgs[0], []string{"-h"}
 	}
-	var cmd *command
+	table := commands()
+	var cmd command
 	var names []string
-	for _, c := range commands {
-		names = append(names, c.name)
-		if c.name == name {
+	for _, c := range table {
+		names = append(names, c.spec().name)
+		if c.spec().name == name {
 			cmd = c
 		}
 	}
@@ -137,9 +122,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	e.globalFlags(fs)
-	if cmd.flags != nil {
-		cmd.flags(fs)
-	}
+	cmd.register(fs)
 	pos, err := parseInterspersed(fs, cmdArgs, -1)
 	if errors.Is(err, flag.ErrHelp) {
 		commandHelp(stdout, cmd)
@@ -149,7 +132,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = usageError{flagError(err, fs, name)} // a flag the command does not have, or a bad value
 	}
 	timeoutSet := flagSet(global, "timeout") || flagSet(fs, "timeout")
-	e.unbounded = (cmd.longRunning && !timeoutSet) || (timeoutSet && e.timeout == 0)
+	sp := cmd.spec()
+	e.unbounded = (sp.longRunning && !timeoutSet) || (timeoutSet && e.timeout == 0)
 	if !timeoutSet {
 		e.timeout = defaultTimeout
 	}
@@ -160,10 +144,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		e.server, err = serverAddr(e.server)
 	}
 	if err == nil {
-		if !cmd.identityOptional && e.as == "" {
+		if !sp.identityOptional && e.as == "" {
 			err = usagef("--as NAME is required (e.g. --as pk-liaison)")
 		} else {
-			err = cmd.run(e, fs, pos)
+			err = cmd.run(e, pos)
 		}
 	}
 	if err != nil {

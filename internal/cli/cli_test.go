@@ -60,12 +60,9 @@ func TestFieldErrorsNameFlags(t *testing.T) {
 // cannot leave a message pointing at a flag that does not exist.
 func TestFieldFlagsExist(t *testing.T) {
 	all := map[string]bool{}
-	for _, c := range commands {
-		if c.flags == nil {
-			continue
-		}
-		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-		c.flags(fs)
+	for _, c := range commands() {
+		fs := flag.NewFlagSet(c.spec().name, flag.ContinueOnError)
+		c.register(fs)
 		fs.VisitAll(func(f *flag.Flag) { all["--"+f.Name] = true })
 	}
 	for field, name := range fieldFlags {

@@ -15,9 +15,9 @@ import (
 // or command that does not exist is answered with the nearest one.
 
 // longRunningNames lists the commands without an overall deadline.
-func longRunningNames() string {
+func longRunningNames(table []command) string {
 	var names []string
-	for _, c := range sortedCommands() {
+	for _, c := range sortedSpecs(table) {
 		if c.longRunning {
 			names = append(names, c.name)
 		}
@@ -25,38 +25,49 @@ func longRunningNames() string {
 	return strings.Join(names, ", ")
 }
 
-func sortedCommands() []*command {
-	cs := append([]*command(nil), commands...)
-	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
-	return cs
+func sortedSpecs(table []command) []spec {
+	specs := make([]spec, len(table))
+	for i, c := range table {
+		specs[i] = c.spec()
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].name < specs[j].name })
+	return specs
 }
 
-func (e *env) usage(w io.Writer) {
+func usage(w io.Writer, table []command) {
 	fmt.Fprintln(w, "usage: client [global flags] COMMAND [ARGS] [FLAGS]")
 	fmt.Fprintln(w, "\ncommands:")
-	for _, c := range sortedCommands() {
+	for _, c := range sortedSpecs(table) {
 		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
-	globalHelp(w, nil)
+	globalHelp(w, nil, longRunningNames(table))
 	fmt.Fprintln(w, "\nrun 'client COMMAND -h' for a command's flags")
 }
 
 // commandHelp prints a command's usage: its own flags, then the global ones.
-func commandHelp(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "usage: client [global flags] %s %s\n  %s\n", cmd.name, cmd.args, cmd.summary)
-	if cmd.flags != nil {
-		own := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-		cmd.flags(own)
+func commandHelp(w io.Writer, cmd command) {
+	sp := cmd.spec()
+	fmt.Fprintf(w, "usage: client [global flags] %s %s\n  %s\n", sp.name, sp.args, sp.summary)
+	own := flag.NewFlagSet(sp.name, flag.ContinueOnError)
+	cmd.register(own)
+	if hasFlags(own) {
 		fmt.Fprintln(w, "\nflags:")
 		printFlags(w, own)
 	}
-	globalHelp(w, cmd)
+	globalHelp(w, &sp, "")
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }
 
 // globalHelp prints the global flags and the environment; for cmd, the
-// deadline that applies to it.
-func globalHelp(w io.Writer, cmd *command) {
-	timeout := fmt.Sprintf("overall time limit of the command, e.g. 2m, 0 for none (default %s; none for %s)", defaultTimeout, longRunningNames())
+// deadline that applies to it, else the commands that have none
+// (longRunning).
+func globalHelp(w io.Writer, cmd *spec, longRunning string) {
+	timeout := fmt.Sprintf("overall time limit of the command, e.g. 2m, 0 for none (default %s; none for %s)", defaultTimeout, longRunning)
 	if cmd != nil && cmd.longRunning {
 		timeout = "overall time limit, e.g. 2m (default: none, runs until done or interrupted)"
 	} else if cmd != nil {

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	var showState string
-	register(&command{
+	register(&registered{
 		name: "show", args: "ID [--state FILE]", summary: "show a package re-derived from its signed entries: status, every signed field, history",
 		flags: func(fs *flag.FlagSet) { stateFlag(fs, &showState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -27,7 +27,7 @@ func init() {
 	})
 	var status string
 	var pageSize uint
-	register(&command{
+	register(&registered{
 		name: "list", args: "[--status S] [--page-size N]", summary: "list the packages you may read, with their status",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&status, "status", "", "only packages in this status")

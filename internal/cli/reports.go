@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ func init() {
 	var asOf, party, breachState string
 	var verify bool
 	var pageSize uint
-	register(&command{
+	register(&registered{
 		name: "breaches", args: "[--as-of TIME|DATE] [--party P] [--page-size N] [--verify [--state FILE]]",
 		summary: "list every deadline missed as of a time, computed from the log and the agreement",
 		flags: func(fs *flag.FlagSet) {
@@ -69,7 +70,7 @@ func init() {
 	})
 
 	var agreementState string
-	register(&command{
+	register(&registered{
 		name: "agreement", args: "show [--state FILE]", summary: "print the agreement in force, derived from the log",
 		flags: func(fs *flag.FlagSet) { stateFlag(fs, &agreementState) },
 		run: func(e *env, fs *flag.FlagSet, args []string) error {
@@ -106,20 +107,19 @@ func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach) error {
 
 // describeEntry renders one leaf as a line: index, time, type, author.
 func describeEntry(index uint64, leaf []byte) string {
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
+	o, err := entry.Open(leaf)
+	switch {
+	case errors.Is(err, entry.ErrLeaf):
 		return fmt.Sprintf("#%d undecodable: %v", index, err)
+	case errors.Is(err, entry.ErrEnvelope):
+		return fmt.Sprintf("#%d %s undecodable envelope: %v", index, stamp(o.ReceivedAt()), err)
+	case errors.Is(err, entry.ErrPayload):
+		return fmt.Sprintf("#%d %s %s: %v", index, stamp(o.ReceivedAt()), o.Type, err)
 	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return fmt.Sprintf("#%d %s undecodable envelope: %v", index, stamp(e.ReceivedAt.AsTime()), err)
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return fmt.Sprintf("#%d %s %s: %v", index, stamp(e.ReceivedAt.AsTime()), env.PayloadType, err)
-	}
-	return fmt.Sprintf("#%d %s %s %s: %s", index, stamp(e.ReceivedAt.AsTime()), workflow.ShortType(env.PayloadType),
-		message.PackageID(p), workflow.Describe(p))
+	// A payload that breaks a message rule (entry.ErrInvalid) is listed
+	// as it reads; audit is what judges it.
+	return fmt.Sprintf("#%d %s %s %s: %s", index, stamp(o.ReceivedAt()), workflow.ShortType(o.Type),
+		message.PackageID(o.Payload), workflow.Describe(o.Payload))
 }
 
 func printAgreement(w io.Writer, ag *agreement.Agreement, signedBy string) {

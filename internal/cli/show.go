@@ -16,7 +16,6 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -34,11 +33,9 @@ func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath strin
 	// The scan that derives the agreements also finds every entry of the
 	// package the log holds: the server cannot withhold one.
 	var inLog []uint64
-	visit := func(index uint64, en *mvmv1.Entry) error {
-		if env, err := envelope.Parse(en.Envelope); err == nil && env.PayloadType != message.TypeAgreement {
-			if p, err := message.Decode(env.PayloadType, env.Payload); err == nil && message.PackageID(p) == id {
-				inLog = append(inLog, index)
-			}
+	visit := func(index uint64, o *entry.Opened) error {
+		if o.Payload != nil && !o.IsAgreement() && message.PackageID(o.Payload) == id {
+			inLog = append(inLog, index)
 		}
 		return nil
 	}

@@ -20,15 +20,15 @@ import (
 // (audit.VerifyLog with o), from the pinned genesis. The newer checkpoint
 // is saved in statePath, as audit saves it.
 func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, o audit.Options) (*audit.Verified, error) {
-	a := &auditRun{e: e, statePath: statePath}
-	var err error
-	if a.v, err = e.logVerifier(""); err != nil {
+	key, err := e.logVerifier("")
+	if err != nil {
 		return nil, err
 	}
 	if _, o.Genesis, err = e.pinnedAgreement(""); err != nil {
 		return nil, err
 	}
-	prev, err := a.loadState()
+	state := stateFile{path: statePath, key: key}
+	prev, err := state.load()
 	if err != nil {
 		return nil, err
 	}
@@ -39,13 +39,12 @@ func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath st
 		}
 		signed = resp.Checkpoint
 	}
-	ver, err := audit.VerifyLog(ctx, c, signed, a.v, prev.checkpoint(), consistencyProof(ctx, c), o)
+	ver, err := audit.VerifyLog(ctx, c, signed, key, prev.checkpoint(), consistencyProof(ctx, c), o)
 	if err != nil {
 		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
 	}
 	if statePath != "" && (prev == nil || ver.Checkpoint.Size > prev.Size) {
-		cp := ver.Checkpoint
-		if err := a.saveState(&auditState{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Checkpoint: string(ver.Signed)}); err != nil {
+		if err := state.save(ver.Checkpoint, ver.Signed); err != nil {
 			return nil, err
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
@@ -26,7 +24,7 @@ func registerWatch() {
 	var from uint64
 	var count int
 	var statePath string
-	register(&command{
+	register(&registered{
 		longRunning: true,
 		name:        "watch", args: "[--from N] [--count N] [--state FILE]",
 		summary: "print log entries from index N on as they are committed, each once a signed checkpoint covers it and it verifies; reconnects without gaps",
@@ -110,10 +108,9 @@ func (e *env) watchRetry(failing *error) func(error, time.Duration) error {
 // one inclusion proof (log n hashes) and, the first time a signer
 // appears, one certificate; each new checkpoint one consistency proof.
 type watchVerifier struct {
-	e         *env
-	c         *mvmclient.Client
-	statePath string
-	logKey    note.Verifier
+	e     *env
+	c     *mvmclient.Client
+	state stateFile
 	// cp is the newest checkpoint verified in this run; signed its bytes.
 	cp     *tlog.Checkpoint
 	signed []byte
@@ -126,17 +123,17 @@ type watchVerifier struct {
 }
 
 func (e *env) newWatchVerifier(c *mvmclient.Client, statePath string) (*watchVerifier, error) {
-	v, err := e.logVerifier("")
+	key, err := e.logVerifier("")
 	if err != nil {
 		return nil, err
 	}
-	return &watchVerifier{e: e, c: c, statePath: statePath, logKey: v, certs: map[string]*x509.Certificate{}}, nil
+	return &watchVerifier{e: e, c: c, state: stateFile{path: statePath, key: key}, certs: map[string]*x509.Certificate{}}, nil
 }
 
 // derive re-derives the agreements from the log up to w's checkpoint (the
 // server's latest at the start), checked against --state and saved there.
 func (w *watchVerifier) derive(ctx context.Context) error {
-	ver, err := w.e.verifiedLog(ctx, w.c, w.statePath, w.signed, audit.Options{AgreementsOnly: true})
+	ver, err := w.e.verifiedLog(ctx, w.c, w.state.path, w.signed, audit.Options{AgreementsOnly: true})
 	if err != nil {
 		return err
 	}
@@ -197,7 +194,7 @@ func (w *watchVerifier) cover(ctx context.Context, index uint64) error {
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		cp, _, err := tlog.OpenCheckpoint(resp.Checkpoint, w.logKey.Name(), w.logKey)
+		cp, err := w.state.key.checkpoint(resp.Checkpoint)
 		if err != nil {
 			return fmt.Errorf("the server's checkpoint: %w", err)
 		}
@@ -206,9 +203,8 @@ func (w *watchVerifier) cover(ctx context.Context, index uint64) error {
 		}
 		if cp.Size > w.cp.Size {
 			w.cp, w.signed = cp, resp.Checkpoint
-			if w.statePath != "" {
-				a := &auditRun{e: w.e, statePath: w.statePath}
-				if err := a.saveState(&auditState{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Checkpoint: string(resp.Checkpoint)}); err != nil {
+			if w.state.path != "" {
+				if err := w.state.save(cp, resp.Checkpoint); err != nil {
 					return err
 				}
 			}

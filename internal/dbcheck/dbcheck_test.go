@@ -315,6 +315,9 @@ func TestDamage(t *testing.T) {
 		{"genesis signature", editEntry(0, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			env.Signatures[1].Sig[0] ^= 1
 		}), []want{{entries, "agreement: "}}, []string{hashes, cps}},
+		{"entry signature", editEntry(3, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
+			env.Signatures[0].Sig[0] ^= 1
+		}), []want{{entries, "signature"}}, []string{hashes, cps}},
 		{"receive time backwards", editEntry(5, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			e.ReceivedAt = timestamppb.New(e.ReceivedAt.AsTime().Add(-time.Hour))
 		}), []want{{entries, "before the previous entry"}}, []string{hashes, cps}},

@@ -100,17 +100,24 @@ func Prepare(ag *agreement.Agreement, raw []byte, peer *x509.Certificate, at tim
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := envelope.Parse(raw)
+	env, payload, err := openEnvelope(raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	payload, err := message.Decode(env.PayloadType, env.Payload)
+	return prepare(raw, env, payload, author, peer)
+}
+
+// PrepareOpened is [Prepare] for an entry already opened by [Open]: the
+// auditor's path, which opens every leaf once.
+func PrepareOpened(ag *agreement.Agreement, o *Opened, peer *x509.Certificate, at time.Time) (*Admitted, []envelope.Check, error) {
+	author, _, err := ag.Authenticate(peer, nil, at)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := message.Validate(payload); err != nil {
-		return nil, nil, err
-	}
+	return prepare(o.Entry.Envelope, o.Envelope, o.Payload, author, peer)
+}
+
+func prepare(raw []byte, env *mvmv1.Envelope, payload proto.Message, author identity.Identity, peer *x509.Certificate) (*Admitted, []envelope.Check, error) {
 	fp := sha256.Sum256(peer.Raw)
 	keyid := envelope.Fingerprint(peer.Raw)
 	if env.PayloadType != message.TypeAgreement && len(env.Signatures) != 1 {
@@ -143,27 +150,6 @@ func NewLeaf(index uint64, receivedAt time.Time, raw []byte, peerSHA256 []byte) 
 		Envelope:              raw,
 		PeerCertificateSha256: peerSHA256,
 	})
-}
-
-// DecodeLeaf parses a leaf and checks its shape.
-func DecodeLeaf(leaf []byte) (*mvmv1.Entry, error) {
-	e := &mvmv1.Entry{}
-	if err := proto.Unmarshal(leaf, e); err != nil {
-		return nil, fmt.Errorf("decode leaf: %w", err)
-	}
-	if len(e.ProtoReflect().GetUnknown()) > 0 {
-		return nil, errors.New("decode leaf: unknown fields")
-	}
-	if err := e.ReceivedAt.CheckValid(); err != nil {
-		return nil, fmt.Errorf("decode leaf: received_at: %w", err)
-	}
-	if len(e.Envelope) == 0 {
-		return nil, errors.New("decode leaf: no envelope")
-	}
-	if e.Index != 0 && len(e.PeerCertificateSha256) != sha256.Size {
-		return nil, errors.New("decode leaf: peer certificate fingerprint missing")
-	}
-	return e, nil
 }
 
 // ReceiveTime is the receive time of an entry logged when the server's

@@ -13,10 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/mvm-exchange/mvm/client/mvmclient"
-	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
@@ -213,14 +209,6 @@ func TestSameMessageIDInOneBatch(t *testing.T) {
 // would accept it: the party and its role are unchanged.)
 func TestAmendmentInBatchReadmitsQueuedAppends(t *testing.T) {
 	f, g := newGatedFixture(t)
-	genesis, err := os.ReadFile(filepath.Join(f.dir, "agreement.envelope"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ag, _, err := agreement.FromEnvelope(genesis, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// pk's new CA, and an identity it issued.
 	dir2 := t.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: dir2}); err != nil {
@@ -234,30 +222,17 @@ func TestAmendmentInBatchReadmitsQueuedAppends(t *testing.T) {
 	if blk == nil {
 		t.Fatal("ca-pk.crt: no PEM block")
 	}
-	p := proto.Clone(ag.Proto).(*mvmv1.Agreement)
-	p.Header = mvmclient.NewHeader()
-	p.AmendsIndex = 0
-	for _, party := range p.Parties {
-		if party.Id == "pk" {
-			party.CaCertificates = [][]byte{blk.Bytes}
-		}
-	}
-	var signers []envelope.Signer
-	embed := func(dir, name string) {
-		pair, err := devpki.LoadKeyPair(dir, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		signers = append(signers, envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf, EmbedCertificate: true})
-	}
-	for _, name := range []string{"pk-liaison", "af-interior", "tr-verifier", "qa-verifier"} {
-		embed(f.dir, name)
-	}
-	embed(dir2, "pk-liaison") // pk under its new CA
-	amendment, err := envelope.Seal(p, signers...)
+	pair, err := devpki.LoadKeyPair(dir2, "pk-liaison")
 	if err != nil {
 		t.Fatal(err)
 	}
+	amendment := f.amendment(t, func(p *mvmv1.Agreement) {
+		for _, party := range p.Parties {
+			if party.Id == "pk" {
+				party.CaCertificates = [][]byte{blk.Bytes}
+			}
+		}
+	}, envelope.Signer{Key: pair.PrivateKey.(crypto.Signer), Certificate: pair.Leaf, EmbedCertificate: true}) // pk under its new CA
 	queued := f.seal(t, "pk-liaison", target()) // pk under its old CA
 
 	out, err := f.inOneBatch(t, g, []func() ([]byte, string){

@@ -21,7 +21,10 @@
 //
 // # Guarantees
 //   - A refused append changes nothing: the reducer works on copies, and a
-//     failed commit discards the whole batch, tree and state included.
+//     failed commit discards the whole batch, tree and state included: every
+//     append of it is answered with [ErrCommit] (retrying is safe), and the
+//     writer's tree, package cache and the head advance only once the store
+//     commit ([Config.Commit]) succeeded (the phases of commit.go).
 //   - The same envelope sent twice (same author, same message id, same
 //     bytes) yields the first entry's index; a different envelope under a
 //     used message id is refused with [ErrDuplicateMessageID].

@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -16,31 +15,23 @@ import (
 // certificate, by SHA-256 (nil, error if it is not stored).
 func IndexRecords(i uint64, leaf []byte, author func(sha []byte) (identity.Identity, error)) (store.IndexRecords, error) {
 	var r store.IndexRecords
-	e, err := entry.DecodeLeaf(leaf)
+	o, err := entry.Open(leaf)
 	if err != nil {
 		return r, err
 	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return r, err
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return r, err
-	}
-	r.Agreement = env.PayloadType == message.TypeAgreement
+	r.Agreement = o.IsAgreement()
 	if i == 0 {
 		return r, nil // genesis: no peer, no message id index
 	}
 	if author == nil {
 		return r, errors.New("no signer certificates")
 	}
-	id, err := author(e.PeerCertificateSha256)
+	id, err := author(o.Entry.PeerCertificateSha256)
 	if err != nil {
 		return r, err
 	}
-	r.MsgID = store.MsgIDKey(id.URI(), message.Header(p).GetMessageId())
-	if pkg := message.PackageID(p); pkg != "" {
+	r.MsgID = store.MsgIDKey(id.URI(), o.MessageID())
+	if pkg := message.PackageID(o.Payload); pkg != "" {
 		r.Package = store.PackageKey(pkg, i)
 	}
 	return r, nil

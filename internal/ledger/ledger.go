@@ -18,9 +18,9 @@ import (
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
-	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/verify"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -63,9 +63,11 @@ type Config struct {
 	// Linger bounds how long the writer waits, under load, for a fuller
 	// batch (see Ledger.verifier). Default 600µs; negative: never.
 	Linger time.Duration
-	// Commit commits a batch of appends. Default Store.Commit; tests set
-	// it to inject a failed commit or to hold the writer (calling
-	// Store.Commit themselves to let it go on).
+	// Commit makes a batch durable, all of it or nothing: every entry the
+	// ledger logs (the genesis entry, then each batch of the writer) goes
+	// through it; the index builds at open do not. Default Store.Commit;
+	// tests set it to inject a failed commit or to hold the writer
+	// (calling Store.Commit themselves to let it go on).
 	Commit func(*store.Batch) error
 	// Committed, if set, is called by the writer after each batch it
 	// commits, with the entries committed and the time the commit took
@@ -225,30 +227,25 @@ func (l *Ledger) genesis() error {
 	if len(l.cfg.Genesis) == 0 {
 		return ErrNoGenesis
 	}
-	env, err := envelope.Parse(l.cfg.Genesis)
-	if err != nil {
-		return fmt.Errorf("genesis: %w", err)
-	}
-	if env.PayloadType != message.TypeAgreement {
-		return fmt.Errorf("genesis: payload is %s, not an agreement", env.PayloadType)
-	}
-	payload, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return fmt.Errorf("genesis: %w", err)
-	}
-	if err := message.Validate(payload); err != nil {
-		return fmt.Errorf("genesis: %w", err)
-	}
+	// The genesis is opened as the leaf it will be, like every entry.
 	now := l.cfg.Now().UTC()
-	ag, err := workflow.Amend(nil, env, payload.(*mvmv1.Agreement), 0, now)
+	leaf, err := entry.NewLeaf(0, now, l.cfg.Genesis, nil)
+	if err != nil {
+		return err
+	}
+	o, err := entry.Open(leaf)
+	if err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	ap, ok := o.Payload.(*mvmv1.Agreement)
+	if !ok {
+		return fmt.Errorf("genesis: payload is %s, not an agreement", o.Type)
+	}
+	ag, err := workflow.Amend(nil, o.Envelope, ap, 0, now)
 	if err != nil {
 		return fmt.Errorf("genesis: %w", err)
 	}
 	if err := l.checkLogKey(ag); err != nil {
-		return err
-	}
-	leaf, err := entry.NewLeaf(0, now, l.cfg.Genesis, nil)
-	if err != nil {
 		return err
 	}
 	tree, _ := tlog.NewTree(0, l.st)
@@ -265,7 +262,7 @@ func (l *Ledger) genesis() error {
 	if b.Checkpoint, err = tlog.SignCheckpoint(l.cfg.Signer, l.origin, 1, root); err != nil {
 		return err
 	}
-	if err := l.st.Commit(b); err != nil {
+	if err := l.cfg.Commit(b); err != nil {
 		return fmt.Errorf("genesis: %w", err)
 	}
 	l.tree, l.lastTime = tree, now
@@ -308,16 +305,22 @@ func (l *Ledger) recover(size uint64) error {
 	if err != nil {
 		return err
 	}
-	var history []*agreement.Agreement
+	if len(idxs) == 0 {
+		return errors.New("recover: no agreement in the log")
+	}
+	// The agreements are verified again as the verifier verifies them
+	// (every party's signature, from entry 0): they decide who may append.
+	var leaves [][]byte
 	for _, i := range idxs {
-		ag, err := l.loadAgreement(i)
+		leaf, err := l.st.Leaf(i)
 		if err != nil {
 			return fmt.Errorf("recover agreement at %d: %w", i, err)
 		}
-		history = append(history, ag)
+		leaves = append(leaves, leaf)
 	}
-	if len(history) == 0 {
-		return errors.New("recover: no agreement in the log")
+	history, err := verify.Agreements(leaves, nil)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
 	}
 	ag := history[len(history)-1]
 	if err := l.checkLogKey(ag); err != nil {
@@ -349,31 +352,15 @@ func (l *Ledger) recover(size uint64) error {
 	return nil
 }
 
-func (l *Ledger) loadAgreement(index uint64) (*agreement.Agreement, error) {
-	leaf, err := l.st.Leaf(index)
-	if err != nil {
-		return nil, err
-	}
-	return parseAgreement(index, leaf)
-}
-
 // parseAgreement parses the agreement entry leaf at index.
 func parseAgreement(index uint64, leaf []byte) (*agreement.Agreement, error) {
-	e, err := entry.DecodeLeaf(leaf)
+	o, err := entry.Open(leaf)
 	if err != nil {
 		return nil, err
 	}
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		return nil, err
-	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return nil, err
-	}
-	ap, ok := p.(*mvmv1.Agreement)
+	ap, ok := o.Payload.(*mvmv1.Agreement)
 	if !ok {
-		return nil, fmt.Errorf("entry %d is a %s, not an agreement", index, env.PayloadType)
+		return nil, fmt.Errorf("entry %d is a %s, not an agreement", index, o.Type)
 	}
 	return agreement.Parse(ap, index)
 }

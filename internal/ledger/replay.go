@@ -9,22 +9,15 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
-	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 )
 
-// Replay rebuilds a package's state from its stored entries with the
-// reducer. It trusts the store's signatures (they were verified on append;
-// the auditor re-verifies them); it returns nil, nil for an unknown package.
-func (l *Ledger) Replay(id string, history []*agreement.Agreement) (*workflow.Package, error) {
-	return l.ReplayUntil(id, history, time.Time{}, 0)
-}
-
-// ReplayUntil is Replay restricted to the entries below index size (all
-// if size is 0) received at or before asOf (all if asOf is zero): the
-// package as it stood then. Readers pass the published head's size so they
+// ReplayUntil rebuilds a package's state from its stored entries with the
+// reducer, restricted to the entries below index size (all if size is 0)
+// received at or before asOf (all if asOf is zero): the package as it stood
+// then. It trusts the store's signatures (they were verified on append; the
+// auditor re-verifies them); it returns nil, nil for an unknown package. Readers pass the published head's size so they
 // never show a batch whose commit is still being made durable.
 func (l *Ledger) ReplayUntil(id string, history []*agreement.Agreement, asOf time.Time, size uint64) (*workflow.Package, error) {
 	idxs, err := l.st.PackageIndexes(id)
@@ -63,23 +56,15 @@ func (l *Ledger) input(i uint64) (workflow.Input, error) {
 // names the signer of a stored certificate fingerprint. A leaf that does
 // not decode is a corrupt store (errCorrupt): it was admitted once.
 func leafInput(i uint64, leaf []byte, author func(fp []byte) (identity.Identity, error)) (workflow.Input, error) {
-	e, err := entry.DecodeLeaf(leaf)
+	o, err := entry.Open(leaf)
 	if err != nil {
 		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
 	}
-	env, err := envelope.Parse(e.Envelope)
+	id, err := author(o.Entry.PeerCertificateSha256)
 	if err != nil {
 		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
 	}
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
-		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
-	}
-	id, err := author(e.PeerCertificateSha256)
-	if err != nil {
-		return workflow.Input{}, fmt.Errorf("%w: entry %d: %v", errCorrupt, i, err)
-	}
-	return workflow.Input{Index: i, ReceivedAt: e.ReceivedAt.AsTime(), Author: id, Payload: p}, nil
+	return workflow.Input{Index: i, ReceivedAt: o.ReceivedAt(), Author: id, Payload: o.Payload}, nil
 }
 
 // authorCacheSize bounds the identities of peer certificates cached.

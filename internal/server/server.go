@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -76,6 +77,10 @@ type Config struct {
 	Reflection bool
 	// RefusalLog bounds the refusal lines one peer can log.
 	RefusalLog service.RefusalLog
+	// Commit, if set, stands between the ledger and the store: it gets
+	// each batch to log and the store's commit, and returns what the
+	// ledger sees (tests make a commit fail). nil: the store commits.
+	Commit func(b *store.Batch, commit func(*store.Batch) error) error
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -205,7 +210,9 @@ func Start(cfg Config) (*Server, error) {
 		// after 15 minutes and dead ones detected within a minute.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 30 * time.Second, Timeout: 20 * time.Second}),
-		grpc.ConnectionTimeout(10*time.Second),
+		// A handshake, and the HTTP/2 preface after it, must end within
+		// the handshake time of its accept (service/handshakes.go).
+		grpc.ConnectionTimeout(cmp.Or(cfg.Limits.HandshakeTimeout, service.DefaultHandshakeTimeout)),
 		// Calls run on a pool of long-lived goroutines whose stacks have
 		// already grown, instead of a fresh goroutine per call that grows
 		// its stack again (copystack was ~10 % of server CPU under load).
@@ -278,12 +285,19 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte,
 			l, err = nil, fmt.Errorf("database %s %w: bbolt failed on it while the log was recovered: %v", cfg.DB, store.ErrDamaged, r)
 		}
 	}()
-	return ledger.Open(ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch, Committed: committed})
+	lc := ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
+		MaxBatch: cfg.MaxBatch, Committed: committed}
+	if cfg.Commit != nil {
+		lc.Commit = func(b *store.Batch) error { return cfg.Commit(b, st.Commit) }
+	}
+	return ledger.Open(lc)
 }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// Service returns the server's gRPC service.
+func (s *Server) Service() *service.Service { return s.svc }
 
 // Ledger returns the server's ledger.
 func (s *Server) Ledger() *ledger.Ledger { return s.ledger }

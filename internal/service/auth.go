@@ -59,8 +59,8 @@ func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 	if !ok || len(ti.State.PeerCertificates) == 0 {
 		return nil, status.Error(codes.Unauthenticated, "a client certificate is required")
 	}
-	if uri, over := s.conns.refused(p.Addr); over {
-		return nil, status.Errorf(codes.ResourceExhausted, "%s has %d connections open, the limit per identity (server --max-conns-per-identity): use one of them", uri, s.conns.max)
+	if err := s.conns.refused(p.Addr); err != nil {
+		return nil, err
 	}
 	certs := ti.State.PeerCertificates
 	id, party, err := s.Authenticate(certs[0], certs[1:], s.now())

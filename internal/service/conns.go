@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -18,11 +19,11 @@ import (
 // refused with ResourceExhausted naming the limit (a refused handshake
 // would only say "connection closed"), and it is closed soon after.
 type connLimiter struct {
-	*perIdentity
+	*limiter
 	mu sync.Mutex
 	// over maps the remote address of each connection beyond the limit to
-	// its identity; such connections live refusedConnLife at most.
-	over map[string]string
+	// its refusal; such connections live refusedConnLife at most.
+	over map[string]error
 	// nOver is len(over), read without the lock, so that the calls of
 	// connections within the limit (every append) skip the lookup.
 	nOver atomic.Int32
@@ -33,7 +34,8 @@ type connLimiter struct {
 const refusedConnLife = 2 * time.Second
 
 func newConnLimiter(max int) *connLimiter {
-	return &connLimiter{perIdentity: newPerIdentity(max), over: map[string]string{}}
+	return &connLimiter{limiter: newLimiter(limit{what: "connections open", per: "identity", flag: "--max-conns-per-identity",
+		max: max, advice: "use one of them"}), over: map[string]error{}}
 }
 
 // admit counts a connection whose handshake succeeded and returns it
@@ -47,13 +49,13 @@ func (c *connLimiter) admit(conn net.Conn, info credentials.AuthInfo) net.Conn {
 	if err != nil {
 		return conn // the handshake verified it; the auth interceptor refuses it
 	}
-	uri := id.URI()
-	if c.acquire(uri) {
-		return &countedConn{Conn: conn, release: sync.OnceFunc(func() { c.release(uri) })}
+	release, err := c.acquire(context.Background(), id.URI(), id.URI())
+	if err == nil {
+		return &countedConn{Conn: conn, release: release}
 	}
 	key := conn.RemoteAddr().String()
 	c.mu.Lock()
-	c.over[key] = uri
+	c.over[key] = err
 	c.nOver.Store(int32(len(c.over)))
 	c.mu.Unlock()
 	cc := &countedConn{Conn: conn, release: sync.OnceFunc(func() {
@@ -66,16 +68,15 @@ func (c *connLimiter) admit(conn net.Conn, info credentials.AuthInfo) net.Conn {
 	return cc
 }
 
-// refused says whether the connection from remote is beyond its
-// identity's limit, and whose it is.
-func (c *connLimiter) refused(remote net.Addr) (uri string, over bool) {
+// refused is the refusal of the connection from remote if it is beyond
+// its identity's limit, else nil.
+func (c *connLimiter) refused(remote net.Addr) error {
 	if remote == nil || c.nOver.Load() == 0 {
-		return "", false
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	uri, over = c.over[remote.String()]
-	return uri, over
+	return c.over[remote.String()]
 }
 
 // countedConn releases its count once, when closed.

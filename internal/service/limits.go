@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -35,11 +36,24 @@ type Options struct {
 	// MaxConnsPerIdentity bounds one identity's open connections; default
 	// DefaultMaxConnsPerIdentity, negative: unlimited.
 	MaxConnsPerIdentity int
-	// MaxReadsPerIdentity bounds how many of one identity's paged unary
-	// reads (ListPackages, GetBreaches, GetPackage) are worked on at once;
-	// more wait for a slot. Default DefaultMaxReadsPerIdentity, negative:
-	// unlimited.
-	MaxReadsPerIdentity int
+	// The read limits (reads.go): how many of one identity's, one
+	// party's and everyone's paged reads (ListPackages, GetBreaches,
+	// GetPackage) are worked on at once, and how many more of an
+	// identity's and a party's may wait for a slot. Defaults
+	// DefaultMaxReadsPerIdentity, DefaultMaxQueuedReadsPerIdentity,
+	// DefaultMaxReadsPerParty, DefaultMaxQueuedReadsPerParty and half the
+	// CPUs (at least 1); negative: unlimited.
+	MaxReadsPerIdentity, MaxQueuedReadsPerIdentity int
+	MaxReadsPerParty, MaxQueuedReadsPerParty       int
+	MaxReads                                       int
+	// The handshake limits (handshakes.go): TLS handshakes in progress on
+	// the server and from one source address, and the time from a
+	// connection's accept to the end of its handshake. Defaults
+	// DefaultMaxHandshakes, DefaultMaxHandshakesPerAddr and
+	// DefaultHandshakeTimeout; negative counts: unlimited. The server
+	// sets gRPC's ConnectionTimeout to HandshakeTimeout.
+	MaxHandshakes, MaxHandshakesPerAddr int
+	HandshakeTimeout                    time.Duration
 	// StallTimeout ends a read stream whose client takes no message for
 	// this long (default DefaultStallTimeout).
 	StallTimeout time.Duration
@@ -58,13 +72,29 @@ func (o *Options) defaults() {
 	if o.MaxConnsPerIdentity == 0 {
 		o.MaxConnsPerIdentity = DefaultMaxConnsPerIdentity
 	}
-	if o.MaxReadsPerIdentity == 0 {
-		o.MaxReadsPerIdentity = DefaultMaxReadsPerIdentity
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&o.MaxReadsPerIdentity, DefaultMaxReadsPerIdentity)
+	def(&o.MaxQueuedReadsPerIdentity, DefaultMaxQueuedReadsPerIdentity)
+	def(&o.MaxReadsPerParty, DefaultMaxReadsPerParty)
+	def(&o.MaxQueuedReadsPerParty, DefaultMaxQueuedReadsPerParty)
+	def(&o.MaxReads, DefaultMaxReads())
+	def(&o.MaxHandshakes, DefaultMaxHandshakes)
+	def(&o.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout
 	}
 }
+
+// DefaultMaxReads is the default Options.MaxReads: half the CPUs, at
+// least one, so that paged reads leave appends the other half.
+func DefaultMaxReads() int { return max(1, runtime.NumCPU()/2) }
 
 // appendLimiter is a token bucket per identity, for the go-grpc-middleware
 // ratelimit interceptor. It runs after authentication, so the caller is

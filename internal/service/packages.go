@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/message"
@@ -128,13 +127,9 @@ func indexedPackage(v store.View, id string) (*workflow.Package, string, error) 
 		return nil, "", err
 	}
 	var text string
-	if e, err := entry.DecodeLeaf(v.Leaf(p.Index)); err == nil {
-		if env, err := envelope.Parse(e.Envelope); err == nil {
-			if m, err := message.Decode(env.PayloadType, env.Payload); err == nil {
-				if tp, ok := m.(*mvmv1.TargetPackage); ok {
-					text = tp.Summary
-				}
-			}
+	if o, err := entry.Open(v.Leaf(p.Index)); err == nil {
+		if tp, ok := o.Payload.(*mvmv1.TargetPackage); ok {
+			text = tp.Summary
 		}
 	}
 	return p, text, nil
@@ -162,11 +157,8 @@ func (s *Service) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) 
 		if err != nil {
 			return err
 		}
-		if p == nil {
-			return status.Errorf(codes.NotFound, "package %q does not exist", req.PackageId)
-		}
-		if !canRead(caller, p) {
-			return status.Errorf(codes.PermissionDenied, "party %s is not party to package %s", caller.ID.Party, p.ID)
+		if p == nil || !canRead(caller, p) {
+			return unseenPackage(caller, req.PackageId)
 		}
 		resp = &mvmv1.GetPackageResponse{Package: summary(p, text)}
 		size := proto.Size(resp.Package)
@@ -193,14 +185,25 @@ func (s *Service) GetPackage(ctx context.Context, req *mvmv1.GetPackageRequest) 
 	return resp, nil
 }
 
+// unseenPackage is the answer for a package the caller may not read and
+// for one that does not exist: the same code and message (of the request
+// and the caller only), so that a party outside a package's scope cannot
+// learn that it exists, nor by trying ids whether one does.
+func unseenPackage(caller *Caller, id string) error {
+	return status.Errorf(codes.NotFound, "package %q does not exist, or party %s may not read it", id, caller.ID.Party)
+}
+
 // historyEvent describes the stored entry leaf at index i. An entry that
 // does not decode is still listed (its leaf lets the client see why).
 func historyEvent(v store.View, i uint64, leaf []byte, authors map[string]string) *mvmv1.PackageEvent {
 	ev := &mvmv1.PackageEvent{Index: i, Summary: "undecodable entry"}
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
+	// Every layer that opens is described (entry.Open returns them with
+	// the error of the first that does not); the client's audit judges.
+	o, _ := entry.Open(leaf)
+	if o == nil {
 		return ev
 	}
+	e := o.Entry
 	ev.ReceivedAt = e.ReceivedAt
 	author, ok := authors[string(e.PeerCertificateSha256)]
 	if !ok {
@@ -212,18 +215,16 @@ func historyEvent(v store.View, i uint64, leaf []byte, authors map[string]string
 		authors[string(e.PeerCertificateSha256)] = author
 	}
 	ev.Author = author
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
+	if o.Envelope == nil {
 		ev.Summary = "undecodable envelope"
 		return ev
 	}
-	ev.PayloadType = workflow.ShortType(env.PayloadType)
-	p, err := message.Decode(env.PayloadType, env.Payload)
-	if err != nil {
+	ev.PayloadType = workflow.ShortType(o.Type)
+	if o.Payload == nil {
 		ev.Summary = "undecodable payload"
 		return ev
 	}
-	ev.Summary = workflow.Describe(p)
+	ev.Summary = workflow.Describe(o.Payload)
 	return ev
 }
 

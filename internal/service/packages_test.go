@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -295,12 +296,29 @@ func TestPackageHistoryPages(t *testing.T) {
 
 	// Scope and tokens.
 	_, err = x.ir.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: id})
-	wantCode(t, err, codes.PermissionDenied, "not party to package")
+	wantUnseen(t, x.ir, id, err)
 	first, _ := x.pk.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: id, PageSize: 2})
 	_, err = x.tr.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: x.forIR[0], PageToken: first.NextPageToken})
 	wantCode(t, err, codes.InvalidArgument, "page_token")
 	_, err = x.ir.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: id, PageToken: first.NextPageToken})
-	wantCode(t, err, codes.PermissionDenied, "not party to package")
+	wantUnseen(t, x.ir, id, err)
+}
+
+// wantUnseen: err, c's answer for the existing package id it may not read,
+// is the answer c gets for a package that does not exist, code and
+// message (but for the id), so that it does not tell c the package exists.
+func wantUnseen(t *testing.T, c *mvmclient.Client, id string, err error) {
+	t.Helper()
+	const none = "0123456789abcdef01234567"
+	_, errNone := c.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: none})
+	wantCode(t, errNone, codes.NotFound)
+	if got, want := status.Code(err), status.Code(errNone); got != want {
+		t.Fatalf("a package out of scope: %v (%v); one that does not exist: %v", got, err, want)
+	}
+	got := strings.ReplaceAll(status.Convert(err).Message(), id, none)
+	if want := status.Convert(errNone).Message(); got != want {
+		t.Errorf("a package out of scope answers %q; one that does not exist %q", got, want)
+	}
 }
 
 // TestPackageBoundsRefused: the server refuses an entry past a package

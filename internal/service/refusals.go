@@ -138,6 +138,8 @@ func (s *Service) logRefusedHandshake(remote net.Addr, err error) {
 func handshakeReason(err error) string {
 	var verify *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, new(*limitError)):
+		return "limit" // handshakes.go
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "eof"
 	case errors.Is(err, os.ErrDeadlineExceeded):

@@ -62,11 +62,14 @@ type Service struct {
 	clientCAs atomic.Pointer[clientCAConfig]
 	// limiter is the per-identity append rate limit (nil: none).
 	limiter *appendLimiter
-	// streams and conns count each identity's read streams and
-	// connections (streams.go, conns.go).
-	streams *perIdentity
-	reads   *readSlots
+	// streams, reads and conns are the limits on what one identity or
+	// party has at once (limiter.go): read streams, paged reads in
+	// progress (reads.go), connections (conns.go).
+	streams *limiter
+	reads   readLimits
 	conns   *connLimiter
+	// handshakes bounds the TLS handshakes in progress (handshakes.go).
+	handshakes handshakeLimits
 
 	// senders send the answers of append streams, one per connection
 	// (replies.go).
@@ -90,7 +93,9 @@ func New(l *ledger.Ledger, logger *slog.Logger, opts Options) *Service {
 	}
 	opts.defaults()
 	s := &Service{l: l, log: logger, now: time.Now, opts: opts, stop: make(chan struct{}), senders: map[string]*connSender{},
-		streams: newPerIdentity(opts.MaxStreamsPerIdentity), reads: newReadSlots(opts.MaxReadsPerIdentity), conns: newConnLimiter(opts.MaxConnsPerIdentity),
+		streams: newLimiter(limit{what: "read streams open", per: "identity", flag: "--max-streams-per-identity",
+			max: opts.MaxStreamsPerIdentity, advice: "end one first"}),
+		reads: newReadLimits(opts), conns: newConnLimiter(opts.MaxConnsPerIdentity), handshakes: newHandshakeLimits(opts),
 		obs: noObserver{}}
 	s.SetRefusalLog(RefusalLog{})
 	if opts.AppendRate > 0 {
@@ -187,6 +192,13 @@ type loggedCreds struct {
 }
 
 func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	release, err := c.s.handshakes.admit(conn, time.Now())
+	if err != nil {
+		c.s.logRefusedHandshake(conn.RemoteAddr(), err)
+		conn.Close()
+		return nil, nil, err
+	}
+	defer release()
 	lc := &lingerConn{Conn: conn}
 	out, info, err := c.TransportCredentials.ServerHandshake(lc)
 	if err != nil {

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -64,36 +63,6 @@ func isReadStream(method string) bool {
 	return false
 }
 
-// perIdentity counts what each identity holds open. An identity's entry
-// goes when its count returns to zero, so the map holds only identities
-// with something open.
-type perIdentity struct {
-	max int // ≤ 0: unlimited
-	mu  sync.Mutex
-	by  map[string]int
-}
-
-func newPerIdentity(max int) *perIdentity { return &perIdentity{max: max, by: map[string]int{}} }
-
-// acquire counts one more for uri unless it is at the limit.
-func (p *perIdentity) acquire(uri string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.max > 0 && p.by[uri] >= p.max {
-		return false
-	}
-	p.by[uri]++
-	return true
-}
-
-func (p *perIdentity) release(uri string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.by[uri]--; p.by[uri] <= 0 {
-		delete(p.by, uri)
-	}
-}
-
 // limitReadStreams is the stream interceptor of the per-identity read
 // stream limit; it runs after authentication.
 func (s *Service) limitReadStreams(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -101,11 +70,11 @@ func (s *Service) limitReadStreams(srv any, ss grpc.ServerStream, info *grpc.Str
 	if !ok || !isReadStream(info.FullMethod) {
 		return handler(srv, ss)
 	}
-	uri := c.ID.URI()
-	if !s.streams.acquire(uri) {
-		return status.Errorf(codes.ResourceExhausted, "%s has %d read streams open, the limit per identity (server --max-streams-per-identity): end one first", c.ID, s.streams.max)
+	release, err := s.streams.acquire(ss.Context(), c.ID.URI(), c.ID.String())
+	if err != nil {
+		return err
 	}
-	defer s.streams.release(uri)
+	defer release()
 	return handler(srv, ss)
 }
 

@@ -229,20 +229,6 @@ func (s *Store) CosignedSizes(fn func(size uint64, lines []string) bool) error {
 	})
 }
 
-// LeafRange returns copies of at most max leaves from [start, end), in one
-// read transaction. Callers that stream to a network peer use it so that no
-// transaction stays open while a slow peer reads: bbolt cannot grow its
-// file while a read transaction is open.
-func (s *Store) LeafRange(start, end uint64, max int) ([][]byte, error) {
-	end = min(end, start+uint64(max))
-	out := make([][]byte, 0, end-start)
-	err := s.Leaves(start, end, func(_ uint64, leaf []byte) error {
-		out = append(out, bytes.Clone(leaf))
-		return nil
-	})
-	return out, err
-}
-
 // LeafBatch returns the leaves from start on, below end, as many as fit in
 // maxBytes counting perLeaf bytes more for each, and at least one: a
 // reader's answer is bounded in bytes, not in entries.

@@ -118,10 +118,10 @@ func marshalTLogProof(index uint64, hashes [][]byte, checkpoint, extra []byte) [
 }
 
 // VerifyReceipt verifies a receipt offline: it must be exactly the canonical
-// encoding NewReceipt produces, its checkpoint must be signed by logKey for
-// origin and carry no other signature, index must be below the checkpoint
-// size, and LeafHash(leaf) must be included at index under the checkpoint's
-// root. Any changed, added or removed byte makes it fail.
+// encoding ReceiptBuilder.Receipt produces, its checkpoint must be signed by
+// logKey for origin and carry no other signature, index must be below the
+// checkpoint size, and LeafHash(leaf) must be included at index under the
+// checkpoint's root. Any changed, added or removed byte makes it fail.
 func VerifyReceipt(receipt []byte, origin string, logKey note.Verifier) (*Receipt, error) {
 	p, err := decodeReceipt(receipt)
 	if err != nil {

@@ -13,7 +13,10 @@
 // A third phase, after the streams are closed, measures the same appends
 // while --breaches mediators ask for one page of breaches each, over and
 // over, as of two days later (every package of the log is then breached,
-// so each call has a full page to answer).
+// so each call has a full page to answer). The callers are spread over
+// --breach-identities identities of the mediator party tr, minted from
+// its CA (the default, one each, is the party that mints identities to
+// get a read slot for each: what bounds it is the per-party share).
 //
 // It prints one JSON object. The server runs as it is deployed (its own
 // GOGC and GOMAXPROCS defaults), with --max-streams-per-identity raised
@@ -77,12 +80,13 @@ type result struct {
 	StreamsOpened int     `json:"streams_opened"`
 	// The breaches phase: concurrent callers, their calls per second and
 	// p99, and the appends' p99 during it against alone.
-	BreachesCallers   int     `json:"breaches_callers"`
-	BreachesPerSec    float64 `json:"breaches_calls_per_sec"`
-	BreachesP99ms     float64 `json:"breaches_p99_ms"`
-	BreachesErrors    int64   `json:"breaches_errors"`
-	AppendBreachP99ms float64 `json:"append_p99_breaches_ms"`
-	BreachesP99Ratio  float64 `json:"p99_ratio_breaches"`
+	BreachesCallers    int     `json:"breaches_callers"`
+	BreachesIdentities int     `json:"breaches_identities"`
+	BreachesPerSec     float64 `json:"breaches_calls_per_sec"`
+	BreachesP99ms      float64 `json:"breaches_p99_ms"`
+	BreachesErrors     int64   `json:"breaches_errors"`
+	AppendBreachP99ms  float64 `json:"append_p99_breaches_ms"`
+	BreachesP99Ratio   float64 `json:"p99_ratio_breaches"`
 }
 
 func main() {
@@ -93,12 +97,13 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of each append phase")
 	concurrency := flag.Int("concurrency", 8, "concurrent appenders in each phase")
 	breaches := flag.Int("breaches", 16, "concurrent mediators asking for breaches in the third phase (0: no third phase)")
+	identities := flag.Int("breach-identities", 16, "identities of party tr the breaches callers are spread over (minted from its CA)")
 	flag.Parse()
 	if *serverBin == "" {
 		fmt.Fprintln(os.Stderr, "hold: --server is required")
 		os.Exit(2)
 	}
-	res, err := run(*serverBin, *entries, *getEntries, *watches, *duration, *concurrency, *breaches)
+	res, err := run(*serverBin, *entries, *getEntries, *watches, *duration, *concurrency, *breaches, *identities)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hold:", err)
 		os.Exit(1)
@@ -107,7 +112,7 @@ func main() {
 	fmt.Println(string(out))
 }
 
-func run(serverBin string, entries, getEntries, watches int, duration time.Duration, concurrency, breaches int) (*result, error) {
+func run(serverBin string, entries, getEntries, watches int, duration time.Duration, concurrency, breaches, identities int) (*result, error) {
 	dir, err := os.MkdirTemp("", "mvm-hold-")
 	if err != nil {
 		return nil, err
@@ -221,7 +226,7 @@ func run(serverBin string, entries, getEntries, watches int, duration time.Durat
 	}
 	cancel() // the streams of the hold end before the breaches phase
 	if breaches > 0 {
-		if err := breachesPhase(res, addr, certs, pk, breaches, duration, concurrency); err != nil {
+		if err := breachesPhase(res, addr, certs, pk, breaches, max(1, identities), duration, concurrency); err != nil {
 			return nil, err
 		}
 	}
@@ -229,21 +234,34 @@ func run(serverBin string, entries, getEntries, watches int, duration time.Durat
 }
 
 // breachesPhase measures the submitter's appends while callers mediators
-// ask for one page of breaches each, as fast as they are answered.
-func breachesPhase(res *result, addr, certs string, pk *mvmclient.Client, callers int, duration time.Duration, concurrency int) error {
-	opts := mvmclient.FromCertsDir(addr, certs, "tr-verifier")
-	tr, err := mvmclient.Dial(opts)
-	if err != nil {
-		return err
+// of party tr, over identities identities, ask for one page of breaches
+// each, as fast as they are answered.
+func breachesPhase(res *result, addr, certs string, pk *mvmclient.Client, callers, identities int, duration time.Duration, concurrency int) error {
+	var trs []*mvmclient.Client
+	defer func() {
+		for _, c := range trs {
+			c.Close()
+		}
+	}()
+	for i := range identities {
+		name := fmt.Sprintf("tr-reader-%d", i)
+		if err := devpki.Issue(certs, name, "tr", devpki.IssueOptions{}); err != nil {
+			return err
+		}
+		c, err := mvmclient.Dial(mvmclient.FromCertsDir(addr, certs, name))
+		if err != nil {
+			return err
+		}
+		trs = append(trs, c)
 	}
-	defer tr.Close()
 	asOf := timestamppb.New(time.Now().Add(48 * time.Hour))
 	ctx, stop := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs atomic.Int64
 	var wg sync.WaitGroup
-	for range callers {
+	for i := range callers {
+		tr := trs[i%identities]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -271,7 +289,7 @@ func breachesPhase(res *result, addr, certs string, pk *mvmclient.Client, caller
 	if err != nil {
 		return err
 	}
-	res.BreachesCallers, res.BreachesErrors = callers, errs.Load()
+	res.BreachesCallers, res.BreachesIdentities, res.BreachesErrors = callers, identities, errs.Load()
 	res.BreachesPerSec = float64(len(lat)) / elapsed.Seconds()
 	if len(lat) > 0 {
 		slices.Sort(lat)

@@ -1,9 +1,11 @@
-package audit
+package verify
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/audit/spill"
@@ -21,6 +23,10 @@ type states interface {
 	useMsgID(key [16]byte, index uint64) (prev uint64, used bool, err error)
 	// report fills in the packages and breaches as of asOf.
 	report(r *Report, asOf time.Time) error
+	// counts, eachPkg and eachMsgID read everything back, for Save.
+	counts() (pkgs, ids int)
+	eachPkg(fn func(id string, p *workflow.Package) error) error
+	eachMsgID(fn func(key [16]byte, index uint64) error) error
 	close() error
 }
 
@@ -63,13 +69,25 @@ func (s *memStates) report(r *Report, asOf time.Time) error {
 
 func (s *memStates) close() error { return nil }
 
-// boundedCache is how many package states a bounded audit keeps decoded
-// in memory; tests make it small, to spill nearly everything, and set
-// boundedSeen to see every final state.
-var (
-	boundedCache = 1 << 10
-	boundedSeen  func(*workflow.Package)
-)
+func (s *memStates) counts() (int, int) { return len(s.pkgs), len(s.msgids) }
+
+func (s *memStates) eachPkg(fn func(string, *workflow.Package) error) error {
+	for _, id := range slices.Sorted(maps.Keys(s.pkgs)) {
+		if err := fn(id, s.pkgs[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *memStates) eachMsgID(fn func([16]byte, uint64) error) error {
+	for k, i := range s.msgids {
+		if err := fn(k, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // spillStates keeps the package states and message ids in temporary
 // files (package spill): in memory only their indexes and a cache of
@@ -77,6 +95,8 @@ var (
 type spillStates struct {
 	pkgs *spill.Map[*workflow.Package]
 	ids  *spill.Map[uint64]
+	// final, if set, sees every package's final state (Options.Final).
+	final func(*workflow.Package)
 }
 
 var packageCodec = spill.Codec[*workflow.Package]{
@@ -95,9 +115,10 @@ var indexCodec = spill.Codec[uint64]{
 	},
 }
 
-// newSpillStates makes the spill files in dir for a log of size entries.
-func newSpillStates(dir string, size uint64) (*spillStates, error) {
-	pkgs, err := spill.New(packageCodec, spill.Options{Dir: dir, Cache: boundedCache})
+// newSpillStates makes the spill files in dir for a log of size entries,
+// with cache package states decoded in memory.
+func newSpillStates(dir string, size uint64, cache int, final func(*workflow.Package)) (*spillStates, error) {
+	pkgs, err := spill.New(packageCodec, spill.Options{Dir: dir, Cache: cache})
 	if err != nil {
 		return nil, fmt.Errorf("package states: %w", err)
 	}
@@ -107,7 +128,7 @@ func newSpillStates(dir string, size uint64) (*spillStates, error) {
 		pkgs.Close()
 		return nil, fmt.Errorf("message ids: %w", err)
 	}
-	return &spillStates{pkgs: pkgs, ids: ids}, nil
+	return &spillStates{pkgs: pkgs, ids: ids, final: final}, nil
 }
 
 func (s *spillStates) pkg(id string) (*workflow.Package, error) {
@@ -143,8 +164,8 @@ func (s *spillStates) report(r *Report, asOf time.Time) error {
 		batch = batch[:0]
 	}
 	err := s.pkgs.All(func(_ string, p *workflow.Package) error {
-		if boundedSeen != nil {
-			boundedSeen(p)
+		if s.final != nil {
+			s.final(p)
 		}
 		if batch = append(batch, p); len(batch) == cap(batch) {
 			count()
@@ -156,6 +177,16 @@ func (s *spillStates) report(r *Report, asOf time.Time) error {
 	}
 	count()
 	return nil
+}
+
+func (s *spillStates) counts() (int, int) { return s.pkgs.Len(), s.ids.Len() }
+
+func (s *spillStates) eachPkg(fn func(string, *workflow.Package) error) error {
+	return s.pkgs.All(fn)
+}
+
+func (s *spillStates) eachMsgID(fn func([16]byte, uint64) error) error {
+	return s.ids.All(func(k string, i uint64) error { return fn([16]byte([]byte(k)), i) })
 }
 
 func (s *spillStates) close() error {

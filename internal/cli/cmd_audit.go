@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/audit"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// auditCmd verifies the whole log, of a server or of an offline bundle
+// (audit.go).
+type auditCmd struct {
+	logKey, genesis, statePath, bundlePath, tempDir string
+	quiet, noCosign                                 bool
+	crlFiles                                        []string // nil: every CERTS/crl-*.pem
+}
+
+func (*auditCmd) spec() spec {
+	return spec{name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
+		summary:     "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
+		longRunning: true,
+		// Offline, a bundle carries what it needs and the pins come from
+		// --certs: no identity. A server is audited as --as.
+		identityOptional: true}
+}
+
+func (c *auditCmd) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
+	fs.StringVar(&c.genesis, "agreement", "", "pinned genesis agreement envelope (default CERTS/agreement.envelope)")
+	fs.StringVar(&c.statePath, "state", "", "file keeping the last verified checkpoint; the next audit demands consistency with it, and mediators cosign")
+	fs.StringVar(&c.bundlePath, "bundle", "", "audit an offline bundle (from export) instead of the server")
+	fs.BoolVar(&c.noCosign, "no-cosign", false, "mediators: do not cosign the verified checkpoint")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&c.tempDir, "temp-dir", "", "directory for the audit's temporary files of package states and message ids (default $TMPDIR or /tmp)")
+	fs.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-*.pem)", func(v string) error {
+		c.crlFiles = append(c.crlFiles, v)
+		return nil
+	})
+}
+
+func (c *auditCmd) run(e *env, args []string) error {
+	if err := exactly(0, args, "no positional arguments"); err != nil {
+		return err
+	}
+	if c.bundlePath == "" && e.as == "" {
+		return usagef("--as NAME is required to audit a server (an offline audit of a --bundle needs none)")
+	}
+	a := &auditRun{e: e, quiet: c.quiet, tempDir: c.tempDir}
+	var err error
+	if a.key, err = e.logVerifier(c.logKey); err != nil {
+		return err
+	}
+	a.state = stateFile{path: c.statePath, key: a.key}
+	genesis := c.genesis
+	if genesis == "" {
+		genesis = filepath.Join(e.certs, "agreement.envelope")
+	}
+	if a.pinned, err = os.ReadFile(genesis); err != nil {
+		return fmt.Errorf("pinned agreement: %w", err)
+	}
+	if a.crls, a.crlFiles, err = readCRLs(e.certs, c.crlFiles); err != nil {
+		return err
+	}
+	if c.bundlePath != "" {
+		b, err := audit.OpenBundle(c.bundlePath)
+		if err != nil {
+			return fmt.Errorf("FAILED: %w", err)
+		}
+		ctx, cancel := e.context()
+		defer cancel()
+		_, err = a.run(ctx, b, b.Header.Checkpoint, nil)
+		return err
+	}
+	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
+		resp, err := cl.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+		if err != nil {
+			return err
+		}
+		signed, err := a.run(ctx, cl, resp.Checkpoint, consistencyProof(ctx, cl))
+		if err != nil || c.noCosign || c.statePath == "" {
+			return err
+		}
+		return a.cosign(ctx, cl, signed)
+	})
+}
