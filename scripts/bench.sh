@@ -29,7 +29,7 @@ fi
 
 mkdir -p .bin
 go build -o .bin/ ./server ./client
-[ -f "$DIR/certs/ca-pk.crt" ] || scripts/gen-certs.sh "$DIR/certs" >/dev/null
+[ -f "$DIR/certs/ca-pk.crt" ] || scripts/gen-certs.sh --unsealed "$DIR/certs" >/dev/null
 rm -rf "$DIR/data"
 
 .bin/server --listen "$ADDR" --db "$DIR/data/mvm.db" --certs "$DIR/certs" 2>"$DIR/server.log" &

@@ -66,7 +66,11 @@ func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath strin
 	if err != nil {
 		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 	}
+	notes := e.openSealed(c, v, ver.Agreements)
 	printPackage(e.stdout, v)
+	for _, n := range notes {
+		e.printf("%s\n", n)
+	}
 	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow; the log holds no other entry of it\n",
 		v.Checkpoint.Size, len(v.Entries))
 	return nil
