@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,6 +106,28 @@ func TestShowSealedFaults(t *testing.T) {
 	}
 	if strings.Contains(out, "SEALED-QUESTION-2") {
 		t.Errorf("show printed the content of a body that does not open:\n%s", out)
+	}
+
+	// audit with the key of --as (by default CERTS/seal-<party>.key) opens
+	// every body and fails naming each faulty entry; without a key it
+	// verifies everything else, as before.
+	stdout, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--no-cosign")
+	for _, want := range []string{
+		"sealed bodies: 5 sealed entries, 2 opened and valid with party tr's key, 0 in packages it may not read",
+		"sealed: entry 2 (mvm.v1.Acknowledgement ", "sealed: entry 3 (mvm.v1.RequestForInformation ", "sealed: entry 4 (mvm.v1.RequestForInformation ",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("audit:\n%s\nwant it to say %q", stdout, want)
+		}
+	}
+	if code == 0 || !strings.Contains(stderr, "FAILED: 3 sealed bodies are their signed authors' faults (first: entry 2 ") {
+		t.Errorf("audit exited %d, stderr %q; want a failure naming the faults", code, stderr)
+	}
+	if err := os.Remove(filepath.Join(e.Certs, devpki.SealKeyFile("tr"))); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--no-cosign"); !strings.Contains(out, "audit: OK") || strings.Contains(out, "sealed bodies:") {
+		t.Errorf("audit without a key:\n%s\nwant OK, bodies not opened", out)
 	}
 }
 
