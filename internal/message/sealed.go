@@ -77,14 +77,17 @@ func validateSeal(m proto.Message) error {
 	seen := map[string]bool{}
 	for i, w := range tp.PackageKeys {
 		f := "package_keys[" + itoa(i) + "]"
+		if w == nil { // only a caller's own message, never decoded bytes
+			return fieldErr(f, "is nil")
+		}
 		switch {
-		case !identity.ValidName(w.Party):
+		case !identity.ValidName(w.GetParty()):
 			return fieldErr(f+".party", "%q is not a party id", truncate(w.Party))
-		case seen[w.Party]:
+		case seen[w.GetParty()]:
 			return fieldErr(f+".party", "party %s has two wrapped keys", w.Party)
-		case !keyIDPattern.MatchString(w.KeyId):
+		case !keyIDPattern.MatchString(w.GetKeyId()):
 			return fieldErr(f+".key_id", "%q is not a key id (16 hex digits)", truncate(w.KeyId))
-		case len(w.Wrapped) != seal.WrappedKeySize:
+		case len(w.GetWrapped()) != seal.WrappedKeySize:
 			return fieldErr(f+".wrapped", "%d bytes, a wrapped key has %d", len(w.Wrapped), seal.WrappedKeySize)
 		}
 		seen[w.Party] = true
