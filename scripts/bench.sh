@@ -30,7 +30,7 @@ fi
 
 mkdir -p .bin
 go build -o .bin/ ./server ./client
-[ -f "$DIR/certs/ca-pk.crt" ] || scripts/gen-certs.sh "$DIR/certs" >/dev/null
+[ -f "$DIR/certs/ca-pk.crt" ] || scripts/gen-certs.sh --unsealed "$DIR/certs" >/dev/null
 rm -rf "$DIR/data"
 
 read -r -a server_flags <<<"${MVM_SERVER_FLAGS:-}"

@@ -29,6 +29,10 @@
 //     party or witness only.
 //   - [Diff] lists every change of an amendment, marking those that change
 //     who is trusted or what counts.
+//   - An agreement with sealed_bodies has an encryption key for every
+//     party ([Party.EncryptionKey]), each a valid MLKEM768X25519 public key
+//     of package seal, no two parties sharing one. Without sealed_bodies a
+//     key is optional but must still parse.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package agreement
@@ -47,6 +51,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -92,6 +97,9 @@ type Party struct {
 	CAs          []*x509.Certificate
 	pool         *x509.CertPool
 	CosignerKeys []string
+	// EncryptionKey is the key package keys are wrapped to for this party;
+	// nil when the agreement does not seal bodies and none was given.
+	EncryptionKey *seal.PublicKey
 }
 
 // Witness is an external C2SP tlog-witness of the agreement: its name
@@ -125,8 +133,11 @@ type Agreement struct {
 	// ClockSkew bounds |author's timestamp − receive time| of every entry
 	// but agreements (whose parties sign them over days).
 	ClockSkew time.Duration
-	parties   map[string]*Party
-	order     []string
+	// SealedBodies: target packages submitted under this agreement seal
+	// their sensitive fields to their recipients (package message).
+	SealedBodies bool
+	parties      map[string]*Party
+	order        []string
 	// verified caches successful chain verifications by leaf SHA-256:
 	// x509 path building costs more than the rest of an append. A party
 	// can mint certificates from its own CA at will, so the cache is
@@ -167,14 +178,16 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 		return nil, bad("log_origin is required")
 	}
 	a := &Agreement{
-		verified:    newChainCache(),
-		Index:       idx,
-		Proto:       p,
-		TrustDomain: p.TrustDomain,
-		LogOrigin:   p.LogOrigin,
-		LogKey:      p.LogVerifierKey,
-		parties:     map[string]*Party{},
+		verified:     newChainCache(),
+		Index:        idx,
+		Proto:        p,
+		TrustDomain:  p.TrustDomain,
+		LogOrigin:    p.LogOrigin,
+		LogKey:       p.LogVerifierKey,
+		parties:      map[string]*Party{},
+		SealedBodies: p.GetSealedBodies(),
 	}
+	encKeys := map[string]string{} // key id → party
 	roles := map[Role]int{}
 	mediatorKeys := 0
 	cosigners := map[string]string{} // key name → party
@@ -217,6 +230,9 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 				return nil, bad("cosigner key name %q is used by parties %q and %q", v.Name(), other, pp.Id)
 			}
 			cosigners[v.Name()] = pp.Id
+		}
+		if err := parseEncryptionKey(party, pp.EncryptionKey, a.SealedBodies, encKeys); err != nil {
+			return nil, bad("%v", err)
 		}
 		if pp.Role == mvmv1.Role_ROLE_MEDIATOR && len(pp.CosignerKeys) > 0 {
 			mediatorKeys++
@@ -271,6 +287,28 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 		return nil, bad("max_clock_skew: %v", err)
 	}
 	return a, nil
+}
+
+// parseEncryptionKey sets party's encryption key from its bytes: required
+// when bodies are sealed, and never shared with another party (a wrap for
+// one would open for the other).
+func parseEncryptionKey(party *Party, b []byte, sealed bool, seen map[string]string) error {
+	if len(b) == 0 {
+		if sealed {
+			return fmt.Errorf("party %q has no encryption_key, which sealed_bodies requires (gen-certs writes one per party)", party.ID)
+		}
+		return nil
+	}
+	k, err := seal.ParsePublicKey(b)
+	if err != nil {
+		return fmt.Errorf("party %q encryption_key: %w", party.ID, err)
+	}
+	if other, dup := seen[k.ID()]; dup {
+		return fmt.Errorf("encryption key %s is used by parties %q and %q", k.ID(), other, party.ID)
+	}
+	seen[k.ID()] = party.ID
+	party.EncryptionKey = k
+	return nil
 }
 
 func duration(d *durationpb.Duration, def time.Duration) (time.Duration, error) {

@@ -80,6 +80,9 @@ func (e *env) appendAndPrint(receipt string, m proto.Message, packageID string) 
 		return err
 	}
 	defer c.Close()
+	if m, err = e.sealIfAgreed(c, m); err != nil {
+		return err
+	}
 	env, err := c.Seal(m)
 	if err != nil {
 		return err

@@ -84,7 +84,12 @@ type Party struct {
 	// identities.
 	CaCertificates [][]byte `protobuf:"bytes,4,rep,name=ca_certificates,json=caCertificates,proto3" json:"ca_certificates,omitempty"`
 	// Mediators: C2SP signed-note verifier keys used to cosign checkpoints.
-	CosignerKeys  []string `protobuf:"bytes,5,rep,name=cosigner_keys,json=cosignerKeys,proto3" json:"cosigner_keys,omitempty"`
+	CosignerKeys []string `protobuf:"bytes,5,rep,name=cosigner_keys,json=cosignerKeys,proto3" json:"cosigner_keys,omitempty"`
+	// HPKE public key (MLKEM768X25519, 1216 bytes) to which package keys are
+	// wrapped for this party when the agreement has sealed_bodies. Rotated
+	// by amendment; the party keeps its older private keys to read older
+	// packages (wrapped keys name the key id they were made for).
+	EncryptionKey []byte `protobuf:"bytes,6,opt,name=encryption_key,json=encryptionKey,proto3" json:"encryption_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +155,13 @@ func (x *Party) GetCaCertificates() [][]byte {
 func (x *Party) GetCosignerKeys() []string {
 	if x != nil {
 		return x.CosignerKeys
+	}
+	return nil
+}
+
+func (x *Party) GetEncryptionKey() []byte {
+	if x != nil {
+		return x.EncryptionKey
 	}
 	return nil
 }
@@ -245,6 +257,10 @@ type Agreement struct {
 	// it and the auditor checks every entry against it, so receive times,
 	// on which deadlines run, cannot be backdated unnoticed.
 	MaxClockSkew *durationpb.Duration `protobuf:"bytes,11,opt,name=max_clock_skew,json=maxClockSkew,proto3" json:"max_clock_skew,omitempty"`
+	// Target packages submitted while this agreement is in force carry their
+	// sensitive fields only in sealed bodies (see payloads.proto), and every
+	// party must publish an encryption_key. False keeps plaintext payloads.
+	SealedBodies bool `protobuf:"varint,12,opt,name=sealed_bodies,json=sealedBodies,proto3" json:"sealed_bodies,omitempty"`
 	// External witnesses (C2SP tlog-witness), e.g. a third party's
 	// litewitness: who counts toward witness_quorum. Where to reach them is
 	// the primary's configuration (server --witness NAME=URL), not this.
@@ -360,6 +376,13 @@ func (x *Agreement) GetMaxClockSkew() *durationpb.Duration {
 	return nil
 }
 
+func (x *Agreement) GetSealedBodies() bool {
+	if x != nil {
+		return x.SealedBodies
+	}
+	return false
+}
+
 func (x *Agreement) GetWitnesses() []*Witness {
 	if x != nil {
 		return x.Witnesses
@@ -427,17 +450,18 @@ var File_mvm_v1_agreement_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\n" +
-	"\x16mvm/v1/agreement.proto\x12\x06mvm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x15mvm/v1/payloads.proto\"\x9b\x01\n" +
+	"\x16mvm/v1/agreement.proto\x12\x06mvm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x15mvm/v1/payloads.proto\"\xc2\x01\n" +
 	"\x05Party\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\x04role\x18\x03 \x01(\x0e2\f.mvm.v1.RoleR\x04role\x12'\n" +
 	"\x0fca_certificates\x18\x04 \x03(\fR\x0ecaCertificates\x12#\n" +
-	"\rcosigner_keys\x18\x05 \x03(\tR\fcosignerKeys\"\xbf\x01\n" +
+	"\rcosigner_keys\x18\x05 \x03(\tR\fcosignerKeys\x12%\n" +
+	"\x0eencryption_key\x18\x06 \x01(\fR\rencryptionKey\"\xbf\x01\n" +
 	"\tDeadlines\x12;\n" +
 	"\vacknowledge\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vacknowledge\x12>\n" +
 	"\raction_report\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\factionReport\x125\n" +
-	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\xee\x03\n" +
+	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\x93\x04\n" +
 	"\tAgreement\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12!\n" +
@@ -451,7 +475,8 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\x0ewitness_quorum\x18\t \x01(\rR\rwitnessQuorum\x12!\n" +
 	"\famends_index\x18\n" +
 	" \x01(\x04R\vamendsIndex\x12?\n" +
-	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew\x12-\n" +
+	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew\x12#\n" +
+	"\rsealed_bodies\x18\f \x01(\bR\fsealedBodies\x12-\n" +
 	"\twitnesses\x18\x10 \x03(\v2\x0f.mvm.v1.WitnessR\twitnesses\"@\n" +
 	"\aWitness\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
