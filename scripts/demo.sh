@@ -7,7 +7,9 @@
 #
 # Environment: MVM_CERTS (certs), MVM_DB (data/mvm.db), MVM_SERVER
 # (127.0.0.1:7443), MVM_DEMO_START_TIMEOUT (seconds the server may take to
-# start, 60). Relative paths are relative to the repository's root.
+# start, 60), MVM_DEMO_REPORT (a directory: the mediator writes this
+# month's report there and verifies it; none if unset). Relative paths are
+# relative to the repository's root.
 #
 # Several demos may run at once in one checkout, each with its own
 # MVM_SERVER and MVM_DB; they may share MVM_CERTS.
@@ -121,6 +123,16 @@ step "af-interior reports action on two"
 client --as af-interior report "$P1" --outcome raid --arrested 3 --note "site searched, three detained"
 client --as af-interior report "$P2" --outcome not-found --note "no cache at the coordinates"
 
+# The evidence files go to evidence/ beside the database (server
+# --evidence-dir); the mediator's copy is checked against the logged digest
+# before it is written.
+step "af-interior uploads a film of the raid on $P1 and logs it; tr-verifier downloads it, verified"
+printf 'demo film of the raid on %s\n' "$P1" >"$RUN/raid.mp4"
+client --as af-interior evidence "$P1" --file "$RUN/raid.mp4" --note "film of the raid"
+client --as tr-verifier evidence list "$P1"
+client --as tr-verifier evidence get "$P1" --out "$RUN/evidence"
+cmp "$RUN/raid.mp4" "$RUN/evidence/raid.mp4" || fail "the downloaded evidence differs from the file uploaded"
+
 step "the packages as the mediator sees them"
 client --as tr-verifier list
 client --as tr-verifier show "$P1"
@@ -129,6 +141,14 @@ step "tr-verifier audits the whole chain"
 if ! client --as tr-verifier audit; then
   step "AUDIT FAILED"
   exit 1
+fi
+
+if [ -n "${MVM_DEMO_REPORT:-}" ]; then
+  step "tr-verifier writes this month's report into $MVM_DEMO_REPORT; qa-verifier checks it"
+  mkdir -p "$MVM_DEMO_REPORT"
+  out=$(client --as tr-verifier monthly-report --out "$MVM_DEMO_REPORT")
+  printf '%s\n' "$out"
+  client --as qa-verifier verify-report "$(first_line "$out")"
 fi
 
 step "stopping the server"

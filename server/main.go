@@ -3,6 +3,7 @@
 //	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs] [--crl FILE ...] [--operator URI ...]
 //	go run ./server --verify-db FILE
 //	go run ./server --metrics 127.0.0.1:9464 --log-format json --reflection
+//	go run ./server --witness witness.example/w1=http://127.0.0.1:7380
 //
 // SIGHUP (or a change to one of the files, checked every --reload-interval)
 // reloads the server's TLS certificate and key and the CRLs without a
@@ -27,6 +28,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/dbcheck"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/service"
+	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
 func main() {
@@ -61,7 +63,9 @@ func main() {
 	flag.IntVar(&cfg.Limits.MaxHandshakes, "max-handshakes", service.DefaultMaxHandshakes,
 		"TLS handshakes in progress on the server; more wait within their handshake time (negative: unlimited)")
 	flag.IntVar(&cfg.Limits.MaxHandshakesPerAddr, "max-handshakes-per-addr", service.DefaultMaxHandshakesPerAddr,
-		"TLS handshakes in progress from one source address; more are closed at once (negative: unlimited)")
+		"TLS handshakes in progress from one source address; more wait (negative: unlimited)")
+	flag.IntVar(&cfg.Limits.MaxQueuedHandshakesPerAddr, "max-queued-handshakes-per-addr", service.DefaultMaxQueuedHandshakesPerAddr,
+		"TLS handshakes from one source address that may wait for a slot; more are closed at once (negative: unlimited)")
 	flag.DurationVar(&cfg.Limits.HandshakeTimeout, "handshake-timeout", service.DefaultHandshakeTimeout,
 		"time from a connection's accept to the end of its TLS handshake, waiting for a slot included")
 	flag.DurationVar(&cfg.Limits.StallTimeout, "stall-timeout", service.DefaultStallTimeout,
@@ -75,6 +79,11 @@ func main() {
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	logFormat := flag.String("log-format", "text", "text or json (slog; README lists the keys)")
 	flag.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics over plain HTTP on `ADDR`/metrics (loopback or an operator network; default: off)")
+	flag.StringVar(&cfg.Evidence.Dir, "evidence-dir", "", "directory of the evidence files (default: evidence/ beside --db)")
+	flag.StringVar(&cfg.Evidence.S3, "evidence-s3", "", "keep evidence files in an S3 bucket instead, `https://HOST:PORT/BUCKET` (http:// on a trusted network; credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)")
+	flag.Int64Var(&cfg.Evidence.Limits.MaxBytes, "evidence-max-bytes", service.DefaultEvidenceMaxBytes, "largest evidence file, in bytes")
+	flag.Int64Var(&cfg.Evidence.Limits.MaxPackageBytes, "evidence-max-package-bytes", service.DefaultEvidenceMaxPackageBytes, "most bytes of evidence files per package")
+	flag.IntVar(&cfg.Evidence.Limits.MaxUploads, "evidence-max-uploads", service.DefaultEvidenceMaxUploads, "evidence uploads one identity may have under way at once")
 	flag.BoolVar(&cfg.Reflection, "reflection", false, "serve the gRPC reflection service (behind mTLS, to any party of the agreement)")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
 	memProfile := flag.String("mem-profile", "", "write a heap profile to FILE when the server is asked to stop")
@@ -82,6 +91,11 @@ func main() {
 	flag.Func("operator", "SPIFFE `URI` of an operator identity, which may take backups (repeatable; default: nobody)", func(v string) error {
 		cfg.Operators = append(cfg.Operators, v)
 		return nil
+	})
+	flag.Func("witness", "push each new checkpoint to the C2SP witness `NAME=URL` (http:// or https://; repeatable); the agreement must list NAME and its key", func(v string) error {
+		t, err := witness.ParseTarget(v)
+		cfg.Witnesses = append(cfg.Witnesses, t)
+		return err
 	})
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage

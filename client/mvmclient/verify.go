@@ -26,6 +26,9 @@ type PackageEntry struct {
 	Author     identity.Identity
 	Type       string // payload type
 	Payload    proto.Message
+	// SignedPayload is the exact payload bytes the author signed: a
+	// sealed body is opened against them (message.Open).
+	SignedPayload []byte
 }
 
 // VerifiedPackage is a package re-derived on the client from its signed
@@ -76,7 +79,7 @@ func (c *Client) VerifyPackage(ctx context.Context, resp *mvmv1.GetPackageRespon
 		if pkg, err = workflow.Apply(ag, pkg, workflow.Input{Index: e.Index, ReceivedAt: at, Author: adm.Author, Payload: adm.Payload}); err != nil {
 			return nil, fmt.Errorf("entry %d: the workflow refuses it: %w", e.Index, err)
 		}
-		v.Entries = append(v.Entries, PackageEntry{Index: e.Index, ReceivedAt: at, Author: adm.Author, Type: adm.Type, Payload: adm.Payload})
+		v.Entries = append(v.Entries, PackageEntry{Index: e.Index, ReceivedAt: at, Author: adm.Author, Type: adm.Type, Payload: adm.Payload, SignedPayload: adm.Envelope.GetPayload()})
 	}
 	v.State = pkg
 	if s := resp.Package; s != nil {
@@ -114,7 +117,7 @@ func (c *Client) VerifyEntry(ctx context.Context, certs map[string]*x509.Certifi
 	if err != nil {
 		return nil, err
 	}
-	return &PackageEntry{Index: e.Index, ReceivedAt: e.ReceivedAt.AsTime(), Author: adm.Author, Type: adm.Type, Payload: adm.Payload}, nil
+	return &PackageEntry{Index: e.Index, ReceivedAt: e.ReceivedAt.AsTime(), Author: adm.Author, Type: adm.Type, Payload: adm.Payload, SignedPayload: adm.Envelope.GetPayload()}, nil
 }
 
 // verifyEntry is VerifyEntry on a decoded leaf; it returns the agreement

@@ -22,11 +22,17 @@
 //     has at least one valid signature by one of its identities;
 //     [VerifySigned] says who signed and who is missing.
 //   - [Agreement.CountWitnesses] is the one witness count of the system: a
-//     mediator party counts once, and only with the keys of the agreement
-//     it is called on, which must be the one in force at the checkpoint's
-//     size ([InForceAt]).
+//     mediator party counts once, an external witness once, and only with
+//     the keys of the agreement it is called on, which must be the one in
+//     force at the checkpoint's size ([InForceAt]). A cosigner name (a
+//     mediator's cosigner key or an external witness) belongs to one
+//     party or witness only.
 //   - [Diff] lists every change of an amendment, marking those that change
 //     who is trusted or what counts.
+//   - An agreement with sealed_bodies has an encryption key for every
+//     party ([Party.EncryptionKey]), each a valid MLKEM768X25519 public key
+//     of package seal, no two parties sharing one. Without sealed_bodies a
+//     key is optional but must still parse.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package agreement
@@ -45,6 +51,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -90,6 +97,16 @@ type Party struct {
 	CAs          []*x509.Certificate
 	pool         *x509.CertPool
 	CosignerKeys []string
+	// EncryptionKey is the key package keys are wrapped to for this party;
+	// nil when the agreement does not seal bodies and none was given.
+	EncryptionKey *seal.PublicKey
+}
+
+// Witness is an external C2SP tlog-witness of the agreement: its name
+// (the key name of its cosignatures) and its cosignature/v1 verifier key.
+type Witness struct {
+	Name string
+	Key  string
 }
 
 // Deadlines in force.
@@ -110,11 +127,17 @@ type Agreement struct {
 	Deadlines     Deadlines
 	RulingQuorum  int
 	WitnessQuorum int
+	// Witnesses are the external C2SP tlog-witnesses that count toward
+	// WitnessQuorum, in agreement order.
+	Witnesses []Witness
 	// ClockSkew bounds |author's timestamp − receive time| of every entry
 	// but agreements (whose parties sign them over days).
 	ClockSkew time.Duration
-	parties   map[string]*Party
-	order     []string
+	// SealedBodies: target packages submitted under this agreement seal
+	// their sensitive fields to their recipients (package message).
+	SealedBodies bool
+	parties      map[string]*Party
+	order        []string
 	// verified caches successful chain verifications by leaf SHA-256:
 	// x509 path building costs more than the rest of an append. A party
 	// can mint certificates from its own CA at will, so the cache is
@@ -155,14 +178,16 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 		return nil, bad("log_origin is required")
 	}
 	a := &Agreement{
-		verified:    newChainCache(),
-		Index:       idx,
-		Proto:       p,
-		TrustDomain: p.TrustDomain,
-		LogOrigin:   p.LogOrigin,
-		LogKey:      p.LogVerifierKey,
-		parties:     map[string]*Party{},
+		verified:     newChainCache(),
+		Index:        idx,
+		Proto:        p,
+		TrustDomain:  p.TrustDomain,
+		LogOrigin:    p.LogOrigin,
+		LogKey:       p.LogVerifierKey,
+		parties:      map[string]*Party{},
+		SealedBodies: p.GetSealedBodies(),
 	}
+	encKeys := map[string]string{} // key id → party
 	roles := map[Role]int{}
 	mediatorKeys := 0
 	cosigners := map[string]string{} // key name → party
@@ -206,6 +231,9 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 			}
 			cosigners[v.Name()] = pp.Id
 		}
+		if err := parseEncryptionKey(party, pp.EncryptionKey, a.SealedBodies, encKeys); err != nil {
+			return nil, bad("%v", err)
+		}
 		if pp.Role == mvmv1.Role_ROLE_MEDIATOR && len(pp.CosignerKeys) > 0 {
 			mediatorKeys++
 		}
@@ -225,9 +253,24 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 	if a.RulingQuorum > roles[mvmv1.Role_ROLE_MEDIATOR] {
 		return nil, bad("ruling_quorum %d exceeds the %d mediators", a.RulingQuorum, roles[mvmv1.Role_ROLE_MEDIATOR])
 	}
+	for i, w := range p.Witnesses {
+		v, err := fnote.NewVerifierForCosignatureV1(w.VerifierKey)
+		if err != nil {
+			return nil, bad("witnesses[%d] (%q) verifier key: %v", i, w.Name, err)
+		}
+		if v.Name() != w.Name {
+			return nil, bad("witnesses[%d] is named %q but its key is named %q", i, w.Name, v.Name())
+		}
+		if other, dup := cosigners[w.Name]; dup {
+			return nil, bad("witness name %q is already used by %s", w.Name, other)
+		}
+		cosigners[w.Name] = "witness " + w.Name
+		a.Witnesses = append(a.Witnesses, Witness{Name: w.Name, Key: w.VerifierKey})
+	}
 	a.WitnessQuorum = int(p.WitnessQuorum)
-	if a.WitnessQuorum > mediatorKeys {
-		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys", a.WitnessQuorum, mediatorKeys)
+	if a.WitnessQuorum > mediatorKeys+len(a.Witnesses) {
+		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys and %d external witnesses",
+			a.WitnessQuorum, mediatorKeys, len(a.Witnesses))
 	}
 	d := p.GetDeadlines()
 	var err error
@@ -244,6 +287,28 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 		return nil, bad("max_clock_skew: %v", err)
 	}
 	return a, nil
+}
+
+// parseEncryptionKey sets party's encryption key from its bytes: required
+// when bodies are sealed, and never shared with another party (a wrap for
+// one would open for the other).
+func parseEncryptionKey(party *Party, b []byte, sealed bool, seen map[string]string) error {
+	if len(b) == 0 {
+		if sealed {
+			return fmt.Errorf("party %q has no encryption_key, which sealed_bodies requires (gen-certs writes one per party)", party.ID)
+		}
+		return nil
+	}
+	k, err := seal.ParsePublicKey(b)
+	if err != nil {
+		return fmt.Errorf("party %q encryption_key: %w", party.ID, err)
+	}
+	if other, dup := seen[k.ID()]; dup {
+		return fmt.Errorf("encryption key %s is used by parties %q and %q", k.ID(), other, party.ID)
+	}
+	seen[k.ID()] = party.ID
+	party.EncryptionKey = k
+	return nil
 }
 
 func duration(d *durationpb.Duration, def time.Duration) (time.Duration, error) {

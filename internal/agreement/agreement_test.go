@@ -1,6 +1,7 @@
 package agreement_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -222,6 +224,26 @@ func TestParseRejects(t *testing.T) {
 		}, false},
 		{"acknowledge deadline with nanos out of range", func(p *mvmv1.Agreement) {
 			p.Deadlines.Acknowledge = &durationpb.Duration{Seconds: 1, Nanos: 1_000_000_000}
+		}, false},
+		{"sealed with every party's key", func(p *mvmv1.Agreement) { p.SealedBodies = true }, true},
+		{"unsealed without keys", func(p *mvmv1.Agreement) {
+			for _, pp := range p.Parties {
+				pp.EncryptionKey = nil
+			}
+		}, true},
+		{"sealed, a party without key", func(p *mvmv1.Agreement) {
+			p.SealedBodies = true
+			find(p, "qa").EncryptionKey = nil
+		}, false},
+		{"encryption key truncated", func(p *mvmv1.Agreement) {
+			af := find(p, "af")
+			af.EncryptionKey = af.EncryptionKey[:100]
+		}, false},
+		{"encryption key not a key (unsealed too)", func(p *mvmv1.Agreement) {
+			find(p, "af").EncryptionKey = bytes.Repeat([]byte{0xff}, seal.PublicKeySize)
+		}, false},
+		{"two parties share an encryption key", func(p *mvmv1.Agreement) {
+			find(p, "tr").EncryptionKey = find(p, "qa").EncryptionKey
 		}, false},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -62,6 +63,7 @@ func Diff(cur, next *Agreement) []Change {
 	add("ruling quorum", strconv.Itoa(cur.RulingQuorum), strconv.Itoa(next.RulingQuorum), true)
 	add("witness quorum", strconv.Itoa(cur.WitnessQuorum), strconv.Itoa(next.WitnessQuorum), true)
 	add("clock skew", dur(cur.ClockSkew), dur(next.ClockSkew), true)
+	add("sealed bodies", strconv.FormatBool(cur.SealedBodies), strconv.FormatBool(next.SealedBodies), true)
 	add("deadline acknowledge", dur(cur.Deadlines.Acknowledge), dur(next.Deadlines.Acknowledge), false)
 	add("deadline action report", dur(cur.Deadlines.ActionReport), dur(next.Deadlines.ActionReport), false)
 	add("deadline evidence", dur(cur.Deadlines.Evidence), dur(next.Deadlines.Evidence), false)
@@ -83,7 +85,18 @@ func Diff(cur, next *Agreement) []Change {
 		}
 		out = append(out, setDiff(field+" CA", cas(cp), cas(np))...)
 		out = append(out, setDiff(field+" cosigner key", cp.CosignerKeys, np.CosignerKeys)...)
+		// A new encryption key changes who can read new packages: the
+		// party's holders must have its private key before signing.
+		add(field+" encryption key", keyID(cp.EncryptionKey), keyID(np.EncryptionKey), true)
 	}
+	witnesses := func(a *Agreement) []string {
+		var s []string
+		for _, w := range a.Witnesses {
+			s = append(s, w.Key)
+		}
+		return s
+	}
+	out = append(out, setDiff("external witness", witnesses(cur), witnesses(next))...)
 	for _, cp := range cur.Parties() {
 		if _, ok := next.Party(cp.ID); !ok {
 			add("party "+cp.ID, describeParty(cp), "", true)
@@ -135,10 +148,21 @@ func describeParty(p *Party) string {
 	if len(p.CosignerKeys) > 0 {
 		s += fmt.Sprintf(", %d cosigner key(s)", len(p.CosignerKeys))
 	}
+	if p.EncryptionKey != nil {
+		s += ", encryption key " + p.EncryptionKey.ID()
+	}
 	return s
 }
 
 func dur(d time.Duration) string { return d.String() }
+
+// keyID names an encryption key by its id, "" for none.
+func keyID(k *seal.PublicKey) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID()
+}
 
 // sameRest compares what Diff does not: the agreements without the fields
 // it compares one by one, nor those every amendment changes.
@@ -147,8 +171,11 @@ func sameRest(a, b *mvmv1.Agreement) bool {
 		p = proto.Clone(p).(*mvmv1.Agreement)
 		p.Header, p.AmendsIndex, p.Title, p.TrustDomain, p.LogOrigin, p.LogVerifierKey = nil, 0, "", "", "", ""
 		p.Deadlines, p.RulingQuorum, p.WitnessQuorum, p.MaxClockSkew = nil, 0, 0, nil
+		p.Witnesses = nil
+		p.SealedBodies = false
 		for _, pp := range p.Parties {
 			pp.Id, pp.Name, pp.Role, pp.CaCertificates, pp.CosignerKeys = "", "", 0, nil, nil
+			pp.EncryptionKey = nil
 		}
 		return p
 	}

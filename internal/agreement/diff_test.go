@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -70,6 +71,11 @@ func TestDiff(t *testing.T) {
 			p.Parties, p.RulingQuorum, p.WitnessQuorum = keep, 1, 1
 		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! party qa: removed mediator (`}},
 		{"party renamed", func(p *mvmv1.Agreement) { partyOf(t, p, "pk").Name = "renamed" }, []string{`  party pk name: `}},
+		{"sealed bodies turned on", func(p *mvmv1.Agreement) { p.SealedBodies = true }, []string{`! sealed bodies: false -> true`}},
+		{"encryption key rotated", func(p *mvmv1.Agreement) {
+			partyOf(t, p, "af").EncryptionKey = partyOf(t, other.proto, "af").EncryptionKey
+		}, []string{`! party af encryption key: ` + keyID(t, partyOf(t, k.proto, "af").EncryptionKey) + ` -> ` + keyID(t, partyOf(t, other.proto, "af").EncryptionKey)}},
+		{"encryption key removed", func(p *mvmv1.Agreement) { partyOf(t, p, "tr").EncryptionKey = nil }, []string{`! party tr encryption key: removed `}},
 		// A field this version does not know (one added to the format
 		// later, as the signer's parser keeps it) is still shown.
 		{"a field unknown to this version", func(p *mvmv1.Agreement) {
@@ -121,4 +127,13 @@ func partyOf(t *testing.T, p *mvmv1.Agreement, id string) *mvmv1.Party {
 	}
 	t.Fatalf("no party %s", id)
 	return nil
+}
+
+func keyID(t *testing.T, b []byte) string {
+	t.Helper()
+	k, err := seal.ParsePublicKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID()
 }

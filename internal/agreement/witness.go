@@ -8,33 +8,59 @@ import (
 )
 
 // CountWitnesses verifies signedCheckpoint under the log key and origin and
-// counts the mediator parties of a with at least one valid cosignature on
-// it. A party counts once however many of its keys cosigned, and only keys
-// a lists count: a key rotated out by an amendment no longer witnesses.
+// counts its witnesses: the mediator parties of a with at least one valid
+// cosignature on it, and the external witnesses a lists (C2SP
+// tlog-witness, see [Witness]) with a valid cosignature on it. A party
+// counts once however many of its keys cosigned, a witness once, and only
+// keys a lists count: a key rotated out by an amendment no longer
+// witnesses.
+//
+// The rule: a checkpoint is witnessed when this count reaches
+// WitnessQuorum ([Agreement.Witnessed]); mediators and external witnesses
+// count alike, each one vote.
 //
 // It is the one count of the system: the server answers GetCheckpoint with
 // it, and every client recounts with it, under the agreement in force at the
 // checkpoint's size (see [InForceAt]), never taking the server's number.
 func (a *Agreement) CountWitnesses(signedCheckpoint []byte, origin string, logKey note.Verifier) (int, error) {
 	n := 0
+	count := func(keys []string) error {
+		c, err := tlog.CountCosigners(signedCheckpoint, origin, logKey, keys)
+		if c > 0 {
+			n++
+		}
+		return err
+	}
 	for _, id := range a.order {
 		p := a.parties[id]
 		if p.Role != mvmv1.Role_ROLE_MEDIATOR || len(p.CosignerKeys) == 0 {
 			continue
 		}
-		c, err := tlog.CountCosigners(signedCheckpoint, origin, logKey, p.CosignerKeys)
-		if err != nil {
+		if err := count(p.CosignerKeys); err != nil {
 			return 0, err
 		}
-		if c > 0 {
-			n++
+	}
+	for _, w := range a.Witnesses {
+		if err := count([]string{w.Key}); err != nil {
+			return 0, err
 		}
 	}
 	return n, nil
 }
 
-// Witnessed reports whether n witnessing mediators meet the witness quorum.
-// A quorum of zero means checkpoints are never witnessed.
+// Witness returns the external witness of a named name.
+func (a *Agreement) Witness(name string) (Witness, bool) {
+	for _, w := range a.Witnesses {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return Witness{}, false
+}
+
+// Witnessed reports whether n witnesses (mediator parties and external
+// witnesses, see [Agreement.CountWitnesses]) meet the witness quorum. A
+// quorum of zero means checkpoints are never witnessed.
 func (a *Agreement) Witnessed(n int) bool { return a.WitnessQuorum > 0 && n >= a.WitnessQuorum }
 
 // InForceAt returns, from history (every agreement of a log, in log

@@ -17,7 +17,10 @@ import (
 //   - a file shorter than the high-water mark of its meta page (bbolt maps
 //     the pages past the end and faults when it reads them);
 //   - a root page or a free list page out of bounds, not saying its own id,
-//     of the wrong type, or (the free list) listing pages out of bounds.
+//     of the wrong type, or (the free list) listing pages out of bounds;
+//   - a page of a bucket tree, at any depth, that would make bbolt loop,
+//     fault or panic when it follows the tree (walkTrees): a damaged
+//     element count, a cycle of branch pages, a page out of bounds.
 //
 // Both meta pages must be valid, not just the one bbolt would use: bbolt
 // writes its meta page with one small write inside one sector, then syncs,
@@ -28,8 +31,11 @@ import (
 // below the high-water mark are read, and the store writes zeros ahead of
 // it in chunks a crash may cut anywhere.
 //
-// Check reads O(1) pages (the free list's overflow included); damage
-// deeper in the tree is for the offline check (server --verify-db).
+// Check reads the meta and free list pages and the page structure of
+// every bucket tree (headers, element arrays, bucket headers: not the
+// bulk of keys and values), so its time grows with the number of pages;
+// what the keys and values mean (entries, hashes, indexes) is for the
+// offline check (server --verify-db).
 func Check(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -71,6 +77,9 @@ func Check(path string) error {
 		if err := checkFreelist(f, m); err != nil {
 			return bad("free list: %v", err)
 		}
+	}
+	if err := walkTrees(f, m); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

@@ -19,12 +19,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/workflow"
 )
 
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
 func receiptFlag(fs *flag.FlagSet, p *string) {
 	fs.StringVar(p, "receipt", "", "write the receipt (C2SP tlog-proof) to `FILE` (mode 0600)")
 }
@@ -40,18 +34,38 @@ func required(flagName, v string) error {
 	return nil
 }
 
-// appendAbout appends the message build makes about the package named by
-// the single positional argument: the shape of every command that acts on
-// a package (ack, report, rfi, ...).
-func (e *env) appendAbout(args []string, receipt string, build func(id string) (proto.Message, error)) error {
+// messageFlags is the flags struct of a command that appends one message
+// about a package (ack, report, rfi, ...): its message is built from its
+// flags and the package ID.
+type messageFlags interface {
+	register(fs *flag.FlagSet)
+	message(id string) (proto.Message, error)
+}
+
+// aboutPackage makes m a command: its flags and --receipt, and a run that
+// takes the package ID, the one positional argument, and appends m's
+// message about it.
+func aboutPackage(m messageFlags) commandFlags { return &packageMessage{m: m} }
+
+type packageMessage struct {
+	m       messageFlags
+	receipt string
+}
+
+func (p *packageMessage) register(fs *flag.FlagSet) {
+	p.m.register(fs)
+	receiptFlag(fs, &p.receipt)
+}
+
+func (p *packageMessage) run(e *env, args []string) error {
 	if err := exactly(1, args, "the package ID"); err != nil {
 		return err
 	}
-	m, err := build(args[0])
+	m, err := p.m.message(args[0])
 	if err != nil {
 		return err
 	}
-	return e.appendAndPrint(receipt, m, args[0])
+	return e.appendAndPrint(p.receipt, m, args[0])
 }
 
 // appendAndPrint signs and appends m, verifies the receipt against the
@@ -66,6 +80,9 @@ func (e *env) appendAndPrint(receipt string, m proto.Message, packageID string) 
 		return err
 	}
 	defer c.Close()
+	if m, err = e.sealIfAgreed(c, m); err != nil {
+		return err
+	}
 	env, err := c.Seal(m)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ type auditRun struct {
 	state    stateFile
 	quiet    bool
 	tempDir  string
+	bodies   *bodyAuditor // audit --key: opens sealed bodies (sealed_audit.go)
 }
 
 // run audits src up to the checkpoint signed, checking consistency with
@@ -51,8 +52,11 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	}
 	// Bounded: memory must not grow with the log (package states and
 	// message ids go to temporary files); only the counts are printed.
-	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, audit.Options{Progress: progress, CRLs: a.crls, Genesis: a.pinned,
-		Bounded: true, TempDir: a.tempDir})
+	o := audit.Options{Progress: progress, CRLs: a.crls, Genesis: a.pinned, Bounded: true, TempDir: a.tempDir}
+	if a.bodies != nil {
+		o.Visit = a.bodies.visit
+	}
+	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, o)
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
@@ -70,6 +74,11 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 		a.e.printf("cosignatures on it: %s\n", witnessLine(n, rep.Agreement))
 	}
 	a.ag = rep.Agreement
+	if a.bodies != nil {
+		if err := a.bodies.report(a.e); err != nil {
+			return nil, err
+		}
+	}
 	a.e.printf("audit: OK\n")
 	if a.state.path != "" {
 		if err := a.state.save(cp, signed); err != nil {

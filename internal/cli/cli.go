@@ -9,7 +9,11 @@
 //   - A message is validated with the server's own rules (package message)
 //     before it is signed; nothing is sent when it fails.
 //   - Every file a command writes is mode 0600 and appears whole or not at
-//     all (internal/atomicfile); a failed command leaves no partial file.
+//     all (internal/atomicfile, through writeOut); a failed command leaves
+//     no partial file.
+//   - Run may be called many times in one process: each call parses into
+//     flags of its own (the command table, commands.go), so nothing one
+//     command line set is seen by the next.
 //   - A failure to connect says which: nothing answers at the address, or
 //     the server refused this client's certificate (expired, revoked by a
 //     CRL in --certs), or the server's certificate is not the pinned CA's.
@@ -21,14 +25,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strings"
 	"time"
-
-	"github.com/mvm-exchange/mvm/internal/atomicfile"
 
 	"google.golang.org/grpc/status"
 )
@@ -49,13 +49,6 @@ type env struct {
 	ctx            context.Context
 }
 
-// usageError is a mistake in the command line.
-type usageError struct{ msg string }
-
-func (u usageError) Error() string { return u.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
-
 // Defaults of the global flags.
 const (
 	defaultPort    = "7443"
@@ -67,20 +60,7 @@ const (
 func Run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if path := os.Getenv("MVM_CPU_PROFILE"); path != "" {
-		// For measuring the client side of `bench`; see docs/PERFORMANCE.md.
-		if f, err := atomicfile.Create(path); err == nil {
-			defer f.Abort()
-			if pprof.StartCPUProfile(f) == nil {
-				defer func() {
-					pprof.StopCPUProfile()
-					if err := f.Commit(); err != nil {
-						fmt.Fprintf(stderr, "client: MVM_CPU_PROFILE: %v\n", err)
-					}
-				}()
-			}
-		}
-	}
+	defer startProfile(stderr)()
 	e := &env{stdout: stdout, stderr: stderr, ctx: ctx,
 		server: envOr("MVM_SERVER", defaultServer), certs: envOr("MVM_CERTS", "certs"), as: os.Getenv("MVM_AS")}
 	global := flag.NewFlagSet("client", flag.ContinueOnError)
@@ -103,12 +83,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		name, cmdArgs = cmdArgs[0], []string{"-h"}
 	}
 	table := commands()
-	var cmd command
+	var cmd *command
 	var names []string
 	for _, c := range table {
-		names = append(names, c.spec().name)
-		if c.spec().name == name {
-			cmd = c
+		names = append(names, c.name)
+		if c.name == name {
+			cmd = &c
 		}
 	}
 	if cmd == nil {
@@ -122,7 +102,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	e.globalFlags(fs)
-	cmd.register(fs)
+	cmd.flags.register(fs)
 	pos, err := parseInterspersed(fs, cmdArgs, -1)
 	if errors.Is(err, flag.ErrHelp) {
 		commandHelp(stdout, cmd)
@@ -132,8 +112,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = usageError{flagError(err, fs, name)} // a flag the command does not have, or a bad value
 	}
 	timeoutSet := flagSet(global, "timeout") || flagSet(fs, "timeout")
-	sp := cmd.spec()
-	e.unbounded = (sp.longRunning && !timeoutSet) || (timeoutSet && e.timeout == 0)
+	e.unbounded = (cmd.longRunning && !timeoutSet) || (timeoutSet && e.timeout == 0)
 	if !timeoutSet {
 		e.timeout = defaultTimeout
 	}
@@ -144,10 +123,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		e.server, err = serverAddr(e.server)
 	}
 	if err == nil {
-		if !sp.identityOptional && e.as == "" {
+		if !cmd.identityOptional && e.as == "" {
 			err = usagef("--as NAME is required (e.g. --as pk-liaison)")
 		} else {
-			err = cmd.run(e, pos)
+			err = cmd.flags.run(e, pos)
 		}
 	}
 	if err != nil {
@@ -159,77 +138,6 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return ExitFail
 	}
 	return ExitOK
-}
-
-// globalFlags registers the global flags on fs. They are registered on the
-// command's flag set too, so they may also follow the command; the current
-// values are the defaults, so a second registration keeps what was parsed.
-// Their help is globalHelp's.
-func (e *env) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&e.server, "server", e.server, "server HOST[:PORT]")
-	fs.StringVar(&e.certs, "certs", e.certs, "PKI directory")
-	fs.StringVar(&e.as, "as", e.as, "identity NAME")
-	fs.DurationVar(&e.timeout, "timeout", e.timeout, "overall time limit")
-}
-
-// serverAddr completes a server address: a HOST without a port (a name,
-// an IPv4 address, an IPv6 address with or without brackets) gets the
-// default port.
-func serverAddr(s string) (string, error) {
-	if s == "" {
-		return "", usagef("--server: empty address")
-	}
-	if host, port, err := net.SplitHostPort(s); err == nil {
-		if port == "" {
-			port = defaultPort
-		}
-		if host == "" {
-			return "", usagef("--server %q: no host", s)
-		}
-		return net.JoinHostPort(host, port), nil
-	}
-	host := s
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		host = s[1 : len(s)-1]
-	}
-	if strings.ContainsAny(host, "[]/ ") || host == "" {
-		return "", usagef("--server %q: want HOST or HOST:PORT (IPv6 as [ADDR]:PORT)", s)
-	}
-	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
-		return "", usagef("--server %q: want HOST or HOST:PORT (IPv6 as [ADDR]:PORT)", s)
-	}
-	return net.JoinHostPort(host, defaultPort), nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// parseInterspersed parses flags anywhere among the positional arguments.
-// With stopAfter >= 0 it stops at that many positionals, leaving the rest
-// unparsed (the global flags stop at the command name).
-func parseInterspersed(fs *flag.FlagSet, args []string, stopAfter int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-		if stopAfter >= 0 && len(pos) >= stopAfter {
-			return append(pos, args...), nil
-		}
-	}
 }
 
 func (e *env) context() (context.Context, context.CancelFunc) {
@@ -252,11 +160,3 @@ func oneLine(err error) string {
 }
 
 func (e *env) printf(format string, args ...any) { fmt.Fprintf(e.stdout, format, args...) }
-
-// exactly checks the number of positional arguments.
-func exactly(n int, args []string, what string) error {
-	if len(args) != n {
-		return usagef("want %s, got %d argument(s)", what, len(args))
-	}
-	return nil
-}

@@ -61,8 +61,8 @@ func TestFieldErrorsNameFlags(t *testing.T) {
 func TestFieldFlagsExist(t *testing.T) {
 	all := map[string]bool{}
 	for _, c := range commands() {
-		fs := flag.NewFlagSet(c.spec().name, flag.ContinueOnError)
-		c.register(fs)
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags.register(fs)
 		fs.VisitAll(func(f *flag.Flag) { all["--"+f.Name] = true })
 	}
 	for field, name := range fieldFlags {

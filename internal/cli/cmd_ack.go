@@ -10,22 +10,12 @@ import (
 )
 
 // ackCmd acknowledges a package.
-type ackCmd struct {
-	note    string
-	receipt string
-}
-
-func (*ackCmd) spec() spec {
-	return spec{name: "ack", args: "ID [--note TEXT]", summary: "acknowledge a package (responder)"}
-}
+type ackCmd struct{ note string }
 
 func (c *ackCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.note, "note", "", "optional note")
-	receiptFlag(fs, &c.receipt)
 }
 
-func (c *ackCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		return &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: id, Note: c.note}, nil
-	})
+func (c *ackCmd) message(id string) (proto.Message, error) {
+	return &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: id, Note: c.note}, nil
 }

@@ -24,11 +24,6 @@ type amendCmd struct {
 	statePath, receipt          string
 }
 
-func (*amendCmd) spec() spec {
-	return spec{name: "amend", args: "propose --out FILE [changes] | sign FILE [--yes] | submit FILE [--state FILE]",
-		summary: "amend the agreement: propose and sign a change, co-sign it, submit it once every party signed"}
-}
-
 func (c *amendCmd) register(fs *flag.FlagSet) {
 	c.out.register(fs, "propose: the amendment file to write")
 	fs.StringVar(&c.title, "title", "", "propose: new title")

@@ -13,20 +13,13 @@ import (
 )
 
 // auditCmd verifies the whole log, of a server or of an offline bundle
-// (audit.go).
+// (audit.go). Offline, a bundle carries what it needs and the pins come
+// from --certs: no identity. A server is audited as --as.
 type auditCmd struct {
 	logKey, genesis, statePath, bundlePath, tempDir string
 	quiet, noCosign                                 bool
 	crlFiles                                        []string // nil: every CERTS/crl-*.pem
-}
-
-func (*auditCmd) spec() spec {
-	return spec{name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]",
-		summary:     "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit",
-		longRunning: true,
-		// Offline, a bundle carries what it needs and the pins come from
-		// --certs: no identity. A server is audited as --as.
-		identityOptional: true}
+	keyFiles                                        []string // nil: CERTS/seal-<party>.key if present
 }
 
 func (c *auditCmd) register(fs *flag.FlagSet) {
@@ -39,6 +32,10 @@ func (c *auditCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tempDir, "temp-dir", "", "directory for the audit's temporary files of package states and message ids (default $TMPDIR or /tmp)")
 	fs.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-*.pem)", func(v string) error {
 		c.crlFiles = append(c.crlFiles, v)
+		return nil
+	})
+	fs.Func("key", "decryption key `FILE` of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)", func(v string) error {
+		c.keyFiles = append(c.keyFiles, v)
 		return nil
 	})
 }
@@ -64,6 +61,9 @@ func (c *auditCmd) run(e *env, args []string) error {
 		return fmt.Errorf("pinned agreement: %w", err)
 	}
 	if a.crls, a.crlFiles, err = readCRLs(e.certs, c.crlFiles); err != nil {
+		return err
+	}
+	if a.bodies, err = e.newBodyAuditor(c.keyFiles, pinnedOrigin(a.pinned)); err != nil {
 		return err
 	}
 	if c.bundlePath != "" {

@@ -16,11 +16,6 @@ type checkpointCmd struct {
 	witnessed bool
 }
 
-func (*checkpointCmd) spec() spec {
-	return spec{name: "checkpoint", args: "[--size N] [--witnessed]",
-		summary: "print a signed checkpoint with its mediator cosignatures (signed-note text)"}
-}
-
 func (c *checkpointCmd) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.size, "size", 0, "the checkpoint of this size (default the latest)")
 	fs.BoolVar(&c.witnessed, "witnessed", false, "the latest checkpoint cosigned by the witness quorum")

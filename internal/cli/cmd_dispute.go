@@ -10,23 +10,13 @@ import (
 )
 
 // disputeCmd disputes a package or a finding.
-type disputeCmd struct {
-	reason, finding string
-	receipt         string
-}
-
-func (*disputeCmd) spec() spec {
-	return spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}
-}
+type disputeCmd struct{ reason, finding string }
 
 func (c *disputeCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.reason, "reason", "", "why (required)")
 	fs.StringVar(&c.finding, "finding", "", "message id of the disputed finding (default: the package)")
-	receiptFlag(fs, &c.receipt)
 }
 
-func (c *disputeCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		return &mvmv1.Dispute{Header: mvmclient.NewHeader(), PackageId: id, FindingId: c.finding, Reason: c.reason}, required("reason", c.reason)
-	})
+func (c *disputeCmd) message(id string) (proto.Message, error) {
+	return &mvmv1.Dispute{Header: mvmclient.NewHeader(), PackageId: id, FindingId: c.finding, Reason: c.reason}, required("reason", c.reason)
 }

@@ -1,37 +1,77 @@
 package cli
 
 import (
+	"context"
 	"flag"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// evidenceCmd logs the digests of evidence for a reported action.
+// evidenceCmd: evidence ID --file F... uploads the files and logs the
+// signed submission naming them (evidence_upload.go); evidence get ID
+// --out DIR downloads them, each verified against the log; evidence list
+// ID lists them from the verified log (evidence_get.go).
 type evidenceCmd struct {
+	files    stringList
 	evidence stringList
 	note     string
 	receipt  string
-}
-
-func (*evidenceCmd) spec() spec {
-	return spec{name: "evidence", args: "ID --evidence SHA256 [--evidence SHA256...]", summary: "submit evidence for a reported action (responder)"}
+	out      string
+	state    string
 }
 
 func (c *evidenceCmd) register(fs *flag.FlagSet) {
-	evidenceFlag(fs, &c.evidence, ", required")
+	fs.Var(&c.files, "file", "evidence `PATH` to upload and name in the submission (repeatable)")
+	evidenceFlag(fs, &c.evidence, "; a file held elsewhere")
 	fs.StringVar(&c.note, "note", "", "note")
 	receiptFlag(fs, &c.receipt)
+	fs.StringVar(&c.out, "out", "", "get: the `DIR`ectory to write the files in (made if missing)")
+	stateFlag(fs, &c.state)
 }
 
 func (c *evidenceCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		d, err := c.evidence.digests()
-		if err == nil && len(d) == 0 {
-			err = usagef("--evidence is required")
+	if len(args) == 2 && (args[0] == "get" || args[0] == "list") {
+		return c.read(e, args[0], args[1])
+	}
+	if err := exactly(1, args, "the package ID (or get ID, list ID)"); err != nil {
+		return err
+	}
+	if c.out != "" {
+		return usagef("evidence: --out is for evidence get")
+	}
+	digests, err := c.evidence.digests()
+	if err != nil {
+		return err
+	}
+	return e.submitEvidence(func(cl *mvmclient.Client, m *mvmv1.EvidenceSubmission) error {
+		env, err := cl.Seal(m)
+		if err != nil {
+			return err
 		}
-		return &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: d, Note: c.note}, err
+		return e.appendSealed(c.receipt, cl, env, args[0], "evidence")
+	}, args[0], c.files, digests, c.note)
+}
+
+// read runs evidence get and evidence list.
+func (c *evidenceCmd) read(e *env, sub, id string) error {
+	switch {
+	case len(c.files) > 0 || len(c.evidence) > 0 || c.note != "" || c.receipt != "":
+		return usagef("evidence %s: --file, --evidence, --note and --receipt are for submitting", sub)
+	case sub == "get" && c.out == "":
+		return usagef("evidence get: --out DIR is required")
+	case sub == "list" && c.out != "":
+		return usagef("evidence list: --out is for get")
+	}
+	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
+		v, err := e.verifiedPackage(ctx, cl, id, c.state)
+		if err != nil {
+			return err
+		}
+		if sub == "list" {
+			e.listEvidence(v)
+			return nil
+		}
+		return e.getEvidence(ctx, cl, v, c.out)
 	})
 }

@@ -3,13 +3,19 @@ package cli
 import "flag"
 
 // exportCmd writes an offline audit bundle (export.go).
-type exportCmd struct{ out outFlag }
-
-func (*exportCmd) spec() spec {
-	return spec{name: "export", args: "--out FILE", longRunning: true,
-		summary: "write an offline audit bundle: entries, signer certificates, checkpoint and cosignatures"}
+type exportCmd struct {
+	out    outFlag
+	format string
 }
 
-func (c *exportCmd) register(fs *flag.FlagSet) { c.out.register(fs, "bundle file to write (required)") }
+func (c *exportCmd) register(fs *flag.FlagSet) {
+	c.out.register(fs, "bundle file to write (required)")
+	fs.StringVar(&c.format, "format", "bundle", "bundle (an offline audit bundle), stix (a STIX 2.1 bundle) or geojson (RFC 7946); see exports.go")
+}
 
-func (c *exportCmd) run(e *env, args []string) error { return c.out.run(e, args, export) }
+func (c *exportCmd) run(e *env, args []string) error {
+	if c.format != "bundle" {
+		return c.out.run(e, args, exportFormat(c.format))
+	}
+	return c.out.run(e, args, export)
+}

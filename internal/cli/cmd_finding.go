@@ -14,30 +14,22 @@ import (
 type findingCmd struct {
 	verdict, reason string
 	evidence        stringList
-	receipt         string
-}
-
-func (*findingCmd) spec() spec {
-	return spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}
 }
 
 func (c *findingCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.verdict, "verdict", "", "confirmed, inconclusive or contradicted (required)")
 	fs.StringVar(&c.reason, "reason", "", "the reasons (required)")
 	evidenceFlag(fs, &c.evidence, "")
-	receiptFlag(fs, &c.receipt)
 }
 
-func (c *findingCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		v, err := workflow.ParseVerdict(c.verdict)
-		if err != nil {
-			return nil, usagef("--verdict: %v", err)
-		}
-		d, err := c.evidence.digests()
-		if err == nil {
-			err = required("reason", c.reason)
-		}
-		return &mvmv1.VerificationFinding{Header: mvmclient.NewHeader(), PackageId: id, Verdict: v, Reason: c.reason, EvidenceSha256: d}, err
-	})
+func (c *findingCmd) message(id string) (proto.Message, error) {
+	v, err := workflow.ParseVerdict(c.verdict)
+	if err != nil {
+		return nil, usagef("--verdict: %v", err)
+	}
+	d, err := c.evidence.digests()
+	if err == nil {
+		err = required("reason", c.reason)
+	}
+	return &mvmv1.VerificationFinding{Header: mvmclient.NewHeader(), PackageId: id, Verdict: v, Reason: c.reason, EvidenceSha256: d}, err
 }

@@ -16,12 +16,6 @@ type reportCmd struct {
 	outcome, note, actionTime          string
 	arrested, killed, injured, weapons uint
 	evidence                           stringList
-	receipt                            string
-}
-
-func (*reportCmd) spec() spec {
-	return spec{name: "report", args: "ID --outcome raid|destroyed|arrests|not-found|no-access|declined [--note TEXT]",
-		summary: "report the action taken on a package (responder)"}
 }
 
 func (c *reportCmd) register(fs *flag.FlagSet) {
@@ -33,28 +27,25 @@ func (c *reportCmd) register(fs *flag.FlagSet) {
 	fs.UintVar(&c.injured, "injured", 0, "people injured")
 	fs.UintVar(&c.weapons, "weapons", 0, "weapons seized")
 	evidenceFlag(fs, &c.evidence, "")
-	receiptFlag(fs, &c.receipt)
 }
 
-func (c *reportCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		if c.outcome == "" {
-			return nil, usagef("--outcome is required")
-		}
-		o, err := workflow.ParseOutcome(c.outcome)
-		if err != nil {
-			return nil, usagef("--outcome: %v", err)
-		}
-		at, err := parseTime(c.actionTime)
-		if err != nil {
-			return nil, usagef("--time: %v", err)
-		}
-		digests, err := c.evidence.digests()
-		if err != nil {
-			return nil, err
-		}
-		return &mvmv1.ActionReport{Header: mvmclient.NewHeader(), PackageId: id, Outcome: o, Note: c.note,
-			ActionTime: timestamppb.New(at), EvidenceSha256: digests,
-			Counts: &mvmv1.ActionCounts{Arrested: uint32(c.arrested), Killed: uint32(c.killed), Injured: uint32(c.injured), WeaponsSeized: uint32(c.weapons)}}, nil
-	})
+func (c *reportCmd) message(id string) (proto.Message, error) {
+	if c.outcome == "" {
+		return nil, usagef("--outcome is required")
+	}
+	o, err := workflow.ParseOutcome(c.outcome)
+	if err != nil {
+		return nil, usagef("--outcome: %v", err)
+	}
+	at, err := parseTime(c.actionTime)
+	if err != nil {
+		return nil, usagef("--time: %v", err)
+	}
+	digests, err := c.evidence.digests()
+	if err != nil {
+		return nil, err
+	}
+	return &mvmv1.ActionReport{Header: mvmclient.NewHeader(), PackageId: id, Outcome: o, Note: c.note,
+		ActionTime: timestamppb.New(at), EvidenceSha256: digests,
+		Counts: &mvmv1.ActionCounts{Arrested: uint32(c.arrested), Killed: uint32(c.killed), Injured: uint32(c.injured), WeaponsSeized: uint32(c.weapons)}}, nil
 }

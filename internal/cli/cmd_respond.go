@@ -13,26 +13,18 @@ import (
 type respondCmd struct {
 	answer, request string
 	evidence        stringList
-	receipt         string
-}
-
-func (*respondCmd) spec() spec {
-	return spec{name: "respond", args: "ID --answer TEXT [--request RFI-ID]", summary: "answer a request for information (submitter)"}
 }
 
 func (c *respondCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.answer, "answer", "", "the answer (required)")
 	fs.StringVar(&c.request, "request", "", "message id of the request answered (default: the oldest open one)")
 	evidenceFlag(fs, &c.evidence, "")
-	receiptFlag(fs, &c.receipt)
 }
 
-func (c *respondCmd) run(e *env, args []string) error {
-	return e.appendAbout(args, c.receipt, func(id string) (proto.Message, error) {
-		d, err := c.evidence.digests()
-		if err == nil {
-			err = required("answer", c.answer)
-		}
-		return &mvmv1.InformationResponse{Header: mvmclient.NewHeader(), PackageId: id, RequestId: c.request, Answer: c.answer, EvidenceSha256: d}, err
-	})
+func (c *respondCmd) message(id string) (proto.Message, error) {
+	d, err := c.evidence.digests()
+	if err == nil {
+		err = required("answer", c.answer)
+	}
+	return &mvmv1.InformationResponse{Header: mvmclient.NewHeader(), PackageId: id, RequestId: c.request, Answer: c.answer, EvidenceSha256: d}, err
 }

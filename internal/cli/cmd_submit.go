@@ -16,11 +16,7 @@ type submitCmd struct {
 	id                                       string
 	evidence                                 stringList
 	receipt                                  string
-}
-
-func (*submitCmd) spec() spec {
-	return spec{name: "submit", args: "--lat DEG --lon DEG [--summary TEXT]",
-		summary: "submit a target package (submitter); prints the package id first"}
+	geo                                      geojsonFlags
 }
 
 func (c *submitCmd) register(fs *flag.FlagSet) {
@@ -36,13 +32,17 @@ func (c *submitCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.id, "id", "", "package id (default: random)")
 	evidenceFlag(fs, &c.evidence, "")
 	receiptFlag(fs, &c.receipt)
+	c.geo.register(fs)
 }
 
 func (c *submitCmd) run(e *env, args []string) error {
 	if err := exactly(0, args, "no positional arguments"); err != nil {
 		return err
 	}
-	if !flagSet(c.fs, "lat") || !flagSet(c.fs, "lon") {
+	if c.geo.path != "" && (flagSet(c.fs, "lat") || flagSet(c.fs, "lon") || c.id != "") {
+		return usagef("--geojson replaces --lat, --lon and --id")
+	}
+	if c.geo.path == "" && (!flagSet(c.fs, "lat") || !flagSet(c.fs, "lon")) {
 		return usagef("--lat and --lon are required")
 	}
 	pri, ok := mvmv1.Priority_value["PRIORITY_"+strings.ToUpper(c.priority)]
@@ -67,6 +67,9 @@ func (c *submitCmd) run(e *env, args []string) error {
 		SuspectedGroup: c.group, Summary: c.summary,
 		Priority: mvmv1.Priority(pri), Tlp: mvmv1.Tlp(t),
 		EvidenceSha256: digests, Responder: c.responder,
+	}
+	if c.geo.path != "" {
+		return e.submitGeoJSON(c.receipt, c.geo, tp)
 	}
 	return e.appendAndPrint(c.receipt, tp, h.MessageId)
 }

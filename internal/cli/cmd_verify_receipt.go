@@ -13,11 +13,6 @@ type verifyReceiptCmd struct {
 	logKey string
 }
 
-func (*verifyReceiptCmd) spec() spec {
-	return spec{name: "verify-receipt", args: "FILE [--log-key FILE]", identityOptional: true,
-		summary: "verify a receipt offline: log signature, inclusion proof, and the logged entry"}
-}
-
 func (c *verifyReceiptCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logKey, "log-key", "", "pinned log verifier key (default CERTS/log.vkey)")
 }

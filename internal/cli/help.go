@@ -28,7 +28,7 @@ func longRunningNames(table []command) string {
 func sortedSpecs(table []command) []spec {
 	specs := make([]spec, len(table))
 	for i, c := range table {
-		specs[i] = c.spec()
+		specs[i] = c.spec
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].name < specs[j].name })
 	return specs
@@ -45,16 +45,15 @@ func usage(w io.Writer, table []command) {
 }
 
 // commandHelp prints a command's usage: its own flags, then the global ones.
-func commandHelp(w io.Writer, cmd command) {
-	sp := cmd.spec()
-	fmt.Fprintf(w, "usage: client [global flags] %s %s\n  %s\n", sp.name, sp.args, sp.summary)
-	own := flag.NewFlagSet(sp.name, flag.ContinueOnError)
-	cmd.register(own)
+func commandHelp(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "usage: client [global flags] %s %s\n  %s\n", cmd.name, cmd.args, cmd.summary)
+	own := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	cmd.flags.register(own)
 	if hasFlags(own) {
 		fmt.Fprintln(w, "\nflags:")
 		printFlags(w, own)
 	}
-	globalHelp(w, &sp, "")
+	globalHelp(w, &cmd.spec, "")
 }
 
 func hasFlags(fs *flag.FlagSet) bool {

@@ -26,9 +26,33 @@ import (
 // status and deadlines the reducer derives, every signed field of every
 // entry, and the checkpoint it was all verified against.
 func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath string) error {
-	resp, err := c.Package(ctx, id)
+	v, notes, err := e.openedPackage(ctx, c, id, statePath)
 	if err != nil {
 		return err
+	}
+	printPackage(e.stdout, v)
+	for _, n := range notes {
+		e.printf("%s\n", n)
+	}
+	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow; the log holds no other entry of it\n",
+		v.Checkpoint.Size, len(v.Entries))
+	return nil
+}
+
+// verifiedPackage is a package re-derived from its signed entries, all of
+// those the verified log holds, its sealed bodies opened where the
+// caller's key opens them (evidence get and list use it).
+func (e *env) verifiedPackage(ctx context.Context, c *mvmclient.Client, id, statePath string) (*mvmclient.VerifiedPackage, error) {
+	v, _, err := e.openedPackage(ctx, c, id, statePath)
+	return v, err
+}
+
+// openedPackage is verifiedPackage with the notes on what could not be
+// opened, and why (show prints them).
+func (e *env) openedPackage(ctx context.Context, c *mvmclient.Client, id, statePath string) (*mvmclient.VerifiedPackage, []string, error) {
+	resp, err := c.Package(ctx, id)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The scan that derives the agreements also finds every entry of the
 	// package the log holds: the server cannot withhold one.
@@ -41,35 +65,32 @@ func (e *env) show(ctx context.Context, c *mvmclient.Client, id, statePath strin
 	}
 	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AgreementsOnly: true, Visit: visit})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	sent, err := leafIndexes(resp.Leaves, ver.Checkpoint.Size)
 	if err != nil {
-		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+		return nil, nil, fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 	}
 	if !slices.Equal(sent, inLog) {
 		// Entries logged since the first answer are not withheld: ask once
 		// more, now that the checkpoint is fixed.
 		if resp, err = c.Package(ctx, id); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if sent, err = leafIndexes(resp.Leaves, ver.Checkpoint.Size); err != nil {
-			return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+			return nil, nil, fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 		}
 		if !slices.Equal(sent, inLog) {
-			return fmt.Errorf("package %s does not verify, not shown: the log of checkpoint size %d holds its entries %v, the server sent %v",
+			return nil, nil, fmt.Errorf("package %s does not verify, not shown: the log of checkpoint size %d holds its entries %v, the server sent %v",
 				id, ver.Checkpoint.Size, inLog, sent)
 		}
 	}
 	resp.Leaves = resp.Leaves[:len(sent)]
 	v, err := c.VerifyPackage(ctx, resp, id, ver.Checkpoint, ver.Agreements)
 	if err != nil {
-		return fmt.Errorf("package %s does not verify, not shown: %w", id, err)
+		return nil, nil, fmt.Errorf("package %s does not verify, not shown: %w", id, err)
 	}
-	printPackage(e.stdout, v)
-	e.printf("verified against checkpoint size %d: %d signed entries, their signatures, inclusion proofs and the workflow; the log holds no other entry of it\n",
-		v.Checkpoint.Size, len(v.Entries))
-	return nil
+	return v, e.openSealed(c, v, ver.Agreements), nil
 }
 
 // leafIndexes returns the indexes of the leaves below size, which must
@@ -196,6 +217,9 @@ func signedFields(m proto.Message) []string {
 	case *mvmv1.EvidenceSubmission:
 		digests("evidence", p.EvidenceSha256)
 		add("note", p.Note)
+		for _, f := range p.Files {
+			add("file", fmt.Sprintf("%s, %d bytes, %s, sha256:%x", quoteName(f.Name), f.StoredSize, dash(f.MediaType), f.StoredSha256))
+		}
 	case *mvmv1.Withdrawal:
 		add("reason", p.Reason)
 	case *mvmv1.VerificationFinding:
@@ -208,6 +232,14 @@ func signedFields(m proto.Message) []string {
 	case *mvmv1.Ruling:
 		add("dispute", p.DisputeId)
 		add("decision", p.Decision)
+	}
+	// A sealed payload not opened shows its header and what it is sealed
+	// to; an opened one has neither.
+	if b := message.SealedBody(m); len(b) > 0 {
+		add("sealed body", fmt.Sprintf("%d bytes", len(b)))
+	}
+	for _, w := range message.PackageKeys(m) {
+		add("sealed to", fmt.Sprintf("%s (key %s)", w.Party, w.KeyId))
 	}
 	return out
 }

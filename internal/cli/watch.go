@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -17,62 +16,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
-
-// registerWatch registers watch (from reports.go's init, to keep the
-// order of the help).
-func registerWatch() {
-	var from uint64
-	var count int
-	var statePath string
-	register(&registered{
-		longRunning: true,
-		name:        "watch", args: "[--from N] [--count N] [--state FILE]",
-		summary: "print log entries from index N on as they are committed, each once a signed checkpoint covers it and it verifies; reconnects without gaps",
-		flags: func(fs *flag.FlagSet) {
-			fs.Uint64Var(&from, "from", 0, "first index")
-			fs.IntVar(&count, "count", 0, "stop after this many entries (0: run until interrupted)")
-			stateFlag(fs, &statePath)
-		},
-		run: func(e *env, fs *flag.FlagSet, args []string) error {
-			if err := exactly(0, args, "no positional arguments"); err != nil {
-				return err
-			}
-			c, err := e.dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := e.context()
-			defer cancel()
-			w, err := e.newWatchVerifier(c, statePath)
-			if err != nil {
-				return err
-			}
-			seen := 0
-			var failing error // the last failure, until an entry arrives
-			err = mvmclient.WatchWith(ctx, c, from, mvmclient.WatchOptions{OnRetry: e.watchRetry(&failing)},
-				func(index uint64, leaf []byte) error {
-					failing = nil
-					if err := w.verify(ctx, index, leaf); err != nil {
-						return fmt.Errorf("entry %d not printed: %w", index, err)
-					}
-					e.printf("%s\n", describeEntry(index, leaf))
-					seen++
-					if count > 0 && seen >= count {
-						return mvmclient.ErrStopWatch
-					}
-					return nil
-				})
-			if err == nil && failing != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				if reason, ok := unreachable(failing); ok {
-					return fmt.Errorf("could not reach %s before --timeout ran out (%s)", e.server, reason)
-				}
-				return fmt.Errorf("not following the log when --timeout ran out: %s", oneLine(failing))
-			}
-			return err
-		},
-	})
-}
 
 // watchRetry says on stderr why watch is not following the log and when
 // it tries again; a certificate the server refuses ends the watch, since

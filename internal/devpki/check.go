@@ -17,6 +17,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -27,7 +28,7 @@ func Files() []string {
 	names := []string{serverCAName + ".crt", serverCAName + ".key", serverName + ".crt", serverName + ".key",
 		logKeyFile, logVKeyFile}
 	for _, p := range parties {
-		names = append(names, "ca-"+p.id+".crt", "ca-"+p.id+".key", p.client+".crt", p.client+".key")
+		names = append(names, "ca-"+p.id+".crt", "ca-"+p.id+".key", p.client+".crt", p.client+".key", SealKeyFile(p.id))
 		if p.role == mvmv1.Role_ROLE_MEDIATOR {
 			names = append(names, p.client+".cosign.key", p.client+".cosign.vkey")
 		}
@@ -91,7 +92,9 @@ func (e *CheckError) Error() string {
 //   - agreement.envelope verifies: signed by every party, listing the
 //     party CAs of ca-<party>.crt, the log key of log.vkey and the cosigner
 //     keys of <name>.cosign.vkey;
-//   - log.key and each cosign key sign what their verifier key accepts.
+//   - log.key and each cosign key sign what their verifier key accepts;
+//   - each seal-<party>.key is a decryption key, mode 0600, whose public
+//     key is the party's encryption key in the agreement.
 //
 // It returns nil or a *[CheckError] naming every missing or invalid file.
 func Check(dir string, now time.Time) error {
@@ -119,7 +122,13 @@ func Check(dir string, now time.Time) error {
 			cosigners[p.id] = c.noteKeys(p.client+".cosign.key", p.client+".cosign.vkey", true)
 		}
 	}
-	c.agreement(logV, cosigners)
+	sealKeys := map[string]*seal.PublicKey{}
+	for _, p := range parties {
+		if k := c.sealKey(p.id); k != nil {
+			sealKeys[p.id] = k
+		}
+	}
+	c.agreement(logV, cosigners, sealKeys)
 	if len(c.problems) == 0 {
 		return nil
 	}
@@ -245,8 +254,31 @@ func (c *checker) noteKeys(skeyFile, vkeyFile string, cosign bool) string {
 	return vkey
 }
 
+// sealKey checks seal-<party>.key: a decryption key no one else can read.
+// It returns its public key, nil if it is missing or invalid.
+func (c *checker) sealKey(partyID string) *seal.PublicKey {
+	name := SealKeyFile(partyID)
+	fi, err := os.Stat(c.path(name))
+	if err != nil {
+		return nil // reported as missing
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		c.add(name, fmt.Errorf("has mode %v: a decryption key must be readable by its owner only (chmod 600)", fi.Mode().Perm()))
+		return nil
+	}
+	data, err := os.ReadFile(c.path(name))
+	if err == nil {
+		var k *seal.PrivateKey
+		if k, err = seal.ParsePrivateKeyPEM(data); err == nil {
+			return k.Public()
+		}
+	}
+	c.add(name, fmt.Errorf("is not a decryption key: %w", err))
+	return nil
+}
+
 // agreement checks agreement.envelope against the other files.
-func (c *checker) agreement(logVKey string, cosigners map[string]string) {
+func (c *checker) agreement(logVKey string, cosigners map[string]string, sealKeys map[string]*seal.PublicKey) {
 	raw, err := os.ReadFile(c.path(agreementFile))
 	if err != nil {
 		return // reported as missing
@@ -267,6 +299,9 @@ func (c *checker) agreement(logVKey string, cosigners map[string]string) {
 		}
 		if vkey := cosigners[p.id]; vkey != "" && !slices.Contains(ag.CosignerKeys()[p.id], vkey) {
 			wrong = append(wrong, "party "+p.id+"'s cosigner key is not "+p.client+".cosign.vkey")
+		}
+		if k := sealKeys[p.id]; ok && k != nil && !k.Equal(ap.EncryptionKey) {
+			wrong = append(wrong, "party "+p.id+"'s encryption key is not that of "+SealKeyFile(p.id))
 		}
 	}
 	if logVKey != "" && ag.LogKey != logVKey {

@@ -112,6 +112,15 @@ func TestCheck(t *testing.T) {
 		{name: "garbage verifier key", break_: garbage("log.vkey"), file: "log.vkey", say: "is not a verifier key"},
 		{name: "garbage certificate", break_: garbage("qa-verifier.crt"), file: "qa-verifier.crt", say: "no PEM certificate"},
 		{name: "expired", at: now.AddDate(3, 0, 0), file: "server.crt", say: "expired"},
+		{name: "decryption key missing", break_: remove("seal-af.key"), file: "seal-af.key", missing: true, say: "missing seal-af.key"},
+		{name: "decryption key from another PKI", break_: copyFrom(other, "seal-tr.key"), file: "agreement.envelope", say: "party tr's encryption key is not that of seal-tr.key"},
+		{name: "decryption key of another party", break_: within("seal-pk.key", "seal-qa.key"), file: "agreement.envelope", say: "party qa's encryption key"},
+		{name: "decryption key readable by others", break_: func(t *testing.T, dir string) {
+			if err := os.Chmod(filepath.Join(dir, "seal-pk.key"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, file: "seal-pk.key", say: "readable by its owner only"},
+		{name: "garbage decryption key", break_: garbage("seal-af.key"), file: "seal-af.key", say: "is not a decryption key"},
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			dir := generate(t)

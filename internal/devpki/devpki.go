@@ -14,6 +14,9 @@
 //   - the log's signed-note key log.key / log.vkey (key name = log origin);
 //   - the mediators' checkpoint cosigner keys
 //     <name>.cosign.key / <name>.cosign.vkey;
+//   - one decryption key per party, seal-<party>.key (package seal, PEM,
+//     mode 0600), whose public key the agreement lists as the party's
+//     encryption_key: what opens the party's sealed bodies;
 //   - the dev agreement (genesis), signed by all four client identities, as
 //     agreement.envelope (a serialized mvm.v1.Envelope) and agreement.txt
 //     (a human-readable rendering that is not itself signed).
@@ -57,6 +60,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -122,6 +126,9 @@ type Options struct {
 	// SecondResponder adds a second responding party, "ir" (client
 	// ir-interior), for tests that need a party not on every package.
 	SecondResponder bool
+	// SealedBodies sets the agreement's sealed_bodies. The parties'
+	// encryption keys are generated and listed either way.
+	SealedBodies bool
 }
 
 // Generate writes a complete dev PKI and dev agreement into o.Dir. It
@@ -229,6 +236,7 @@ func build(o Options) ([]file, error) {
 		},
 		RulingQuorum:  2,
 		WitnessQuorum: 2,
+		SealedBodies:  o.SealedBodies,
 	}
 	var signers []envelope.Signer
 	ps := parties
@@ -254,6 +262,16 @@ func build(o Options) ([]file, error) {
 		signers = append(signers, envelope.Signer{Key: client.key, Certificate: client.cert, EmbedCertificate: true})
 
 		ap := &mvmv1.Party{Id: p.id, Name: p.name, Role: p.role, CaCertificates: [][]byte{ca.cert.Raw}}
+		sealKey, err := seal.GenerateKey()
+		if err != nil {
+			return nil, fmt.Errorf("devpki: decryption key of party %s: %w", p.id, err)
+		}
+		sealPEM, err := sealKey.MarshalPEM()
+		if err != nil {
+			return nil, fmt.Errorf("devpki: decryption key of party %s: %w", p.id, err)
+		}
+		out = append(out, file{SealKeyFile(p.id), sealPEM, keyFileMode})
+		ap.EncryptionKey = sealKey.Public().Bytes()
 		if p.role == mvmv1.Role_ROLE_MEDIATOR {
 			skey, vkey, err := tlog.GenerateCosignerKey(p.client)
 			if err != nil {
@@ -281,6 +299,9 @@ func build(o Options) ([]file, error) {
 		file{agreementTextFile, text, fileMode})
 	return out, nil
 }
+
+// SealKeyFile is the name of party's decryption key file in a dev PKI.
+func SealKeyFile(party string) string { return "seal-" + party + ".key" }
 
 // agreementText renders the agreement for people to read.
 func agreementText(ag *mvmv1.Agreement, signers []envelope.Signer) ([]byte, error) {

@@ -93,6 +93,7 @@ func TestGenerateFiles(t *testing.T) {
 		"log.key", "log.vkey",
 		"tr-verifier.cosign.key", "tr-verifier.cosign.vkey",
 		"qa-verifier.cosign.key", "qa-verifier.cosign.vkey",
+		"seal-pk.key", "seal-af.key", "seal-tr.key", "seal-qa.key",
 	}
 	for _, n := range []string{"ca-pk", "ca-af", "ca-tr", "ca-qa", "ca-server", "server", "pk-liaison", "af-interior", "tr-verifier", "qa-verifier"} {
 		want = append(want, n+".crt", n+".key")

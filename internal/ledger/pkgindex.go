@@ -39,8 +39,10 @@ import (
 // with the same records function, so a rebuilt index equals the written
 // one byte for byte, and verify-db compares the two.
 
-// PackageIndexVersion is the format of the records below.
-const PackageIndexVersion = 1
+// PackageIndexVersion is the format of the records below. 2: the compact
+// state knows whether the package is sealed (a store of format 1 rebuilds
+// its index at start-up).
+const PackageIndexVersion = 2
 
 // ListPrefix is the pkglist prefix of a scope and a status.
 func ListPrefix(scope, status string) []byte {

@@ -8,6 +8,13 @@
 //     a message it only partly read.
 //   - [Validate] checks every field against the limits below and names the
 //     offending field in its error ([FieldError], wrapping [ErrInvalid]).
+//   - Sealed bodies: [Sensitive] is the one list of what a sealed payload
+//     carries only in its body; [Redact] clears exactly it. [Validate] of a
+//     sealed payload demands those fields empty and the body bounded.
+//     [SealPackage] / [SealMessage] validate before sealing; [Open] gives
+//     back a full payload only if its body opens with the package key, with
+//     the header's exact bytes as associated data, is valid and is what
+//     the header shows; otherwise [ErrFault], the author's signed fault.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package message

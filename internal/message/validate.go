@@ -25,38 +25,65 @@ const (
 
 // Validate checks a decoded payload. Agreements are checked only for their
 // header here; package agreement validates the rest.
+//
+// A sealed payload (one with a sealed body) is checked as a cleartext
+// header: its sensitive fields ([Sensitive]) must be empty, which waives
+// their being required; its body is bounded; a target package's wrapped
+// keys are well formed. Whether a payload must be sealed is the agreement's
+// word, which the reducer enforces (package workflow); the body's content
+// is checked by its recipients ([Open]).
 func Validate(m proto.Message) error {
 	if err := validateHeader(Header(m)); err != nil {
 		return err
+	}
+	if !IsSealed(m) {
+		if len(PackageKeys(m)) > 0 {
+			return fieldErr("package_keys", "wrapped package keys without a sealed body")
+		}
+		return validate(m, false)
+	}
+	if err := validateSeal(m); err != nil {
+		return err
+	}
+	return validate(m, true)
+}
+
+// validate checks the fields of m; sealed waives the sensitive fields'
+// being required (they are in the body, checked by its recipients).
+func validate(m proto.Message, sealed bool) error {
+	req := 1
+	if sealed {
+		req = 0
 	}
 	switch p := m.(type) {
 	case *mvmv1.Agreement:
 		return nil
 	case *mvmv1.TargetPackage:
-		return validateTargetPackage(p)
+		return validateTargetPackage(p, req)
 	case *mvmv1.Acknowledgement:
 		return firstErr(packageID(p.PackageId), text("note", p.Note, 0, MaxText))
 	case *mvmv1.RequestForInformation:
-		return firstErr(packageID(p.PackageId), text("question", p.Question, 1, MaxText))
+		return firstErr(packageID(p.PackageId), text("question", p.Question, req, MaxText))
 	case *mvmv1.InformationResponse:
 		return firstErr(packageID(p.PackageId), optionalID("request_id", p.RequestId),
-			text("answer", p.Answer, 1, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
+			text("answer", p.Answer, req, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
 	case *mvmv1.ActionReport:
-		return validateActionReport(p)
+		return validateActionReport(p, req)
 	case *mvmv1.EvidenceSubmission:
 		if len(p.EvidenceSha256) == 0 {
 			return fieldErr("evidence_sha256", "at least one digest is required")
 		}
-		return firstErr(packageID(p.PackageId), evidence("evidence_sha256", p.EvidenceSha256), text("note", p.Note, 0, MaxText))
+		return firstErr(packageID(p.PackageId), evidence("evidence_sha256", p.EvidenceSha256), text("note", p.Note, 0, MaxText),
+			evidenceFiles(p.Files, p.EvidenceSha256))
 	case *mvmv1.Withdrawal:
-		return firstErr(packageID(p.PackageId), text("reason", p.Reason, 1, MaxText))
+		return firstErr(packageID(p.PackageId), text("reason", p.Reason, req, MaxText))
 	case *mvmv1.VerificationFinding:
 		if _, ok := mvmv1.Verdict_name[int32(p.Verdict)]; !ok || p.Verdict == mvmv1.Verdict_VERDICT_UNSPECIFIED {
 			return fieldErr("verdict", "must be confirmed, inconclusive or contradicted")
 		}
-		return firstErr(packageID(p.PackageId), text("reason", p.Reason, 1, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
+		return firstErr(packageID(p.PackageId), text("reason", p.Reason, req, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
 	case *mvmv1.Dispute:
-		return firstErr(packageID(p.PackageId), optionalID("finding_id", p.FindingId), text("reason", p.Reason, 1, MaxText))
+		return firstErr(packageID(p.PackageId), optionalID("finding_id", p.FindingId), text("reason", p.Reason, req, MaxText))
 	case *mvmv1.Ruling:
 		return firstErr(packageID(p.PackageId), optionalID("dispute_id", p.DisputeId), text("decision", p.Decision, 1, MaxText))
 	}
@@ -76,8 +103,8 @@ func validateHeader(h *mvmv1.Header) error {
 	return timestamp("header.authored_at", h.AuthoredAt)
 }
 
-func validateTargetPackage(p *mvmv1.TargetPackage) error {
-	if len(p.Locations) == 0 {
+func validateTargetPackage(p *mvmv1.TargetPackage, req int) error {
+	if len(p.Locations) < req {
 		return fieldErr("locations", "at least one location is required")
 	}
 	if len(p.Locations) > MaxLocations {
@@ -110,7 +137,7 @@ func validateTargetPackage(p *mvmv1.TargetPackage) error {
 		text("summary", p.Summary, 0, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
 }
 
-func validateActionReport(p *mvmv1.ActionReport) error {
+func validateActionReport(p *mvmv1.ActionReport, req int) error {
 	if _, ok := mvmv1.Outcome_name[int32(p.Outcome)]; !ok || p.Outcome == mvmv1.Outcome_OUTCOME_UNSPECIFIED {
 		return fieldErr("outcome", "must be one of raid, destroyed, arrests, not-found, no-access, declined")
 	}
@@ -128,7 +155,7 @@ func validateActionReport(p *mvmv1.ActionReport) error {
 	}
 	minNote := 0
 	if p.Outcome == mvmv1.Outcome_OUTCOME_DECLINED {
-		minNote = 1 // a refusal must give its reason
+		minNote = req // a refusal must give its reason
 	}
 	return firstErr(packageID(p.PackageId), text("note", p.Note, minNote, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
 }

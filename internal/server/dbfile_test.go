@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/boltpage"
@@ -98,11 +100,12 @@ func TestStartRefusesDamagedFile(t *testing.T) {
 		{"free list page type", flip(int(m.Freelist)*ps + 8), "free list: page"},
 		{"free list page id", flip(int(m.Freelist)*ps + 3), "free list: page"},
 		{"root page type", flip(int(m.Root)*ps + 8), "root: page"},
+		// The trees' page structure is walked before bbolt opens the file.
+		{"root page element count", flipBits(int(m.Root)*ps+10, 0xff), "runs past the page"},
+		{"root page element count, high byte", flipBits(int(m.Root)*ps+11, 0xff), "elements do not fit in it"},
 		// Past what is checked before bbolt opens the file: bbolt
-		// panics on it, and the panic becomes the error.
-		{"root page element count", flipBits(int(m.Root)*ps+10, 0xff), "bbolt failed on it"},
+		// refuses it in its first transaction.
 		{"root page first element's flags", flipBits(firstLeaf(good, ps, int(m.Root))*ps+16, 0xff), "create buckets: incompatible value"},
-		{"root page element count, high byte", flipBits(int(m.Root)*ps+11, 0xff), "bbolt failed on it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			damaged := tc.damage(bytes.Clone(good))
@@ -219,11 +222,11 @@ func TestStartBindsBeforeGenesis(t *testing.T) {
 }
 
 // TestStartSurvivesDamagedPages: whichever page of the file is damaged
-// (here, its type: branch and leaf swapped), the server either starts (the
-// page is not read at start-up; --verify-db finds it) or refuses with the
-// pointer to --verify-db; bbolt's panics and faults while the log is
-// recovered become that refusal, never a crash. (A damaged element count
-// deep in the tree can make bbolt loop instead: see ARCHITECTURE.)
+// (here, its type: branch and leaf swapped), the server either starts (a
+// free page, not in any tree) or refuses with the pointer to --verify-db:
+// the walk of the trees before bbolt opens the file refuses every page of
+// a tree, and bbolt's panics and faults while the log is recovered would
+// become that refusal too, never a crash.
 func TestStartSurvivesDamagedPages(t *testing.T) {
 	env := smallLog(t)
 	good, err := os.ReadFile(env.DB)
@@ -232,7 +235,7 @@ func TestStartSurvivesDamagedPages(t *testing.T) {
 	}
 	m := currentMeta(t, good)
 	ps := int(m.PageSize)
-	recovered := 0
+	refused := 0
 	for id := 2; id < int(m.HWM); id++ {
 		b := bytes.Clone(good)
 		b[id*ps+8] ^= 0x03 // a branch page becomes a leaf page and a leaf page a branch page
@@ -248,11 +251,125 @@ func TestStartSurvivesDamagedPages(t *testing.T) {
 		if !strings.Contains(err.Error(), "server --verify-db "+db) {
 			t.Errorf("page %d damaged: error %q does not point to --verify-db", id, err)
 		}
-		if strings.Contains(err.Error(), "bbolt failed on it while the log was recovered") {
-			recovered++
+		if errors.Is(err, boltpage.ErrDamaged) {
+			refused++
 		}
 	}
-	if recovered == 0 {
-		t.Error("no damaged page made bbolt fail during recovery: the test exercised no recovery")
+	if refused == 0 {
+		t.Error("no damaged page was refused by the walk of the trees: the test exercised nothing")
+	}
+}
+
+// TestStartRefusesDamagedCountDeep: a damaged element count in any branch
+// page of a bucket's tree, below the file's root page, or in a leaf page,
+// makes Start fail with the pointer to --verify-db, within a bound,
+// instead of looping, faulting or panicking. (A branch page whose count
+// takes in one element more, pointing back at the page, made bbolt
+// descend for ever while the log was recovered, with some of the pages.)
+func TestStartRefusesDamagedCountDeep(t *testing.T) {
+	env := testenv.New(t)
+	pk := env.Client(testenv.Submitter)
+	for i := range 120 {
+		p := &mvmv1.TargetPackage{Header: mvmclient.NewHeader(), Locations: []*mvmv1.Location{{Lat: float64(i % 90), Lon: 1}}}
+		if _, err := pk.Append(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Stop()
+	good, err := os.ReadFile(env.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := currentMeta(t, good)
+	ps := int(m.PageSize)
+	// The branch pages of the buckets' trees, below the file's root page,
+	// and the last leaf page reached (on a right edge, which recovery
+	// reads).
+	var branches []int
+	leaf := 0
+	var walk func(id int, deep bool)
+	walk = func(id int, deep bool) {
+		off := id * ps
+		flags, n := binary.LittleEndian.Uint16(good[off+8:]), int(binary.LittleEndian.Uint16(good[off+10:]))
+		for i := range n {
+			e := off + boltpage.PageHeaderSize + i*boltpage.ElementSize
+			if flags == boltpage.BranchPage {
+				walk(int(binary.LittleEndian.Uint64(good[e+8:])), true)
+				continue
+			}
+			pos, ksize := int(binary.LittleEndian.Uint32(good[e+4:])), int(binary.LittleEndian.Uint32(good[e+8:]))
+			if binary.LittleEndian.Uint32(good[e:])&boltpage.BucketLeaf != 0 {
+				if root := int(binary.LittleEndian.Uint64(good[e+pos+ksize:])); root != 0 {
+					walk(root, true)
+				}
+			}
+		}
+		switch {
+		case !deep:
+		case flags == boltpage.BranchPage:
+			branches = append(branches, id)
+		case flags == boltpage.LeafPage:
+			leaf = id
+		}
+	}
+	walk(int(m.Root), false)
+	if len(branches) == 0 || leaf == 0 {
+		t.Fatalf("no branch (%v) or leaf (%d) page below the root: the log is too small to test", branches, leaf)
+	}
+	count := func(b []byte, id int) uint16 { return binary.LittleEndian.Uint16(b[id*ps+10:]) }
+	setCount := func(id int, n func(uint16) uint16) func([]byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint16(b[id*ps+10:], n(count(b, id))) }
+	}
+	type damage struct {
+		name   string
+		damage func([]byte)
+	}
+	cases := []damage{
+		{fmt.Sprintf("leaf %d count 0xffff", leaf), setCount(leaf, func(uint16) uint16 { return 0xffff })},
+		{fmt.Sprintf("leaf %d count one more", leaf), setCount(leaf, func(c uint16) uint16 { return c + 1 })},
+	}
+	for _, branch := range branches {
+		cases = append(cases, damage{fmt.Sprintf("branch %d count one more, pointing back at its page", branch), func(b []byte) {
+			n := int(count(b, branch))
+			e := branch*ps + boltpage.PageHeaderSize + n*boltpage.ElementSize
+			binary.LittleEndian.PutUint32(b[e:], 0)                // its key: the element's own bytes
+			binary.LittleEndian.PutUint32(b[e+4:], 8)              // of 8 bytes
+			binary.LittleEndian.PutUint64(b[e+8:], uint64(branch)) // its child: the page itself
+			setCount(branch, func(c uint16) uint16 { return c + 1 })(b)
+		}},
+			damage{fmt.Sprintf("branch %d count 0", branch), setCount(branch, func(uint16) uint16 { return 0 })},
+			damage{fmt.Sprintf("branch %d count 0xffff", branch), setCount(branch, func(uint16) uint16 { return 0xffff })})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bytes.Clone(good)
+			tc.damage(b)
+			db := filepath.Join(t.TempDir(), "mvm.db")
+			if err := os.WriteFile(db, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				s, err := startOn(env.Certs, db, "127.0.0.1:0")
+				if err == nil {
+					s.Stop(context.Background())
+				}
+				done <- err
+			}()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Start did not return within 30 s on a damaged count: it loops")
+			}
+			if err == nil {
+				t.Fatal("the server started on a damaged page")
+			}
+			if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "server --verify-db "+db) {
+				t.Errorf("error %q: want it to say the file is damaged and point to `server --verify-db %s`", err, db)
+			}
+			if after, _ := os.ReadFile(db); !bytes.Equal(after, b) {
+				t.Error("the refused file was changed")
+			}
+		})
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
 // Config is what a server needs. Paths default to files in CertsDir.
@@ -81,6 +82,15 @@ type Config struct {
 	// each batch to log and the store's commit, and returns what the
 	// ledger sees (tests make a commit fail). nil: the store commits.
 	Commit func(b *store.Batch, commit func(*store.Batch) error) error
+	// Witnesses are where to reach the C2SP witnesses the agreement
+	// lists (server --witness NAME=URL); each new checkpoint is pushed
+	// to each, off the append path (package witness).
+	Witnesses []witness.Target
+	// WitnessInterval, WitnessBackoff and WitnessTimeout tune the pushes
+	// (0: witness.Pusher's defaults, 250ms, 1s and 10s).
+	WitnessInterval, WitnessBackoff, WitnessTimeout time.Duration
+	// Evidence: where evidence files are kept, and their limits (evidence.go).
+	Evidence EvidenceConfig
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -136,6 +146,7 @@ type Server struct {
 	// The file watcher: closing watchStop ends it, then watchDone closes.
 	watchStop, watchDone chan struct{}
 	stopOnce             sync.Once
+	stopWitnesses        func()
 }
 
 // Start binds its port, opens the database (checked before bbolt reads it,
@@ -187,12 +198,32 @@ func Start(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, err
 	}
+	// After the log: a new log's genesis is committed as soon as can be
+	// (a server killed before it leaves a file that holds no log).
+	evStore, evWhere, err := openEvidence(cfg)
+	if err != nil {
+		closeListeners()
+		l.Close()
+		st.Close()
+		return nil, err
+	}
 	svc := service.New(l, cfg.Logger, limits)
+	evLimits := cfg.Evidence.Limits
+	evLimits.Store = evStore
+	svc.SetEvidence(evLimits)
+	cfg.Logger.Info("evidence store", "where", evWhere)
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
+	if s.stopWitnesses, err = s.startWitnesses(); err != nil {
+		closeListeners()
+		l.Close()
+		st.Close()
+		return nil, err
+	}
 	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
+		s.stopWitnesses()
 		closeListeners()
 		l.Close()
 		st.Close()
@@ -321,6 +352,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.grpc.Stop()
 	}
 	s.stopMetrics()
+	s.stopWitnesses()
 	s.ledger.Close()
 	return s.store.Close()
 }

@@ -26,6 +26,9 @@ func (s *Service) Append(ctx context.Context, req *mvmv1.AppendRequest) (*mvmv1.
 	if len(req.Envelope) > MaxEnvelopeBytes {
 		return nil, status.Errorf(codes.ResourceExhausted, "envelope: %d bytes, at most %d", len(req.Envelope), MaxEnvelopeBytes)
 	}
+	if err := s.checkEvidenceStored(ctx, req.Envelope); err != nil {
+		return nil, err
+	}
 	res, err := s.l.Append(ctx, req.Envelope, caller.Certificate)
 	if err != nil {
 		return nil, toStatus(err)

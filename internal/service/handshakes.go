@@ -13,7 +13,9 @@ import (
 // before they begin (loggedCreds.ServerHandshake):
 //
 //   - in number per source address: Options.MaxHandshakesPerAddr in
-//     progress; a connection beyond is closed at once, before any TLS;
+//     progress and Options.MaxQueuedHandshakesPerAddr waiting for one
+//     (a client opening many connections at once, or clients behind one
+//     NAT); a connection beyond is closed at once, before any TLS;
 //   - in number on the server: Options.MaxHandshakes in progress; a
 //     connection beyond waits for a slot, costing no CPU, within its
 //     handshake time;
@@ -28,9 +30,10 @@ import (
 
 // Defaults of the handshake limits.
 const (
-	DefaultMaxHandshakes        = 64
-	DefaultMaxHandshakesPerAddr = 8
-	DefaultHandshakeTimeout     = 5 * time.Second
+	DefaultMaxHandshakes              = 64
+	DefaultMaxHandshakesPerAddr       = 8
+	DefaultMaxQueuedHandshakesPerAddr = 56
+	DefaultHandshakeTimeout           = 5 * time.Second
 )
 
 // errHandshakeWait: a connection's handshake time ended before a slot
@@ -45,7 +48,8 @@ type handshakeLimits struct {
 func newHandshakeLimits(o Options) handshakeLimits {
 	const what, advice = "TLS handshakes in progress", "retry in a moment"
 	return handshakeLimits{
-		perAddr: newLimiter(limit{what: what, per: "address", flag: "--max-handshakes-per-addr", max: o.MaxHandshakesPerAddr, advice: advice}),
+		perAddr: newLimiter(limit{what: what, per: "address", flag: "--max-handshakes-per-addr", max: o.MaxHandshakesPerAddr,
+			queue: o.MaxQueuedHandshakesPerAddr, queueFlag: "--max-queued-handshakes-per-addr", advice: advice}),
 		// Its waiters are bounded by the handshake time.
 		server:  newLimiter(limit{what: what, per: "server", flag: "--max-handshakes", max: o.MaxHandshakes, queue: -1, advice: advice}),
 		timeout: o.HandshakeTimeout,
@@ -53,16 +57,16 @@ func newHandshakeLimits(o Options) handshakeLimits {
 }
 
 // admit takes the handshake slots of a connection accepted at accepted,
-// from its address's and the server's, waiting for the server's until
-// the connection's handshake time ends. It returns their release.
+// its address's then the server's, waiting for them until the
+// connection's handshake time ends. It returns their release.
 func (h handshakeLimits) admit(conn net.Conn, accepted time.Time) (release func(), err error) {
-	host := hostOf(conn.RemoteAddr().String())
-	relAddr, err := h.perAddr.acquire(context.Background(), host, host)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithDeadline(context.Background(), accepted.Add(h.timeout))
 	defer cancel()
+	host := hostOf(conn.RemoteAddr().String())
+	relAddr, err := h.perAddr.acquire(ctx, host, host)
+	if err != nil {
+		return nil, errors.Join(errHandshakeWait, err)
+	}
 	relServer, err := h.server.acquire(ctx, "", "the server")
 	if err != nil {
 		relAddr()

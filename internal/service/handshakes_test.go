@@ -11,6 +11,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // flood opens n TCP connections to addr from the loopback address from
@@ -81,13 +82,16 @@ func appendWithin(t *testing.T, env *testenv.Env, d time.Duration) time.Time {
 }
 
 // TestHandshakeFloodPerAddr: a flood of idle and slow TLS handshakes from
-// one address gets --max-handshakes-per-addr of them in progress, the
-// others closed at once, before any TLS; a legitimate client from another
-// address connects and appends meanwhile, though the flood is larger than
-// the server's own bound (--max-handshakes).
+// one address gets --max-handshakes-per-addr of them in progress and
+// --max-queued-handshakes-per-addr waiting, the others closed at once,
+// before any TLS; a legitimate client from another address connects and
+// appends meanwhile, though the flood is larger than the server's own
+// bound (--max-handshakes).
 func TestHandshakeFloodPerAddr(t *testing.T) {
 	env := testenv.New(t, func(c *server.Config) {
-		c.Limits.MaxHandshakes, c.Limits.MaxHandshakesPerAddr, c.Limits.HandshakeTimeout = 8, 4, 8*time.Second
+		c.Limits.MaxHandshakes, c.Limits.HandshakeTimeout = 8, 8*time.Second
+		c.Limits.MaxHandshakesPerAddr, c.Limits.MaxQueuedHandshakesPerAddr = 2, 2
+		c.Metrics = "127.0.0.1:0"
 	})
 	conns := append(flood(t, env.Addr, "127.0.0.2", 48, false), flood(t, env.Addr, "127.0.0.2", 8, true)...)
 	start := time.Now()
@@ -105,8 +109,10 @@ func TestHandshakeFloodPerAddr(t *testing.T) {
 	appendWithin(t, env, 4*time.Second) // before the flood's handshake time ends
 	wg.Wait()
 	if open != 4 {
-		t.Errorf("%d of the flood's %d handshakes were still open after 4 s, want 4 (--max-handshakes-per-addr)", open, len(conns))
+		t.Errorf("%d of the flood's %d handshakes were still open after 4 s, want 2 in progress and 2 waiting (--max-handshakes-per-addr, --max-queued-handshakes-per-addr)", open, len(conns))
 	}
+	// Each one closed at once is counted, under its own reason.
+	waitMetric(t, env.Server.MetricsAddr(), float64(len(conns)-4), "mvm_handshakes_refused_total", "reason", "limit")
 }
 
 // TestHandshakeServerBoundAndTime: handshakes beyond --max-handshakes wait
@@ -136,4 +142,29 @@ func TestHandshakeServerBoundAndTime(t *testing.T) {
 	if done.Before(first) {
 		t.Errorf("a third handshake went on while the 2 idle ones held the server's 2 slots (--max-handshakes)")
 	}
+}
+
+// TestHandshakeBurstWaits: connections of one address beyond
+// --max-handshakes-per-addr, within its queue, wait for a slot instead of
+// being refused: 16 clients connecting at once from one address are all
+// answered, on their first attempt.
+func TestHandshakeBurstWaits(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) {
+		c.Limits.MaxHandshakesPerAddr, c.Limits.MaxQueuedHandshakesPerAddr = 2, 14
+	})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := env.Client(testenv.Submitter)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if _, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{}); err != nil {
+				t.Errorf("a client of the burst: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
 }

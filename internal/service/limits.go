@@ -47,13 +47,14 @@ type Options struct {
 	MaxReadsPerParty, MaxQueuedReadsPerParty       int
 	MaxReads                                       int
 	// The handshake limits (handshakes.go): TLS handshakes in progress on
-	// the server and from one source address, and the time from a
-	// connection's accept to the end of its handshake. Defaults
-	// DefaultMaxHandshakes, DefaultMaxHandshakesPerAddr and
-	// DefaultHandshakeTimeout; negative counts: unlimited. The server
-	// sets gRPC's ConnectionTimeout to HandshakeTimeout.
-	MaxHandshakes, MaxHandshakesPerAddr int
-	HandshakeTimeout                    time.Duration
+	// the server and from one source address, those of an address that
+	// may wait, and the time from a connection's accept to the end of its
+	// handshake. Defaults DefaultMaxHandshakes, DefaultMaxHandshakesPerAddr,
+	// DefaultMaxQueuedHandshakesPerAddr and DefaultHandshakeTimeout;
+	// negative counts: unlimited. The server sets gRPC's ConnectionTimeout
+	// to HandshakeTimeout.
+	MaxHandshakes, MaxHandshakesPerAddr, MaxQueuedHandshakesPerAddr int
+	HandshakeTimeout                                                time.Duration
 	// StallTimeout ends a read stream whose client takes no message for
 	// this long (default DefaultStallTimeout).
 	StallTimeout time.Duration
@@ -84,6 +85,7 @@ func (o *Options) defaults() {
 	def(&o.MaxReads, DefaultMaxReads())
 	def(&o.MaxHandshakes, DefaultMaxHandshakes)
 	def(&o.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
+	def(&o.MaxQueuedHandshakesPerAddr, DefaultMaxQueuedHandshakesPerAddr)
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}

@@ -138,6 +138,10 @@ var rpcRules = map[string]rpcRule{
 		s, err := c.API.Watch(ctx, &mvmv1.WatchRequest{From: 0})
 		return recvOnce(s, err)
 	}},
+	// Evidence: every party of the package and the mediators (all the dev
+	// identities here); TestEvidenceScope refuses a party not on it.
+	"EvidenceStatus": {call: evidenceStatusCall}, "UploadEvidence": {call: uploadEvidenceCall},
+	"DownloadEvidence": {call: downloadEvidenceCall},
 }
 
 func mustVerifier(certs string) note.Verifier {

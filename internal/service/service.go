@@ -78,6 +78,8 @@ type Service struct {
 
 	obs   Observer    // metrics (refusals.go)
 	flood *floodGuard // bounds the refusal lines per peer
+
+	ev *evidenceState // evidence files (evidence*.go); nil: none
 }
 
 // Shutdown ends the live feeds (they would otherwise hold a graceful stop

@@ -46,6 +46,9 @@ func Apply(ag *agreement.Agreement, pkg *Package, in Input) (*Package, error) {
 	if err := partyTo(pkg, role, in.Author); err != nil {
 		return nil, err
 	}
+	if err := sealedLike(pkg, in.Payload); err != nil {
+		return nil, err
+	}
 	if n := pkg.Entries[in.Author.Party]; n >= MaxEntriesPerParty {
 		return nil, refuse(ErrBound, "party %s has added %d entries to package %s, the bound (MaxEntriesPerParty); start a new package",
 			in.Author.Party, n, pkg.ID)
@@ -137,12 +140,16 @@ func submit(ag *agreement.Agreement, tp *mvmv1.TargetPackage, in Input) (*Packag
 	} else if ag.RoleOf(responder) != mvmv1.Role_ROLE_RESPONDER {
 		return nil, refuse(ErrInvalid, "responder: %q is not a responding party of the agreement", responder)
 	}
+	if err := checkSealing(ag, tp, in.Author.Party, responder); err != nil {
+		return nil, err
+	}
 	p := &Package{
 		ID:         tp.Header.MessageId,
 		Index:      in.Index,
 		ReceivedAt: in.ReceivedAt,
 		Submitter:  in.Author,
 		Responder:  responder,
+		Sealed:     message.IsSealed(tp),
 		Target:     tp,
 		Status:     StatusSubmitted,
 		Deadlines: []Deadline{{Name: DeadlineAcknowledge, Party: responder,

@@ -13,7 +13,7 @@ import (
 )
 
 // compactVersion opens every encoding made by AppendCompact.
-const compactVersion = 2
+const compactVersion = 3
 
 // AppendCompact appends to b a binary encoding of the compact state of p,
 // what Compact keeps: DecodeCompact of it deep-equals p.Compact(), times
@@ -27,6 +27,7 @@ func (p *Package) AppendCompact(b []byte) []byte {
 	e.time(p.ReceivedAt)
 	e.identity(p.Submitter)
 	e.str(p.Responder)
+	e.bool(p.Sealed)
 	e.str(string(p.Status))
 	e.bool(p.Report != nil)
 	if p.Report != nil {
@@ -94,6 +95,7 @@ func DecodeCompact(b []byte) (*Package, error) {
 	p.ReceivedAt = d.time()
 	p.Submitter = d.identity()
 	p.Responder = d.str()
+	p.Sealed = d.bool()
 	p.Status = Status(d.str())
 	if d.bool() {
 		p.Report = &mvmv1.ActionReport{Outcome: mvmv1.Outcome(d.int())}

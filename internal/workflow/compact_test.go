@@ -61,7 +61,7 @@ func TestCompactEncodingCases(t *testing.T) {
 	at := time.Date(2026, 3, 2, 8, 0, 0, 123456789, time.UTC)
 	full := &workflow.Package{
 		ID: "pkg-1", Index: 7, ReceivedAt: at, Submitter: pk, Responder: "af",
-		Target: &mvmv1.TargetPackage{Summary: "dropped"},
+		Sealed: true, Target: &mvmv1.TargetPackage{Summary: "dropped"},
 		Status: workflow.StatusDisputed, Report: &mvmv1.ActionReport{Outcome: mvmv1.Outcome_OUTCOME_ARRESTS, Note: "dropped"},
 		AckIndex: 8, ReportIndex: 1 << 40,
 		Requests: []workflow.Request{{ID: "r1", Index: 9}, {ID: "r2", Index: 11}},
@@ -116,7 +116,7 @@ func TestCompactEncodingKnowsEveryField(t *testing.T) {
 		v    any
 		want []string
 	}{
-		{workflow.Package{}, []string{"ID", "Index", "ReceivedAt", "Submitter", "Responder", "Target", "Status", "Report",
+		{workflow.Package{}, []string{"ID", "Index", "ReceivedAt", "Submitter", "Responder", "Sealed", "Target", "Status", "Report",
 			"AckIndex", "ReportIndex", "Requests", "Findings", "Dispute", "Deadlines", "Withdrawn", "Events", "Disputes", "Entries"}},
 		{workflow.Request{}, []string{"ID", "Index"}},
 		{workflow.Finding{}, []string{"ID", "Index", "Mediator", "Verdict"}},

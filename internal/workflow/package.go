@@ -82,8 +82,11 @@ type Package struct {
 	ReceivedAt time.Time
 	Submitter  identity.Identity
 	Responder  string
-	Target     *mvmv1.TargetPackage
-	Status     Status
+	// Sealed: the package was submitted with sealed bodies, so every
+	// message on it must be sealed too (its recipients hold its key).
+	Sealed bool
+	Target *mvmv1.TargetPackage
+	Status Status
 
 	Report      *mvmv1.ActionReport
 	AckIndex    uint64 // index of the acknowledgement, 0 if none

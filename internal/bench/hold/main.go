@@ -98,6 +98,10 @@ func main() {
 	concurrency := flag.Int("concurrency", 8, "concurrent appenders in each phase")
 	breaches := flag.Int("breaches", 16, "concurrent mediators asking for breaches in the third phase (0: no third phase)")
 	identities := flag.Int("breach-identities", 16, "identities of party tr the breaches callers are spread over (minted from its CA)")
+	flag.Func("server-flag", "a flag for the server, e.g. --server-flag=--max-reads-per-party=-1 (repeatable)", func(v string) error {
+		serverFlags = append(serverFlags, v)
+		return nil
+	})
 	flag.Parse()
 	if *serverBin == "" {
 		fmt.Fprintln(os.Stderr, "hold: --server is required")
@@ -111,6 +115,9 @@ func main() {
 	out, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Println(string(out))
 }
+
+// serverFlags are --server-flag's, passed to the server after the tool's.
+var serverFlags []string
 
 func run(serverBin string, entries, getEntries, watches int, duration time.Duration, concurrency, breaches, identities int) (*result, error) {
 	dir, err := os.MkdirTemp("", "mvm-hold-")
@@ -132,8 +139,8 @@ func run(serverBin string, entries, getEntries, watches int, duration time.Durat
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(serverBin, "--listen", addr, "--db", db, "--certs", certs, "--reload-interval", "0",
-		"--log-level", "error", "--max-streams-per-identity", strconv.Itoa(getEntries+watches+8))
+	cmd := exec.Command(serverBin, append([]string{"--listen", addr, "--db", db, "--certs", certs, "--reload-interval", "0",
+		"--log-level", "error", "--max-streams-per-identity", strconv.Itoa(getEntries + watches + 8)}, serverFlags...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -1,9 +1,10 @@
 // Command gencerts writes the development PKI and dev agreement (see package
 // devpki), or issues one extra client identity into an existing PKI.
 //
-//	gencerts [--force] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
+//	gencerts [--force] [--unsealed] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
 //	gencerts --issue NAME --party P [--force] [DIR]
 //	gencerts --revoke NAME [DIR]
+//	gencerts --witness NAME VKEY [DIR]
 //
 // DIR defaults to "certs". For development and tests only.
 package main
@@ -23,15 +24,19 @@ import (
 )
 
 const usage = `usage:
-  gencerts [--force] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
+  gencerts [--force] [--unsealed] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
   gencerts --issue NAME --party P [--force] [DIR]
   gencerts --revoke NAME [DIR]
+  gencerts --witness NAME VKEY [DIR]
 
 Writes the development PKI and dev agreement into DIR (default "certs"), or
 with --issue adds one client identity DIR/NAME.crt/.key signed by
 DIR/ca-P, or with --revoke adds DIR/NAME.crt to the CRL of the party CA
 that issued it, DIR/crl-P.pem (created if missing, its number incremented
-otherwise; revocation time now).
+otherwise; revocation time now), or with --witness adds the external
+C2SP witness NAME, with its cosignature/v1 verifier key VKEY, to the dev
+agreement DIR/agreement.envelope, signed again by every party (a server's
+log begun on the old agreement must be deleted).
 
 A DIR that already holds a PKI is kept: gencerts exits 0 if it is complete
 and valid, and otherwise fails naming each missing or invalid file. --force
@@ -59,6 +64,8 @@ func run(args []string, out io.Writer) error {
 	issue := fs.String("issue", "", "issue one extra client identity with this name")
 	party := fs.String("party", "", "party of the --issue identity")
 	revoke := fs.String("revoke", "", "revoke the certificate DIR/NAME.crt in its party's CRL")
+	witness := fs.String("witness", "", "add the external C2SP witness NAME (then its VKEY) to the dev agreement")
+	unsealed := fs.Bool("unsealed", false, "an agreement without sealed_bodies: payloads in plaintext (old behaviour, e.g. for client bench)")
 
 	// Flags may come before or after DIR.
 	var positional []string
@@ -72,6 +79,22 @@ func run(args []string, out io.Writer) error {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["witness"] {
+		if len(set) > 1 || len(positional) == 0 || len(positional) > 2 {
+			return errors.New("--witness NAME VKEY [DIR] takes no other flag")
+		}
+		vkey, dir := positional[0], "certs"
+		if len(positional) == 2 {
+			dir = positional[1]
+		}
+		if err := devpki.AddWitness(dir, *witness, vkey); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "added witness %s to %s/agreement.envelope, signed again by every party (delete a server's database begun on the old one)\n", *witness, dir)
+		return nil
+	}
 	dir := "certs"
 	switch len(positional) {
 	case 0:
@@ -80,8 +103,6 @@ func run(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("want at most one DIR, got %q", positional)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	if set["revoke"] {
 		switch {
@@ -123,6 +144,9 @@ func run(args []string, out io.Writer) error {
 		TrustDomain: *trustDomain,
 		LogOrigin:   *logOrigin,
 		Force:       *force,
+		// New dev agreements seal sensitive fields (see README "Sealed
+		// bodies"); the parties' keys are written either way.
+		SealedBodies: !*unsealed,
 	}); err != nil {
 		return err
 	}
@@ -132,7 +156,8 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  clients:    pk-liaison af-interior tr-verifier qa-verifier (.crt/.key; spiffe://%s/party/<party>/<name>)\n", *trustDomain)
 	fmt.Fprintf(out, "  log key:    log.key log.vkey (origin %s)\n", *logOrigin)
 	fmt.Fprintf(out, "  cosigners:  tr-verifier.cosign.key/.vkey qa-verifier.cosign.key/.vkey\n")
-	fmt.Fprintf(out, "  agreement:  agreement.envelope agreement.txt (signed by pk, af, tr, qa)\n")
+	fmt.Fprintf(out, "  decryption: seal-pk.key seal-af.key seal-tr.key seal-qa.key (one per party; give each party its own only)\n")
+	fmt.Fprintf(out, "  agreement:  agreement.envelope agreement.txt (signed by pk, af, tr, qa; sealed bodies: %v)\n", !*unsealed)
 	return nil
 }
 

@@ -84,7 +84,12 @@ type Party struct {
 	// identities.
 	CaCertificates [][]byte `protobuf:"bytes,4,rep,name=ca_certificates,json=caCertificates,proto3" json:"ca_certificates,omitempty"`
 	// Mediators: C2SP signed-note verifier keys used to cosign checkpoints.
-	CosignerKeys  []string `protobuf:"bytes,5,rep,name=cosigner_keys,json=cosignerKeys,proto3" json:"cosigner_keys,omitempty"`
+	CosignerKeys []string `protobuf:"bytes,5,rep,name=cosigner_keys,json=cosignerKeys,proto3" json:"cosigner_keys,omitempty"`
+	// HPKE public key (MLKEM768X25519, 1216 bytes) to which package keys are
+	// wrapped for this party when the agreement has sealed_bodies. Rotated
+	// by amendment; the party keeps its older private keys to read older
+	// packages (wrapped keys name the key id they were made for).
+	EncryptionKey []byte `protobuf:"bytes,6,opt,name=encryption_key,json=encryptionKey,proto3" json:"encryption_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +155,13 @@ func (x *Party) GetCaCertificates() [][]byte {
 func (x *Party) GetCosignerKeys() []string {
 	if x != nil {
 		return x.CosignerKeys
+	}
+	return nil
+}
+
+func (x *Party) GetEncryptionKey() []byte {
+	if x != nil {
+		return x.EncryptionKey
 	}
 	return nil
 }
@@ -233,7 +245,9 @@ type Agreement struct {
 	Deadlines      *Deadlines `protobuf:"bytes,7,opt,name=deadlines,proto3" json:"deadlines,omitempty"`
 	// Distinct mediators needed for a final ruling.
 	RulingQuorum uint32 `protobuf:"varint,8,opt,name=ruling_quorum,json=rulingQuorum,proto3" json:"ruling_quorum,omitempty"`
-	// Distinct mediator cosignatures for a checkpoint to count as witnessed.
+	// Distinct witnesses for a checkpoint to count as witnessed: each
+	// mediator party with a valid cosignature by one of its cosigner keys
+	// counts once, and so does each external witness of `witnesses`.
 	WitnessQuorum uint32 `protobuf:"varint,9,opt,name=witness_quorum,json=witnessQuorum,proto3" json:"witness_quorum,omitempty"`
 	// For amendments (agreements at index > 0): the index of the agreement in
 	// force that this one replaces. Ignored for the genesis agreement.
@@ -242,7 +256,15 @@ type Agreement struct {
 	// receive time (default 5 minutes). The server refuses messages beyond
 	// it and the auditor checks every entry against it, so receive times,
 	// on which deadlines run, cannot be backdated unnoticed.
-	MaxClockSkew  *durationpb.Duration `protobuf:"bytes,11,opt,name=max_clock_skew,json=maxClockSkew,proto3" json:"max_clock_skew,omitempty"`
+	MaxClockSkew *durationpb.Duration `protobuf:"bytes,11,opt,name=max_clock_skew,json=maxClockSkew,proto3" json:"max_clock_skew,omitempty"`
+	// Target packages submitted while this agreement is in force carry their
+	// sensitive fields only in sealed bodies (see payloads.proto), and every
+	// party must publish an encryption_key. False keeps plaintext payloads.
+	SealedBodies bool `protobuf:"varint,12,opt,name=sealed_bodies,json=sealedBodies,proto3" json:"sealed_bodies,omitempty"`
+	// External witnesses (C2SP tlog-witness), e.g. a third party's
+	// litewitness: who counts toward witness_quorum. Where to reach them is
+	// the primary's configuration (server --witness NAME=URL), not this.
+	Witnesses     []*Witness `protobuf:"bytes,16,rep,name=witnesses,proto3" json:"witnesses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -354,21 +376,92 @@ func (x *Agreement) GetMaxClockSkew() *durationpb.Duration {
 	return nil
 }
 
+func (x *Agreement) GetSealedBodies() bool {
+	if x != nil {
+		return x.SealedBodies
+	}
+	return false
+}
+
+func (x *Agreement) GetWitnesses() []*Witness {
+	if x != nil {
+		return x.Witnesses
+	}
+	return nil
+}
+
+// Witness is an external C2SP tlog-witness the parties trust to count.
+type Witness struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its name: the key name of its cosignature lines, e.g. "witness.example/w1".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its C2SP tlog-cosignature (cosignature/v1) verifier key, whose key name
+	// is name.
+	VerifierKey   string `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Witness) Reset() {
+	*x = Witness{}
+	mi := &file_mvm_v1_agreement_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Witness) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Witness) ProtoMessage() {}
+
+func (x *Witness) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_agreement_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Witness.ProtoReflect.Descriptor instead.
+func (*Witness) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_agreement_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Witness) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Witness) GetVerifierKey() string {
+	if x != nil {
+		return x.VerifierKey
+	}
+	return ""
+}
+
 var File_mvm_v1_agreement_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\n" +
-	"\x16mvm/v1/agreement.proto\x12\x06mvm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x15mvm/v1/payloads.proto\"\x9b\x01\n" +
+	"\x16mvm/v1/agreement.proto\x12\x06mvm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x15mvm/v1/payloads.proto\"\xc2\x01\n" +
 	"\x05Party\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\x04role\x18\x03 \x01(\x0e2\f.mvm.v1.RoleR\x04role\x12'\n" +
 	"\x0fca_certificates\x18\x04 \x03(\fR\x0ecaCertificates\x12#\n" +
-	"\rcosigner_keys\x18\x05 \x03(\tR\fcosignerKeys\"\xbf\x01\n" +
+	"\rcosigner_keys\x18\x05 \x03(\tR\fcosignerKeys\x12%\n" +
+	"\x0eencryption_key\x18\x06 \x01(\fR\rencryptionKey\"\xbf\x01\n" +
 	"\tDeadlines\x12;\n" +
 	"\vacknowledge\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vacknowledge\x12>\n" +
 	"\raction_report\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\factionReport\x125\n" +
-	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\xbf\x03\n" +
+	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\x93\x04\n" +
 	"\tAgreement\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12!\n" +
@@ -382,7 +475,12 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\x0ewitness_quorum\x18\t \x01(\rR\rwitnessQuorum\x12!\n" +
 	"\famends_index\x18\n" +
 	" \x01(\x04R\vamendsIndex\x12?\n" +
-	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew*W\n" +
+	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew\x12#\n" +
+	"\rsealed_bodies\x18\f \x01(\bR\fsealedBodies\x12-\n" +
+	"\twitnesses\x18\x10 \x03(\v2\x0f.mvm.v1.WitnessR\twitnesses\"@\n" +
+	"\aWitness\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey*W\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROLE_SUBMITTER\x10\x01\x12\x12\n" +
@@ -402,29 +500,31 @@ func file_mvm_v1_agreement_proto_rawDescGZIP() []byte {
 }
 
 var file_mvm_v1_agreement_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mvm_v1_agreement_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_mvm_v1_agreement_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_mvm_v1_agreement_proto_goTypes = []any{
 	(Role)(0),                   // 0: mvm.v1.Role
 	(*Party)(nil),               // 1: mvm.v1.Party
 	(*Deadlines)(nil),           // 2: mvm.v1.Deadlines
 	(*Agreement)(nil),           // 3: mvm.v1.Agreement
-	(*durationpb.Duration)(nil), // 4: google.protobuf.Duration
-	(*Header)(nil),              // 5: mvm.v1.Header
+	(*Witness)(nil),             // 4: mvm.v1.Witness
+	(*durationpb.Duration)(nil), // 5: google.protobuf.Duration
+	(*Header)(nil),              // 6: mvm.v1.Header
 }
 var file_mvm_v1_agreement_proto_depIdxs = []int32{
 	0, // 0: mvm.v1.Party.role:type_name -> mvm.v1.Role
-	4, // 1: mvm.v1.Deadlines.acknowledge:type_name -> google.protobuf.Duration
-	4, // 2: mvm.v1.Deadlines.action_report:type_name -> google.protobuf.Duration
-	4, // 3: mvm.v1.Deadlines.evidence:type_name -> google.protobuf.Duration
-	5, // 4: mvm.v1.Agreement.header:type_name -> mvm.v1.Header
+	5, // 1: mvm.v1.Deadlines.acknowledge:type_name -> google.protobuf.Duration
+	5, // 2: mvm.v1.Deadlines.action_report:type_name -> google.protobuf.Duration
+	5, // 3: mvm.v1.Deadlines.evidence:type_name -> google.protobuf.Duration
+	6, // 4: mvm.v1.Agreement.header:type_name -> mvm.v1.Header
 	1, // 5: mvm.v1.Agreement.parties:type_name -> mvm.v1.Party
 	2, // 6: mvm.v1.Agreement.deadlines:type_name -> mvm.v1.Deadlines
-	4, // 7: mvm.v1.Agreement.max_clock_skew:type_name -> google.protobuf.Duration
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	5, // 7: mvm.v1.Agreement.max_clock_skew:type_name -> google.protobuf.Duration
+	4, // 8: mvm.v1.Agreement.witnesses:type_name -> mvm.v1.Witness
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_agreement_proto_init() }
@@ -439,7 +539,7 @@ func file_mvm_v1_agreement_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_agreement_proto_rawDesc), len(file_mvm_v1_agreement_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

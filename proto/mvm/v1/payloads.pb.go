@@ -388,7 +388,14 @@ type TargetPackage struct {
 	// SHA-256 digests (32 bytes each) of evidence held off-log.
 	EvidenceSha256 [][]byte `protobuf:"bytes,7,rep,name=evidence_sha256,json=evidenceSha256,proto3" json:"evidence_sha256,omitempty"`
 	// The responding party; empty means the agreement's only responder.
-	Responder     string `protobuf:"bytes,8,opt,name=responder,proto3" json:"responder,omitempty"`
+	Responder string `protobuf:"bytes,8,opt,name=responder,proto3" json:"responder,omitempty"`
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
+	// Sealed mode: the package key wrapped for each recipient party.
+	PackageKeys   []*WrappedKey `protobuf:"bytes,21,rep,name=package_keys,json=packageKeys,proto3" json:"package_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,12 +486,31 @@ func (x *TargetPackage) GetResponder() string {
 	return ""
 }
 
+func (x *TargetPackage) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
+func (x *TargetPackage) GetPackageKeys() []*WrappedKey {
+	if x != nil {
+		return x.PackageKeys
+	}
+	return nil
+}
+
 // Acknowledgement (responder): the package was received and will be acted on.
 type Acknowledgement struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	PackageId     string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
-	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Header    *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	PackageId string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	Note      string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -540,12 +566,24 @@ func (x *Acknowledgement) GetNote() string {
 	return ""
 }
 
+func (x *Acknowledgement) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // RequestForInformation (responder): a question about a package.
 type RequestForInformation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	PackageId     string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
-	Question      string                 `protobuf:"bytes,3,opt,name=question,proto3" json:"question,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Header    *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	PackageId string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	Question  string                 `protobuf:"bytes,3,opt,name=question,proto3" json:"question,omitempty"`
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,6 +639,13 @@ func (x *RequestForInformation) GetQuestion() string {
 	return ""
 }
 
+func (x *RequestForInformation) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // InformationResponse (submitter): the answer to an open request.
 type InformationResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -610,8 +655,13 @@ type InformationResponse struct {
 	RequestId      string   `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Answer         string   `protobuf:"bytes,4,opt,name=answer,proto3" json:"answer,omitempty"`
 	EvidenceSha256 [][]byte `protobuf:"bytes,5,rep,name=evidence_sha256,json=evidenceSha256,proto3" json:"evidence_sha256,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InformationResponse) Reset() {
@@ -675,6 +725,13 @@ func (x *InformationResponse) GetAnswer() string {
 func (x *InformationResponse) GetEvidenceSha256() [][]byte {
 	if x != nil {
 		return x.EvidenceSha256
+	}
+	return nil
+}
+
+func (x *InformationResponse) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
 	}
 	return nil
 }
@@ -758,8 +815,13 @@ type ActionReport struct {
 	// Required when the outcome is OUTCOME_DECLINED.
 	Note           string   `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
 	EvidenceSha256 [][]byte `protobuf:"bytes,7,rep,name=evidence_sha256,json=evidenceSha256,proto3" json:"evidence_sha256,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ActionReport) Reset() {
@@ -841,6 +903,13 @@ func (x *ActionReport) GetEvidenceSha256() [][]byte {
 	return nil
 }
 
+func (x *ActionReport) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // EvidenceSubmission (responder): evidence for a reported action, delivered
 // after the report. Satisfies the evidence deadline.
 type EvidenceSubmission struct {
@@ -849,8 +918,16 @@ type EvidenceSubmission struct {
 	PackageId      string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
 	EvidenceSha256 [][]byte               `protobuf:"bytes,3,rep,name=evidence_sha256,json=evidenceSha256,proto3" json:"evidence_sha256,omitempty"`
 	Note           string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
+	// The files stored on the exchange (UploadEvidence), one per digest of
+	// evidence_sha256 that has a stored file, in the same order.
+	Files         []*EvidenceFile `protobuf:"bytes,30,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EvidenceSubmission) Reset() {
@@ -911,19 +988,115 @@ func (x *EvidenceSubmission) GetNote() string {
 	return ""
 }
 
+func (x *EvidenceSubmission) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
+func (x *EvidenceSubmission) GetFiles() []*EvidenceFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// EvidenceFile describes one evidence file of a submission. Once bodies are
+// sealed, name, media_type, size and plaintext sha256 move into the sealed
+// body and stored_sha256 stays in clear.
+type EvidenceFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 of the bytes stored on the exchange (clear or ciphertext): the
+	// object's name in the evidence store; also listed in evidence_sha256.
+	StoredSha256 []byte `protobuf:"bytes,1,opt,name=stored_sha256,json=storedSha256,proto3" json:"stored_sha256,omitempty"`
+	// Size in bytes of the stored object.
+	StoredSize int64 `protobuf:"varint,2,opt,name=stored_size,json=storedSize,proto3" json:"stored_size,omitempty"`
+	// The file's original base name, as the author gave it; readers
+	// sanitise it before writing anything under it.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// IANA media type, e.g. video/mp4.
+	MediaType     string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceFile) Reset() {
+	*x = EvidenceFile{}
+	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceFile) ProtoMessage() {}
+
+func (x *EvidenceFile) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceFile.ProtoReflect.Descriptor instead.
+func (*EvidenceFile) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EvidenceFile) GetStoredSha256() []byte {
+	if x != nil {
+		return x.StoredSha256
+	}
+	return nil
+}
+
+func (x *EvidenceFile) GetStoredSize() int64 {
+	if x != nil {
+		return x.StoredSize
+	}
+	return 0
+}
+
+func (x *EvidenceFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EvidenceFile) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
 // Withdrawal (submitter): the package is withdrawn; it accepts nothing more.
 type Withdrawal struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	PackageId     string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Header    *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	PackageId string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	Reason    string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Withdrawal) Reset() {
 	*x = Withdrawal{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1108,7 @@ func (x *Withdrawal) String() string {
 func (*Withdrawal) ProtoMessage() {}
 
 func (x *Withdrawal) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[9]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1121,7 @@ func (x *Withdrawal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Withdrawal.ProtoReflect.Descriptor instead.
 func (*Withdrawal) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{9}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Withdrawal) GetHeader() *Header {
@@ -972,6 +1145,13 @@ func (x *Withdrawal) GetReason() string {
 	return ""
 }
 
+func (x *Withdrawal) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // VerificationFinding (mediator): the result of verifying a reported action.
 type VerificationFinding struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -980,13 +1160,18 @@ type VerificationFinding struct {
 	Verdict        Verdict                `protobuf:"varint,3,opt,name=verdict,proto3,enum=mvm.v1.Verdict" json:"verdict,omitempty"`
 	Reason         string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	EvidenceSha256 [][]byte               `protobuf:"bytes,5,rep,name=evidence_sha256,json=evidenceSha256,proto3" json:"evidence_sha256,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerificationFinding) Reset() {
 	*x = VerificationFinding{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1183,7 @@ func (x *VerificationFinding) String() string {
 func (*VerificationFinding) ProtoMessage() {}
 
 func (x *VerificationFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[10]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1196,7 @@ func (x *VerificationFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerificationFinding.ProtoReflect.Descriptor instead.
 func (*VerificationFinding) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{10}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerificationFinding) GetHeader() *Header {
@@ -1049,6 +1234,13 @@ func (x *VerificationFinding) GetEvidenceSha256() [][]byte {
 	return nil
 }
 
+func (x *VerificationFinding) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // Dispute (submitter or responder): contests a package's handling or a
 // finding.
 type Dispute struct {
@@ -1056,15 +1248,20 @@ type Dispute struct {
 	Header    *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	PackageId string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
 	// Message id of the disputed finding; empty disputes the package.
-	FindingId     string `protobuf:"bytes,3,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	FindingId string `protobuf:"bytes,3,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	Reason    string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Dispute) Reset() {
 	*x = Dispute{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1273,7 @@ func (x *Dispute) String() string {
 func (*Dispute) ProtoMessage() {}
 
 func (x *Dispute) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[11]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1286,7 @@ func (x *Dispute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dispute.ProtoReflect.Descriptor instead.
 func (*Dispute) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{11}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Dispute) GetHeader() *Header {
@@ -1120,6 +1317,13 @@ func (x *Dispute) GetReason() string {
 	return ""
 }
 
+func (x *Dispute) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // Ruling (mediator): a decision on a dispute. Final once the agreed quorum of
 // distinct mediators has each signed a ruling with the same dispute id and
 // decision.
@@ -1128,15 +1332,20 @@ type Ruling struct {
 	Header    *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	PackageId string                 `protobuf:"bytes,2,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
 	// Message id of the dispute ruled on.
-	DisputeId     string `protobuf:"bytes,3,opt,name=dispute_id,json=disputeId,proto3" json:"dispute_id,omitempty"`
-	Decision      string `protobuf:"bytes,4,opt,name=decision,proto3" json:"decision,omitempty"`
+	DisputeId string `protobuf:"bytes,3,opt,name=dispute_id,json=disputeId,proto3" json:"dispute_id,omitempty"`
+	Decision  string `protobuf:"bytes,4,opt,name=decision,proto3" json:"decision,omitempty"`
+	// Sealed mode (the agreement's sealed_bodies): the full payload, this
+	// message with every field set, serialized and sealed to the package's
+	// recipients; the sensitive fields above are then empty. See package
+	// message's Redact for what is sensitive.
+	SealedBody    []byte `protobuf:"bytes,20,opt,name=sealed_body,json=sealedBody,proto3" json:"sealed_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ruling) Reset() {
 	*x = Ruling{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1357,7 @@ func (x *Ruling) String() string {
 func (*Ruling) ProtoMessage() {}
 
 func (x *Ruling) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[12]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1370,7 @@ func (x *Ruling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ruling.ProtoReflect.Descriptor instead.
 func (*Ruling) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{12}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Ruling) GetHeader() *Header {
@@ -1192,6 +1401,13 @@ func (x *Ruling) GetDecision() string {
 	return ""
 }
 
+func (x *Ruling) GetSealedBody() []byte {
+	if x != nil {
+		return x.SealedBody
+	}
+	return nil
+}
+
 // Cosignature (mediator): a C2SP tlog-cosignature over a checkpoint the
 // mediator verified. Sent through AddCosignature, not appended to the log.
 type Cosignature struct {
@@ -1207,7 +1423,7 @@ type Cosignature struct {
 
 func (x *Cosignature) Reset() {
 	*x = Cosignature{}
-	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1435,7 @@ func (x *Cosignature) String() string {
 func (*Cosignature) ProtoMessage() {}
 
 func (x *Cosignature) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_payloads_proto_msgTypes[13]
+	mi := &file_mvm_v1_payloads_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1448,7 @@ func (x *Cosignature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cosignature.ProtoReflect.Descriptor instead.
 func (*Cosignature) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{13}
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Cosignature) GetHeader() *Header {
@@ -1263,6 +1479,70 @@ func (x *Cosignature) GetSignatureLine() string {
 	return ""
 }
 
+// WrappedKey is a target package's key wrapped (HPKE, package seal) for one
+// recipient party, bound to the log origin, the package id and the party.
+type WrappedKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Party string                 `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	// Id of the party's encryption key it was wrapped for (package seal's
+	// PublicKey.ID: hex of the first 8 bytes of its SHA-256).
+	KeyId         string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Wrapped       []byte `protobuf:"bytes,3,opt,name=wrapped,proto3" json:"wrapped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WrappedKey) Reset() {
+	*x = WrappedKey{}
+	mi := &file_mvm_v1_payloads_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WrappedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WrappedKey) ProtoMessage() {}
+
+func (x *WrappedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_payloads_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WrappedKey.ProtoReflect.Descriptor instead.
+func (*WrappedKey) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WrappedKey) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *WrappedKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *WrappedKey) GetWrapped() []byte {
+	if x != nil {
+		return x.Wrapped
+	}
+	return nil
+}
+
 var File_mvm_v1_payloads_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_payloads_proto_rawDesc = "" +
@@ -1278,7 +1558,7 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"\x03lon\x18\x02 \x01(\x01R\x03lon\x12\x1f\n" +
 	"\vprecision_m\x18\x03 \x01(\x01R\n" +
 	"precisionM\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"\xbe\x02\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"\x96\x03\n" +
 	"\rTargetPackage\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12.\n" +
 	"\tlocations\x18\x02 \x03(\v2\x10.mvm.v1.LocationR\tlocations\x12'\n" +
@@ -1287,17 +1567,24 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"\bpriority\x18\x05 \x01(\x0e2\x10.mvm.v1.PriorityR\bpriority\x12\x1d\n" +
 	"\x03tlp\x18\x06 \x01(\x0e2\v.mvm.v1.TlpR\x03tlp\x12'\n" +
 	"\x0fevidence_sha256\x18\a \x03(\fR\x0eevidenceSha256\x12\x1c\n" +
-	"\tresponder\x18\b \x01(\tR\tresponder\"l\n" +
+	"\tresponder\x18\b \x01(\tR\tresponder\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\x125\n" +
+	"\fpackage_keys\x18\x15 \x03(\v2\x12.mvm.v1.WrappedKeyR\vpackageKeys\"\x8d\x01\n" +
 	"\x0fAcknowledgement\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"z\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\x9b\x01\n" +
 	"\x15RequestForInformation\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12\x1a\n" +
-	"\bquestion\x18\x03 \x01(\tR\bquestion\"\xbc\x01\n" +
+	"\bquestion\x18\x03 \x01(\tR\bquestion\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\xdd\x01\n" +
 	"\x13InformationResponse\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
@@ -1305,12 +1592,14 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06answer\x18\x04 \x01(\tR\x06answer\x12'\n" +
-	"\x0fevidence_sha256\x18\x05 \x03(\fR\x0eevidenceSha256\"\x83\x01\n" +
+	"\x0fevidence_sha256\x18\x05 \x03(\fR\x0eevidenceSha256\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\x83\x01\n" +
 	"\fActionCounts\x12\x1a\n" +
 	"\barrested\x18\x01 \x01(\rR\barrested\x12\x16\n" +
 	"\x06killed\x18\x02 \x01(\rR\x06killed\x12\x18\n" +
 	"\ainjured\x18\x03 \x01(\rR\ainjured\x12%\n" +
-	"\x0eweapons_seized\x18\x04 \x01(\rR\rweaponsSeized\"\xa8\x02\n" +
+	"\x0eweapons_seized\x18\x04 \x01(\rR\rweaponsSeized\"\xc9\x02\n" +
 	"\fActionReport\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
@@ -1320,45 +1609,70 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"actionTime\x12,\n" +
 	"\x06counts\x18\x05 \x01(\v2\x14.mvm.v1.ActionCountsR\x06counts\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\x12'\n" +
-	"\x0fevidence_sha256\x18\a \x03(\fR\x0eevidenceSha256\"\x98\x01\n" +
+	"\x0fevidence_sha256\x18\a \x03(\fR\x0eevidenceSha256\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\xe5\x01\n" +
 	"\x12EvidenceSubmission\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12'\n" +
 	"\x0fevidence_sha256\x18\x03 \x03(\fR\x0eevidenceSha256\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"k\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\x12*\n" +
+	"\x05files\x18\x1e \x03(\v2\x14.mvm.v1.EvidenceFileR\x05files\"\x87\x01\n" +
+	"\fEvidenceFile\x12#\n" +
+	"\rstored_sha256\x18\x01 \x01(\fR\fstoredSha256\x12\x1f\n" +
+	"\vstored_size\x18\x02 \x01(\x03R\n" +
+	"storedSize\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x04 \x01(\tR\tmediaType\"\x8c\x01\n" +
 	"\n" +
 	"Withdrawal\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc8\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\xe9\x01\n" +
 	"\x13VerificationFinding\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12)\n" +
 	"\averdict\x18\x03 \x01(\x0e2\x0f.mvm.v1.VerdictR\averdict\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12'\n" +
-	"\x0fevidence_sha256\x18\x05 \x03(\fR\x0eevidenceSha256\"\x87\x01\n" +
+	"\x0fevidence_sha256\x18\x05 \x03(\fR\x0eevidenceSha256\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\xa8\x01\n" +
 	"\aDispute\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12\x1d\n" +
 	"\n" +
 	"finding_id\x18\x03 \x01(\tR\tfindingId\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x8a\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\xab\x01\n" +
 	"\x06Ruling\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x02 \x01(\tR\tpackageId\x12\x1d\n" +
 	"\n" +
 	"dispute_id\x18\x03 \x01(\tR\tdisputeId\x12\x1a\n" +
-	"\bdecision\x18\x04 \x01(\tR\bdecision\"\x8d\x01\n" +
+	"\bdecision\x18\x04 \x01(\tR\bdecision\x12\x1f\n" +
+	"\vsealed_body\x18\x14 \x01(\fR\n" +
+	"sealedBody\"\x8d\x01\n" +
 	"\vCosignature\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x1b\n" +
 	"\troot_hash\x18\x03 \x01(\fR\brootHash\x12%\n" +
-	"\x0esignature_line\x18\x04 \x01(\tR\rsignatureLine*s\n" +
+	"\x0esignature_line\x18\x04 \x01(\tR\rsignatureLine\"S\n" +
+	"\n" +
+	"WrappedKey\x12\x14\n" +
+	"\x05party\x18\x01 \x01(\tR\x05party\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x18\n" +
+	"\awrapped\x18\x03 \x01(\fR\awrapped*s\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
@@ -1399,7 +1713,7 @@ func file_mvm_v1_payloads_proto_rawDescGZIP() []byte {
 }
 
 var file_mvm_v1_payloads_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_mvm_v1_payloads_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mvm_v1_payloads_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_mvm_v1_payloads_proto_goTypes = []any{
 	(Priority)(0),                 // 0: mvm.v1.Priority
 	(Tlp)(0),                      // 1: mvm.v1.Tlp
@@ -1414,38 +1728,42 @@ var file_mvm_v1_payloads_proto_goTypes = []any{
 	(*ActionCounts)(nil),          // 10: mvm.v1.ActionCounts
 	(*ActionReport)(nil),          // 11: mvm.v1.ActionReport
 	(*EvidenceSubmission)(nil),    // 12: mvm.v1.EvidenceSubmission
-	(*Withdrawal)(nil),            // 13: mvm.v1.Withdrawal
-	(*VerificationFinding)(nil),   // 14: mvm.v1.VerificationFinding
-	(*Dispute)(nil),               // 15: mvm.v1.Dispute
-	(*Ruling)(nil),                // 16: mvm.v1.Ruling
-	(*Cosignature)(nil),           // 17: mvm.v1.Cosignature
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*EvidenceFile)(nil),          // 13: mvm.v1.EvidenceFile
+	(*Withdrawal)(nil),            // 14: mvm.v1.Withdrawal
+	(*VerificationFinding)(nil),   // 15: mvm.v1.VerificationFinding
+	(*Dispute)(nil),               // 16: mvm.v1.Dispute
+	(*Ruling)(nil),                // 17: mvm.v1.Ruling
+	(*Cosignature)(nil),           // 18: mvm.v1.Cosignature
+	(*WrappedKey)(nil),            // 19: mvm.v1.WrappedKey
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_mvm_v1_payloads_proto_depIdxs = []int32{
-	18, // 0: mvm.v1.Header.authored_at:type_name -> google.protobuf.Timestamp
+	20, // 0: mvm.v1.Header.authored_at:type_name -> google.protobuf.Timestamp
 	4,  // 1: mvm.v1.TargetPackage.header:type_name -> mvm.v1.Header
 	5,  // 2: mvm.v1.TargetPackage.locations:type_name -> mvm.v1.Location
 	0,  // 3: mvm.v1.TargetPackage.priority:type_name -> mvm.v1.Priority
 	1,  // 4: mvm.v1.TargetPackage.tlp:type_name -> mvm.v1.Tlp
-	4,  // 5: mvm.v1.Acknowledgement.header:type_name -> mvm.v1.Header
-	4,  // 6: mvm.v1.RequestForInformation.header:type_name -> mvm.v1.Header
-	4,  // 7: mvm.v1.InformationResponse.header:type_name -> mvm.v1.Header
-	4,  // 8: mvm.v1.ActionReport.header:type_name -> mvm.v1.Header
-	2,  // 9: mvm.v1.ActionReport.outcome:type_name -> mvm.v1.Outcome
-	18, // 10: mvm.v1.ActionReport.action_time:type_name -> google.protobuf.Timestamp
-	10, // 11: mvm.v1.ActionReport.counts:type_name -> mvm.v1.ActionCounts
-	4,  // 12: mvm.v1.EvidenceSubmission.header:type_name -> mvm.v1.Header
-	4,  // 13: mvm.v1.Withdrawal.header:type_name -> mvm.v1.Header
-	4,  // 14: mvm.v1.VerificationFinding.header:type_name -> mvm.v1.Header
-	3,  // 15: mvm.v1.VerificationFinding.verdict:type_name -> mvm.v1.Verdict
-	4,  // 16: mvm.v1.Dispute.header:type_name -> mvm.v1.Header
-	4,  // 17: mvm.v1.Ruling.header:type_name -> mvm.v1.Header
-	4,  // 18: mvm.v1.Cosignature.header:type_name -> mvm.v1.Header
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	19, // 5: mvm.v1.TargetPackage.package_keys:type_name -> mvm.v1.WrappedKey
+	4,  // 6: mvm.v1.Acknowledgement.header:type_name -> mvm.v1.Header
+	4,  // 7: mvm.v1.RequestForInformation.header:type_name -> mvm.v1.Header
+	4,  // 8: mvm.v1.InformationResponse.header:type_name -> mvm.v1.Header
+	4,  // 9: mvm.v1.ActionReport.header:type_name -> mvm.v1.Header
+	2,  // 10: mvm.v1.ActionReport.outcome:type_name -> mvm.v1.Outcome
+	20, // 11: mvm.v1.ActionReport.action_time:type_name -> google.protobuf.Timestamp
+	10, // 12: mvm.v1.ActionReport.counts:type_name -> mvm.v1.ActionCounts
+	4,  // 13: mvm.v1.EvidenceSubmission.header:type_name -> mvm.v1.Header
+	13, // 14: mvm.v1.EvidenceSubmission.files:type_name -> mvm.v1.EvidenceFile
+	4,  // 15: mvm.v1.Withdrawal.header:type_name -> mvm.v1.Header
+	4,  // 16: mvm.v1.VerificationFinding.header:type_name -> mvm.v1.Header
+	3,  // 17: mvm.v1.VerificationFinding.verdict:type_name -> mvm.v1.Verdict
+	4,  // 18: mvm.v1.Dispute.header:type_name -> mvm.v1.Header
+	4,  // 19: mvm.v1.Ruling.header:type_name -> mvm.v1.Header
+	4,  // 20: mvm.v1.Cosignature.header:type_name -> mvm.v1.Header
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_payloads_proto_init() }
@@ -1459,7 +1777,7 @@ func file_mvm_v1_payloads_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_payloads_proto_rawDesc), len(file_mvm_v1_payloads_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

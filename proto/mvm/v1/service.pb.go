@@ -2092,6 +2092,376 @@ func (x *BackupResponse) GetSha256() []byte {
 	return nil
 }
 
+type EvidenceStatusRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PackageId string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	// SHA-256 of the file's bytes as sent, and their size.
+	Sha256        []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size          int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceStatusRequest) Reset() {
+	*x = EvidenceStatusRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceStatusRequest) ProtoMessage() {}
+
+func (x *EvidenceStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceStatusRequest.ProtoReflect.Descriptor instead.
+func (*EvidenceStatusRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *EvidenceStatusRequest) GetPackageId() string {
+	if x != nil {
+		return x.PackageId
+	}
+	return ""
+}
+
+func (x *EvidenceStatusRequest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *EvidenceStatusRequest) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type EvidenceStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes of the file the server holds: resume the upload from here.
+	Offset int64 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The file is stored whole and checked; nothing is left to send.
+	Stored        bool `protobuf:"varint,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceStatusResponse) Reset() {
+	*x = EvidenceStatusResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceStatusResponse) ProtoMessage() {}
+
+func (x *EvidenceStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceStatusResponse.ProtoReflect.Descriptor instead.
+func (*EvidenceStatusResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *EvidenceStatusResponse) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *EvidenceStatusResponse) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+// The first message names the file (package_id, sha256, size, offset);
+// every message may carry data, the bytes from offset on, in order.
+type UploadEvidenceRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PackageId string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	Sha256    []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size      int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// Where this stream's bytes start: the offset EvidenceStatus returned.
+	Offset        int64  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadEvidenceRequest) Reset() {
+	*x = UploadEvidenceRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadEvidenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadEvidenceRequest) ProtoMessage() {}
+
+func (x *UploadEvidenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadEvidenceRequest.ProtoReflect.Descriptor instead.
+func (*UploadEvidenceRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UploadEvidenceRequest) GetPackageId() string {
+	if x != nil {
+		return x.PackageId
+	}
+	return ""
+}
+
+func (x *UploadEvidenceRequest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *UploadEvidenceRequest) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadEvidenceRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *UploadEvidenceRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type UploadEvidenceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes held after this stream (the size, once stored).
+	Offset        int64 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Stored        bool  `protobuf:"varint,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadEvidenceResponse) Reset() {
+	*x = UploadEvidenceResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadEvidenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadEvidenceResponse) ProtoMessage() {}
+
+func (x *UploadEvidenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadEvidenceResponse.ProtoReflect.Descriptor instead.
+func (*UploadEvidenceResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *UploadEvidenceResponse) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *UploadEvidenceResponse) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+type DownloadEvidenceRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PackageId string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
+	Sha256    []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The range: offset, and length bytes from there (0: to the end).
+	Offset        int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        int64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadEvidenceRequest) Reset() {
+	*x = DownloadEvidenceRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadEvidenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadEvidenceRequest) ProtoMessage() {}
+
+func (x *DownloadEvidenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadEvidenceRequest.ProtoReflect.Descriptor instead.
+func (*DownloadEvidenceRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DownloadEvidenceRequest) GetPackageId() string {
+	if x != nil {
+		return x.PackageId
+	}
+	return ""
+}
+
+func (x *DownloadEvidenceRequest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *DownloadEvidenceRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *DownloadEvidenceRequest) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// The first message carries size (the whole file's) and no data; then the
+// range's bytes follow in order.
+type DownloadEvidenceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadEvidenceResponse) Reset() {
+	*x = DownloadEvidenceResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadEvidenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadEvidenceResponse) ProtoMessage() {}
+
+func (x *DownloadEvidenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadEvidenceResponse.ProtoReflect.Descriptor instead.
+func (*DownloadEvidenceResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DownloadEvidenceResponse) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *DownloadEvidenceResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_mvm_v1_service_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_service_proto_rawDesc = "" +
@@ -2248,7 +2618,35 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x03 \x01(\x03R\n" +
 	"totalBytes\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
-	"\x06sha256\x18\x05 \x01(\fR\x06sha2562\xa3\b\n" +
+	"\x06sha256\x18\x05 \x01(\fR\x06sha256\"b\n" +
+	"\x15EvidenceStatusRequest\x12\x1d\n" +
+	"\n" +
+	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"H\n" +
+	"\x16EvidenceStatusResponse\x12\x16\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06stored\x18\x02 \x01(\bR\x06stored\"\x8e\x01\n" +
+	"\x15UploadEvidenceRequest\x12\x1d\n" +
+	"\n" +
+	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"H\n" +
+	"\x16UploadEvidenceResponse\x12\x16\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06stored\x18\x02 \x01(\bR\x06stored\"\x80\x01\n" +
+	"\x17DownloadEvidenceRequest\x12\x1d\n" +
+	"\n" +
+	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x03R\x06length\"B\n" +
+	"\x18DownloadEvidenceResponse\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data2\xa0\n" +
+	"\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
 	"\fAppendStream\x12\x1b.mvm.v1.AppendStreamRequest\x1a\x1c.mvm.v1.AppendStreamResponse(\x010\x01\x12E\n" +
@@ -2265,7 +2663,10 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x13GetConsistencyProof\x12\".mvm.v1.GetConsistencyProofRequest\x1a#.mvm.v1.GetConsistencyProofResponse\x12O\n" +
 	"\x0eAddCosignature\x12\x1d.mvm.v1.AddCosignatureRequest\x1a\x1e.mvm.v1.AddCosignatureResponse\x126\n" +
 	"\x05Watch\x12\x14.mvm.v1.WatchRequest\x1a\x15.mvm.v1.WatchResponse0\x01\x129\n" +
-	"\x06Backup\x12\x15.mvm.v1.BackupRequest\x1a\x16.mvm.v1.BackupResponse0\x01B0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
+	"\x06Backup\x12\x15.mvm.v1.BackupRequest\x1a\x16.mvm.v1.BackupResponse0\x01\x12O\n" +
+	"\x0eEvidenceStatus\x12\x1d.mvm.v1.EvidenceStatusRequest\x1a\x1e.mvm.v1.EvidenceStatusResponse\x12Q\n" +
+	"\x0eUploadEvidence\x12\x1d.mvm.v1.UploadEvidenceRequest\x1a\x1e.mvm.v1.UploadEvidenceResponse(\x01\x12W\n" +
+	"\x10DownloadEvidence\x12\x1f.mvm.v1.DownloadEvidenceRequest\x1a .mvm.v1.DownloadEvidenceResponse0\x01B0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
 
 var (
 	file_mvm_v1_service_proto_rawDescOnce sync.Once
@@ -2279,7 +2680,7 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_service_proto_rawDescData
 }
 
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_mvm_v1_service_proto_goTypes = []any{
 	(*AppendRequest)(nil),               // 0: mvm.v1.AppendRequest
 	(*AppendStreamRequest)(nil),         // 1: mvm.v1.AppendStreamRequest
@@ -2316,26 +2717,32 @@ var file_mvm_v1_service_proto_goTypes = []any{
 	(*WatchResponse)(nil),               // 32: mvm.v1.WatchResponse
 	(*BackupRequest)(nil),               // 33: mvm.v1.BackupRequest
 	(*BackupResponse)(nil),              // 34: mvm.v1.BackupResponse
-	(*timestamppb.Timestamp)(nil),       // 35: google.protobuf.Timestamp
+	(*EvidenceStatusRequest)(nil),       // 35: mvm.v1.EvidenceStatusRequest
+	(*EvidenceStatusResponse)(nil),      // 36: mvm.v1.EvidenceStatusResponse
+	(*UploadEvidenceRequest)(nil),       // 37: mvm.v1.UploadEvidenceRequest
+	(*UploadEvidenceResponse)(nil),      // 38: mvm.v1.UploadEvidenceResponse
+	(*DownloadEvidenceRequest)(nil),     // 39: mvm.v1.DownloadEvidenceRequest
+	(*DownloadEvidenceResponse)(nil),    // 40: mvm.v1.DownloadEvidenceResponse
+	(*timestamppb.Timestamp)(nil),       // 41: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
 	4,  // 0: mvm.v1.AppendStreamResponse.result:type_name -> mvm.v1.AppendResponse
-	35, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	41, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	35, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	35, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	41, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	41, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
 	12, // 5: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
 	13, // 6: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
 	14, // 7: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
-	35, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
-	35, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	41, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	41, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
 	11, // 10: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
 	10, // 11: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
 	11, // 12: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	35, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	35, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	41, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	41, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
 	21, // 15: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	35, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	41, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
 	0,  // 17: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
 	1,  // 18: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
 	5,  // 19: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
@@ -2350,22 +2757,28 @@ var file_mvm_v1_service_proto_depIdxs = []int32{
 	29, // 28: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
 	31, // 29: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
 	33, // 30: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
-	4,  // 31: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	2,  // 32: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
-	6,  // 33: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	8,  // 34: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	15, // 35: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	17, // 36: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	19, // 37: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	22, // 38: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	24, // 39: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	26, // 40: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	28, // 41: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	30, // 42: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	32, // 43: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	34, // 44: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
-	31, // [31:45] is the sub-list for method output_type
-	17, // [17:31] is the sub-list for method input_type
+	35, // 31: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
+	37, // 32: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
+	39, // 33: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
+	4,  // 34: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	2,  // 35: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
+	6,  // 36: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	8,  // 37: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	15, // 38: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	17, // 39: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	19, // 40: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	22, // 41: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	24, // 42: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	26, // 43: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	28, // 44: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	30, // 45: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	32, // 46: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	34, // 47: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
+	36, // 48: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
+	38, // 49: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
+	40, // 50: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
+	34, // [34:51] is the sub-list for method output_type
+	17, // [17:34] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -2382,7 +2795,7 @@ func file_mvm_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

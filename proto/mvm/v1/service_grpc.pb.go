@@ -33,6 +33,9 @@ const (
 	ExchangeService_AddCosignature_FullMethodName      = "/mvm.v1.ExchangeService/AddCosignature"
 	ExchangeService_Watch_FullMethodName               = "/mvm.v1.ExchangeService/Watch"
 	ExchangeService_Backup_FullMethodName              = "/mvm.v1.ExchangeService/Backup"
+	ExchangeService_EvidenceStatus_FullMethodName      = "/mvm.v1.ExchangeService/EvidenceStatus"
+	ExchangeService_UploadEvidence_FullMethodName      = "/mvm.v1.ExchangeService/UploadEvidence"
+	ExchangeService_DownloadEvidence_FullMethodName    = "/mvm.v1.ExchangeService/DownloadEvidence"
 )
 
 // ExchangeServiceClient is the client API for ExchangeService service.
@@ -79,6 +82,21 @@ type ExchangeServiceClient interface {
 	// identities named in the server's configuration (server --operator) may
 	// call it; everyone else gets PermissionDenied.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error)
+	// Evidence files (issue 17), stored by the SHA-256 of the bytes the server
+	// receives; the signed EvidenceSubmission names the same digest. Callers
+	// are the parties of the package and the mediators.
+	//
+	// EvidenceStatus returns how much of a file the server holds, so that an
+	// interrupted upload resumes from there.
+	EvidenceStatus(ctx context.Context, in *EvidenceStatusRequest, opts ...grpc.CallOption) (*EvidenceStatusResponse, error)
+	// UploadEvidence streams one file from the offset the server holds: the
+	// first message names it, every message may carry the next bytes. The
+	// server checks the digest once it has all the bytes; only then is the
+	// file stored.
+	UploadEvidence(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadEvidenceRequest, UploadEvidenceResponse], error)
+	// DownloadEvidence streams a range of a stored file that the package's
+	// log names.
+	DownloadEvidence(ctx context.Context, in *DownloadEvidenceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadEvidenceResponse], error)
 }
 
 type exchangeServiceClient struct {
@@ -259,6 +277,48 @@ func (c *exchangeServiceClient) Backup(ctx context.Context, in *BackupRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_BackupClient = grpc.ServerStreamingClient[BackupResponse]
 
+func (c *exchangeServiceClient) EvidenceStatus(ctx context.Context, in *EvidenceStatusRequest, opts ...grpc.CallOption) (*EvidenceStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EvidenceStatusResponse)
+	err := c.cc.Invoke(ctx, ExchangeService_EvidenceStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exchangeServiceClient) UploadEvidence(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadEvidenceRequest, UploadEvidenceResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[4], ExchangeService_UploadEvidence_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadEvidenceRequest, UploadEvidenceResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_UploadEvidenceClient = grpc.ClientStreamingClient[UploadEvidenceRequest, UploadEvidenceResponse]
+
+func (c *exchangeServiceClient) DownloadEvidence(ctx context.Context, in *DownloadEvidenceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadEvidenceResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[5], ExchangeService_DownloadEvidence_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DownloadEvidenceRequest, DownloadEvidenceResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_DownloadEvidenceClient = grpc.ServerStreamingClient[DownloadEvidenceResponse]
+
 // ExchangeServiceServer is the server API for ExchangeService service.
 // All implementations must embed UnimplementedExchangeServiceServer
 // for forward compatibility.
@@ -303,6 +363,21 @@ type ExchangeServiceServer interface {
 	// identities named in the server's configuration (server --operator) may
 	// call it; everyone else gets PermissionDenied.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error
+	// Evidence files (issue 17), stored by the SHA-256 of the bytes the server
+	// receives; the signed EvidenceSubmission names the same digest. Callers
+	// are the parties of the package and the mediators.
+	//
+	// EvidenceStatus returns how much of a file the server holds, so that an
+	// interrupted upload resumes from there.
+	EvidenceStatus(context.Context, *EvidenceStatusRequest) (*EvidenceStatusResponse, error)
+	// UploadEvidence streams one file from the offset the server holds: the
+	// first message names it, every message may carry the next bytes. The
+	// server checks the digest once it has all the bytes; only then is the
+	// file stored.
+	UploadEvidence(grpc.ClientStreamingServer[UploadEvidenceRequest, UploadEvidenceResponse]) error
+	// DownloadEvidence streams a range of a stored file that the package's
+	// log names.
+	DownloadEvidence(*DownloadEvidenceRequest, grpc.ServerStreamingServer[DownloadEvidenceResponse]) error
 	mustEmbedUnimplementedExchangeServiceServer()
 }
 
@@ -354,6 +429,15 @@ func (UnimplementedExchangeServiceServer) Watch(*WatchRequest, grpc.ServerStream
 }
 func (UnimplementedExchangeServiceServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error {
 	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedExchangeServiceServer) EvidenceStatus(context.Context, *EvidenceStatusRequest) (*EvidenceStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EvidenceStatus not implemented")
+}
+func (UnimplementedExchangeServiceServer) UploadEvidence(grpc.ClientStreamingServer[UploadEvidenceRequest, UploadEvidenceResponse]) error {
+	return status.Error(codes.Unimplemented, "method UploadEvidence not implemented")
+}
+func (UnimplementedExchangeServiceServer) DownloadEvidence(*DownloadEvidenceRequest, grpc.ServerStreamingServer[DownloadEvidenceResponse]) error {
+	return status.Error(codes.Unimplemented, "method DownloadEvidence not implemented")
 }
 func (UnimplementedExchangeServiceServer) mustEmbedUnimplementedExchangeServiceServer() {}
 func (UnimplementedExchangeServiceServer) testEmbeddedByValue()                         {}
@@ -596,6 +680,42 @@ func _ExchangeService_Backup_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_BackupServer = grpc.ServerStreamingServer[BackupResponse]
 
+func _ExchangeService_EvidenceStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvidenceStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExchangeServiceServer).EvidenceStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExchangeService_EvidenceStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExchangeServiceServer).EvidenceStatus(ctx, req.(*EvidenceStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExchangeService_UploadEvidence_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExchangeServiceServer).UploadEvidence(&grpc.GenericServerStream[UploadEvidenceRequest, UploadEvidenceResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_UploadEvidenceServer = grpc.ClientStreamingServer[UploadEvidenceRequest, UploadEvidenceResponse]
+
+func _ExchangeService_DownloadEvidence_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadEvidenceRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExchangeServiceServer).DownloadEvidence(m, &grpc.GenericServerStream[DownloadEvidenceRequest, DownloadEvidenceResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_DownloadEvidenceServer = grpc.ServerStreamingServer[DownloadEvidenceResponse]
+
 // ExchangeService_ServiceDesc is the grpc.ServiceDesc for ExchangeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -643,6 +763,10 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "AddCosignature",
 			Handler:    _ExchangeService_AddCosignature_Handler,
 		},
+		{
+			MethodName: "EvidenceStatus",
+			Handler:    _ExchangeService_EvidenceStatus_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -664,6 +788,16 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Backup",
 			Handler:       _ExchangeService_Backup_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "UploadEvidence",
+			Handler:       _ExchangeService_UploadEvidence_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "DownloadEvidence",
+			Handler:       _ExchangeService_DownloadEvidence_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
+	"github.com/mvm-exchange/mvm/internal/bench"
+)
+
+// benchCmd drives the server with real signed appends (internal/bench),
+// after checking that the log holds nothing but bench's own work
+// (benchlog.go).
+type benchCmd struct {
+	duration                    time.Duration
+	concurrency, payload, conns int
+	asJSON, unary, force        bool
+	receipts, cpuProfile        string
+	maxAppends                  int64
+}
+
+func (c *benchCmd) register(fs *flag.FlagSet) {
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent appends in flight")
+	fs.IntVar(&c.payload, "payload-bytes", 512, "serialized payload size")
+	fs.IntVar(&c.conns, "connections", 4, "TLS connections to spread the load over")
+	fs.BoolVar(&c.asJSON, "json", false, "print the result as one JSON object")
+	fs.StringVar(&c.receipts, "receipts", "", "write one JSON line per acknowledged append (index, message_id) to FILE")
+	fs.Int64Var(&c.maxAppends, "max", 0, "stop after this many appends (0: no limit)")
+	fs.BoolVar(&c.unary, "unary", false, "one Append call per envelope instead of an append stream per worker")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write the load generator's CPU profile to FILE")
+	fs.BoolVar(&c.force, "force", false, "write into a log that holds work bench did not write")
+}
+
+func (c *benchCmd) run(e *env, args []string) (rerr error) {
+	if err := exactly(0, args, "no positional arguments"); err != nil {
+		return err
+	}
+	if e.as == "" {
+		e.as = "pk-liaison"
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // the load generator should not be the bottleneck
+	}
+	o := bench.Options{Duration: c.duration, Concurrency: c.concurrency, PayloadBytes: c.payload, MaxAppends: c.maxAppends, Unary: c.unary}
+	for range max(1, c.conns) {
+		opts := mvmclient.FromCertsDir(e.server, e.certs, e.as)
+		opts.Retries = -1
+		cl, err := e.dialWith(opts)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		o.Clients = append(o.Clients, cl)
+	}
+	if !c.force {
+		if err := e.checkBenchLog(e.ctx, o.Clients[0]); err != nil {
+			return err
+		}
+	}
+	var receiptsFile *atomicfile.File
+	if c.receipts != "" {
+		f, err := atomicfile.Create(c.receipts)
+		if err != nil {
+			return fmt.Errorf("--receipts: %w", err)
+		}
+		defer f.Abort()
+		o.Receipts, receiptsFile = f, f
+	}
+	if c.cpuProfile != "" {
+		f, err := atomicfile.Create(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Abort()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if cerr := f.Commit(); cerr != nil && rerr == nil {
+				rerr = fmt.Errorf("cpu profile: %w", cerr)
+			}
+		}()
+	}
+	res, err := bench.Run(e.ctx, o)
+	if err != nil {
+		return err
+	}
+	// The receipts are kept even when appends failed: they are the
+	// record of what the server acknowledged (crash tests read it).
+	if receiptsFile != nil {
+		if err := receiptsFile.Commit(); err != nil {
+			return fmt.Errorf("receipts: %w", err)
+		}
+	}
+	if c.asJSON {
+		b, _ := json.Marshal(res)
+		e.printf("%s\n", b)
+	} else {
+		res.Print(e.stdout)
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("%d appends failed (first: %s)", res.Errors, res.FirstError)
+	}
+	return nil
+}
+
+// startProfile starts the CPU profile MVM_CPU_PROFILE names, for measuring
+// the client side of bench (docs/PERFORMANCE.md), and returns what stops
+// it and keeps the file. No profile is taken when the file cannot be
+// begun.
+func startProfile(stderr io.Writer) (stop func()) {
+	path := os.Getenv("MVM_CPU_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return func() {}
+	}
+	if pprof.StartCPUProfile(f) != nil {
+		f.Abort()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Commit(); err != nil {
+			fmt.Fprintf(stderr, "client: MVM_CPU_PROFILE: %v\n", err)
+		}
+	}
+}

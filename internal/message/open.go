@@ -1,0 +1,97 @@
+package message
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/internal/seal"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Keyring is what a party holds to open sealed bodies: its decryption
+// keys by key id, the current one and any rotated ones still needed for
+// older packages.
+type Keyring struct {
+	Party string
+	keys  map[string]*seal.PrivateKey
+}
+
+// NewKeyring returns a keyring of party holding keys.
+func NewKeyring(party string, keys ...*seal.PrivateKey) *Keyring {
+	k := &Keyring{Party: party, keys: map[string]*seal.PrivateKey{}}
+	for _, key := range keys {
+		k.keys[key.Public().ID()] = key
+	}
+	return k
+}
+
+// PackageKey unwraps the key of a sealed target package for the keyring's
+// party. It fails with [ErrNotRecipient] if the package was not sealed to
+// the party, [ErrNoKey] if to a key the keyring does not hold, and
+// [ErrFault] if the wrap for a key it holds does not open.
+func (k *Keyring) PackageKey(logOrigin string, tp *mvmv1.TargetPackage) (seal.PackageKey, error) {
+	id := tp.GetHeader().GetMessageId()
+	for _, w := range tp.GetPackageKeys() {
+		if w.Party != k.Party {
+			continue
+		}
+		priv, ok := k.keys[w.KeyId]
+		if !ok {
+			return seal.PackageKey{}, fmt.Errorf("%w: package %s was sealed to party %s's key %s; give the decryption key with that Key-Id", ErrNoKey, id, k.Party, w.KeyId)
+		}
+		key, err := seal.Unwrap(priv, w.Wrapped, seal.WrapContext{LogOrigin: logOrigin, PackageID: id, Party: k.Party})
+		if err != nil {
+			return key, fault("package %s: the package key wrapped for party %s (key %s) does not open: %v", id, k.Party, w.KeyId, err)
+		}
+		return key, nil
+	}
+	var parties []string
+	for _, w := range tp.GetPackageKeys() {
+		parties = append(parties, w.Party)
+	}
+	return seal.PackageKey{}, fmt.Errorf("%w: package %s is sealed to parties %v, not %s: only its header is readable", ErrNotRecipient, id, parties, k.Party)
+}
+
+// Open opens the sealed payload of an envelope (payload type and the exact
+// signed payload bytes) with its package's key, and returns the full
+// payload. It fails with [ErrFault] when the body does not open, opens to
+// a payload that is invalid ([Validate]) or is not the one its header
+// shows (its [Redact] differs from the header): each is the author's
+// signed fault.
+func Open(logOrigin string, key seal.PackageKey, payloadType string, payload []byte) (proto.Message, error) {
+	header, err := Decode(payloadType, payload)
+	if err != nil {
+		return nil, err
+	}
+	if !IsSealed(header) {
+		return nil, fmt.Errorf("message: %s %s is not sealed", payloadType, Header(header).GetMessageId())
+	}
+	aad, body, err := splitBody(payload)
+	if err != nil {
+		return nil, fault("%v", err)
+	}
+	msgID := Header(header).GetMessageId()
+	plaintext, err := seal.OpenBody(key, bodyContext(logOrigin, payloadType, header), aad, body)
+	if err != nil {
+		return nil, fault("%s %s: the sealed body does not open with the package key: %v", payloadType, msgID, err)
+	}
+	full, err := Decode(payloadType, plaintext)
+	if err != nil {
+		return nil, fault("%s %s: the sealed body is not a payload: %v", payloadType, msgID, err)
+	}
+	if IsSealed(full) || len(PackageKeys(full)) > 0 {
+		return nil, fault("%s %s: the sealed body is itself sealed", payloadType, msgID)
+	}
+	if err := Validate(full); err != nil {
+		return nil, fault("%s %s: the sealed body is invalid: %v", payloadType, msgID, err)
+	}
+	if !proto.Equal(Redact(full), withoutSeal(header)) {
+		return nil, fault("%s %s: the sealed body contradicts its cleartext header", payloadType, msgID)
+	}
+	return full, nil
+}
+
+// IsFault reports whether err is an author's provable fault.
+func IsFault(err error) bool { return errors.Is(err, ErrFault) }

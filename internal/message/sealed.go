@@ -1,0 +1,215 @@
+package message
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/seal"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Sealed mode: a sealed payload is its own cleartext header (the payload
+// with its [Sensitive] fields empty) plus sealed_body, the full payload
+// (without sealed_body and package_keys) sealed under a key derived from
+// the package key, with the header's bytes (the payload's bytes without
+// the sealed_body field) as associated data. The author signs the
+// envelope over the sealed bytes, so receipts and the Merkle tree cover
+// the ciphertext and a bad body is provably its author's.
+
+// Bounds of sealed payloads, checked by the server on the header.
+const (
+	// MaxSealedBody bounds a sealed body: far above what the limits of
+	// [Validate] let a full payload reach (a target package at most about
+	// 9 KiB), so a valid body always fits.
+	MaxSealedBody = 32 << 10
+	// MaxRecipients bounds the wrapped keys of a target package.
+	MaxRecipients = 16
+)
+
+// Errors of opening a sealed payload a caller may branch on.
+var (
+	// ErrNotRecipient: the caller's party is not among the package's
+	// recipients; it may see the header only.
+	ErrNotRecipient = errors.New("not a recipient of this package")
+	// ErrNoKey: the package was sealed to a key of the caller's party the
+	// caller does not hold (an older or newer key after a rotation).
+	ErrNoKey = errors.New("no decryption key for this package")
+	// ErrFault: the author signed a sealed payload that does not open
+	// with a recipient's key, opens to invalid content or contradicts its
+	// header. The signature proves whose fault it is.
+	ErrFault = errors.New("sealed by its author in a way its recipients cannot accept")
+)
+
+func fault(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrFault, fmt.Sprintf(format, args...))
+}
+
+var keyIDPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// validateSeal checks what the server can see of a sealed payload.
+func validateSeal(m proto.Message) error {
+	typ := TypeOf(m)
+	if !Sealable(typ) {
+		return fieldErr("sealed_body", "%s is never sealed", typ)
+	}
+	r := m.ProtoReflect()
+	for _, n := range Sensitive[typ] {
+		if r.Has(r.Descriptor().Fields().ByName(n)) {
+			return fieldErr(string(n), "must be empty in a sealed payload: it belongs in the sealed body")
+		}
+	}
+	if n := len(SealedBody(m)); n < seal.BodyOverhead || n > MaxSealedBody {
+		return fieldErr("sealed_body", "%d bytes, a sealed body has %d to %d", n, seal.BodyOverhead, MaxSealedBody)
+	}
+	tp, ok := m.(*mvmv1.TargetPackage)
+	if !ok {
+		return nil
+	}
+	if len(tp.PackageKeys) == 0 || len(tp.PackageKeys) > MaxRecipients {
+		return fieldErr("package_keys", "%d wrapped keys, a sealed package has 1 to %d", len(tp.PackageKeys), MaxRecipients)
+	}
+	seen := map[string]bool{}
+	for i, w := range tp.PackageKeys {
+		f := "package_keys[" + itoa(i) + "]"
+		if w == nil { // only a caller's own message, never decoded bytes
+			return fieldErr(f, "is nil")
+		}
+		switch {
+		case !identity.ValidName(w.GetParty()):
+			return fieldErr(f+".party", "%q is not a party id", truncate(w.Party))
+		case seen[w.GetParty()]:
+			return fieldErr(f+".party", "party %s has two wrapped keys", w.Party)
+		case !keyIDPattern.MatchString(w.GetKeyId()):
+			return fieldErr(f+".key_id", "%q is not a key id (16 hex digits)", truncate(w.KeyId))
+		case len(w.GetWrapped()) != seal.WrappedKeySize:
+			return fieldErr(f+".wrapped", "%d bytes, a wrapped key has %d", len(w.Wrapped), seal.WrappedKeySize)
+		}
+		seen[w.Party] = true
+	}
+	return nil
+}
+
+// Recipient is a party a package is sealed to, with its encryption key in
+// the agreement in force.
+type Recipient struct {
+	Party string
+	Key   *seal.PublicKey
+}
+
+// SealPackage seals a valid, unsealed target package to recipients: it
+// makes a package key, wraps it for each, and returns the sealed payload
+// (sign and send it as it is) and the key (to seal later messages on the
+// package with [SealMessage]).
+func SealPackage(tp *mvmv1.TargetPackage, logOrigin string, to []Recipient) (*mvmv1.TargetPackage, seal.PackageKey, error) {
+	var key seal.PackageKey
+	if len(to) == 0 || len(to) > MaxRecipients {
+		return nil, key, fmt.Errorf("message: a package is sealed to 1 to %d parties, not %d", MaxRecipients, len(to))
+	}
+	key, err := seal.NewPackageKey()
+	if err != nil {
+		return nil, key, err
+	}
+	var wrapped []*mvmv1.WrappedKey
+	for _, r := range to {
+		w, err := seal.Wrap(r.Key, key, seal.WrapContext{LogOrigin: logOrigin, PackageID: tp.GetHeader().GetMessageId(), Party: r.Party})
+		if err != nil {
+			return nil, key, err
+		}
+		wrapped = append(wrapped, &mvmv1.WrappedKey{Party: r.Party, KeyId: r.Key.ID(), Wrapped: w})
+	}
+	sealed, err := sealWith(tp, logOrigin, key, func(h proto.Message) { h.(*mvmv1.TargetPackage).PackageKeys = wrapped })
+	if err != nil {
+		return nil, key, err
+	}
+	return sealed.(*mvmv1.TargetPackage), key, nil
+}
+
+// SealMessage seals a valid, unsealed message on a package whose key is
+// key, and returns the sealed payload to sign and send as it is.
+func SealMessage(m proto.Message, logOrigin string, key seal.PackageKey) (proto.Message, error) {
+	if _, ok := m.(*mvmv1.TargetPackage); ok {
+		return nil, errors.New("message: seal a target package with SealPackage")
+	}
+	return sealWith(m, logOrigin, key, nil)
+}
+
+func sealWith(m proto.Message, logOrigin string, key seal.PackageKey, setKeys func(proto.Message)) (proto.Message, error) {
+	typ := TypeOf(m)
+	if !Sealable(typ) {
+		return nil, fmt.Errorf("message: %s is never sealed", typ)
+	}
+	if IsSealed(m) || len(PackageKeys(m)) > 0 {
+		return nil, fmt.Errorf("message: %s is sealed already", typ)
+	}
+	// The author checks what its recipients will check: nothing invalid
+	// is sealed where the server cannot see it.
+	if err := Validate(m); err != nil {
+		return nil, err
+	}
+	plaintext, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("message: serializing %s: %w", typ, err)
+	}
+	header := Redact(m)
+	if setKeys != nil {
+		setKeys(header)
+	}
+	aad, err := proto.Marshal(header)
+	if err != nil {
+		return nil, fmt.Errorf("message: serializing %s's header: %w", typ, err)
+	}
+	body, err := seal.SealBody(key, bodyContext(logOrigin, typ, header), aad, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	r := header.ProtoReflect()
+	r.Set(r.Descriptor().Fields().ByName(sealedBodyField), protoreflect.ValueOfBytes(body))
+	// The associated data a recipient computes is the sent bytes without
+	// sealed_body: check now that this serialization gives it back.
+	sent, err := proto.Marshal(header)
+	if err != nil {
+		return nil, fmt.Errorf("message: serializing sealed %s: %w", typ, err)
+	}
+	if got, _, err := splitBody(sent); err != nil || string(got) != string(aad) {
+		return nil, fmt.Errorf("message: sealed %s does not serialize its header unchanged (%v)", typ, err)
+	}
+	return header, nil
+}
+
+func bodyContext(logOrigin, typ string, header proto.Message) seal.BodyContext {
+	return seal.BodyContext{LogOrigin: logOrigin, PackageID: PackageID(header), PayloadType: typ, MessageID: Header(header).GetMessageId()}
+}
+
+// splitBody splits a serialized payload into its header bytes (every field
+// but sealed_body, in order) and its sealed body.
+func splitBody(payload []byte) (header, body []byte, err error) {
+	header = make([]byte, 0, len(payload))
+	seen := false
+	for b := payload; len(b) > 0; {
+		num, typ, n := protowire.ConsumeField(b)
+		if n < 0 {
+			return nil, nil, fmt.Errorf("payload: %w", protowire.ParseError(n))
+		}
+		if num == SealedBodyNumber && typ == protowire.BytesType {
+			if seen {
+				return nil, nil, errors.New("payload: two sealed_body fields")
+			}
+			_, _, tn := protowire.ConsumeTag(b)
+			v, vn := protowire.ConsumeBytes(b[tn:n])
+			if vn < 0 {
+				return nil, nil, fmt.Errorf("payload: %w", protowire.ParseError(vn))
+			}
+			body, seen = v, true
+		} else {
+			header = append(header, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return header, body, nil
+}

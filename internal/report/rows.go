@@ -1,0 +1,69 @@
+package report
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// rows is the package table: every package an entry received in the month
+// concerns (all: every package), in log order, with its state as of asOf.
+func (b *Builder) rows(asOf time.Time, all bool) []PackageRow {
+	rows := []PackageRow{}
+	for _, id := range b.order {
+		t := b.pkgs[id]
+		if !t.touched && !all {
+			continue
+		}
+		row := PackageRow{ID: id, Status: string(t.pkg.Status), Outcome: t.pkg.Outcome(), TLP: TLPName(t.tlp),
+			Submitted: t.pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
+			Withdrawn: when(t.withdrawn), Locations: []Location{}}
+		for _, d := range t.pkg.Deadlines {
+			if _, late := workflow.BreachOf(id, d, asOf); late {
+				row.Breaches++
+			}
+		}
+		row.Locations = append(row.Locations, t.locations...)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func when(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// TLPName is the TLP 2.0 label of a marking ("amber+strict"), "clear" when
+// unspecified.
+func TLPName(t mvmv1.Tlp) string {
+	if t == mvmv1.Tlp_TLP_UNSPECIFIED {
+		return "clear"
+	}
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(t.String(), "TLP_")), "_", "+")
+}
+
+// percentile is the nearest-rank p-th percentile of ds, 0 if none.
+func percentile(ds []time.Duration, p int) Secs {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100 // ceil(p·n/100)
+	return secs(s[max(rank, 1)-1])
+}
+
+// AllRows is every package of the entries added, in log order, with its
+// state as of the last entry: for exports of the whole log, whose Builder
+// is made with [Everything].
+func (b *Builder) AllRows() []PackageRow { return b.rows(b.last, true) }
+
+// Everything is a month that ends after any log: a Builder of it takes
+// every entry.
+var Everything = Month{time.Date(9999, 12, 1, 0, 0, 0, 0, time.UTC)}

@@ -1,0 +1,77 @@
+package seal_test
+
+import (
+	"testing"
+
+	"github.com/mvm-exchange/mvm/internal/seal"
+)
+
+// BenchmarkWrap4 wraps one package key for four recipient parties, what a
+// submitter's client does for every target package of the dev agreement.
+func BenchmarkWrap4(b *testing.B) {
+	var pubs []*seal.PublicKey
+	for range 4 {
+		pubs = append(pubs, mustKey(b).Public())
+	}
+	key := mustPackageKey(b)
+	parties := []string{"pk", "af", "tr", "qa"}
+	size := 0
+	for b.Loop() {
+		size = 0
+		for i, pub := range pubs {
+			w, err := seal.Wrap(pub, key, seal.WrapContext{LogOrigin: "mvm.example/exchange/dev", PackageID: "pkg-1", Party: parties[i]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			size += len(w)
+		}
+	}
+	b.ReportMetric(float64(size), "wrapped-bytes")
+}
+
+func BenchmarkUnwrap(b *testing.B) {
+	k := mustKey(b)
+	key := mustPackageKey(b)
+	c := seal.WrapContext{LogOrigin: "mvm.example/exchange/dev", PackageID: "pkg-1", Party: "af"}
+	w, err := seal.Wrap(k.Public(), key, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := seal.Unwrap(k, w, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var bodyContext = seal.BodyContext{LogOrigin: "mvm.example/exchange/dev", PackageID: "pkg-1", PayloadType: "mvm.v1.ActionReport", MessageID: "report-1"}
+
+func BenchmarkSealBody1KiB(b *testing.B) {
+	key := mustPackageKey(b)
+	body, aad := make([]byte, 1024), make([]byte, 96)
+	b.SetBytes(int64(len(body)))
+	var sealed []byte
+	for b.Loop() {
+		var err error
+		if sealed, err = seal.SealBody(key, bodyContext, aad, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(sealed)-len(body)), "overhead-bytes")
+}
+
+func BenchmarkOpenBody1KiB(b *testing.B) {
+	key := mustPackageKey(b)
+	body, aad := make([]byte, 1024), make([]byte, 96)
+	sealed, err := seal.SealBody(key, bodyContext, aad, body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := seal.OpenBody(key, bodyContext, aad, sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(sealed)-len(body)), "overhead-bytes")
+}

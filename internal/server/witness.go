@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/witness"
+)
+
+// witnessLog is the ledger as a witness.Pusher sees it.
+type witnessLog struct{ l *ledger.Ledger }
+
+func (w witnessLog) Latest(name string) witness.Head {
+	h := w.l.Head()
+	out := witness.Head{Size: h.Size, Checkpoint: h.Checkpoint, Changed: h.Changed()}
+	if wt, ok := h.Agreement.Witness(name); ok {
+		out.Key = wt.Key
+	}
+	return out
+}
+
+func (w witnessLog) ConsistencyProof(from, to uint64) ([][]byte, error) {
+	return tlog.ConsistencyProof(w.l.Store(), from, to)
+}
+
+func (w witnessLog) AddCosignature(size uint64, name, line string) error {
+	return w.l.Store().AddCosignature(size, name, strings.TrimRight(line, "\n")+"\n")
+}
+
+// startWitnesses checks that the agreement in force lists every configured
+// witness and starts one pusher each. The returned stop ends them and waits.
+func (s *Server) startWitnesses() (stop func(), err error) {
+	ag := s.ledger.Head().Agreement
+	seen := map[string]bool{}
+	for _, t := range s.cfg.Witnesses {
+		if _, ok := ag.Witness(t.Name); !ok {
+			return nil, fmt.Errorf("--witness %s: the agreement in force lists no witness of that name (its cosignatures would not count); add it to the agreement first (dev: scripts/gen-certs.sh --witness NAME VKEY)", t.Name)
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("--witness %s: given twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var observe func(string, string, uint64)
+	if s.metrics != nil && len(s.cfg.Witnesses) > 0 {
+		observe = s.metrics.WitnessObserver()
+	}
+	for _, t := range s.cfg.Witnesses {
+		p := &witness.Pusher{Target: t, Log: witnessLog{s.ledger}, Logger: s.cfg.Logger, Observe: observe,
+			Interval: s.cfg.WitnessInterval, MinBackoff: s.cfg.WitnessBackoff, Timeout: s.cfg.WitnessTimeout}
+		wg.Go(func() { p.Run(ctx) })
+		s.cfg.Logger.Info("pushing checkpoints to witness", "witness", t.Name, "url", t.URL)
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}

@@ -1,0 +1,201 @@
+package service
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+
+	"context"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mvm-exchange/mvm/internal/evidence"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Evidence files (issue 17). A file is stored under the SHA-256 of the
+// bytes the server receives (internal/evidence), by the parties of its
+// package and the mediators, the callers the package's reads admit.
+//
+// Guarantees:
+//   - An upload holds at most one chunk of the stream in memory here (and
+//     the store's block: evidence.SegmentSize for S3), whatever the size.
+//   - A file is stored only whole and with its digest checked; a refused
+//     upload (wrong digest, more bytes than declared, over a limit) stores
+//     nothing; an interrupted one is held apart and resumes from the offset
+//     EvidenceStatus returns.
+//   - Limits (file size, a package's bytes, one identity's uploads at once)
+//     are refused with ResourceExhausted naming the server flag.
+//   - A download serves only a digest the package's log names.
+
+// evidenceChunk is the size of a download message's data.
+const evidenceChunk = 256 << 10
+
+// EvidenceStatus returns how much of a file the server holds.
+func (s *Service) EvidenceStatus(ctx context.Context, req *mvmv1.EvidenceStatusRequest) (*mvmv1.EvidenceStatusResponse, error) {
+	ev, err := s.evidenceOn()
+	if err != nil {
+		return nil, err
+	}
+	d, err := fileRef(req.PackageId, req.Sha256)
+	if err != nil {
+		return nil, err
+	}
+	caller, _ := CallerFrom(ctx)
+	if _, err := s.packageEvidence(ctx, caller, req.PackageId); err != nil {
+		return nil, err
+	}
+	off, err := ev.opts.Store.Offset(ctx, d, req.Size)
+	if errors.Is(err, evidence.ErrExists) {
+		size, err := ev.opts.Store.Stat(ctx, d)
+		return &mvmv1.EvidenceStatusResponse{Offset: size, Stored: true}, storeStatus(err)
+	}
+	if err != nil {
+		return nil, storeStatus(err)
+	}
+	return &mvmv1.EvidenceStatusResponse{Offset: off}, nil
+}
+
+// UploadEvidence receives one file, from the offset the server holds.
+func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]) error {
+	ctx := stream.Context()
+	ev, err := s.evidenceOn()
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "the first message must name the file: %v", err)
+	}
+	d, err := fileRef(first.PackageId, first.Sha256)
+	if err != nil {
+		return err
+	}
+	switch {
+	case first.Size < 0 || first.Offset < 0 || first.Offset > first.Size:
+		return status.Errorf(codes.InvalidArgument, "size %d, offset %d: want 0 <= offset <= size", first.Size, first.Offset)
+	case first.Size > ev.opts.MaxBytes:
+		return status.Errorf(codes.ResourceExhausted, "file of %d bytes, over the limit of %d per file (server --evidence-max-bytes)", first.Size, ev.opts.MaxBytes)
+	}
+	caller, _ := CallerFrom(ctx)
+	logged, err := s.packageEvidence(ctx, caller, first.PackageId)
+	if err != nil {
+		return err
+	}
+	uri := caller.ID.URI()
+	if !ev.uploads.acquire(uri) {
+		return status.Errorf(codes.ResourceExhausted, "%s has %d uploads under way, the limit per identity (server --evidence-max-uploads): wait for one to end", caller.ID, ev.opts.MaxUploads)
+	}
+	defer ev.uploads.release(uri)
+	if err := ev.reserve(first.PackageId, logged, d, first.Size); err != nil {
+		return err
+	}
+	in := &uploadReader{stream: stream, first: first, buf: first.Data}
+	held, err := ev.opts.Store.Write(ctx, d, first.Size, first.Offset, in)
+	if in.err != nil {
+		err = in.err
+	}
+	if err != nil {
+		if errors.Is(err, evidence.ErrDigestMismatch) || errors.Is(err, evidence.ErrTooLong) {
+			ev.unreserve(first.PackageId, d)
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "evidence upload ended", slog.String("caller", uri), slog.String("package", first.PackageId),
+			slog.String("sha256", d.String()), slog.Int64("held", held), slog.Int64("size", first.Size), slog.String("error", err.Error()))
+		if in.err != nil {
+			return in.err
+		}
+		return storeStatus(err)
+	}
+	stored := held == first.Size
+	if stored {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "evidence stored", slog.String("caller", uri), slog.String("package", first.PackageId),
+			slog.String("sha256", d.String()), slog.Int64("size", first.Size))
+	}
+	return stream.SendAndClose(&mvmv1.UploadEvidenceResponse{Offset: held, Stored: stored})
+}
+
+// uploadReader reads the data of an upload stream's messages in order,
+// one message at a time; its io.EOF is the client closing its side.
+type uploadReader struct {
+	stream grpc.ClientStreamingServer[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
+	first  *mvmv1.UploadEvidenceRequest
+	buf    []byte
+	err    error // a refusal of a later message, reported as such
+}
+
+func (r *uploadReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		m, err := r.stream.Recv()
+		if err != nil {
+			return 0, err
+		}
+		if (m.PackageId != "" && m.PackageId != r.first.PackageId) || (m.Sha256 != nil && !bytes.Equal(m.Sha256, r.first.Sha256)) ||
+			m.Size != 0 || m.Offset != 0 {
+			r.err = status.Error(codes.InvalidArgument, "only the first message of an upload names the file; the next ones carry data only")
+			return 0, r.err
+		}
+		r.buf = m.Data
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// DownloadEvidence streams a range of a stored file the package names.
+func (s *Service) DownloadEvidence(req *mvmv1.DownloadEvidenceRequest, stream grpc.ServerStreamingServer[mvmv1.DownloadEvidenceResponse]) error {
+	ctx := stream.Context()
+	ev, err := s.evidenceOn()
+	if err != nil {
+		return err
+	}
+	d, err := fileRef(req.PackageId, req.Sha256)
+	if err != nil {
+		return err
+	}
+	caller, _ := CallerFrom(ctx)
+	logged, err := s.packageEvidence(ctx, caller, req.PackageId)
+	if err != nil {
+		return err
+	}
+	if _, ok := logged[d]; !ok {
+		// Content addressing must not let a party read another package's
+		// files by their digest.
+		return status.Errorf(codes.NotFound, "package %s names no evidence file %s", req.PackageId, d)
+	}
+	size, err := ev.opts.Store.Stat(ctx, d)
+	if err != nil {
+		return storeStatus(err)
+	}
+	n := req.Length
+	if n == 0 {
+		n = size - req.Offset
+	}
+	if req.Offset < 0 || req.Length < 0 || req.Offset > size || n > size-req.Offset {
+		return status.Errorf(codes.OutOfRange, "range %d+%d is outside the file's %d bytes", req.Offset, req.Length, size)
+	}
+	r, err := ev.opts.Store.Open(ctx, d, req.Offset, n)
+	if err != nil {
+		return storeStatus(err)
+	}
+	defer r.Close()
+	out := newStallSender(stream, s.opts.StallTimeout)
+	defer out.close()
+	if err := out.sendMsg(ctx, &mvmv1.DownloadEvidenceResponse{Size: size}); err != nil {
+		return err
+	}
+	buf := make([]byte, evidenceChunk)
+	for sent := int64(0); sent < n; {
+		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), n-sent)])
+		if err != nil {
+			return storeStatus(err)
+		}
+		// sendMsg encodes the message before it returns, so buf is free.
+		if err := out.sendMsg(ctx, &mvmv1.DownloadEvidenceResponse{Data: buf[:k]}); err != nil {
+			return err
+		}
+		sent += int64(k)
+	}
+	return nil
+}
