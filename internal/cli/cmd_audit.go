@@ -18,8 +18,8 @@ import (
 type auditCmd struct {
 	logKey, genesis, statePath, bundlePath, tempDir string
 	quiet, noCosign                                 bool
-	crlFiles                                        []string // nil: every CERTS/crl-*.pem
-	keyFiles                                        []string // nil: CERTS/seal-<party>.key if present
+	crlFiles                                        []string   // nil: every CERTS/crl-*.pem
+	keyFiles                                        stringList // nil: CERTS/seal-<party>.key if present
 }
 
 func (c *auditCmd) register(fs *flag.FlagSet) {
@@ -34,10 +34,7 @@ func (c *auditCmd) register(fs *flag.FlagSet) {
 		c.crlFiles = append(c.crlFiles, v)
 		return nil
 	})
-	fs.Func("key", "decryption key `FILE` of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)", func(v string) error {
-		c.keyFiles = append(c.keyFiles, v)
-		return nil
-	})
+	fs.Var(&c.keyFiles, "key", "decryption key `FILE` of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)")
 }
 
 func (c *auditCmd) run(e *env, args []string) error {

@@ -45,7 +45,11 @@ func (c *evidenceCmd) run(e *env, args []string) error {
 		return err
 	}
 	return e.submitEvidence(func(cl *mvmclient.Client, m *mvmv1.EvidenceSubmission) error {
-		env, err := cl.Seal(m)
+		sealed, err := e.sealIfAgreed(cl, m)
+		if err != nil {
+			return err
+		}
+		env, err := cl.Seal(sealed)
 		if err != nil {
 			return err
 		}

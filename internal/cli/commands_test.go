@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -31,7 +32,8 @@ func TestRunsShareNoFlags(t *testing.T) {
 		})
 	}
 	for i, c := range commands() {
-		if c.flags == first[i].flags {
+		// Two new zero-size structs may share an address, and hold nothing.
+		if c.flags == first[i].flags && reflect.TypeOf(c.flags).Elem().Size() != 0 {
 			t.Errorf("%s: the same flags struct in two tables", c.name)
 		}
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)

@@ -3,14 +3,18 @@ package message
 import (
 	"bytes"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // evidenceFiles checks the stored files of an EvidenceSubmission: each
 // names a distinct digest of the submission's evidence_sha256 and has a
 // size. Names are the author's words, bounded here; a reader sanitises
-// one before writing a file under it.
-func evidenceFiles(files []*mvmv1.EvidenceFile, digests [][]byte) error {
+// one before writing a file under it. req 0 (a sealed header) waives the
+// name, which is then in the sealed body ([SensitiveFileFields]).
+func evidenceFiles(files []*mvmv1.EvidenceFile, digests [][]byte, req int) error {
 	if len(files) > len(digests) {
 		return fieldErr("files", "%d files for %d digests: each file's digest is one of evidence_sha256", len(files), len(digests))
 	}
@@ -37,8 +41,46 @@ func evidenceFiles(files []*mvmv1.EvidenceFile, digests [][]byte) error {
 		if f.StoredSize < 0 {
 			return fieldErr(field("stored_size"), "%d: want zero or more bytes", f.StoredSize)
 		}
-		if err := firstErr(text(field("name"), f.Name, 1, MaxShortText), text(field("media_type"), f.MediaType, 0, MaxShortText)); err != nil {
+		if err := firstErr(text(field("name"), f.Name, req, MaxShortText), text(field("media_type"), f.MediaType, 0, MaxShortText)); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// SensitiveFileFields are the fields of each EvidenceSubmission file that
+// a sealed submission carries only in its body: a file's name and media
+// type can say what it shows. Its stored digest and size stay in clear:
+// the server checks the stored object against them before it logs the
+// submission.
+var SensitiveFileFields = []protoreflect.Name{"name", "media_type"}
+
+// redactFiles clears the sensitive fields of each file of m, if m is an
+// EvidenceSubmission.
+func redactFiles(m proto.Message) {
+	if p, ok := m.(*mvmv1.EvidenceSubmission); ok {
+		for _, f := range p.Files {
+			r := f.ProtoReflect()
+			for _, n := range SensitiveFileFields {
+				r.Clear(r.Descriptor().Fields().ByName(n))
+			}
+		}
+	}
+}
+
+// sealedFilesClear checks that a sealed submission's files show no
+// sensitive field.
+func sealedFilesClear(m proto.Message) error {
+	p, ok := m.(*mvmv1.EvidenceSubmission)
+	if !ok {
+		return nil
+	}
+	for i, f := range p.Files {
+		r := f.ProtoReflect()
+		for _, n := range SensitiveFileFields {
+			if r.Has(r.Descriptor().Fields().ByName(n)) {
+				return fieldErr("files["+itoa(i)+"]."+string(n), "must be empty in a sealed payload: it belongs in the sealed body")
+			}
 		}
 	}
 	return nil

@@ -76,6 +76,7 @@ func Redact(m proto.Message) proto.Message {
 	for _, n := range Sensitive[TypeOf(m)] {
 		r.Clear(r.Descriptor().Fields().ByName(n))
 	}
+	redactFiles(c)
 	return c
 }
 

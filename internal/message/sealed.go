@@ -64,6 +64,9 @@ func validateSeal(m proto.Message) error {
 			return fieldErr(string(n), "must be empty in a sealed payload: it belongs in the sealed body")
 		}
 	}
+	if err := sealedFilesClear(m); err != nil {
+		return err
+	}
 	if n := len(SealedBody(m)); n < seal.BodyOverhead || n > MaxSealedBody {
 		return fieldErr("sealed_body", "%d bytes, a sealed body has %d to %d", n, seal.BodyOverhead, MaxSealedBody)
 	}

@@ -394,3 +394,41 @@ func TestRedact(t *testing.T) {
 		t.Error("agreements are sealable")
 	}
 }
+
+// A sealed evidence submission shows each file's stored digest and size
+// (the server checks the stored object against them) but not its name or
+// media type, which can say what a film shows.
+func TestSealedEvidenceFiles(t *testing.T) {
+	ps := newSealParties(t, "pk", "af", "tr")
+	_, key, err := message.SealPackage(secretTarget(), origin, ps.recipients("pk", "af", "tr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := bytes.Repeat([]byte{7}, message.EvidenceDigestLen)
+	ev := &mvmv1.EvidenceSubmission{Header: validAck().Header, PackageId: validAck().PackageId, EvidenceSha256: [][]byte{d},
+		Files: []*mvmv1.EvidenceFile{{StoredSha256: d, StoredSize: 50, Name: "raid-at-the-farm.mp4", MediaType: "video/mp4"}}}
+	sealed, err := message.SealMessage(ev, origin, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sealed.(*mvmv1.EvidenceSubmission)
+	if f := h.Files[0]; f.Name != "" || f.MediaType != "" || !bytes.Equal(f.StoredSha256, d) || f.StoredSize != 50 {
+		t.Fatalf("sealed header's file = %v, want the digest and size only", f)
+	}
+	if err := message.Validate(h); err != nil {
+		t.Fatalf("Validate(sealed header) = %v", err)
+	}
+	leaky := proto.Clone(h).(*mvmv1.EvidenceSubmission)
+	leaky.Files[0].Name = "raid-at-the-farm.mp4"
+	var fe *message.FieldError
+	if err := message.Validate(leaky); !errors.As(err, &fe) || fe.Field != "files[0].name" {
+		t.Fatalf("Validate(name in the clear) = %v, want an error on files[0].name", err)
+	}
+	opened, err := message.Open(origin, key, message.TypeEvidenceSubmission, mustMarshal(t, h))
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	if f := opened.(*mvmv1.EvidenceSubmission).Files[0]; f.Name != "raid-at-the-farm.mp4" || f.MediaType != "video/mp4" {
+		t.Fatalf("opened file = %v, want its name and media type back", f)
+	}
+}

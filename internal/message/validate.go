@@ -74,7 +74,7 @@ func validate(m proto.Message, sealed bool) error {
 			return fieldErr("evidence_sha256", "at least one digest is required")
 		}
 		return firstErr(packageID(p.PackageId), evidence("evidence_sha256", p.EvidenceSha256), text("note", p.Note, 0, MaxText),
-			evidenceFiles(p.Files, p.EvidenceSha256))
+			evidenceFiles(p.Files, p.EvidenceSha256, req))
 	case *mvmv1.Withdrawal:
 		return firstErr(packageID(p.PackageId), text("reason", p.Reason, req, MaxText))
 	case *mvmv1.VerificationFinding:
