@@ -152,9 +152,9 @@ func (r demoResult) check(t *testing.T) {
 	out := string(r.out)
 	for _, want := range []string{"\naudit: OK\n", "\n== audit passed\n",
 		// Its own log only: three packages, three acknowledgements, two
-		// reports and the agreement. A demo that reached another's server
-		// would audit more.
-		"\nverified 9 entries: "} {
+		// reports, one evidence submission and the agreement. A demo that
+		// reached another's server would audit more.
+		"\nverified 10 entries: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo.sh output lacks %q:\n%s", want, out)
 		}
