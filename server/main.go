@@ -60,6 +60,8 @@ func main() {
 		"paged reads of one party that may wait for a slot; more are refused (negative: unlimited)")
 	flag.IntVar(&cfg.Limits.MaxReads, "max-reads", service.DefaultMaxReads(),
 		"paged reads of all parties worked on at once, the parties taken in turn (default: half the CPUs; negative: unlimited)")
+	flag.Float64Var(&cfg.Limits.ReadRatePerParty, "read-rate-per-party", service.DefaultReadRatePerParty,
+		"paged reads of one party a second (as many in a burst); more wait, and beyond their deadline are refused (negative: unpaced)")
 	flag.IntVar(&cfg.Limits.MaxHandshakes, "max-handshakes", service.DefaultMaxHandshakes,
 		"TLS handshakes in progress on the server; more wait within their handshake time (negative: unlimited)")
 	flag.IntVar(&cfg.Limits.MaxHandshakesPerAddr, "max-handshakes-per-addr", service.DefaultMaxHandshakesPerAddr,

@@ -46,6 +46,9 @@ type Options struct {
 	MaxReadsPerIdentity, MaxQueuedReadsPerIdentity int
 	MaxReadsPerParty, MaxQueuedReadsPerParty       int
 	MaxReads                                       int
+	// ReadRatePerParty paces one party's paged reads (reads a second, as
+	// many in a burst); default DefaultReadRatePerParty, negative: unpaced.
+	ReadRatePerParty float64
 	// The handshake limits (handshakes.go): TLS handshakes in progress on
 	// the server and from one source address, those of an address that
 	// may wait, and the time from a connection's accept to the end of its
@@ -83,6 +86,9 @@ func (o *Options) defaults() {
 	def(&o.MaxReadsPerParty, DefaultMaxReadsPerParty)
 	def(&o.MaxQueuedReadsPerParty, DefaultMaxQueuedReadsPerParty)
 	def(&o.MaxReads, DefaultMaxReads())
+	if o.ReadRatePerParty == 0 {
+		o.ReadRatePerParty = DefaultReadRatePerParty
+	}
 	def(&o.MaxHandshakes, DefaultMaxHandshakes)
 	def(&o.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
 	def(&o.MaxQueuedHandshakesPerAddr, DefaultMaxQueuedHandshakesPerAddr)

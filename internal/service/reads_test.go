@@ -190,3 +190,31 @@ func TestReadsSharedByParty(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsPacedByParty: a party's paged reads go at --read-rate-per-party
+// whatever identities it uses, one beyond its pace and its call's deadline
+// is refused at once with ResourceExhausted naming the limit, and another
+// party's reads are not paced by it.
+func TestReadsPacedByParty(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) { c.Limits.ReadRatePerParty = 2 })
+	tr := mint(t, env, "tr", "tr-a", "tr-b")
+	read := func(c *mvmclient.Client, d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, err := c.API.GetBreaches(ctx, &mvmv1.GetBreachesRequest{})
+		return err
+	}
+	for i, c := range []*mvmclient.Client{tr["tr-a"], tr["tr-b"]} { // the burst: two at once
+		if err := read(c, 10*time.Second); err != nil {
+			t.Fatalf("read %d within the burst: %v", i, err)
+		}
+	}
+	// The next token is half a second away: beyond a 100 ms deadline.
+	wantCode(t, read(tr["tr-b"], 100*time.Millisecond), codes.ResourceExhausted, "party tr reads beyond 2 a second", "--read-rate-per-party")
+	if err := read(env.Client(testenv.Submitter), 100*time.Millisecond); err != nil {
+		t.Fatalf("party pk's read, paced by tr's: %v", err)
+	}
+	if err := read(tr["tr-a"], 10*time.Second); err != nil {
+		t.Fatalf("tr's read within its deadline waits for its pace: %v", err)
+	}
+}
