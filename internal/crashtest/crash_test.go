@@ -327,6 +327,23 @@ func (h *harness) dial(p *proc) clients {
 	return cs
 }
 
+// waitServing waits until the server answers a read: its log is open.
+func (h *harness) waitServing(c *mvmclient.Client) {
+	deadline := time.Now().Add(serverWait)
+	for {
+		ctx, cancel := context.WithTimeout(h.t.Context(), time.Second)
+		_, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("server does not serve reads after %v: %v", serverWait, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (cs clients) close() { cs.pk.Close(); cs.af.Close() }
 
 func (cs clients) by(name string) *mvmclient.Client {
@@ -348,6 +365,11 @@ type loadStats struct{ sent, receipted int }
 func (h *harness) load(round int, p *proc, d time.Duration) loadStats {
 	cs := h.dial(p)
 	defer cs.close()
+	// The server binds its port before it opens the log (and, on a new
+	// file, commits the genesis): the kill schedule starts once it serves,
+	// so that no kill lands in a first start, which leaves a file holding
+	// no log that the server rightly refuses.
+	h.waitServing(cs.pk)
 	ctx := h.t.Context()
 	var stop, killing atomic.Bool
 	var st loadStats
