@@ -1,13 +1,9 @@
 package agreement_test
 
 import (
-	"crypto/sha256"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
@@ -19,28 +15,8 @@ import (
 // once toward the witness quorum, alongside the mediators; one it does not
 // list, or one whose key is not the listed one, never counts.
 func TestExternalWitnesses(t *testing.T) {
-	k := newPKI(t)
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(k.dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	logSigner, err := note.NewSigner(read("log.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logKey, err := note.NewVerifier(read("log.vkey"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, read, logKey, cp := newWitnessFixture(t)
 	origin := k.ag.LogOrigin
-	root := sha256.Sum256([]byte("root"))
-	cp, err := tlog.SignCheckpoint(logSigner, origin, 5, root[:])
-	if err != nil {
-		t.Fatal(err)
-	}
 	wKey, wVKey, err := tlog.GenerateCosignerKey("witness.example/w1")
 	if err != nil {
 		t.Fatal(err)

@@ -19,28 +19,8 @@ import (
 // cosigned; only the keys of the agreement given count, so a key rotated
 // out by an amendment no longer witnesses, and its replacement does.
 func TestCountWitnesses(t *testing.T) {
-	k := newPKI(t)
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(k.dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	logSigner, err := note.NewSigner(read("log.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logKey, err := note.NewVerifier(read("log.vkey"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, read, logKey, cp := newWitnessFixture(t)
 	origin := k.ag.LogOrigin
-	root := sha256.Sum256([]byte("root"))
-	cp, err := tlog.SignCheckpoint(logSigner, origin, 5, root[:])
-	if err != nil {
-		t.Fatal(err)
-	}
 	trOld, qa := read("tr-verifier.cosign.key"), read("qa-verifier.cosign.key")
 	trNew, trNewV, err := tlog.GenerateCosignerKey("tr-verifier-2")
 	if err != nil {
@@ -112,6 +92,7 @@ func TestCountWitnesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	root := sha256.Sum256([]byte("root"))
 	forged, err := tlog.SignCheckpoint(s, origin, 5, root[:])
 	if err != nil {
 		t.Fatal(err)
@@ -145,4 +126,31 @@ func TestInForceAt(t *testing.T) {
 			t.Errorf("size %d: got %v, want agreement %d", tc.size, got, history[tc.want].Index)
 		}
 	}
+}
+
+// newWitnessFixture is a dev PKI, a reader of its files, the log's
+// verifier key and a checkpoint of size 5 signed by the log key: what the
+// witness-counting tests cosign.
+func newWitnessFixture(t *testing.T) (k *pki, read func(name string) string, logKey note.Verifier, cp []byte) {
+	t.Helper()
+	k = newPKI(t)
+	read = func(name string) string {
+		b, err := os.ReadFile(filepath.Join(k.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	logSigner, err := note.NewSigner(read("log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logKey, err = note.NewVerifier(read("log.vkey")); err != nil {
+		t.Fatal(err)
+	}
+	root := sha256.Sum256([]byte("root"))
+	if cp, err = tlog.SignCheckpoint(logSigner, k.ag.LogOrigin, 5, root[:]); err != nil {
+		t.Fatal(err)
+	}
+	return k, read, logKey, cp
 }
