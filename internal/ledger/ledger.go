@@ -40,6 +40,9 @@ var (
 	ErrRetry = errors.New("retry the append")
 	// ErrNoGenesis: the log is empty and no agreement was supplied.
 	ErrNoGenesis = errors.New("empty log and no genesis agreement")
+	// ErrReplica: the ledger is a copy of another server's log (replica.go)
+	// and takes no append. Send it to the primary.
+	ErrReplica = errors.New("this log is a copy of the primary's and takes no append: send it to the primary")
 )
 
 // Config configures a Ledger.
@@ -404,6 +407,9 @@ func (l *Ledger) Close() {
 // answers re-sent envelopes from the log, checks the clock, applies the
 // workflow and commits.
 func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate) (*Result, error) {
+	if l.reqs == nil {
+		return nil, ErrReplica
+	}
 	h := l.head.Load()
 	adm, checks, err := entry.Prepare(h.Agreement, raw, peer, l.cfg.Now())
 	if err != nil {
