@@ -41,6 +41,7 @@ func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath st
 	}
 	ver, err := audit.VerifyLog(ctx, c, signed, key, prev.checkpoint(), consistencyProof(ctx, c), o)
 	if err != nil {
+		e.proveFork(ctx, c, key, statePath, prev, signed, consistencyProof(ctx, c))
 		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
 	}
 	if statePath != "" && (prev == nil || ver.Checkpoint.Size > prev.Size) {
