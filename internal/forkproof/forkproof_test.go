@@ -299,6 +299,7 @@ func TestParseRefuses(t *testing.T) {
 	for _, c := range []struct{ name, file string }{
 		{"another version", strings.Replace(s, " v1\n", " v2\n", 1)},
 		{"sizes lie", strings.Replace(s, "sizes 6 9", "sizes 6 8", 1)},
+		{"the smaller size lies", strings.Replace(s, "sizes 6 9", "sizes 5 9", 1)},
 		{"sizes not canonical", strings.Replace(s, "sizes 6 9", "sizes 06 9", 1)},
 		{"a hash not base64", strings.Replace(s, "\n\n", "\n!!!!\n\n", 1)},
 		{"trailing bytes", s + "x"},
