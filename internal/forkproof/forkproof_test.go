@@ -26,7 +26,7 @@ type branch struct {
 
 // newBranch builds a log of n leaves whose first shared leaves are those of
 // the common history and the rest its own (tag).
-func newBranch(t *testing.T, n, shared int, tag string) *branch {
+func newBranch(t testing.TB, n, shared int, tag string) *branch {
 	t.Helper()
 	b := &branch{nodes: tlog.NodeMap{}, roots: [][]byte{tlog.EmptyRoot()}}
 	tree, err := tlog.NewTree(0, nil)
@@ -57,7 +57,7 @@ type logKey struct {
 	key    note.Verifier
 }
 
-func newLogKey(t *testing.T, name string) logKey {
+func newLogKey(t testing.TB, name string) logKey {
 	t.Helper()
 	skey, vkey, err := tlog.GenerateLogKey(name)
 	if err != nil {
@@ -74,7 +74,7 @@ func newLogKey(t *testing.T, name string) logKey {
 	return logKey{s, v}
 }
 
-func (k logKey) sign(t *testing.T, size int, root []byte) []byte {
+func (k logKey) sign(t testing.TB, size int, root []byte) []byte {
 	t.Helper()
 	cp, err := tlog.SignCheckpoint(k.signer, k.key.Name(), uint64(size), root)
 	if err != nil {
@@ -83,7 +83,7 @@ func (k logKey) sign(t *testing.T, size int, root []byte) []byte {
 	return cp
 }
 
-func (b *branch) proof(t *testing.T, m, n int) [][]byte {
+func (b *branch) proof(t testing.TB, m, n int) [][]byte {
 	t.Helper()
 	p, err := forkproof.ConsistencyProof(b.nodes, uint64(m), uint64(n))
 	if err != nil {
