@@ -5,7 +5,9 @@
 // verify-fork FILE`).
 //
 // Most callers need [Make] (build and check a proof from what they hold),
-// [Proof.Marshal] / [Parse] (the file) and [Verify].
+// [Proof.Marshal] / [Parse] (the file) and [Verify]. A holder of a verified
+// tree (a mediator node) compares another checkpoint with its own through
+// [Against], which proves a rollback too, from its own nodes.
 //
 // # What is provable offline, exactly
 //
