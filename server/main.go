@@ -4,6 +4,7 @@
 //	go run ./server --verify-db FILE
 //	go run ./server --metrics 127.0.0.1:9464 --log-format json --reflection
 //	go run ./server --witness witness.example/w1=http://127.0.0.1:7380
+//	go run ./server --witness tr-node=https://127.0.0.1:7445 --sync-witnesses 1
 //
 // SIGHUP (or a change to one of the files, checked every --reload-interval)
 // reloads the server's TLS certificate and key and the CRLs without a
@@ -99,6 +100,8 @@ func main() {
 		cfg.Witnesses = append(cfg.Witnesses, t)
 		return err
 	})
+	flag.IntVar(&cfg.SyncWitnesses, "sync-witnesses", 0, "answer an append only once `N` of the --witness witnesses (mediator nodes) have cosigned a checkpoint covering it (0: off; Unavailable after --sync-timeout, the entry logged)")
+	flag.DurationVar(&cfg.SyncTimeout, "sync-timeout", server.DefaultSyncTimeout, "with --sync-witnesses, how long an append waits for the cosignatures before it is answered Unavailable")
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage
 	flag.Parse()
