@@ -322,4 +322,3 @@ func retime(t *testing.T, leaf []byte) []byte {
 	}
 	return out
 }
-
