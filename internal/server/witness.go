@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -63,6 +64,11 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 	for _, t := range s.cfg.Witnesses {
 		p := &witness.Pusher{Target: t, Log: witnessLog{s.ledger, s.replicas}, Logger: s.cfg.Logger, Observe: observe,
 			Interval: s.cfg.WitnessInterval, MinBackoff: s.cfg.WitnessBackoff, Timeout: s.cfg.WitnessTimeout}
+		if s.replicas != nil {
+			// Receipts wait for the pushes: a node catching up (503) is
+			// asked again within a second, not a minute.
+			p.MaxBackoff = max(time.Second, s.cfg.WitnessBackoff)
+		}
 		wg.Go(func() { p.Run(ctx) })
 		s.cfg.Logger.Info("pushing checkpoints to witness", "witness", t.Name, "url", t.URL)
 	}
