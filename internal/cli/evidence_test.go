@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +132,50 @@ func TestEvidenceGetRefusesAlteredBytes(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("%d names left in --out after a refused download", len(ents))
+	}
+}
+
+// audit --evidence downloads every logged evidence file in the caller's
+// scope and finds each one deleted from or changed in the store, naming
+// its entry; a sound store passes.
+func TestAuditEvidence(t *testing.T) {
+	e := testenv.New(t)
+	id := reportedPackage(t, e)
+	bodies := logHostile(t, e, id, []string{"a.mp4", "b.mp4", "c.jpg"}) // entry 4
+	id2 := reportedPackage(t, e)
+	logHostile(t, e, id2, []string{"w", "x", "y", "d.mp4"}) // entry 8: one new object, three logged already
+	for _, as := range []string{testenv.Mediator, testenv.Responder, testenv.Submitter} {
+		out := mustCLI(t, e.Addr, e.Certs, as, "audit", "--evidence", "--no-cosign")
+		if !strings.Contains(out, "evidence files: 4 logged in your scope, 4 stored whole and matching, 0 missing or other than logged") || !strings.Contains(out, "audit: OK") {
+			t.Fatalf("audit --evidence as %s on a sound store:\n%s", as, out)
+		}
+	}
+	objects := filepath.Join(filepath.Dir(e.DB), "evidence", "objects")
+	if err := os.Remove(filepath.Join(objects, hex.EncodeToString(sha(bodies[0])))); err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Clone(bodies[2])
+	altered[len(altered)-1] ^= 1
+	if err := os.WriteFile(filepath.Join(objects, hex.EncodeToString(sha(bodies[2]))), altered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--evidence", "--no-cosign")
+	if code != ExitFail {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitFail, stdout, stderr)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("evidence: entry 4, package %s, sha256 %x: not stored whole on the exchange: ", id, sha(bodies[0])),
+		fmt.Sprintf("evidence: entry 4, package %s, sha256 %x: the exchange holds %d bytes with sha256 %x, not the %d bytes logged", id, sha(bodies[2]), len(altered), sha(altered), len(altered)),
+		"evidence files: 4 logged in your scope, 2 stored whole and matching, 2 missing or other than logged",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "FAILED: 2 of 4 evidence files the log names are not stored whole and matching") || strings.Contains(stdout, "audit: OK") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	if _, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--evidence", "--bundle", "x"); code != ExitUsage || !strings.Contains(stderr, "does not go with --bundle") {
+		t.Errorf("--evidence --bundle: exit %d, %s", code, stderr)
 	}
 }
