@@ -30,10 +30,10 @@ import (
 // number of files logged (one digest, size, index and package id each)
 // and of packages naming their responder, not with the log.
 type evidenceAuditor struct {
-	c       *mvmclient.Client
-	party   string
-	files   []*auditedFile
-	seen    map[[32]byte]bool
+	c     *mvmclient.Client
+	party string
+	files []*auditedFile
+	seen  map[[32]byte]bool
 	// named holds the responder of each package that names one; a
 	// package that names none is addressed to the agreement's only
 	// responder party (as the reducer decides).
