@@ -1,15 +1,20 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 const secondResponder = "ir-interior"
@@ -171,4 +176,76 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestWrongWrap: a submitter who wraps a party's package key to another
+// key than the party's in the agreement, under the party's key id (the
+// server sees key ids only), has the package logged; show and audit --key
+// name that entry as its author's fault for that party, list and watch
+// show its header only and say why, and the other recipients read it.
+func TestWrongWrap(t *testing.T) {
+	e := testenv.NewPKI(t, devpki.Options{SealedBodies: true})
+	gen := genesisProto(t, e.Certs)
+	origin := gen.LogOrigin
+	tp := &mvmv1.TargetPackage{Header: mvmclient.NewHeader(), Summary: "SUMMARY-WRAP-6f1",
+		Locations: []*mvmv1.Location{{Lat: 5, Lon: 6}}, Priority: mvmv1.Priority_PRIORITY_HIGH, Tlp: mvmv1.Tlp_TLP_RED}
+	id := tp.Header.MessageId
+	key, err := seal.NewPackageKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := message.Redact(tp).(*mvmv1.TargetPackage)
+	for _, p := range gen.Parties {
+		pub, err := seal.ParsePublicKey(p.EncryptionKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := pub
+		if p.Id == "tr" {
+			to = stranger.Public() // the wrong key, under tr's key id
+		}
+		w, err := seal.Wrap(to, key, seal.WrapContext{LogOrigin: origin, PackageID: id, Party: p.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		header.PackageKeys = append(header.PackageKeys, &mvmv1.WrappedKey{Party: p.Id, KeyId: pub.ID(), Wrapped: w})
+	}
+	aad, _ := proto.Marshal(header)
+	pt, _ := proto.Marshal(tp)
+	header.SealedBody, err = seal.SealBody(key, seal.BodyContext{LogOrigin: origin, PackageID: id, PayloadType: message.TypeTargetPackage, MessageID: id}, aad, pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.Client(testenv.Submitter).Append(ctxT(t), header)
+	if err != nil {
+		t.Fatalf("the server refused what it cannot tell from a good package: %v", err)
+	}
+	index := resp.Receipt.Index
+
+	fault := fmt.Sprintf("sealed: entry %d is a fault of its author pk/pk-liaison: ", index)
+	out := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "show", id)
+	if !strings.Contains(out, fault) || !strings.Contains(out, "the package key wrapped for party tr") || strings.Contains(out, "SUMMARY-WRAP") {
+		t.Errorf("tr show:\n%s\nwant %q", out, fault)
+	}
+	if out := mustCLI(t, e.Addr, e.Certs, testenv.Responder, "show", id); !strings.Contains(out, "summary: SUMMARY-WRAP-6f1") {
+		t.Errorf("af show:\n%s\nwant the summary opened", out)
+	}
+	stdout, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--no-cosign")
+	if code == ExitOK || !strings.Contains(stdout, fmt.Sprintf("sealed: entry %d (mvm.v1.TargetPackage %s): ", index, id)) ||
+		!strings.Contains(stderr, "FAILED: 1 sealed bodies are their signed authors' faults") {
+		t.Errorf("tr audit: exit %d\n%s\n%s\nwant a failure naming entry %d", code, stdout, stderr, index)
+	}
+	if _, _, code := runCLI(t, e.Addr, e.Certs, testenv.Responder, "audit", "--no-cosign"); code != ExitOK {
+		t.Errorf("af audit: exit %d, want OK (its key opens the package)", code)
+	}
+	for _, args := range [][]string{{"list"}, {"watch", "--count", "1", "--from", fmt.Sprint(index)}} {
+		out := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, args...)
+		if strings.Contains(out, "SUMMARY-WRAP") || !strings.Contains(out, "sealed: headers only: sealed by its author in a way its recipients cannot accept: package "+id) {
+			t.Errorf("tr %v:\n%s\nwant headers only, the author's fault said", args, out)
+		}
+	}
 }
