@@ -110,7 +110,7 @@ type run struct {
 	res     *Result
 	enc     *json.Encoder
 	started int64
-	pool    chan *benchPackage
+	pool    chan *Flow
 }
 
 // Run runs the load until the duration elapses, ctx ends or MaxAppends.

@@ -77,7 +77,7 @@ func (m Mix) check() error {
 		return fmt.Errorf("mix %s: at most %d requests for information per package (workflow.MaxOpenRequests)", m, workflow.MaxOpenRequests)
 	case (m.RFI > 0 || m.Report > 0) && m.Ack == 0:
 		return fmt.Errorf("mix %s: requests for information and reports need an acknowledged package: add ack=1", m)
-	case len(m.steps()) == 0:
+	case len(m.Steps()) == 0:
 		return fmt.Errorf("mix %s: nothing to append", m)
 	}
 	return nil
@@ -88,7 +88,7 @@ func (m Mix) String() string {
 }
 
 // steps are the appends of one package's life, in workflow order.
-func (m Mix) steps() []string {
+func (m Mix) Steps() []string {
 	var s []string
 	if m.Package == 1 {
 		s = append(s, KindPackage)
@@ -115,24 +115,25 @@ type Sealing struct {
 	Responder  *message.Keyring
 }
 
-// benchPackage is a package a worker works on.
-type benchPackage struct {
+// Flow is one package going through a mix: its target package as sent
+// (sealed or not), then the messages on it ([Flow.Message]).
+type Flow struct {
 	id     string
-	target *mvmv1.TargetPackage // as sent, sealed or not
+	Target *mvmv1.TargetPackage // as sent, sealed or not
 	key    *seal.PackageKey     // the responder's, once unwrapped
 }
 
-// newPackage returns a fresh package of about payloadBytes, sealed by s
+// NewFlow returns a fresh package of about payloadBytes, sealed by s
 // when it is not nil.
-func newPackage(payloadBytes int, s *Sealing) (*benchPackage, error) {
+func NewFlow(payloadBytes int, s *Sealing) (*Flow, error) {
 	tp := Package(payloadBytes)
-	p := &benchPackage{id: tp.Header.MessageId, target: tp}
+	p := &Flow{id: tp.Header.MessageId, Target: tp}
 	if s != nil {
 		sealed, _, err := message.SealPackage(tp, s.Origin, s.Recipients)
 		if err != nil {
 			return nil, err
 		}
-		p.target = sealed
+		p.Target = sealed
 	}
 	return p, nil
 }
@@ -141,9 +142,9 @@ func newPackage(payloadBytes int, s *Sealing) (*benchPackage, error) {
 // paragraph, as a liaison officer writes one.
 var benchNote = strings.Repeat("bench text ", 12)
 
-// message returns the responder's message of kind on p, sealed under the
+// Message returns the responder's message of kind on p, sealed under the
 // package key when s is not nil (the responder unwraps it the first time).
-func (p *benchPackage) message(kind string, s *Sealing) (proto.Message, error) {
+func (p *Flow) Message(kind string, s *Sealing) (proto.Message, error) {
 	h := mvmclient.NewHeader()
 	h.MessageId = IDPrefix + h.MessageId
 	var m proto.Message
@@ -162,7 +163,7 @@ func (p *benchPackage) message(kind string, s *Sealing) (proto.Message, error) {
 		return m, nil
 	}
 	if p.key == nil {
-		k, err := s.Responder.PackageKey(s.Origin, p.target)
+		k, err := s.Responder.PackageKey(s.Origin, p.Target)
 		if err != nil {
 			return nil, err
 		}

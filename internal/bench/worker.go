@@ -41,9 +41,9 @@ func (w *worker) work() {
 		r.lat = append(r.lat, w.local...)
 		r.mu.Unlock()
 	}()
-	steps := r.o.Mix.steps()
+	steps := r.o.Mix.Steps()
 	for {
-		var p *benchPackage
+		var p *Flow
 		if r.o.Mix.Package == 0 {
 			select {
 			case p = <-r.pool:
@@ -75,18 +75,18 @@ func (w *worker) work() {
 // step makes, signs and appends one message of kind on *p (a new package
 // for KindPackage): ok when it was acknowledged, stop when the run ended
 // mid-call.
-func (w *worker) step(kind string, p **benchPackage) (ok, stop bool) {
+func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 	r := w.r
 	var m proto.Message
 	var err error
 	cl := &w.resp
 	if kind == KindPackage {
 		cl = &w.sub
-		if *p, err = newPackage(r.o.PayloadBytes, r.o.Sealing); err == nil {
-			m = (*p).target
+		if *p, err = NewFlow(r.o.PayloadBytes, r.o.Sealing); err == nil {
+			m = (*p).Target
 		}
 	} else {
-		m, err = (*p).message(kind, r.o.Sealing)
+		m, err = (*p).Message(kind, r.o.Sealing)
 	}
 	var env []byte
 	if err == nil {
@@ -150,7 +150,7 @@ func (w *worker) append(cl *client, env []byte) (*mvmv1.AppendResponse, time.Dur
 // fillPool submits Options.Pool packages before the clock starts, with
 // every worker, for a mix of messages on existing packages.
 func (r *run) fillPool() error {
-	r.pool = make(chan *benchPackage, r.o.Pool)
+	r.pool = make(chan *Flow, r.o.Pool)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
@@ -165,9 +165,9 @@ func (r *run) fillPool() error {
 		go func() {
 			defer wg.Done()
 			for range next {
-				p, err := newPackage(r.o.PayloadBytes, r.o.Sealing)
+				p, err := NewFlow(r.o.PayloadBytes, r.o.Sealing)
 				if err == nil {
-					_, err = c.Append(r.ctx, p.target)
+					_, err = c.Append(r.ctx, p.Target)
 				}
 				if err != nil {
 					mu.Lock()
