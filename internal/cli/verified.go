@@ -81,7 +81,7 @@ func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mv
 			mine = append(mine, b)
 		}
 	}
-	if err := printBreaches(e.stdout, asOf, mine); err != nil {
+	if err := e.printBreaches(ctx, c, asOf, mine); err != nil {
 		return err
 	}
 	e.printf("verified against checkpoint size %d: every entry audited\n", ver.Checkpoint.Size)
