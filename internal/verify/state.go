@@ -51,6 +51,8 @@ func (v *Verifier) Save(w io.Writer) error {
 		return errors.New("save: a verifier that keeps package history cannot be saved")
 	case v.o.AgreementsOnly:
 		return errors.New("save: a verifier of the agreements only cannot be saved")
+	case v.o.OnFault != nil:
+		return errors.New("save: a verifier that keeps going past faults cannot be saved")
 	}
 	if err := v.Flush(); err != nil {
 		return err
