@@ -126,12 +126,15 @@ func (v *Verifier) place(d *decoded, faulty bool) error {
 		v.lastTime = d.e.ReceivedAt.AsTime()
 	}
 	v.next++
+	if (v.o.Visit != nil || v.o.Members) && d.o == nil && d.e != nil {
+		// Opened as far as it opens: with AgreementsOnly, nothing else
+		// required the rest of it.
+		d.o, _ = entry.OpenDecoded(d.leaf, d.e)
+	}
+	if v.o.Members && !faulty {
+		v.member(d.index, d.o)
+	}
 	if v.o.Visit != nil {
-		if d.o == nil && d.e != nil {
-			// Opened as far as it opens: with AgreementsOnly, nothing
-			// else required the rest of it.
-			d.o, _ = entry.OpenDecoded(d.leaf, d.e)
-		}
 		if err := v.o.Visit(d.index, d.o); err != nil {
 			return err
 		}

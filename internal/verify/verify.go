@@ -161,6 +161,11 @@ type Options struct {
 	// call [Verifier.Root], which is then the root of the entries up to
 	// and including this one.
 	Visit func(index uint64, o *entry.Opened) error
+	// Members keeps, for every package, the indexes of its entries
+	// ([Verifier.Members], Report.Members), saved with the state: a
+	// client that resumes finds a package's entries without reading the
+	// log again. With AgreementsOnly, every entry is opened for it.
+	Members bool
 	// OnFault, if set, makes the verifier keep going past failing
 	// entries: each is reported here, in log order, and not applied (see
 	// the package doc). A verifier that keeps going cannot be saved.
@@ -190,6 +195,9 @@ type Report struct {
 	SignedBeforeRevocation []uint64
 	// Faults counts the entries reported to Options.OnFault.
 	Faults uint64
+	// Members maps every package to the indexes of its entries (with
+	// Options.Members; nil without).
+	Members map[string][]uint64
 }
 
 // Verifier verifies a log fed to it in order. It is not safe for
@@ -210,6 +218,7 @@ type Verifier struct {
 	rev             *revocations
 	p               pipeline
 	faults          uint64 // entries reported to Options.OnFault
+	members         map[string][]uint64
 	// err is the first failure: the verifier is spent.
 	err error
 }
@@ -235,6 +244,9 @@ func newVerifier(o Options) *Verifier {
 		o.KeepHistory = false
 	}
 	v := &Verifier{o: o, certs: map[string]*x509.Certificate{}, rev: newRevocations(o.CRLs), expect: map[uint64][]byte{}}
+	if o.Members {
+		v.members = map[string][]uint64{}
+	}
 	v.p.v = v
 	return v
 }
@@ -362,7 +374,7 @@ func (v *Verifier) Finish(asOf time.Time) (*Report, error) {
 		asOf = v.lastTime
 	}
 	rep := &Report{Entries: v.next, Root: root, Agreement: v.ag, Agreements: v.history, LastTime: v.lastTime,
-		RootAt: v.rootAtV, SignedBeforeRevocation: v.rev.before, Faults: v.faults}
+		RootAt: v.rootAtV, SignedBeforeRevocation: v.rev.before, Faults: v.faults, Members: v.members}
 	if err := v.states.report(rep, asOf); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package verify_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"context"
 	"errors"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -479,4 +481,57 @@ func TestKeepGoing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMembers: the package members (Options.Members) a resumed verifier
+// knows are those of one run over the whole log, for a full verifier and
+// one of the agreements only; a state resumes only a verifier of its own
+// kind, and members that do not fit the log are refused even under a
+// valid checksum.
+func TestMembers(t *testing.T) {
+	l := newLog(t)
+	for _, agreementsOnly := range []bool{false, true} {
+		o := l.options(false, "")
+		o.Members, o.AgreementsOnly = true, agreementsOnly
+		want := l.run(t, o)
+		if len(want.Members) != 6 || !slices.Equal(want.Members[firstPackage(t, l)], []uint64{1, 7, 11}) {
+			t.Fatalf("members of one run: %v", want.Members)
+		}
+		for _, n := range []int{0, 1, 7, 12} {
+			got, state := l.resumeAt(t, n, o)
+			if !maps.EqualFunc(got.Members, want.Members, slices.Equal) {
+				t.Errorf("agreements only %v, resumed at %d: members %v, want %v", agreementsOnly, n, got.Members, want.Members)
+			}
+			other := o
+			other.AgreementsOnly = !agreementsOnly
+			if _, err := verify.Resume(bytes.NewReader(state), other); !errors.Is(err, verify.ErrState) || !strings.Contains(err.Error(), "another kind") {
+				t.Errorf("a state resumed by a verifier of another kind: %v", err)
+			}
+			other = o
+			other.Members = false
+			if _, err := verify.Resume(bytes.NewReader(state), other); !errors.Is(err, verify.ErrState) {
+				t.Errorf("a state with members resumed without: %v", err)
+			}
+		}
+	}
+	// Members beyond the log, under a checksum recomputed: refused.
+	o := l.options(false, "")
+	o.Members, o.AgreementsOnly = true, true
+	_, state := l.resumeAt(t, 7, o)
+	body := bytes.Clone(state[:len(state)-32])
+	body[len(body)-1] = 0x7f // the last delta of the last package
+	sum := sha256.Sum256(body)
+	if _, err := verify.Resume(bytes.NewReader(append(body, sum[:]...)), o); !errors.Is(err, verify.ErrState) || !strings.Contains(err.Error(), "beyond the log") {
+		t.Errorf("members beyond the log: %v", err)
+	}
+}
+
+// firstPackage is the id of the package of entry 1.
+func firstPackage(t *testing.T, l *logFile) string {
+	t.Helper()
+	o, err := entry.Open(l.leaves[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return message.PackageID(o.Payload)
 }
