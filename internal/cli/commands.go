@@ -47,6 +47,7 @@ func commands() []command {
 		{&monthlyReportCmd{}, spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE]", longRunning: true, summary: "write the month's report (HTML and JSON), computed from the verified log"}},
 		{&verifyReportCmd{}, spec{name: "verify-report", args: "FILE.json", longRunning: true, summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}},
 		{&verifyForkCmd{}, spec{name: "verify-fork", args: "FILE [--log-key FILE]", identityOptional: true, summary: "check a fork proof offline: two checkpoints the log signed that no append-only log can both have signed"}},
+		{&statusCmd{}, spec{name: "status", summary: "print what the server says it is: the primary, or a mediator node with its copy's size, lag and alarm (exit 1 on an alarm)"}},
 	}
 }
 
