@@ -422,6 +422,11 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	if err != nil {
 		return nil, err
 	}
+	if rp, ok := adm.Payload.(*mvmv1.ReportPublication); ok {
+		if err := l.checkPublication(h, rp); err != nil {
+			return nil, err
+		}
+	}
 	req := &request{adm: adm, checks: checks, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
 	select {
 	case l.reqs <- req:
