@@ -14,11 +14,13 @@ import (
 type checkpointCmd struct {
 	size      uint64
 	witnessed bool
+	statePath string
 }
 
 func (c *checkpointCmd) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.size, "size", 0, "the checkpoint of this size (default the latest)")
 	fs.BoolVar(&c.witnessed, "witnessed", false, "the latest checkpoint cosigned by the witness quorum")
+	stateFlag(fs, &c.statePath)
 }
 
 func (c *checkpointCmd) run(e *env, args []string) error {
@@ -40,7 +42,7 @@ func (c *checkpointCmd) run(e *env, args []string) error {
 		// Counted here, under the agreement in force at the checkpoint's
 		// size, derived from the log up to it: the server's count and its
 		// GetAgreement are not taken.
-		ver, err := e.verifiedLog(ctx, cl, "", resp.Checkpoint, audit.Options{AgreementsOnly: true})
+		ver, err := e.verifiedLog(ctx, cl, c.statePath, resp.Checkpoint, audit.Options{AgreementsOnly: true})
 		if err != nil {
 			return err
 		}

@@ -6,8 +6,8 @@ package verify_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"maps"
