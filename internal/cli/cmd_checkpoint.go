@@ -12,15 +12,15 @@ import (
 
 // checkpointCmd prints a checkpoint with its cosignatures, counted here.
 type checkpointCmd struct {
+	statePath string // --state, and the verifier's state beside it
 	size      uint64
 	witnessed bool
-	statePath string
 }
 
 func (c *checkpointCmd) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.size, "size", 0, "the checkpoint of this size (default the latest)")
 	fs.BoolVar(&c.witnessed, "witnessed", false, "the latest checkpoint cosigned by the witness quorum")
-	stateFlag(fs, &c.statePath)
+	stateFlag(fs, &c.statePath) // the witnesses are counted under the agreement derived with it
 }
 
 func (c *checkpointCmd) run(e *env, args []string) error {
