@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/node"
@@ -26,6 +27,10 @@ type NodeConfig struct {
 	// Piece bounds the entries copied and committed together (0: the
 	// node's default).
 	Piece uint64
+	// Peers are the other nodes whose checkpoints this one compares with
+	// its own (server --peer); PeerInterval how often (0: the default).
+	Peers        []string
+	PeerInterval time.Duration
 }
 
 // Node is the follower of a node server, nil for a primary.
@@ -63,6 +68,10 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 		StateFile: cfg.DB + ".verifier",
 		Logger:    cfg.Logger,
 		Piece:     cfg.Node.Piece,
+		// Fork proofs beside the database (internal/node/fork.go).
+		ForkProofs:   cfg.DB + ".fork",
+		Peers:        cfg.Node.Peers,
+		PeerInterval: cfg.Node.PeerInterval,
 	}
 	var f *node.Follower
 	if s.metrics != nil {
@@ -76,6 +85,7 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.Run(ctx) })
+	wg.Go(func() { f.WatchPeers(ctx) })
 	stop := func() {
 		cancel()
 		wg.Wait()
