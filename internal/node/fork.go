@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/forkproof"
@@ -49,9 +51,29 @@ func (f *Follower) proveFork(ctx context.Context, src mvmv1.ExchangeServiceClien
 	case p == nil:
 		return nil
 	}
+	return f.forkFound(p, key, from)
+}
+
+// OnFork is the witness side's hook (witness.Handler.OnFork): a fork that
+// an add-checkpoint request proved is written and raises the alarm, as
+// one the node found itself.
+func (f *Follower) OnFork(p *forkproof.Proof) {
+	key, err := f.logKey()
+	if err != nil {
+		return
+	}
+	var ve *verifyError
+	if errors.As(f.forkFound(p, key, "an add-checkpoint request"), &ve) {
+		f.raise(ve.index, ve.err)
+	}
+}
+
+// forkFound writes a proof (from names where the other checkpoint came
+// from) and returns the alarm's error; nil if p does not verify.
+func (f *Follower) forkFound(p *forkproof.Proof, key note.Verifier, from string) error {
 	fork, err := forkproof.Verify(p, key)
 	if err != nil {
-		return nil // cannot happen: Against returns verified proofs
+		return nil
 	}
 	what := fmt.Sprintf("the log signed inconsistent checkpoints of sizes %d and %d (%s)", fork.Small.Size, fork.Large.Size, from)
 	path := ""

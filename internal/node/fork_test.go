@@ -14,6 +14,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/forkproof"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // copyFile copies a stopped server's database.
@@ -161,5 +162,35 @@ func TestPeersCompare(t *testing.T) {
 	// The peer, which compares with nobody, has no alarm.
 	if st := status_(t, qa.Client(testenv.Mediator)); st.Alarm != "" {
 		t.Errorf("the peer's status %v", st)
+	}
+}
+
+// TestWitnessForkAlarms: a fork the witness side proved (Handler.OnFork)
+// is written beside the node's database and raises its alarm.
+func TestWitnessForkAlarms(t *testing.T) {
+	a := testenv.New(t)
+	mustAppend(t, a.Client(testenv.Submitter), target("")) // size 2
+	b := testenv.Start(t, a.Certs, filepath.Join(t.TempDir(), "b.db"))
+	mustAppend(t, b.Client(testenv.Submitter), target("")) // another size 2
+	node := testenv.NewNode(t, a, nodeName)
+	caughtUp(t, a, node)
+	cp := func(e *testenv.Env) []byte {
+		r, err := e.Client(testenv.Mediator).API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Checkpoint
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(must(os.ReadFile(filepath.Join(a.Certs, "log.vkey"))))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := forkproof.Make(cp(a), cp(b), nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Server.Node().OnFork(p)
+	if _, f := forkAlarm(t, node); f.Small.Size != 2 || f.Large.Size != 2 {
+		t.Errorf("proof of sizes %d and %d, want 2 and 2", f.Small.Size, f.Large.Size)
 	}
 }
