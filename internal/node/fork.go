@@ -26,14 +26,11 @@ import (
 // copy) is proven from the node's own tree; a larger one from the source's
 // proof, which must reproduce its signed root.
 
-// errForkUnproven: the two checkpoints do not verify as consistent, but
-// the source did not serve what proves it.
-var errForkUnproven = errors.New("inconsistent with the node's checkpoint, not proven")
-
 // proveFork compares other, signed by the log key and served by src
 // (from names it), with the node's latest checkpoint. A proven fork is
 // written and returned as the alarm's error; nil if the two are
-// consistent or nothing is proven (errForkUnproven, logged).
+// consistent or nothing is proven (then logged: the source did not serve
+// what would prove it).
 func (f *Follower) proveFork(ctx context.Context, src mvmv1.ExchangeServiceClient, from string, other []byte) error {
 	h := f.l.Head()
 	if h == nil {
