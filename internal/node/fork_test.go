@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/mvm-exchange/mvm/internal/cli"
 	"github.com/mvm-exchange/mvm/internal/forkproof"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
@@ -73,6 +75,12 @@ func forkAlarm(t *testing.T, node *testenv.Env) (string, *forkproof.Fork) {
 	f, err := forkproof.Verify(p, v)
 	if err != nil {
 		t.Fatalf("the node's fork proof %s: %v", files[0], err)
+	}
+	// What a party runs on it.
+	var stdout, stderr bytes.Buffer
+	if code := cli.Run([]string{"--certs", node.Certs, "verify-fork", files[0]}, &stdout, &stderr); code != 0 ||
+		!strings.HasPrefix(stdout.String(), "fork proven: ") {
+		t.Errorf("client verify-fork %s: exit %d\n%s%s", files[0], code, stdout.String(), stderr.String())
 	}
 	return st.Alarm, f
 }
