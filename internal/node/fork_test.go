@@ -94,9 +94,10 @@ func must[T any](v T, err error) T {
 
 // TestForkedPrimary: the primary's database is replaced by an older copy
 // (3 entries) that then grows differently, past the 6 entries the node
-// verified of the first branch or not as far. The node writes a fork proof
-// that verifies (a shorter branch proven from its own tree), raises the
-// alarm and copies nothing of the second branch.
+// verified of the first branch (proven by the primary's consistency proof
+// before copying) or not as far (proven from the node's own tree). The
+// node writes a fork proof that verifies, raises the alarm and copies
+// nothing of the second branch.
 func TestForkedPrimary(t *testing.T) {
 	for _, grow := range []int{4, 2} {
 		t.Run(fmt.Sprintf("grows by %d", grow), func(t *testing.T) {
@@ -116,6 +117,9 @@ func TestForkedPrimary(t *testing.T) {
 			node := testenv.NewNode(t, primary, nodeName)
 			caughtUp(t, primary, node)
 
+			// The node is away while the primary is restored and grows, so
+			// that it meets the other branch at its final size.
+			node.Stop()
 			primary.Stop()
 			copyFile(t, old, primary.DB)
 			primary.Restart()
@@ -123,10 +127,11 @@ func TestForkedPrimary(t *testing.T) {
 			for range grow {
 				mustAppend(t, pk, target("")) // from size 4, another branch
 			}
+			node.Restart()
 			alarm, f := forkAlarm(t, node)
 			t.Logf("alarm: %s", alarm)
-			if f.Small.Size <= 3 {
-				t.Errorf("a fork proven at size %d, within the shared 3 entries", f.Small.Size)
+			if want := [2]uint64{min(6, uint64(3+grow)), max(6, uint64(3+grow))}; [2]uint64{f.Small.Size, f.Large.Size} != want {
+				t.Errorf("a fork proven at sizes %d and %d, want %v", f.Small.Size, f.Large.Size, want)
 			}
 			if st := status_(t, node.Client(testenv.Mediator)); st.Size != 6 {
 				t.Errorf("the node holds %d entries, want the 6 it verified", st.Size)
