@@ -31,6 +31,10 @@ type NodeConfig struct {
 	// StartTimeout bounds how long a node with an empty database waits
 	// for the primary's genesis before Start fails (default 1 minute).
 	StartTimeout time.Duration
+	// Peers are the other nodes whose checkpoints this one compares with
+	// its own (server --peer); PeerInterval how often (0: the default).
+	Peers        []string
+	PeerInterval time.Duration
 }
 
 // Node is the follower of a node server, nil for a primary.
@@ -68,6 +72,10 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 		StateFile: cfg.DB + ".verifier",
 		Logger:    cfg.Logger,
 		Piece:     cfg.Node.Piece,
+		// Fork proofs beside the database (internal/node/fork.go).
+		ForkProofs:   cfg.DB + ".fork",
+		Peers:        cfg.Node.Peers,
+		PeerInterval: cfg.Node.PeerInterval,
 	}
 	var f *node.Follower
 	if s.metrics != nil {
@@ -81,6 +89,7 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.Run(ctx) })
+	wg.Go(func() { f.WatchPeers(ctx) })
 	stop := func() {
 		cancel()
 		wg.Wait()
