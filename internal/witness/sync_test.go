@@ -119,6 +119,13 @@ func TestSyncWitnesses(t *testing.T) {
 				if covered < tc.n {
 					t.Fatalf("receipt of entry %d released with %d witnesses covering it, want %d", resp.Receipt.Index, covered, tc.n)
 				}
+				// The cosignatures are stored too (at most every 250ms
+				// per witness, the latest in the end).
+				for i, g := range ws {
+					if !tc.stalled[i] {
+						cosignedBy(t, e, size, g.name)
+					}
+				}
 				return
 			}
 			if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "is logged here") ||
