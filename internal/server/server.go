@@ -28,6 +28,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/metrics"
+	"github.com/mvm-exchange/mvm/internal/node"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -96,6 +97,9 @@ type Config struct {
 	// most SyncTimeout (default 5s); see sync.go.
 	SyncWitnesses int
 	SyncTimeout   time.Duration
+	// Node, with Node.Follow set, makes this server a mediator node that
+	// follows a primary (node.go).
+	Node NodeConfig
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -154,6 +158,10 @@ type Server struct {
 	stopWitnesses        func()
 	replicas             *witness.Replicas // nil without SyncWitnesses
 	heldLogged           atomic.Int64      // unix nanos of the last held receipt logged
+	// follower copies the primary's log (a node; nil for a primary), and
+	// stopFollower ends it (node.go).
+	follower     *node.Follower
+	stopFollower func()
 }
 
 // Start binds its port, opens the database (checked before bbolt reads it,
@@ -165,13 +173,15 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w (run scripts/gen-certs.sh)", err)
 	}
-	skey, err := os.ReadFile(cfg.LogKey)
-	if err != nil {
-		return nil, fmt.Errorf("log signing key: %w (run scripts/gen-certs.sh)", err)
-	}
-	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		return nil, fmt.Errorf("log signing key %s: %w", cfg.LogKey, err)
+	var signer note.Signer
+	if cfg.Node.Follow == "" { // a node signs nothing
+		skey, err := os.ReadFile(cfg.LogKey)
+		if err != nil {
+			return nil, fmt.Errorf("log signing key: %w (run scripts/gen-certs.sh)", err)
+		}
+		if signer, err = tlog.NewSigner(strings.TrimSpace(string(skey))); err != nil {
+			return nil, fmt.Errorf("log signing key %s: %w", cfg.LogKey, err)
+		}
 	}
 	genesis, err := os.ReadFile(cfg.Agreement)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -205,7 +215,13 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = s.cfg
-	st, l, err := openLog(cfg, signer, genesis, hooks{committed: committedHook(m), release: s.release()})
+	var st *store.Store
+	var l *ledger.Ledger
+	if cfg.Node.Follow != "" {
+		st, l, err = s.openNode(cfg, genesis)
+	} else {
+		st, l, err = openLog(cfg, signer, genesis, hooks{committed: committedHook(m), release: s.release()})
+	}
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -215,11 +231,11 @@ func Start(cfg Config) (*Server, error) {
 	evStore, evWhere, err := openEvidence(cfg)
 	if err != nil {
 		closeListeners()
-		l.Close()
-		st.Close()
+		s.closeLog(l, st)
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
+	s.setNode(svc)
 	evLimits := cfg.Evidence.Limits
 	evLimits.Store = evStore
 	svc.SetEvidence(evLimits)
@@ -228,8 +244,7 @@ func Start(cfg Config) (*Server, error) {
 	s.svc, s.ledger, s.store = svc, l, st
 	if s.stopWitnesses, err = s.startWitnesses(); err != nil {
 		closeListeners()
-		l.Close()
-		st.Close()
+		s.closeLog(l, st)
 		return nil, err
 	}
 	s.cert.Store(&cert)
@@ -237,8 +252,7 @@ func Start(cfg Config) (*Server, error) {
 	if errs := s.reloadCRLs(); len(errs) > 0 {
 		s.stopWitnesses()
 		closeListeners()
-		l.Close()
-		st.Close()
+		s.closeLog(l, st)
 		return nil, errors.Join(errs...)
 	}
 	if cfg.MaxStreams == 0 {
@@ -342,6 +356,18 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte,
 	return ledger.Open(lc)
 }
 
+// closeLog stops the follower (a node), the ledger, and the store if st
+// is not nil.
+func (s *Server) closeLog(l *ledger.Ledger, st *store.Store) {
+	if s.stopFollower != nil {
+		s.stopFollower()
+	}
+	l.Close()
+	if st != nil {
+		st.Close()
+	}
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
@@ -371,7 +397,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopMetrics()
 	s.stopWitnesses()
-	s.ledger.Close()
+	s.closeLog(s.ledger, nil)
 	return s.store.Close()
 }
 
