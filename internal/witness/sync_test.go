@@ -138,7 +138,12 @@ func TestSyncWitnesses(t *testing.T) {
 			for _, g := range ws {
 				g.stalled.Store(false)
 			}
+			// Retried as the client library retries Unavailable: the
+			// pushes may still be backing off from the stalled witness.
 			again, err := c.AppendSealed(ctxT(t), env)
+			for try := 0; status.Code(err) == codes.Unavailable && try < 20; try++ {
+				again, err = c.AppendSealed(ctxT(t), env)
+			}
 			if err != nil {
 				t.Fatalf("the same envelope again, witnesses back: %v", err)
 			}
