@@ -55,6 +55,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	o := audit.Options{Progress: progress, CRLs: a.crls, Genesis: a.pinned, Bounded: true, TempDir: a.tempDir}
 	if a.bodies != nil {
 		o.Visit = a.bodies.visit
+		defer a.bodies.wait() // a failed audit's workers too
 	}
 	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, o)
 	if err != nil {
