@@ -71,6 +71,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	}
 	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, o)
 	if err != nil {
+		a.e.proveFork(ctx, src, a.key, a.state.path, prev, signed, proof)
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
 	rep := ver.Report

@@ -35,7 +35,7 @@ func (c *auditCmd) register(fs *flag.FlagSet) {
 		c.crlFiles = append(c.crlFiles, v)
 		return nil
 	})
-	fs.Var(&c.keyFiles, "key", "decryption key `FILE` of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)")
+	fs.Var(&c.keyFiles, "key", "decryption key `FILE` (or a directory of key files) of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)")
 }
 
 func (c *auditCmd) run(e *env, args []string) error {
