@@ -13,16 +13,16 @@ import (
 // concerns (all: every package), in log order, with its state as of asOf.
 func (b *Builder) rows(asOf time.Time, all bool) []PackageRow {
 	rows := []PackageRow{}
-	for _, id := range b.order {
-		t := b.pkgs[id]
+	for _, t := range b.order {
 		if !t.touched && !all {
 			continue
 		}
-		row := PackageRow{ID: id, Status: string(t.pkg.Status), Outcome: t.pkg.Outcome(), TLP: TLPName(t.tlp),
-			Submitted: t.pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
+		pkg := t.pkg()
+		row := PackageRow{ID: t.id, Status: string(pkg.Status), Outcome: pkg.Outcome(), TLP: TLPName(t.tlp),
+			Submitted: pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
 			Withdrawn: when(t.withdrawn), Locations: []Location{}}
-		for _, d := range t.pkg.Deadlines {
-			if _, late := workflow.BreachOf(id, d, asOf); late {
+		for _, d := range pkg.Deadlines {
+			if _, late := workflow.BreachOf(t.id, d, asOf); late {
 				row.Breaches++
 			}
 		}
@@ -32,10 +32,11 @@ func (b *Builder) rows(asOf time.Time, all bool) []PackageRow {
 	return rows
 }
 
-func when(t time.Time) *time.Time {
-	if t.IsZero() {
+func when(i instant) *time.Time {
+	if i == 0 {
 		return nil
 	}
+	t := i.time()
 	return &t
 }
 
