@@ -13,6 +13,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -29,7 +30,8 @@ type auditRun struct {
 	state    stateFile
 	quiet    bool
 	tempDir  string
-	bodies   *bodyAuditor // audit --key: opens sealed bodies (sealed_audit.go)
+	bodies   *bodyAuditor     // audit --key: opens sealed bodies (sealed_audit.go)
+	evidence *evidenceAuditor // audit --evidence (audit_evidence.go)
 }
 
 // run audits src up to the checkpoint signed, checking consistency with
@@ -56,8 +58,20 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	if a.bodies != nil {
 		o.Visit = a.bodies.visit
 	}
+	if ev := a.evidence; ev != nil {
+		bodies := o.Visit
+		o.Visit = func(index uint64, en *entry.Opened) error {
+			if bodies != nil {
+				if err := bodies(index, en); err != nil {
+					return err
+				}
+			}
+			return ev.visit(index, en)
+		}
+	}
 	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, o)
 	if err != nil {
+		a.e.proveFork(ctx, src, a.key, a.state.path, prev, signed, proof)
 		return nil, fmt.Errorf("FAILED: %w", err)
 	}
 	rep := ver.Report
@@ -76,6 +90,11 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	a.ag = rep.Agreement
 	if a.bodies != nil {
 		if err := a.bodies.report(a.e); err != nil {
+			return nil, err
+		}
+	}
+	if a.evidence != nil {
+		if err := a.evidence.check(ctx, a.e, rep.Agreement); err != nil {
 			return nil, err
 		}
 	}

@@ -41,6 +41,7 @@ func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath st
 	}
 	ver, err := audit.VerifyLog(ctx, c, signed, key, prev.checkpoint(), consistencyProof(ctx, c), o)
 	if err != nil {
+		e.proveFork(ctx, c, key, statePath, prev, signed, consistencyProof(ctx, c))
 		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
 	}
 	if statePath != "" && (prev == nil || ver.Checkpoint.Size > prev.Size) {
@@ -80,7 +81,7 @@ func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mv
 			mine = append(mine, b)
 		}
 	}
-	if err := printBreaches(e.stdout, asOf, mine); err != nil {
+	if err := e.printBreaches(ctx, c, asOf, mine); err != nil {
 		return err
 	}
 	e.printf("verified against checkpoint size %d: every entry audited\n", ver.Checkpoint.Size)

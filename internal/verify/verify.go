@@ -30,6 +30,22 @@
 // The first failure is returned as an [*EntryError] naming the entry; the
 // verifier is then spent (every later call returns that error).
 //
+// # Keep-going mode
+//
+// With Options.OnFault set (server --verify-db, which lists every damage
+// of a database file), a failing entry is reported to it instead, as an
+// [*EntryError], and not applied: no reducer step, no agreement, and its
+// receive time is not the one the next entry must follow. Its leaf is
+// still hashed into the tree (the tree is of the leaves stored, so stored
+// nodes and checkpoints are checked against what is there), and the run
+// goes on with the next entry, which is checked against the state before
+// the faulty one. Consequences follow: an acknowledgement of a package
+// whose first entry failed is refused too, and named. A genesis that
+// fails (a bad signature, say) is reported once, and the entries after it
+// are checked under the agreement as it reads. Only failures outside the
+// entries (a temporary file failing, Options.Visit returning an error)
+// end a keep-going run.
+//
 // # Memory and state
 //
 // What it remembers: the tree's edge, the agreements, one state per
@@ -139,7 +155,25 @@ type Options struct {
 	// it); an error ends the run. The entry is opened as far as it opens
 	// (entry.Open): with AgreementsOnly, other entries' envelopes and
 	// payloads are not required to.
+	//
+	// In keep-going mode (OnFault) it is called for faulty entries too,
+	// after OnFault: o is nil if the leaf does not decode at all. It may
+	// call [Verifier.Root], which is then the root of the entries up to
+	// and including this one.
 	Visit func(index uint64, o *entry.Opened) error
+	// Members keeps, for every package, the indexes of its entries
+	// ([Verifier.Members], Report.Members), saved with the state: a
+	// client that resumes finds a package's entries without reading the
+	// log again. With AgreementsOnly, every entry is opened for it.
+	Members bool
+	// OnFault, if set, makes the verifier keep going past failing
+	// entries: each is reported here, in log order, and not applied (see
+	// the package doc). A verifier that keeps going cannot be saved.
+	OnFault func(*EntryError)
+	// Node, if set, is called with every node of the tree as the leaves
+	// complete it (tlog.Tree.Append's visitor): dbcheck compares each with
+	// the node the file stores.
+	Node func(id tlog.NodeID, hash []byte)
 }
 
 // Report is what a verifier established once it is finished.
@@ -159,6 +193,11 @@ type Report struct {
 	// SignedBeforeRevocation lists, in log order, the entries whose signer
 	// certificate a CRL revokes, at a time after the entry was received.
 	SignedBeforeRevocation []uint64
+	// Faults counts the entries reported to Options.OnFault.
+	Faults uint64
+	// Members maps every package to the indexes of its entries (with
+	// Options.Members; nil without).
+	Members map[string][]uint64
 }
 
 // Verifier verifies a log fed to it in order. It is not safe for
@@ -178,6 +217,8 @@ type Verifier struct {
 	expect          map[uint64][]byte
 	rev             *revocations
 	p               pipeline
+	faults          uint64 // entries reported to Options.OnFault
+	members         map[string][]uint64
 	// err is the first failure: the verifier is spent.
 	err error
 }
@@ -203,6 +244,9 @@ func newVerifier(o Options) *Verifier {
 		o.KeepHistory = false
 	}
 	v := &Verifier{o: o, certs: map[string]*x509.Certificate{}, rev: newRevocations(o.CRLs), expect: map[uint64][]byte{}}
+	if o.Members {
+		v.members = map[string][]uint64{}
+	}
 	v.p.v = v
 	return v
 }
@@ -330,7 +374,7 @@ func (v *Verifier) Finish(asOf time.Time) (*Report, error) {
 		asOf = v.lastTime
 	}
 	rep := &Report{Entries: v.next, Root: root, Agreement: v.ag, Agreements: v.history, LastTime: v.lastTime,
-		RootAt: v.rootAtV, SignedBeforeRevocation: v.rev.before}
+		RootAt: v.rootAtV, SignedBeforeRevocation: v.rev.before, Faults: v.faults, Members: v.members}
 	if err := v.states.report(rep, asOf); err != nil {
 		return nil, err
 	}

@@ -1002,9 +1002,10 @@ func (x *EvidenceSubmission) GetFiles() []*EvidenceFile {
 	return nil
 }
 
-// EvidenceFile describes one evidence file of a submission. Once bodies are
-// sealed, name, media_type, size and plaintext sha256 move into the sealed
-// body and stored_sha256 stays in clear.
+// EvidenceFile describes one evidence file of a submission. Where bodies
+// are sealed, name, media_type, plaintext_size and plaintext_sha256 are in
+// the sealed body only; stored_sha256 and stored_size stay in clear for
+// the server to check the stored object against.
 type EvidenceFile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// SHA-256 of the bytes stored on the exchange (clear or ciphertext): the
@@ -1016,9 +1017,15 @@ type EvidenceFile struct {
 	// sanitise it before writing anything under it.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// IANA media type, e.g. video/mp4.
-	MediaType     string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MediaType string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// Sealed files (the package's bodies are sealed): the stored object is
+	// the file encrypted on the client (package evidence/sealedfile), and
+	// these describe the plaintext. Like name and media_type they travel
+	// only in the sealed body; both are empty for a file stored in clear.
+	PlaintextSize   int64  `protobuf:"varint,5,opt,name=plaintext_size,json=plaintextSize,proto3" json:"plaintext_size,omitempty"`
+	PlaintextSha256 []byte `protobuf:"bytes,6,opt,name=plaintext_sha256,json=plaintextSha256,proto3" json:"plaintext_sha256,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EvidenceFile) Reset() {
@@ -1077,6 +1084,20 @@ func (x *EvidenceFile) GetMediaType() string {
 		return x.MediaType
 	}
 	return ""
+}
+
+func (x *EvidenceFile) GetPlaintextSize() int64 {
+	if x != nil {
+		return x.PlaintextSize
+	}
+	return 0
+}
+
+func (x *EvidenceFile) GetPlaintextSha256() []byte {
+	if x != nil {
+		return x.PlaintextSha256
+	}
+	return nil
 }
 
 // Withdrawal (submitter): the package is withdrawn; it accepts nothing more.
@@ -1707,14 +1728,16 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1f\n" +
 	"\vsealed_body\x18\x14 \x01(\fR\n" +
 	"sealedBody\x12*\n" +
-	"\x05files\x18\x1e \x03(\v2\x14.mvm.v1.EvidenceFileR\x05files\"\x87\x01\n" +
+	"\x05files\x18\x1e \x03(\v2\x14.mvm.v1.EvidenceFileR\x05files\"\xd9\x01\n" +
 	"\fEvidenceFile\x12#\n" +
 	"\rstored_sha256\x18\x01 \x01(\fR\fstoredSha256\x12\x1f\n" +
 	"\vstored_size\x18\x02 \x01(\x03R\n" +
 	"storedSize\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"media_type\x18\x04 \x01(\tR\tmediaType\"\x8c\x01\n" +
+	"media_type\x18\x04 \x01(\tR\tmediaType\x12%\n" +
+	"\x0eplaintext_size\x18\x05 \x01(\x03R\rplaintextSize\x12)\n" +
+	"\x10plaintext_sha256\x18\x06 \x01(\fR\x0fplaintextSha256\"\x8c\x01\n" +
 	"\n" +
 	"Withdrawal\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
