@@ -49,6 +49,10 @@ type NodeConfig struct {
 	// WitnessWait bounds how long an add-checkpoint waits for the node to
 	// verify up to the checkpoint before answering 503 (default 5s).
 	WitnessWait time.Duration
+	// Peers are the other nodes whose checkpoints this one compares with
+	// its own (server --peer); PeerInterval how often (0: the default).
+	Peers        []string
+	PeerInterval time.Duration
 }
 
 // Node is the follower of a node server, nil for a primary.
@@ -86,6 +90,10 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 		StateFile: cfg.DB + ".verifier",
 		Logger:    cfg.Logger,
 		Piece:     cfg.Node.Piece,
+		// Fork proofs beside the database (internal/node/fork.go).
+		ForkProofs:   cfg.DB + ".fork",
+		Peers:        cfg.Node.Peers,
+		PeerInterval: cfg.Node.PeerInterval,
 	}
 	var f *node.Follower
 	if s.metrics != nil {
@@ -99,6 +107,7 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.Run(ctx) })
+	wg.Go(func() { f.WatchPeers(ctx) })
 	stop := func() {
 		cancel()
 		wg.Wait()
@@ -187,7 +196,7 @@ func (s *Server) startNodeWitness(cfg Config) (stop func(), err error) {
 	wait := cmp.Or(nc.WitnessWait, 5*time.Second)
 	f := s.follower
 	handler := &witness.Handler{Origin: f.Ledger().Origin(), LogKey: logKey, Key: strings.TrimSpace(string(skey)),
-		State: witness.FileState(cfg.DB + ".witness"), Logger: cfg.Logger,
+		State: witness.FileState(cfg.DB + ".witness"), Logger: cfg.Logger, OnFork: f.OnFork,
 		Allow: func(ctx context.Context, cp *tlog.Checkpoint) error { return f.Verified(ctx, cp, wait) }}
 	lis, err := net.Listen("tcp", nc.WitnessListen)
 	if err != nil {

@@ -92,6 +92,11 @@ type Config struct {
 	WitnessInterval, WitnessBackoff, WitnessTimeout time.Duration
 	// Evidence: where evidence files are kept, and their limits (evidence.go).
 	Evidence EvidenceConfig
+	// SyncWitnesses, if positive, holds every receipt until that many of
+	// the Witnesses have cosigned a checkpoint covering its entry, for at
+	// most SyncTimeout (default 5s); see sync.go.
+	SyncWitnesses int
+	SyncTimeout   time.Duration
 	// Node, with Node.Follow set, makes this server a mediator node that
 	// follows a primary (node.go).
 	Node NodeConfig
@@ -151,6 +156,8 @@ type Server struct {
 	watchStop, watchDone chan struct{}
 	stopOnce             sync.Once
 	stopWitnesses        func()
+	replicas             *witness.Replicas // nil without SyncWitnesses
+	heldLogged           atomic.Int64      // unix nanos of the last held receipt logged
 	// follower copies the primary's log (a node; nil for a primary), and
 	// stopFollower ends it (node.go).
 	follower     *node.Follower
@@ -205,12 +212,17 @@ func Start(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, err
 	}
+	if err := s.syncConfig(); err != nil {
+		closeListeners()
+		return nil, err
+	}
+	cfg = s.cfg
 	var st *store.Store
 	var l *ledger.Ledger
 	if cfg.Node.Follow != "" {
 		st, l, err = s.openNode(cfg, genesis)
 	} else {
-		st, l, err = openLog(cfg, signer, genesis, committedHook(m))
+		st, l, err = openLog(cfg, signer, genesis, hooks{committed: committedHook(m), release: s.release()})
 	}
 	if err != nil {
 		closeListeners()
@@ -230,6 +242,11 @@ func Start(cfg Config) (*Server, error) {
 	evLimits.Store = evStore
 	svc.SetEvidence(evLimits)
 	cfg.Logger.Info("evidence store", "where", evWhere)
+	if err := s.copyEvidence(cfg, evStore); err != nil {
+		closeListeners()
+		s.closeLog(l, st)
+		return nil, err
+	}
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
 	s.cert.Store(&cert) // before the witness endpoint of a node serves with it
@@ -287,7 +304,7 @@ func Start(cfg Config) (*Server, error) {
 // existing file without a log (an empty file, or one whose genesis was
 // never committed) is an error, and a new file is removed again if the
 // log could not begin in it.
-func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (*store.Store, *ledger.Ledger, error) {
+func openLog(cfg Config, signer note.Signer, genesis []byte, hk hooks) (*store.Store, *ledger.Ledger, error) {
 	st, err := store.Open(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -308,7 +325,7 @@ func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int,
 			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (if it should hold one, check it with `server --verify-db %s`)", cfg.DB, cfg.DB))
 		}
 	}
-	l, err := openLedger(cfg, st, signer, genesis, committed)
+	l, err := openLedger(cfg, st, signer, genesis, hk)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNoGenesis) {
 			err = fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
@@ -320,12 +337,18 @@ func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int,
 	return st, l, nil
 }
 
+// hooks are the server's seams in the ledger (ledger.Config).
+type hooks struct {
+	committed func(int, time.Duration)
+	release   func(ctx context.Context, index, size uint64) error
+}
+
 // openLedger recovers the log. Recovery reads the whole right edge of the
 // tree and the latest entries through bbolt, which trusts the pages it
 // reads: a damaged page deeper in the file than store.Open checks can make
 // it panic or fault, which becomes an error here. (The ledger is not
 // running yet when it fails: nothing else holds the file.)
-func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (l *ledger.Ledger, err error) {
+func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte, hk hooks) (l *ledger.Ledger, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -333,7 +356,7 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte,
 		}
 	}()
 	lc := ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch, Committed: committed}
+		MaxBatch: cfg.MaxBatch, Committed: hk.committed, Release: hk.release}
 	if cfg.Commit != nil {
 		lc.Commit = func(b *store.Batch) error { return cfg.Commit(b, st.Commit) }
 	}
