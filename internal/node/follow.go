@@ -16,9 +16,6 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// errAlarm ends Run: the copy stopped on a verification failure.
-var errAlarm = errors.New("node: copy stopped by an alarm")
-
 // verifyError is a failure of the primary's data, not of the connection:
 // it raises the alarm.
 type verifyError struct {
@@ -231,13 +228,13 @@ func (f *Follower) wait(ctx context.Context, mine uint64) error {
 	defer cancel()
 	stream, err := f.client.API.Watch(wctx, &mvmv1.WatchRequest{From: mine})
 	if err != nil {
-		return fmt.Errorf("Watch: %w", err)
+		return fmt.Errorf("watch: %w", err)
 	}
 	if _, err := stream.Recv(); err != nil && wctx.Err() == nil {
 		if status.Code(err) == codes.OutOfRange {
-			return fmt.Errorf("Watch from %d: %w", mine, err)
+			return fmt.Errorf("watch from %d: %w", mine, err)
 		}
-		return fmt.Errorf("Watch: %w", err)
+		return fmt.Errorf("watch: %w", err)
 	}
 	return nil
 }
