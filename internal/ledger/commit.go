@@ -131,7 +131,7 @@ func (l *Ledger) lookup(p *pending) error {
 	for i, r := range p.batch {
 		p.keys[i] = store.MsgIDKey(r.adm.Author.URI(), r.adm.MessageID())
 		if _, ok := r.adm.Payload.(*mvmv1.Agreement); !ok {
-			if id := message.PackageID(r.adm.Payload); l.cache[id] == nil {
+			if id := message.PackageID(r.adm.Payload); id != "" && l.cache[id] == nil {
 				ids = append(ids, id)
 			}
 		}
@@ -229,6 +229,10 @@ func (l *Ledger) apply(p *pending, adm *entry.Admitted) error {
 		return nil
 	}
 	id := message.PackageID(adm.Payload)
+	if id == "" { // about no package (a report publication): the reducer judges it, no state changes
+		_, err := workflow.Apply(p.ag, nil, workflow.Input{Index: index, ReceivedAt: p.now, Author: adm.Author, Payload: adm.Payload})
+		return err
+	}
 	pkg, err := l.packageState(id, p.overlay, p.stored)
 	if err != nil {
 		return err
