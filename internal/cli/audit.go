@@ -42,10 +42,6 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: checkpoint: %w", err)
 	}
-	prev, err := a.state.load()
-	if err != nil {
-		return nil, err
-	}
 	a.e.printf("auditing %d entries of %s\n", cp.Size, cp.Origin)
 	progress := func(done, total uint64) {
 		if !a.quiet && total >= 10_000 {
@@ -69,12 +65,22 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 			return ev.visit(index, en)
 		}
 	}
-	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, o)
-	if err != nil {
-		a.e.proveFork(ctx, src, a.key, a.state.path, prev, signed, proof)
-		return nil, fmt.Errorf("FAILED: %w", err)
+	_, err = a.e.checkedLog(ctx, src, signed, a.state, proof, o, func(ver *audit.Verified, prev *tlog.Checkpoint) error {
+		return a.report(ctx, ver, prev)
+	})
+	if le := (*logError)(nil); errors.As(err, &le) {
+		return nil, fmt.Errorf("FAILED: %w", le.err)
 	}
-	rep := ver.Report
+	if err != nil {
+		return nil, err
+	}
+	return signed, nil
+}
+
+// report prints what the audit established, before its checkpoint is
+// saved.
+func (a *auditRun) report(ctx context.Context, ver *audit.Verified, prev *tlog.Checkpoint) error {
+	rep, cp, signed := ver.Report, ver.Checkpoint, ver.Signed
 	a.e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
 	a.printRevocations(rep)
 	if prev != nil {
@@ -90,21 +96,16 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	a.ag = rep.Agreement
 	if a.bodies != nil {
 		if err := a.bodies.report(a.e); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if a.evidence != nil {
 		if err := a.evidence.check(ctx, a.e, rep.Agreement); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	a.e.printf("audit: OK\n")
-	if a.state.path != "" {
-		if err := a.state.save(cp, signed); err != nil {
-			return nil, err
-		}
-	}
-	return signed, nil
+	return nil
 }
 
 // cosign signs the verified checkpoint with the mediator's cosigner key

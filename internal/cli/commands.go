@@ -44,8 +44,9 @@ func commands() []command {
 		{aboutPackage(&findingCmd{}), spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}},
 		{aboutPackage(&disputeCmd{}), spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}},
 		{aboutPackage(&ruleCmd{}), spec{name: "rule", args: "ID --decision TEXT [--dispute DISPUTE-ID]", summary: "sign a ruling on the package's open dispute (mediator)"}},
-		{&monthlyReportCmd{}, spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE]", longRunning: true, summary: "write the month's report (HTML and JSON), computed from the verified log"}},
-		{&verifyReportCmd{}, spec{name: "verify-report", args: "FILE.json", longRunning: true, summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}},
+		{&monthlyReportCmd{}, spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE] [--publish]", longRunning: true, summary: "write the month's report (HTML and JSON), computed from the verified log"}},
+		{&verifyReportCmd{}, spec{name: "verify-report", args: "FILE.json [--publish]", longRunning: true, summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}},
+		{&showReportCmd{}, spec{name: "show-report", args: "MONTH [--file FILE.json] [--state FILE]", longRunning: true, summary: "list the month's report publications from the verified log and say whether the report is agreed"}},
 		{&verifyForkCmd{}, spec{name: "verify-fork", args: "FILE [--log-key FILE]", identityOptional: true, summary: "check a fork proof offline: two checkpoints the log signed that no append-only log can both have signed"}},
 		{&statusCmd{}, spec{name: "status", summary: "print what the server says it is: the primary, or a mediator node with its copy's size, lag and alarm (exit 1 on an alarm)"}},
 	}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mvm-exchange/mvm/internal/testenv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -131,12 +132,10 @@ func TestSyncKillNine(t *testing.T) {
 	}
 
 	// The primary comes back on the same port after each kill.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 
 	// The node reads the primary as a mediator, over a new connection
 	// after each restart (gRPC backs off reconnecting a dead one).
