@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/entry"
@@ -91,7 +92,28 @@ type Options struct {
 	// it); an error ends the run. The entry is opened as far as it opens
 	// (with AgreementsOnly, other entries need not). show uses it to find
 	// every entry of a package, so that the server cannot withhold one.
+	//
+	// With Saved, it sees only the entries after the saved state.
 	Visit func(index uint64, o *entry.Opened) error
+	// Members keeps, for every package, the indexes of its entries
+	// (Report.Members; verify.Options.Members), in the saved state too.
+	Members bool
+	// Saved, if set, is the verifier state a client keeps between runs:
+	// the run resumes from it (verify.Resume, which refuses a damaged,
+	// edited or foreign state with verify.ErrState), verifies only the
+	// entries after it, and stores the new state once every entry is
+	// verified and, in VerifyLog, hashes to the signed checkpoint's root.
+	Saved SavedState
+}
+
+// SavedState is where a client keeps its verifier's state (Options.Saved).
+// The state is no signature: whoever can write it can forge one, so it is
+// kept where the client keeps its trust anchors.
+type SavedState interface {
+	// Load returns the saved state, nil if there is none yet.
+	Load() (io.ReadCloser, error)
+	// Store keeps the state save writes, whole or not at all.
+	Store(save func(io.Writer) error) error
 }
 
 // Report is what a successful audit established.
@@ -107,17 +129,37 @@ var (
 
 const chunk = 1024
 
-// Run audits entries [0, size) from src.
+// Run audits entries [0, size) from src (with Options.Saved, those after
+// the saved state).
 func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, error) {
+	rep, _, err := run(ctx, src, size, nil, o)
+	return rep, err
+}
+
+// run is Run; if root is not nil, the entries must hash to it, and only
+// then is the state saved. It returns the size the run resumed from.
+func run(ctx context.Context, src Source, size uint64, root []byte, o Options) (*Report, uint64, error) {
 	vo := verify.Options{Genesis: o.Genesis, Workers: o.Workers, SizeHint: size, RootAt: o.RootAt,
 		KeepHistory: o.KeepHistory, Bounded: o.Bounded, TempDir: o.TempDir, BoundedCache: boundedCache, Final: boundedSeen,
-		CRLs: o.CRLs, AgreementsOnly: o.AgreementsOnly, Visit: o.Visit,
+		CRLs: o.CRLs, AgreementsOnly: o.AgreementsOnly, Visit: o.Visit, Members: o.Members,
 		Certificate: func(sha []byte) ([]byte, error) { return src.Certificate(ctx, sha) }}
-	v, err := verify.New(vo)
+	v, err := open(vo, o.Saved)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer v.Close()
+	start := v.Size()
+	if err := expect(v, start, size, root); err != nil {
+		return nil, start, err
+	}
+	// A checkpoint seen before at the very size resumed from: its root is
+	// the resumed tree's (one below it is past; VerifyLog sees to that).
+	var rootAtStart []byte
+	if o.RootAt == start && start > 0 {
+		if rootAtStart, err = v.Root(); err != nil {
+			return nil, start, err
+		}
+	}
 	var leaves [][]byte
 	flush := func() error {
 		err := v.Push(leaves...)
@@ -127,7 +169,7 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		}
 		return err
 	}
-	err = src.Entries(ctx, 0, size, func(i uint64, leaf []byte) error {
+	err = src.Entries(ctx, start, size, func(i uint64, leaf []byte) error {
 		leaves = append(leaves, bytes.Clone(leaf))
 		if len(leaves) == chunk {
 			return flush()
@@ -141,10 +183,26 @@ func Run(ctx context.Context, src Source, size uint64, o Options) (*Report, erro
 		err = v.Flush()
 	}
 	if err != nil {
-		return nil, err
+		return nil, start, err
 	}
 	if v.Size() != size {
-		return nil, fmt.Errorf("log ends at %d entries, expected %d", v.Size(), size)
+		return nil, start, fmt.Errorf("log ends at %d entries, expected %d", v.Size(), size)
 	}
-	return v.Finish(o.AsOf)
+	if root != nil {
+		// Before the state is kept: a state is only ever of a log that
+		// hashes to a signed checkpoint.
+		if err := checkRoot(v, root); err != nil {
+			return nil, start, err
+		}
+	}
+	if o.Saved != nil {
+		if err := o.Saved.Store(v.Save); err != nil {
+			return nil, start, fmt.Errorf("keeping the verifier state: %w", err)
+		}
+	}
+	rep, err := v.Finish(o.AsOf)
+	if err == nil && o.RootAt == start && start > 0 {
+		rep.RootAt = rootAtStart
+	}
+	return rep, start, err
 }

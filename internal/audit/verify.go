@@ -67,14 +67,21 @@ func VerifyLog(ctx context.Context, src Source, signed []byte, logKey note.Verif
 	if prev != nil {
 		o.RootAt = prev.Size
 	}
-	rep, err := Run(ctx, src, cp.Size, o)
+	rep, start, err := run(ctx, src, cp.Size, cp.Hash, o)
 	if err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(rep.Root, cp.Hash) {
 		return nil, fmt.Errorf("the entries hash to a root other than the signed checkpoint's (size %d)", cp.Size)
 	}
-	if prev != nil && prev.Size > 0 && !bytes.Equal(rep.RootAt, prev.Hash) {
+	switch {
+	case prev == nil || prev.Size == 0:
+	case prev.Size < start && proof == nil:
+		// Resumed past it: only a consistency proof ties the two.
+		return nil, fmt.Errorf("cannot check against the checkpoint of size %d: the saved verifier state is past it, and no consistency proof was given", prev.Size)
+	case prev.Size < start:
+		// CheckAgainst verified the server's consistency proof.
+	case !bytes.Equal(rep.RootAt, prev.Hash):
 		return nil, fmt.Errorf("inconsistent with checkpoint of size %d: its first %d entries hash to another root", prev.Size, prev.Size)
 	}
 	return &Verified{Checkpoint: cp, Signed: signed, Report: rep}, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -29,7 +30,8 @@ type auditRun struct {
 	state    stateFile
 	quiet    bool
 	tempDir  string
-	bodies   *bodyAuditor // audit --key: opens sealed bodies (sealed_audit.go)
+	bodies   *bodyAuditor     // audit --key: opens sealed bodies (sealed_audit.go)
+	evidence *evidenceAuditor // audit --evidence (audit_evidence.go)
 }
 
 // run audits src up to the checkpoint signed, checking consistency with
@@ -39,10 +41,6 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	cp, err := a.key.checkpoint(signed)
 	if err != nil {
 		return nil, fmt.Errorf("FAILED: checkpoint: %w", err)
-	}
-	prev, err := a.state.load()
-	if err != nil {
-		return nil, err
 	}
 	a.e.printf("auditing %d entries of %s\n", cp.Size, cp.Origin)
 	progress := func(done, total uint64) {
@@ -57,11 +55,33 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 		o.Visit = a.bodies.visit
 		defer a.bodies.wait() // a failed audit's workers too
 	}
-	ver, err := audit.VerifyLog(ctx, src, signed, a.key, prev.checkpoint(), proof, o)
-	if err != nil {
-		return nil, fmt.Errorf("FAILED: %w", err)
+	if ev := a.evidence; ev != nil {
+		bodies := o.Visit
+		o.Visit = func(index uint64, en *entry.Opened) error {
+			if bodies != nil {
+				if err := bodies(index, en); err != nil {
+					return err
+				}
+			}
+			return ev.visit(index, en)
+		}
 	}
-	rep := ver.Report
+	_, err = a.e.checkedLog(ctx, src, signed, a.state, proof, o, func(ver *audit.Verified, prev *tlog.Checkpoint) error {
+		return a.report(ctx, ver, prev)
+	})
+	if le := (*logError)(nil); errors.As(err, &le) {
+		return nil, fmt.Errorf("FAILED: %w", le.err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return signed, nil
+}
+
+// report prints what the audit established, before its checkpoint is
+// saved.
+func (a *auditRun) report(ctx context.Context, ver *audit.Verified, prev *tlog.Checkpoint) error {
+	rep, cp, signed := ver.Report, ver.Checkpoint, ver.Signed
 	a.e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
 	a.printRevocations(rep)
 	if prev != nil {
@@ -77,16 +97,16 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	a.ag = rep.Agreement
 	if a.bodies != nil {
 		if err := a.bodies.report(a.e); err != nil {
-			return nil, err
+			return err
+		}
+	}
+	if a.evidence != nil {
+		if err := a.evidence.check(ctx, a.e, rep.Agreement); err != nil {
+			return err
 		}
 	}
 	a.e.printf("audit: OK\n")
-	if a.state.path != "" {
-		if err := a.state.save(cp, signed); err != nil {
-			return nil, err
-		}
-	}
-	return signed, nil
+	return nil
 }
 
 // cosign signs the verified checkpoint with the mediator's cosigner key

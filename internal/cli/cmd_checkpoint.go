@@ -12,6 +12,7 @@ import (
 
 // checkpointCmd prints a checkpoint with its cosignatures, counted here.
 type checkpointCmd struct {
+	statePath string // --state, and the verifier's state beside it
 	size      uint64
 	witnessed bool
 }
@@ -19,6 +20,7 @@ type checkpointCmd struct {
 func (c *checkpointCmd) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.size, "size", 0, "the checkpoint of this size (default the latest)")
 	fs.BoolVar(&c.witnessed, "witnessed", false, "the latest checkpoint cosigned by the witness quorum")
+	stateFlag(fs, &c.statePath) // the witnesses are counted under the agreement derived with it
 }
 
 func (c *checkpointCmd) run(e *env, args []string) error {
@@ -40,7 +42,7 @@ func (c *checkpointCmd) run(e *env, args []string) error {
 		// Counted here, under the agreement in force at the checkpoint's
 		// size, derived from the log up to it: the server's count and its
 		// GetAgreement are not taken.
-		ver, err := e.verifiedLog(ctx, cl, "", resp.Checkpoint, audit.Options{AgreementsOnly: true})
+		ver, err := e.verifiedLog(ctx, cl, c.statePath, resp.Checkpoint, audit.Options{AgreementsOnly: true})
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func commands() []command {
 		{&submitCmd{}, spec{name: "submit", args: "--lat DEG --lon DEG [--summary TEXT] [--to PARTY[,PARTY]]", summary: "submit a target package (submitter); prints the package id first"}},
 		{aboutPackage(&ackCmd{}), spec{name: "ack", args: "ID [--note TEXT]", summary: "acknowledge a package (responder)"}},
 		{aboutPackage(&reportCmd{}), spec{name: "report", args: "ID --outcome raid|destroyed|arrests|not-found|no-access|declined [--note TEXT]", summary: "report the action taken on a package (responder)"}},
-		{&auditCmd{}, spec{name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR]", summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit", longRunning: true, identityOptional: true}},
+		{&auditCmd{}, spec{name: "audit", args: "[--state FILE] [--bundle FILE] [--log-key FILE] [--agreement FILE] [--crl FILE ...] [--temp-dir DIR] [--evidence]", summary: "verify the whole log: every entry, the workflow, the checkpoint, consistency with the last audit; --evidence: every stored evidence file", longRunning: true, identityOptional: true}},
 		{&backupCmd{}, spec{name: "backup", args: "--out FILE", longRunning: true, summary: "operators: save a consistent copy of the server's database (a file a server can start on)"}},
 		{&benchCmd{}, spec{name: "bench", args: "[--duration 10s] [--concurrency 64] [--payload-bytes 512] [--connections 4] [--json] [--unary] [--receipts FILE] [--max N] [--cpu-profile FILE] [--force] [--mix package=1,ack=1,report=1,rfi=2] [--packages N]", summary: "drive the server with real signed appends and report throughput and latency", identityOptional: true, longRunning: true}},
 		{&verifyReceiptCmd{}, spec{name: "verify-receipt", args: "FILE [--log-key FILE]", identityOptional: true, summary: "verify a receipt offline: log signature, inclusion proof, and the logged entry"}},
@@ -44,8 +44,11 @@ func commands() []command {
 		{aboutPackage(&findingCmd{}), spec{name: "finding", args: "ID --verdict confirmed|inconclusive|contradicted --reason TEXT", summary: "record a verification finding (mediator)"}},
 		{aboutPackage(&disputeCmd{}), spec{name: "dispute", args: "ID --reason TEXT [--finding FINDING-ID]", summary: "dispute a package or a finding (submitter or responder)"}},
 		{aboutPackage(&ruleCmd{}), spec{name: "rule", args: "ID --decision TEXT [--dispute DISPUTE-ID]", summary: "sign a ruling on the package's open dispute (mediator)"}},
-		{&monthlyReportCmd{}, spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE]", longRunning: true, summary: "write the month's report (HTML and JSON), computed from the verified log"}},
-		{&verifyReportCmd{}, spec{name: "verify-report", args: "FILE.json", longRunning: true, summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}},
+		{&monthlyReportCmd{}, spec{name: "monthly-report", args: "[--month YYYY-MM] [--out DIR] [--state FILE] [--publish]", longRunning: true, summary: "write the month's report (HTML and JSON), computed from the verified log"}},
+		{&verifyReportCmd{}, spec{name: "verify-report", args: "FILE.json [--publish]", longRunning: true, summary: "recompute a monthly report's JSON from the log at its checkpoint and compare"}},
+		{&showReportCmd{}, spec{name: "show-report", args: "MONTH [--file FILE.json] [--state FILE]", longRunning: true, summary: "list the month's report publications from the verified log and say whether the report is agreed"}},
+		{&verifyForkCmd{}, spec{name: "verify-fork", args: "FILE [--log-key FILE]", identityOptional: true, summary: "check a fork proof offline: two checkpoints the log signed that no append-only log can both have signed"}},
+		{&statusCmd{}, spec{name: "status", summary: "print what the server says it is: the primary, or a mediator node with its copy's size, lag and alarm (exit 1 on an alarm)"}},
 	}
 }
 

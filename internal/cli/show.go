@@ -55,7 +55,8 @@ func (e *env) openedPackage(ctx context.Context, c *mvmclient.Client, id, stateP
 		return nil, nil, err
 	}
 	// The scan that derives the agreements also finds every entry of the
-	// package the log holds: the server cannot withhold one.
+	// package the log holds (or, with --state, the package members the
+	// saved verifier state keeps): the server cannot withhold one.
 	var inLog []uint64
 	visit := func(index uint64, o *entry.Opened) error {
 		if o.Payload != nil && !o.IsAgreement() && message.PackageID(o.Payload) == id {
@@ -66,6 +67,11 @@ func (e *env) openedPackage(ctx context.Context, c *mvmclient.Client, id, stateP
 	ver, err := e.verifiedLog(ctx, c, statePath, nil, audit.Options{AgreementsOnly: true, Visit: visit})
 	if err != nil {
 		return nil, nil, err
+	}
+	if ver.Members != nil {
+		// With --state, the verifier resumed: it visited only the entries
+		// logged since, and its package members hold them all.
+		inLog = ver.Members[id]
 	}
 	sent, err := leafIndexes(resp.Leaves, ver.Checkpoint.Size)
 	if err != nil {

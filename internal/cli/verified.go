@@ -2,34 +2,32 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/verify"
 	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // verifiedLog is the one way a command that shows, signs or counts what
 // the log holds gets at it (DESIGN invariant 8): a checkpoint (signed, as
-// the caller fetched it, or else the server's latest) must verify under the
-// pinned log key and be consistent with the checkpoint saved in statePath,
-// if any. The log is then verified up to it with the auditor's code
-// (audit.VerifyLog with o), from the pinned genesis. The newer checkpoint
-// is saved in statePath, as audit saves it.
+// the caller fetched it, or else the server's latest) is verified with
+// the log up to it by checkedLog, from the pinned genesis. Commands of the
+// agreements only (show, amend, checkpoint, watch) with --state keep their
+// verifier's state beside it (verifierState), and verify only the entries
+// logged since.
 func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, o audit.Options) (*audit.Verified, error) {
 	key, err := e.logVerifier("")
 	if err != nil {
 		return nil, err
 	}
 	if _, o.Genesis, err = e.pinnedAgreement(""); err != nil {
-		return nil, err
-	}
-	state := stateFile{path: statePath, key: key}
-	prev, err := state.load()
-	if err != nil {
 		return nil, err
 	}
 	if signed == nil {
@@ -39,11 +37,50 @@ func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath st
 		}
 		signed = resp.Checkpoint
 	}
-	ver, err := audit.VerifyLog(ctx, c, signed, key, prev.checkpoint(), consistencyProof(ctx, c), o)
-	if err != nil {
-		return nil, fmt.Errorf("the log does not verify, nothing done: %w", err)
+	if statePath != "" && o.AgreementsOnly && !o.Bounded {
+		o.Saved, o.Members = verifierState{path: statePath + verifierStateSuffix}, true
 	}
-	if statePath != "" && (prev == nil || ver.Checkpoint.Size > prev.Size) {
+	ver, err := e.checkedLog(ctx, c, signed, stateFile{path: statePath, key: key}, consistencyProof(ctx, c), o, nil)
+	if le := (*logError)(nil); errors.As(err, &le) {
+		return nil, fmt.Errorf("the log does not verify, nothing done: %w", le.err)
+	}
+	return ver, err
+}
+
+// logError is checkedLog's failure of the log itself (not of the state
+// file, nor of accept): each caller says it in its own words.
+type logError struct{ err error }
+
+func (e *logError) Error() string { return e.err.Error() }
+func (e *logError) Unwrap() error { return e.err }
+
+// checkedLog is the one path by which the client believes a log, for
+// audit and for every command through verifiedLog: signed must verify
+// under the pinned log key and be consistent with the checkpoint saved in
+// state, if any (with proof, the server's consistency proof); the log
+// from src is then verified up to it (audit.VerifyLog with o), then
+// accept, if not nil, runs on it (audit prints and opens bodies there),
+// and the checkpoint is saved in state, unless older than the one there.
+func (e *env) checkedLog(ctx context.Context, src audit.Source, signed []byte, state stateFile, proof audit.ProofFunc,
+	o audit.Options, accept func(ver *audit.Verified, prev *tlog.Checkpoint) error) (*audit.Verified, error) {
+	prev, err := state.load()
+	if err != nil {
+		return nil, err
+	}
+	ver, err := audit.VerifyLog(ctx, src, signed, state.key, prev.checkpoint(), proof, o)
+	if err != nil {
+		e.proveFork(ctx, src, state.key, state.path, prev, signed, proof)
+		if vs, ok := o.Saved.(verifierState); ok && (errors.Is(err, verify.ErrState) || errors.Is(err, audit.ErrSavedAhead)) {
+			err = fmt.Errorf("%s: %w (remove it to verify the log from its start)", vs.path, err)
+		}
+		return nil, &logError{err}
+	}
+	if accept != nil {
+		if err := accept(ver, prev.checkpoint()); err != nil {
+			return nil, err
+		}
+	}
+	if state.path != "" && (prev == nil || ver.Checkpoint.Size >= prev.Size) {
 		if err := state.save(ver.Checkpoint, ver.Signed); err != nil {
 			return nil, err
 		}
@@ -61,7 +98,7 @@ func consistencyProof(ctx context.Context, c *mvmclient.Client) audit.ProofFunc 
 
 // stateFlag registers --state for the commands that verify what they show.
 func stateFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "state", "", "checkpoint state file (as audit --state): what is shown must be consistent with the checkpoint saved there, and the newer one is saved")
+	fs.StringVar(p, "state", "", "checkpoint state file (as audit --state): what is shown must be consistent with the checkpoint saved there, and the newer one is saved; the verifier's state is kept beside it (FILE"+verifierStateSuffix+"), so the next run verifies only new entries")
 }
 
 // verifiedBreaches derives the breaches of req (a party, an as-of time) on

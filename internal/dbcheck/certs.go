@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/mvm-exchange/mvm/internal/identity"
@@ -52,4 +53,13 @@ func (c *checker) author(sha []byte) (identity.Identity, error) {
 		return s.id, nil
 	}
 	return identity.Identity{}, fmt.Errorf("signer certificate %x is not stored (or is damaged)", sha)
+}
+
+// certificate is the verifier's source of signer certificates: those
+// stored that passed checkCerts.
+func (c *checker) certificate(sha []byte) ([]byte, error) {
+	if s, ok := c.certs[string(sha)]; ok {
+		return s.cert.Raw, nil
+	}
+	return nil, errors.New("is not stored (or is damaged)")
 }

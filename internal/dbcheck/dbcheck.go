@@ -12,13 +12,18 @@
 // and, in one bbolt read transaction:
 //
 //   - every bucket of the layout exists (see package store);
-//   - entries: consecutive 8-byte indexes from 0; every leaf decodes, says
-//     its own index, and has a receive time no earlier than the previous
-//     entry's; entry 0 is the genesis agreement, signed by every party;
-//     every later entry passes entry.Admit under the agreement in force
-//     (the signer's certificate is stored, chains to its party's CA at the
-//     receive time, and its key signed the exact envelope bytes), and an
-//     amendment passes workflow.Amend;
+//   - entries: consecutive 8-byte indexes from 0, fed in order to the
+//     log's verifier (package verify) in keep-going mode, the one the
+//     auditor runs: every leaf decodes and says its own index; entry 0 is
+//     the genesis agreement, signed by every party; every later entry is
+//     signed by the stored certificate it names, which chains to its
+//     party's CA under the agreement in force at its receive time; an
+//     amendment passes workflow.Amend; receive times follow each other
+//     within the agreement's clock skew (entry.CheckReceived); no author
+//     reuses a message id; the workflow reducer accepts every entry. Each
+//     entry at fault is listed with its index, and not applied, so what
+//     depends on it (an acknowledgement of a package whose entry failed)
+//     is listed too;
 //   - hashes: the Merkle tree recomputed from the leaves equals every
 //     stored node, at every level, and no node is stored beyond it (damage
 //     is named by level and index; a file in the layout before hashes,
@@ -37,9 +42,9 @@
 //     one): exactly what rebuilding it writes (ledger.PackageIndexRecords,
 //     which replays each package with the reducer), nothing extra.
 //
-// Beyond that index it does not judge the workflow (that is the auditor's
-// job: start a server on the file and run `client audit`), and it needs
-// no key but those the log itself holds.
+// It needs no key but those the log itself holds: it does not check the
+// parties' CRLs (`client audit` does, with the CRL files), nor that the
+// genesis is one a client pinned.
 package dbcheck
 
 import (
@@ -146,9 +151,9 @@ type checker struct {
 	oldNodes *bolt.Bucket
 
 	certs map[string]*signer
-	// history holds the agreements of the log in order, as the entries
-	// establish them; genesis is entry 0's, parsed even if its signatures
-	// fail, for its log key.
+	// history holds the agreements of the log in order, as the verifier
+	// established them; genesis is entry 0's, parsed even if its
+	// signatures fail, for its log key.
 	history []*agreement.Agreement
 	genesis *agreement.Agreement
 	// size is the number of consecutive entries from 0.

@@ -226,6 +226,28 @@ func editEntry(i uint64, edit func(e *mvmv1.Entry, env *mvmv1.Envelope)) func(tx
 	}
 }
 
+// replant stores at index i the signed envelope of entry from, as if the
+// server had logged it there (its own receive time and signer): every
+// signature verifies, only what the log's order means is wrong.
+func replant(i, from uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(entries))
+		at, err := entry.DecodeLeaf(b.Get(u64(i)))
+		if err != nil {
+			return err
+		}
+		src, err := entry.DecodeLeaf(b.Get(u64(from)))
+		if err != nil {
+			return err
+		}
+		leaf, err := entry.NewLeaf(i, at.ReceivedAt.AsTime(), src.Envelope, src.PeerCertificateSha256)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(i), leaf)
+	}
+}
+
 func del(key []byte, path ...string) func(tx *bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		b, err := bucket(tx, path...)
@@ -314,13 +336,17 @@ func TestDamage(t *testing.T) {
 			[]want{{entries, ""}, {hashes, "differs from the hash of entry 3"}}, []string{hashes, cps}},
 		{"genesis signature", editEntry(0, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			env.Signatures[1].Sig[0] ^= 1
-		}), []want{{entries, "agreement: "}}, []string{hashes, cps}},
+		}), []want{{entries, "signature 1: signature does not verify"}}, []string{hashes, cps}},
 		{"entry signature", editEntry(3, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			env.Signatures[0].Sig[0] ^= 1
 		}), []want{{entries, "signature"}}, []string{hashes, cps}},
 		{"receive time backwards", editEntry(5, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			e.ReceivedAt = timestamppb.New(e.ReceivedAt.AsTime().Add(-time.Hour))
-		}), []want{{entries, "before the previous entry"}}, []string{hashes, cps}},
+		}), []want{{entries, "ahead of the receive time"}}, []string{hashes, cps}},
+		{"message id reused", replant(7, 2),
+			[]want{{entries, "message id"}, {entries, "already used at index 2"}}, []string{hashes, cps, msgids, packages}},
+		{"workflow", replant(1, 7),
+			[]want{{entries, "workflow refuses it"}}, []string{hashes, cps, msgids, packages}},
 		{"signer fingerprint", editEntry(4, func(e *mvmv1.Entry, env *mvmv1.Envelope) {
 			e.PeerCertificateSha256[0] ^= 1
 		}), []want{{entries, "is not stored"}}, []string{hashes, cps, msgids, packages}},
@@ -332,7 +358,7 @@ func TestDamage(t *testing.T) {
 				return err
 			}
 			return b.Put(u64(5), a)
-		}, []want{{entries, "says it is entry 5"}, {entries, "says it is entry 4"}}, []string{hashes, cps, msgids, packages}},
+		}, []want{{entries, "leaf claims index 5"}, {entries, "leaf claims index 4"}}, []string{hashes, cps, msgids, packages}},
 		{"missing entry", del(u64(9), entries),
 			[]want{{cps, "covers 10 entries; the log has 9"}, {meta, "says 10 entries; the log has 9"}, {msgids, "beyond"}, {packages, "beyond"}}, []string{hashes}},
 		{"leaf node", flip(node(0, 2), hashes),

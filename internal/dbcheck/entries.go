@@ -1,82 +1,101 @@
 package dbcheck
 
 import (
-	"crypto/x509"
 	"fmt"
-	"time"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
-	"github.com/mvm-exchange/mvm/internal/envelope"
-	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
-	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
-	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// chunk is how many entries are verified in parallel at a time.
+// chunk is how many entries are pushed to the verifier at a time.
 const chunk = 1024
-
-// work is one entry on its way through the check.
-type work struct {
-	i    uint64
-	leaf []byte
-	// ag and cert, if ag is set: entry.Admit is still to run (in parallel).
-	ag       *agreement.Agreement
-	cert     *x509.Certificate
-	envelope []byte
-	at       time.Time
-	// bad are problems with the entry itself; noIndex means its index
-	// records cannot be computed; notes are other problems.
-	bad     []string
-	badSig  bool // a signature failed (one is enough to say so)
-	noIndex bool
-	notes   []string
-}
 
 // entryState is the state of the pass over the entries.
 type entryState struct {
-	tree     *tlog.Tree
+	v        *verify.Verifier
 	cps      bucketCursor
 	cpK, cpV []byte
-	lastTime time.Time
-	work     []*work
 	cpWork   []*cpWork
 }
 
+// checkEntriesAndTree feeds the stored entries, in key order from 0, to
+// the log's verifier (package verify) in keep-going mode: every entry it
+// finds at fault (its shape and index, signature, certificate under the
+// agreement in force, receive time, message id, the workflow reducer) is
+// listed as damage, and the check goes on. What only the file has is
+// checked as the verifier places each leaf: the stored tree nodes
+// (compareNode), the index records and the checkpoints at its size.
 func (c *checker) checkEntriesAndTree() {
 	if c.entries == nil {
 		return
 	}
 	st := &entryState{cps: cursor(c.checkpoints)}
-	st.tree, _ = tlog.NewTree(0, nil)
 	st.cpK, st.cpV = st.cps.first()
-	gap := false
+	hint := uint64(0)
+	if c.meta != nil {
+		hint, _ = index(c.meta.Get([]byte(store.MetaSize)))
+	}
+	v, err := verify.New(verify.Options{
+		Certificate: c.certificate, SizeHint: hint, Node: c.compareNode,
+		// The package states and message ids in temporary files: the
+		// memory does not grow with the log.
+		Bounded: true,
+		OnFault: func(e *verify.EntryError) {
+			c.damagedEntries[e.Index] = true
+			c.damage(store.BucketEntries, fmt.Sprint(e.Index), "%v", e.Err)
+		},
+		Visit: func(i uint64, o *entry.Opened) error {
+			c.visit(st, i, o)
+			return nil
+		},
+	})
+	if err != nil {
+		c.damage(store.BucketEntries, "", "cannot be verified: %v", err)
+		return
+	}
+	defer v.Close()
+	st.v = v
+	pushed, gap := uint64(0), false
+	var leaves [][]byte
+	push := func() {
+		// The leaves are bbolt's memory, valid while the transaction is open.
+		if err := v.Push(leaves...); err != nil {
+			c.damage(store.BucketEntries, "", "verifying the entries failed: %v", err)
+		}
+		leaves = leaves[:0]
+		c.verifyCheckpoints(st)
+	}
 	cur := c.entries.Cursor()
-	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+	for k, val := cur.First(); k != nil; k, val = cur.Next() {
 		i, ok := index(k)
 		switch {
 		case !ok:
 			c.damage(store.BucketEntries, numKey(k), "key is not an 8-byte index")
-		case v == nil:
+		case val == nil:
 			c.damage(store.BucketEntries, numKey(k), "is a bucket, not an entry")
 		case gap:
-			c.damage(store.BucketEntries, numKey(k), "follows missing entry %d", c.size+uint64(len(st.work)))
-		case i != c.size+uint64(len(st.work)):
-			c.flush(st)
-			c.damage(store.BucketEntries, fmt.Sprint(c.size), "missing (the next stored entry is %d)", i)
+			c.damage(store.BucketEntries, numKey(k), "follows missing entry %d", pushed)
+		case i != pushed:
+			c.damage(store.BucketEntries, fmt.Sprint(pushed), "missing (the next stored entry is %d)", i)
 			gap = true
 		default:
-			// The slices stay valid while the read transaction is open.
-			st.work = append(st.work, c.prepare(i, v, &st.lastTime))
-			if len(st.work) == chunk {
-				c.flush(st)
+			leaves = append(leaves, val)
+			pushed++
+			if len(leaves) == chunk {
+				push()
 			}
 		}
 	}
-	c.flush(st)
+	push()
+	if err := v.Flush(); err != nil {
+		c.damage(store.BucketEntries, "", "verifying the entries failed: %v", err)
+	}
+	c.verifyCheckpoints(st)
+	c.size = v.Size()
+	c.history = v.Agreements()
 	c.rep.Entries = c.size
 	for ; st.cpK != nil; st.cpK, st.cpV = st.cps.next() {
 		c.rep.Checkpoints++
@@ -96,63 +115,45 @@ func (c *checker) checkEntriesAndTree() {
 	}
 }
 
-// flush verifies the signatures of the pending entries in parallel, then
-// takes them in log order through the index records, the tree and the
-// checkpoints at their sizes, whose signatures it verifies in parallel.
-func (c *checker) flush(st *entryState) {
-	// entry.Admit, its signatures verified in batches (the verifier's own
-	// parallel verification).
-	verify.VerifyParallel(0, len(st.work), func(j int) []envelope.Check {
-		w := st.work[j]
-		if w.ag == nil {
-			return nil
-		}
-		_, checks, err := entry.Prepare(w.ag, w.envelope, w.cert, w.at)
-		if err != nil {
-			w.bad = append(w.bad, err.Error())
-		}
-		return checks
-	}, func(j int, err error) {
-		if w := st.work[j]; !w.badSig {
-			w.bad, w.badSig = append(w.bad, err.Error()), true
-		}
-	})
-	for _, w := range st.work {
-		key := fmt.Sprint(w.i)
-		for _, b := range w.bad {
-			c.damage(store.BucketEntries, key, "%s", b)
-			c.damagedEntries[w.i] = true
-		}
-		for _, n := range w.notes {
-			c.damage(store.BucketEntries, key, "%s", n)
-		}
-		if w.noIndex {
-			c.damagedEntries[w.i] = true
-		} else {
-			c.checkIndexRecords(w.i, w.leaf)
-		}
-		c.size++
-		if err := st.tree.Append(tlog.LeafHash(w.leaf), c.compareNode); err != nil {
-			c.damage(store.BucketEntries, key, "extending the tree: %v", err) // cannot happen: leaf hashes are 32 bytes
-		}
-		// Every checkpoint up to this size: those of a smaller size were
-		// passed over (malformed keys or size 0).
-		for st.cpK != nil {
-			sz, ok := index(st.cpK)
-			if ok && sz > c.size {
-				break
+// visit is what dbcheck does with each entry the verifier places, faulty
+// or not, in log order: entry 0's log key (for the checkpoints, even if
+// its signatures fail), the index records, and the stored checkpoints up
+// to the new size, with the root there.
+func (c *checker) visit(st *entryState, i uint64, o *entry.Opened) {
+	if i == 0 && o != nil {
+		if ap, ok := o.Payload.(*mvmv1.Agreement); ok {
+			if g, err := agreement.Parse(ap, 0); err == nil {
+				c.genesis = g
 			}
-			if !ok || sz < c.size {
-				c.badCheckpointKey(st.cpK)
-			} else if root, err := st.tree.Root(); err != nil {
-				c.damage(store.BucketEntries, key, "tree root: %v", err)
-			} else {
-				st.cpWork = append(st.cpWork, &cpWork{size: sz, signed: st.cpV, root: root})
-			}
-			st.cpK, st.cpV = st.cps.next()
 		}
 	}
-	st.work = st.work[:0]
+	if o != nil && o.Payload != nil {
+		c.checkIndexRecords(i, o)
+	} else {
+		c.damagedEntries[i] = true // what it should index is unknown
+	}
+	size := i + 1
+	// Every checkpoint up to this size: those of a smaller size were
+	// passed over (malformed keys or size 0).
+	for st.cpK != nil {
+		sz, ok := index(st.cpK)
+		if ok && sz > size {
+			break
+		}
+		if !ok || sz < size {
+			c.badCheckpointKey(st.cpK)
+		} else if root, err := st.v.Root(); err != nil {
+			c.damage(store.BucketEntries, fmt.Sprint(i), "tree root: %v", err)
+		} else {
+			st.cpWork = append(st.cpWork, &cpWork{size: sz, signed: st.cpV, root: root})
+		}
+		st.cpK, st.cpV = st.cps.next()
+	}
+}
+
+// verifyCheckpoints verifies the checkpoints collected so far, in
+// parallel, and lists their damage in order.
+func (c *checker) verifyCheckpoints(st *entryState) {
 	verify.Parallel(0, len(st.cpWork), func(lo, hi int) {
 		for _, cw := range st.cpWork[lo:hi] {
 			c.verifyCheckpoint(cw)
@@ -166,85 +167,4 @@ func (c *checker) flush(st *entryState) {
 		}
 	}
 	st.cpWork = st.cpWork[:0]
-}
-
-// prepare does the checks of the leaf at index i that must run in log
-// order: its shape, its receive time after *lastTime, and agreements
-// (each changes who may sign what follows). The signature checks of other
-// entries are left to flush, in parallel.
-func (c *checker) prepare(i uint64, leaf []byte, lastTime *time.Time) *work {
-	w := &work{i: i, leaf: leaf}
-	bad := func(format string, args ...any) *work {
-		w.bad = append(w.bad, fmt.Sprintf(format, args...))
-		return w
-	}
-	// The leaf and its envelope's type only, in log order: the rest of a
-	// non-agreement entry is opened by entry.Prepare, on the workers.
-	e, err := entry.DecodeLeaf(leaf)
-	if err != nil {
-		w.noIndex = true
-		return bad("%v", err)
-	}
-	if e.Index != i {
-		bad("the leaf says it is entry %d", e.Index)
-	}
-	w.at = e.ReceivedAt.AsTime()
-	if w.at.Before(*lastTime) {
-		w.notes = append(w.notes, fmt.Sprintf("received at %s, before the previous entry (%s)",
-			w.at.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano)))
-	}
-	*lastTime = w.at
-	env, err := envelope.Parse(e.Envelope)
-	if err != nil {
-		w.noIndex = true
-		return bad("envelope: %v", err)
-	}
-	isAgreement := env.PayloadType == message.TypeAgreement
-	var current *agreement.Agreement
-	if n := len(c.history); n > 0 {
-		current = c.history[n-1]
-	}
-	switch {
-	case i == 0 && !isAgreement:
-		w.noIndex = true
-		return bad("entry 0 is a %s, not the genesis agreement", env.PayloadType)
-	case current == nil && i > 0:
-		return bad("no valid agreement precedes it")
-	case i > 0:
-		s, ok := c.certs[string(e.PeerCertificateSha256)]
-		if !ok {
-			w.noIndex = true
-			return bad("signer certificate %x is not stored (or is damaged)", e.PeerCertificateSha256)
-		}
-		if !isAgreement {
-			w.ag, w.cert, w.envelope = current, s.cert, e.Envelope
-			return w
-		}
-		if _, err := entry.Admit(current, e.Envelope, s.cert, w.at); err != nil {
-			return bad("%v", err)
-		}
-	}
-	// The genesis agreement or an amendment.
-	o, err := entry.OpenDecoded(leaf, e)
-	if err != nil {
-		w.noIndex = true
-		return bad("payload: %v", err)
-	}
-	ap := o.Payload.(*mvmv1.Agreement)
-	if i == 0 {
-		if g, err := agreement.Parse(ap, 0); err == nil {
-			c.genesis = g // for the log key, even if a signature fails below
-		}
-	}
-	next, err := workflow.Amend(current, env, ap, i, w.at)
-	if err != nil {
-		if i == 0 && c.genesis != nil {
-			// Check what follows under the genesis as it reads, so that one
-			// bad signature on it is one damage, not one per entry.
-			c.history = append(c.history, c.genesis)
-		}
-		return bad("agreement: %v", err)
-	}
-	c.history = append(c.history, next)
-	return w
 }

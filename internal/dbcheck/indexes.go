@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/store"
 )
 
 // checkIndexRecords checks that the records rebuilding would write for
-// entry i are stored.
-func (c *checker) checkIndexRecords(i uint64, leaf []byte) {
-	r, err := ledger.IndexRecords(i, leaf, c.author)
+// entry i, o, are stored.
+func (c *checker) checkIndexRecords(i uint64, o *entry.Opened) {
+	r, err := ledger.IndexRecordsOpened(i, o, c.author)
 	if err != nil {
 		if !c.damagedEntries[i] {
 			c.damage(store.BucketEntries, fmt.Sprint(i), "index records: %v", err)

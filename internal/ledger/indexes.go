@@ -14,11 +14,17 @@ import (
 // committed it. author returns the identity of a stored signer
 // certificate, by SHA-256 (nil, error if it is not stored).
 func IndexRecords(i uint64, leaf []byte, author func(sha []byte) (identity.Identity, error)) (store.IndexRecords, error) {
-	var r store.IndexRecords
 	o, err := entry.Open(leaf)
 	if err != nil {
-		return r, err
+		return store.IndexRecords{}, err
 	}
+	return IndexRecordsOpened(i, o, author)
+}
+
+// IndexRecordsOpened is [IndexRecords] for a leaf the caller opened
+// (dbcheck gets it opened from the verifier).
+func IndexRecordsOpened(i uint64, o *entry.Opened, author func(sha []byte) (identity.Identity, error)) (store.IndexRecords, error) {
+	var r store.IndexRecords
 	r.Agreement = o.IsAgreement()
 	if i == 0 {
 		return r, nil // genesis: no peer, no message id index

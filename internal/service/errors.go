@@ -41,9 +41,11 @@ var codeOf = []struct {
 	{envelope.ErrBadSignature, codes.InvalidArgument},
 	{envelope.ErrUnsupportedKey, codes.InvalidArgument},
 	{agreement.ErrInvalid, codes.InvalidArgument},
+	{ledger.ErrReplica, codes.FailedPrecondition},
 	{ledger.ErrClosed, codes.Unavailable},
 	{ledger.ErrCommit, codes.Unavailable},
 	{ledger.ErrRetry, codes.Unavailable},
+	{ledger.ErrNotReplicated, codes.Unavailable},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

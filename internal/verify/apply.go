@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -18,7 +19,7 @@ import (
 func (v *Verifier) segments(ds []*decoded) error {
 	start := 0
 	for i, d := range ds {
-		if d.index == 0 || isAgreement(d.e.Envelope) {
+		if d.agreement() {
 			if err := v.verifyParallel(ds[start:i]); err != nil {
 				return err
 			}
@@ -40,66 +41,105 @@ func (v *Verifier) segments(ds []*decoded) error {
 // apply runs the reducer and extends the tree, in order.
 func (v *Verifier) apply(ds []*decoded) error {
 	for _, d := range ds {
-		if d.err != nil {
-			return &EntryError{d.index, d.err}
-		}
-		if err := v.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.cert, d.adm.Author.String()}}); err != nil {
-			return err
-		}
-		if err := v.common(d); err != nil {
-			return err
-		}
-		sum := sha256.Sum256([]byte(d.adm.Author.URI() + "\x00" + d.adm.MessageID()))
-		key := [16]byte(sum[:16])
-		prev, dup, err := v.states.useMsgID(key, d.index)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return &EntryError{d.index, fmt.Errorf("message id %q of %s was already used at index %d", d.adm.MessageID(), d.adm.Author, prev)}
-		}
-		id := message.PackageID(d.adm.Payload)
-		pkg, err := v.states.pkg(id)
-		if err != nil {
-			return err
-		}
-		next, err := workflow.Apply(v.ag, pkg, workflow.Input{Index: d.index, ReceivedAt: d.e.ReceivedAt.AsTime(),
-			Author: d.adm.Author, Payload: d.adm.Payload})
-		if err != nil {
-			return &EntryError{d.index, fmt.Errorf("workflow refuses it: %w", err)}
-		}
-		if !v.o.KeepHistory {
-			next = next.Compact()
-		}
-		if err := v.states.setPkg(id, next); err != nil {
+		if err := v.settle(d, v.checkEntry(d)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// common: continuity, receive time (entry.CheckReceived, in log order: it
-// needs the previous entry's; a bad signature is named before it), tree,
-// and the roots expected at this size.
-func (v *Verifier) common(d *decoded) error {
+// checkEntry runs the in-order checks of an entry that is not an
+// agreement, and applies it to the states if it passes: revocation,
+// place and receive time, message id, reducer.
+func (v *Verifier) checkEntry(d *decoded) error {
+	if d.err != nil {
+		return &EntryError{d.index, d.err}
+	}
+	if err := v.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.cert, d.adm.Author.String()}}); err != nil {
+		return err
+	}
+	if err := v.checkPlace(d, d.adm); err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(d.adm.Author.URI() + "\x00" + d.adm.MessageID()))
+	key := [16]byte(sum[:16])
+	prev, dup, err := v.states.useMsgID(key, d.index)
+	if err != nil {
+		return err
+	}
+	if dup {
+		return &EntryError{d.index, fmt.Errorf("message id %q of %s was already used at index %d", d.adm.MessageID(), d.adm.Author, prev)}
+	}
+	id := message.PackageID(d.adm.Payload)
+	var pkg *workflow.Package
+	if id != "" { // "": about no package (a report publication)
+		if pkg, err = v.states.pkg(id); err != nil {
+			return err
+		}
+	}
+	next, err := workflow.Apply(v.ag, pkg, workflow.Input{Index: d.index, ReceivedAt: d.e.ReceivedAt.AsTime(),
+		Author: d.adm.Author, Payload: d.adm.Payload})
+	if err != nil {
+		return &EntryError{d.index, fmt.Errorf("workflow refuses it: %w", err)}
+	}
+	if next == nil {
+		return nil // accepted, and no package changes
+	}
+	if !v.o.KeepHistory {
+		next = next.Compact()
+	}
+	return v.states.setPkg(id, next)
+}
+
+// settle ends an entry's checks, whose outcome is err: a failure ends the
+// run, or, with Options.OnFault, is reported and the entry not applied.
+// Either way but the first, the leaf then takes its place in the log.
+func (v *Verifier) settle(d *decoded, err error) error {
+	if err != nil {
+		var ee *EntryError
+		if v.o.OnFault == nil || !errors.As(err, &ee) {
+			return err // not an entry's fault (a temporary file failing, say): the run ends
+		}
+		v.faults++
+		v.o.OnFault(ee)
+	}
+	return v.place(d, err != nil)
+}
+
+// checkPlace: continuity and receive time (entry.CheckReceived, in log
+// order: it needs the previous entry's; a bad signature is named before
+// it). adm is nil for agreements and entries not prepared.
+func (v *Verifier) checkPlace(d *decoded, adm *entry.Admitted) error {
 	if d.index != v.next {
 		return &EntryError{d.index, fmt.Errorf("expected index %d", v.next)}
 	}
-	t := d.e.ReceivedAt.AsTime()
-	if err := entry.CheckReceived(v.ag, d.adm, t, v.lastTime); err != nil {
+	if err := entry.CheckReceived(v.ag, adm, d.e.ReceivedAt.AsTime(), v.lastTime); err != nil {
 		return &EntryError{d.index, err}
 	}
-	if err := v.tree.Append(tlog.LeafHash(d.leaf), nil); err != nil {
+	return nil
+}
+
+// place puts the leaf in the tree, hands the entry to Options.Visit and
+// checks the roots expected at the new size. A faulty entry (keep-going
+// mode) is hashed all the same, but its receive time is not the one the
+// next entry must follow.
+func (v *Verifier) place(d *decoded, faulty bool) error {
+	if err := v.tree.Append(tlog.LeafHash(d.leaf), v.o.Node); err != nil {
 		return &EntryError{d.index, err}
 	}
-	v.lastTime = t
+	if !faulty {
+		v.lastTime = d.e.ReceivedAt.AsTime()
+	}
 	v.next++
+	if (v.o.Visit != nil || v.o.Members) && d.o == nil && d.e != nil {
+		// Opened as far as it opens: with AgreementsOnly, nothing else
+		// required the rest of it.
+		d.o, _ = entry.OpenDecoded(d.leaf, d.e)
+	}
+	if v.o.Members && !faulty {
+		v.member(d.index, d.o)
+	}
 	if v.o.Visit != nil {
-		if d.o == nil {
-			// Opened as far as it opens: with AgreementsOnly, nothing
-			// else required the rest of it.
-			d.o, _ = entry.OpenDecoded(d.leaf, d.e)
-		}
 		if err := v.o.Visit(d.index, d.o); err != nil {
 			return err
 		}
@@ -123,20 +163,50 @@ func (v *Verifier) common(d *decoded) error {
 	return nil
 }
 
-// agreementEntry verifies the genesis agreement or an amendment: every
-// party's signature, and (for amendments) that the submitting peer signed.
+// agreementEntry verifies and applies the genesis agreement or an
+// amendment.
 func (v *Verifier) agreementEntry(d *decoded) error {
+	next, err := v.checkAgreement(d)
+	if err == nil {
+		err = v.checkPlace(d, nil)
+	}
+	if err != nil && d.index == 0 && v.o.OnFault != nil {
+		// Keep-going: check what follows under the genesis as it reads,
+		// so that one bad signature on it is one fault, not one per entry.
+		if ap, ok := d.payload().(*mvmv1.Agreement); ok {
+			if g, perr := agreement.Parse(ap, 0); perr == nil {
+				v.ag, v.history = g, []*agreement.Agreement{g}
+			}
+		}
+	}
+	if serr := v.settle(d, err); serr != nil || err != nil {
+		return serr
+	}
+	v.ag = next
+	v.history = append(v.history, next)
+	v.agreementLeaves = append(v.agreementLeaves, d.leaf)
+	return nil
+}
+
+// checkAgreement checks an agreement entry: the pinned genesis, or every
+// party's signature on an amendment and its submitting peer's
+// (workflow.Amend), and revocations. It returns the agreement in force
+// after it.
+func (v *Verifier) checkAgreement(d *decoded) (*agreement.Agreement, error) {
+	if d.err != nil {
+		return nil, &EntryError{d.index, d.err}
+	}
 	if d.index == 0 && len(v.o.Genesis) > 0 && !bytes.Equal(d.e.Envelope, v.o.Genesis) {
-		return &EntryError{0, errors.New("the genesis agreement is not the pinned one")}
+		return nil, &EntryError{0, errors.New("the genesis agreement is not the pinned one")}
 	}
 	o, err := entry.OpenDecoded(d.leaf, d.e)
-	if err != nil {
-		return &EntryError{d.index, err}
-	}
 	d.o = o
+	if err != nil {
+		return nil, &EntryError{d.index, err}
+	}
 	ap, ok := o.Payload.(*mvmv1.Agreement)
 	if !ok {
-		return &EntryError{d.index, fmt.Errorf("entry 0 is a %s, not the agreement", o.Type)}
+		return nil, &EntryError{d.index, fmt.Errorf("entry 0 is a %s, not the agreement", o.Type)}
 	}
 	at := d.e.ReceivedAt.AsTime()
 	if d.index > 0 {
@@ -147,24 +217,18 @@ func (v *Verifier) agreementEntry(d *decoded) error {
 			}
 		}
 		if err != nil {
-			return &EntryError{d.index, err}
+			return nil, &EntryError{d.index, err}
 		}
 	}
 	next, err := workflow.Amend(v.ag, o.Envelope, ap, d.index, at)
 	if err != nil {
-		return &EntryError{d.index, err}
+		return nil, &EntryError{d.index, err}
 	}
 	v.rev.agreement(next)
 	if err := v.rev.check(d.index, at, agreementSigners(d, o.Envelope)); err != nil {
-		return err
+		return nil, err
 	}
-	if err := v.common(d); err != nil {
-		return err
-	}
-	v.ag = next
-	v.history = append(v.history, next)
-	v.agreementLeaves = append(v.agreementLeaves, d.leaf)
-	return nil
+	return next, nil
 }
 
 // agreementsOnlyApply checks a chunk for Options.AgreementsOnly: agreement
@@ -173,12 +237,14 @@ func (v *Verifier) agreementsOnlyApply(ds []*decoded) error {
 	for _, d := range ds {
 		var err error
 		switch {
-		case d.index == 0 || isAgreement(d.e.Envelope):
+		case d.agreement():
 			err = v.agreementEntry(d)
+		case d.err != nil:
+			err = v.settle(d, &EntryError{d.index, d.err})
 		case v.ag == nil:
-			err = &EntryError{d.index, errors.New("entry before the genesis agreement")}
+			err = v.settle(d, &EntryError{d.index, errors.New("entry before the genesis agreement")})
 		default:
-			err = v.common(d)
+			err = v.settle(d, v.checkPlace(d, nil))
 		}
 		if err != nil {
 			return err

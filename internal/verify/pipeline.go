@@ -24,6 +24,20 @@ type decoded struct {
 	err   error
 }
 
+// agreement tells an entry that changes who is trusted after it: entry 0,
+// or one whose envelope holds an agreement.
+func (d *decoded) agreement() bool {
+	return d.index == 0 || (d.e != nil && isAgreement(d.e.Envelope))
+}
+
+// payload is the entry's payload as far as it was opened, nil if not.
+func (d *decoded) payload() any {
+	if d.o == nil {
+		return nil
+	}
+	return d.o.Payload
+}
+
 // pipeline overlaps the three stages of a verification: while the
 // workers verify the signatures of one chunk, the verifier decodes the
 // next and applies the previous one in log order. Chunks holding an
@@ -64,7 +78,7 @@ func (p *pipeline) push(leaves [][]byte) error {
 		}
 		return stop
 	}
-	if p.v.ag == nil || slices.ContainsFunc(ds, func(d *decoded) bool { return d.index == 0 || isAgreement(d.e.Envelope) }) {
+	if p.v.ag == nil || slices.ContainsFunc(ds, (*decoded).agreement) {
 		if err := p.drain(); err != nil {
 			return err
 		}
@@ -122,7 +136,9 @@ func (p *pipeline) abandon() {
 // that cannot be decoded (or whose signer certificate cannot be had) ends
 // the run; its error is returned apart, to be reported only once the
 // entries before it have passed every check, so that the error names the
-// first bad entry.
+// first bad entry. In keep-going mode (Options.OnFault) it stays on the
+// entry instead (d.e is nil if the leaf does not decode), and the run
+// goes on.
 func (v *Verifier) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 	ds := make([]*decoded, 0, len(leaves))
 	for i, leaf := range leaves {
@@ -134,10 +150,13 @@ func (v *Verifier) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 		if err == nil && d.index > 0 && (!v.o.AgreementsOnly || isAgreement(e.Envelope)) {
 			d.cert, err = v.certificate(e.PeerCertificateSha256)
 		}
-		if err != nil {
-			return ds, &EntryError{d.index, err}
-		}
 		d.e = e
+		if err != nil {
+			if v.o.OnFault == nil {
+				return ds, &EntryError{d.index, err}
+			}
+			d.err = err
+		}
 		ds = append(ds, d)
 	}
 	return ds, nil
@@ -157,7 +176,15 @@ func (v *Verifier) verifyParallel(ds []*decoded) error {
 		return nil
 	}
 	if v.ag == nil {
-		return &EntryError{ds[0].index, errors.New("entry before the genesis agreement")}
+		if v.o.OnFault == nil {
+			return &EntryError{ds[0].index, errors.New("entry before the genesis agreement")}
+		}
+		for _, d := range ds {
+			if d.err == nil {
+				d.err = errors.New("entry before the genesis agreement")
+			}
+		}
+		return nil
 	}
 	var wg sync.WaitGroup
 	v.verifyAsync(ds, &wg)
@@ -177,6 +204,9 @@ func (v *Verifier) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 		VerifyParallel(v.o.Workers, len(ds), func(i int) []envelope.Check {
 			d := ds[i]
 			var cs []envelope.Check
+			if d.err != nil {
+				return nil // keep-going: failed to decode; apply reports it
+			}
 			if d.o, d.err = entry.OpenDecoded(d.leaf, d.e); d.err == nil {
 				d.adm, cs, d.err = entry.PrepareOpened(ag, d.o, d.cert, d.e.ReceivedAt.AsTime())
 			}

@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"slices"
 	"time"
@@ -24,7 +22,15 @@ import (
 // version, refused by a Resume that does not know it.
 const (
 	stateMagic   = "mvm-verifier-state\n"
-	stateVersion = 1
+	stateVersion = 2
+)
+
+// The kind of verifier a state was saved by (a uvarint of these bits, in
+// version 2): a state resumes only a verifier of the same kind, so an
+// agreements-only state never passes for a full one.
+const (
+	kindAgreementsOnly = 1 << iota
+	kindMembers
 )
 
 // ErrState means a saved state cannot be resumed: not one, another
@@ -42,15 +48,15 @@ const (
 // Save writes everything the verifier remembers: the entries' count and
 // last receive time, the tree's right edge, the agreement entries, the
 // roots still expected, the revocation notes, every message-id digest
-// and every package state, then a SHA-256 of all of it. It flushes first.
-// A verifier that keeps history or checks agreements only cannot be
-// saved.
+// and every package state, its kind (agreements only, members) and the
+// package members, then a SHA-256 of all of it. It flushes first. A
+// verifier that keeps history or keeps going past faults cannot be saved.
 func (v *Verifier) Save(w io.Writer) error {
 	switch {
 	case v.o.KeepHistory:
 		return errors.New("save: a verifier that keeps package history cannot be saved")
-	case v.o.AgreementsOnly:
-		return errors.New("save: a verifier of the agreements only cannot be saved")
+	case v.o.OnFault != nil:
+		return errors.New("save: a verifier that keeps going past faults cannot be saved")
 	}
 	if err := v.Flush(); err != nil {
 		return err
@@ -111,6 +117,8 @@ func (v *Verifier) Save(w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
+	s.uvarint(v.kind())
+	v.saveMembers(s)
 	if s.err != nil {
 		return fmt.Errorf("save: %w", s.err)
 	}
@@ -125,15 +133,15 @@ func (v *Verifier) Save(w io.Writer) error {
 
 // Resume reads a state Save wrote and returns a verifier that goes on
 // from there, with o (the genesis and CRLs must be those it was saved
-// under). It checks the state's version and checksum, and verifies its
+// under, AgreementsOnly and Members as they were). It checks the state's version and checksum, and verifies its
 // agreement entries again (every party's signature, from the pinned
 // genesis): a state refused is an error wrapping [ErrState]. The message
 // ids and package states stream into the verifier's structures (with
 // Options.Bounded, into its files), so resuming takes no more memory than
 // verifying.
 func Resume(r io.Reader, o Options) (*Verifier, error) {
-	if o.KeepHistory || o.AgreementsOnly {
-		return nil, errors.New("resume: a verifier that keeps history or checks agreements only cannot resume")
+	if o.KeepHistory {
+		return nil, errors.New("resume: a verifier that keeps history cannot resume")
 	}
 	v := newVerifier(o)
 	if err := v.openStates(); err != nil {
@@ -201,6 +209,10 @@ func (v *Verifier) resume(r io.Reader) error {
 			return err
 		}
 	}
+	if kind := s.uvarint(); s.err == nil && kind != v.kind() {
+		return fmt.Errorf("saved by a verifier of another kind (%s), this one is %s", kindName(kind), kindName(v.kind()))
+	}
+	v.resumeMembers(s)
 	if s.err != nil {
 		return s.err
 	}
@@ -301,102 +313,4 @@ func crlDigest(crls []*x509.RevocationList) []byte {
 		h.Write(s)
 	}
 	return h.Sum(nil)
-}
-
-// edgeReader gives NewTree the saved right edge.
-type edgeReader [][]byte
-
-func (e edgeReader) ReadNodes(ids []tlog.NodeID) ([][]byte, error) {
-	if len(ids) != len(e) {
-		return nil, fmt.Errorf("the tree's edge has %d hashes, a tree of its size %d", len(e), len(ids))
-	}
-	return e, nil
-}
-
-type stateWriter struct {
-	w   io.Writer
-	h   hash.Hash
-	err error
-	buf []byte
-}
-
-func (s *stateWriter) bytes(b []byte) {
-	if s.err == nil {
-		s.h.Write(b)
-		_, s.err = s.w.Write(b)
-	}
-}
-
-func (s *stateWriter) uvarint(x uint64) {
-	s.buf = binary.AppendUvarint(s.buf[:0], x)
-	s.bytes(s.buf)
-}
-
-func (s *stateWriter) blob(b []byte) {
-	s.uvarint(uint64(len(b)))
-	s.bytes(b)
-}
-
-type stateReader struct {
-	r   *bufio.Reader
-	h   hash.Hash
-	err error
-}
-
-func (s *stateReader) bytes(n int) []byte {
-	b := make([]byte, n)
-	if s.err != nil {
-		return b
-	}
-	if _, err := io.ReadFull(s.r, b); err != nil {
-		s.err = fmt.Errorf("truncated: %w", err)
-		return b
-	}
-	s.h.Write(b)
-	return b
-}
-
-func (s *stateReader) uvarint() uint64 {
-	if s.err != nil {
-		return 0
-	}
-	var buf [binary.MaxVarintLen64]byte
-	for i := range buf {
-		c, err := s.r.ReadByte()
-		if err != nil {
-			s.err = fmt.Errorf("truncated: %w", err)
-			return 0
-		}
-		buf[i] = c
-		if c < 0x80 {
-			s.h.Write(buf[:i+1])
-			x, n := binary.Uvarint(buf[:i+1])
-			if n <= 0 {
-				s.err = errors.New("a malformed number")
-			}
-			return x
-		}
-	}
-	s.err = errors.New("a malformed number")
-	return 0
-}
-
-// count reads a count of at most limit (no limit if negative).
-func (s *stateReader) count(limit int) uint64 {
-	n := s.uvarint()
-	if limit >= 0 && n > uint64(limit) && s.err == nil {
-		s.err = fmt.Errorf("a count of %d, at most %d", n, limit)
-	}
-	return n
-}
-
-func (s *stateReader) blob() []byte {
-	n := s.uvarint()
-	if n > maxStateBlob && s.err == nil {
-		s.err = fmt.Errorf("a record of %d bytes, at most %d", n, maxStateBlob)
-	}
-	if s.err != nil {
-		return nil
-	}
-	return s.bytes(int(n))
 }

@@ -30,6 +30,22 @@
 // The first failure is returned as an [*EntryError] naming the entry; the
 // verifier is then spent (every later call returns that error).
 //
+// # Keep-going mode
+//
+// With Options.OnFault set (server --verify-db, which lists every damage
+// of a database file), a failing entry is reported to it instead, as an
+// [*EntryError], and not applied: no reducer step, no agreement, and its
+// receive time is not the one the next entry must follow. Its leaf is
+// still hashed into the tree (the tree is of the leaves stored, so stored
+// nodes and checkpoints are checked against what is there), and the run
+// goes on with the next entry, which is checked against the state before
+// the faulty one. Consequences follow: an acknowledgement of a package
+// whose first entry failed is refused too, and named. A genesis that
+// fails (a bad signature, say) is reported once, and the entries after it
+// are checked under the agreement as it reads. Only failures outside the
+// entries (a temporary file failing, Options.Visit returning an error)
+// end a keep-going run.
+//
 // # Memory and state
 //
 // What it remembers: the tree's edge, the agreements, one state per
@@ -53,7 +69,9 @@
 //
 // audit.Run (the client's audit of a server or a bundle, and
 // audit.VerifyLog, which every client command that believes the log
-// runs) and dbcheck (server --verify-db, over the database file).
+// runs, resuming a saved state where the command keeps one), dbcheck
+// (server --verify-db, over the database file, in keep-going mode), and
+// the mediator node (from the primary's stream).
 package verify
 
 import (
@@ -66,9 +84,7 @@ import (
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
-	"github.com/mvm-exchange/mvm/internal/workflow"
 )
 
 // EntryError is a failed check, naming the entry.
@@ -79,87 +95,6 @@ type EntryError struct {
 
 func (e *EntryError) Error() string { return fmt.Sprintf("entry %d: %v", e.Index, e.Err) }
 func (e *EntryError) Unwrap() error { return e.Err }
-
-// Options tune a verifier. Those marked "fixed" must be the same when a
-// saved state is resumed (Resume takes them from the caller).
-type Options struct {
-	// Genesis is the pinned genesis agreement envelope. Entry 0 must be
-	// exactly these bytes: the party CAs every later check relies on come
-	// from it, so they must come from the verifier's caller, not from the
-	// source. Empty accepts any fully signed genesis (tests of the reducer
-	// only).
-	Genesis []byte
-	// Certificate returns the DER certificate with the given SHA-256 (the
-	// source's signer certificates). The verifier checks the digest.
-	Certificate func(sha []byte) ([]byte, error)
-	// Workers verifying signatures in parallel (default GOMAXPROCS).
-	Workers int
-	// SizeHint, if known, is the log size the verifier will reach; bounded
-	// verifiers size their message-id index for it.
-	SizeHint uint64
-	// RootAt, if not zero, keeps the root of the tree of that size
-	// ([Verifier.RootAt]), to compare with a checkpoint seen before.
-	RootAt uint64
-	// KeepHistory keeps each package's events and contents. Without it
-	// packages are kept compact (workflow.Package.Compact), so memory
-	// grows by a few hundred bytes per package, not per entry. Bounded
-	// verifiers ignore it; a verifier that keeps history cannot be saved.
-	KeepHistory bool
-	// Bounded keeps the package states and message ids in temporary files
-	// instead of the heap, so that memory grows by about 25-45 bytes per
-	// entry (compact indexes) instead of hundreds per package: for logs of
-	// millions of entries. [Report.Packages] and [Report.Breaches] are
-	// then nil; PackageCount and BreachCount say how many.
-	Bounded bool
-	// TempDir is where a bounded verifier puts its files (default
-	// os.TempDir()). They are unlinked at once where the system allows it,
-	// and in any case removed by Close.
-	TempDir string
-	// BoundedCache is how many decoded package states a bounded verifier
-	// keeps in memory (default 1,024).
-	BoundedCache int
-	// Final, if set, is called with every package's final state when a
-	// bounded verifier reports (its states are not in the report).
-	Final func(*workflow.Package)
-	// CRLs are the parties' certificate revocation lists. Each must verify
-	// against the CA of a party of an agreement of the log, or Finish
-	// fails. An entry received at or after its signer's revocation time
-	// fails; one received before it passes and is listed in
-	// Report.SignedBeforeRevocation.
-	CRLs []*x509.RevocationList
-	// AgreementsOnly verifies what the agreement in force depends on, and
-	// nothing else: every leaf's index, receive time order and hash (the
-	// root is still recomputed from every leaf), and every agreement entry
-	// in full. Other entries' signatures and the workflow are not checked.
-	// A verifier run so cannot be saved (it has not checked what a full
-	// one would resume from).
-	AgreementsOnly bool
-	// Visit, if set, is called with every entry in log order once its
-	// place in the log is checked (and, but with AgreementsOnly, all of
-	// it); an error ends the run. The entry is opened as far as it opens
-	// (entry.Open): with AgreementsOnly, other entries' envelopes and
-	// payloads are not required to.
-	Visit func(index uint64, o *entry.Opened) error
-}
-
-// Report is what a verifier established once it is finished.
-type Report struct {
-	Entries   uint64
-	Root      []byte
-	Agreement *agreement.Agreement
-	// Agreements is every agreement of the log, in log order (the genesis
-	// first, Agreement last); see agreement.InForceAt.
-	Agreements []*agreement.Agreement
-	Packages   map[string]*workflow.Package // nil in bounded runs
-	Breaches   []workflow.Breach            // nil in bounded runs
-	// PackageCount and BreachCount count the packages and the breaches.
-	PackageCount, BreachCount int
-	LastTime                  time.Time
-	RootAt                    []byte
-	// SignedBeforeRevocation lists, in log order, the entries whose signer
-	// certificate a CRL revokes, at a time after the entry was received.
-	SignedBeforeRevocation []uint64
-}
 
 // Verifier verifies a log fed to it in order. It is not safe for
 // concurrent use.
@@ -178,6 +113,8 @@ type Verifier struct {
 	expect          map[uint64][]byte
 	rev             *revocations
 	p               pipeline
+	faults          uint64 // entries reported to Options.OnFault
+	members         map[string][]uint64
 	// err is the first failure: the verifier is spent.
 	err error
 }
@@ -203,6 +140,9 @@ func newVerifier(o Options) *Verifier {
 		o.KeepHistory = false
 	}
 	v := &Verifier{o: o, certs: map[string]*x509.Certificate{}, rev: newRevocations(o.CRLs), expect: map[uint64][]byte{}}
+	if o.Members {
+		v.members = map[string][]uint64{}
+	}
 	v.p.v = v
 	return v
 }
@@ -330,7 +270,7 @@ func (v *Verifier) Finish(asOf time.Time) (*Report, error) {
 		asOf = v.lastTime
 	}
 	rep := &Report{Entries: v.next, Root: root, Agreement: v.ag, Agreements: v.history, LastTime: v.lastTime,
-		RootAt: v.rootAtV, SignedBeforeRevocation: v.rev.before}
+		RootAt: v.rootAtV, SignedBeforeRevocation: v.rev.before, Faults: v.faults, Members: v.members}
 	if err := v.states.report(rep, asOf); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,10 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -375,4 +379,159 @@ func TestFork(t *testing.T) {
 	if err := r.Flush(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// replant is the leaf at index i holding the signed envelope of leaf from
+// (its signer too), with leaf i's receive time: every signature verifies,
+// only what the log's order means is wrong.
+func (l *logFile) replant(t *testing.T, i, from int) []byte {
+	t.Helper()
+	at, err := entry.DecodeLeaf(l.leaves[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := entry.DecodeLeaf(l.leaves[from])
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := entry.NewLeaf(uint64(i), at.ReceivedAt.AsTime(), src.Envelope, src.PeerCertificateSha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
+}
+
+// TestKeepGoing: with OnFault, every damaged entry is reported with its
+// index, in log order, and the run goes on to the end; the tree is of the
+// leaves given. Without it, the same log fails at the first of them.
+func TestKeepGoing(t *testing.T) {
+	l := newLog(t)
+	cases := []struct {
+		name   string
+		damage map[int][]byte
+		want   map[uint64]string // faults that must be reported, by index
+	}{
+		{"message id reused", map[int][]byte{7: l.replant(t, 7, 2)},
+			map[uint64]string{7: "already used at index 2"}},
+		{"workflow", map[int][]byte{1: l.replant(t, 1, 7)},
+			map[uint64]string{1: "workflow refuses it"}},
+		{"leaf and signer", map[int][]byte{3: []byte("not a leaf"), 9: l.replant(t, 9, 0)},
+			map[uint64]string{3: "decode leaf", 9: "peer certificate fingerprint missing"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			leaves := slices.Clone(l.leaves)
+			for i, b := range tc.damage {
+				leaves[i] = b
+			}
+			for _, bounded := range []bool{false, true} {
+				var faults []*verify.EntryError
+				var visited []uint64
+				o := l.options(bounded, t.TempDir())
+				o.OnFault = func(e *verify.EntryError) { faults = append(faults, e) }
+				o.Visit = func(i uint64, _ *entry.Opened) error { visited = append(visited, i); return nil }
+				v, err := verify.New(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Push(leaves...); err != nil {
+					t.Fatalf("keep-going Push: %v", err)
+				}
+				if err := v.Save(io.Discard); err == nil {
+					t.Error("a keep-going verifier saved its state")
+				}
+				rep, err := v.Finish(time.Time{})
+				if err != nil {
+					t.Fatalf("keep-going Finish: %v", err)
+				}
+				tree, _ := tlog.NewTree(0, nil)
+				for _, leaf := range leaves {
+					_ = tree.Append(tlog.LeafHash(leaf), nil)
+				}
+				root, _ := tree.Root()
+				if rep.Entries != 12 || !bytes.Equal(rep.Root, root) || len(visited) != 12 || rep.Faults != uint64(len(faults)) {
+					t.Errorf("entries %d, root %x (want %x), visited %v, faults %d/%d", rep.Entries, rep.Root, root, visited, rep.Faults, len(faults))
+				}
+				got := map[uint64]string{}
+				for j, f := range faults {
+					if j > 0 && f.Index <= faults[j-1].Index {
+						t.Errorf("faults out of order: %v", faults)
+					}
+					got[f.Index] = f.Err.Error()
+				}
+				for i, w := range tc.want {
+					if !strings.Contains(got[i], w) {
+						t.Errorf("fault at %d: got %q, want it to mention %q (all: %v)", i, got[i], w, got)
+					}
+				}
+			}
+			v, err := verify.New(l.options(false, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			err = v.Push(leaves...)
+			if err == nil {
+				err = v.Flush()
+			}
+			var ee *verify.EntryError
+			first := slices.Min(slices.Collect(maps.Keys(tc.want)))
+			if !errors.As(err, &ee) || ee.Index != first {
+				t.Errorf("without OnFault: %v, want the entry %d", err, first)
+			}
+		})
+	}
+}
+
+// TestMembers: the package members (Options.Members) a resumed verifier
+// knows are those of one run over the whole log, for a full verifier and
+// one of the agreements only; a state resumes only a verifier of its own
+// kind, and members that do not fit the log are refused even under a
+// valid checksum.
+func TestMembers(t *testing.T) {
+	l := newLog(t)
+	for _, agreementsOnly := range []bool{false, true} {
+		o := l.options(false, "")
+		o.Members, o.AgreementsOnly = true, agreementsOnly
+		want := l.run(t, o)
+		if len(want.Members) != 6 || !slices.Equal(want.Members[firstPackage(t, l)], []uint64{1, 7, 11}) {
+			t.Fatalf("members of one run: %v", want.Members)
+		}
+		for _, n := range []int{0, 1, 7, 12} {
+			got, state := l.resumeAt(t, n, o)
+			if !maps.EqualFunc(got.Members, want.Members, slices.Equal) {
+				t.Errorf("agreements only %v, resumed at %d: members %v, want %v", agreementsOnly, n, got.Members, want.Members)
+			}
+			other := o
+			other.AgreementsOnly = !agreementsOnly
+			if _, err := verify.Resume(bytes.NewReader(state), other); !errors.Is(err, verify.ErrState) || !strings.Contains(err.Error(), "another kind") {
+				t.Errorf("a state resumed by a verifier of another kind: %v", err)
+			}
+			other = o
+			other.Members = false
+			if _, err := verify.Resume(bytes.NewReader(state), other); !errors.Is(err, verify.ErrState) {
+				t.Errorf("a state with members resumed without: %v", err)
+			}
+		}
+	}
+	// Members beyond the log, under a checksum recomputed: refused.
+	o := l.options(false, "")
+	o.Members, o.AgreementsOnly = true, true
+	_, state := l.resumeAt(t, 7, o)
+	body := bytes.Clone(state[:len(state)-32])
+	body[len(body)-1] = 0x7f // the last delta of the last package
+	sum := sha256.Sum256(body)
+	if _, err := verify.Resume(bytes.NewReader(append(body, sum[:]...)), o); !errors.Is(err, verify.ErrState) || !strings.Contains(err.Error(), "beyond the log") {
+		t.Errorf("members beyond the log: %v", err)
+	}
+}
+
+// firstPackage is the id of the package of entry 1.
+func firstPackage(t *testing.T, l *logFile) string {
+	t.Helper()
+	o, err := entry.Open(l.leaves[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return message.PackageID(o.Payload)
 }

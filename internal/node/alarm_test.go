@@ -1,0 +1,225 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/testenv"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// doctor rewrites entry index of a stopped server's file: one byte of the
+// signed payload changed, the leaf otherwise well formed. The primary
+// starts on it (it reads only the tree's edge) and serves it. With resign,
+// index must be the last entry: the tree and the latest checkpoint are
+// made again over the doctored leaf and signed with the log key, as a
+// lying primary would.
+func doctor(t *testing.T, certs, db string, index uint64, resign bool) {
+	t.Helper()
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.DB().Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(store.BucketEntries))
+		key := binary.BigEndian.AppendUint64(nil, index)
+		var e mvmv1.Entry
+		if err := proto.Unmarshal(b.Get(key), &e); err != nil {
+			return err
+		}
+		var env mvmv1.Envelope
+		if err := proto.Unmarshal(e.Envelope, &env); err != nil {
+			return err
+		}
+		i := bytes.Index(env.Payload, []byte("suspected safe house"))
+		if i < 0 {
+			t.Fatalf("entry %d holds no summary to doctor", index)
+		}
+		env.Payload = bytes.Clone(env.Payload)
+		env.Payload[i] = 'S'
+		var err error
+		if e.Envelope, err = proto.Marshal(&env); err != nil {
+			return err
+		}
+		leaf, err := proto.Marshal(&e)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(key, leaf); err != nil || !resign {
+			return err
+		}
+		return resignLast(certs, st, tx, index, leaf)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTamperedEntry: a primary that serves a doctored entry stops the
+// node's copy before it, with the alarm naming the entry in the status,
+// an ERROR log line and the metric; the node still serves its verified
+// copy, and a restart does not get past the entry either. The entry is
+// caught by its signature even when the primary signed a checkpoint over
+// it (a lying primary: the tree and its checkpoint agree with the entry).
+func TestTamperedEntry(t *testing.T) {
+	for _, test := range []struct {
+		name   string
+		bad    uint64
+		resign bool
+	}{
+		{"doctored leaf", 4, false},
+		{"doctored leaf under a checkpoint signed by the log key", 6, true},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			primary := testenv.New(t)
+			pk := primary.Client(testenv.Submitter)
+			for range 6 {
+				mustAppend(t, pk, target("")) // one checkpoint each: sizes 2 … 7
+			}
+			primary.Stop()
+			doctor(t, primary.Certs, primary.DB, test.bad, test.resign)
+			primary.Restart()
+			tamperedStops(t, primary, test.bad)
+		})
+	}
+}
+
+func tamperedStops(t *testing.T, primary *testenv.Env, bad uint64) {
+	var logs syncBuffer
+	node := testenv.NewNode(t, primary, nodeName, func(c *server.Config) {
+		c.Node.Piece = 2
+		c.Metrics = "127.0.0.1:0"
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	tr := node.Client(testenv.Mediator)
+	st := alarmed(t, tr)
+	if st.AlarmIndex != bad || !strings.Contains(st.Alarm, "signature") {
+		t.Fatalf("status %v: want an alarm at entry %d about its signature", st, bad)
+	}
+	if st.Size > bad || st.Size < bad-1 || st.VerifiedSize != st.Size {
+		t.Errorf("node holds %d entries (verified %d), want those before the doctored one (the last checkpoint before it)", st.Size, st.VerifiedSize)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), fmt.Sprintf("index=%d", bad)) {
+		t.Errorf("no ERROR line naming index=%d in the node's log:\n%s", bad, logs.String())
+	}
+	resp, err := http.Get("http://" + node.Server.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{fmt.Sprintf("mvm_node_alarm_index %d", bad), "mvm_node_alarms_total 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if got := list(t, tr); uint64(len(got)) != st.Size-1 {
+		t.Errorf("node lists %d packages, want the %d verified", len(got), st.Size-1)
+	}
+	held := st.Size
+
+	node.Restart()
+	st = alarmed(t, node.Client(testenv.Mediator))
+	if st.AlarmIndex != bad || st.Size != held {
+		t.Errorf("after a restart: status %v, want the alarm at %d again and %d entries", st, bad, held)
+	}
+}
+
+// alarmed waits for the node's alarm.
+func alarmed(t *testing.T, c *mvmclient.Client) *mvmv1.GetStatusResponse {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	st := status_(t, c)
+	for st.Alarm == "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		st = status_(t, c)
+	}
+	return st
+}
+
+// resignLast makes the tree's nodes for the last leaf again and signs the
+// checkpoint of its size with the log key.
+func resignLast(certs string, st *store.Store, tx *bolt.Tx, index uint64, leaf []byte) error {
+	if k, _ := tx.Bucket([]byte(store.BucketEntries)).Cursor().Last(); binary.BigEndian.Uint64(k) != index {
+		return fmt.Errorf("entry %d is not the last", index)
+	}
+	skey, err := os.ReadFile(filepath.Join(certs, "log.key"))
+	if err != nil {
+		return err
+	}
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return err
+	}
+	tree, err := tlog.NewTree(index, nodeReader{tx})
+	if err != nil {
+		return err
+	}
+	hashes := tx.Bucket([]byte(store.BucketHashes))
+	err = tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, h []byte) {
+		if err == nil {
+			err = hashes.Put(store.HashKey(id), h)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	root, err := tree.Root()
+	if err != nil {
+		return err
+	}
+	cp, err := tlog.SignCheckpoint(signer, signer.Name(), index+1, root)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket([]byte(store.BucketCheckpoints)).Put(binary.BigEndian.AppendUint64(nil, index+1), cp)
+}
+
+// nodeReader reads tree nodes in the transaction that rewrites them.
+type nodeReader struct{ tx *bolt.Tx }
+
+func (r nodeReader) ReadNodes(ids []tlog.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		if out[i] = r.tx.Bucket([]byte(store.BucketHashes)).Get(store.HashKey(id)); out[i] == nil {
+			return nil, fmt.Errorf("node %v missing", id)
+		}
+	}
+	return out, nil
+}
