@@ -31,11 +31,13 @@ import (
 // responder of, or that it submitted when it is the agreement's only
 // submitter party (with several submitter parties, a submitter's own
 // packages are not told apart here: not checked). Memory grows with the
-// number of files logged (one digest, size, index and package id each)
-// and of packages naming their responder, not with the log.
+// number of files logged (one digest, size, index and package id each),
+// of packages naming their responder and, with a key, of packages the
+// party reads (their keys), not with the log.
 type evidenceAuditor struct {
 	c      *mvmclient.Client
 	bodies *bodyAuditor // nil: no key, sealed files checked as stored only
+	keys   map[string]seal.PackageKey
 	party  string
 	files  []*auditedFile
 	seen   map[[32]byte]bool
@@ -58,7 +60,7 @@ type auditedFile struct {
 }
 
 func newEvidenceAuditor(c *mvmclient.Client, bodies *bodyAuditor) *evidenceAuditor {
-	return &evidenceAuditor{c: c, bodies: bodies, party: c.ID.Party, seen: map[[32]byte]bool{}, named: map[string]string{}}
+	return &evidenceAuditor{c: c, bodies: bodies, party: c.ID.Party, seen: map[[32]byte]bool{}, named: map[string]string{}, keys: map[string]seal.PackageKey{}}
 }
 
 // visit is an audit.Options.Visit: it sees every entry once verified.
@@ -68,13 +70,22 @@ func (a *evidenceAuditor) visit(index uint64, o *entry.Opened) error {
 		if r := m.GetResponder(); r != "" {
 			a.named[message.PackageID(m)] = r
 		}
+		if a.bodies != nil && message.IsSealed(m) {
+			// The key of every package the party reads (32 bytes each,
+			// one HPKE decapsulation): a package's files come later in
+			// the log. A wrap that does not open is reported by the
+			// bodies' audit as its author's fault.
+			if k, err := a.bodies.kr.PackageKey(a.bodies.origin, m); err == nil {
+				a.keys[message.PackageID(m)] = k
+			}
+		}
 	case *mvmv1.EvidenceSubmission:
 		var key *seal.PackageKey
 		if a.bodies != nil && message.IsSealed(m) {
-			// bodies.visit ran first: the package's key is known if the
-			// audit's key opens it, and a body that does not open is
-			// reported there as its author's fault.
-			if k, ok := a.bodies.keys[m.PackageId]; ok {
+			// A body that does not open is reported by the bodies'
+			// audit as its author's fault; its files are checked as
+			// stored only.
+			if k, ok := a.keys[m.PackageId]; ok {
 				if full, err := message.Open(a.bodies.origin, k, o.Type, o.Envelope.GetPayload()); err == nil {
 					m, key = full.(*mvmv1.EvidenceSubmission), &k
 				}
