@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mvm-exchange/mvm/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -183,15 +184,10 @@ func setup(e *testscript.Env) error {
 	return nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a loopback TCP port that was free a moment ago, below
+// the ephemeral range so that no client's outgoing connection takes it
+// before the server binds it (testenv.FreePort).
+func freePort() (int, error) { return testenv.FreePort() }
 
 func state(ts *testscript.TestScript) *scriptState {
 	return ts.Value(stateKey{}).(*scriptState)

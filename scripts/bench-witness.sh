@@ -6,9 +6,13 @@
 # `server --witness` to it, with `--witness` to a witness that never
 # answers (a socket that is listened on and never read: python3), and
 # without, ROUNDS times. Each run with the witness prints how many
-# checkpoints it cosigned meanwhile.
+# checkpoints it cosigned meanwhile. Mode sync is `--witness` to the
+# litewitness with `--sync-witnesses 1` (each receipt waits for its
+# cosignature).
 #
 # Usage: scripts/bench-witness.sh [ROUNDS] [DURATION]
+# Environment: MODES, the runs of a round in order (default
+# "witness hung none"; e.g. "sync none").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
@@ -22,6 +26,7 @@ AGENT=""
 LW=""
 HUNG=""
 cleanup() {
+  if [ -n "${KEEP_LOG:-}" ]; then cat "$DIR/run/server.log" "$DIR/lw.log" >&2 || true; fi
   if [ -n "$LW" ]; then kill "$LW" 2>/dev/null; wait "$LW" 2>/dev/null || true; fi
   if [ -n "$HUNG" ]; then kill "$HUNG" 2>/dev/null; wait "$HUNG" 2>/dev/null || true; fi
   if [ -n "$AGENT" ]; then kill "$AGENT" 2>/dev/null; wait "$AGENT" 2>/dev/null || true; fi
@@ -31,7 +36,7 @@ trap cleanup EXIT
 
 NAME=bench.test/litewitness
 WADDR=127.0.0.1:$((20000 + RANDOM % 20000))
-scripts/gen-certs.sh "$DIR/certs" >/dev/null
+scripts/gen-certs.sh --unsealed "$DIR/certs" >/dev/null # bench.sh benches unsealed packages
 ssh-keygen -q -t ed25519 -N "" -f "$DIR/wkey"
 ssh-agent -D -a "$DIR/agent.sock" >/dev/null &
 AGENT=$!
@@ -71,16 +76,17 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time
 HUNG=$!
 
 for r in $(seq "$ROUNDS"); do
-  for mode in witness hung none; do
+  for mode in ${MODES:-witness hung none}; do
     flags=""
-    if [ "$mode" = witness ]; then
+    if [ "$mode" = witness ] || [ "$mode" = sync ]; then
       start_witness
       flags="--witness $NAME=http://$WADDR"
     fi
+    [ "$mode" = sync ] && flags="$flags --sync-witnesses 1"
     [ "$mode" = hung ] && flags="--witness $NAME=http://$HADDR"
     out=$(MVM_BENCH_DIR="$DIR/run" MVM_SERVER_FLAGS="$flags" scripts/bench.sh 1 "$DURATION" | grep '^run ')
     pushes=""
-    if [ "$mode" = witness ]; then
+    if [ "$mode" = witness ] || [ "$mode" = sync ]; then
       ok=$(grep 'processed add-checkpoint request' "$DIR/lw.log" | grep -vc 'error=' || true)
       refused=$(grep 'processed add-checkpoint request' "$DIR/lw.log" | grep -c 'error=' || true)
       pushes=", witness: $ok checkpoints cosigned, $refused refused"

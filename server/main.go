@@ -2,8 +2,11 @@
 //
 //	go run ./server [--listen 127.0.0.1:7443] [--db data/mvm.db] [--certs certs] [--crl FILE ...] [--operator URI ...]
 //	go run ./server --verify-db FILE
+//	go run ./server --restore-from 127.0.0.1:7444 --restore-as tr-verifier --db data/restored.db
 //	go run ./server --metrics 127.0.0.1:9464 --log-format json --reflection
 //	go run ./server --witness witness.example/w1=http://127.0.0.1:7380
+//	go run ./server --witness tr-node=https://127.0.0.1:7445 --sync-witnesses 1
+//	go run ./server --follow 127.0.0.1:7443 --as tr-node --listen 127.0.0.1:7444 --db data/tr-node.db
 //
 // SIGHUP (or a change to one of the files, checked every --reload-interval)
 // reloads the server's TLS certificate and key and the CRLs without a
@@ -99,6 +102,12 @@ func main() {
 		cfg.Witnesses = append(cfg.Witnesses, t)
 		return err
 	})
+	flag.IntVar(&cfg.SyncWitnesses, "sync-witnesses", 0, "answer an append only once `N` of the --witness witnesses (mediator nodes) have cosigned a checkpoint covering it (0: off; Unavailable after --sync-timeout, the entry logged)")
+	flag.DurationVar(&cfg.SyncTimeout, "sync-timeout", server.DefaultSyncTimeout, "with --sync-witnesses, how long an append waits for the cosignatures before it is answered Unavailable")
+	var rf restoreFlags
+	rf.register(flag.CommandLine)
+	flag.StringVar(&cfg.Node.Follow, "follow", "", "run as a mediator node: follow the primary at `ADDR`, verify every entry, store a copy in --db and serve its reads (appends are refused, naming the primary)")
+	flag.StringVar(&cfg.Node.As, "as", "", "with --follow: the node's client identity `NAME` in --certs (NAME.crt, NAME.key), e.g. tr-node")
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage
 	flag.Parse()
@@ -133,6 +142,9 @@ func main() {
 		// P it goes on at once (7 of 9 side-by-side runs faster, +5 %;
 		// docs/PERFORMANCE.md).
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
+	if rf.from.Addr != "" {
+		os.Exit(rf.run(cfg))
 	}
 	if *rebuild {
 		if err := server.RebuildIndexes(cfg.DB); err != nil {

@@ -1,15 +1,22 @@
 // Package bench drives a real server with real signed appends and measures
 // throughput and latency. It is the engine of `client bench`.
 //
-// Each worker seals a fresh TargetPackage (its summary padded so that the
-// serialized payload has the requested size), appends it without retries,
-// and records the latency of the append. A worker appends over an append
-// stream of its own (AppendStream: one request and one response per
-// envelope, as a submitter with many envelopes would send them), or with
-// one unary Append call per envelope (Options.Unary). A refused or failed
-// append counts as an error and the worker carries on, so a run survives the server dying
-// mid-way and can drive crash tests: with Receipts set, every acknowledged
-// append is written out (index and message id) for checking afterwards.
+// Each worker runs a workflow ([Mix]) package after package: by default it
+// seals a fresh TargetPackage (its summary padded so that the serialized
+// payload has the requested size) and appends it; with a mix, the
+// package's responder then acknowledges it, asks for information and
+// reports, each message appended once the one before was accepted, as
+// the workflow requires. Under a sealing agreement ([Sealing]) each
+// package is sealed to every party (one encapsulation each, on this
+// client) and each message under its package's key, as the clients do.
+// Every append is timed without retries. A worker appends over an append
+// stream of its own per identity (AppendStream: one request and one
+// response per envelope, as a submitter with many envelopes would send
+// them), or with one unary Append call per envelope (Options.Unary). A
+// refused or failed append counts as an error and the worker carries on
+// with a new package, so a run survives the server dying mid-way and can
+// drive crash tests: with Receipts set, every acknowledged append is
+// written out (index and message id) for checking afterwards.
 package bench
 
 import (
@@ -21,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -36,7 +44,8 @@ type Options struct {
 	Duration     time.Duration
 	Concurrency  int
 	PayloadBytes int
-	// Clients to spread the workers over (one TLS connection each).
+	// Clients to spread the workers over (one TLS connection each), as
+	// the submitter.
 	Clients []*mvmclient.Client
 	// Receipts, if set, receives one JSON line per acknowledged append.
 	Receipts io.Writer
@@ -45,6 +54,18 @@ type Options struct {
 	// Unary makes one Append call per envelope instead of using append
 	// streams.
 	Unary bool
+	// Mix is the workflow to drive (zero: PackagesOnly). A mix with
+	// messages needs Responders.
+	Mix Mix
+	// Responders are the clients, as the packages' responder, that send
+	// its messages (one TLS connection each).
+	Responders []*mvmclient.Client
+	// Pool is how many packages are submitted before the clock starts
+	// when the mix submits none (Mix.Package 0); a worker that finds the
+	// pool empty stops (Result.PoolExhausted).
+	Pool int
+	// Sealing, if set, seals every append (a sealing agreement).
+	Sealing *Sealing
 }
 
 // Result of a run. JSON names are the bench tool's public contract.
@@ -62,12 +83,34 @@ type Result struct {
 	Mode          string  `json:"mode"` // "stream" or "unary"
 	PayloadBytes  int     `json:"payload_bytes"`
 	FirstError    string  `json:"first_error,omitempty"`
+	Mix           string  `json:"mix"`
+	Sealed        bool    `json:"sealed"`
+	// PerKind counts the acknowledged appends of each kind of the mix.
+	PerKind map[string]int64 `json:"per_kind"`
+	// ClientCPUus is the CPU this process spent per acknowledged append
+	// while the clock ran (building, sealing, signing, sending): the load
+	// generator's share, which sealing raises.
+	ClientCPUus   float64 `json:"client_cpu_us_per_append"`
+	PoolExhausted bool    `json:"pool_exhausted,omitempty"`
 }
 
 // Receipt is one acknowledged append, as written to Options.Receipts.
 type Receipt struct {
 	Index     uint64 `json:"index"`
 	MessageID string `json:"message_id"`
+}
+
+// run is one run's shared state.
+type run struct {
+	o       Options
+	ctx     context.Context
+	end     time.Time
+	mu      sync.Mutex
+	lat     []time.Duration
+	res     *Result
+	enc     *json.Encoder
+	started int64
+	pool    chan *Flow
 }
 
 // Run runs the load until the duration elapses, ctx ends or MaxAppends.
@@ -78,108 +121,72 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1
 	}
+	if o.Mix == (Mix{}) {
+		o.Mix = PackagesOnly
+	}
+	if err := o.Mix.check(); err != nil {
+		return nil, err
+	}
+	if o.Mix != PackagesOnly && len(o.Responders) == 0 {
+		return nil, errors.New("a mix with messages needs the responder's clients")
+	}
+	r := &run{o: o, ctx: ctx, res: &Result{Concurrency: o.Concurrency, PayloadBytes: o.PayloadBytes, Mode: "stream",
+		Mix: o.Mix.String(), Sealed: o.Sealing != nil, PerKind: map[string]int64{}}}
+	if o.Unary {
+		r.res.Mode = "unary"
+	}
+	if o.Receipts != nil {
+		r.enc = json.NewEncoder(o.Receipts)
+	}
+	if o.Mix.Package == 0 {
+		if err := r.fillPool(); err != nil {
+			return nil, err
+		}
+	}
 	// Calls run under ctx, not under the run's deadline: an append in flight
 	// when the time is up completes and counts.
-	end := time.Now().Add(o.Duration)
-
-	var mu sync.Mutex
-	var lat []time.Duration
-	res := &Result{Concurrency: o.Concurrency, PayloadBytes: o.PayloadBytes, Mode: "stream"}
-	if o.Unary {
-		res.Mode = "unary"
-	}
-	enc := (*json.Encoder)(nil)
-	if o.Receipts != nil {
-		enc = json.NewEncoder(o.Receipts)
-	}
-	var started int64
+	cpu0 := cpuTime()
 	start := time.Now()
+	r.end = start.Add(o.Duration)
 	var wg sync.WaitGroup
 	for w := range o.Concurrency {
-		c := o.Clients[w%len(o.Clients)]
+		wk := &worker{r: r, sub: client{c: o.Clients[w%len(o.Clients)]}}
+		if len(o.Responders) > 0 {
+			wk.resp = client{c: o.Responders[w%len(o.Responders)]}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var local []time.Duration
-			var app *mvmclient.Appender // this worker's stream, while it works
-			defer func() {
-				if app != nil {
-					app.Close()
-				}
-				mu.Lock()
-				lat = append(lat, local...)
-				mu.Unlock()
-			}()
-			for ctx.Err() == nil && time.Now().Before(end) {
-				mu.Lock()
-				if o.MaxAppends > 0 && started >= o.MaxAppends {
-					mu.Unlock()
-					return
-				}
-				started++
-				mu.Unlock()
-				tp := Package(o.PayloadBytes)
-				env, err := c.Seal(tp)
-				if err != nil {
-					fail(&mu, res, err)
-					continue
-				}
-				var resp *mvmv1.AppendResponse
-				if !o.Unary && app == nil {
-					if app, err = c.NewAppender(ctx); err != nil {
-						app = nil
-						if ctx.Err() != nil {
-							return
-						}
-						fail(&mu, res, err)
-						time.Sleep(10 * time.Millisecond)
-						continue
-					}
-				}
-				t0 := time.Now() // the append, not opening a stream
-				if o.Unary {
-					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					resp, err = c.API.Append(cctx, &mvmv1.AppendRequest{Envelope: env})
-					cancel()
-				} else {
-					resp, err = app.AppendSealed(env)
-					if app.Broken() {
-						app.Close() // the next append opens another
-						app = nil
-					}
-				}
-				d := time.Since(t0)
-				if err != nil {
-					if ctx.Err() != nil {
-						return // the run ended mid-call: neither acked nor an error
-					}
-					fail(&mu, res, err)
-					time.Sleep(10 * time.Millisecond) // a dead server is not a busy loop
-					continue
-				}
-				local = append(local, d)
-				mu.Lock()
-				res.Acked++
-				if resp.Duplicate {
-					res.Duplicates++
-				}
-				if enc != nil {
-					_ = enc.Encode(Receipt{Index: resp.Receipt.Index, MessageID: tp.Header.MessageId})
-				}
-				mu.Unlock()
-			}
+			wk.work()
 		}()
 	}
 	wg.Wait()
+	res := r.res
 	res.Seconds = time.Since(start).Seconds()
 	res.AppendsPerSec = float64(res.Acked) / res.Seconds
-	slices.Sort(lat)
-	res.P50ms, res.P90ms, res.P99ms = ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99))
-	if len(lat) > 0 {
-		res.MaxMs = ms(lat[len(lat)-1])
+	if res.Acked > 0 {
+		res.ClientCPUus = float64((cpuTime() - cpu0).Microseconds()) / float64(res.Acked)
+	}
+	slices.Sort(r.lat)
+	res.P50ms, res.P90ms, res.P99ms = ms(pct(r.lat, 50)), ms(pct(r.lat, 90)), ms(pct(r.lat, 99))
+	if len(r.lat) > 0 {
+		res.MaxMs = ms(r.lat[len(r.lat)-1])
 	}
 	return res, nil
 }
+
+// take reserves the next append, false when the run is over.
+func (r *run) take() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx.Err() != nil || !time.Now().Before(r.end) || (r.o.MaxAppends > 0 && r.started >= r.o.MaxAppends) {
+		return false
+	}
+	r.started++
+	return true
+}
+
+func (r *run) fail(err error) { fail(&r.mu, r.res, err) }
 
 func fail(mu *sync.Mutex, res *Result, err error) {
 	mu.Lock()
@@ -254,11 +261,18 @@ func MaxPackage() *mvmv1.TargetPackage {
 	return tp
 }
 
-// Wrote reports whether a logged payload is a package bench wrote: a
-// target package with both of bench's marks.
+// Wrote reports whether a logged payload is bench's: a target package
+// with both of bench's marks (a sealed one shows only its id: its group is
+// sealed), or a message with bench's id prefix on a package that has it.
 func Wrote(m proto.Message) bool {
-	tp, ok := m.(*mvmv1.TargetPackage)
-	return ok && strings.HasPrefix(tp.GetHeader().GetMessageId(), IDPrefix) && tp.SuspectedGroup == Group
+	if tp, ok := m.(*mvmv1.TargetPackage); ok {
+		return strings.HasPrefix(tp.GetHeader().GetMessageId(), IDPrefix) && (tp.SuspectedGroup == Group || message.IsSealed(tp))
+	}
+	switch m.(type) {
+	case *mvmv1.Acknowledgement, *mvmv1.RequestForInformation, *mvmv1.ActionReport:
+		return strings.HasPrefix(message.Header(m).GetMessageId(), IDPrefix) && strings.HasPrefix(message.PackageID(m), IDPrefix)
+	}
+	return false
 }
 
 // Print writes a human summary.
@@ -266,8 +280,21 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "appends/s: %.0f (%d acknowledged in %.1fs, %d concurrent, %d-byte payloads, %s)\n",
 		r.AppendsPerSec, r.Acked, r.Seconds, r.Concurrency, r.PayloadBytes, r.Mode)
 	fmt.Fprintf(w, "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	fmt.Fprintf(w, "mix: %s, sealed: %v, per kind: %v; client CPU per append: %.0f µs\n", r.Mix, r.Sealed, r.PerKind, r.ClientCPUus)
+	if r.PoolExhausted {
+		fmt.Fprintln(w, "the pool of packages ran out before the time: give a larger --packages")
+	}
 	fmt.Fprintf(w, "errors: %d\n", r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
 	}
+}
+
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

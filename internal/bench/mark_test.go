@@ -23,7 +23,13 @@ func TestWrote(t *testing.T) {
 		{"bench's package", Package(512), true},
 		{"another id", other, false},
 		{"another group", noGroup, false},
-		{"an acknowledgement", &mvmv1.Acknowledgement{Header: Package(0).Header, PackageId: Package(0).Header.MessageId}, false},
+		// --mix: the responder's messages on bench's packages are bench's.
+		{"bench's acknowledgement", &mvmv1.Acknowledgement{Header: Package(0).Header, PackageId: Package(0).Header.MessageId}, true},
+		{"an acknowledgement of another id", &mvmv1.Acknowledgement{Header: mvmclient.NewHeader(), PackageId: Package(0).Header.MessageId}, false},
+		{"an acknowledgement of another package", &mvmv1.Acknowledgement{Header: Package(0).Header, PackageId: "pkg-1"}, false},
+		{"a withdrawal", &mvmv1.Withdrawal{Header: Package(0).Header, PackageId: Package(0).Header.MessageId}, false},
+		{"a sealed package", sealedHeader(), true},
+		{"a sealed package of another id", func() *mvmv1.TargetPackage { p := sealedHeader(); p.Header = mvmclient.NewHeader(); return p }(), false},
 	} {
 		if got := Wrote(tc.m); got != tc.want {
 			t.Errorf("%s: Wrote = %v, want %v", tc.name, got, tc.want)
@@ -42,4 +48,13 @@ func TestPackageSize(t *testing.T) {
 			t.Errorf("Package(%d) serializes to %d bytes", n, len(b))
 		}
 	}
+}
+
+// sealedHeader is the cleartext header of a sealed bench package: its
+// group is sealed, its id shows.
+func sealedHeader() *mvmv1.TargetPackage {
+	p := Package(512)
+	p.SuspectedGroup, p.Summary, p.Locations = "", "", nil
+	p.SealedBody = make([]byte, 40)
+	return p
 }

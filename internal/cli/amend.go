@@ -14,8 +14,10 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -49,9 +51,24 @@ func (c *amendCmd) propose(ctx context.Context, e *env, cl *mvmclient.Client) er
 	if c.witnessQuorum >= 0 {
 		next.WitnessQuorum = uint32(c.witnessQuorum)
 	}
+	var newKey *seal.PrivateKey
+	if c.newKey != "" {
+		if newKey, err = rotateKey(next, cl.ID.Party); err != nil {
+			return err
+		}
+	}
 	proposed, err := agreement.Parse(next, 0)
 	if err != nil {
 		return fmt.Errorf("the proposed agreement is not valid, nothing written: %w", err)
+	}
+	if newKey != nil {
+		// The key is kept before the proposal exists: a proposal whose
+		// decryption key was lost would seal packages nobody can read.
+		if err := writeNewKey(c.newKey, newKey); err != nil {
+			return err
+		}
+		e.printf("new decryption key %s of party %s written to %s: once the amendment is logged, use it (--key, or as %s) and keep the old one for older packages\n",
+			newKey.Public().ID(), cl.ID.Party, c.newKey, devpki.SealKeyFile(cl.ID.Party))
 	}
 	s := cl.Signer()
 	s.EmbedCertificate = true
@@ -177,4 +194,37 @@ func printChanges(w io.Writer, cs []agreement.Change) {
 	for _, c := range cs {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
+}
+
+// rotateKey gives party a new encryption key in the proposed agreement and
+// returns its decryption key.
+func rotateKey(next *mvmv1.Agreement, party string) (*seal.PrivateKey, error) {
+	for _, p := range next.Parties {
+		if p.Id != party {
+			continue
+		}
+		k, err := seal.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		p.EncryptionKey = k.Public().Bytes()
+		return k, nil
+	}
+	return nil, fmt.Errorf("--new-encryption-key: your party %s is not a party of the agreement in force", party)
+}
+
+// writeNewKey writes a new decryption key to path, which must not exist:
+// overwriting a key would lose every package sealed to it.
+func writeNewKey(path string, k *seal.PrivateKey) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("--new-encryption-key %s: the file exists; a decryption key is never overwritten (choose another name), nothing written", path)
+	}
+	b, err := k.MarshalPEM()
+	if err != nil {
+		return err
+	}
+	if err := writeOutBytes(path, b); err != nil {
+		return fmt.Errorf("--new-encryption-key: %w", err)
+	}
+	return nil
 }

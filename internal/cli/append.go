@@ -50,11 +50,13 @@ func aboutPackage(m messageFlags) commandFlags { return &packageMessage{m: m} }
 type packageMessage struct {
 	m       messageFlags
 	receipt string
+	keys    stringList // a sealed package's key is unwrapped with them
 }
 
 func (p *packageMessage) register(fs *flag.FlagSet) {
 	p.m.register(fs)
 	receiptFlag(fs, &p.receipt)
+	keyFlag(fs, &p.keys)
 }
 
 func (p *packageMessage) run(e *env, args []string) error {
@@ -63,6 +65,9 @@ func (p *packageMessage) run(e *env, args []string) error {
 	}
 	m, err := p.m.message(args[0])
 	if err != nil {
+		return err
+	}
+	if err := e.useKeys(p.keys); err != nil {
 		return err
 	}
 	return e.appendAndPrint(p.receipt, m, args[0])

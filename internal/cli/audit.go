@@ -13,6 +13,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -29,7 +30,8 @@ type auditRun struct {
 	state    stateFile
 	quiet    bool
 	tempDir  string
-	bodies   *bodyAuditor // audit --key: opens sealed bodies (sealed_audit.go)
+	bodies   *bodyAuditor     // audit --key: opens sealed bodies (sealed_audit.go)
+	evidence *evidenceAuditor // audit --evidence (audit_evidence.go)
 }
 
 // run audits src up to the checkpoint signed, checking consistency with
@@ -52,8 +54,19 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	if a.bodies != nil {
 		o.Visit = a.bodies.visit
 	}
+	if ev := a.evidence; ev != nil {
+		bodies := o.Visit
+		o.Visit = func(index uint64, en *entry.Opened) error {
+			if bodies != nil {
+				if err := bodies(index, en); err != nil {
+					return err
+				}
+			}
+			return ev.visit(index, en)
+		}
+	}
 	_, err = a.e.checkedLog(ctx, src, signed, a.state, proof, o, func(ver *audit.Verified, prev *tlog.Checkpoint) error {
-		return a.report(ver, prev)
+		return a.report(ctx, ver, prev)
 	})
 	if le := (*logError)(nil); errors.As(err, &le) {
 		return nil, fmt.Errorf("FAILED: %w", le.err)
@@ -66,7 +79,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 
 // report prints what the audit established, before its checkpoint is
 // saved.
-func (a *auditRun) report(ver *audit.Verified, prev *tlog.Checkpoint) error {
+func (a *auditRun) report(ctx context.Context, ver *audit.Verified, prev *tlog.Checkpoint) error {
 	rep, cp, signed := ver.Report, ver.Checkpoint, ver.Signed
 	a.e.printf("verified %d entries: signatures, certificates, index continuity, workflow\n", rep.Entries)
 	a.printRevocations(rep)
@@ -83,6 +96,11 @@ func (a *auditRun) report(ver *audit.Verified, prev *tlog.Checkpoint) error {
 	a.ag = rep.Agreement
 	if a.bodies != nil {
 		if err := a.bodies.report(a.e); err != nil {
+			return err
+		}
+	}
+	if a.evidence != nil {
+		if err := a.evidence.check(ctx, a.e, rep.Agreement); err != nil {
 			return err
 		}
 	}

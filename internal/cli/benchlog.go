@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/bench"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/message"
@@ -100,4 +101,42 @@ func benchEntry(leaf []byte) (string, bool) {
 		what += " " + id
 	}
 	return what, bench.Wrote(o.Payload)
+}
+
+// benchSealing returns how bench must seal what it appends: as the
+// clients do under the agreement in force (derived from the verified log,
+// as submit does), nil when it does not seal bodies. Without a pinned
+// agreement and log key bench appends in the clear, and a sealing server
+// refuses it.
+func (e *env) benchSealing(c *mvmclient.Client, responders []*mvmclient.Client) (*bench.Sealing, error) {
+	_, _, errAg := e.pinnedAgreement("")
+	_, errKey := e.logVerifier("")
+	if errAg != nil || errKey != nil {
+		return nil, nil
+	}
+	ctx, cancel := e.context()
+	defer cancel()
+	ver, err := e.verifiedLog(ctx, c, "", nil, audit.Options{AgreementsOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	ag := ver.Agreements[len(ver.Agreements)-1]
+	if !ag.SealedBodies {
+		return nil, nil
+	}
+	to, err := mvmclient.Recipients(ag)
+	if err != nil {
+		return nil, err
+	}
+	s := &bench.Sealing{Origin: ag.LogOrigin, Recipients: to}
+	if len(responders) > 0 {
+		party := responders[0].ID.Party
+		if s.Responder, err = e.loadKeyring(party, nil); err != nil {
+			return nil, err
+		}
+		if s.Responder == nil {
+			return nil, fmt.Errorf("the agreement seals bodies: the responder's messages are sealed with its decryption key %s, which is missing", e.defaultKeyFile(party))
+		}
+	}
+	return s, nil
 }

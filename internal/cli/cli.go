@@ -45,7 +45,9 @@ type env struct {
 	server, certs  string
 	as             string
 	timeout        time.Duration
-	unbounded      bool // no overall deadline: a long-running command without --timeout
+	unbounded      bool     // no overall deadline: a long-running command without --timeout
+	keyFiles       []string // --key of the command, if it has one (keys.go)
+	sealTo         []string // submit --to: the recipients asked for (sealed.go)
 	ctx            context.Context
 }
 

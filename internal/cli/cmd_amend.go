@@ -22,6 +22,7 @@ type amendCmd struct {
 	rulingQuorum, witnessQuorum int
 	yes                         bool
 	statePath, receipt          string
+	newKey                      string
 }
 
 func (c *amendCmd) register(fs *flag.FlagSet) {
@@ -32,6 +33,7 @@ func (c *amendCmd) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.evidence, "evidence", 0, "propose: new evidence deadline")
 	fs.IntVar(&c.rulingQuorum, "ruling-quorum", 0, "propose: new ruling quorum")
 	fs.IntVar(&c.witnessQuorum, "witness-quorum", -1, "propose: new witness quorum")
+	fs.StringVar(&c.newKey, "new-encryption-key", "", "propose: rotate your party's encryption key: write a new decryption key to `FILE` (mode 0600, must not exist) and publish its public key; keep the old key to read older packages")
 	fs.BoolVar(&c.yes, "yes", false, "sign: sign the changes shown")
 	stateFlag(fs, &c.statePath)
 	receiptFlag(fs, &c.receipt)

@@ -17,7 +17,7 @@ import (
 // from --certs: no identity. A server is audited as --as.
 type auditCmd struct {
 	logKey, genesis, statePath, bundlePath, tempDir string
-	quiet, noCosign                                 bool
+	quiet, noCosign, evidence                       bool
 	crlFiles                                        []string   // nil: every CERTS/crl-*.pem
 	keyFiles                                        stringList // nil: CERTS/seal-<party>.key if present
 }
@@ -29,12 +29,13 @@ func (c *auditCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bundlePath, "bundle", "", "audit an offline bundle (from export) instead of the server")
 	fs.BoolVar(&c.noCosign, "no-cosign", false, "mediators: do not cosign the verified checkpoint")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&c.evidence, "evidence", false, "also download every evidence file the log names in your scope and check it is stored whole, matching its logged digest")
 	fs.StringVar(&c.tempDir, "temp-dir", "", "directory for the audit's temporary files of package states and message ids (default $TMPDIR or /tmp)")
 	fs.Func("crl", "a party CA's certificate revocation list, DER or PEM (repeatable; default: every CERTS/crl-*.pem)", func(v string) error {
 		c.crlFiles = append(c.crlFiles, v)
 		return nil
 	})
-	fs.Var(&c.keyFiles, "key", "decryption key `FILE` of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)")
+	fs.Var(&c.keyFiles, "key", "decryption key `FILE` (or a directory of key files) of the --as party: open and validate every sealed body it may read (repeatable for rotated keys; default CERTS/seal-<party>.key if present)")
 }
 
 func (c *auditCmd) run(e *env, args []string) error {
@@ -64,6 +65,9 @@ func (c *auditCmd) run(e *env, args []string) error {
 		return err
 	}
 	if c.bundlePath != "" {
+		if c.evidence {
+			return usagef("--evidence checks the files a server stores: it does not go with --bundle")
+		}
 		b, err := audit.OpenBundle(c.bundlePath)
 		if err != nil {
 			return fmt.Errorf("FAILED: %w", err)
@@ -74,6 +78,9 @@ func (c *auditCmd) run(e *env, args []string) error {
 		return err
 	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
+		if c.evidence {
+			a.evidence = newEvidenceAuditor(cl)
+		}
 		resp, err := cl.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 		if err != nil {
 			return err

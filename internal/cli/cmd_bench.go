@@ -24,6 +24,8 @@ type benchCmd struct {
 	asJSON, unary, force        bool
 	receipts, cpuProfile        string
 	maxAppends                  int64
+	mix, responderAs            string
+	pool                        int
 }
 
 func (c *benchCmd) register(fs *flag.FlagSet) {
@@ -37,6 +39,9 @@ func (c *benchCmd) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.unary, "unary", false, "one Append call per envelope instead of an append stream per worker")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write the load generator's CPU profile to FILE")
 	fs.BoolVar(&c.force, "force", false, "write into a log that holds work bench did not write")
+	fs.StringVar(&c.mix, "mix", "package=1", "the workflow of each package: `KIND=N,...` of package (0 or 1), ack (0 or 1), rfi (0-16), report (0 or 1), e.g. package=1,ack=1,report=1,rfi=2; with package=0 the messages go to packages submitted before the clock starts")
+	fs.StringVar(&c.responderAs, "responder-as", "af-interior", "identity that sends the responder's messages of --mix")
+	fs.IntVar(&c.pool, "packages", 10000, "with --mix package=0: packages submitted before the clock starts (a worker stops when they run out)")
 }
 
 func (c *benchCmd) run(e *env, args []string) (rerr error) {
@@ -49,21 +54,44 @@ func (c *benchCmd) run(e *env, args []string) (rerr error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400) // the load generator should not be the bottleneck
 	}
-	o := bench.Options{Duration: c.duration, Concurrency: c.concurrency, PayloadBytes: c.payload, MaxAppends: c.maxAppends, Unary: c.unary}
-	for range max(1, c.conns) {
-		opts := mvmclient.FromCertsDir(e.server, e.certs, e.as)
+	mix, err := bench.ParseMix(c.mix)
+	if err != nil {
+		return usagef("--mix: %v", err)
+	}
+	if c.pool <= 0 {
+		return usagef("--packages %d: want at least 1", c.pool)
+	}
+	o := bench.Options{Duration: c.duration, Concurrency: c.concurrency, PayloadBytes: c.payload, MaxAppends: c.maxAppends, Unary: c.unary,
+		Mix: mix, Pool: c.pool}
+	dial := func(as string) (*mvmclient.Client, error) {
+		opts := mvmclient.FromCertsDir(e.server, e.certs, as)
 		opts.Retries = -1
-		cl, err := e.dialWith(opts)
+		return e.dialWith(opts)
+	}
+	for range max(1, c.conns) {
+		cl, err := dial(e.as)
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
 		o.Clients = append(o.Clients, cl)
+		if mix == bench.PackagesOnly {
+			continue
+		}
+		rc, err := dial(c.responderAs)
+		if err != nil {
+			return fmt.Errorf("--responder-as: %w", err)
+		}
+		defer rc.Close()
+		o.Responders = append(o.Responders, rc)
 	}
 	if !c.force {
 		if err := e.checkBenchLog(e.ctx, o.Clients[0]); err != nil {
 			return err
 		}
+	}
+	if o.Sealing, err = e.benchSealing(o.Clients[0], o.Responders); err != nil {
+		return err
 	}
 	var receiptsFile *atomicfile.File
 	if c.receipts != "" {

@@ -18,6 +18,7 @@ type breachesCmd struct {
 	asOf, party, statePath string
 	verify                 bool
 	pageSize               uint
+	keys                   stringList
 }
 
 func (c *breachesCmd) register(fs *flag.FlagSet) {
@@ -26,10 +27,14 @@ func (c *breachesCmd) register(fs *flag.FlagSet) {
 	fs.UintVar(&c.pageSize, "page-size", 0, "breaches per request (0: the server's default); every page is listed")
 	fs.BoolVar(&c.verify, "verify", false, "derive the breaches on the client by auditing the whole log, and check the server's answer against them")
 	stateFlag(fs, &c.statePath)
+	keyFlag(fs, &c.keys)
 }
 
 func (c *breachesCmd) run(e *env, args []string) error {
 	if err := exactly(0, args, "no positional arguments"); err != nil {
+		return err
+	}
+	if err := e.useKeys(c.keys); err != nil {
 		return err
 	}
 	req := &mvmv1.GetBreachesRequest{Party: c.party, PageSize: uint32(min(c.pageSize, 1<<31))}
@@ -58,6 +63,6 @@ func (c *breachesCmd) run(e *env, args []string) error {
 			bs[i] = workflow.Breach{PackageID: b.PackageId, Party: b.Party, Deadline: b.Deadline,
 				Due: b.Due.AsTime(), Late: time.Duration(b.LateSeconds) * time.Second}
 		}
-		return printBreaches(e.stdout, resp.AsOf.AsTime(), bs)
+		return e.printBreaches(ctx, cl, resp.AsOf.AsTime(), bs)
 	})
 }

@@ -4,8 +4,9 @@ import (
 	"context"
 	"flag"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mvm-exchange/mvm/client/mvmclient"
-	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // evidenceCmd: evidence ID --file F... uploads the files and logs the
@@ -44,12 +45,8 @@ func (c *evidenceCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.submitEvidence(func(cl *mvmclient.Client, m *mvmv1.EvidenceSubmission) error {
-		sealed, err := e.sealIfAgreed(cl, m)
-		if err != nil {
-			return err
-		}
-		env, err := cl.Seal(sealed)
+	return e.submitEvidence(func(cl *mvmclient.Client, m proto.Message) error {
+		env, err := cl.Seal(m)
 		if err != nil {
 			return err
 		}

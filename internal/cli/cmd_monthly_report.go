@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"flag"
 	"io"
 	"path/filepath"
@@ -16,15 +17,17 @@ import (
 // monthlyReportCmd writes the monthly report, computed on the client from
 // the verified log (never from a server summary), as HTML and JSON.
 type monthlyReportCmd struct {
-	month string
-	out   string
-	state string
+	month   string
+	out     string
+	state   string
+	publish bool
 }
 
 func (c *monthlyReportCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.month, "month", "", "the `MONTH` to report, YYYY-MM in UTC (default: the current month)")
 	fs.StringVar(&c.out, "out", ".", "write mvm-report-MONTH.html and .json into this `DIR`")
 	stateFlag(fs, &c.state)
+	fs.BoolVar(&c.publish, "publish", false, "then append a signed publication of the report (mediators): its JSON's SHA-256 and checkpoint; a month's report is agreed once the ruling quorum of mediators published the same (show-report)")
 }
 
 func (c *monthlyReportCmd) run(e *env, args []string) error {
@@ -38,13 +41,19 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 			return usagef("--month: %v", err)
 		}
 	}
+	if c.publish && time.Now().Before(month.End()) {
+		// The reducer refuses it too (by the receive time): said before
+		// the whole log is verified.
+		return usagef("--publish: month %s is not over (it ends %s); publish its report once it is", month, month.End().Format(time.RFC3339))
+	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
 		r, err := e.computeReport(ctx, cl, c.state, nil, month)
 		if err != nil {
 			return err
 		}
 		base := filepath.Join(c.out, "mvm-report-"+month.String())
-		if err := writeStream(base+".json", func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+		sum := sha256.New() // of the file's bytes, as written
+		if err := writeStream(base+".json", func(w io.Writer) error { return report.WriteJSON(io.MultiWriter(w, sum), r) }); err != nil {
 			return err
 		}
 		if err := writeStream(base+".html", func(w io.Writer) error { return report.HTML(w, r) }); err != nil {
@@ -57,7 +66,10 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 		e.printf("month %s: %d packages submitted, %d in the table, %d breaches of obligations due in the month\n",
 			month, m.PackagesSubmitted, len(r.Packages), breachTotal(m))
 		e.printf("verified against checkpoint size %d: every entry audited\n", r.Checkpoint.Size)
-		return nil
+		if !c.publish {
+			return nil
+		}
+		return e.publishReport(cl, month.String(), sum.Sum(nil), r.Checkpoint)
 	})
 }
 

@@ -17,6 +17,7 @@ type submitCmd struct {
 	evidence                                 stringList
 	receipt                                  string
 	geo                                      geojsonFlags
+	to                                       string
 }
 
 func (c *submitCmd) register(fs *flag.FlagSet) {
@@ -33,6 +34,7 @@ func (c *submitCmd) register(fs *flag.FlagSet) {
 	evidenceFlag(fs, &c.evidence, "")
 	receiptFlag(fs, &c.receipt)
 	c.geo.register(fs)
+	fs.StringVar(&c.to, "to", "", "seal to these `PARTY[,PARTY]` only, besides those who read every package (your party, the responder, the mediators); default every party of the agreement")
 }
 
 func (c *submitCmd) run(e *env, args []string) error {
@@ -52,6 +54,14 @@ func (c *submitCmd) run(e *env, args []string) error {
 	t, ok := mvmv1.Tlp_value["TLP_"+strings.ToUpper(strings.ReplaceAll(c.tlp, "-", "_"))]
 	if !ok {
 		return usagef("--tlp %q: want clear, green, amber, amber-strict or red", c.tlp)
+	}
+	if c.to != "" {
+		for _, p := range strings.Split(c.to, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return usagef("--to %q: want PARTY[,PARTY]", c.to)
+			}
+			e.sealTo = append(e.sealTo, strings.TrimSpace(p))
+		}
 	}
 	digests, err := c.evidence.digests()
 	if err != nil {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"os"
@@ -12,9 +14,11 @@ import (
 
 // verifyReportCmd recomputes a report's JSON from the log at the
 // checkpoint it names and says whether every number matches.
-type verifyReportCmd struct{}
+type verifyReportCmd struct{ publish bool }
 
-func (c *verifyReportCmd) register(fs *flag.FlagSet) {}
+func (c *verifyReportCmd) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.publish, "publish", false, "if it matches, append a signed publication of this file (mediators): how a second mediator agrees with a published report")
+}
 
 func (c *verifyReportCmd) run(e *env, args []string) error {
 	if err := exactly(1, args, "the report's JSON file"); err != nil {
@@ -46,6 +50,20 @@ func (c *verifyReportCmd) run(e *env, args []string) error {
 			return fmt.Errorf("%s does not match the log at checkpoint size %d: %d fields differ", args[0], r.Checkpoint.Size, len(diff))
 		}
 		e.printf("%s matches the log at checkpoint size %d: every figure recomputed from the verified entries\n", args[0], r.Checkpoint.Size)
-		return nil
+		if !c.publish {
+			return nil
+		}
+		// What is published is the file's digest: it must be the bytes
+		// monthly-report writes for these figures, or the same report
+		// would be two digests and never agreed.
+		mine, err := report.JSON(r)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(mine, raw) {
+			return fmt.Errorf("%s has the log's figures but not the bytes monthly-report writes for them (re-encoded?): not published; publish the original file", args[0])
+		}
+		sum := sha256.Sum256(raw)
+		return e.publishReport(cl, claimed.Month, sum[:], r.Checkpoint)
 	})
 }

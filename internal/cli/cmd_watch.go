@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"google.golang.org/protobuf/proto"
 )
 
 // watchCmd follows the log, printing each entry once it verifies
@@ -15,19 +17,25 @@ type watchCmd struct {
 	from      uint64
 	count     int
 	statePath string
+	keys      stringList
 }
 
 func (c *watchCmd) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.from, "from", 0, "first index")
 	fs.IntVar(&c.count, "count", 0, "stop after this many entries (0: run until interrupted)")
 	stateFlag(fs, &c.statePath)
+	keyFlag(fs, &c.keys)
 }
 
 func (c *watchCmd) run(e *env, args []string) error {
 	if err := exactly(0, args, "no positional arguments"); err != nil {
 		return err
 	}
+	if err := e.useKeys(c.keys); err != nil {
+		return err
+	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
+		open := e.newBodyOpener(cl)
 		w, err := e.newWatchVerifier(cl, c.statePath)
 		if err != nil {
 			return err
@@ -40,7 +48,10 @@ func (c *watchCmd) run(e *env, args []string) error {
 				if err := w.verify(ctx, index, leaf); err != nil {
 					return fmt.Errorf("entry %d not printed: %w", index, err)
 				}
-				e.printf("%s\n", describeEntry(index, leaf))
+				e.printf("%s\n", describeOpened(index, leaf, func(o *entry.Opened) (proto.Message, bool) { return open.open(ctx, o) }))
+				for _, n := range open.takeNotes() {
+					e.printf("%s\n", n)
+				}
 				seen++
 				if c.count > 0 && seen >= c.count {
 					return mvmclient.ErrStopWatch

@@ -23,7 +23,9 @@ import (
 // loggedFile is an evidence file as the verified log names it.
 type loggedFile struct {
 	sum       []byte
-	size      int64 // -1: no submission gave one
+	size      int64  // -1: no submission gave one
+	plainSum  []byte // sealed files: the plaintext's, from the sealed body
+	plainSize int64
 	name      string
 	mediaType string
 	author    string
@@ -51,6 +53,7 @@ func loggedEvidence(v *mvmclient.VerifiedPackage) []*loggedFile {
 			for _, f := range es.Files {
 				if lf := add(f.StoredSha256); lf.size < 0 {
 					lf.size, lf.name, lf.mediaType = f.StoredSize, f.Name, f.MediaType
+					lf.plainSum, lf.plainSize = f.PlaintextSha256, f.PlaintextSize
 				}
 			}
 		}
@@ -106,10 +109,18 @@ func lastRune(s string) (rune, int) {
 // logged digest and size before it is renamed into place, mode 0600.
 // A file already there with the logged digest is kept; any other file of
 // that name is not replaced.
+//
+// On a sealed package, a file is downloaded, its ciphertext digest checked
+// and decrypted chunk by chunk as it arrives (evidence_get_sealed.go), and the
+// plaintext checked against the digest its author sealed in the log.
 func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient.VerifiedPackage, dir string) error {
 	files := loggedEvidence(v)
 	if len(files) == 0 {
 		return fmt.Errorf("package %s names no evidence file", v.State.ID)
+	}
+	key, err := e.readKey(c, v)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--out: %w", err)
@@ -123,7 +134,13 @@ func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient
 		}
 		used[name] = true
 		path := filepath.Join(dir, name)
-		if err := e.getOne(ctx, c, v.State.ID, lf, path); err != nil {
+		get := e.getOne
+		if key != nil {
+			get = func(ctx context.Context, c *mvmclient.Client, pkg string, lf *loggedFile, path string) error {
+				return e.getSealed(ctx, c, *key, pkg, lf, path)
+			}
+		}
+		if err := get(ctx, c, v.State.ID, lf, path); err != nil {
 			failed = append(failed, err)
 			fmt.Fprintf(e.stderr, "%v\n", err)
 		}
@@ -134,14 +151,24 @@ func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient
 	return nil
 }
 
+// have reports whether path holds the file whose SHA-256 is sum already,
+// and fails if it holds another.
+func (e *env) have(path string, sum []byte) (bool, error) {
+	have, err := fileSum(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	case !bytes.Equal(have, sum):
+		return false, fmt.Errorf("%s exists and is not this evidence file (sha256 %x): not replaced", path, sum)
+	}
+	e.printf("have %s (sha256 %x)\n", path, sum)
+	return true, nil
+}
+
 func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *loggedFile, path string) error {
-	if have, err := fileSum(path); err == nil {
-		if !bytes.Equal(have, lf.sum) {
-			return fmt.Errorf("%s exists and is not this evidence file (sha256 %x): not replaced", path, lf.sum)
-		}
-		e.printf("have %s (sha256 %x)\n", path, lf.sum)
-		return nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if ok, err := e.have(path, lf.sum); ok || err != nil {
 		return err
 	}
 	out, err := atomicfile.Create(path)
@@ -187,6 +214,12 @@ func (e *env) listEvidence(v *mvmclient.VerifiedPackage) {
 		size := "-"
 		if lf.size >= 0 {
 			size = fmt.Sprint(lf.size)
+		}
+		if lf.plainSum != nil {
+			// A sealed file: what its recipients care for is the
+			// plaintext; the stored (sealed) object is named after.
+			e.printf("%x  %d  %s  %s  %s  %s (index %d, sealed: stored %s bytes, sha256 %x)\n", lf.plainSum, lf.plainSize, dash(lf.mediaType), dash(quoteName(lf.name)), lf.author, stamp(lf.at), lf.index, size, lf.sum)
+			continue
 		}
 		e.printf("%x  %s  %s  %s  %s  %s (index %d)\n", lf.sum, size, dash(lf.mediaType), dash(quoteName(lf.name)), lf.author, stamp(lf.at), lf.index)
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/testenv"
@@ -131,5 +134,89 @@ func TestEvidenceGetRefusesAlteredBytes(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("%d names left in --out after a refused download", len(ents))
+	}
+}
+
+// audit --evidence downloads every logged evidence file in the caller's
+// scope and finds each one deleted from or changed in the store, naming
+// its entry; a sound store passes.
+func TestAuditEvidence(t *testing.T) {
+	e := testenv.New(t)
+	id := reportedPackage(t, e)
+	bodies := logHostile(t, e, id, []string{"a.mp4", "b.mp4", "c.jpg"}) // entry 4
+	id2 := reportedPackage(t, e)
+	logHostile(t, e, id2, []string{"w", "x", "y", "d.mp4"}) // entry 8: one new object, three logged already
+	for _, as := range []string{testenv.Mediator, testenv.Responder, testenv.Submitter} {
+		out := mustCLI(t, e.Addr, e.Certs, as, "audit", "--evidence", "--no-cosign")
+		if !strings.Contains(out, "evidence files: 4 logged in your scope, 4 stored whole and matching, 0 missing or other than logged") || !strings.Contains(out, "audit: OK") {
+			t.Fatalf("audit --evidence as %s on a sound store:\n%s", as, out)
+		}
+	}
+	objects := filepath.Join(filepath.Dir(e.DB), "evidence", "objects")
+	if err := os.Remove(filepath.Join(objects, hex.EncodeToString(sha(bodies[0])))); err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Clone(bodies[2])
+	altered[len(altered)-1] ^= 1
+	if err := os.WriteFile(filepath.Join(objects, hex.EncodeToString(sha(bodies[2]))), altered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--evidence", "--no-cosign")
+	if code != ExitFail {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitFail, stdout, stderr)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("evidence: entry 4, package %s, sha256 %x: not stored whole on the exchange: ", id, sha(bodies[0])),
+		fmt.Sprintf("evidence: entry 4, package %s, sha256 %x: the exchange holds %d bytes with sha256 %x, not the %d bytes logged", id, sha(bodies[2]), len(altered), sha(altered), len(altered)),
+		"evidence files: 4 logged in your scope, 2 stored whole and matching, 2 missing or other than logged",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "FAILED: 2 of 4 evidence files the log names are not stored whole and matching") || strings.Contains(stdout, "audit: OK") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	if _, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--evidence", "--bundle", "x"); code != ExitUsage || !strings.Contains(stderr, "does not go with --bundle") {
+		t.Errorf("--evidence --bundle: exit %d, %s", code, stderr)
+	}
+}
+
+// The evidence deadline is met only once the files are stored: a
+// submission naming a file the exchange does not hold is refused and
+// leaves the deadline open (show, and breaches past its due time, say
+// so); once the file is uploaded the same submission is logged and meets
+// it, and breaches past the due time no longer list it.
+func TestEvidenceDeadlineNeedsStoredFile(t *testing.T) {
+	e := testenv.New(t)
+	id := reportedPackage(t, e)
+	af := e.Client(testenv.Responder)
+	b := []byte("film of the raid")
+	d := sha(b)
+	m := &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: [][]byte{d},
+		Files: []*mvmv1.EvidenceFile{{StoredSha256: d, StoredSize: int64(len(b)), Name: "raid.mp4"}}}
+	if _, err := af.Append(ctxT(t), m); err == nil || !strings.Contains(err.Error(), "is not stored on the exchange") {
+		t.Fatalf("append naming a file not stored: %v, want a refusal", err)
+	}
+	late := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	show := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "show", id)
+	if !regexp.MustCompile(`(?m)^deadline: evidence by af due \S+, open$`).MatchString(show) {
+		t.Fatalf("show before the file is stored:\n%s", show)
+	}
+	if br := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "breaches", "--as-of", late); !strings.Contains(br, id) || !strings.Contains(br, "evidence") {
+		t.Fatalf("breaches as of %s before the file is stored:\n%s", late, br)
+	}
+	if _, err := af.UploadEvidence(ctxT(t), id, d, int64(len(b)), bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := af.Append(ctxT(t), m); err != nil {
+		t.Fatal(err)
+	}
+	show = mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "show", id)
+	if !regexp.MustCompile(`(?m)^deadline: evidence by af due \S+, met \S+$`).MatchString(show) {
+		t.Fatalf("show once the file is stored and logged:\n%s", show)
+	}
+	if br := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "breaches", "--as-of", late); strings.Contains(br, id) {
+		t.Fatalf("breaches as of %s once the file is stored:\n%s", late, br)
 	}
 }

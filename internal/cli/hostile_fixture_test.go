@@ -45,6 +45,9 @@ type hostileServer struct {
 	// nodes, if set, are the tree of leaves, for inclusion proofs (nil:
 	// the real server's proofs).
 	nodes tlog.NodeMap
+	// proofNodes, if set, are the tree of leaves, for consistency proofs
+	// (nil: the real server's proofs).
+	proofNodes tlog.NodeMap
 	// breaches answers GetBreaches (nil: the real server's answer).
 	breaches *mvmv1.GetBreachesResponse
 	// cert, if set, answers every GetCertificates (nil: the real server's).
@@ -104,7 +107,11 @@ func (h *hostileServer) GetCertificates(ctx context.Context, req *mvmv1.GetCerti
 }
 
 func (h *hostileServer) GetConsistencyProof(ctx context.Context, req *mvmv1.GetConsistencyProofRequest) (*mvmv1.GetConsistencyProofResponse, error) {
-	return h.real.API.GetConsistencyProof(ctx, req)
+	if h.proofNodes == nil {
+		return h.real.API.GetConsistencyProof(ctx, req)
+	}
+	hashes, err := tlog.ConsistencyProof(h.proofNodes, req.From, req.To)
+	return &mvmv1.GetConsistencyProofResponse{Hashes: hashes}, err
 }
 
 // serveHostile starts h on loopback over real mutual TLS with the dev

@@ -12,23 +12,38 @@ import (
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/workflow"
+	"google.golang.org/protobuf/proto"
 )
 
-func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach) error {
+// Each row names its package's summary (summary(id), asked once per
+// package): the reader learns which target is overdue, not only its id.
+func printBreaches(w io.Writer, asOf time.Time, bs []workflow.Breach, summary func(id string) string) error {
 	fmt.Fprintf(w, "breaches as of %s: %d\n", stamp(asOf), len(bs))
 	if len(bs) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PACKAGE\tPARTY\tDEADLINE\tDUE\tLATE")
+	fmt.Fprintln(tw, "PACKAGE\tPARTY\tDEADLINE\tDUE\tLATE\tSUMMARY")
+	summaries := map[string]string{}
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.PackageID, b.Party, b.Deadline, stamp(b.Due), b.Late.Truncate(time.Second))
+		s, ok := summaries[b.PackageID]
+		if !ok {
+			s = summary(b.PackageID)
+			summaries[b.PackageID] = s
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.PackageID, b.Party, b.Deadline, stamp(b.Due), b.Late.Truncate(time.Second), s)
 	}
 	return tw.Flush()
 }
 
 // describeEntry renders one leaf as a line: index, time, type, author.
 func describeEntry(index uint64, leaf []byte) string {
+	return describeOpened(index, leaf, nil)
+}
+
+// describeOpened is describeEntry with the payload as open returns it (a
+// sealed body opened); a sealed payload it does not open is marked.
+func describeOpened(index uint64, leaf []byte, open func(*entry.Opened) (proto.Message, bool)) string {
 	o, err := entry.Open(leaf)
 	switch {
 	case errors.Is(err, entry.ErrLeaf):
@@ -38,10 +53,17 @@ func describeEntry(index uint64, leaf []byte) string {
 	case errors.Is(err, entry.ErrPayload):
 		return fmt.Sprintf("#%d %s %s: %v", index, stamp(o.ReceivedAt()), o.Type, err)
 	}
+	payload, mark := o.Payload, ""
+	if open != nil {
+		var ok bool
+		if payload, ok = open(o); !ok {
+			mark = " [sealed: header only]"
+		}
+	}
 	// A payload that breaks a message rule (entry.ErrInvalid) is listed
 	// as it reads; audit is what judges it.
-	return fmt.Sprintf("#%d %s %s %s: %s", index, stamp(o.ReceivedAt()), workflow.ShortType(o.Type),
-		message.PackageID(o.Payload), workflow.Describe(o.Payload))
+	return fmt.Sprintf("#%d %s %s %s: %s%s", index, stamp(o.ReceivedAt()), workflow.ShortType(o.Type),
+		message.PackageID(payload), workflow.Describe(payload), mark)
 }
 
 func printAgreement(w io.Writer, ag *agreement.Agreement, signedBy string) {

@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/audit"
-	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -24,14 +22,10 @@ import (
 // package is; what is shown is opened with the caller's party's
 // decryption key, CERTS/seal-<party>.key.
 
-// keyring loads the caller's party's decryption key; nil if it has none.
+// keyring loads the caller's party's decryption keys (--key, default
+// CERTS/seal-<party>.key); nil if it has none.
 func (e *env) keyring(c *mvmclient.Client) (*message.Keyring, error) {
-	path := filepath.Join(e.certs, devpki.SealKeyFile(c.ID.Party))
-	kr, err := mvmclient.LoadKeyring(c.ID.Party, path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return kr, err
+	return e.loadKeyring(c.ID.Party, e.keyFiles)
 }
 
 // sealIfAgreed returns m as it must be sent: sealed when the agreement in
@@ -42,10 +36,14 @@ func (e *env) sealIfAgreed(c *mvmclient.Client, m proto.Message) (proto.Message,
 	if !message.Sealable(message.TypeOf(m)) {
 		return m, nil
 	}
-	if _, _, err := e.pinnedAgreement(""); err != nil {
-		return m, nil
-	}
-	if _, err := e.logVerifier(""); err != nil {
+	_, _, errAg := e.pinnedAgreement("")
+	_, errKey := e.logVerifier("")
+	if errAg != nil || errKey != nil {
+		if len(e.sealTo) > 0 {
+			// --to asks for secrecy: never send in the clear what the
+			// caller meant to seal.
+			return nil, fmt.Errorf("--to: the agreement in force must be verified to seal to its parties' keys, and there is no pinned agreement and log key here (%v); nothing sent", errors.Join(errAg, errKey))
+		}
 		return m, nil
 	}
 	ctx, cancel := e.context()
@@ -61,11 +59,14 @@ func (e *env) sealIfAgreed(c *mvmclient.Client, m proto.Message) (proto.Message,
 	}
 	if tp, ok := m.(*mvmv1.TargetPackage); ok {
 		if !ag.SealedBodies {
+			if len(e.sealTo) > 0 {
+				return nil, fmt.Errorf("--to: the agreement in force (index %d) does not seal bodies: every party reads every package; nothing sent", ag.Index)
+			}
 			return m, nil
 		}
-		to, err := mvmclient.Recipients(ag)
+		to, err := mvmclient.Recipients(ag, recipientsOf(ag, c.ID.Party, tp, e.sealTo)...)
 		if err != nil {
-			return nil, err
+			return nil, usagef("--to: %v", err)
 		}
 		return mvmclient.SealOutgoing(ag, kr, nil, to, tp)
 	}
@@ -108,7 +109,7 @@ func (e *env) openSealed(c *mvmclient.Client, v *mvmclient.VerifiedPackage, agre
 	}
 	kr, err := e.keyring(c)
 	if kr == nil && err == nil {
-		err = fmt.Errorf("%w: no decryption key %s", message.ErrNoKey, filepath.Join(e.certs, devpki.SealKeyFile(c.ID.Party)))
+		err = fmt.Errorf("%w: no decryption key %s (give --key FILE)", message.ErrNoKey, e.defaultKeyFile(c.ID.Party))
 	}
 	var key seal.PackageKey
 	if err == nil {
@@ -150,4 +151,25 @@ func inForce(agreements []*agreement.Agreement, index uint64) *agreement.Agreeme
 		}
 	}
 	return ag
+}
+
+// recipientsOf returns the parties a new package is sealed to under ag:
+// nil (every party of the agreement) without --to; else the parties --to
+// names and those who must read every package, which the reducer
+// requires (workflow.checkSealing): the submitter's own party, the
+// responder and every mediator. They are added, not asked for.
+func recipientsOf(ag *agreement.Agreement, self string, tp *mvmv1.TargetPackage, to []string) []string {
+	if len(to) == 0 {
+		return nil
+	}
+	out := []string{self}
+	if r := tp.Responder; r != "" {
+		out = append(out, r)
+	} else {
+		out = append(out, ag.PartiesWithRole(mvmv1.Role_ROLE_RESPONDER)...)
+	}
+	out = append(out, ag.PartiesWithRole(mvmv1.Role_ROLE_MEDIATOR)...)
+	out = append(out, to...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

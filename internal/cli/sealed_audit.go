@@ -3,14 +3,10 @@ package cli
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/agreement"
-	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/message"
@@ -51,22 +47,15 @@ func (e *env) newBodyAuditor(files []string, origin string) (*bodyAuditor, error
 			}
 		}
 	}
-	if len(files) == 0 {
-		if party == "" {
-			return nil, nil
-		}
-		def := filepath.Join(e.certs, devpki.SealKeyFile(party))
-		if _, err := os.Stat(def); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		files = []string{def}
-	}
 	if party == "" {
+		if len(files) == 0 {
+			return nil, nil
+		}
 		return nil, usagef("--key: the party whose key it is comes from --as NAME's certificate; give --as")
 	}
-	kr, err := mvmclient.LoadKeyring(party, files...)
-	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
+	kr, err := e.loadKeyring(party, files)
+	if kr == nil || err != nil {
+		return nil, err
 	}
 	return &bodyAuditor{kr: kr, origin: origin, keys: map[string]seal.PackageKey{}, unreadable: map[string]bool{}}, nil
 }

@@ -69,6 +69,7 @@ func (e *env) checkedLog(ctx context.Context, src audit.Source, signed []byte, s
 	}
 	ver, err := audit.VerifyLog(ctx, src, signed, state.key, prev.checkpoint(), proof, o)
 	if err != nil {
+		e.proveFork(ctx, src, state.key, state.path, prev, signed, proof)
 		if vs, ok := o.Saved.(verifierState); ok && (errors.Is(err, verify.ErrState) || errors.Is(err, audit.ErrSavedAhead)) {
 			err = fmt.Errorf("%s: %w (remove it to verify the log from its start)", vs.path, err)
 		}
@@ -116,7 +117,7 @@ func (e *env) verifiedBreaches(ctx context.Context, c *mvmclient.Client, req *mv
 			mine = append(mine, b)
 		}
 	}
-	if err := printBreaches(e.stdout, asOf, mine); err != nil {
+	if err := e.printBreaches(ctx, c, asOf, mine); err != nil {
 		return err
 	}
 	e.printf("verified against checkpoint size %d: every entry audited\n", ver.Checkpoint.Size)

@@ -30,6 +30,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/mvm-exchange/mvm/internal/testenv"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -239,12 +240,10 @@ func (h *harness) dumpLog() {
 func (h *harness) start() *proc {
 	t := h.t
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	fmt.Fprintf(h.logFile, "--- start on %s\n", addr)
 	cmd := exec.Command(h.bin, "--listen", addr, "--db", h.db, "--certs", h.certs, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = h.logFile, h.logFile

@@ -15,10 +15,16 @@ func (c *checker) checkCosignatures() {
 	if c.cosigs == nil {
 		return
 	}
-	// Cosigner verifier keys by name, from every agreement of the log.
+	// Cosigner verifier keys by name, from every agreement of the log:
+	// the mediators' and the external C2SP witnesses' (the primary stores
+	// what a witness returns under its name).
 	keys := map[string][]string{}
 	for _, ag := range c.history {
-		for _, ks := range ag.CosignerKeys() {
+		all := ag.CosignerKeys()
+		for _, w := range ag.Witnesses {
+			all["witness "+w.Name] = append(all["witness "+w.Name], w.Key)
+		}
+		for _, ks := range all {
 			for _, k := range ks {
 				name, _, _ := strings.Cut(k, "+")
 				if !slices.Contains(keys[name], k) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mvm-exchange/mvm/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -104,13 +105,12 @@ type demoResult struct {
 func runDemo(t *testing.T, root, dir string) demoResult {
 	r := demoResult{dir: dir}
 	for r.tries = 1; ; r.tries++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := testenv.FreeAddr()
 		if err != nil {
 			r.err = err
 			return r
 		}
-		r.addr = l.Addr().String()
-		l.Close()
+		r.addr = addr
 		r.out, r.err = demo(t, root, dir, r.addr)
 		if ee, ok := errors.AsType[*exec.ExitError](r.err); !ok || ee.ExitCode() != portBusyExit || r.tries == portTries {
 			return r

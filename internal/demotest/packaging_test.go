@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"net"
+	"github.com/mvm-exchange/mvm/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,12 +95,10 @@ func TestUnitStartsServer(t *testing.T) {
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	line := strings.NewReplacer("/usr/bin/mvm-server", bin, "/etc/mvm", certs, "/var/lib/mvm", state,
 		"$MVM_SERVER_FLAGS", string(m[1])).Replace(keys["ExecStart"][0])
 	args := append(strings.Fields(line), "--listen", addr) // the last --listen wins

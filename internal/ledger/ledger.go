@@ -40,6 +40,12 @@ var (
 	ErrRetry = errors.New("retry the append")
 	// ErrNoGenesis: the log is empty and no agreement was supplied.
 	ErrNoGenesis = errors.New("empty log and no genesis agreement")
+	// ErrNotReplicated: the entry IS logged (committed and durable here)
+	// but [Config.Release] did not release its receipt in time (server
+	// --sync-witnesses: not yet cosigned by enough nodes). Retrying the
+	// same envelope is safe: it is answered with the same entry once
+	// released.
+	ErrNotReplicated = errors.New("logged, but not yet replicated")
 )
 
 // Config configures a Ledger.
@@ -74,6 +80,13 @@ type Config struct {
 	// (fsync included). It runs on the writer's path, once per batch: it
 	// must be cheap (package metrics: two histogram updates).
 	Committed func(entries int, took time.Duration)
+	// Release, if set, holds each receipt (a new entry's, and a re-sent
+	// envelope's) until it returns: Append calls it on the caller's
+	// goroutine, after the commit, with the size of the checkpoint the
+	// receipt is under, and returns its error (wrapping
+	// [ErrNotReplicated]) instead of the receipt. The writer never waits
+	// for it. server --sync-witnesses waits there for cosignatures.
+	Release func(ctx context.Context, index, size uint64) error
 }
 
 // Head is the committed state of the log, published after every commit.
@@ -326,8 +339,10 @@ func (l *Ledger) recover(size uint64) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	ag := history[len(history)-1]
-	if err := l.checkLogKey(ag); err != nil {
-		return err
+	if l.cfg.Signer != nil { // a replica signs nothing (replica.go)
+		if err := l.checkLogKey(ag); err != nil {
+			return err
+		}
 	}
 	v, _ := note.NewVerifier(ag.LogKey)
 	c, _, err := tlog.OpenCheckpoint(cp, l.origin, v)
@@ -407,6 +422,11 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	if err != nil {
 		return nil, err
 	}
+	if rp, ok := adm.Payload.(*mvmv1.ReportPublication); ok {
+		if err := l.checkPublication(h, rp); err != nil {
+			return nil, err
+		}
+	}
 	req := &request{adm: adm, checks: checks, ag: h.Agreement, peer: peer, reply: make(chan reply, 1)}
 	select {
 	case l.reqs <- req:
@@ -417,12 +437,12 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 	}
 	select {
 	case r := <-req.reply:
-		return r.res, r.err
+		return l.release(ctx, r)
 	case <-l.stopped:
 		// The writer stopped; it may have answered just before.
 		select {
 		case r := <-req.reply:
-			return r.res, r.err
+			return l.release(ctx, r)
 		default:
 			return nil, ErrClosed
 		}
@@ -431,6 +451,18 @@ func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate)
 		// answered with its receipt.
 		return nil, ctx.Err()
 	}
+}
+
+// release returns the writer's answer once Config.Release lets a receipt
+// go: the entry is logged whatever Release says.
+func (l *Ledger) release(ctx context.Context, r reply) (*Result, error) {
+	if r.err != nil || l.cfg.Release == nil {
+		return r.res, r.err
+	}
+	if err := l.cfg.Release(ctx, r.res.Index, r.res.Size); err != nil {
+		return nil, fmt.Errorf("%w: entry %d is logged here, its receipt is held: %w", ErrNotReplicated, r.res.Index, err)
+	}
+	return r.res, nil
 }
 
 // duplicate answers a re-sent envelope whose message id is committed at

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -119,13 +120,20 @@ func DecodeBreach(b []byte) (BreachRecord, error) {
 
 // packageRecords are the index records of one package state: its state,
 // then one listing key and one key per breachable deadline for each scope.
-// No two share a key. Every key and value is cut from one buffer (each
-// capped, so appending to one cannot overwrite the next): the writer makes
-// these for every package of every batch, and an allocation per key and
-// value was most of their cost.
+// No two share a key.
 func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
+	var buf []byte
+	return appendRecords(nil, &buf, p, state)
+}
+
+// appendRecords appends the records of package state p (packageRecords)
+// to recs, their keys and values cut from *buf, each capped so that
+// appending to one cannot overwrite the next. The writer cuts every record
+// of a batch from one buffer: an allocation per key and value, then per
+// package, was most of what computing them cost. A record cut before *buf
+// grew keeps the array it was cut from, which nothing writes again.
+func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state bool) []store.IndexOp {
 	scopes := [2]string{p.Submitter.Party, p.Responder}
-	recs := make([]store.IndexOp, 0, 1+2*(1+len(p.Deadlines)))
 	size := 0 // a bound on the bytes below, so that buf is rarely grown
 	if state {
 		size += len(p.ID) + 256 // the compact state: grown by append if larger
@@ -137,28 +145,30 @@ func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
 			size += len(scope) + 2*(len(d.Party)+len(d.Name)+len(p.ID)) + 3 + 12 + 3*binary.MaxVarintLen64 + 24
 		}
 	}
-	buf := make([]byte, 0, size)
-	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
+	b := slices.Grow(*buf, size)
+	defer func() { *buf = b }()
+	cut := func(from int) []byte { return b[from:len(b):len(b)] }
 	if state {
-		buf = append(buf, p.ID...)
-		k := cut(0)
-		buf = p.AppendCompact(buf)
-		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: cut(len(k))})
+		from := len(b)
+		b = append(b, p.ID...)
+		k := cut(from)
+		b = p.AppendCompact(b)
+		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: cut(from + len(k))})
 	}
 	for _, scope := range scopes {
-		from := len(buf)
-		buf = append(append(append(append(append(buf, scope...), 0), p.Status...), 0), p.ID...)
-		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: cut(from), Value: cut(len(buf))})
+		from := len(b)
+		b = append(append(append(append(append(b, scope...), 0), p.Status...), 0), p.ID...)
+		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: cut(from), Value: cut(len(b))})
 		for _, d := range p.Deadlines {
 			if !workflow.Breachable(d) {
 				continue
 			}
-			from := len(buf)
-			buf = append(append(append(append(buf, scope...), 0), d.Party...), 0)
-			buf = appendTime(buf, d.Due)
-			buf = append(append(append(buf, p.ID...), 0), d.Name...)
+			from := len(b)
+			b = append(append(append(append(b, scope...), 0), d.Party...), 0)
+			b = appendTime(b, d.Due)
+			b = append(append(append(b, p.ID...), 0), d.Name...)
 			k := cut(from)
-			buf = appendBreach(buf, p.ID, d)
+			b = appendBreach(b, p.ID, d)
 			recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: cut(from + len(k))})
 		}
 	}
@@ -166,16 +176,23 @@ func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
 }
 
 // indexChanges returns the index operations that take the index from
-// package state old (nil: none yet) to next. A package has a dozen
-// records at most, so they are compared pairwise.
+// package state old (nil: none yet) to next.
 func indexChanges(old, next *workflow.Package) []store.IndexOp {
-	now := packageRecords(next, true)
+	var buf []byte
+	return appendChanges(nil, &buf, old, next)
+}
+
+// appendChanges appends to ops what indexChanges returns, cut from *buf
+// (appendRecords). A package has a dozen records at most, so they are
+// compared pairwise.
+func appendChanges(ops []store.IndexOp, buf *[]byte, old, next *workflow.Package) []store.IndexOp {
 	if old == nil {
-		return now
+		return appendRecords(ops, buf, next, true)
 	}
+	now := appendRecords(nil, buf, next, true)
 	// Every entry changes the state (its per-party counts at least), so
 	// the old state is not encoded to be compared.
-	was := packageRecords(old, false)
+	was := appendRecords(nil, buf, old, false)
 	find := func(recs []store.IndexOp, r store.IndexOp) *store.IndexOp {
 		for i := range recs {
 			if recs[i].Bucket == r.Bucket && bytes.Equal(recs[i].Key, r.Key) {
@@ -184,7 +201,6 @@ func indexChanges(old, next *workflow.Package) []store.IndexOp {
 		}
 		return nil
 	}
-	var ops []store.IndexOp
 	for _, r := range was {
 		if find(now, r) == nil {
 			ops = append(ops, store.IndexOp{Bucket: r.Bucket, Key: r.Key, Delete: true})

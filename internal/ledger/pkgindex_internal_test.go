@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,50 @@ func TestPackageRecordsDoNotShare(t *testing.T) {
 		}
 		if r.Bucket == store.PkgList && (r.Value == nil || len(r.Value) != 0) {
 			t.Errorf("listing record %q: value %v, want empty", r.Key, r.Value)
+		}
+	}
+}
+
+// TestBatchRecordsDoNotShare: the writer cuts the records of a whole batch
+// (new packages and changes of existing ones) from one buffer, which grows
+// as it goes; growing any key or value afterwards leaves every other
+// record as it was, and each package's records are those it has alone.
+func TestBatchRecordsDoNotShare(t *testing.T) {
+	due := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	pkg := func(id string, status workflow.Status, met time.Time) *workflow.Package {
+		return &workflow.Package{ID: id, Submitter: identity.Identity{Party: "pk"}, Responder: "af", Status: status,
+			Deadlines: []workflow.Deadline{{Name: workflow.DeadlineAcknowledge, Party: "af", Due: due, Met: met}}}
+	}
+	var buf []byte // no capacity: every package grows it
+	var ops []store.IndexOp
+	var want []store.IndexOp
+	for i := range 20 {
+		id := strings.Repeat(string(rune('a'+i)), 10+i)
+		old, next := (*workflow.Package)(nil), pkg(id, workflow.StatusSubmitted, time.Time{})
+		if i%2 == 1 {
+			old, next = next, pkg(id, workflow.StatusAcknowledged, due.Add(time.Hour))
+		}
+		ops = appendChanges(ops, &buf, old, next)
+		want = append(want, indexChanges(old, next)...)
+	}
+	snapshot := func(ops []store.IndexOp) []string {
+		var out []string
+		for _, op := range ops {
+			out = append(out, fmt.Sprintf("%d %q %q %v", op.Bucket, op.Key, op.Value, op.Delete))
+		}
+		return out
+	}
+	before := snapshot(ops)
+	if fmt.Sprint(before) != fmt.Sprint(snapshot(want)) {
+		t.Fatalf("a batch's records differ from each package's own:\n%v\nwant\n%v", before, snapshot(want))
+	}
+	for i := range ops {
+		_ = append(ops[i].Key, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+		_ = append(ops[i].Value, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+	}
+	for i, s := range snapshot(ops) {
+		if s != before[i] {
+			t.Errorf("record %d changed by growing another: %s, want %s", i, s, before[i])
 		}
 	}
 }

@@ -44,16 +44,25 @@ func evidenceFiles(files []*mvmv1.EvidenceFile, digests [][]byte, req int) error
 		if err := firstErr(text(field("name"), f.Name, req, MaxShortText), text(field("media_type"), f.MediaType, 0, MaxShortText)); err != nil {
 			return err
 		}
+		switch {
+		case f.PlaintextSize < 0:
+			return fieldErr(field("plaintext_size"), "%d: want zero or more bytes", f.PlaintextSize)
+		case len(f.PlaintextSha256) != 0 && len(f.PlaintextSha256) != EvidenceDigestLen:
+			return fieldErr(field("plaintext_sha256"), "%d bytes, a SHA-256 digest has %d", len(f.PlaintextSha256), EvidenceDigestLen)
+		case len(f.PlaintextSha256) == 0 && f.PlaintextSize != 0:
+			return fieldErr(field("plaintext_size"), "is for a sealed file, which has a plaintext_sha256")
+		}
 	}
 	return nil
 }
 
 // SensitiveFileFields are the fields of each EvidenceSubmission file that
 // a sealed submission carries only in its body: a file's name and media
-// type can say what it shows. Its stored digest and size stay in clear:
-// the server checks the stored object against them before it logs the
-// submission.
-var SensitiveFileFields = []protoreflect.Name{"name", "media_type"}
+// type can say what it shows, and the plaintext's digest would let the
+// operator confirm a guess of the file. Its stored digest and size (of
+// the ciphertext) stay in clear: the server checks the stored object
+// against them before it logs the submission.
+var SensitiveFileFields = []protoreflect.Name{"name", "media_type", "plaintext_size", "plaintext_sha256"}
 
 // redactFiles clears the sensitive fields of each file of m, if m is an
 // EvidenceSubmission.

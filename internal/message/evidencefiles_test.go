@@ -39,6 +39,15 @@ func TestValidateEvidenceFiles(t *testing.T) {
 		{"long name", func(m *mvmv1.EvidenceSubmission) { m.Files[0].Name = strings.Repeat("x", message.MaxShortText+1) }, "files[0].name"},
 		{"name not UTF-8", func(m *mvmv1.EvidenceSubmission) { m.Files[0].Name = "\xff" }, "files[0].name"},
 		{"long media type", func(m *mvmv1.EvidenceSubmission) { m.Files[0].MediaType = strings.Repeat("x", message.MaxShortText+1) }, "files[0].media_type"},
+		{"sealed file", func(m *mvmv1.EvidenceSubmission) {
+			m.Files[0].PlaintextSha256, m.Files[0].PlaintextSize = digests(1)[0], 7
+		}, ""},
+		{"sealed empty file", func(m *mvmv1.EvidenceSubmission) { m.Files[0].PlaintextSha256 = digests(1)[0] }, ""},
+		{"short plaintext digest", func(m *mvmv1.EvidenceSubmission) { m.Files[0].PlaintextSha256 = digests(1)[0][:31] }, "files[0].plaintext_sha256"},
+		{"negative plaintext size", func(m *mvmv1.EvidenceSubmission) {
+			m.Files[0].PlaintextSha256, m.Files[0].PlaintextSize = digests(1)[0], -1
+		}, "files[0].plaintext_size"},
+		{"plaintext size without digest", func(m *mvmv1.EvidenceSubmission) { m.Files[0].PlaintextSize = 7 }, "files[0].plaintext_size"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := message.Validate(withFiles(c.mutate)())

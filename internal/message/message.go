@@ -66,6 +66,7 @@ var (
 	TypeVerificationFinding   = TypeOf(&mvmv1.VerificationFinding{})
 	TypeDispute               = TypeOf(&mvmv1.Dispute{})
 	TypeRuling                = TypeOf(&mvmv1.Ruling{})
+	TypeReportPublication     = TypeOf(&mvmv1.ReportPublication{})
 )
 
 // TypeOf returns the payload type of a message: its full protobuf name.
@@ -83,6 +84,7 @@ var constructors = map[string]func() proto.Message{
 	TypeVerificationFinding:   func() proto.Message { return &mvmv1.VerificationFinding{} },
 	TypeDispute:               func() proto.Message { return &mvmv1.Dispute{} },
 	TypeRuling:                func() proto.Message { return &mvmv1.Ruling{} },
+	TypeReportPublication:     func() proto.Message { return &mvmv1.ReportPublication{} },
 }
 
 // Decode parses payload as the message named by payloadType.
@@ -167,7 +169,8 @@ func Header(m proto.Message) *mvmv1.Header {
 }
 
 // PackageID returns the package a payload concerns: a target package's own
-// id (its message id) or the package_id it refers to. Empty for agreements.
+// id (its message id) or the package_id it refers to. Empty for agreements
+// and report publications, which concern no package.
 func PackageID(m proto.Message) string {
 	if tp, ok := m.(*mvmv1.TargetPackage); ok {
 		return tp.GetHeader().GetMessageId()

@@ -70,6 +70,10 @@ func validDispute() *mvmv1.Dispute {
 func validRuling() *mvmv1.Ruling {
 	return &mvmv1.Ruling{Header: hdr(), PackageId: "pkg-1", DisputeId: "d-1", Decision: "upheld"}
 }
+func validPublication() *mvmv1.ReportPublication {
+	return &mvmv1.ReportPublication{Header: hdr(), Month: "2026-11", ReportSha256: digests(1)[0], CheckpointSize: 9,
+		CheckpointRoot: digests(2)[1]}
+}
 func validAgreement() *mvmv1.Agreement {
 	return &mvmv1.Agreement{Header: hdr(), Title: "t", TrustDomain: "mvm.example", LogOrigin: "o",
 		Parties:   []*mvmv1.Party{{Id: "pk", Role: mvmv1.Role_ROLE_SUBMITTER, CaCertificates: [][]byte{{1}}}},
@@ -78,7 +82,7 @@ func validAgreement() *mvmv1.Agreement {
 
 func allValid() []proto.Message {
 	return []proto.Message{validAgreement(), validTarget(), validAck(), validRFI(), validResponse(), validReport(),
-		validEvidence(), validWithdrawal(), validFinding(), validDispute(), validRuling()}
+		validEvidence(), validWithdrawal(), validFinding(), validDispute(), validRuling(), validPublication()}
 }
 
 func mustMarshal(t testing.TB, m proto.Message) []byte {
@@ -108,9 +112,10 @@ func TestPayloadTypes(t *testing.T) {
 		message.TypeVerificationFinding:   "mvm.v1.VerificationFinding",
 		message.TypeDispute:               "mvm.v1.Dispute",
 		message.TypeRuling:                "mvm.v1.Ruling",
+		message.TypeReportPublication:     "mvm.v1.ReportPublication",
 	}
-	if got := len(want); got != 11 {
-		t.Fatalf("payload type constants collide: got %v distinct, want %v", got, 11)
+	if got := len(want); got != 12 {
+		t.Fatalf("payload type constants collide: got %v distinct, want %v", got, 12)
 	}
 	for got, w := range want {
 		if got != w {
@@ -462,6 +467,24 @@ func validationCases() []vcase {
 	add(optionalIDCases(rl, "dispute_id", validRuling, func(m *mvmv1.Ruling) *string { return &m.DisputeId })...)
 	add(textCases(rl, "decision", validRuling, func(m *mvmv1.Ruling) *string { return &m.Decision }, true, message.MaxText)...)
 
+	const rp = "report publication"
+	add(headerCases(rp, validPublication, func(m *mvmv1.ReportPublication) **mvmv1.Header { return &m.Header })...)
+	for _, c := range []struct {
+		name, month, field string
+	}{
+		{"January", "2026-01", ""}, {"December", "2026-12", ""}, {"empty", "", "month"}, {"month 13", "2026-13", "month"},
+		{"month 00", "2026-00", "month"}, {"one digit", "2026-1", "month"}, {"a day", "2026-11-01", "month"},
+		{"words", "November 2026", "month"}, {"trailing newline", "2026-11\n", "month"},
+	} {
+		add(at(rp+": month "+c.name, validPublication, func(m *mvmv1.ReportPublication) { m.Month = c.month }, c.field))
+	}
+	add(at(rp+": digest of 31 bytes", validPublication, func(m *mvmv1.ReportPublication) { m.ReportSha256 = m.ReportSha256[:31] }, "report_sha256"),
+		at(rp+": no digest", validPublication, func(m *mvmv1.ReportPublication) { m.ReportSha256 = nil }, "report_sha256"),
+		at(rp+": checkpoint size 0", validPublication, func(m *mvmv1.ReportPublication) { m.CheckpointSize = 0 }, "checkpoint_size"),
+		at(rp+": checkpoint size 1", validPublication, func(m *mvmv1.ReportPublication) { m.CheckpointSize = 1 }, ""),
+		at(rp+": root of 33 bytes", validPublication, func(m *mvmv1.ReportPublication) { m.CheckpointRoot = append(m.CheckpointRoot, 0) }, "checkpoint_root"),
+		at(rp+": no root", validPublication, func(m *mvmv1.ReportPublication) { m.CheckpointRoot = nil }, "checkpoint_root"))
+
 	// Not a payload, though it has a header.
 	add(vcase{"cosignature is not a payload", func() proto.Message { return &mvmv1.Cosignature{Header: hdr()} }, "payload_type"})
 	return cs
@@ -546,6 +569,7 @@ func TestHeaderAndPackageID(t *testing.T) {
 		{validDispute(), "pkg-1"},
 		{validRuling(), "pkg-1"},
 		{validAgreement(), ""},
+		{validPublication(), ""},
 		{&mvmv1.TargetPackage{}, ""},
 	}
 	for _, tt := range tests {

@@ -385,13 +385,14 @@ func TestRedact(t *testing.T) {
 	if len(tp.Locations) != 1 {
 		t.Fatal("Redact changed its input")
 	}
-	for _, m := range allValid()[1:] {
-		if !message.Sealable(message.TypeOf(m)) {
-			t.Errorf("%s is not sealable", message.TypeOf(m))
+	for _, m := range allValid() {
+		// Every package message is sealable; an agreement and a report
+		// publication (a digest and a checkpoint) concern no package and
+		// are not: they go in the clear under a sealing agreement.
+		want := message.PackageID(m) != "" || message.TypeOf(m) == message.TypeTargetPackage
+		if got := message.Sealable(message.TypeOf(m)); got != want {
+			t.Errorf("Sealable(%s): got %v, want %v", message.TypeOf(m), got, want)
 		}
-	}
-	if message.Sealable(message.TypeAgreement) {
-		t.Error("agreements are sealable")
 	}
 }
 
@@ -405,14 +406,15 @@ func TestSealedEvidenceFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := bytes.Repeat([]byte{7}, message.EvidenceDigestLen)
+	pd := bytes.Repeat([]byte{8}, message.EvidenceDigestLen)
 	ev := &mvmv1.EvidenceSubmission{Header: validAck().Header, PackageId: validAck().PackageId, EvidenceSha256: [][]byte{d},
-		Files: []*mvmv1.EvidenceFile{{StoredSha256: d, StoredSize: 50, Name: "raid-at-the-farm.mp4", MediaType: "video/mp4"}}}
+		Files: []*mvmv1.EvidenceFile{{StoredSha256: d, StoredSize: 50, Name: "raid-at-the-farm.mp4", MediaType: "video/mp4", PlaintextSize: 3, PlaintextSha256: pd}}}
 	sealed, err := message.SealMessage(ev, origin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := sealed.(*mvmv1.EvidenceSubmission)
-	if f := h.Files[0]; f.Name != "" || f.MediaType != "" || !bytes.Equal(f.StoredSha256, d) || f.StoredSize != 50 {
+	if f := h.Files[0]; f.Name != "" || f.MediaType != "" || f.PlaintextSize != 0 || f.PlaintextSha256 != nil || !bytes.Equal(f.StoredSha256, d) || f.StoredSize != 50 {
 		t.Fatalf("sealed header's file = %v, want the digest and size only", f)
 	}
 	if err := message.Validate(h); err != nil {
@@ -424,11 +426,16 @@ func TestSealedEvidenceFiles(t *testing.T) {
 	if err := message.Validate(leaky); !errors.As(err, &fe) || fe.Field != "files[0].name" {
 		t.Fatalf("Validate(name in the clear) = %v, want an error on files[0].name", err)
 	}
+	leaky = proto.Clone(h).(*mvmv1.EvidenceSubmission)
+	leaky.Files[0].PlaintextSha256 = pd
+	if err := message.Validate(leaky); !errors.As(err, &fe) || fe.Field != "files[0].plaintext_sha256" {
+		t.Fatalf("Validate(plaintext digest in the clear) = %v, want an error on files[0].plaintext_sha256", err)
+	}
 	opened, err := message.Open(origin, key, message.TypeEvidenceSubmission, mustMarshal(t, h))
 	if err != nil {
 		t.Fatalf("Open = %v", err)
 	}
-	if f := opened.(*mvmv1.EvidenceSubmission).Files[0]; f.Name != "raid-at-the-farm.mp4" || f.MediaType != "video/mp4" {
+	if f := opened.(*mvmv1.EvidenceSubmission).Files[0]; f.Name != "raid-at-the-farm.mp4" || f.MediaType != "video/mp4" || f.PlaintextSize != 3 || !bytes.Equal(f.PlaintextSha256, pd) {
 		t.Fatalf("opened file = %v, want its name and media type back", f)
 	}
 }

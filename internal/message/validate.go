@@ -2,6 +2,7 @@ package message
 
 import (
 	"math"
+	"regexp"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -86,6 +87,8 @@ func validate(m proto.Message, sealed bool) error {
 		return firstErr(packageID(p.PackageId), optionalID("finding_id", p.FindingId), text("reason", p.Reason, req, MaxText))
 	case *mvmv1.Ruling:
 		return firstErr(packageID(p.PackageId), optionalID("dispute_id", p.DisputeId), text("decision", p.Decision, 1, MaxText))
+	case *mvmv1.ReportPublication:
+		return validatePublication(p)
 	}
 	return fieldErr("payload_type", "%T is not a payload", m)
 }
@@ -159,6 +162,30 @@ func validateActionReport(p *mvmv1.ActionReport, req int) error {
 	}
 	return firstErr(packageID(p.PackageId), text("note", p.Note, minNote, MaxText), evidence("evidence_sha256", p.EvidenceSha256))
 }
+
+// validatePublication checks a report publication's fields; whether its
+// checkpoint is one the log had is the reducer's (its size) and the
+// server's and readers' (its root) to judge.
+func validatePublication(p *mvmv1.ReportPublication) error {
+	if !ValidMonth(p.Month) {
+		return fieldErr("month", "%q must be a month, YYYY-MM (e.g. 2026-11)", truncate(p.Month))
+	}
+	switch {
+	case len(p.ReportSha256) != EvidenceDigestLen:
+		return fieldErr("report_sha256", "%d bytes, a SHA-256 digest has %d", len(p.ReportSha256), EvidenceDigestLen)
+	case p.CheckpointSize == 0:
+		return fieldErr("checkpoint_size", "is required: a report is computed at a checkpoint of at least the genesis")
+	case len(p.CheckpointRoot) != EvidenceDigestLen:
+		return fieldErr("checkpoint_root", "%d bytes, a Merkle root has %d", len(p.CheckpointRoot), EvidenceDigestLen)
+	}
+	return nil
+}
+
+var monthPattern = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
+
+// ValidMonth reports whether s is a calendar month as a report names it,
+// "YYYY-MM" (and nothing else: "2026-1" or "2026-11-01" are not).
+func ValidMonth(s string) bool { return monthPattern.MatchString(s) }
 
 func firstErr(errs ...error) error {
 	for _, err := range errs {

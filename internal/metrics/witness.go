@@ -29,3 +29,20 @@ func (m *Metrics) WitnessObserver() func(witness, result string, size uint64) {
 		}
 	}
 }
+
+// ReceiptsHeld is the name of the counter of receipts held (server
+// --sync-witnesses).
+const ReceiptsHeld = "mvm_receipts_held_total"
+
+// ReceiptHeldCounter registers the counter of appends answered
+// Unavailable because too few witnesses cosigned their entry in time
+// (logged, not known to be replicated), and returns its increment. Call it
+// once.
+func (m *Metrics) ReceiptHeldCounter() func() {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: ReceiptsHeld,
+		Help: "Appends logged but answered Unavailable: too few witnesses cosigned them within --sync-timeout.",
+	})
+	m.reg.MustRegister(c)
+	return c.Inc
+}

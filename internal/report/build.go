@@ -116,15 +116,20 @@ func (b *Builder) Add(e Entry) error {
 		b.ags = append(b.ags, ag)
 		return nil
 	}
-	if b.ag == nil {
-		return fmt.Errorf("report: entry %d comes before the genesis agreement", e.Index)
-	}
 	if !e.ReceivedAt.Before(b.month.End()) {
+		// Before the genesis check: a month that ended before the log
+		// began counts no entry, the genesis included.
 		b.after++
 		return nil
 	}
+	if b.ag == nil {
+		return fmt.Errorf("report: entry %d comes before the genesis agreement", e.Index)
+	}
 	b.last = e.ReceivedAt
 	id := message.PackageID(e.Payload)
+	if id == "" {
+		return nil // a report publication: about no package, in no figure
+	}
 	t := b.pkgs[id]
 	var prev *workflow.Package
 	if t != nil {

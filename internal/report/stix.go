@@ -101,6 +101,9 @@ func (s *STIX) Add(e Entry) error {
 		return nil
 	}
 	pkg := message.PackageID(e.Payload)
+	if pkg == "" {
+		return nil // a report publication: the export is of packages
+	}
 	if tp, ok := e.Payload.(*mvmv1.TargetPackage); ok {
 		tlp := tp.Tlp
 		if tlp == mvmv1.Tlp_TLP_UNSPECIFIED {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/metrics"
+	"github.com/mvm-exchange/mvm/internal/node"
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -91,6 +92,14 @@ type Config struct {
 	WitnessInterval, WitnessBackoff, WitnessTimeout time.Duration
 	// Evidence: where evidence files are kept, and their limits (evidence.go).
 	Evidence EvidenceConfig
+	// SyncWitnesses, if positive, holds every receipt until that many of
+	// the Witnesses have cosigned a checkpoint covering its entry, for at
+	// most SyncTimeout (default 5s); see sync.go.
+	SyncWitnesses int
+	SyncTimeout   time.Duration
+	// Node, with Node.Follow set, makes this server a mediator node that
+	// follows a primary (node.go).
+	Node NodeConfig
 }
 
 // DefaultReloadInterval is the default [Config.ReloadInterval].
@@ -147,6 +156,12 @@ type Server struct {
 	watchStop, watchDone chan struct{}
 	stopOnce             sync.Once
 	stopWitnesses        func()
+	replicas             *witness.Replicas // nil without SyncWitnesses
+	heldLogged           atomic.Int64      // unix nanos of the last held receipt logged
+	// follower copies the primary's log (a node; nil for a primary), and
+	// stopFollower ends it (node.go).
+	follower     *node.Follower
+	stopFollower func()
 }
 
 // Start binds its port, opens the database (checked before bbolt reads it,
@@ -158,13 +173,15 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w (run scripts/gen-certs.sh)", err)
 	}
-	skey, err := os.ReadFile(cfg.LogKey)
-	if err != nil {
-		return nil, fmt.Errorf("log signing key: %w (run scripts/gen-certs.sh)", err)
-	}
-	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		return nil, fmt.Errorf("log signing key %s: %w", cfg.LogKey, err)
+	var signer note.Signer
+	if cfg.Node.Follow == "" { // a node signs nothing
+		skey, err := os.ReadFile(cfg.LogKey)
+		if err != nil {
+			return nil, fmt.Errorf("log signing key: %w (run scripts/gen-certs.sh)", err)
+		}
+		if signer, err = tlog.NewSigner(strings.TrimSpace(string(skey))); err != nil {
+			return nil, fmt.Errorf("log signing key %s: %w", cfg.LogKey, err)
+		}
 	}
 	genesis, err := os.ReadFile(cfg.Agreement)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -193,7 +210,18 @@ func Start(cfg Config) (*Server, error) {
 		closeListeners()
 		return nil, err
 	}
-	st, l, err := openLog(cfg, signer, genesis, committedHook(m))
+	if err := s.syncConfig(); err != nil {
+		closeListeners()
+		return nil, err
+	}
+	cfg = s.cfg
+	var st *store.Store
+	var l *ledger.Ledger
+	if cfg.Node.Follow != "" {
+		st, l, err = s.openNode(cfg, genesis)
+	} else {
+		st, l, err = openLog(cfg, signer, genesis, hooks{committed: committedHook(m), release: s.release()})
+	}
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -203,11 +231,11 @@ func Start(cfg Config) (*Server, error) {
 	evStore, evWhere, err := openEvidence(cfg)
 	if err != nil {
 		closeListeners()
-		l.Close()
-		st.Close()
+		s.closeLog(l, st)
 		return nil, err
 	}
 	svc := service.New(l, cfg.Logger, limits)
+	s.setNode(svc)
 	evLimits := cfg.Evidence.Limits
 	evLimits.Store = evStore
 	svc.SetEvidence(evLimits)
@@ -216,8 +244,7 @@ func Start(cfg Config) (*Server, error) {
 	s.svc, s.ledger, s.store = svc, l, st
 	if s.stopWitnesses, err = s.startWitnesses(); err != nil {
 		closeListeners()
-		l.Close()
-		st.Close()
+		s.closeLog(l, st)
 		return nil, err
 	}
 	s.cert.Store(&cert)
@@ -225,8 +252,7 @@ func Start(cfg Config) (*Server, error) {
 	if errs := s.reloadCRLs(); len(errs) > 0 {
 		s.stopWitnesses()
 		closeListeners()
-		l.Close()
-		st.Close()
+		s.closeLog(l, st)
 		return nil, errors.Join(errs...)
 	}
 	if cfg.MaxStreams == 0 {
@@ -271,7 +297,7 @@ func Start(cfg Config) (*Server, error) {
 // existing file without a log (an empty file, or one whose genesis was
 // never committed) is an error, and a new file is removed again if the
 // log could not begin in it.
-func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (*store.Store, *ledger.Ledger, error) {
+func openLog(cfg Config, signer note.Signer, genesis []byte, hk hooks) (*store.Store, *ledger.Ledger, error) {
 	st, err := store.Open(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -292,7 +318,7 @@ func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int,
 			return fail(fmt.Errorf("database %s holds no log, and a new log begins only in a file the server creates: remove it to begin a new log, or give the file that holds the log (if it should hold one, check it with `server --verify-db %s`)", cfg.DB, cfg.DB))
 		}
 	}
-	l, err := openLedger(cfg, st, signer, genesis, committed)
+	l, err := openLedger(cfg, st, signer, genesis, hk)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNoGenesis) {
 			err = fmt.Errorf("%w: %s is missing (run scripts/gen-certs.sh)", err, cfg.Agreement)
@@ -304,12 +330,18 @@ func openLog(cfg Config, signer note.Signer, genesis []byte, committed func(int,
 	return st, l, nil
 }
 
+// hooks are the server's seams in the ledger (ledger.Config).
+type hooks struct {
+	committed func(int, time.Duration)
+	release   func(ctx context.Context, index, size uint64) error
+}
+
 // openLedger recovers the log. Recovery reads the whole right edge of the
 // tree and the latest entries through bbolt, which trusts the pages it
 // reads: a damaged page deeper in the file than store.Open checks can make
 // it panic or fault, which becomes an error here. (The ledger is not
 // running yet when it fails: nothing else holds the file.)
-func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte, committed func(int, time.Duration)) (l *ledger.Ledger, err error) {
+func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte, hk hooks) (l *ledger.Ledger, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -317,11 +349,23 @@ func openLedger(cfg Config, st *store.Store, signer note.Signer, genesis []byte,
 		}
 	}()
 	lc := ledger.Config{Store: st, Signer: signer, Genesis: genesis, Logger: cfg.Logger,
-		MaxBatch: cfg.MaxBatch, Committed: committed}
+		MaxBatch: cfg.MaxBatch, Committed: hk.committed, Release: hk.release}
 	if cfg.Commit != nil {
 		lc.Commit = func(b *store.Batch) error { return cfg.Commit(b, st.Commit) }
 	}
 	return ledger.Open(lc)
+}
+
+// closeLog stops the follower (a node), the ledger, and the store if st
+// is not nil.
+func (s *Server) closeLog(l *ledger.Ledger, st *store.Store) {
+	if s.stopFollower != nil {
+		s.stopFollower()
+	}
+	l.Close()
+	if st != nil {
+		st.Close()
+	}
 }
 
 // Addr is the address the server listens on.
@@ -353,7 +397,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopMetrics()
 	s.stopWitnesses()
-	s.ledger.Close()
+	s.closeLog(s.ledger, nil)
 	return s.store.Close()
 }
 

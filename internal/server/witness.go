@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
-// witnessLog is the ledger as a witness.Pusher sees it.
-type witnessLog struct{ l *ledger.Ledger }
+// witnessLog is the ledger as a witness.Pusher sees it; replicas, if
+// set, learns each verified cosignature (sync.go).
+type witnessLog struct {
+	l        *ledger.Ledger
+	replicas *witness.Replicas
+}
 
 func (w witnessLog) Latest(name string) witness.Head {
 	h := w.l.Head()
@@ -28,6 +33,11 @@ func (w witnessLog) ConsistencyProof(from, to uint64) ([][]byte, error) {
 }
 
 func (w witnessLog) AddCosignature(size uint64, name, line string) error {
+	// Counted before it is stored here: what a held receipt waits for is
+	// the witness's word, which it gave (and, a node, made durable).
+	if w.replicas != nil {
+		w.replicas.Cosigned(name, size)
+	}
 	return w.l.Store().AddCosignature(size, name, strings.TrimRight(line, "\n")+"\n")
 }
 
@@ -52,8 +62,13 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 		observe = s.metrics.WitnessObserver()
 	}
 	for _, t := range s.cfg.Witnesses {
-		p := &witness.Pusher{Target: t, Log: witnessLog{s.ledger}, Logger: s.cfg.Logger, Observe: observe,
+		p := &witness.Pusher{Target: t, Log: witnessLog{s.ledger, s.replicas}, Logger: s.cfg.Logger, Observe: observe,
 			Interval: s.cfg.WitnessInterval, MinBackoff: s.cfg.WitnessBackoff, Timeout: s.cfg.WitnessTimeout}
+		if s.replicas != nil {
+			// Receipts wait for the pushes: a node catching up (503) is
+			// asked again within a second, not a minute.
+			p.MaxBackoff = max(time.Second, s.cfg.WitnessBackoff)
+		}
 		wg.Go(func() { p.Run(ctx) })
 		s.cfg.Logger.Info("pushing checkpoints to witness", "witness", t.Name, "url", t.URL)
 	}

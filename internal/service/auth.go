@@ -185,6 +185,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		recovery.UnaryServerInterceptor(onPanic),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), match),
 		selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(logger, logOpts...), selector.MatchFunc(s.logsCall)),
+		selector.UnaryServerInterceptor(s.refuseWriteUnary, selector.MatchFunc(s.isWriteOnNode)),
 		selector.UnaryServerInterceptor(s.refusedAppend, selector.MatchFunc(isAppend)),
 		selector.UnaryServerInterceptor(s.refuseRevokedSigners, selector.MatchFunc(isAppend)),
 	}
@@ -201,6 +202,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), match),
 			selector.StreamServerInterceptor(s.recheckStream, match),
 			logging.StreamServerInterceptor(logger, logOpts...),
+			selector.StreamServerInterceptor(s.refuseWriteStream, selector.MatchFunc(s.isWriteOnNode)),
 			selector.StreamServerInterceptor(s.limitReadStreams, match),
 			selector.StreamServerInterceptor(s.countWatch, selector.MatchFunc(isWatch)),
 		),

@@ -44,6 +44,7 @@ var codeOf = []struct {
 	{ledger.ErrClosed, codes.Unavailable},
 	{ledger.ErrCommit, codes.Unavailable},
 	{ledger.ErrRetry, codes.Unavailable},
+	{ledger.ErrNotReplicated, codes.Unavailable},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

@@ -25,6 +25,12 @@ func (s *Service) GetCheckpoint(ctx context.Context, req *mvmv1.GetCheckpointReq
 		return nil, status.Errorf(codes.OutOfRange, "size %d is beyond the log size %d", req.Size, h.Size)
 	case req.Size > 0:
 		size = req.Size
+	case req.AtMost > 0 && !req.Witnessed:
+		// The latest checkpoint within the published head.
+		var err error
+		if size, _, err = s.l.Store().CheckpointAtMost(min(req.AtMost, h.Size)); err != nil {
+			return nil, toStatus(err)
+		}
 	case req.Witnessed:
 		// Sizes first, checkpoints after: no nested read transactions.
 		type cosigned struct {

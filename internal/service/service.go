@@ -80,6 +80,8 @@ type Service struct {
 	flood *floodGuard // bounds the refusal lines per peer
 
 	ev *evidenceState // evidence files (evidence*.go); nil: none
+	// node, if set, makes this a mediator node's service (node.go).
+	node *Node
 }
 
 // Shutdown ends the live feeds (they would otherwise hold a graceful stop

@@ -246,7 +246,8 @@ func (s *Store) RebuildPackageIndex(version byte, build func(v View, emit func(I
 				return err
 			}
 		}
-		if err := build(View{tx: tx}, func(op IndexOp) error { return applyIndexOp(tx, op) }); err != nil {
+		bs := openIndexBuckets(tx)
+		if err := build(View{tx: tx}, bs.apply); err != nil {
 			return fmt.Errorf("rebuild package index: %w", err)
 		}
 		meta := tx.Bucket(bMeta)
@@ -254,14 +255,26 @@ func (s *Store) RebuildPackageIndex(version byte, build func(v View, emit func(I
 	})
 }
 
-func applyIndexOp(tx *bolt.Tx, op IndexOp) error {
-	if op.Bucket < 0 || int(op.Bucket) >= len(PackageIndexBuckets) {
+// indexBuckets are the buckets of the package-state index in tx, by
+// IndexBucket, looked up once per transaction rather than once per record.
+type indexBuckets [3]*bolt.Bucket
+
+func openIndexBuckets(tx *bolt.Tx) indexBuckets {
+	var bs indexBuckets
+	for i, name := range PackageIndexBuckets {
+		bs[i] = tx.Bucket(name)
+		// Keys arrive mostly in order within their ranges (time-ordered
+		// ids, increasing due times): full pages, as for the other indexes.
+		bs[i].FillPercent = 1.0
+	}
+	return bs
+}
+
+func (bs *indexBuckets) apply(op IndexOp) error {
+	if op.Bucket < 0 || int(op.Bucket) >= len(bs) {
 		return fmt.Errorf("package index: no bucket %d", op.Bucket)
 	}
-	b := tx.Bucket(PackageIndexBuckets[op.Bucket])
-	// Keys arrive mostly in order within their ranges (time-ordered ids,
-	// increasing due times): full pages, as for the other indexes.
-	b.FillPercent = 1.0
+	b := bs[op.Bucket]
 	if op.Delete {
 		return b.Delete(op.Key)
 	}

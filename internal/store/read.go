@@ -108,6 +108,27 @@ func (s *Store) Checkpoint(size uint64) ([]byte, error) {
 	return out, err
 }
 
+// CheckpointAtMost returns the checkpoint of the largest size at most max
+// (a node copying the log asks for one at the end of each piece).
+func (s *Store) CheckpointAtMost(max uint64) (size uint64, note []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bCheckpoints).Cursor()
+		k, v := c.Seek(u64(max))
+		switch {
+		case k == nil:
+			k, v = c.Last()
+		case getU64(k) > max:
+			k, v = c.Prev()
+		}
+		if k == nil {
+			return fmt.Errorf("%w: no checkpoint of a size at most %d", ErrNotFound, max)
+		}
+		size, note = getU64(k), bytes.Clone(v)
+		return nil
+	})
+	return size, note, err
+}
+
 // LatestCheckpoint returns the checkpoint of the largest size.
 func (s *Store) LatestCheckpoint() (size uint64, note []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {

@@ -206,9 +206,12 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 	}
-	for _, op := range b.PackageIndex {
-		if err := applyIndexOp(tx, op); err != nil {
-			return err
+	if len(b.PackageIndex) > 0 {
+		bs := openIndexBuckets(tx)
+		for _, op := range b.PackageIndex {
+			if err := bs.apply(op); err != nil {
+				return err
+			}
 		}
 	}
 	if b.Checkpoint != nil {

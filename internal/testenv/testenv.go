@@ -5,9 +5,13 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +126,21 @@ func (e *Env) ClientFrom(dir, name string) *mvmclient.Client {
 	}
 	e.t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// NewNode starts a mediator node (server --follow) of the running exchange
+// p, following it as the identity as of p's PKI (issued there if missing,
+// e.g. tr-node), on a database of its own; it is stopped with t. Options
+// adjust its configuration. The node serves once it holds the genesis.
+func NewNode(t testing.TB, p *Env, as string, options ...func(*server.Config)) *Env {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(p.Certs, as+".crt")); errors.Is(err, fs.ErrNotExist) {
+		party, _, _ := strings.Cut(as, "-")
+		if err := devpki.Issue(p.Certs, as, party, devpki.IssueOptions{}); err != nil {
+			t.Fatalf("issue the node's identity %s: %v", as, err)
+		}
+	}
+	return Start(t, p.Certs, filepath.Join(t.TempDir(), as+".db"), append([]func(*server.Config){func(c *server.Config) {
+		c.Node = server.NodeConfig{Follow: p.Addr, As: as}
+	}}, options...)...)
 }

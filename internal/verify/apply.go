@@ -71,14 +71,19 @@ func (v *Verifier) checkEntry(d *decoded) error {
 		return &EntryError{d.index, fmt.Errorf("message id %q of %s was already used at index %d", d.adm.MessageID(), d.adm.Author, prev)}
 	}
 	id := message.PackageID(d.adm.Payload)
-	pkg, err := v.states.pkg(id)
-	if err != nil {
-		return err
+	var pkg *workflow.Package
+	if id != "" { // "": about no package (a report publication)
+		if pkg, err = v.states.pkg(id); err != nil {
+			return err
+		}
 	}
 	next, err := workflow.Apply(v.ag, pkg, workflow.Input{Index: d.index, ReceivedAt: d.e.ReceivedAt.AsTime(),
 		Author: d.adm.Author, Payload: d.adm.Payload})
 	if err != nil {
 		return &EntryError{d.index, fmt.Errorf("workflow refuses it: %w", err)}
+	}
+	if next == nil {
+		return nil // accepted, and no package changes
 	}
 	if !v.o.KeepHistory {
 		next = next.Compact()

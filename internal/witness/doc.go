@@ -34,4 +34,8 @@
 // e.g. a mediator node that has not verified that far: 503), and the new
 // checkpoint is durably saved ([State]) — the check and the save under one
 // lock, so it never cosigns two inconsistent checkpoints nor goes back.
+// When a request proves that the log signed a checkpoint inconsistent with
+// the one it holds (same size, another root; or a consistency proof that
+// reproduces the new root and gives another at the held size), it hands
+// [Handler.OnFork] a fork proof (internal/forkproof) besides refusing.
 package witness

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/mvm-exchange/mvm/internal/forkproof"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
@@ -38,7 +39,15 @@ type Handler struct {
 	// every check, with the checkpoint: an error refuses to cosign (503,
 	// the error's text in the body). A mediator node uses it to cosign
 	// nothing beyond what it has verified entry by entry.
-	Allow  func(ctx context.Context, cp *tlog.Checkpoint) error
+	Allow func(ctx context.Context, cp *tlog.Checkpoint) error
+	// OnFork, if set, is given a fork proof (internal/forkproof) whenever
+	// a request proves that the log signed a checkpoint inconsistent with
+	// the one this witness holds: one of the same size with another root,
+	// or a consistency proof that reproduces the new root and gives
+	// another at the held size. The witness refuses it either way (409,
+	// 422); the hook is where its owner writes the proof and alarms. It
+	// runs under the handler's lock: keep it short.
+	OnFork func(p *forkproof.Proof)
 	Logger *slog.Logger
 
 	// mu makes the check of the old size and the save one step: two
@@ -116,23 +125,24 @@ func (h *Handler) addCheckpoint(ctx context.Context, body []byte) (string, error
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	known, err := h.known()
+	known, knownSigned, err := h.known()
 	if err != nil {
 		return "", err
+	}
+	if known.Size == cp.Size && !bytes.Equal(known.Hash, cp.Hash) {
+		// Same size, two roots: a fork, whatever old size was sent. The
+		// spec answers 409.
+		h.logger().Error("two checkpoints of one size", "size", cp.Size, "known", known.Hash, "got", cp.Hash)
+		h.proveFork(knownSigned, signed, nil)
+		return "", &ConflictError{Size: known.Size}
 	}
 	if known.Size != oldSize {
 		return "", &ConflictError{Size: known.Size}
 	}
-	switch {
-	case oldSize == cp.Size:
-		if !bytes.Equal(known.Hash, cp.Hash) {
-			// Same size, two roots: a fork. The spec answers 409.
-			h.logger().Error("two checkpoints of one size", "size", cp.Size, "known", known.Hash, "got", cp.Hash)
-			return "", &ConflictError{Size: known.Size}
-		}
-	default:
+	if oldSize != cp.Size {
 		if err := tlog.VerifyConsistency(oldSize, cp.Size, proof, known.Hash, cp.Hash); err != nil {
 			h.logger().Error("inconsistent checkpoint", "old", oldSize, "size", cp.Size, "err", err)
+			h.proveFork(knownSigned, signed, proof)
 			return "", refuse(http.StatusUnprocessableEntity, "%w", err)
 		}
 	}
@@ -159,17 +169,36 @@ func (h *Handler) addCheckpoint(ctx context.Context, body []byte) (string, error
 	return line, nil
 }
 
-// known returns the saved checkpoint, or the empty tree if there is none.
-func (h *Handler) known() (*tlog.Checkpoint, error) {
+// known returns the saved checkpoint (and its signed note), or the empty
+// tree if there is none.
+func (h *Handler) known() (*tlog.Checkpoint, []byte, error) {
 	saved, err := h.State.Load()
 	if err != nil || saved == nil {
-		return &tlog.Checkpoint{Origin: h.Origin, Size: 0, Hash: tlog.EmptyRoot()}, err
+		return &tlog.Checkpoint{Origin: h.Origin, Size: 0, Hash: tlog.EmptyRoot()}, nil, err
 	}
 	cp, _, err := tlog.OpenCheckpoint(saved, h.Origin, h.LogKey)
 	if err != nil {
-		return nil, fmt.Errorf("the saved checkpoint does not verify: %w", err)
+		return nil, nil, fmt.Errorf("the saved checkpoint does not verify: %w", err)
 	}
-	return cp, nil
+	return cp, saved, nil
+}
+
+// proveFork hands OnFork the proof that the saved checkpoint and signed
+// fork, if they prove it: a wrong proof alone proves nothing (anyone can
+// send one), and from a saved size that is a power of two the standard
+// proof the protocol carries leaves out the node that would show it
+// (internal/forkproof).
+func (h *Handler) proveFork(knownSigned, signed []byte, proof [][]byte) {
+	if h.OnFork == nil || knownSigned == nil {
+		return
+	}
+	p, err := forkproof.Make(knownSigned, signed, proof, h.LogKey)
+	if err != nil {
+		h.logger().Warn("inconsistent checkpoint, not provable from this request", "err", err)
+		return
+	}
+	h.logger().Error("fork proven: the log signed two inconsistent checkpoints", "origin", h.Origin)
+	h.OnFork(p)
 }
 
 // logSignatureOnly returns signed with only the log's signature line.

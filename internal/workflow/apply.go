@@ -22,13 +22,21 @@ type Input struct {
 
 // Apply returns the state of pkg after the entry in, under agreement ag.
 // pkg is nil when no package with the entry's package id exists yet. The
-// input package is never modified.
+// input package is never modified. An entry about no package (a report
+// publication, see [Publish]) is judged with pkg nil and accepted with
+// nil, nil: it changes no package.
 func Apply(ag *agreement.Agreement, pkg *Package, in Input) (*Package, error) {
 	role := ag.RoleOf(in.Author.Party)
 	kind := message.TypeOf(in.Payload)
 	if !allowedRole(kind, role) {
 		return nil, refuse(ErrPermission, "party %s (%s) may not %s",
 			in.Author.Party, agreement.RoleName(role), actions[kind])
+	}
+	if rp, ok := in.Payload.(*mvmv1.ReportPublication); ok {
+		if pkg != nil {
+			return nil, refuse(ErrInvalid, "a report publication concerns no package, state given is of %q", pkg.ID)
+		}
+		return nil, publish(rp, in)
 	}
 	if tp, ok := in.Payload.(*mvmv1.TargetPackage); ok {
 		if pkg != nil {
@@ -96,6 +104,7 @@ var actions = map[string]string{
 	message.TypeVerificationFinding:   "record verification findings",
 	message.TypeDispute:               "open disputes",
 	message.TypeRuling:                "rule on disputes",
+	message.TypeReportPublication:     "publish monthly reports",
 }
 
 // allowedRole is the role × message matrix.
@@ -105,7 +114,7 @@ func allowedRole(kind string, role agreement.Role) bool {
 		return role == mvmv1.Role_ROLE_SUBMITTER
 	case message.TypeAcknowledgement, message.TypeRequestForInformation, message.TypeActionReport, message.TypeEvidenceSubmission:
 		return role == mvmv1.Role_ROLE_RESPONDER
-	case message.TypeVerificationFinding, message.TypeRuling:
+	case message.TypeVerificationFinding, message.TypeRuling, message.TypeReportPublication:
 		return role == mvmv1.Role_ROLE_MEDIATOR
 	case message.TypeDispute:
 		return role == mvmv1.Role_ROLE_SUBMITTER || role == mvmv1.Role_ROLE_RESPONDER

@@ -44,6 +44,8 @@ func Describe(m proto.Message) string {
 			return "ruling on the open dispute" + suffix(p.Decision)
 		}
 		return "ruling on dispute " + p.DisputeId + suffix(p.Decision)
+	case *mvmv1.ReportPublication:
+		return fmt.Sprintf("monthly report %s published: sha256 %x, checkpoint size %d", p.Month, p.ReportSha256, p.CheckpointSize)
 	}
 	return string(m.ProtoReflect().Descriptor().FullName())
 }

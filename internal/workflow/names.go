@@ -61,6 +61,7 @@ var shortTypes = map[string]string{
 	"mvm.v1.VerificationFinding":   "finding",
 	"mvm.v1.Dispute":               "dispute",
 	"mvm.v1.Ruling":                "ruling",
+	"mvm.v1.ReportPublication":     "report-publication",
 }
 
 // ShortType is the domain name of a payload type ("acknowledgement").

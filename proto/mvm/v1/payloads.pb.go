@@ -1002,9 +1002,10 @@ func (x *EvidenceSubmission) GetFiles() []*EvidenceFile {
 	return nil
 }
 
-// EvidenceFile describes one evidence file of a submission. Once bodies are
-// sealed, name, media_type, size and plaintext sha256 move into the sealed
-// body and stored_sha256 stays in clear.
+// EvidenceFile describes one evidence file of a submission. Where bodies
+// are sealed, name, media_type, plaintext_size and plaintext_sha256 are in
+// the sealed body only; stored_sha256 and stored_size stay in clear for
+// the server to check the stored object against.
 type EvidenceFile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// SHA-256 of the bytes stored on the exchange (clear or ciphertext): the
@@ -1016,9 +1017,15 @@ type EvidenceFile struct {
 	// sanitise it before writing anything under it.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// IANA media type, e.g. video/mp4.
-	MediaType     string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MediaType string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// Sealed files (the package's bodies are sealed): the stored object is
+	// the file encrypted on the client (package evidence/sealedfile), and
+	// these describe the plaintext. Like name and media_type they travel
+	// only in the sealed body; both are empty for a file stored in clear.
+	PlaintextSize   int64  `protobuf:"varint,5,opt,name=plaintext_size,json=plaintextSize,proto3" json:"plaintext_size,omitempty"`
+	PlaintextSha256 []byte `protobuf:"bytes,6,opt,name=plaintext_sha256,json=plaintextSha256,proto3" json:"plaintext_sha256,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EvidenceFile) Reset() {
@@ -1077,6 +1084,20 @@ func (x *EvidenceFile) GetMediaType() string {
 		return x.MediaType
 	}
 	return ""
+}
+
+func (x *EvidenceFile) GetPlaintextSize() int64 {
+	if x != nil {
+		return x.PlaintextSize
+	}
+	return 0
+}
+
+func (x *EvidenceFile) GetPlaintextSha256() []byte {
+	if x != nil {
+		return x.PlaintextSha256
+	}
+	return nil
 }
 
 // Withdrawal (submitter): the package is withdrawn; it accepts nothing more.
@@ -1543,6 +1564,93 @@ func (x *WrappedKey) GetWrapped() []byte {
 	return nil
 }
 
+// ReportPublication (mediator): the mediator publishes the monthly report
+// it computed from the verified log: the SHA-256 of the report's JSON file
+// and the checkpoint its figures were computed at. A month's report is
+// agreed once the agreement's ruling quorum of mediator parties has
+// published the same digest (each party's latest publication for the
+// month counts). About no package; never sealed (a digest and a
+// checkpoint are no secret).
+type ReportPublication struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// The calendar month reported, "YYYY-MM" in UTC.
+	Month string `protobuf:"bytes,2,opt,name=month,proto3" json:"month,omitempty"`
+	// SHA-256 of the report's JSON file, byte for byte.
+	ReportSha256 []byte `protobuf:"bytes,3,opt,name=report_sha256,json=reportSha256,proto3" json:"report_sha256,omitempty"`
+	// The checkpoint the figures were computed at: its size, which the log
+	// must have reached before this entry, and its root hash.
+	CheckpointSize uint64 `protobuf:"varint,4,opt,name=checkpoint_size,json=checkpointSize,proto3" json:"checkpoint_size,omitempty"`
+	CheckpointRoot []byte `protobuf:"bytes,5,opt,name=checkpoint_root,json=checkpointRoot,proto3" json:"checkpoint_root,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReportPublication) Reset() {
+	*x = ReportPublication{}
+	mi := &file_mvm_v1_payloads_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportPublication) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportPublication) ProtoMessage() {}
+
+func (x *ReportPublication) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_payloads_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportPublication.ProtoReflect.Descriptor instead.
+func (*ReportPublication) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_payloads_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReportPublication) GetHeader() *Header {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *ReportPublication) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *ReportPublication) GetReportSha256() []byte {
+	if x != nil {
+		return x.ReportSha256
+	}
+	return nil
+}
+
+func (x *ReportPublication) GetCheckpointSize() uint64 {
+	if x != nil {
+		return x.CheckpointSize
+	}
+	return 0
+}
+
+func (x *ReportPublication) GetCheckpointRoot() []byte {
+	if x != nil {
+		return x.CheckpointRoot
+	}
+	return nil
+}
+
 var File_mvm_v1_payloads_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_payloads_proto_rawDesc = "" +
@@ -1620,14 +1728,16 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1f\n" +
 	"\vsealed_body\x18\x14 \x01(\fR\n" +
 	"sealedBody\x12*\n" +
-	"\x05files\x18\x1e \x03(\v2\x14.mvm.v1.EvidenceFileR\x05files\"\x87\x01\n" +
+	"\x05files\x18\x1e \x03(\v2\x14.mvm.v1.EvidenceFileR\x05files\"\xd9\x01\n" +
 	"\fEvidenceFile\x12#\n" +
 	"\rstored_sha256\x18\x01 \x01(\fR\fstoredSha256\x12\x1f\n" +
 	"\vstored_size\x18\x02 \x01(\x03R\n" +
 	"storedSize\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"media_type\x18\x04 \x01(\tR\tmediaType\"\x8c\x01\n" +
+	"media_type\x18\x04 \x01(\tR\tmediaType\x12%\n" +
+	"\x0eplaintext_size\x18\x05 \x01(\x03R\rplaintextSize\x12)\n" +
+	"\x10plaintext_sha256\x18\x06 \x01(\fR\x0fplaintextSha256\"\x8c\x01\n" +
 	"\n" +
 	"Withdrawal\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x1d\n" +
@@ -1672,7 +1782,13 @@ const file_mvm_v1_payloads_proto_rawDesc = "" +
 	"WrappedKey\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x18\n" +
-	"\awrapped\x18\x03 \x01(\fR\awrapped*s\n" +
+	"\awrapped\x18\x03 \x01(\fR\awrapped\"\xc8\x01\n" +
+	"\x11ReportPublication\x12&\n" +
+	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x14\n" +
+	"\x05month\x18\x02 \x01(\tR\x05month\x12#\n" +
+	"\rreport_sha256\x18\x03 \x01(\fR\freportSha256\x12'\n" +
+	"\x0fcheckpoint_size\x18\x04 \x01(\x04R\x0echeckpointSize\x12'\n" +
+	"\x0fcheckpoint_root\x18\x05 \x01(\fR\x0echeckpointRoot*s\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
@@ -1713,7 +1829,7 @@ func file_mvm_v1_payloads_proto_rawDescGZIP() []byte {
 }
 
 var file_mvm_v1_payloads_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_mvm_v1_payloads_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_mvm_v1_payloads_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mvm_v1_payloads_proto_goTypes = []any{
 	(Priority)(0),                 // 0: mvm.v1.Priority
 	(Tlp)(0),                      // 1: mvm.v1.Tlp
@@ -1735,10 +1851,11 @@ var file_mvm_v1_payloads_proto_goTypes = []any{
 	(*Ruling)(nil),                // 17: mvm.v1.Ruling
 	(*Cosignature)(nil),           // 18: mvm.v1.Cosignature
 	(*WrappedKey)(nil),            // 19: mvm.v1.WrappedKey
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*ReportPublication)(nil),     // 20: mvm.v1.ReportPublication
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_mvm_v1_payloads_proto_depIdxs = []int32{
-	20, // 0: mvm.v1.Header.authored_at:type_name -> google.protobuf.Timestamp
+	21, // 0: mvm.v1.Header.authored_at:type_name -> google.protobuf.Timestamp
 	4,  // 1: mvm.v1.TargetPackage.header:type_name -> mvm.v1.Header
 	5,  // 2: mvm.v1.TargetPackage.locations:type_name -> mvm.v1.Location
 	0,  // 3: mvm.v1.TargetPackage.priority:type_name -> mvm.v1.Priority
@@ -1749,7 +1866,7 @@ var file_mvm_v1_payloads_proto_depIdxs = []int32{
 	4,  // 8: mvm.v1.InformationResponse.header:type_name -> mvm.v1.Header
 	4,  // 9: mvm.v1.ActionReport.header:type_name -> mvm.v1.Header
 	2,  // 10: mvm.v1.ActionReport.outcome:type_name -> mvm.v1.Outcome
-	20, // 11: mvm.v1.ActionReport.action_time:type_name -> google.protobuf.Timestamp
+	21, // 11: mvm.v1.ActionReport.action_time:type_name -> google.protobuf.Timestamp
 	10, // 12: mvm.v1.ActionReport.counts:type_name -> mvm.v1.ActionCounts
 	4,  // 13: mvm.v1.EvidenceSubmission.header:type_name -> mvm.v1.Header
 	13, // 14: mvm.v1.EvidenceSubmission.files:type_name -> mvm.v1.EvidenceFile
@@ -1759,11 +1876,12 @@ var file_mvm_v1_payloads_proto_depIdxs = []int32{
 	4,  // 18: mvm.v1.Dispute.header:type_name -> mvm.v1.Header
 	4,  // 19: mvm.v1.Ruling.header:type_name -> mvm.v1.Header
 	4,  // 20: mvm.v1.Cosignature.header:type_name -> mvm.v1.Header
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	4,  // 21: mvm.v1.ReportPublication.header:type_name -> mvm.v1.Header
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_payloads_proto_init() }
@@ -1777,7 +1895,7 @@ func file_mvm_v1_payloads_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_payloads_proto_rawDesc), len(file_mvm_v1_payloads_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1458,7 +1458,11 @@ type GetCheckpointRequest struct {
 	Size uint64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
 	// If set (and size is 0), the latest checkpoint cosigned by the agreed
 	// witness quorum of mediators instead of the latest.
-	Witnessed     bool `protobuf:"varint,2,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
+	Witnessed bool `protobuf:"varint,2,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
+	// If set (and size is 0, witnessed unset), the latest checkpoint of a
+	// size at most at_most: a node copying the log in pieces asks for a
+	// checkpoint the primary signed at the end of each piece.
+	AtMost        uint64 `protobuf:"varint,3,opt,name=at_most,json=atMost,proto3" json:"at_most,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1505,6 +1509,13 @@ func (x *GetCheckpointRequest) GetWitnessed() bool {
 		return x.Witnessed
 	}
 	return false
+}
+
+func (x *GetCheckpointRequest) GetAtMost() uint64 {
+	if x != nil {
+		return x.AtMost
+	}
+	return 0
 }
 
 type GetCheckpointResponse struct {
@@ -2462,6 +2473,150 @@ func (x *DownloadEvidenceResponse) GetData() []byte {
 	return nil
 }
 
+type GetStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatusRequest) Reset() {
+	*x = GetStatusRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatusRequest) ProtoMessage() {}
+
+func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetStatusRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{41}
+}
+
+type GetStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "primary" or "node".
+	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// Entries served (the size of the latest checkpoint held).
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Entries verified by this server's own verifier (a node); the size for
+	// a primary.
+	VerifiedSize uint64 `protobuf:"varint,3,opt,name=verified_size,json=verifiedSize,proto3" json:"verified_size,omitempty"`
+	// A node: the primary it follows, and the primary's latest size it saw.
+	Primary     string `protobuf:"bytes,4,opt,name=primary,proto3" json:"primary,omitempty"`
+	PrimarySize uint64 `protobuf:"varint,5,opt,name=primary_size,json=primarySize,proto3" json:"primary_size,omitempty"`
+	// A node: when it last heard from the primary (zero: never).
+	PrimarySeenAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=primary_seen_at,json=primarySeenAt,proto3" json:"primary_seen_at,omitempty"`
+	// A node that stopped copying: the entry that failed verification and
+	// why ("" when there is no alarm).
+	Alarm         string `protobuf:"bytes,7,opt,name=alarm,proto3" json:"alarm,omitempty"`
+	AlarmIndex    uint64 `protobuf:"varint,8,opt,name=alarm_index,json=alarmIndex,proto3" json:"alarm_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatusResponse) Reset() {
+	*x = GetStatusResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatusResponse) ProtoMessage() {}
+
+func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetStatusResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetStatusResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetVerifiedSize() uint64 {
+	if x != nil {
+		return x.VerifiedSize
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetPrimarySize() uint64 {
+	if x != nil {
+		return x.PrimarySize
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetPrimarySeenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PrimarySeenAt
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetAlarm() string {
+	if x != nil {
+		return x.Alarm
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetAlarmIndex() uint64 {
+	if x != nil {
+		return x.AlarmIndex
+	}
+	return 0
+}
+
 var File_mvm_v1_service_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_service_proto_rawDesc = "" +
@@ -2573,10 +2728,11 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x13GetBreachesResponse\x12*\n" +
 	"\bbreaches\x18\x01 \x03(\v2\x0e.mvm.v1.BreachR\bbreaches\x12/\n" +
 	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"H\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"a\n" +
 	"\x14GetCheckpointRequest\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x1c\n" +
-	"\twitnessed\x18\x02 \x01(\bR\twitnessed\"|\n" +
+	"\twitnessed\x18\x02 \x01(\bR\twitnessed\x12\x17\n" +
+	"\aat_most\x18\x03 \x01(\x04R\x06atMost\"|\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
@@ -2645,7 +2801,18 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\x03R\x06length\"B\n" +
 	"\x18DownloadEvidenceResponse\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data2\xa0\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x12\n" +
+	"\x10GetStatusRequest\"\x98\x02\n" +
+	"\x11GetStatusResponse\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12#\n" +
+	"\rverified_size\x18\x03 \x01(\x04R\fverifiedSize\x12\x18\n" +
+	"\aprimary\x18\x04 \x01(\tR\aprimary\x12!\n" +
+	"\fprimary_size\x18\x05 \x01(\x04R\vprimarySize\x12B\n" +
+	"\x0fprimary_seen_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rprimarySeenAt\x12\x14\n" +
+	"\x05alarm\x18\a \x01(\tR\x05alarm\x12\x1f\n" +
+	"\valarm_index\x18\b \x01(\x04R\n" +
+	"alarmIndex2\xe2\n" +
 	"\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
@@ -2666,7 +2833,8 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x06Backup\x12\x15.mvm.v1.BackupRequest\x1a\x16.mvm.v1.BackupResponse0\x01\x12O\n" +
 	"\x0eEvidenceStatus\x12\x1d.mvm.v1.EvidenceStatusRequest\x1a\x1e.mvm.v1.EvidenceStatusResponse\x12Q\n" +
 	"\x0eUploadEvidence\x12\x1d.mvm.v1.UploadEvidenceRequest\x1a\x1e.mvm.v1.UploadEvidenceResponse(\x01\x12W\n" +
-	"\x10DownloadEvidence\x12\x1f.mvm.v1.DownloadEvidenceRequest\x1a .mvm.v1.DownloadEvidenceResponse0\x01B0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
+	"\x10DownloadEvidence\x12\x1f.mvm.v1.DownloadEvidenceRequest\x1a .mvm.v1.DownloadEvidenceResponse0\x01\x12@\n" +
+	"\tGetStatus\x12\x18.mvm.v1.GetStatusRequest\x1a\x19.mvm.v1.GetStatusResponseB0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
 
 var (
 	file_mvm_v1_service_proto_rawDescOnce sync.Once
@@ -2680,7 +2848,7 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_service_proto_rawDescData
 }
 
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_mvm_v1_service_proto_goTypes = []any{
 	(*AppendRequest)(nil),               // 0: mvm.v1.AppendRequest
 	(*AppendStreamRequest)(nil),         // 1: mvm.v1.AppendStreamRequest
@@ -2723,65 +2891,70 @@ var file_mvm_v1_service_proto_goTypes = []any{
 	(*UploadEvidenceResponse)(nil),      // 38: mvm.v1.UploadEvidenceResponse
 	(*DownloadEvidenceRequest)(nil),     // 39: mvm.v1.DownloadEvidenceRequest
 	(*DownloadEvidenceResponse)(nil),    // 40: mvm.v1.DownloadEvidenceResponse
-	(*timestamppb.Timestamp)(nil),       // 41: google.protobuf.Timestamp
+	(*GetStatusRequest)(nil),            // 41: mvm.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),           // 42: mvm.v1.GetStatusResponse
+	(*timestamppb.Timestamp)(nil),       // 43: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
 	4,  // 0: mvm.v1.AppendStreamResponse.result:type_name -> mvm.v1.AppendResponse
-	41, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	43, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	41, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	41, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	43, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	43, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
 	12, // 5: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
 	13, // 6: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
 	14, // 7: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
-	41, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
-	41, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	43, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	43, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
 	11, // 10: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
 	10, // 11: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
 	11, // 12: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	41, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	41, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	43, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	43, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
 	21, // 15: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	41, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
-	0,  // 17: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
-	1,  // 18: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
-	5,  // 19: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
-	7,  // 20: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
-	9,  // 21: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
-	16, // 22: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
-	18, // 23: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
-	20, // 24: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
-	23, // 25: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
-	25, // 26: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
-	27, // 27: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
-	29, // 28: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
-	31, // 29: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
-	33, // 30: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
-	35, // 31: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
-	37, // 32: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
-	39, // 33: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
-	4,  // 34: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	2,  // 35: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
-	6,  // 36: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	8,  // 37: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	15, // 38: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	17, // 39: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	19, // 40: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	22, // 41: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	24, // 42: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	26, // 43: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	28, // 44: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	30, // 45: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	32, // 46: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	34, // 47: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
-	36, // 48: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
-	38, // 49: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
-	40, // 50: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
-	34, // [34:51] is the sub-list for method output_type
-	17, // [17:34] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	43, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	43, // 17: mvm.v1.GetStatusResponse.primary_seen_at:type_name -> google.protobuf.Timestamp
+	0,  // 18: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
+	1,  // 19: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
+	5,  // 20: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
+	7,  // 21: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
+	9,  // 22: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
+	16, // 23: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
+	18, // 24: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
+	20, // 25: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
+	23, // 26: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
+	25, // 27: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
+	27, // 28: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
+	29, // 29: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
+	31, // 30: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
+	33, // 31: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
+	35, // 32: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
+	37, // 33: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
+	39, // 34: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
+	41, // 35: mvm.v1.ExchangeService.GetStatus:input_type -> mvm.v1.GetStatusRequest
+	4,  // 36: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	2,  // 37: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
+	6,  // 38: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	8,  // 39: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	15, // 40: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	17, // 41: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	19, // 42: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	22, // 43: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	24, // 44: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	26, // 45: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	28, // 46: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	30, // 47: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	32, // 48: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	34, // 49: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
+	36, // 50: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
+	38, // 51: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
+	40, // 52: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
+	42, // 53: mvm.v1.ExchangeService.GetStatus:output_type -> mvm.v1.GetStatusResponse
+	36, // [36:54] is the sub-list for method output_type
+	18, // [18:36] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_service_proto_init() }
@@ -2795,7 +2968,7 @@ func file_mvm_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	ExchangeService_EvidenceStatus_FullMethodName      = "/mvm.v1.ExchangeService/EvidenceStatus"
 	ExchangeService_UploadEvidence_FullMethodName      = "/mvm.v1.ExchangeService/UploadEvidence"
 	ExchangeService_DownloadEvidence_FullMethodName    = "/mvm.v1.ExchangeService/DownloadEvidence"
+	ExchangeService_GetStatus_FullMethodName           = "/mvm.v1.ExchangeService/GetStatus"
 )
 
 // ExchangeServiceClient is the client API for ExchangeService service.
@@ -97,6 +98,10 @@ type ExchangeServiceClient interface {
 	// DownloadEvidence streams a range of a stored file that the package's
 	// log names.
 	DownloadEvidence(ctx context.Context, in *DownloadEvidenceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadEvidenceResponse], error)
+	// GetStatus says what this server is: the primary, or a mediator node
+	// following one (issue 16), how far it has copied and verified, and the
+	// alarm a node raised when an entry failed verification.
+	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
 }
 
 type exchangeServiceClient struct {
@@ -319,6 +324,16 @@ func (c *exchangeServiceClient) DownloadEvidence(ctx context.Context, in *Downlo
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_DownloadEvidenceClient = grpc.ServerStreamingClient[DownloadEvidenceResponse]
 
+func (c *exchangeServiceClient) GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStatusResponse)
+	err := c.cc.Invoke(ctx, ExchangeService_GetStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExchangeServiceServer is the server API for ExchangeService service.
 // All implementations must embed UnimplementedExchangeServiceServer
 // for forward compatibility.
@@ -378,6 +393,10 @@ type ExchangeServiceServer interface {
 	// DownloadEvidence streams a range of a stored file that the package's
 	// log names.
 	DownloadEvidence(*DownloadEvidenceRequest, grpc.ServerStreamingServer[DownloadEvidenceResponse]) error
+	// GetStatus says what this server is: the primary, or a mediator node
+	// following one (issue 16), how far it has copied and verified, and the
+	// alarm a node raised when an entry failed verification.
+	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
 	mustEmbedUnimplementedExchangeServiceServer()
 }
 
@@ -438,6 +457,9 @@ func (UnimplementedExchangeServiceServer) UploadEvidence(grpc.ClientStreamingSer
 }
 func (UnimplementedExchangeServiceServer) DownloadEvidence(*DownloadEvidenceRequest, grpc.ServerStreamingServer[DownloadEvidenceResponse]) error {
 	return status.Error(codes.Unimplemented, "method DownloadEvidence not implemented")
+}
+func (UnimplementedExchangeServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
 }
 func (UnimplementedExchangeServiceServer) mustEmbedUnimplementedExchangeServiceServer() {}
 func (UnimplementedExchangeServiceServer) testEmbeddedByValue()                         {}
@@ -716,6 +738,24 @@ func _ExchangeService_DownloadEvidence_Handler(srv interface{}, stream grpc.Serv
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_DownloadEvidenceServer = grpc.ServerStreamingServer[DownloadEvidenceResponse]
 
+func _ExchangeService_GetStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExchangeServiceServer).GetStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExchangeService_GetStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExchangeServiceServer).GetStatus(ctx, req.(*GetStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExchangeService_ServiceDesc is the grpc.ServiceDesc for ExchangeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -766,6 +806,10 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EvidenceStatus",
 			Handler:    _ExchangeService_EvidenceStatus_Handler,
+		},
+		{
+			MethodName: "GetStatus",
+			Handler:    _ExchangeService_GetStatus_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// statusCmd prints what the server says it is: the primary, or a mediator
+// node with how far it copied and verified the log and its alarm. It is
+// the server's word (an operator's view); audit checks the log itself.
+type statusCmd struct{}
+
+func (c *statusCmd) register(*flag.FlagSet) {}
+
+// errAlarm makes status exit 1 when the node raised an alarm.
+var errAlarm = errors.New("the node raised an alarm: its copy stopped at an entry that failed verification")
+
+func (c *statusCmd) run(e *env, args []string) error {
+	if err := exactly(0, args, "no positional arguments"); err != nil {
+		return err
+	}
+	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
+		s, err := cl.API.GetStatus(ctx, &mvmv1.GetStatusRequest{})
+		if err != nil {
+			return err
+		}
+		e.printf("role: %s\nsize: %d\nverified: %d\n", s.Role, s.Size, s.VerifiedSize)
+		if s.Role != "node" {
+			return nil
+		}
+		e.printf("primary: %s\nprimary size: %d\nlag: %d entries\n", s.Primary, s.PrimarySize, s.PrimarySize-min(s.PrimarySize, s.Size))
+		if s.PrimarySeenAt != nil {
+			e.printf("primary seen: %s\n", s.PrimarySeenAt.AsTime().UTC().Format(time.RFC3339))
+		} else {
+			e.printf("primary seen: never\n")
+		}
+		if s.Alarm == "" {
+			e.printf("alarm: none\n")
+			return nil
+		}
+		e.printf("alarm: entry %d: %s\n", s.AlarmIndex, s.Alarm)
+		return errAlarm
+	})
+}

@@ -1,0 +1,263 @@
+package ledger
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/workflow"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// A replica is a ledger that holds a copy of another server's log (a
+// mediator node's, package node): it never admits an append nor signs a
+// checkpoint. Its entries arrive verified, with the checkpoint the log's
+// key signed over them, through [Ledger.Replicate], which writes them as
+// the writer writes its own: the same store batch (leaves, tree nodes, the
+// checkpoint, certificates, message-id, package and agreement indexes, the
+// package-state index from the same reducer and the same records), so every
+// read the service answers works on a replica as on the primary.
+
+// ReplicaConfig configures [OpenReplica].
+type ReplicaConfig struct {
+	Store *store.Store
+	// Origin is the log's checkpoint origin (its agreement's log_origin).
+	Origin string
+	Logger *slog.Logger
+	// CachePackages bounds the package states kept in memory. Default 1<<16.
+	CachePackages int
+}
+
+// OpenReplica opens a replica ledger on st. A store holding a log is
+// recovered as [Open] recovers it (the agreements verified again, the
+// latest checkpoint under the agreement's log key, the tree's root); an
+// empty one has no head until the first [Ledger.Replicate].
+func OpenReplica(cfg ReplicaConfig) (*Ledger, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CachePackages <= 0 {
+		cfg.CachePackages = 1 << 16
+	}
+	stopped := make(chan struct{})
+	close(stopped)
+	l := &Ledger{
+		cfg:      Config{Store: cfg.Store, Logger: cfg.Logger, CachePackages: cfg.CachePackages},
+		st:       cfg.Store,
+		origin:   cfg.Origin,
+		log:      cfg.Logger,
+		done:     make(chan struct{}),
+		stopped:  stopped, // no writer, no verifier: Close returns at once
+		vstopped: stopped,
+		cache:    map[string]*workflow.Package{},
+		authors:  newAuthorCache(),
+	}
+	size, err := l.st.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		l.tree, _ = tlog.NewTree(0, l.st)
+		// An empty package-state index, kept current by every batch.
+		return l, buildPackageIndex(l.st, nil)
+	}
+	if err := l.recover(size); err != nil {
+		return nil, err
+	}
+	if err := l.ensurePackageIndex(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Size is the number of entries the ledger holds (0 for an empty replica,
+// whose Head is nil).
+func (l *Ledger) Size() uint64 {
+	if h := l.head.Load(); h != nil {
+		return h.Size
+	}
+	return 0
+}
+
+// Replicate commits entries, the next ones of the log in order (opened,
+// e.g. by the verifier that checked them), with checkpoint, the log's
+// signed checkpoint of the tree they extend the replica's to, and the
+// signer certificates they name (by SHA-256) that the replica may not
+// hold yet. It checks what it needs to write them as the writer did: the
+// indexes follow on, the checkpoint verifies under the log key of the
+// agreement in force and its root is the tree's, every certificate is
+// there, the reducer accepts every entry. The caller verifies the rest
+// (signatures, chains, clock: package verify) before. Everything is
+// committed in one transaction, then published as the new head. Only the
+// replica's follower may call it, one call at a time.
+func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map[string][]byte) error {
+	if len(entries) == 0 {
+		return errors.New("replicate: no entries")
+	}
+	h := l.head.Load()
+	var first uint64
+	var ag *agreement.Agreement
+	var history []*agreement.Agreement
+	if h != nil {
+		first, ag, history = h.Size, h.Agreement, h.History
+	}
+	tree := l.tree.Clone()
+	sb := &store.Batch{First: first, Certs: map[string][]byte{}}
+	overlay, before := map[string]*workflow.Package{}, map[string]*workflow.Package{}
+	ids := map[string]bool{}
+	for _, o := range entries {
+		if !o.IsAgreement() {
+			if id := message.PackageID(o.Payload); l.cache[id] == nil {
+				ids[id] = true
+			}
+		}
+	}
+	stored, err := l.st.PackageStates(slices.Collect(maps.Keys(ids)))
+	if err != nil {
+		return fmt.Errorf("replicate: %w", err)
+	}
+	for k, o := range entries {
+		i := first + uint64(k)
+		if o.Index() != i {
+			return fmt.Errorf("replicate: entry %d claims index %d", i, o.Index())
+		}
+		if err := tree.Append(tlog.LeafHash(o.Leaf), func(id tlog.NodeID, hash []byte) {
+			sb.Nodes = append(sb.Nodes, store.Node{ID: id, Hash: hash})
+		}); err != nil {
+			return fmt.Errorf("replicate entry %d: %w", i, err)
+		}
+		sb.Leaves = append(sb.Leaves, o.Leaf)
+		if o.IsAgreement() {
+			ap, ok := o.Payload.(*mvmv1.Agreement)
+			if !ok {
+				return fmt.Errorf("replicate entry %d: an agreement entry without an agreement", i)
+			}
+			next, err := agreement.Parse(ap, i)
+			if err != nil {
+				return fmt.Errorf("replicate entry %d: %w", i, err)
+			}
+			if sb.Agreement != nil {
+				// The store keeps one agreement pointer a batch.
+				return fmt.Errorf("replicate entry %d: a second agreement in one batch (replicate up to the first)", i)
+			}
+			ag, history = next, append(history[:len(history):len(history)], next)
+			sb.Agreement = &next.Index
+			continue
+		}
+		if ag == nil {
+			return fmt.Errorf("replicate entry %d: the log does not begin with an agreement", i)
+		}
+		author, err := l.replicaAuthor(o.Entry.PeerCertificateSha256, certs, sb.Certs)
+		if err != nil {
+			return fmt.Errorf("replicate entry %d: %w", i, err)
+		}
+		sb.MsgIDs = append(sb.MsgIDs, store.KV{Key: store.MsgIDKey(author.URI(), o.MessageID()), Value: binary.BigEndian.AppendUint64(nil, i)})
+		id := message.PackageID(o.Payload)
+		pkg, err := l.packageState(id, overlay, stored)
+		if err != nil {
+			return fmt.Errorf("replicate entry %d: %w", i, err)
+		}
+		if _, ok := overlay[id]; !ok {
+			before[id] = pkg
+		}
+		next, err := workflow.Apply(agreementAt(history, i), pkg, workflow.Input{Index: i, ReceivedAt: o.ReceivedAt(), Author: author, Payload: o.Payload})
+		if err != nil {
+			return fmt.Errorf("replicate entry %d: the reducer refuses it: %w", i, err)
+		}
+		overlay[id] = next
+		sb.Packages = append(sb.Packages, store.PackageKey(id, i))
+	}
+	for _, id := range slices.Sorted(maps.Keys(overlay)) {
+		sb.PackageIndex = append(sb.PackageIndex, indexChanges(before[id], overlay[id])...)
+	}
+	slices.SortFunc(sb.PackageIndex, func(a, b store.IndexOp) int {
+		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
+	})
+	if err := l.checkReplicaCheckpoint(checkpoint, ag, tree); err != nil {
+		return err
+	}
+	if sb.Checkpoint, err = logSignatureOnly(checkpoint, ag); err != nil {
+		return err
+	}
+	if err := l.st.Commit(sb); err != nil {
+		return fmt.Errorf("replicate entries [%d, %d): %w", first, tree.Size(), err)
+	}
+	last := entries[len(entries)-1]
+	l.tree, l.lastTime = tree, last.ReceivedAt()
+	l.remember(overlay)
+	l.publish(&Head{Size: tree.Size(), Checkpoint: sb.Checkpoint, Agreement: ag, History: history})
+	return nil
+}
+
+// checkReplicaCheckpoint checks that cp is signed by the log key of ag
+// and commits to tree.
+func (l *Ledger) checkReplicaCheckpoint(cp []byte, ag *agreement.Agreement, tree *tlog.Tree) error {
+	v, err := note.NewVerifier(ag.LogKey)
+	if err != nil {
+		return fmt.Errorf("replicate: the agreement's log key: %w", err)
+	}
+	c, _, err := tlog.OpenCheckpoint(cp, l.origin, v)
+	if err != nil {
+		return fmt.Errorf("replicate: checkpoint: %w", err)
+	}
+	root, err := tree.Root()
+	if err != nil {
+		return err
+	}
+	if c.Size != tree.Size() || !bytes.Equal(c.Hash, root) {
+		return fmt.Errorf("replicate: the checkpoint of size %d does not commit to the entries (tree of size %d)", c.Size, tree.Size())
+	}
+	return nil
+}
+
+// logSignatureOnly keeps a checkpoint's text and the log's signature (what
+// the store's checkpoints bucket holds; cosignatures are kept apart,
+// Store.AddCosignature).
+func logSignatureOnly(cp []byte, ag *agreement.Agreement) ([]byte, error) {
+	v, err := note.NewVerifier(ag.LogKey)
+	if err != nil {
+		return nil, err
+	}
+	n, err := note.Open(cp, note.VerifierList(v))
+	if err != nil {
+		return nil, fmt.Errorf("replicate: checkpoint: %w", err)
+	}
+	return note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
+}
+
+// replicaAuthor names the signer of certificate sha: from the store, or
+// from certs (then staged with the batch, so the replica serves it).
+func (l *Ledger) replicaAuthor(sha []byte, certs, staged map[string][]byte) (identity.Identity, error) {
+	if id, ok := l.authors.Get(string(sha)); ok {
+		return id, nil
+	}
+	der, ok := certs[string(sha)]
+	if !ok {
+		return l.author(sha)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return identity.Identity{}, fmt.Errorf("signer certificate %x: %w", sha, err)
+	}
+	id, err := identity.Parse(c)
+	if err != nil {
+		return identity.Identity{}, fmt.Errorf("signer certificate %x: %w", sha, err)
+	}
+	staged[string(sha)] = der
+	l.authors.Add(string(sha), id)
+	return id, nil
+}

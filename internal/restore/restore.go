@@ -1,0 +1,418 @@
+// Package restore rebuilds a primary's database from a server that serves
+// the reads, a mediator node first of all: `server --restore-from ADDR
+// --db NEW.db`.
+//
+// # What it guarantees
+//
+// [Run] writes a new database file, and only a new one: it refuses a path
+// that holds a non-empty file, writes beside it (NEW.db.restoring) and
+// renames only once everything below has passed, so a failed or
+// interrupted restore leaves no database behind. In the file:
+//
+//   - every entry of the source's latest checkpoint (size n), each one
+//     verified by the one incremental verifier (package verify: the pinned
+//     genesis, signatures, certificates under the agreement in force,
+//     clock, message ids, the workflow reducer, the tree) before it is
+//     stored, in log order, in batches that each wait for the verifier;
+//   - the Merkle tree recomputed here from those leaves (no hash of the
+//     source's is taken), whose root must be the root of the log-signed
+//     checkpoint of size n, and of the latest witnessed one if the source
+//     has one (a source that serves other entries fails at that size);
+//   - those checkpoints, log signature only, byte for byte as the log
+//     signed them (so the restored primary serves the same checkpoint),
+//     and each of their cosignature lines that verifies under a mediator
+//     cosigner key or a witness key of the agreement in force (others are
+//     dropped and counted);
+//   - the signers' certificates, and every index rebuilt from the entries
+//     (ledger.RebuildIndexes: message ids, packages, agreements, the
+//     package-state index).
+//
+// The file is then checked as `server --verify-db` checks one (package
+// dbcheck); any damage fails the restore.
+//
+// # Why the read RPCs, not a Backup of the node's file
+//
+// A backup copies the node's bytes and verifies them afterwards; here
+// nothing reaches the new file that the verifier has not passed, the file
+// is written by this code (no bucket of the node's own, such as its
+// witness state, comes along), the tree is recomputed, and any server
+// that serves GetEntries, GetCertificates and GetCheckpoint to a party
+// identity can be the source: no operator right on the node is needed.
+// What it costs: only the checkpoints named above are restored (a node
+// holds few of the primary's per-batch checkpoints anyway); older receipts
+// still verify, by consistency from their checkpoint to the restored one.
+package restore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/dbcheck"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/store"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/verify"
+)
+
+// Source is a server that serves the reads.
+type Source interface {
+	// Checkpoint returns the source's latest signed checkpoint with its
+	// cosignatures, or with witnessed the latest one a quorum cosigned
+	// (nil, nil if there is none).
+	Checkpoint(ctx context.Context, witnessed bool) ([]byte, error)
+	// Entries calls fn for every leaf in [start, end), in order.
+	Entries(ctx context.Context, start, end uint64, fn func(index uint64, leaf []byte) error) error
+	// Certificate returns the DER certificate with the given SHA-256.
+	Certificate(ctx context.Context, sha []byte) ([]byte, error)
+}
+
+// Options say what to restore from and into.
+type Options struct {
+	Source Source
+	// DB is the new database file.
+	DB string
+	// Genesis is the pinned genesis agreement envelope (the primary's
+	// CERTS/agreement.envelope); entry 0 must be exactly it, and the log
+	// key its agreement names verifies the checkpoints.
+	Genesis []byte
+	// Signer, if set, must be the key the agreement names: the restored
+	// primary signs with it (refused before anything is fetched).
+	Signer note.Signer
+	// Batch is how many entries are verified and stored together
+	// (default 8192).
+	Batch  int
+	Logger *slog.Logger
+}
+
+// Report says what was restored.
+type Report struct {
+	Size uint64
+	// Checkpoint is the restored latest checkpoint, log signature only.
+	Checkpoint []byte
+	// Witnessed is the size of the restored witnessed checkpoint, 0 if none.
+	Witnessed    uint64
+	Cosignatures int
+	// Dropped counts cosignature lines that did not verify under a key of
+	// the agreement.
+	Dropped int
+	Took    time.Duration
+}
+
+// ErrExists: the target file exists and is not empty. Restore into a new
+// path, or move the file away first.
+var ErrExists = errors.New("the database file exists and is not empty")
+
+// Run restores; see the package doc.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	t0 := time.Now()
+	if o.Batch <= 0 {
+		o.Batch = 8192
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if fi, err := os.Stat(o.DB); err == nil && fi.Size() > 0 {
+		return nil, fmt.Errorf("%w: %s (%d bytes); restore into a new path, or move it away first", ErrExists, o.DB, fi.Size())
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	genesis, err := genesisAgreement(o.Genesis)
+	if err != nil {
+		return nil, err
+	}
+	logKey, err := note.NewVerifier(genesis.LogKey)
+	if err != nil {
+		return nil, fmt.Errorf("the agreement's log key: %w", err)
+	}
+	if o.Signer != nil && (o.Signer.Name() != logKey.Name() || o.Signer.KeyHash() != logKey.KeyHash()) {
+		return nil, fmt.Errorf("the log signing key %s is not the key the agreement names (%s): the restored primary could not sign", o.Signer.Name(), genesis.LogKey)
+	}
+	r := &run{o: o, origin: genesis.LogOrigin, logKey: logKey, certs: map[string][]byte{}}
+	latest, err := r.checkpoint(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if latest == nil {
+		return nil, errors.New("the source has no checkpoint")
+	}
+	witnessed, err := r.checkpoint(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if witnessed != nil && witnessed.size > latest.size {
+		return nil, fmt.Errorf("the source's witnessed checkpoint (size %d) is beyond its latest (size %d)", witnessed.size, latest.size)
+	}
+
+	tmp := o.DB + ".restoring"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	rep, err := r.write(ctx, tmp, latest, witnessed)
+	if err != nil {
+		_ = os.Remove(tmp)
+		return nil, err
+	}
+	if err := check(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return nil, err
+	}
+	// The existence check again, just before the rename: the rename
+	// would replace whatever appeared there meanwhile.
+	if fi, err := os.Stat(o.DB); err == nil && fi.Size() > 0 {
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("%w: %s appeared while restoring", ErrExists, o.DB)
+	}
+	if err := os.Rename(tmp, o.DB); err != nil {
+		return nil, err
+	}
+	if err := syncDir(filepath.Dir(o.DB)); err != nil {
+		return nil, err
+	}
+	rep.Took = time.Since(t0)
+	o.Logger.Info("database restored", "db", o.DB, "size", rep.Size, "witnessed", rep.Witnessed,
+		"cosignatures", rep.Cosignatures, "dropped", rep.Dropped, "took", rep.Took)
+	return rep, nil
+}
+
+// run is one restore under way.
+type run struct {
+	o      Options
+	origin string
+	logKey note.Verifier
+	// certs fetched by the verifier since the last batch was stored.
+	mu    sync.Mutex
+	certs map[string][]byte
+}
+
+// signed is a verified checkpoint: the log-signed note alone, its
+// cosignature lines as the source gave them, and its size and root.
+type signed struct {
+	note  []byte
+	lines []string
+	size  uint64
+	root  []byte
+}
+
+// checkpoint fetches and verifies one checkpoint of the source.
+func (r *run) checkpoint(ctx context.Context, witnessed bool) (*signed, error) {
+	full, err := r.o.Source.Checkpoint(ctx, witnessed)
+	if err != nil || full == nil {
+		return nil, err
+	}
+	cp, n, err := tlog.OpenCheckpoint(full, r.origin, r.logKey)
+	if err != nil {
+		return nil, fmt.Errorf("the source's checkpoint: %w", err)
+	}
+	logOnly, err := note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs[:1]})
+	if err != nil {
+		return nil, err
+	}
+	s := &signed{note: logOnly, size: cp.Size, root: cp.Hash}
+	for _, sig := range n.UnverifiedSigs {
+		s.lines = append(s.lines, "— "+sig.Name+" "+sig.Base64+"\n")
+	}
+	return s, nil
+}
+
+// write verifies and stores every entry into a new file at path, then the
+// checkpoints and cosignatures, then the indexes.
+func (r *run) write(ctx context.Context, path string, latest, witnessed *signed) (*Report, error) {
+	st, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	v, err := verify.New(verify.Options{Genesis: r.o.Genesis, Bounded: true, SizeHint: latest.size,
+		TempDir: filepath.Dir(path), Certificate: func(sha []byte) ([]byte, error) { return r.certificate(ctx, sha) }})
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	cps := map[uint64]*signed{latest.size: latest}
+	if witnessed != nil {
+		cps[witnessed.size] = witnessed
+	}
+	for size, cp := range cps {
+		if err := v.ExpectRoot(size, cp.root); err != nil {
+			return nil, err
+		}
+	}
+	tree, _ := tlog.NewTree(0, nil)
+	var leaves [][]byte
+	flush := func() error {
+		if len(leaves) == 0 {
+			return nil
+		}
+		// Nothing is stored before the verifier has passed it all.
+		if err := v.Push(leaves...); err != nil {
+			return fmt.Errorf("the source's log does not verify: %w", err)
+		}
+		if err := v.Flush(); err != nil {
+			return fmt.Errorf("the source's log does not verify: %w", err)
+		}
+		b := &store.Batch{First: tree.Size(), Leaves: leaves, Certs: r.takeCerts()}
+		for _, leaf := range leaves {
+			if err := tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, h []byte) {
+				b.Nodes = append(b.Nodes, store.Node{ID: id, Hash: h})
+			}); err != nil {
+				return err
+			}
+		}
+		if cp, ok := cps[tree.Size()]; ok {
+			b.Checkpoint = cp.note
+		}
+		if err := st.Commit(b); err != nil {
+			return fmt.Errorf("store entries from %d: %w", b.First, err)
+		}
+		leaves = nil
+		return nil
+	}
+	err = r.o.Source.Entries(ctx, 0, latest.size, func(index uint64, leaf []byte) error {
+		leaves = append(leaves, leaf)
+		// A batch ends at each restored checkpoint's size, so that the
+		// checkpoint is stored with the entries it covers.
+		if _, ok := cps[index+1]; ok || len(leaves) >= r.o.Batch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore entries: %w", err)
+	}
+	if tree.Size() != latest.size {
+		return nil, fmt.Errorf("the source sent %d entries, its checkpoint covers %d", tree.Size(), latest.size)
+	}
+	vr, err := v.Finish(time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("the source's log does not verify: %w", err)
+	}
+	rep := &Report{Size: latest.size, Checkpoint: latest.note}
+	if witnessed != nil {
+		rep.Witnessed = witnessed.size
+	}
+	for _, cp := range cps {
+		if err := r.cosignatures(st, agreement.InForceAt(vr.Agreements, cp.size), cp, rep); err != nil {
+			return nil, err
+		}
+	}
+	if err := ledger.RebuildIndexes(st); err != nil {
+		return nil, fmt.Errorf("rebuild the indexes: %w", err)
+	}
+	if err := st.DB().Sync(); err != nil {
+		return nil, err
+	}
+	return rep, st.Close()
+}
+
+// certificate fetches a signer's certificate for the verifier (which
+// checks its digest) and keeps it for the next batch stored.
+func (r *run) certificate(ctx context.Context, sha []byte) ([]byte, error) {
+	der, err := r.o.Source.Certificate(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.certs[string(sha)] = der
+	r.mu.Unlock()
+	return der, nil
+}
+
+func (r *run) takeCerts() map[string][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.certs
+	r.certs = map[string][]byte{}
+	return out
+}
+
+// cosignatures stores each cosignature line of cp that verifies under a
+// mediator cosigner key or a witness key of ag, by its key's name (as the
+// primary stores them), and counts the others as dropped.
+func (r *run) cosignatures(st *store.Store, ag *agreement.Agreement, cp *signed, rep *Report) error {
+	var keys []string
+	for _, ks := range ag.CosignerKeys() {
+		keys = append(keys, ks...)
+	}
+	for _, w := range ag.Witnesses {
+		keys = append(keys, w.Key)
+	}
+	for _, line := range cp.lines {
+		stored := false
+		for _, k := range keys {
+			name, _, _ := strings.Cut(k, "+")
+			if !strings.HasPrefix(line, "— "+name+" ") {
+				continue
+			}
+			if _, err := tlog.VerifyCosignature(cp.note, line, k); err != nil {
+				continue
+			}
+			if err := st.AddCosignature(cp.size, name, line); err != nil {
+				return err
+			}
+			rep.Cosignatures++
+			stored = true
+			break
+		}
+		if !stored {
+			rep.Dropped++
+			r.o.Logger.Warn("cosignature dropped: no key of the agreement verifies it", "size", cp.size, "line", strings.TrimSpace(line))
+		}
+	}
+	return nil
+}
+
+// genesisAgreement parses the pinned genesis envelope as entry 0.
+func genesisAgreement(genesis []byte) (*agreement.Agreement, error) {
+	if len(genesis) == 0 {
+		return nil, errors.New("no genesis agreement: the restore checks entry 0 against the primary's agreement.envelope")
+	}
+	leaf, err := entry.NewLeaf(0, time.Now().UTC(), genesis, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the genesis agreement: %w", err)
+	}
+	history, err := verify.Agreements([]uint64{0}, [][]byte{leaf}, genesis)
+	if err != nil {
+		return nil, fmt.Errorf("the genesis agreement: %w", err)
+	}
+	return history[0], nil
+}
+
+// check runs the checks of server --verify-db on the restored file.
+func check(path string) error {
+	rep, err := dbcheck.File(path)
+	if err != nil {
+		return fmt.Errorf("check the restored file: %w", err)
+	}
+	if !rep.OK() {
+		var b bytes.Buffer
+		for _, d := range rep.Damage {
+			fmt.Fprintf(&b, "\n  %s", d)
+		}
+		return fmt.Errorf("the restored file fails the checks of --verify-db (%s):%s", rep.Summary(), b.String())
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/node"
+	"github.com/mvm-exchange/mvm/internal/revocation"
+	"github.com/mvm-exchange/mvm/internal/service"
+	"github.com/mvm-exchange/mvm/internal/store"
+)
+
+// NodeConfig makes the server a mediator node (package node): it follows
+// a primary instead of keeping a log of its own (server --follow).
+type NodeConfig struct {
+	// Follow is the primary's address; empty: this server is a primary.
+	Follow string
+	// As is the node's client identity in CertsDir (As.crt, As.key), e.g.
+	// tr-node, with which it follows the primary.
+	As string
+	// Piece bounds the entries copied and committed together (0: the
+	// node's default).
+	Piece uint64
+}
+
+// Node is the follower of a node server, nil for a primary.
+func (s *Server) Node() *node.Follower { return s.follower }
+
+// openNode opens the node's database and its follower, starts following
+// and returns once the node holds the genesis at least (it serves nothing
+// before). The returned stop ends the follower and saves its state.
+func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Ledger, error) {
+	if cfg.Node.As == "" {
+		return nil, nil, errors.New("--follow needs --as NAME, the node's client identity in the certificates directory (e.g. tr-node)")
+	}
+	if len(genesis) == 0 {
+		return nil, nil, fmt.Errorf("a node verifies the log from the pinned genesis agreement: %s is missing (run scripts/gen-certs.sh)", cfg.Agreement)
+	}
+	if len(cfg.Witnesses) > 0 {
+		return nil, nil, errors.New("--witness: a node pushes to no witness; the primary does")
+	}
+	crls, err := nodeCRLs(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(cfg.DB, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	nc := node.Config{
+		Primary:   cfg.Node.Follow,
+		CertFile:  filepath.Join(cfg.CertsDir, cfg.Node.As+".crt"),
+		KeyFile:   filepath.Join(cfg.CertsDir, cfg.Node.As+".key"),
+		ServerCA:  filepath.Join(cfg.CertsDir, "ca-server.crt"),
+		Genesis:   genesis,
+		CRLs:      crls,
+		Store:     st,
+		StateFile: cfg.DB + ".verifier",
+		Logger:    cfg.Logger,
+		Piece:     cfg.Node.Piece,
+	}
+	var f *node.Follower
+	if s.metrics != nil {
+		nc.Alarm, nc.Copied = s.metrics.NodeObserver(func() uint64 { return f.Status().PrimarySize })
+	}
+	f, err = node.Open(nc)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { f.Run(ctx) })
+	stop := func() {
+		cancel()
+		wg.Wait()
+		if err := f.Close(); err != nil {
+			cfg.Logger.Warn("node: closing the follower", "err", err)
+		}
+	}
+	if f.Ledger().Size() == 0 {
+		cfg.Logger.Info("node: waiting for the primary's genesis before serving", "primary", cfg.Node.Follow)
+		if err := f.WaitHead(ctx); err != nil {
+			stop()
+			st.Close()
+			return nil, nil, err
+		}
+	}
+	s.follower, s.stopFollower = f, stop
+	return st, f.Ledger(), nil
+}
+
+// setNode makes the service a node's.
+func (s *Server) setNode(svc *service.Service) {
+	if s.follower != nil {
+		svc.SetNode(&service.Node{Primary: s.follower.Primary(), Status: s.follower.Status})
+	}
+}
+
+// nodeCRLs are the revocation lists the node's verifier applies: --crl
+// files, else every CertsDir/crl-*.pem.
+func nodeCRLs(cfg Config) ([]*x509.RevocationList, error) {
+	paths := cfg.CRLs
+	if paths == nil {
+		var err error
+		if paths, err = filepath.Glob(filepath.Join(cfg.CertsDir, revocation.FileName("*"))); err != nil {
+			return nil, err
+		}
+	}
+	var out []*x509.RevocationList
+	for _, p := range paths {
+		rl, err := revocation.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("node: CRL %s: %w", p, err)
+		}
+		out = append(out, rl)
+	}
+	return out, nil
+}
