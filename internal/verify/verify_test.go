@@ -558,7 +558,8 @@ func TestResumeVersion1(t *testing.T) {
 	if err := v.Push(l.leaves[7:]...); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Flush(); err == nil {
+	err = v.Flush()
+	if err == nil {
 		err = v.CheckCheckpoint(l.cp)
 	}
 	v.Close()
