@@ -109,12 +109,12 @@ func main() {
 	rf.register(flag.CommandLine)
 	flag.StringVar(&cfg.Node.Follow, "follow", "", "run as a mediator node: follow the primary at `ADDR`, verify every entry, store a copy in --db and serve its reads (appends are refused, naming the primary)")
 	flag.StringVar(&cfg.Node.As, "as", "", "with --follow: the node's client identity `NAME` in --certs (NAME.crt, NAME.key), e.g. tr-node")
-	flag.StringVar(&cfg.Node.WitnessListen, "witness-listen", "", "with --follow: serve the C2SP tlog-witness add-checkpoint endpoint on `ADDR` over HTTPS with mutual TLS (the primary's certificate); cosigns only what the node verified")
-	flag.StringVar(&cfg.Node.WitnessKey, "witness-key", "", "with --witness-listen: the node's cosignature/v1 signing key `FILE` (default CERTS/<--as>.cosign.key)")
 	flag.Func("peer", "with --follow: another node at `ADDR` whose latest checkpoint this node compares with its own (repeatable); a fork proven is written beside --db and alarmed", func(v string) error {
 		cfg.Node.Peers = append(cfg.Node.Peers, v)
 		return nil
 	})
+	flag.StringVar(&cfg.Node.WitnessListen, "witness-listen", "", "with --follow: serve the C2SP tlog-witness add-checkpoint endpoint on `ADDR` over HTTPS with mutual TLS (the primary's certificate); cosigns only what the node verified")
+	flag.StringVar(&cfg.Node.WitnessKey, "witness-key", "", "with --witness-listen: the node's cosignature/v1 signing key `FILE` (default CERTS/<--as>.cosign.key)")
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage
 	flag.Parse()

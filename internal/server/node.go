@@ -40,6 +40,10 @@ type NodeConfig struct {
 	// StartTimeout bounds how long a node with an empty database waits
 	// for the primary's genesis before Start fails (default 1 minute).
 	StartTimeout time.Duration
+	// Peers are the other nodes whose checkpoints this one compares with
+	// its own (server --peer); PeerInterval how often (0: the default).
+	Peers        []string
+	PeerInterval time.Duration
 	// WitnessListen, if set, is where the node serves the C2SP
 	// tlog-witness add-checkpoint endpoint over HTTPS with mutual TLS
 	// (the primary's certificate, issued by CertsDir/ca-server.crt), with
@@ -49,10 +53,6 @@ type NodeConfig struct {
 	// WitnessWait bounds how long an add-checkpoint waits for the node to
 	// verify up to the checkpoint before answering 503 (default 5s).
 	WitnessWait time.Duration
-	// Peers are the other nodes whose checkpoints this one compares with
-	// its own (server --peer); PeerInterval how often (0: the default).
-	Peers        []string
-	PeerInterval time.Duration
 }
 
 // Node is the follower of a node server, nil for a primary.
@@ -196,8 +196,9 @@ func (s *Server) startNodeWitness(cfg Config) (stop func(), err error) {
 	wait := cmp.Or(nc.WitnessWait, 5*time.Second)
 	f := s.follower
 	handler := &witness.Handler{Origin: f.Ledger().Origin(), LogKey: logKey, Key: strings.TrimSpace(string(skey)),
-		State: witness.FileState(cfg.DB + ".witness"), Logger: cfg.Logger, OnFork: f.OnFork,
-		Allow: func(ctx context.Context, cp *tlog.Checkpoint) error { return f.Verified(ctx, cp, wait) }}
+		State: witness.FileState(cfg.DB + ".witness"), Logger: cfg.Logger,
+		Allow:  func(ctx context.Context, cp *tlog.Checkpoint) error { return f.Verified(ctx, cp, wait) },
+		OnFork: f.OnFork}
 	lis, err := net.Listen("tcp", nc.WitnessListen)
 	if err != nil {
 		return nil, fmt.Errorf("--witness-listen: %w", err)

@@ -88,13 +88,13 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 	for _, t := range s.cfg.Witnesses {
 		p := &witness.Pusher{Target: t, Log: wlog, Logger: s.cfg.Logger, Observe: observe,
 			Interval: s.cfg.WitnessInterval, MinBackoff: s.cfg.WitnessBackoff, Timeout: s.cfg.WitnessTimeout}
-		if strings.HasPrefix(t.URL, "https://") {
-			p.HTTP = tlsClient
-		}
 		if s.replicas != nil {
 			// Receipts wait for the pushes: a node catching up (503) is
 			// asked again within a second, not a minute.
 			p.MaxBackoff = max(time.Second, s.cfg.WitnessBackoff)
+		}
+		if strings.HasPrefix(t.URL, "https://") {
+			p.HTTP = tlsClient
 		}
 		wg.Go(func() { p.Run(ctx) })
 		s.cfg.Logger.Info("pushing checkpoints to witness", "witness", t.Name, "url", t.URL)
