@@ -10,8 +10,11 @@
 #     submitted before the clock starts, --packages N);
 #   - new target packages: --mix package=1 (sealed: wrapped for the four
 #     parties on the client).
-# Each line gives appends/s, p50/p99, the client's CPU per append (bench's
-# own getrusage over the timed part) and the load average when it ended.
+# Each line gives appends/s, p50/p99, the CPU per append of the client
+# (bench's own getrusage over the timed part) and of the server (/proc,
+# over the whole run, per entry logged: the pool's packages are counted
+# among them; it is the cost clients on other machines would meet), and
+# the load average when it ended.
 #
 # Usage: scripts/bench-sealed.sh [ROUNDS] [DURATION] [PACKAGES]
 set -euo pipefail
@@ -26,6 +29,7 @@ scripts/gen-certs.sh "$DIR/sealed/certs" >/dev/null
 scripts/gen-certs.sh --unsealed "$DIR/plain/certs" >/dev/null
 
 declare -A ADDR=([sealed]=127.0.0.1:7461 [plain]=127.0.0.1:7462)
+declare -A SERVER=()
 PIDS=()
 cleanup() {
   for p in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
@@ -35,6 +39,7 @@ trap cleanup EXIT
 for m in sealed plain; do
   .bin/server --listen "${ADDR[$m]}" --db "$DIR/$m/data/mvm.db" --certs "$DIR/$m/certs" 2>"$DIR/$m/server.log" &
   PIDS+=($!)
+  SERVER[$m]=$!
   for _ in $(seq 100); do
     grep -q 'msg=serving' "$DIR/$m/server.log" 2>/dev/null && break
     sleep 0.1
@@ -45,18 +50,22 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 run() { # mode mix [flags]
   local m=$1 mix=$2
   shift 2
-  local json
+  local json s0 s1 pool=0
+  if [ "$mix" != package=1 ]; then pool=$PACKAGES; fi
+  s0=$(awk '{print $14 + $15}' "/proc/${SERVER[$m]}/stat")
   json=$(.bin/client --server "${ADDR[$m]}" --certs "$DIR/$m/certs" --as pk-liaison bench --force \
     --duration "$DURATION" --concurrency 64 --mix "$mix" --json "$@" | grep '^{')
-  awk -v j="$json" -v m="$m" -v mix="$mix" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+  s1=$(awk '{print $14 + $15}' "/proc/${SERVER[$m]}/stat")
+  awk -v j="$json" -v scpu="$(( s1 - s0 ))" -v tck="$(getconf CLK_TCK)" -v pool="$pool" -v m="$m" -v mix="$mix" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
     match(j, /"appends_per_sec":[0-9.]+/); aps = substr(j, RSTART + 18, RLENGTH - 18)
     match(j, /"p50_ms":[0-9.]+/); p50 = substr(j, RSTART + 9, RLENGTH - 9)
     match(j, /"p99_ms":[0-9.]+/); p99 = substr(j, RSTART + 9, RLENGTH - 9)
     match(j, /"errors":[0-9]+/); errs = substr(j, RSTART + 9, RLENGTH - 9)
     match(j, /"client_cpu_us_per_append":[0-9.]+/); cpu = substr(j, RSTART + 27, RLENGTH - 27)
+    match(j, /"acked":[0-9]+/); n = substr(j, RSTART + 8, RLENGTH - 8)
     ex = (j ~ /pool_exhausted/) ? "  POOL EXHAUSTED" : ""
-    printf "%-6s %-24s %6.0f appends/s  p50 %6.1f ms  p99 %6.1f ms  errors %s  client CPU %5.0f µs/append  load %s%s\n",
-      m, mix, aps, p50, p99, errs, cpu, load, ex
+    printf "%-6s %-24s %6.0f appends/s  p50 %6.1f ms  p99 %6.1f ms  errors %s  CPU µs/append: client %4.0f, server %4.0f  load %s%s\n",
+      m, mix, aps, p50, p99, errs, cpu, scpu / tck / (n + pool) * 1e6, load, ex
   }'
 }
 for i in $(seq "$ROUNDS"); do

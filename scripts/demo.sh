@@ -124,8 +124,10 @@ client --as af-interior report "$P1" --outcome raid --arrested 3 --note "site se
 client --as af-interior report "$P2" --outcome not-found --note "no cache at the coordinates"
 
 # The evidence files go to evidence/ beside the database (server
-# --evidence-dir); the mediator's copy is checked against the logged digest
-# before it is written.
+# --evidence-dir), sealed on the client when the agreement seals bodies (the
+# dev one does); the mediator's copy is checked against the logged digest,
+# and decrypted and checked against the sealed plaintext digest, before it
+# is written.
 step "af-interior uploads a film of the raid on $P1 and logs it; tr-verifier downloads it, verified"
 printf 'demo film of the raid on %s\n' "$P1" >"$RUN/raid.mp4"
 client --as af-interior evidence "$P1" --file "$RUN/raid.mp4" --note "film of the raid"
@@ -137,8 +139,8 @@ step "the packages as the mediator sees them"
 client --as tr-verifier list
 client --as tr-verifier show "$P1"
 
-step "tr-verifier audits the whole chain"
-if ! client --as tr-verifier audit; then
+step "tr-verifier audits the whole chain and every stored evidence file"
+if ! client --as tr-verifier audit --evidence; then
   step "AUDIT FAILED"
   exit 1
 fi

@@ -7,6 +7,7 @@
 //	go run ./server --witness witness.example/w1=http://127.0.0.1:7380
 //	go run ./server --witness tr-node=https://127.0.0.1:7445 --sync-witnesses 1
 //	go run ./server --follow 127.0.0.1:7443 --as tr-node --listen 127.0.0.1:7444 --db data/tr-node.db
+//	go run ./server --follow 127.0.0.1:7443 --as qa-node --listen 127.0.0.1:7446 --db data/qa-node.db --peer 127.0.0.1:7444
 //
 // SIGHUP (or a change to one of the files, checked every --reload-interval)
 // reloads the server's TLS certificate and key and the CRLs without a
@@ -108,6 +109,10 @@ func main() {
 	rf.register(flag.CommandLine)
 	flag.StringVar(&cfg.Node.Follow, "follow", "", "run as a mediator node: follow the primary at `ADDR`, verify every entry, store a copy in --db and serve its reads (appends are refused, naming the primary)")
 	flag.StringVar(&cfg.Node.As, "as", "", "with --follow: the node's client identity `NAME` in --certs (NAME.crt, NAME.key), e.g. tr-node")
+	flag.Func("peer", "with --follow: another node at `ADDR` whose latest checkpoint this node compares with its own (repeatable); a fork proven is written beside --db and alarmed", func(v string) error {
+		cfg.Node.Peers = append(cfg.Node.Peers, v)
+		return nil
+	})
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage
 	flag.Parse()

@@ -53,6 +53,7 @@ func (a *auditRun) run(ctx context.Context, src audit.Source, signed []byte, pro
 	o := audit.Options{Progress: progress, CRLs: a.crls, Genesis: a.pinned, Bounded: true, TempDir: a.tempDir}
 	if a.bodies != nil {
 		o.Visit = a.bodies.visit
+		defer a.bodies.wait() // a failed audit's workers too
 	}
 	if ev := a.evidence; ev != nil {
 		bodies := o.Visit

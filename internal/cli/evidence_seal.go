@@ -48,8 +48,15 @@ func (e *env) evidenceSealingFor(ctx context.Context, c *mvmclient.Client, id st
 		return nil, err
 	}
 	target, err := e.verifiedTarget(ctx, c, id, ver)
-	if err != nil || target == nil || !message.IsSealed(target) {
+	switch {
+	case err != nil:
 		return nil, err
+	case target == nil && files:
+		// Whether to seal is the target package's to say: a server that
+		// withholds it must not get the files in clear.
+		return nil, fmt.Errorf("package %s: the server shows no target package for it, so whether its files must be sealed is unknown: nothing sent", id)
+	case target == nil || !message.IsSealed(target):
+		return nil, nil
 	}
 	kr, err := e.keyring(c)
 	if err != nil {

@@ -31,13 +31,7 @@ func exportFormat(format string) func(ctx context.Context, c *mvmclient.Client, 
 			case "geojson":
 				b := report.NewBuilder(report.Everything)
 				add = b.Add
-				finish = func(report.Checkpoint) error {
-					data, err := report.GeoJSON(b.AllRows())
-					if err == nil {
-						_, err = w.Write(data)
-					}
-					return err
-				}
+				finish = func(report.Checkpoint) error { return report.WriteGeoJSON(w, b.EachRow()) }
 			}
 			ver, err := e.verifiedEntries(ctx, c, "", nil, add)
 			if err != nil {

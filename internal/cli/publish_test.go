@@ -92,8 +92,8 @@ func TestHostileServerPublications(t *testing.T) {
 		}
 		return r
 	}
-	// pub is a publication signed by name, as entry 6.
-	pub := func(name, month string, size uint64, root []byte) []byte {
+	// pub is a publication signed by name, as entry index.
+	pub := func(index uint64, name, month string, size uint64, root []byte) []byte {
 		c := e.Client(name)
 		env, err := c.Seal(&mvmv1.ReportPublication{Header: mvmclient.NewHeader(), Month: month, ReportSha256: digest[:],
 			CheckpointSize: size, CheckpointRoot: root})
@@ -101,32 +101,35 @@ func TestHostileServerPublications(t *testing.T) {
 			t.Fatal(err)
 		}
 		fp := sha256.Sum256(readCertDER(t, filepath.Join(e.Certs, name+".crt")))
-		leaf, err := entry.NewLeaf(6, time.Now(), env, fp[:])
+		leaf, err := entry.NewLeaf(index, time.Now(), env, fp[:])
 		if err != nil {
 			t.Fatal(err)
 		}
 		return leaf
 	}
 	bad := bytes.Repeat([]byte{0xbd}, 32)
+	one := func(leaf []byte) [][]byte { return [][]byte{leaf} }
 	for _, tc := range []struct {
 		name    string
-		leaf    []byte
+		leaves  [][]byte
 		want    string // in stdout
 		wantErr string // in stderr, exit 1
 	}{
-		{"the second mediator, the same report: agreed", pub(testenv.Mediator2, "2026-01", 4, rootAt(4)),
+		{"the second mediator, the same report: agreed", one(pub(6, testenv.Mediator2, "2026-01", 4, rootAt(4))),
 			"agreed: sha256 " + hexOf(digest[:]) + " at checkpoint size 4, published by [qa tr] (index 6)", ""},
-		{"a root the log never had: not counted", pub(testenv.Mediator2, "2026-01", 4, bad),
+		{"a root the log never had: not counted", one(pub(6, testenv.Mediator2, "2026-01", 4, bad)),
 			"not counted: root " + hexOf(bad) + " is not the log's at size 4\nnot agreed: ", ""},
-		{"a checkpoint beyond the log before it", pub(testenv.Mediator2, "2026-01", 7, rootAt(4)),
+		{"two mediators agreeing on a root the log never had: not counted", [][]byte{pub(6, testenv.Mediator2, "2026-01", 4, bad),
+			pub(7, testenv.Mediator, "2026-01", 4, bad)}, "not counted: root " + hexOf(bad) + " is not the log's at size 4\nnot agreed: ", ""},
+		{"a checkpoint beyond the log before it", one(pub(6, testenv.Mediator2, "2026-01", 7, rootAt(4))),
 			"", "entry 6: workflow refuses it: invalid: checkpoint size 7: the log held 6 entries before this one"},
-		{"the submitter's", pub(testenv.Submitter, "2026-01", 4, rootAt(4)),
+		{"the submitter's", one(pub(6, testenv.Submitter, "2026-01", 4, rootAt(4))),
 			"", "entry 6: workflow refuses it: permission denied: party pk (submitter) may not publish monthly reports"},
-		{"a month not over", pub(testenv.Mediator2, time.Now().UTC().Format("2006-01"), 4, rootAt(4)),
+		{"a month not over", one(pub(6, testenv.Mediator2, time.Now().UTC().Format("2006-01"), 4, rootAt(4))),
 			"", "publish its report once it is over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forged := append(append([][]byte{}, leaves...), tc.leaf)
+			forged := append(append([][]byte{}, leaves...), tc.leaves...)
 			cp, nodes := signedLog(t, forged, logKeySigner(t, e.Certs))
 			addr := serveHostile(t, e.Certs, &hostileServer{real: real, leaves: forged, checkpoint: cp, agreement: leaves[0],
 				nodes: nodes, proofNodes: nodes})

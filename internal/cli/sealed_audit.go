@@ -1,10 +1,17 @@
 package cli
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"hash/fnv"
 	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/entry"
@@ -15,17 +22,35 @@ import (
 )
 
 // bodyAuditor opens, during an audit, every sealed body its keyring may
-// read, in log order: a package's key when its target package passes, then
-// each later message with it. It keeps one key per readable package (32
-// bytes and the id) and the ids of packages it cannot read.
+// read: a package's key when its target package passes, then each later
+// message with it. The work is spread over one worker per core, each
+// package on one worker (by a hash of its id), so that a worker meets a
+// package's entries in log order, its target package first; the audit's
+// own pass only hands entries over. Each worker keeps one key per readable
+// package (32 bytes and the id) and the ids of packages it cannot read.
 type bodyAuditor struct {
-	kr         *message.Keyring
-	origin     string
-	keys       map[string]seal.PackageKey
-	unreadable map[string]bool
-	sealed     int
-	opened     int
-	faults     []string
+	kr      *message.Keyring
+	origin  string
+	workers []chan bodyJob
+	wg      sync.WaitGroup
+	sealed  int // counted by visit, in the audit's pass
+	opened  atomic.Int64
+	mu      sync.Mutex
+	faults  []bodyFault
+}
+
+// bodyJob is one sealed entry handed to a worker.
+type bodyJob struct {
+	index   uint64
+	typ, id string // payload type, message id
+	pkg     string
+	payload []byte               // the signed payload bytes
+	target  *mvmv1.TargetPackage // its cleartext header, for a target package
+}
+
+type bodyFault struct {
+	index uint64
+	text  string
 }
 
 // maxFaultsShown bounds the faults an audit prints; it counts them all.
@@ -57,51 +82,93 @@ func (e *env) newBodyAuditor(files []string, origin string) (*bodyAuditor, error
 	if kr == nil || err != nil {
 		return nil, err
 	}
-	return &bodyAuditor{kr: kr, origin: origin, keys: map[string]seal.PackageKey{}, unreadable: map[string]bool{}}, nil
+	return &bodyAuditor{kr: kr, origin: origin}, nil
 }
 
-// visit is audit.Options.Visit: it opens the entry if it is sealed and
-// readable. An author's fault is recorded, not returned: the log itself is
-// sound, the audit goes on and reports every fault at its end.
+// visit is audit.Options.Visit: it hands the entry to its package's
+// worker if it is sealed. An author's fault is recorded, not returned: the
+// log itself is sound, the audit goes on and reports every fault at its
+// end.
 func (b *bodyAuditor) visit(index uint64, o *entry.Opened) error {
 	if o.Payload == nil || !message.IsSealed(o.Payload) {
 		return nil
 	}
 	b.sealed++
-	id := message.PackageID(o.Payload)
+	if b.workers == nil {
+		b.start()
+	}
+	j := bodyJob{index: index, typ: o.Type, id: o.MessageID(), pkg: message.PackageID(o.Payload),
+		payload: bytes.Clone(o.Envelope.GetPayload())}
 	if tp, ok := o.Payload.(*mvmv1.TargetPackage); ok {
-		key, err := b.kr.PackageKey(b.origin, tp)
-		switch {
-		case message.IsFault(err):
-			b.fault(index, o, err)
-			b.unreadable[id] = true
-			return nil
-		case err != nil:
-			b.unreadable[id] = true // not a recipient, or a key not held
-			return nil
-		}
-		b.keys[id] = key
+		j.target = tp
 	}
-	key, ok := b.keys[id]
-	if !ok {
-		return nil
-	}
-	if _, err := message.Open(b.origin, key, o.Type, o.Envelope.GetPayload()); err != nil {
-		b.fault(index, o, err)
-		return nil
-	}
-	b.opened++
+	h := fnv.New32a()
+	h.Write([]byte(j.pkg))
+	b.workers[h.Sum32()%uint32(len(b.workers))] <- j
 	return nil
 }
 
-func (b *bodyAuditor) fault(index uint64, o *entry.Opened, err error) {
-	b.faults = append(b.faults, fmt.Sprintf("entry %d (%s %s): %v", index, o.Type, o.MessageID(), err))
+func (b *bodyAuditor) start() {
+	b.workers = make([]chan bodyJob, runtime.GOMAXPROCS(0))
+	for i := range b.workers {
+		jobs := make(chan bodyJob, 256)
+		b.workers[i] = jobs
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.work(jobs)
+		}()
+	}
+}
+
+// work opens its packages' entries, in log order.
+func (b *bodyAuditor) work(jobs <-chan bodyJob) {
+	keys := map[string]seal.PackageKey{}
+	for j := range jobs {
+		if j.target != nil {
+			key, err := b.kr.PackageKey(b.origin, j.target)
+			if message.IsFault(err) {
+				b.fault(j, err)
+			}
+			if err != nil {
+				continue // not a recipient, a key not held, or a fault
+			}
+			keys[j.pkg] = key
+		}
+		key, ok := keys[j.pkg]
+		if !ok {
+			continue
+		}
+		if _, err := message.Open(b.origin, key, j.typ, j.payload); err != nil {
+			b.fault(j, err)
+			continue
+		}
+		b.opened.Add(1)
+	}
+}
+
+func (b *bodyAuditor) fault(j bodyJob, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.faults = append(b.faults, bodyFault{j.index, fmt.Sprintf("entry %d (%s %s): %v", j.index, j.typ, j.id, err)})
+}
+
+// wait lets the workers finish, and sorts the faults in log order.
+func (b *bodyAuditor) wait() {
+	for _, w := range b.workers {
+		close(w)
+	}
+	b.wg.Wait()
+	b.workers = nil
+	slices.SortFunc(b.faults, func(x, y bodyFault) int { return cmp.Compare(x.index, y.index) })
 }
 
 // report prints what was opened, and fails naming the faulty entries.
 func (b *bodyAuditor) report(e *env) error {
+	b.wait()
+	opened := int(b.opened.Load())
 	e.printf("sealed bodies: %d sealed entries, %d opened and valid with party %s's key, %d in packages it may not read\n",
-		b.sealed, b.opened, b.kr.Party, b.sealed-b.opened-len(b.faults))
+		b.sealed, opened, b.kr.Party, b.sealed-opened-len(b.faults))
 	if len(b.faults) == 0 {
 		return nil
 	}
@@ -110,9 +177,9 @@ func (b *bodyAuditor) report(e *env) error {
 			e.printf("sealed: ... and %d more\n", len(b.faults)-i)
 			break
 		}
-		e.printf("sealed: %s\n", f)
+		e.printf("sealed: %s\n", f.text)
 	}
-	return fmt.Errorf("FAILED: %d sealed bodies are their signed authors' faults (first: %s)", len(b.faults), b.faults[0])
+	return fmt.Errorf("FAILED: %d sealed bodies are their signed authors' faults (first: %s)", len(b.faults), b.faults[0].text)
 }
 
 // pinnedOrigin is the log origin of the pinned genesis (amendments cannot

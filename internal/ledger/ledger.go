@@ -46,6 +46,9 @@ var (
 	// same envelope is safe: it is answered with the same entry once
 	// released.
 	ErrNotReplicated = errors.New("logged, but not yet replicated")
+	// ErrReplica: the ledger is a copy of another server's log (replica.go)
+	// and takes no append. Send it to the primary.
+	ErrReplica = errors.New("this log is a copy of the primary's and takes no append: send it to the primary")
 )
 
 // Config configures a Ledger.
@@ -417,6 +420,9 @@ func (l *Ledger) Close() {
 // answers re-sent envelopes from the log, checks the clock, applies the
 // workflow and commits.
 func (l *Ledger) Append(ctx context.Context, raw []byte, peer *x509.Certificate) (*Result, error) {
+	if l.reqs == nil {
+		return nil, ErrReplica
+	}
 	h := l.head.Load()
 	adm, checks, err := entry.Prepare(h.Agreement, raw, peer, l.cfg.Now())
 	if err != nil {

@@ -121,7 +121,7 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 	ids := map[string]bool{}
 	for _, o := range entries {
 		if !o.IsAgreement() {
-			if id := message.PackageID(o.Payload); l.cache[id] == nil {
+			if id := message.PackageID(o.Payload); id != "" && l.cache[id] == nil {
 				ids[id] = true
 			}
 		}
@@ -167,6 +167,12 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 		}
 		sb.MsgIDs = append(sb.MsgIDs, store.KV{Key: store.MsgIDKey(author.URI(), o.MessageID()), Value: binary.BigEndian.AppendUint64(nil, i)})
 		id := message.PackageID(o.Payload)
+		if id == "" { // about no package (a report publication): the reducer judges it, no state changes
+			if _, err := workflow.Apply(agreementAt(history, i), nil, workflow.Input{Index: i, ReceivedAt: o.ReceivedAt(), Author: author, Payload: o.Payload}); err != nil {
+				return fmt.Errorf("replicate entry %d: the reducer refuses it: %w", i, err)
+			}
+			continue
+		}
 		pkg, err := l.packageState(id, overlay, stored)
 		if err != nil {
 			return fmt.Errorf("replicate entry %d: %w", i, err)

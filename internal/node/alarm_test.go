@@ -3,9 +3,12 @@ package node_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +17,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -40,15 +45,18 @@ func (s *syncBuffer) String() string {
 
 // doctor rewrites entry index of a stopped server's file: one byte of the
 // signed payload changed, the leaf otherwise well formed. The primary
-// starts on it (it reads only the tree's edge) and serves it.
-func doctor(t *testing.T, db string, index uint64) {
+// starts on it (it reads only the tree's edge) and serves it. With resign,
+// index must be the last entry: the tree and the latest checkpoint are
+// made again over the doctored leaf and signed with the log key, as a
+// lying primary would.
+func doctor(t *testing.T, certs, db string, index uint64, resign bool) {
 	t.Helper()
-	bdb, err := bolt.Open(db, 0o600, nil)
+	st, err := store.Open(db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bdb.Close()
-	err = bdb.Update(func(tx *bolt.Tx) error {
+	defer st.Close()
+	err = st.DB().Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(store.BucketEntries))
 		key := binary.BigEndian.AppendUint64(nil, index)
 		var e mvmv1.Entry
@@ -73,7 +81,10 @@ func doctor(t *testing.T, db string, index uint64) {
 		if err != nil {
 			return err
 		}
-		return b.Put(key, leaf)
+		if err := b.Put(key, leaf); err != nil || !resign {
+			return err
+		}
+		return resignLast(certs, st, tx, index, leaf)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,18 +94,33 @@ func doctor(t *testing.T, db string, index uint64) {
 // TestTamperedEntry: a primary that serves a doctored entry stops the
 // node's copy before it, with the alarm naming the entry in the status,
 // an ERROR log line and the metric; the node still serves its verified
-// copy, and a restart does not get past the entry either.
+// copy, and a restart does not get past the entry either. The entry is
+// caught by its signature even when the primary signed a checkpoint over
+// it (a lying primary: the tree and its checkpoint agree with the entry).
 func TestTamperedEntry(t *testing.T) {
-	primary := testenv.New(t)
-	pk := primary.Client(testenv.Submitter)
-	for range 6 {
-		mustAppend(t, pk, target("")) // one checkpoint each: sizes 2 … 7
+	for _, test := range []struct {
+		name   string
+		bad    uint64
+		resign bool
+	}{
+		{"doctored leaf", 4, false},
+		{"doctored leaf under a checkpoint signed by the log key", 6, true},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			primary := testenv.New(t)
+			pk := primary.Client(testenv.Submitter)
+			for range 6 {
+				mustAppend(t, pk, target("")) // one checkpoint each: sizes 2 … 7
+			}
+			primary.Stop()
+			doctor(t, primary.Certs, primary.DB, test.bad, test.resign)
+			primary.Restart()
+			tamperedStops(t, primary, test.bad)
+		})
 	}
-	primary.Stop()
-	const bad = 4
-	doctor(t, primary.DB, bad)
-	primary.Restart()
+}
 
+func tamperedStops(t *testing.T, primary *testenv.Env, bad uint64) {
 	var logs syncBuffer
 	node := testenv.NewNode(t, primary, nodeName, func(c *server.Config) {
 		c.Node.Piece = 2
@@ -102,20 +128,15 @@ func TestTamperedEntry(t *testing.T) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	tr := node.Client(testenv.Mediator)
-	deadline := time.Now().Add(20 * time.Second)
-	st := status_(t, tr)
-	for st.Alarm == "" && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		st = status_(t, tr)
-	}
+	st := alarmed(t, tr)
 	if st.AlarmIndex != bad || !strings.Contains(st.Alarm, "signature") {
 		t.Fatalf("status %v: want an alarm at entry %d about its signature", st, bad)
 	}
-	if st.Size != bad || st.VerifiedSize != bad {
-		t.Errorf("node holds %d entries (verified %d), want the %d before the doctored one", st.Size, st.VerifiedSize, bad)
+	if st.Size > bad || st.Size < bad-1 || st.VerifiedSize != st.Size {
+		t.Errorf("node holds %d entries (verified %d), want those before the doctored one (the last checkpoint before it)", st.Size, st.VerifiedSize)
 	}
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "index=4") {
-		t.Errorf("no ERROR line naming index=4 in the node's log:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), fmt.Sprintf("index=%d", bad)) {
+		t.Errorf("no ERROR line naming index=%d in the node's log:\n%s", bad, logs.String())
 	}
 	resp, err := http.Get("http://" + node.Server.MetricsAddr() + "/metrics")
 	if err != nil {
@@ -123,23 +144,82 @@ func TestTamperedEntry(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"mvm_node_alarm_index 4", "mvm_node_alarms_total 1"} {
+	for _, want := range []string{fmt.Sprintf("mvm_node_alarm_index %d", bad), "mvm_node_alarms_total 1"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if got := list(t, tr); len(got) != bad-1 {
-		t.Errorf("node lists %d packages, want the %d verified", len(got), bad-1)
+	if got := list(t, tr); uint64(len(got)) != st.Size-1 {
+		t.Errorf("node lists %d packages, want the %d verified", len(got), st.Size-1)
 	}
+	held := st.Size
 
 	node.Restart()
-	time.Sleep(300 * time.Millisecond)
-	st = status_(t, node.Client(testenv.Mediator))
+	st = alarmed(t, node.Client(testenv.Mediator))
+	if st.AlarmIndex != bad || st.Size != held {
+		t.Errorf("after a restart: status %v, want the alarm at %d again and %d entries", st, bad, held)
+	}
+}
+
+// alarmed waits for the node's alarm.
+func alarmed(t *testing.T, c *mvmclient.Client) *mvmv1.GetStatusResponse {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	st := status_(t, c)
 	for st.Alarm == "" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-		st = status_(t, node.Client(testenv.Mediator))
+		st = status_(t, c)
 	}
-	if st.AlarmIndex != bad || st.Size != bad {
-		t.Errorf("after a restart: status %v, want the alarm at %d again and %d entries", st, bad, bad)
+	return st
+}
+
+// resignLast makes the tree's nodes for the last leaf again and signs the
+// checkpoint of its size with the log key.
+func resignLast(certs string, st *store.Store, tx *bolt.Tx, index uint64, leaf []byte) error {
+	if k, _ := tx.Bucket([]byte(store.BucketEntries)).Cursor().Last(); binary.BigEndian.Uint64(k) != index {
+		return fmt.Errorf("entry %d is not the last", index)
 	}
+	skey, err := os.ReadFile(filepath.Join(certs, "log.key"))
+	if err != nil {
+		return err
+	}
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return err
+	}
+	tree, err := tlog.NewTree(index, nodeReader{tx})
+	if err != nil {
+		return err
+	}
+	hashes := tx.Bucket([]byte(store.BucketHashes))
+	err = tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, h []byte) {
+		if err == nil {
+			err = hashes.Put(store.HashKey(id), h)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	root, err := tree.Root()
+	if err != nil {
+		return err
+	}
+	cp, err := tlog.SignCheckpoint(signer, signer.Name(), index+1, root)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket([]byte(store.BucketCheckpoints)).Put(binary.BigEndian.AppendUint64(nil, index+1), cp)
+}
+
+// nodeReader reads tree nodes in the transaction that rewrites them.
+type nodeReader struct{ tx *bolt.Tx }
+
+func (r nodeReader) ReadNodes(ids []tlog.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		if out[i] = r.tx.Bucket([]byte(store.BucketHashes)).Get(store.HashKey(id)); out[i] == nil {
+			return nil, fmt.Errorf("node %v missing", id)
+		}
+	}
+	return out, nil
 }

@@ -76,9 +76,15 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 	f.mu.Unlock()
 	switch {
 	case latest.cp.Size < mine:
+		if err := f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, latest.raw); err != nil {
+			return false, err
+		}
 		return false, fmt.Errorf("the primary's latest checkpoint is of size %d, the node holds %d entries (a primary restored from an older copy?)", latest.cp.Size, mine)
 	case latest.cp.Size == mine:
 		if h := f.l.Head(); h != nil && !bytes.Equal(latest.cp.Hash, f.headRoot()) {
+			if err := f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, latest.raw); err != nil {
+				return false, err
+			}
 			return false, &verifyError{mine, fmt.Errorf("the primary signed another root at size %d than the one the node verified: a fork", mine)}
 		}
 		return false, f.wait(ctx, mine)
@@ -93,6 +99,9 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 			// larger than a piece): copy up to its latest.
 			target = latest
 		}
+	}
+	if err := f.checkAhead(ctx, mine, target); err != nil {
+		return false, err
 	}
 	return true, f.copy(ctx, mine, target)
 }

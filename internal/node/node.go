@@ -82,6 +82,13 @@ type Config struct {
 	// Copied, if set, is told after each piece stored: its entries and the
 	// time from the primary's answer to the commit (metrics).
 	Copied func(entries int, took time.Duration)
+	// ForkProofs is the path prefix of the fork proofs the node writes
+	// (PREFIX-M-N, fork.go); empty: a proven fork is alarmed, not written.
+	ForkProofs string
+	// Peers are other nodes whose latest checkpoints WatchPeers compares
+	// with the node's own, every PeerInterval (default 10s).
+	Peers        []string
+	PeerInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -96,6 +103,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
+	}
+	if c.PeerInterval <= 0 {
+		c.PeerInterval = 10 * time.Second
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -254,4 +258,27 @@ func TestNodeRefusesWrites(t *testing.T) {
 	}
 	// The primary still takes them.
 	mustAppend(t, primary.Client(testenv.Submitter), target(""))
+}
+
+// TestNodeStartsOnlyWithGenesis: a node with an empty file whose primary
+// is away fails to start, saying so, instead of serving an empty log.
+func TestNodeStartsOnlyWithGenesis(t *testing.T) {
+	primary := testenv.New(t)
+	addr := primary.Addr
+	primary.Stop()
+	cfg := server.Config{Listen: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "node.db"), CertsDir: primary.Certs,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Node:   server.NodeConfig{Follow: addr, As: testenv.Mediator, StartTimeout: 500 * time.Millisecond}}
+	s, err := server.Start(cfg)
+	if err == nil {
+		s.Stop(context.Background())
+		t.Fatal("a node started with an empty file and no primary")
+	}
+	if !strings.Contains(err.Error(), "no verified genesis from the primary at "+addr) {
+		t.Errorf("error %q does not say the primary gave no genesis", err)
+	}
+	if _, err := server.Start(server.Config{Listen: "127.0.0.1:0", DB: cfg.DB, CertsDir: primary.Certs,
+		Node: server.NodeConfig{Follow: addr}}); err == nil || !strings.Contains(err.Error(), "--as") {
+		t.Errorf("a node without --as: %v, want an error naming --as", err)
+	}
 }

@@ -47,19 +47,45 @@ func (m Month) String() string { return m.Start.Format("2006-01") }
 
 func (m Month) holds(t time.Time) bool { return !t.Before(m.Start) && t.Before(m.End()) }
 
-// track is what the report remembers of one package beyond its state.
+// track is what the report remembers of one package. A report of a
+// month can hold 100,000s of them, so it is small: the reducer state
+// encoded (workflow.AppendCompact: about a fifth of the decoded state's
+// memory, decoded for each entry of the package and for the figures),
+// times as Unix nanoseconds.
 type track struct {
-	pkg     *workflow.Package
+	id      string
+	state   []byte
 	touched bool // an entry of it was received in the month
+	tlp     mvmv1.Tlp
 	// started is when each deadline was set, by its index in
-	// obligationNames (a map per package would cost more than the rest).
-	started   [3]time.Time
-	acked     time.Time
-	reported  time.Time
-	withdrawn time.Time
-	ruled     time.Time
-	locations []Location
-	tlp       mvmv1.Tlp
+	// obligationNames.
+	started                           [3]instant
+	acked, reported, withdrawn, ruled instant
+	locations                         []Location
+}
+
+// pkg decodes the package's reducer state.
+func (t *track) pkg() *workflow.Package {
+	p, err := workflow.DecodeCompact(t.state)
+	if err != nil {
+		// Only Add encodes it: this is a bug, not bad input.
+		panic(fmt.Sprintf("report: package %s: %v", t.id, err))
+	}
+	return p
+}
+
+// instant is a time as Unix nanoseconds, 0 for none: 8 bytes, not a
+// time.Time's 24.
+type instant int64
+
+func instantOf(t time.Time) instant { return instant(t.UnixNano()) }
+
+// time is the instant in UTC, the zero time for none.
+func (i instant) time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i)).UTC()
 }
 
 // disputeSpan is one dispute, opened and perhaps ruled.
@@ -74,7 +100,7 @@ type Builder struct {
 	ag       *agreement.Agreement
 	ags      []*agreement.Agreement
 	pkgs     map[string]*track
-	order    []string
+	order    []*track // in log order
 	disputes []*disputeSpan
 	open     map[string]*disputeSpan // package id → its open dispute
 	outcomes []dated
@@ -133,7 +159,7 @@ func (b *Builder) Add(e Entry) error {
 	t := b.pkgs[id]
 	var prev *workflow.Package
 	if t != nil {
-		prev = t.pkg
+		prev = t.pkg()
 	}
 	next, err := workflow.Apply(b.ag, prev, workflow.Input{Index: e.Index, ReceivedAt: e.ReceivedAt, Author: e.Author, Payload: e.Payload})
 	if err != nil {
@@ -141,29 +167,30 @@ func (b *Builder) Add(e Entry) error {
 	}
 	if t == nil {
 		tp := e.Payload.(*mvmv1.TargetPackage)
-		t = &track{tlp: tp.Tlp}
+		t = &track{id: id, tlp: tp.Tlp}
 		// Only the coordinates are kept, not the package's text.
 		for _, l := range tp.Locations {
 			t.locations = append(t.locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM, Description: l.Description})
 		}
 		b.pkgs[id] = t
-		b.order = append(b.order, id)
+		b.order = append(b.order, t)
 	}
+	at := instantOf(e.ReceivedAt)
 	// A deadline starts with the entry that creates it.
 	for _, d := range next.Deadlines {
-		if i := slices.Index(obligationNames, d.Name); i >= 0 && t.started[i].IsZero() {
-			t.started[i] = e.ReceivedAt
+		if i := slices.Index(obligationNames, d.Name); i >= 0 && t.started[i] == 0 {
+			t.started[i] = at
 		}
 	}
 	t.touched = t.touched || b.month.holds(e.ReceivedAt)
 	switch p := e.Payload.(type) {
 	case *mvmv1.Acknowledgement:
-		t.acked = e.ReceivedAt
+		t.acked = at
 	case *mvmv1.ActionReport:
-		t.reported = e.ReceivedAt
+		t.reported = at
 		b.outcomes = append(b.outcomes, dated{e.ReceivedAt, workflow.OutcomeName(p.Outcome)})
 	case *mvmv1.Withdrawal:
-		t.withdrawn = e.ReceivedAt
+		t.withdrawn = at
 	case *mvmv1.VerificationFinding:
 		b.verdicts = append(b.verdicts, dated{e.ReceivedAt, workflow.VerdictName(p.Verdict)})
 	case *mvmv1.Dispute:
@@ -172,7 +199,7 @@ func (b *Builder) Add(e Entry) error {
 		b.open[id] = s
 	case *mvmv1.Ruling:
 		if next.Status == workflow.StatusRuled && prev.Status != workflow.StatusRuled {
-			t.ruled = e.ReceivedAt
+			t.ruled = at
 			if s := b.open[id]; s != nil {
 				s.ruled = e.ReceivedAt
 				delete(b.open, id)
@@ -180,7 +207,7 @@ func (b *Builder) Add(e Entry) error {
 		}
 	}
 	// Only what later entries and the figures need is kept (Apply gives
-	// the same results on a compact state).
-	t.pkg = next.Compact()
+	// the same results on a compact state), encoded.
+	t.state = next.AppendCompact(t.state[:0])
 	return nil
 }

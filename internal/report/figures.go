@@ -159,12 +159,12 @@ func (b *Builder) figures(in func(time.Time) bool, cumulative bool, asOf time.Ti
 		obl[n] = &Obligation{Name: n, Deadline: allow[n]}
 	}
 	breaches := map[[2]string]*BreachCount{}
-	for _, id := range b.order {
-		t := b.pkgs[id]
-		if in(t.pkg.ReceivedAt) {
+	for _, t := range b.order {
+		pkg, id := t.pkg(), t.id
+		if in(pkg.ReceivedAt) {
 			f.PackagesSubmitted++
 		}
-		for _, d := range t.pkg.Deadlines {
+		for _, d := range pkg.Deadlines {
 			o := obl[d.Name]
 			if o == nil {
 				continue
@@ -201,7 +201,7 @@ func (b *Builder) figures(in func(time.Time) bool, cumulative bool, asOf time.Ti
 				}
 			}
 			if !br.Open {
-				taken[d.Name] = append(taken[d.Name], d.Met.Sub(t.started[slices.Index(obligationNames, d.Name)]))
+				taken[d.Name] = append(taken[d.Name], d.Met.Sub(t.started[slices.Index(obligationNames, d.Name)].time()))
 			}
 		}
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"math"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,11 +19,6 @@ import (
 
 // GeoJSON (RFC 7946): a FeatureCollection with one Point Feature per
 // location, longitude first, WGS 84.
-
-type geoCollection struct {
-	Type     string       `json:"type"`
-	Features []geoFeature `json:"features"`
-}
 
 type geoFeature struct {
 	Type       string         `json:"type"`
@@ -35,33 +33,65 @@ type geoPoint struct {
 }
 
 // GeoJSON encodes the locations of rows, with each package's id, status,
-// outcome, dates and TLP marking as properties.
+// outcome, dates and TLP marking as properties: indented, the same bytes
+// as json.MarshalIndent of the whole FeatureCollection.
 func GeoJSON(rows []PackageRow) ([]byte, error) {
-	fc := geoCollection{Type: "FeatureCollection", Features: []geoFeature{}}
-	for _, r := range rows {
+	var b bytes.Buffer
+	err := WriteGeoJSON(&b, slices.Values(rows))
+	return b.Bytes(), err
+}
+
+// WriteGeoJSON writes GeoJSON of the rows to w feature by feature, so that
+// an export of 100,000 packages is never one buffer, nor one table.
+func WriteGeoJSON(w io.Writer, rows iter.Seq[PackageRow]) error {
+	if _, err := io.WriteString(w, "{\n  \"type\": \"FeatureCollection\",\n  \"features\": ["); err != nil {
+		return err
+	}
+	n := 0
+	for r := range rows {
 		for i, l := range r.Locations {
-			props := map[string]any{"package_id": r.ID, "location": i + 1, "status": r.Status, "tlp": r.TLP,
-				"submitted": r.Submitted.UTC().Format(time.RFC3339), "precision_m": l.PrecisionM}
-			if l.Description != "" {
-				props["description"] = l.Description
+			f, err := json.MarshalIndent(feature(r, i, l), "    ", "  ")
+			if err != nil {
+				return err
 			}
-			if r.Outcome != "" {
-				props["outcome"] = r.Outcome
+			sep := ",\n    "
+			if n == 0 {
+				sep = "\n    "
 			}
-			for k, t := range map[string]*time.Time{"acknowledged": r.Acked, "reported": r.Reported, "ruled": r.Ruled, "withdrawn": r.Withdrawn} {
-				if t != nil {
-					props[k] = t.UTC().Format(time.RFC3339)
-				}
+			n++
+			if _, err := io.WriteString(w, sep); err != nil {
+				return err
 			}
-			fc.Features = append(fc.Features, geoFeature{Type: "Feature", ID: fmt.Sprintf("%s/%d", r.ID, i+1),
-				Geometry: &geoPoint{Type: "Point", Coordinates: []float64{l.Lon, l.Lat}}, Properties: props})
+			if _, err := w.Write(f); err != nil {
+				return err
+			}
 		}
 	}
-	b, err := json.MarshalIndent(fc, "", "  ")
-	if err != nil {
-		return nil, err
+	end := "\n  ]\n}\n"
+	if n == 0 {
+		end = "]\n}\n"
 	}
-	return append(b, '\n'), nil
+	_, err := io.WriteString(w, end)
+	return err
+}
+
+// feature is location i (l) of package row r.
+func feature(r PackageRow, i int, l Location) geoFeature {
+	props := map[string]any{"package_id": r.ID, "location": i + 1, "status": r.Status, "tlp": r.TLP,
+		"submitted": r.Submitted.UTC().Format(time.RFC3339), "precision_m": l.PrecisionM}
+	if l.Description != "" {
+		props["description"] = l.Description
+	}
+	if r.Outcome != "" {
+		props["outcome"] = r.Outcome
+	}
+	for k, t := range map[string]*time.Time{"acknowledged": r.Acked, "reported": r.Reported, "ruled": r.Ruled, "withdrawn": r.Withdrawn} {
+		if t != nil {
+			props[k] = t.UTC().Format(time.RFC3339)
+		}
+	}
+	return geoFeature{Type: "Feature", ID: fmt.Sprintf("%s/%d", r.ID, i+1),
+		Geometry: &geoPoint{Type: "Point", Coordinates: []float64{l.Lon, l.Lat}}, Properties: props}
 }
 
 // FeatureError is a Feature of a GeoJSON file that cannot be a location.

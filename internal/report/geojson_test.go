@@ -1,7 +1,10 @@
 package report_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,5 +102,44 @@ func TestGeoJSONRefusals(t *testing.T) {
 		if _, _, err := report.ParseGeoJSON([]byte(s)); err == nil {
 			t.Errorf("ParseGeoJSON(%s): no error", s)
 		}
+	}
+}
+
+// TestWriteGeoJSONFraming: the file written feature by feature is the
+// bytes of json.MarshalIndent of the whole FeatureCollection (what the
+// export wrote as one buffer before), with a feature and with none.
+func TestWriteGeoJSONFraming(t *testing.T) {
+	b := report.NewBuilder(report.Everything)
+	for _, e := range story(t) {
+		if err := b.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rows := range [][]report.PackageRow{b.AllRows(), b.AllRows()[:1], {}} {
+		var streamed bytes.Buffer
+		if err := report.WriteGeoJSON(&streamed, slices.Values(rows)); err != nil {
+			t.Fatal(err)
+		}
+		var fc struct {
+			Type     string            `json:"type"`
+			Features []json.RawMessage `json:"features"`
+		}
+		if err := json.Unmarshal(streamed.Bytes(), &fc); err != nil {
+			t.Fatalf("%d rows: %v", len(rows), err)
+		}
+		whole, err := json.MarshalIndent(fc, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := append(whole, '\n'); !bytes.Equal(streamed.Bytes(), want) {
+			t.Errorf("%d rows: got\n%s\nwant\n%s", len(rows), streamed.Bytes(), want)
+		}
+		if got, want := len(fc.Features), len(rows); got != want {
+			t.Errorf("features: got %d, want %d", got, want)
+		}
+	}
+	// EachRow is AllRows one at a time.
+	if got := slices.Collect(b.EachRow()); !reflect.DeepEqual(got, b.AllRows()) {
+		t.Errorf("EachRow: got %v, want AllRows %v", got, b.AllRows())
 	}
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -13,29 +14,34 @@ import (
 // concerns (all: every package), in log order, with its state as of asOf.
 func (b *Builder) rows(asOf time.Time, all bool) []PackageRow {
 	rows := []PackageRow{}
-	for _, id := range b.order {
-		t := b.pkgs[id]
-		if !t.touched && !all {
-			continue
+	for _, t := range b.order {
+		if t.touched || all {
+			rows = append(rows, t.row(asOf))
 		}
-		row := PackageRow{ID: id, Status: string(t.pkg.Status), Outcome: t.pkg.Outcome(), TLP: TLPName(t.tlp),
-			Submitted: t.pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
-			Withdrawn: when(t.withdrawn), Locations: []Location{}}
-		for _, d := range t.pkg.Deadlines {
-			if _, late := workflow.BreachOf(id, d, asOf); late {
-				row.Breaches++
-			}
-		}
-		row.Locations = append(row.Locations, t.locations...)
-		rows = append(rows, row)
 	}
 	return rows
 }
 
-func when(t time.Time) *time.Time {
-	if t.IsZero() {
+// row is the package's line of the table as of asOf.
+func (t *track) row(asOf time.Time) PackageRow {
+	pkg := t.pkg()
+	row := PackageRow{ID: t.id, Status: string(pkg.Status), Outcome: pkg.Outcome(), TLP: TLPName(t.tlp),
+		Submitted: pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
+		Withdrawn: when(t.withdrawn), Locations: []Location{}}
+	for _, d := range pkg.Deadlines {
+		if _, late := workflow.BreachOf(t.id, d, asOf); late {
+			row.Breaches++
+		}
+	}
+	row.Locations = append(row.Locations, t.locations...)
+	return row
+}
+
+func when(i instant) *time.Time {
+	if i == 0 {
 		return nil
 	}
+	t := i.time()
 	return &t
 }
 
@@ -63,6 +69,18 @@ func percentile(ds []time.Duration, p int) Secs {
 // state as of the last entry: for exports of the whole log, whose Builder
 // is made with [Everything].
 func (b *Builder) AllRows() []PackageRow { return b.rows(b.last, true) }
+
+// EachRow is [Builder.AllRows] one row at a time: an export of 100,000
+// packages never holds the table.
+func (b *Builder) EachRow() iter.Seq[PackageRow] {
+	return func(yield func(PackageRow) bool) {
+		for _, t := range b.order {
+			if !yield(t.row(b.last)) {
+				return
+			}
+		}
+	}
+}
 
 // Everything is a month that ends after any log: a Builder of it takes
 // every entry.

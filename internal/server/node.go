@@ -1,12 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/node"
@@ -26,6 +28,13 @@ type NodeConfig struct {
 	// Piece bounds the entries copied and committed together (0: the
 	// node's default).
 	Piece uint64
+	// StartTimeout bounds how long a node with an empty database waits
+	// for the primary's genesis before Start fails (default 1 minute).
+	StartTimeout time.Duration
+	// Peers are the other nodes whose checkpoints this one compares with
+	// its own (server --peer); PeerInterval how often (0: the default).
+	Peers        []string
+	PeerInterval time.Duration
 }
 
 // Node is the follower of a node server, nil for a primary.
@@ -63,6 +72,10 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 		StateFile: cfg.DB + ".verifier",
 		Logger:    cfg.Logger,
 		Piece:     cfg.Node.Piece,
+		// Fork proofs beside the database (internal/node/fork.go).
+		ForkProofs:   cfg.DB + ".fork",
+		Peers:        cfg.Node.Peers,
+		PeerInterval: cfg.Node.PeerInterval,
 	}
 	var f *node.Follower
 	if s.metrics != nil {
@@ -76,6 +89,7 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.Run(ctx) })
+	wg.Go(func() { f.WatchPeers(ctx) })
 	stop := func() {
 		cancel()
 		wg.Wait()
@@ -84,8 +98,15 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 		}
 	}
 	if f.Ledger().Size() == 0 {
-		cfg.Logger.Info("node: waiting for the primary's genesis before serving", "primary", cfg.Node.Follow)
-		if err := f.WaitHead(ctx); err != nil {
+		wait := cmp.Or(cfg.Node.StartTimeout, time.Minute)
+		cfg.Logger.Info("node: waiting for the primary's genesis before serving", "primary", cfg.Node.Follow, "for", wait)
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := f.WaitHead(wctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("node: no verified genesis from the primary at %s within %s (is it up, and does it trust %s?): start the node again once it is", cfg.Node.Follow, wait, cfg.Node.As)
+		}
+		if err != nil {
 			stop()
 			st.Close()
 			return nil, nil, err

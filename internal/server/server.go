@@ -240,6 +240,11 @@ func Start(cfg Config) (*Server, error) {
 	evLimits.Store = evStore
 	svc.SetEvidence(evLimits)
 	cfg.Logger.Info("evidence store", "where", evWhere)
+	if err := s.copyEvidence(cfg, evStore); err != nil {
+		closeListeners()
+		s.closeLog(l, st)
+		return nil, err
+	}
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
 	if s.stopWitnesses, err = s.startWitnesses(); err != nil {

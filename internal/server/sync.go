@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/witness"
@@ -59,7 +60,7 @@ func (s *Server) syncConfig() error {
 		c.WitnessInterval = time.Millisecond
 	}
 	if c.WitnessBackoff == 0 {
-		c.WitnessBackoff = 100 * time.Millisecond
+		c.WitnessBackoff = 10 * time.Millisecond
 	}
 	s.replicas = witness.NewReplicas()
 	return nil
@@ -100,4 +101,78 @@ func (s *Server) logHeld(index, size uint64, err error) {
 	}
 	s.cfg.Logger.Warn("receipt held: entry logged but not replicated in time", "index", index, "size", size,
 		"sync_witnesses", s.cfg.SyncWitnesses, "timeout", s.cfg.SyncTimeout, "err", err)
+}
+
+// cosigStore stores the witnesses' cosignatures at most once per interval
+// per witness under --sync-witnesses, always the latest in the end. A
+// stored cosignature is a bbolt write transaction with its fsync, which
+// the writer's next commit queues behind; pushed every few milliseconds
+// (as receipts wait for them) they would cost the writer a commit's worth
+// each. Receipts do not wait for the store: Replicas hears first.
+type cosigStore struct {
+	add   func(size uint64, name, line string) error
+	every time.Duration
+	log   func(msg string, args ...any)
+
+	mu      sync.Mutex
+	last    map[string]time.Time
+	pending map[string]cosigLine // the latest not yet stored, by witness
+	closed  bool
+}
+
+type cosigLine struct {
+	size uint64
+	line string
+}
+
+func newCosigStore(add func(uint64, string, string) error, every time.Duration, log func(string, ...any)) *cosigStore {
+	return &cosigStore{add: add, every: every, log: log, last: map[string]time.Time{}, pending: map[string]cosigLine{}}
+}
+
+// Add stores the line now if the witness's last one is older than the
+// interval, or keeps it to store when it is (replacing one kept before).
+func (c *cosigStore) Add(size uint64, name, line string) error {
+	c.mu.Lock()
+	wait := c.every - time.Since(c.last[name])
+	if c.closed || wait <= 0 {
+		c.last[name] = time.Now()
+		c.mu.Unlock()
+		return c.add(size, name, line)
+	}
+	_, armed := c.pending[name]
+	c.pending[name] = cosigLine{size, line}
+	c.mu.Unlock()
+	if !armed {
+		time.AfterFunc(wait, func() { c.flush(name) })
+	}
+	return nil
+}
+
+func (c *cosigStore) flush(name string) {
+	c.mu.Lock()
+	p, ok := c.pending[name]
+	delete(c.pending, name)
+	c.last[name] = time.Now()
+	closed := c.closed
+	c.mu.Unlock()
+	if !ok || closed {
+		return
+	}
+	if err := c.add(p.size, name, p.line); err != nil {
+		c.log("storing a witness's cosignature failed", "witness", name, "size", p.size, "err", err)
+	}
+}
+
+// Close stores what is kept, before the store closes; later lines are
+// stored at once.
+func (c *cosigStore) Close() {
+	c.mu.Lock()
+	pending := c.pending
+	c.pending, c.closed = map[string]cosigLine{}, true
+	c.mu.Unlock()
+	for name, p := range pending {
+		if err := c.add(p.size, name, p.line); err != nil {
+			c.log("storing a witness's cosignature failed", "witness", name, "size", p.size, "err", err)
+		}
+	}
 }

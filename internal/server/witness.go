@@ -17,6 +17,7 @@ import (
 type witnessLog struct {
 	l        *ledger.Ledger
 	replicas *witness.Replicas
+	cosigs   *cosigStore // with replicas: stores at most every 250ms
 }
 
 func (w witnessLog) Latest(name string) witness.Head {
@@ -35,10 +36,12 @@ func (w witnessLog) ConsistencyProof(from, to uint64) ([][]byte, error) {
 func (w witnessLog) AddCosignature(size uint64, name, line string) error {
 	// Counted before it is stored here: what a held receipt waits for is
 	// the witness's word, which it gave (and, a node, made durable).
+	line = strings.TrimRight(line, "\n") + "\n"
 	if w.replicas != nil {
 		w.replicas.Cosigned(name, size)
+		return w.cosigs.Add(size, name, line)
 	}
-	return w.l.Store().AddCosignature(size, name, strings.TrimRight(line, "\n")+"\n")
+	return w.l.Store().AddCosignature(size, name, line)
 }
 
 // startWitnesses checks that the agreement in force lists every configured
@@ -61,8 +64,12 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 	if s.metrics != nil && len(s.cfg.Witnesses) > 0 {
 		observe = s.metrics.WitnessObserver()
 	}
+	wlog := witnessLog{l: s.ledger, replicas: s.replicas}
+	if s.replicas != nil {
+		wlog.cosigs = newCosigStore(s.ledger.Store().AddCosignature, 250*time.Millisecond, s.cfg.Logger.Warn)
+	}
 	for _, t := range s.cfg.Witnesses {
-		p := &witness.Pusher{Target: t, Log: witnessLog{s.ledger, s.replicas}, Logger: s.cfg.Logger, Observe: observe,
+		p := &witness.Pusher{Target: t, Log: wlog, Logger: s.cfg.Logger, Observe: observe,
 			Interval: s.cfg.WitnessInterval, MinBackoff: s.cfg.WitnessBackoff, Timeout: s.cfg.WitnessTimeout}
 		if s.replicas != nil {
 			// Receipts wait for the pushes: a node catching up (503) is
@@ -72,5 +79,11 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 		wg.Go(func() { p.Run(ctx) })
 		s.cfg.Logger.Info("pushing checkpoints to witness", "witness", t.Name, "url", t.URL)
 	}
-	return func() { cancel(); wg.Wait() }, nil
+	return func() {
+		cancel()
+		wg.Wait()
+		if wlog.cosigs != nil {
+			wlog.cosigs.Close()
+		}
+	}, nil
 }

@@ -41,6 +41,7 @@ var codeOf = []struct {
 	{envelope.ErrBadSignature, codes.InvalidArgument},
 	{envelope.ErrUnsupportedKey, codes.InvalidArgument},
 	{agreement.ErrInvalid, codes.InvalidArgument},
+	{ledger.ErrReplica, codes.FailedPrecondition},
 	{ledger.ErrClosed, codes.Unavailable},
 	{ledger.ErrCommit, codes.Unavailable},
 	{ledger.ErrRetry, codes.Unavailable},

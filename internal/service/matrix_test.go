@@ -82,6 +82,11 @@ var rpcRules = map[string]rpcRule{
 		_, err := c.API.GetCertificates(ctx, &mvmv1.GetCertificatesRequest{})
 		return err
 	}},
+	"GetStatus": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
+		// What the server is and how far it holds the log: every party's to see.
+		_, err := c.API.GetStatus(ctx, &mvmv1.GetStatusRequest{})
+		return err
+	}},
 	"GetPackage": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
 		_, err := c.API.GetPackage(ctx, &mvmv1.GetPackageRequest{PackageId: f.packageID})
 		return err

@@ -2,9 +2,11 @@ package witness_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -119,6 +122,13 @@ func TestSyncWitnesses(t *testing.T) {
 				if covered < tc.n {
 					t.Fatalf("receipt of entry %d released with %d witnesses covering it, want %d", resp.Receipt.Index, covered, tc.n)
 				}
+				// The cosignatures are stored too (at most every 250ms
+				// per witness, the latest in the end).
+				for i, g := range ws {
+					if !tc.stalled[i] {
+						cosignedBy(t, e, size, g.name)
+					}
+				}
 				return
 			}
 			if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "is logged here") ||
@@ -131,7 +141,12 @@ func TestSyncWitnesses(t *testing.T) {
 			for _, g := range ws {
 				g.stalled.Store(false)
 			}
+			// Retried as the client library retries Unavailable: the
+			// pushes may still be backing off from the stalled witness.
 			again, err := c.AppendSealed(ctxT(t), env)
+			for try := 0; status.Code(err) == codes.Unavailable && try < 20; try++ {
+				again, err = c.AppendSealed(ctxT(t), env)
+			}
 			if err != nil {
 				t.Fatalf("the same envelope again, witnesses back: %v", err)
 			}
@@ -157,4 +172,87 @@ func TestSyncWitnessesConfig(t *testing.T) {
 			t.Errorf("--sync-witnesses %d with one witness: %v, want an error naming the flag", n, err)
 		}
 	}
+}
+
+// nodeAllow is what a mediator node's witness asks before it cosigns: has
+// the node verified and stored every entry up to the checkpoint, with the
+// same root? It waits a little for the node to get there.
+func nodeAllow(node *testenv.Env) func(ctx context.Context, cp *tlog.Checkpoint) error {
+	return func(ctx context.Context, cp *tlog.Checkpoint) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		l := node.Server.Ledger()
+		for {
+			h := l.Head()
+			if h.Size >= cp.Size {
+				tree, err := tlog.NewTree(cp.Size, l.Store())
+				if err != nil {
+					return err
+				}
+				root, err := tree.Root()
+				if err != nil {
+					return err
+				}
+				if string(root) != string(cp.Hash) {
+					return fmt.Errorf("the node's tree of size %d is not the checkpoint's", cp.Size)
+				}
+				return nil
+			}
+			select {
+			case <-h.Changed():
+			case <-ctx.Done():
+				return fmt.Errorf("%w: the node holds %d entries", witness.ErrNotYet, h.Size)
+			}
+		}
+	}
+}
+
+// TestSyncWithNode: with a real mediator node (server --follow) behind
+// the witness, every receipt the primary releases under --sync-witnesses 1
+// names an entry the node already holds, byte for byte.
+func TestSyncWithNode(t *testing.T) {
+	dir := pki(t)
+	skey, _ := newWitnessKey(t, dir, "witness.test/tr-node")
+	h := ourWitness(t, dir, skey, filepath.Join(t.TempDir(), "witness.state"))
+	var allow atomic.Pointer[func(context.Context, *tlog.Checkpoint) error]
+	h.Allow = func(ctx context.Context, cp *tlog.Checkpoint) error {
+		if a := allow.Load(); a != nil {
+			return (*a)(ctx, cp)
+		}
+		return fmt.Errorf("%w: no node yet", witness.ErrNotYet)
+	}
+	w := serve(t, h)
+	primary := testenv.Start(t, dir, filepath.Join(t.TempDir(), "mvm.db"),
+		syncing(1, 5*time.Second, witness.Target{Name: "witness.test/tr-node", URL: w.URL()}))
+	node := testenv.NewNode(t, primary, "tr-node")
+	a := nodeAllow(node)
+	allow.Store(&a)
+
+	c := primary.Client(testenv.Submitter)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				env, err := c.Seal(pkg())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp, err := c.AppendSealed(ctxT(t), env)
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				leaf, err := node.Server.Ledger().Store().Leaf(resp.Receipt.Index)
+				if err != nil {
+					t.Errorf("receipt of entry %d released, the node does not hold it: %v", resp.Receipt.Index, err)
+					return
+				}
+				if e, err := entry.DecodeLeaf(leaf); err != nil || string(e.Envelope) != string(env) {
+					t.Errorf("the node's entry %d is not the envelope receipted (%v)", resp.Receipt.Index, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

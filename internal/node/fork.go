@@ -1,0 +1,212 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
+	"github.com/mvm-exchange/mvm/internal/forkproof"
+	"github.com/mvm-exchange/mvm/internal/tlog"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// Split views, proven (internal/forkproof). The node compares every
+// checkpoint of the log key it meets with the latest one it verified: the
+// primary's before copying past it, and each peer node's (Config.Peers)
+// every Config.PeerInterval. When the two prove a fork, the proof is
+// written (Config.ForkProofs + "-M-N"), the alarm raised (the copy stops,
+// the status names the file) and nothing more is copied or cosigned. A
+// smaller checkpoint of another branch (a primary restored from an older
+// copy) is proven from the node's own tree; a larger one from the source's
+// proof, which must reproduce its signed root.
+
+// proveFork compares other, signed by the log key and served by src
+// (from names it), with the node's latest checkpoint. A proven fork is
+// written and returned as the alarm's error; nil if the two are
+// consistent or nothing is proven (then logged: the source did not serve
+// what would prove it).
+func (f *Follower) proveFork(ctx context.Context, src mvmv1.ExchangeServiceClient, from string, other []byte) error {
+	h := f.l.Head()
+	if h == nil {
+		return nil
+	}
+	key, err := f.logKey()
+	if err != nil {
+		return nil
+	}
+	p, err := forkproof.Against(h.Checkpoint, other, f.l.Store(), remote{ctx, src}, key)
+	switch {
+	case err != nil:
+		f.cfg.Logger.Warn("node: a checkpoint inconsistent with the node's, not proven", "from", from, "err", err)
+		return nil
+	case p == nil:
+		return nil
+	}
+	return f.forkFound(p, key, from)
+}
+
+// OnFork is the witness side's hook (witness.Handler.OnFork): a fork that
+// an add-checkpoint request proved is written and raises the alarm, as
+// one the node found itself.
+func (f *Follower) OnFork(p *forkproof.Proof) {
+	key, err := f.logKey()
+	if err != nil {
+		return
+	}
+	var ve *verifyError
+	if errors.As(f.forkFound(p, key, "an add-checkpoint request"), &ve) {
+		f.raise(ve.index, ve.err)
+	}
+}
+
+// forkFound writes a proof (from names where the other checkpoint came
+// from) and returns the alarm's error; nil if p does not verify.
+func (f *Follower) forkFound(p *forkproof.Proof, key note.Verifier, from string) error {
+	fork, err := forkproof.Verify(p, key)
+	if err != nil {
+		return nil
+	}
+	what := fmt.Sprintf("the log signed inconsistent checkpoints of sizes %d and %d (%s)", fork.Small.Size, fork.Large.Size, from)
+	path := ""
+	if f.cfg.ForkProofs != "" {
+		path = fmt.Sprintf("%s-%d-%d", f.cfg.ForkProofs, fork.Small.Size, fork.Large.Size)
+		b, err := p.Marshal()
+		if err == nil {
+			err = atomicfile.WriteFile(path, b, 0o600)
+		}
+		if err != nil {
+			f.cfg.Logger.Error("node: a fork proven, but its proof could not be written", "path", path, "err", err)
+			path = ""
+		}
+	}
+	if path != "" {
+		what += ": proof in " + path + " (client verify-fork " + path + ")"
+	}
+	return &verifyError{fork.Small.Size, fmt.Errorf("fork proven: %s", what)}
+}
+
+// remote is a source's side of a fork proof, over its gRPC API.
+type remote struct {
+	ctx context.Context
+	api mvmv1.ExchangeServiceClient
+}
+
+func (r remote) ConsistencyProof(from, to uint64) ([][]byte, error) {
+	resp, err := r.api.GetConsistencyProof(r.ctx, &mvmv1.GetConsistencyProofRequest{From: from, To: to})
+	return resp.GetHashes(), err
+}
+
+// RootAt hashes the source's first size leaves: asked for only when the
+// node's size is a power of two and the source is ahead of it.
+func (r remote) RootAt(size uint64) ([]byte, error) {
+	tree, err := tlog.NewTree(0, nil)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := r.api.GetEntries(r.ctx, &mvmv1.GetEntriesRequest{Start: 0, End: size})
+	if err != nil {
+		return nil, err
+	}
+	for tree.Size() < size {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if msg.FirstIndex != tree.Size() {
+			return nil, fmt.Errorf("entries from %d, want %d", msg.FirstIndex, tree.Size())
+		}
+		for _, leaf := range msg.Leaves {
+			if tree.Size() < size {
+				if err := tree.Append(tlog.LeafHash(leaf), nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if tree.Size() != size {
+		return nil, fmt.Errorf("the stream ended at %d of %d entries", tree.Size(), size)
+	}
+	return tree.Root()
+}
+
+// checkAhead checks, before copying up to target, that it extends what
+// the node holds, by the primary's consistency proof; a proven fork is
+// the alarm's error. Anything else is left to the copy, whose verifier
+// checks the root.
+func (f *Follower) checkAhead(ctx context.Context, mine uint64, target *signed) error {
+	h := f.l.Head()
+	if mine == 0 || h == nil {
+		return nil
+	}
+	resp, err := f.client.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: mine, To: target.cp.Size})
+	if err == nil && tlog.VerifyConsistency(mine, target.cp.Size, resp.Hashes, f.headRoot(), target.cp.Hash) == nil {
+		return nil
+	}
+	return f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, target.raw)
+}
+
+// WatchPeers compares the latest checkpoint of each peer node
+// (Config.Peers) with the node's own every Config.PeerInterval, as the
+// node's client identity, until ctx ends. A proven fork raises the alarm.
+func (f *Follower) WatchPeers(ctx context.Context) {
+	if len(f.cfg.Peers) == 0 {
+		return
+	}
+	peers := make([]*mvmclient.Client, 0, len(f.cfg.Peers))
+	for _, addr := range f.cfg.Peers {
+		c, err := mvmclient.Dial(mvmclient.Options{Server: addr, CertFile: f.cfg.CertFile, KeyFile: f.cfg.KeyFile,
+			ServerCA: f.cfg.ServerCA, Retries: -1})
+		if err != nil {
+			f.cfg.Logger.Error("node: peer", "peer", addr, "err", err)
+			continue
+		}
+		defer c.Close()
+		peers = append(peers, c)
+	}
+	t := time.NewTicker(f.cfg.PeerInterval)
+	defer t.Stop()
+	for {
+		for i, c := range peers {
+			if err := f.comparePeer(ctx, f.cfg.Peers[i], c); err != nil {
+				var ve *verifyError
+				if errors.As(err, &ve) {
+					f.raise(ve.index, ve.err)
+					return
+				}
+				f.cfg.Logger.Debug("node: comparing with a peer", "peer", f.cfg.Peers[i], "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// comparePeer takes one peer's latest checkpoint and compares it.
+func (f *Follower) comparePeer(ctx context.Context, addr string, c *mvmclient.Client) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := c.API.GetCheckpoint(cctx, &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		return err
+	}
+	key, err := f.logKey()
+	if err != nil {
+		return err
+	}
+	if _, _, err := tlog.OpenCheckpoint(resp.Checkpoint, f.l.Origin(), key); err != nil {
+		return fmt.Errorf("the peer's checkpoint: %w", err)
+	}
+	return f.proveFork(cctx, c.API, "peer node "+addr, resp.Checkpoint)
+}

@@ -1,0 +1,103 @@
+package restore_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/cli"
+	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/testenv"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+)
+
+// TestRestoreFromNode is the issue's story with a real mediator node: the
+// primary's database is deleted, rebuilt from the node (server.Restore,
+// what `server --restore-from` runs), and the primary restarted on it
+// serves the same checkpoint; a mediator's `client audit --state` saved
+// against the lost database passes; new appends work, and the node
+// follows the restored primary on.
+func TestRestoreFromNode(t *testing.T) {
+	primary := testenv.New(t)
+	appendSome(t, primary, 4)
+	state := filepath.Join(t.TempDir(), "tr.json")
+	audit(t, primary, state) // at size 5
+	appendSome(t, primary, 2)
+	node := testenv.NewNode(t, primary, "tr-node")
+	want := checkpoint(t, primary)
+	waitCheckpoint(t, node, want)
+
+	primary.Stop()
+	if err := os.Remove(primary.DB); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := server.Restore(ctxT(t), server.Config{DB: primary.DB, CertsDir: primary.Certs, Logger: quiet()},
+		server.RestoreFrom{Addr: node.Addr, As: testenv.Submitter})
+	if err != nil {
+		t.Fatalf("restore from the node: %v", err)
+	}
+	if rep.Size != 7 {
+		t.Errorf("restored %d entries, want 7", rep.Size)
+	}
+	primary.Restart() // same file, same port: the node's primary again
+	if got := checkpoint(t, primary); !bytes.Equal(got, want) {
+		t.Fatalf("the restored primary serves\n%s\nthe lost one served\n%s", got, want)
+	}
+	audit(t, primary, state) // consistent from 5 to 7, on the restored tree
+	appendSome(t, primary, 2)
+	waitCheckpoint(t, node, checkpoint(t, primary))
+}
+
+func appendSome(t *testing.T, e *testenv.Env, n int) {
+	t.Helper()
+	c := e.Client(testenv.Submitter)
+	for range n {
+		if _, err := c.Append(ctxT(t), &mvmv1.TargetPackage{Header: mvmclient.NewHeader(),
+			Locations: []*mvmv1.Location{{Lat: 34, Lon: 71, PrecisionM: 50}}, Summary: "a compound",
+			Priority: mvmv1.Priority_PRIORITY_HIGH, Tlp: mvmv1.Tlp_TLP_AMBER}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// audit runs `client audit --state FILE` as tr-verifier against e.
+func audit(t *testing.T, e *testenv.Env, state string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run([]string{"--server", e.Addr, "--certs", e.Certs, "--as", testenv.Mediator, "audit", "--no-cosign", "--state", state}, &out, &errOut)
+	if code != 0 || !strings.Contains(out.String(), "audit: OK") {
+		t.Fatalf("client audit --state: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// checkpoint is the log-signed checkpoint e serves (without cosignatures).
+func checkpoint(t *testing.T, e *testenv.Env) []byte {
+	t.Helper()
+	r, err := e.Client(testenv.Mediator).API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(r.Checkpoint, []byte("\n\n"))
+	j := bytes.IndexByte(r.Checkpoint[i+2:], '\n')
+	return r.Checkpoint[:i+2+j+1]
+}
+
+// waitCheckpoint waits until the node serves the checkpoint want.
+func waitCheckpoint(t *testing.T, node *testenv.Env, want []byte) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := checkpoint(t, node)
+		if bytes.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node serves\n%s\nwant\n%s", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/evidence"
+	"github.com/mvm-exchange/mvm/internal/node"
+)
+
+// evidenceCopyInterval is how often a node looks for evidence files to
+// copy from the primary.
+const evidenceCopyInterval = time.Second
+
+// copyEvidence makes a node copy every evidence file its verified log
+// names from the primary into its own store (node.EvidenceCopier); the
+// copy stops with the follower. A primary copies nothing.
+func (s *Server) copyEvidence(cfg Config, st evidence.Store) error {
+	if s.follower == nil {
+		return nil
+	}
+	c, err := mvmclient.Dial(mvmclient.Options{Server: cfg.Node.Follow, CertFile: filepath.Join(cfg.CertsDir, cfg.Node.As+".crt"),
+		KeyFile: filepath.Join(cfg.CertsDir, cfg.Node.As+".key"), ServerCA: filepath.Join(cfg.CertsDir, "ca-server.crt"), Retries: -1})
+	if err != nil {
+		return err
+	}
+	cp := node.NewEvidenceCopier(s.follower.Ledger(), st, c, cfg.Logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { cp.Run(ctx, evidenceCopyInterval) })
+	stopFollower := s.stopFollower
+	s.stopFollower = func() {
+		cancel()
+		wg.Wait()
+		c.Close()
+		stopFollower()
+	}
+	return nil
+}
