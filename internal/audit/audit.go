@@ -195,7 +195,8 @@ func run(ctx context.Context, src Source, size uint64, root []byte, o Options) (
 			return nil, start, err
 		}
 	}
-	if o.Saved != nil {
+	if o.Saved != nil && v.Size() > start {
+		// (A state that did not move is not written again.)
 		if err := o.Saved.Store(v.Save); err != nil {
 			return nil, start, fmt.Errorf("keeping the verifier state: %w", err)
 		}

@@ -71,6 +71,11 @@ func TestSavedState(t *testing.T) {
 		t.Errorf("members resumed %v, of one run %v", ver.Members, whole.Members)
 	}
 
+	// At the same checkpoint: nothing to verify, nothing written.
+	visited = nil
+	if _, err := audit.VerifyLog(ctxT(t), x.tr, signed, x.v, nil, x.proof(t), o); err != nil || len(visited) != 0 || saved.stores != 2 {
+		t.Errorf("again at size %d: %v, visited %v, %d stores", cp.Size, err, visited, saved.stores)
+	}
 	// Past the checkpoint: refused, the state kept as it was.
 	kept := bytes.Clone(saved.b)
 	if _, err := audit.VerifyLog(ctxT(t), x.tr, resp.Checkpoint, x.v, nil, x.proof(t), o); !errors.Is(err, audit.ErrSavedAhead) {

@@ -2,8 +2,10 @@ package boltpage
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // walkTrees reads the page structure of every bucket tree under meta m's
@@ -22,22 +24,43 @@ import (
 //   - a bucket value shorter than a bucket header, or an inline bucket that
 //     is not a leaf page.
 //
-// It reads each page of the trees once, with no recursion (an explicit
-// stack, bounded by the pages in the file), and from a page only its
-// header, its element array and the values of its bucket elements, not
-// the bulk of the keys and values: O(pages of the trees) small reads.
+// It reads each page of the trees once, with no recursion: level by
+// level (the pages the last level refers to, an explicit list bounded by
+// the pages in the file), each level in page order, neighbouring pages
+// read together (readRun) so that a tree of a million pages is a few
+// thousand reads, not a million (docs/PERFORMANCE.md); of a page it looks
+// only at its header, its element array and the values of its bucket
+// elements, not the bulk of the keys and values.
 func walkTrees(f io.ReaderAt, m *Meta) error {
-	w := &walker{f: f, m: m, ps: uint64(m.PageSize), seen: make([]bool, m.HWM), buf: make([]byte, m.PageSize)}
-	w.stack = append(w.stack, pending{id: m.Root, where: "(root)"})
-	for len(w.stack) > 0 {
-		p := w.stack[len(w.stack)-1]
-		w.stack = w.stack[:len(w.stack)-1]
-		if err := w.visit(p); err != nil {
-			return err
+	w := &walker{f: f, m: m, ps: uint64(m.PageSize), seen: make([]bool, m.HWM)}
+	level := []pending{{id: m.Root, where: "(root)"}}
+	for len(level) > 0 {
+		slices.SortFunc(level, func(a, b pending) int { return cmp.Compare(a.id, b.id) })
+		w.next = nil
+		for i := 0; i < len(level); {
+			n, err := w.readRun(level[i:])
+			if err != nil {
+				return err
+			}
+			for _, p := range level[i : i+n] {
+				if err := w.visit(p); err != nil {
+					return err
+				}
+			}
+			i += n
 		}
+		level = w.next
 	}
 	return nil
 }
+
+// Reading pages together: a run of pages is read with one ReadAt when the
+// gaps between them are at most maxGap pages (reading a gap costs less
+// than another system call) and the run is at most maxRun pages.
+const (
+	maxGap = 16
+	maxRun = 256
+)
 
 type pending struct {
 	id    uint64
@@ -45,26 +68,55 @@ type pending struct {
 }
 
 type walker struct {
-	f     io.ReaderAt
-	m     *Meta
-	ps    uint64
-	seen  []bool
-	stack []pending
-	buf   []byte // one page, read into for each page
+	f    io.ReaderAt
+	m    *Meta
+	ps   uint64
+	seen []bool
+	next []pending // the pages the level being visited refers to
+	// run holds the pages from runFrom to runFrom+len(run)/ps-1 (the first
+	// page of each page of the level that readRun read).
+	run     []byte
+	runFrom uint64
 }
 
-// visit checks page p.id and puts the pages it refers to on the stack.
+// readRun reads the first pages of level (sorted by id) that are close
+// enough to be read in one ReadAt, and returns how many it read. Ids out
+// of bounds are left for visit to refuse.
+func (w *walker) readRun(level []pending) (int, error) {
+	first := level[0].id
+	if first < 2 || first >= w.m.HWM {
+		w.run, w.runFrom = nil, first
+		return 1, nil
+	}
+	n, last := 1, first
+	for ; n < len(level); n++ {
+		id := level[n].id
+		if id >= w.m.HWM || id-last > maxGap || id-first >= maxRun {
+			break
+		}
+		last = id
+	}
+	size := (last - first + 1) * w.ps
+	if uint64(cap(w.run)) < size {
+		w.run = make([]byte, size, maxRun*w.ps)
+	}
+	w.run, w.runFrom = w.run[:size], first
+	if _, err := w.f.ReadAt(w.run, int64(first*w.ps)); err != nil {
+		return 0, fmt.Errorf("bucket %s: pages %d to %d: %w", level[0].where, first, last, err)
+	}
+	return n, nil
+}
+
+// visit checks page p.id and lists the pages it refers to in w.next.
 func (w *walker) visit(p pending) error {
 	id := p.id
 	if id < 2 || id >= w.m.HWM {
 		return fmt.Errorf("bucket %s: page %d is out of bounds (the file has %d pages)", p.where, id, w.m.HWM)
 	}
-	// One read of the first page holds the header, and most often the
-	// element array and the bucket values too.
-	hdr := w.buf
-	if _, err := w.f.ReadAt(hdr, int64(id*w.ps)); err != nil {
-		return fmt.Errorf("bucket %s: page %d: %w", p.where, id, err)
-	}
+	// The first page, read by readRun, holds the header, and most often
+	// the element array and the bucket values too.
+	off := (id - w.runFrom) * w.ps
+	hdr := w.run[off : off+w.ps : off+w.ps]
 	if got := NE.Uint64(hdr); got != id {
 		return fmt.Errorf("bucket %s: page %d says it is page %d", p.where, id, got)
 	}
@@ -112,7 +164,7 @@ func (w *walker) elements(arr []byte, off int64, size uint64, where, what string
 			if e+pos+ksize > size {
 				return fmt.Errorf("bucket %s: %s: element %d's key runs past the page", where, what, i)
 			}
-			w.stack = append(w.stack, pending{id: NE.Uint64(el[8:]), where: where})
+			w.next = append(w.next, pending{id: NE.Uint64(el[8:]), where: where})
 			continue
 		}
 		eflags, pos, ksize, vsize := NE.Uint32(el), uint64(NE.Uint32(el[4:])), uint64(NE.Uint32(el[8:])), uint64(NE.Uint32(el[12:]))
@@ -124,7 +176,7 @@ func (w *walker) elements(arr []byte, off int64, size uint64, where, what string
 		}
 		var kv []byte
 		if end := e + pos + ksize + vsize; end <= uint64(len(arr)) {
-			kv = bytes.Clone(arr[e+pos : end]) // arr is reused by the next page
+			kv = bytes.Clone(arr[e+pos : end]) // arr is reused by the next run
 		} else {
 			kv = make([]byte, ksize+vsize)
 			if _, err := w.f.ReadAt(kv, off+int64(e+pos)); err != nil {
@@ -140,7 +192,7 @@ func (w *walker) elements(arr []byte, off int64, size uint64, where, what string
 			return fmt.Errorf("bucket %s: %s: its %d-byte header is short", name, what, len(value))
 		}
 		if root := NE.Uint64(value); root != 0 {
-			w.stack = append(w.stack, pending{id: root, where: name})
+			w.next = append(w.next, pending{id: root, where: name})
 			continue
 		}
 		inline := value[BucketHeader:]

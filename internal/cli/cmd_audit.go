@@ -79,7 +79,7 @@ func (c *auditCmd) run(e *env, args []string) error {
 	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
 		if c.evidence {
-			a.evidence = newEvidenceAuditor(cl)
+			a.evidence = newEvidenceAuditor(cl, a.bodies)
 		}
 		resp, err := cl.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 		if err != nil {

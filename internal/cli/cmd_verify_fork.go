@@ -37,11 +37,11 @@ func (c *verifyForkCmd) run(e *env, args []string) error {
 	}
 	p, err := forkproof.Parse(b)
 	if err != nil {
-		return fmt.Errorf("NOT a fork proof: %w", err)
+		return fmt.Errorf("no fork proven: %w", err)
 	}
 	fork, err := forkproof.Verify(p, key)
 	if err != nil {
-		return fmt.Errorf("NOT a fork proof: %w", err)
+		return fmt.Errorf("no fork proven: %w", err)
 	}
 	e.printf("fork proven: %s signed two inconsistent checkpoints\n", fork.Origin)
 	e.printf("size %d root %x\n", fork.Small.Size, fork.Small.Hash)

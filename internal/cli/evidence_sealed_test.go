@@ -280,6 +280,28 @@ func TestEvidenceSealedRefused(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("%d names left in --out after refused downloads", len(ents))
 	}
+	// audit --evidence with the mediator's key finds the same: three files
+	// stored as logged but not opening to their sealed plaintext (their
+	// author's), one other than logged (the server's).
+	stdout, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--evidence", "--no-cosign")
+	if code != ExitFail {
+		t.Fatalf("audit --evidence: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"evidence files: 4 logged in your scope, 3 stored whole and matching, 1 missing or other than logged",
+		"sealed evidence files: 0 decrypted to the plaintext their author sealed, 3 not (their authors' faults)",
+		"evidence: entry 4, package " + f.id,
+		"evidence: entry 5, package " + f.id,
+		"evidence: entry 6, package " + f.id,
+		"evidence: entry 7, package " + f.id,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("audit stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Count(stdout, "a fault of its author") != 3 {
+		t.Errorf("audit stdout:\n%s\nwant three author's faults", stdout)
+	}
 }
 
 // Ranges of a sealed file: the sealed range that holds a plaintext range

@@ -260,6 +260,17 @@ func TestSyncKillNine(t *testing.T) {
 				}
 			})
 		}
+		// The kill lands 200-800 ms after the round's first receipt (at
+		// most 30 s on), so that a slow start under load cannot make a
+		// round where nothing was released test nothing.
+		for wait := time.Now().Add(30 * time.Second); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if n > 0 {
+				break
+			}
+		}
 		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
 		_ = cmd.Process.Kill()
 		<-done

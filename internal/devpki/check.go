@@ -31,6 +31,8 @@ func Files() []string {
 		names = append(names, "ca-"+p.id+".crt", "ca-"+p.id+".key", p.client+".crt", p.client+".key", SealKeyFile(p.id))
 		if p.role == mvmv1.Role_ROLE_MEDIATOR {
 			names = append(names, p.client+".cosign.key", p.client+".cosign.vkey")
+			n := NodeName(p.id)
+			names = append(names, n+".crt", n+".key", n+".cosign.key", n+".cosign.vkey")
 		}
 	}
 	return append(names, agreementFile, agreementTextFile)
@@ -116,10 +118,13 @@ func Check(dir string, now time.Time) error {
 		}
 	}
 	logV := c.noteKeys(logKeyFile, logVKeyFile, false)
-	cosigners := map[string]string{}
+	cosigners, nodes := map[string]string{}, map[string]string{}
 	for _, p := range parties {
 		if p.role == mvmv1.Role_ROLE_MEDIATOR {
 			cosigners[p.id] = c.noteKeys(p.client+".cosign.key", p.client+".cosign.vkey", true)
+			n := NodeName(p.id)
+			c.leaf(n, "ca-"+p.id, x509.ExtKeyUsageClientAuth)
+			nodes[n] = c.noteKeys(n+".cosign.key", n+".cosign.vkey", true)
 		}
 	}
 	sealKeys := map[string]*seal.PublicKey{}
@@ -128,7 +133,7 @@ func Check(dir string, now time.Time) error {
 			sealKeys[p.id] = k
 		}
 	}
-	c.agreement(logV, cosigners, sealKeys)
+	c.agreement(logV, cosigners, sealKeys, nodes)
 	if len(c.problems) == 0 {
 		return nil
 	}
@@ -278,7 +283,7 @@ func (c *checker) sealKey(partyID string) *seal.PublicKey {
 }
 
 // agreement checks agreement.envelope against the other files.
-func (c *checker) agreement(logVKey string, cosigners map[string]string, sealKeys map[string]*seal.PublicKey) {
+func (c *checker) agreement(logVKey string, cosigners map[string]string, sealKeys map[string]*seal.PublicKey, nodes map[string]string) {
 	raw, err := os.ReadFile(c.path(agreementFile))
 	if err != nil {
 		return // reported as missing
@@ -302,6 +307,11 @@ func (c *checker) agreement(logVKey string, cosigners map[string]string, sealKey
 		}
 		if k := sealKeys[p.id]; ok && k != nil && !k.Equal(ap.EncryptionKey) {
 			wrong = append(wrong, "party "+p.id+"'s encryption key is not that of "+SealKeyFile(p.id))
+		}
+	}
+	for name, vkey := range nodes {
+		if w, ok := ag.Witness(name); vkey != "" && ok && w.Key != vkey {
+			wrong = append(wrong, "witness "+name+"'s key is not "+name+".cosign.vkey")
 		}
 	}
 	if logVKey != "" && ag.LogKey != logVKey {

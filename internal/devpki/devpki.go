@@ -14,6 +14,10 @@
 //   - the log's signed-note key log.key / log.vkey (key name = log origin);
 //   - the mediators' checkpoint cosigner keys
 //     <name>.cosign.key / <name>.cosign.vkey;
+//   - each mediator party's node (server --follow): its client identity
+//     <party>-node.crt / .key and its C2SP witness key
+//     <party>-node.cosign.key / .vkey, which the agreement lists as a
+//     witness named <party>-node with Options.NodeWitnesses;
 //   - one decryption key per party, seal-<party>.key (package seal, PEM,
 //     mode 0600), whose public key the agreement lists as the party's
 //     encryption_key: what opens the party's sealed bodies;
@@ -129,6 +133,11 @@ type Options struct {
 	// SealedBodies sets the agreement's sealed_bodies. The parties'
 	// encryption keys are generated and listed either way.
 	SealedBodies bool
+	// NodeWitnesses lists each mediator party's node (tr-node, qa-node)
+	// in the agreement as a C2SP witness, with its witness key: each then
+	// counts toward the witness quorum. Their identities and keys are
+	// generated either way.
+	NodeWitnesses bool
 }
 
 // Generate writes a complete dev PKI and dev agreement into o.Dir. It
@@ -281,6 +290,29 @@ func build(o Options) ([]file, error) {
 				file{p.client + ".cosign.key", []byte(skey), keyFileMode},
 				file{p.client + ".cosign.vkey", []byte(vkey + "\n"), fileMode})
 			ap.CosignerKeys = []string{vkey}
+			// The party's mediator node: its client identity, with which
+			// it follows the primary, and its witness key, which the
+			// agreement lists as a C2SP witness (it serves with the
+			// server's certificate, valid for the loopback addresses).
+			nodeName := NodeName(p.id)
+			nodeID, err := newClient(ca, o.TrustDomain, p.id, nodeName, []string{spiffeURI(o.TrustDomain, p.id, nodeName)},
+				notBefore, notBefore.AddDate(leafValidity, 0, 0))
+			if err != nil {
+				return nil, err
+			}
+			if err := add(nodeID, nodeName); err != nil {
+				return nil, err
+			}
+			nskey, nvkey, err := tlog.GenerateCosignerKey(nodeName)
+			if err != nil {
+				return nil, fmt.Errorf("devpki: witness key %s: %w", nodeName, err)
+			}
+			out = append(out,
+				file{nodeName + ".cosign.key", []byte(nskey), keyFileMode},
+				file{nodeName + ".cosign.vkey", []byte(nvkey + "\n"), fileMode})
+			if o.NodeWitnesses {
+				ag.Witnesses = append(ag.Witnesses, &mvmv1.Witness{Name: nodeName, VerifierKey: nvkey})
+			}
 		}
 		ag.Parties = append(ag.Parties, ap)
 	}
@@ -299,6 +331,11 @@ func build(o Options) ([]file, error) {
 		file{agreementTextFile, text, fileMode})
 	return out, nil
 }
+
+// NodeName is the name of a mediator party's node: its client identity
+// (NAME.crt, NAME.key), its witness key (NAME.cosign.key, .vkey) and the
+// witness name the dev agreement lists, e.g. tr-node.
+func NodeName(party string) string { return party + "-node" }
 
 // SealKeyFile is the name of party's decryption key file in a dev PKI.
 func SealKeyFile(party string) string { return "seal-" + party + ".key" }

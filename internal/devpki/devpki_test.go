@@ -94,8 +94,9 @@ func TestGenerateFiles(t *testing.T) {
 		"tr-verifier.cosign.key", "tr-verifier.cosign.vkey",
 		"qa-verifier.cosign.key", "qa-verifier.cosign.vkey",
 		"seal-pk.key", "seal-af.key", "seal-tr.key", "seal-qa.key",
+		"tr-node.cosign.key", "tr-node.cosign.vkey", "qa-node.cosign.key", "qa-node.cosign.vkey",
 	}
-	for _, n := range []string{"ca-pk", "ca-af", "ca-tr", "ca-qa", "ca-server", "server", "pk-liaison", "af-interior", "tr-verifier", "qa-verifier"} {
+	for _, n := range []string{"ca-pk", "ca-af", "ca-tr", "ca-qa", "ca-server", "server", "pk-liaison", "af-interior", "tr-verifier", "qa-verifier", "tr-node", "qa-node"} {
 		want = append(want, n+".crt", n+".key")
 	}
 	entries, err := os.ReadDir(dir)

@@ -38,7 +38,9 @@ func serverTemplate(notBefore time.Time) *x509.Certificate {
 		Subject:     pkix.Name{CommonName: "localhost", Organization: []string{"MVM dev PKI"}},
 		DNSNames:    []string{"localhost"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// ClientAuth too: the primary presents it to the witnesses it
+		// pushes to over HTTPS with mutual TLS (mediator nodes).
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		NotBefore:   notBefore,
 		NotAfter:    notBefore.AddDate(leafValidity, 0, 0),
 	}

@@ -120,7 +120,7 @@ func open(signed []byte, logKey note.Verifier, which string) (*tlog.Checkpoint, 
 	}
 	cp, _, err := tlog.OpenCheckpoint(signed, logKey.Name(), logKey)
 	if err != nil {
-		return nil, fmt.Errorf("the %s checkpoint: %w", which, err)
+		return nil, fmt.Errorf("the %s of the two: %w", which, err)
 	}
 	return cp, nil
 }

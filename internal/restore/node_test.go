@@ -77,7 +77,9 @@ func audit(t *testing.T, e *testenv.Env, state string) {
 // checkpoint is the log-signed checkpoint e serves (without cosignatures).
 func checkpoint(t *testing.T, e *testenv.Env) []byte {
 	t.Helper()
-	r, err := e.Client(testenv.Mediator).API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
+	c := e.Client(testenv.Mediator)
+	defer c.Close() // waitCheckpoint polls: one connection at a time (the per-identity limit)
+	r, err := c.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
 	"github.com/mvm-exchange/mvm/internal/dbcheck"
@@ -279,15 +281,27 @@ func (r *run) write(ctx context.Context, path string, latest, witnessed *signed)
 		leaves = nil
 		return nil
 	}
-	err = r.o.Source.Entries(ctx, 0, latest.size, func(index uint64, leaf []byte) error {
-		leaves = append(leaves, leaf)
-		// A batch ends at each restored checkpoint's size, so that the
-		// checkpoint is stored with the entries it covers.
-		if _, ok := cps[index+1]; ok || len(leaves) >= r.o.Batch {
-			return flush()
+	received := func() uint64 { return tree.Size() + uint64(len(leaves)) }
+	for {
+		from := received()
+		err = r.o.Source.Entries(ctx, from, latest.size, func(index uint64, leaf []byte) error {
+			leaves = append(leaves, leaf)
+			// A batch ends at each restored checkpoint's size, so that the
+			// checkpoint is stored with the entries it covers.
+			if _, ok := cps[index+1]; ok || len(leaves) >= r.o.Batch {
+				return flush()
+			}
+			return nil
+		})
+		// A server ends a stream whose reader fell behind (it was
+		// verifying): resume from there, as long as each stream brings
+		// entries.
+		if err != nil && status.Code(err) == codes.Unavailable && received() > from && ctx.Err() == nil {
+			r.o.Logger.Info("entries stream ended, resuming", "from", received(), "err", err)
+			continue
 		}
-		return nil
-	})
+		break
+	}
 	if err == nil {
 		err = flush()
 	}

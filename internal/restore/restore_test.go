@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
@@ -321,4 +323,44 @@ func retime(t *testing.T, leaf []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// cutting is a source whose every stream ends Unavailable after n entries,
+// as a server ends the stream of a reader that fell behind.
+type cutting struct {
+	restore.Server
+	n int
+}
+
+func (c cutting) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
+	sent := 0
+	err := c.Server.Entries(ctx, start, end, func(i uint64, leaf []byte) error {
+		if sent == c.n {
+			return errCut
+		}
+		sent++
+		return fn(i, leaf)
+	})
+	if errors.Is(err, errCut) {
+		return status.Error(codes.Unavailable, "entries: the client took no message for 30s and fell behind; resume from "+strconv.FormatUint(start+uint64(sent), 10))
+	}
+	return err
+}
+
+var errCut = errors.New("cut")
+
+// TestRestoreResumes: streams that end Unavailable are resumed from the
+// next entry as long as each brings entries; one that brings none fails
+// the restore.
+func TestRestoreResumes(t *testing.T) {
+	s := newSource(t)
+	db := filepath.Join(t.TempDir(), "restored.db")
+	rep, err := restore.Run(ctxT(t), s.options(db, cutting{restore.Server{C: s.c}, 2}))
+	if err != nil || rep.Size != s.size {
+		t.Fatalf("restore over streams of 2 entries: %v, %v", rep, err)
+	}
+	db = filepath.Join(t.TempDir(), "restored.db")
+	if _, err := restore.Run(ctxT(t), s.options(db, cutting{restore.Server{C: s.c}, 0})); status.Code(err) != codes.Unavailable {
+		t.Fatalf("restore over streams that bring nothing: %v, want Unavailable", err)
+	}
 }

@@ -162,6 +162,8 @@ type Server struct {
 	// stopFollower ends it (node.go).
 	follower     *node.Follower
 	stopFollower func()
+	// witnessAddr is where a node serves its witness endpoint.
+	witnessAddr string
 }
 
 // Start binds its port, opens the database (checked before bbolt reads it,
@@ -247,12 +249,12 @@ func Start(cfg Config) (*Server, error) {
 	}
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
+	s.cert.Store(&cert) // before the witness endpoint of a node serves with it
 	if s.stopWitnesses, err = s.startWitnesses(); err != nil {
 		closeListeners()
 		s.closeLog(l, st)
 		return nil, err
 	}
-	s.cert.Store(&cert)
 	stamps := s.fileStamps() // before reading, so that a change while reading is seen
 	if errs := s.reloadCRLs(); len(errs) > 0 {
 		s.stopWitnesses()

@@ -2,7 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +53,9 @@ func (w witnessLog) AddCosignature(size uint64, name, line string) error {
 // startWitnesses checks that the agreement in force lists every configured
 // witness and starts one pusher each. The returned stop ends them and waits.
 func (s *Server) startWitnesses() (stop func(), err error) {
+	if s.follower != nil {
+		return s.startNodeWitness(s.cfg) // a node is a witness, and pushes to none
+	}
 	ag := s.ledger.Head().Agreement
 	seen := map[string]bool{}
 	for _, t := range s.cfg.Witnesses {
@@ -57,6 +66,14 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 			return nil, fmt.Errorf("--witness %s: given twice", t.Name)
 		}
 		seen[t.Name] = true
+	}
+	var tlsClient *http.Client
+	for _, t := range s.cfg.Witnesses {
+		if strings.HasPrefix(t.URL, "https://") && tlsClient == nil {
+			if tlsClient, err = s.witnessHTTPS(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -76,6 +93,9 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 			// asked again within a second, not a minute.
 			p.MaxBackoff = max(time.Second, s.cfg.WitnessBackoff)
 		}
+		if strings.HasPrefix(t.URL, "https://") {
+			p.HTTP = tlsClient
+		}
 		wg.Go(func() { p.Run(ctx) })
 		s.cfg.Logger.Info("pushing checkpoints to witness", "witness", t.Name, "url", t.URL)
 	}
@@ -86,4 +106,21 @@ func (s *Server) startWitnesses() (stop func(), err error) {
 			wlog.cosigs.Close()
 		}
 	}, nil
+}
+
+// witnessHTTPS is the client of the https:// witnesses (mediator nodes):
+// it trusts the server CA (CertsDir/ca-server.crt) and presents the
+// server's own certificate in force, which the nodes require.
+func (s *Server) witnessHTTPS() (*http.Client, error) {
+	caPEM, err := os.ReadFile(filepath.Join(s.cfg.CertsDir, "ca-server.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("--witness https://: the CA of the witnesses' certificates: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("--witness https://: ca-server.crt holds no certificate")
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}, nil
 }

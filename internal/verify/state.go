@@ -162,8 +162,11 @@ func (v *Verifier) resume(r io.Reader) error {
 	if magic := s.bytes(len(stateMagic)); string(magic) != stateMagic {
 		return errors.New("not a saved verifier state")
 	}
-	if ver := s.uvarint(); s.err == nil && ver != stateVersion {
-		return fmt.Errorf("state format version %d, this verifier reads %d", ver, stateVersion)
+	// Version 1 (before the kind) is read as a full verifier's without
+	// members: the states a node saved before stay good.
+	ver := s.uvarint()
+	if s.err == nil && ver != stateVersion && ver != 1 {
+		return fmt.Errorf("state format version %d, this verifier reads 1 and %d", ver, stateVersion)
 	}
 	if crls := s.blob(); s.err == nil && !bytes.Equal(crls, crlDigest(v.o.CRLs)) {
 		return errors.New("saved under other certificate revocation lists")
@@ -209,7 +212,11 @@ func (v *Verifier) resume(r io.Reader) error {
 			return err
 		}
 	}
-	if kind := s.uvarint(); s.err == nil && kind != v.kind() {
+	kind := uint64(0)
+	if ver >= 2 {
+		kind = s.uvarint()
+	}
+	if s.err == nil && kind != v.kind() {
 		return fmt.Errorf("saved by a verifier of another kind (%s), this one is %s", kindName(kind), kindName(v.kind()))
 	}
 	v.resumeMembers(s)

@@ -535,3 +535,40 @@ func firstPackage(t *testing.T, l *logFile) string {
 	}
 	return message.PackageID(o.Payload)
 }
+
+// TestResumeVersion1: a state saved in format 1 (before the verifier's
+// kind was saved: a full verifier's, no members) still resumes a full
+// verifier, and only one.
+func TestResumeVersion1(t *testing.T) {
+	l := newLog(t)
+	o := l.options(false, "")
+	_, state := l.resumeAt(t, 7, o)
+	body := bytes.Clone(state[:len(state)-32])
+	if body[len("mvm-verifier-state\n")] != 2 || body[len(body)-1] != 0 {
+		t.Fatalf("not a format 2 state of a full verifier without members")
+	}
+	body[len("mvm-verifier-state\n")] = 1
+	body = body[:len(body)-1] // the kind
+	sum := sha256.Sum256(body)
+	v1 := append(body, sum[:]...)
+	v, err := verify.Resume(bytes.NewReader(v1), o)
+	if err != nil {
+		t.Fatalf("a format 1 state: %v", err)
+	}
+	if err := v.Push(l.leaves[7:]...); err != nil {
+		t.Fatal(err)
+	}
+	err = v.Flush()
+	if err == nil {
+		err = v.CheckCheckpoint(l.cp)
+	}
+	v.Close()
+	if err != nil {
+		t.Fatalf("resumed from format 1: %v", err)
+	}
+	members := o
+	members.Members = true
+	if _, err := verify.Resume(bytes.NewReader(v1), members); !errors.Is(err, verify.ErrState) {
+		t.Errorf("a format 1 state resumed a verifier of members: %v", err)
+	}
+}
