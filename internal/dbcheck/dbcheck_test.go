@@ -31,6 +31,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/dbcheck"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/envelope"
+	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -612,5 +613,37 @@ func TestOldLayout(t *testing.T) {
 	}
 	if !rep.Has("nodes/2", "differs from the tree recomputed from entries 4..7") {
 		t.Errorf("damaged level-2 node not reported: %v", rep.Damage)
+	}
+}
+
+// TestOlderPackageIndexFormat: a package-state index of an older format
+// (whose keys this version does not write) is not damage: the next server
+// to open the file rebuilds it. A format newer than this version's is.
+func TestOlderPackageIndexFormat(t *testing.T) {
+	f := newFixture(t)
+	older := func(version byte) func(tx *bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			meta := tx.Bucket([]byte(store.BucketMeta))
+			v := bytes.Clone(meta.Get([]byte(store.MetaPkgIndex)))
+			v[0] = version
+			if err := meta.Put([]byte(store.MetaPkgIndex), v); err != nil {
+				return err
+			}
+			return tx.Bucket([]byte(store.BucketPkgList)).Put([]byte("af\x00submitted\x00p1"), nil)
+		}
+	}
+	rep, err := dbcheck.File(f.copyDB(t, older(ledger.PackageIndexVersion-1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rep.Damage {
+		t.Errorf("index of format %d: %s", ledger.PackageIndexVersion-1, d)
+	}
+	rep, err = dbcheck.File(f.copyDB(t, older(ledger.PackageIndexVersion+1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Has(store.BucketMeta, "package-state index format") {
+		t.Errorf("index of a newer format not reported: %v", rep.Damage)
 	}
 }

@@ -12,14 +12,19 @@ import (
 // checkPackageIndex compares the package-state index with what rebuilding
 // it from the entries writes (ledger.PackageIndexRecords, the reducer run
 // over each package): every record present with its value, nothing else.
-// A file without the index (written before it) is not damaged: the server
-// builds the index when it opens the file.
+// A file without the index (written before it), or with an index of an
+// older format, is not damaged: the server (re)builds the index when it
+// opens the file.
 func (c *checker) checkPackageIndex() {
 	if c.meta == nil || c.meta.Get([]byte(store.MetaPkgIndex)) == nil {
 		return
 	}
 	names := []string{store.BucketPkgState, store.BucketPkgList, store.BucketPkgDue}
 	switch v := c.meta.Get([]byte(store.MetaPkgIndex)); {
+	case len(v) == 9 && v[0] > 0 && v[0] < ledger.PackageIndexVersion:
+		// Not damage: an index of an older format, which the next server
+		// to open the file (or --rebuild-indexes) rebuilds in this one.
+		return
 	case len(v) != 9 || v[0] != ledger.PackageIndexVersion:
 		c.damage(store.BucketMeta, store.MetaPkgIndex, "value %x is not the package-state index format %d and a size", v, ledger.PackageIndexVersion)
 		return

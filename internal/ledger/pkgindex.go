@@ -23,16 +23,23 @@ import (
 //	pkglist   scope ‖ 0 ‖ status ‖ 0 ‖ id → nothing
 //	pkgdue    scope ‖ 0 ‖ party ‖ 0 ‖ due ‖ id ‖ 0 ‖ deadline → BreachRecord
 //
-// A scope is a party the package is on (its submitter's and its
-// responder's). A party reads its own scope; a mediator reads every
-// party's scope, merged, a package met twice counted once; a listing of
-// every status merges the status ranges, breaches of every party merge the
-// party ranges (store.View.Scan). So each package has one listing key and
-// each deadline one breach key per scope, two in all. pkgdue holds only the deadlines that
-// are breaches at some time (workflow.Breachable: open, or met late), in
-// breach order (due time, package, deadline), so the breaches as of t are
-// exactly the first keys of a range whose due time is before t (agreement
-// deadlines are positive, so every such deadline already existed at t).
+// A package's scope is the pair of its parties, submitter ‖ 0 ‖ responder
+// (PairScope): one listing key per package and one breach key per
+// breachable deadline, each in one range, so a new package writes three
+// records (state, listing, its acknowledgement deadline) in three key
+// ranges. (Format 2 scoped by each party: five records in five ranges,
+// ~40% of an append's commit; docs/PERFORMANCE.md.) A party reads the
+// scopes of the pairs it is in, with every party of the log's agreements
+// (each package's parties are parties of the agreement it was submitted
+// under); a mediator reads every pair's. A listing of every status merges
+// the status ranges, breaches of every party merge the party ranges
+// (store.View.Scan); no package is in two scopes. pkgdue holds only the
+// deadlines that are breaches at some time (workflow.Breachable: open, or
+// met late), in breach order (due time, package, deadline), so the
+// breaches as of t are exactly the first keys of a range whose due time is
+// before t (agreement deadlines are positive, so every such deadline
+// already existed at t). A deadline's party is one of its package's two
+// (workflow: the responder's), which is where readers look for it.
 //
 // The writer computes the changes a batch makes from each package's state
 // before and after it (indexChanges) and commits them in the batch's
@@ -41,9 +48,16 @@ import (
 // one byte for byte, and verify-db compares the two.
 
 // PackageIndexVersion is the format of the records below. 2: the compact
-// state knows whether the package is sealed (a store of format 1 rebuilds
-// its index at start-up).
-const PackageIndexVersion = 2
+// state knows whether the package is sealed. 3: scopes are pairs of
+// parties. A store of an older format rebuilds its index at start-up
+// (ensurePackageIndex; logged), as `--rebuild-indexes` would.
+const PackageIndexVersion = 3
+
+// PairScope is the scope of the packages submitted by submitter to
+// responder.
+func PairScope(submitter, responder string) string {
+	return submitter + "\x00" + responder
+}
 
 // ListPrefix is the pkglist prefix of a scope and a status.
 func ListPrefix(scope, status string) []byte {
@@ -119,7 +133,7 @@ func DecodeBreach(b []byte) (BreachRecord, error) {
 }
 
 // packageRecords are the index records of one package state: its state,
-// then one listing key and one key per breachable deadline for each scope.
+// then, in its scope, one listing key and one key per breachable deadline.
 // No two share a key.
 func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
 	var buf []byte
@@ -133,17 +147,16 @@ func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
 // package, was most of what computing them cost. A record cut before *buf
 // grew keeps the array it was cut from, which nothing writes again.
 func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state bool) []store.IndexOp {
-	scopes := [2]string{p.Submitter.Party, p.Responder}
-	size := 0 // a bound on the bytes below, so that buf is rarely grown
+	sub, resp := p.Submitter.Party, p.Responder
+	scope := len(sub) + 1 + len(resp) // PairScope, appended in place
+	size := 0                         // a bound on the bytes below, so that buf is rarely grown
 	if state {
 		size += len(p.ID) + 256 // the compact state: grown by append if larger
 	}
-	for _, scope := range scopes {
-		size += len(scope) + len(p.Status) + len(p.ID) + 2
-		for _, d := range p.Deadlines {
-			// key: scope, party, due, id, name; value: id, name, party with their lengths, two times
-			size += len(scope) + 2*(len(d.Party)+len(d.Name)+len(p.ID)) + 3 + 12 + 3*binary.MaxVarintLen64 + 24
-		}
+	size += scope + len(p.Status) + len(p.ID) + 2
+	for _, d := range p.Deadlines {
+		// key: scope, party, due, id, name; value: id, name, party with their lengths, two times
+		size += scope + 2*(len(d.Party)+len(d.Name)+len(p.ID)) + 3 + 12 + 3*binary.MaxVarintLen64 + 24
 	}
 	b := slices.Grow(*buf, size)
 	defer func() { *buf = b }()
@@ -155,22 +168,21 @@ func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state
 		b = p.AppendCompact(b)
 		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: cut(from + len(k))})
 	}
-	for _, scope := range scopes {
-		from := len(b)
-		b = append(append(append(append(append(b, scope...), 0), p.Status...), 0), p.ID...)
-		recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: cut(from), Value: cut(len(b))})
-		for _, d := range p.Deadlines {
-			if !workflow.Breachable(d) {
-				continue
-			}
-			from := len(b)
-			b = append(append(append(append(b, scope...), 0), d.Party...), 0)
-			b = appendTime(b, d.Due)
-			b = append(append(append(b, p.ID...), 0), d.Name...)
-			k := cut(from)
-			b = appendBreach(b, p.ID, d)
-			recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: cut(from + len(k))})
+	appendScope := func(b []byte) []byte { return append(append(append(b, sub...), 0), resp...) }
+	from := len(b)
+	b = append(append(append(append(appendScope(b), 0), p.Status...), 0), p.ID...)
+	recs = append(recs, store.IndexOp{Bucket: store.PkgList, Key: cut(from), Value: cut(len(b))})
+	for _, d := range p.Deadlines {
+		if !workflow.Breachable(d) {
+			continue
 		}
+		from := len(b)
+		b = append(append(append(appendScope(b), 0), d.Party...), 0)
+		b = appendTime(b, d.Due)
+		b = append(append(append(b, p.ID...), 0), d.Name...)
+		k := cut(from)
+		b = appendBreach(b, p.ID, d)
+		recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: cut(from + len(k))})
 	}
 	return recs
 }

@@ -172,6 +172,30 @@ func TestPackageIndexRebuiltEqualsWritten(t *testing.T) {
 	if built := dumpPackageIndex(t, f.st); built != written {
 		t.Errorf("index rebuilt at open of a lagging file differs from the written one:\nbuilt\n%s\nwritten\n%s", built, written)
 	}
+	// A file whose index is of an older format (2: a listing key per
+	// party) gets it rebuilt at open, in this format: its records go.
+	f.close()
+	st, err = store.Open(f.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.DB().Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte(store.BucketMeta))
+		v := bytes.Clone(meta.Get([]byte(store.MetaPkgIndex)))
+		v[0] = ledger.PackageIndexVersion - 1
+		if err := meta.Put([]byte(store.MetaPkgIndex), v); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(store.BucketPkgList)).Put([]byte("af\x00submitted\x00"+ids[0]), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	f.open(t, store.Options{})
+	if built := dumpPackageIndex(t, f.st); built != written {
+		t.Errorf("index rebuilt at open of a file of format %d differs from the written one:\nbuilt\n%s\nwritten\n%s", ledger.PackageIndexVersion-1, built, written)
+	}
 	// The writer now takes package states from the index (its cache is
 	// empty): a second acknowledgement is still refused, a first accepted.
 	for _, id := range ids {

@@ -43,23 +43,29 @@ func canRead(c *Caller, p *workflow.Package) bool {
 	return c.Role == mvmv1.Role_ROLE_MEDIATOR || c.ID.Party == p.Submitter.Party || c.ID.Party == p.Responder
 }
 
-// scopesOf are the index scopes a caller reads: its party's, or every
-// party's for mediators (merged by the index scan); scopeLabel names them
-// in page tokens.
-func scopesOf(c *Caller, h *ledger.Head) (scopes []string) {
-	if c.Role != mvmv1.Role_ROLE_MEDIATOR {
-		return []string{c.ID.Party}
-	}
+// scopesOf are the index scopes a caller reads, as (submitter,
+// responder) pairs (ledger.PairScope): those of the pairs its party is in,
+// or every pair for mediators, of the parties of every agreement of the
+// log (merged by the index scan); scopeLabel names them in page tokens.
+func scopesOf(c *Caller, h *ledger.Head) (pairs [][2]string) {
+	var parties []string
 	seen := map[string]bool{}
 	for _, ag := range h.History {
 		for _, p := range ag.Parties() {
 			if !seen[p.ID] {
 				seen[p.ID] = true
-				scopes = append(scopes, p.ID)
+				parties = append(parties, p.ID)
 			}
 		}
 	}
-	return scopes
+	for _, sub := range parties {
+		for _, resp := range parties {
+			if c.Role == mvmv1.Role_ROLE_MEDIATOR || sub == c.ID.Party || resp == c.ID.Party {
+				pairs = append(pairs, [2]string{sub, resp})
+			}
+		}
+	}
+	return pairs
 }
 
 // scopeLabel names a caller's scopes (scopesOf) in page tokens.
@@ -252,7 +258,7 @@ func (s *Service) ListPackages(ctx context.Context, req *mvmv1.ListPackagesReque
 		for _, sc := range scopes {
 			for _, st := range workflow.Statuses {
 				if req.Status == "" || string(st) == req.Status {
-					prefixes = append(prefixes, ledger.ListPrefix(sc, string(st)))
+					prefixes = append(prefixes, ledger.ListPrefix(ledger.PairScope(sc[0], sc[1]), string(st)))
 				}
 			}
 		}
@@ -343,7 +349,7 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 		var last []byte
 		var ierr error
 		scopes := scopesOf(caller, h)
-		v.Scan(store.PkgDue, duePrefixes(scopes, req.Party, h), after, func(suffix, _, val []byte) bool {
+		v.Scan(store.PkgDue, duePrefixes(scopes, req.Party), after, func(suffix, _, val []byte) bool {
 			// Suffixes sort by due time: the first one due at or after
 			// asOf ends the breaches.
 			if bytes.Compare(suffix, cutoff) >= 0 {
@@ -373,26 +379,22 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 }
 
 // duePrefixes are the breach ranges of a query: in each scope, the
-// party's, or, with no party filter, every party's of every agreement of
-// the log.
-func duePrefixes(scopes []string, party string, h *ledger.Head) [][]byte {
-	parties := []string{party}
-	if party == "" {
-		parties = nil
-		seen := map[string]bool{}
-		for _, ag := range h.History {
-			for _, p := range ag.Parties() {
-				if !seen[p.ID] {
-					seen[p.ID] = true
-					parties = append(parties, p.ID)
-				}
-			}
-		}
-	}
+// party's, or, with no party filter, each of the pair's (a deadline's
+// party is one of its package's two: ledger.PairScope).
+func duePrefixes(scopes [][2]string, party string) [][]byte {
 	var out [][]byte
 	for _, sc := range scopes {
+		parties := []string{party}
+		switch {
+		case party == "" && sc[0] == sc[1]:
+			parties = sc[:1]
+		case party == "":
+			parties = sc[:]
+		case party != sc[0] && party != sc[1]:
+			continue
+		}
 		for _, p := range parties {
-			out = append(out, ledger.DuePrefix(sc, p))
+			out = append(out, ledger.DuePrefix(ledger.PairScope(sc[0], sc[1]), p))
 		}
 	}
 	return out
