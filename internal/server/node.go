@@ -75,7 +75,7 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(cfg.DB, store.Options{})
+	st, err := store.Open(cfg.DB, store.Options{InitialMmapSize: nodeMmap})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,3 +218,10 @@ func (s *Server) startNodeWitness(cfg Config) (stop func(), err error) {
 
 // WitnessAddr is where a node serves its witness endpoint ("" if not).
 func (s *Server) WitnessAddr() string { return s.witnessAddr }
+
+// nodeMmap is the node's initial bbolt map: a catch-up commits pieces of
+// thousands of entries, and each time the file outgrew the map bbolt
+// remapped it (13 % of a catch-up's CPU, issue 16). 1 GiB of address
+// space, about 400,000 entries, before the first remap; beyond, bbolt
+// grows it 1 GiB at a time.
+const nodeMmap = 1 << 30

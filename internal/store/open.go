@@ -85,7 +85,7 @@ func open(path string, o Options, created bool) (s *Store, err error) {
 			s, err = nil, damaged(path, fmt.Errorf("bbolt failed on it: %v", r))
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait, NoSync: o.NoSync, ReadOnly: o.ReadOnly,
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait, NoSync: o.NoSync, ReadOnly: o.ReadOnly, InitialMmapSize: o.InitialMmapSize,
 		// The freelist is persisted (NoFreelistSync is off): without it
 		// bbolt rebuilds it at every open by reading every page, so
 		// start-up grows with the log and any damaged page anywhere

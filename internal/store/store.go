@@ -89,6 +89,12 @@ type Options struct {
 	NoSync bool
 	// ReadOnly opens the file for reading only.
 	ReadOnly bool
+	// InitialMmapSize is the address space bbolt maps at open (0: the
+	// file's size). A file that grows by large commits (a node catching
+	// up) otherwise remaps, copying every live node out of the old map,
+	// each time it outgrows the map. Only address space: no memory is
+	// used until pages are touched.
+	InitialMmapSize int
 }
 
 // DB exposes the bbolt handle for backup and offline checks.
