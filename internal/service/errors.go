@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -57,6 +58,13 @@ func toStatus(err error) error {
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	if np := (*workflow.NotPartyError)(nil); errors.As(err, &np) {
+		// Answered exactly as a package that does not exist (the same
+		// code, the same words around it): an append must not tell a
+		// party which packages of others exist.
+		msg := strings.Replace(err.Error(), np.Error(), workflow.Missing(np.ID).Error(), 1)
+		return status.Error(codes.NotFound, msg)
 	}
 	for _, m := range codeOf {
 		if errors.Is(err, m.err) {

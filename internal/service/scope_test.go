@@ -4,9 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -89,6 +92,16 @@ func TestReadScopedToPackageParties(t *testing.T) {
 			for _, id := range tt.not {
 				_, err := tt.c.API.GetPackage(ctxT(t), &mvmv1.GetPackageRequest{PackageId: id})
 				wantUnseen(t, tt.c, id, err) // as if it did not exist
+				// Nor does an append to it tell that it exists.
+				const none = "0123456789abcdef01234567"
+				_, errNone := tt.c.Append(ctxT(t), ack(none))
+				_, err = tt.c.Append(ctxT(t), ack(id))
+				if status.Code(err) != codes.NotFound || status.Code(errNone) != codes.NotFound {
+					t.Fatalf("ack of another's package: %v; of none: %v; want NotFound for both", err, errNone)
+				}
+				if got, want := strings.ReplaceAll(status.Convert(err).Message(), id, none), status.Convert(errNone).Message(); got != want {
+					t.Errorf("ack of another's package answers %q; of none %q", got, want)
+				}
 			}
 			list, err := tt.c.API.ListPackages(ctxT(t), &mvmv1.ListPackagesRequest{})
 			if err != nil {

@@ -46,7 +46,7 @@ func Apply(ag *agreement.Agreement, pkg *Package, in Input) (*Package, error) {
 	}
 	id := message.PackageID(in.Payload)
 	if pkg == nil {
-		return nil, refuse(ErrNotFound, "package %q does not exist", id)
+		return nil, missing(id)
 	}
 	if pkg.ID != id {
 		return nil, refuse(ErrInvalid, "entry concerns package %q, state given is of %q", id, pkg.ID)
@@ -128,11 +128,11 @@ func partyTo(pkg *Package, role agreement.Role, author identity.Identity) error 
 	switch role {
 	case mvmv1.Role_ROLE_SUBMITTER:
 		if author.Party != pkg.Submitter.Party {
-			return refuse(ErrPermission, "package %s was submitted by party %s, not %s", pkg.ID, pkg.Submitter.Party, author.Party)
+			return &NotPartyError{ID: pkg.ID, err: refuse(ErrPermission, "package %s was submitted by party %s, not %s", pkg.ID, pkg.Submitter.Party, author.Party)}
 		}
 	case mvmv1.Role_ROLE_RESPONDER:
 		if author.Party != pkg.Responder {
-			return refuse(ErrPermission, "package %s is addressed to party %s, not %s", pkg.ID, pkg.Responder, author.Party)
+			return &NotPartyError{ID: pkg.ID, err: refuse(ErrPermission, "package %s is addressed to party %s, not %s", pkg.ID, pkg.Responder, author.Party)}
 		}
 	}
 	return nil
