@@ -163,6 +163,9 @@ type checker struct {
 	// Index records expected from the entries.
 	wantMsgIDs, wantPackages int
 	wantAgreements           []uint64
+	// states counts the package-state keys of packages (store.StateKey),
+	// which checkPackageIndex checks, not checkPackages.
+	states int
 	// reported keys of msgids and packages, so the reverse scan does not
 	// report them twice.
 	reported map[string]bool

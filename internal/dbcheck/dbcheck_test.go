@@ -275,6 +275,22 @@ func put(key, value []byte, path ...string) func(tx *bolt.Tx) error {
 // node is the hashes key of the tree node at (level, index).
 func node(level uint, index uint64) []byte { return store.HashKey(compact.NewNodeID(level, index)) }
 
+// nthPackageKey returns the n-th key of packages that is a package state
+// key (state) or an entry key (not state).
+func nthPackageKey(tx *bolt.Tx, n int, state bool) ([]byte, error) {
+	var keys [][]byte
+	_ = tx.Bucket([]byte(packages)).ForEach(func(k, _ []byte) error {
+		if store.IsStateKey(k) == state {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	if n >= len(keys) {
+		return nil, fmt.Errorf("packages has %d keys of the kind, no key %d", len(keys), n)
+	}
+	return keys[n], nil
+}
+
 const (
 	entries  = store.BucketEntries
 	hashes   = store.BucketHashes
@@ -285,7 +301,6 @@ const (
 	packages = store.BucketPackages
 	ags      = store.BucketAgreements
 	meta     = store.BucketMeta
-	pkgstate = store.BucketPkgState
 	pkglist  = store.BucketPkgList
 	pkgdue   = store.BucketPkgDue
 )
@@ -399,10 +414,20 @@ func TestDamage(t *testing.T) {
 			[]want{{msgids, "points to"}}, nil},
 		{"message id index key", renameNth(2, msgids),
 			[]want{{msgids, "missing (entry"}}, []string{msgids}},
-		{"package index", renameNth(0, packages),
-			[]want{{packages, "missing (entry"}, {packages, "belongs to package record"}}, nil},
+		{"package index", func(tx *bolt.Tx) error {
+			k, err := nthPackageKey(tx, 0, false)
+			if err != nil {
+				return err
+			}
+			b := tx.Bucket([]byte(packages))
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			k[0] ^= 0x01
+			return b.Put(k, nil)
+		}, []want{{packages, "missing (entry"}, {packages, "belongs to package record"}}, nil},
 		{"package index value", func(tx *bolt.Tx) error {
-			k, err := nthKey(tx, 1, packages)
+			k, err := nthPackageKey(tx, 1, false)
 			if err != nil {
 				return err
 			}
@@ -416,18 +441,36 @@ func TestDamage(t *testing.T) {
 			[]want{{meta, "entries; the log has 10"}}, nil},
 		{"meta agreement", put([]byte(store.MetaAgreement), u64(2), meta),
 			[]want{{meta, "points to 2; the agreement in force is entry 0"}}, nil},
-		{"package state", flipNth(0, pkgstate),
-			[]want{{pkgstate, "differs from the rebuilt"}}, nil},
-		{"package state missing", delNth(2, pkgstate),
-			[]want{{pkgstate, "missing (rebuilding the index writes it)"}}, nil},
+		{"package state", func(tx *bolt.Tx) error {
+			k, err := nthPackageKey(tx, 0, true)
+			if err != nil {
+				return err
+			}
+			return flip(k, packages)(tx)
+		}, []want{{packages, "differs from the rebuilt"}}, nil},
+		{"package state missing", func(tx *bolt.Tx) error {
+			k, err := nthPackageKey(tx, 2, true)
+			if err != nil {
+				return err
+			}
+			return del(k, packages)(tx)
+		}, []want{{packages, "missing (rebuilding the index writes it)"}}, nil},
+		{"package state extra", put(store.StateKey("zz-not-a-package"), []byte{1}, packages),
+			[]want{{packages, "not written by rebuilding"}}, nil},
 		{"listing key extra", put([]byte("af\x00\x00zz-not-a-package"), nil, pkglist),
 			[]want{{pkglist, "not written by rebuilding"}}, nil},
 		{"listing key of another status", renameNth(3, pkglist),
 			[]want{{pkglist, "missing"}, {pkglist, "not written by rebuilding"}}, nil},
 		{"breach key missing", delNth(0, pkgdue),
 			[]want{{pkgdue, "missing"}}, nil},
-		{"breach record", flipNth(1, pkgdue),
-			[]want{{pkgdue, "differs from the rebuilt"}}, nil},
+		{"breach record", func(tx *bolt.Tx) error {
+			// An open deadline's record (an empty value) made met.
+			k, err := nthKey(tx, 1, pkgdue)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket([]byte(pkgdue)).Put(k, ledger.DueSuffix(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+		}, []want{{pkgdue, "differs from the rebuilt"}}, nil},
 		{"package index format", put([]byte(store.MetaPkgIndex), []byte{9}, meta),
 			[]want{{meta, "package-state index format"}}, nil},
 		{"bucket", func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(packages)) },
@@ -645,5 +688,18 @@ func TestOlderPackageIndexFormat(t *testing.T) {
 	}
 	if !rep.Has(store.BucketMeta, "package-state index format") {
 		t.Errorf("index of a newer format not reported: %v", rep.Damage)
+	}
+}
+
+// TestExtraPackageState: a state key in packages that rebuilding would not
+// write is named alone; the entry keys beside it are not the index's.
+func TestExtraPackageState(t *testing.T) {
+	f := newFixture(t)
+	rep, err := dbcheck.File(f.copyDB(t, put(store.StateKey("zz-not-a-package"), []byte{1}, packages)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Damage) != 1 || !rep.Has(packages, "not written by rebuilding") || !strings.Contains(rep.Damage[0].Key, "zz-not-a-package") {
+		t.Errorf("want one damage naming the extra state, got %v", rep.Damage)
 	}
 }

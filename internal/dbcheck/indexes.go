@@ -87,13 +87,23 @@ func (c *checker) checkPackages() {
 	if c.pkgs == nil {
 		return
 	}
-	n := c.pkgs.Stats().KeyN
+	// The bucket holds the packages' states too (index format 4): those
+	// are the package-state index's, checked with it.
+	n := 0
+	_ = c.pkgs.ForEach(func(k, _ []byte) error {
+		if store.IsStateKey(k) {
+			c.states++
+		} else {
+			n++
+		}
+		return nil
+	})
 	c.rep.Packages = n
 	if n == c.wantPackages && !c.anyReported(store.BucketPackages) {
 		return
 	}
 	_ = c.pkgs.ForEach(func(k, v []byte) error {
-		if c.reported[string(k)] {
+		if c.reported[string(k)] || store.IsStateKey(k) {
 			return nil
 		}
 		if len(k) < 10 || k[len(k)-9] != 0 {

@@ -14,12 +14,16 @@ import (
 // over each package): every record present with its value, nothing else.
 // A file without the index (written before it), or with an index of an
 // older format, is not damaged: the server (re)builds the index when it
-// opens the file.
+// opens the file. The states are in packages (store.StateKey), beside the
+// entry keys checkPackages checks.
 func (c *checker) checkPackageIndex() {
 	if c.meta == nil || c.meta.Get([]byte(store.MetaPkgIndex)) == nil {
 		return
 	}
-	names := []string{store.BucketPkgState, store.BucketPkgList, store.BucketPkgDue}
+	names := make([]string, len(store.PackageIndexBuckets))
+	for i, b := range store.PackageIndexBuckets {
+		names[i] = string(b)
+	}
 	switch v := c.meta.Get([]byte(store.MetaPkgIndex)); {
 	case len(v) == 9 && v[0] > 0 && v[0] < ledger.PackageIndexVersion:
 		// Not damage: an index of an older format, which the next server
@@ -63,13 +67,17 @@ func (c *checker) checkPackageIndex() {
 		return nil
 	})
 	if err != nil {
-		c.damage(store.BucketPkgState, "", "cannot be rebuilt from the entries: %v", err)
+		c.damage(store.BucketPackages, "", "the package states cannot be rebuilt from the entries: %v", err)
 		return
 	}
 	// Every record rebuilding writes is there: the bucket holds others
 	// exactly when it holds more keys than the records found.
 	for b, name := range names {
-		if n := c.tx.Bucket([]byte(name)).Stats().KeyN; n != counts[b]-absent[b] {
+		n := c.states
+		if store.IndexBucket(b) != store.PkgState {
+			n = c.tx.Bucket([]byte(name)).Stats().KeyN
+		}
+		if n != counts[b]-absent[b] {
 			c.extraIndexKeys(name, b, n, counts[b])
 		}
 	}
@@ -87,6 +95,9 @@ func (c *checker) extraIndexKeys(name string, bucket, n, want int) {
 	})
 	found := 0
 	_ = c.tx.Bucket([]byte(name)).ForEach(func(k, _ []byte) error {
+		if store.IndexBucket(bucket) == store.PkgState && !store.IsStateKey(k) {
+			return nil // an entry key (checkPackages)
+		}
 		if !expected[string(k)] {
 			found++
 			c.damage(name, indexKey(k), "not written by rebuilding the index from the entries")

@@ -282,8 +282,8 @@ func (p *pending) stageLeaf(key string, r *request, adm *entry.Admitted) error {
 // commit's CPU: BenchmarkCommitIndex).
 func (p *pending) indexChanges() {
 	ids := slices.Sorted(maps.Keys(p.overlay))
-	buf := make([]byte, 0, 640*len(ids)) // a new package's records take ~560 bytes
-	ops := make([]store.IndexOp, 0, 5*len(ids))
+	buf := make([]byte, 0, 384*len(ids)) // a new package's records take ~300 bytes
+	ops := make([]store.IndexOp, 0, 3*len(ids))
 	for _, id := range ids {
 		ops = appendChanges(ops, &buf, p.before[id], p.overlay[id])
 	}

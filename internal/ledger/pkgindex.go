@@ -18,17 +18,23 @@ import (
 // that let a reader answer list and breach queries by reading only the
 // answer, already scoped to the caller.
 //
-//	pkgstate  id → workflow compact state (the target's summary text is read
-//	          from the submission entry, not copied here)
+//	packages  id ‖ 0 → workflow compact state (store.StateKey: beside the
+//	          package's entry keys, whose page every append to the package
+//	          writes anyway; the target's summary text is read from the
+//	          submission entry, not copied here)
 //	pkglist   scope ‖ 0 ‖ status ‖ 0 ‖ id → nothing
-//	pkgdue    scope ‖ 0 ‖ party ‖ 0 ‖ due ‖ id ‖ 0 ‖ deadline → BreachRecord
+//	pkgdue    scope ‖ 0 ‖ party ‖ 0 ‖ due ‖ id ‖ 0 ‖ deadline → met time, if met
 //
 // A package's scope is the pair of its parties, submitter ‖ 0 ‖ responder
 // (PairScope): one listing key per package and one breach key per
 // breachable deadline, each in one range, so a new package writes three
-// records (state, listing, its acknowledgement deadline) in three key
-// ranges. (Format 2 scoped by each party: five records in five ranges,
-// ~40% of an append's commit; docs/PERFORMANCE.md.) A party reads the
+// records (state, listing, its acknowledgement deadline), and only the
+// listing and breach keys are key ranges of their own: the state goes
+// where the package's entry key goes. (Format 2 scoped by each party: five
+// records in five ranges, ~40% of an append's commit; format 3 kept the
+// states in a bucket of their own, three ranges; docs/PERFORMANCE.md.)
+// A breach key holds everything of its record but the time the deadline
+// was met, which is its value (empty while it is open). A party reads the
 // scopes of the pairs it is in, with every party of the log's agreements
 // (each package's parties are parties of the agreement it was submitted
 // under); a mediator reads every pair's. A listing of every status merges
@@ -49,7 +55,8 @@ import (
 
 // PackageIndexVersion is the format of the records below. 2: the compact
 // state knows whether the package is sealed. 3: scopes are pairs of
-// parties. A store of an older format rebuilds its index at start-up
+// parties. 4: states kept in packages beside the entry keys, breach values
+// only the met time. A store of an older format rebuilds its index at start-up
 // (ensurePackageIndex; logged), as `--rebuild-indexes` would.
 const PackageIndexVersion = 3
 
@@ -84,50 +91,46 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }
 
-// BreachRecord is a pkgdue value: one breachable deadline of a package.
+// BreachRecord is one breachable deadline of a package: a pkgdue key and
+// its value.
 type BreachRecord struct {
 	PackageID string
 	Deadline  workflow.Deadline
 }
 
-// appendBreach appends the pkgdue value of deadline d of package id.
-func appendBreach(b []byte, id string, d workflow.Deadline) []byte {
-	b = binary.AppendUvarint(b, uint64(len(id)))
-	b = append(b, id...)
-	for _, s := range []string{d.Name, d.Party} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	b = appendTime(b, d.Due)
-	if !d.Met.IsZero() {
-		b = appendTime(b, d.Met)
-	}
-	return b
+// readTime reads what appendTime wrote (12 bytes).
+func readTime(b []byte) time.Time {
+	return time.Unix(int64(binary.BigEndian.Uint64(b)^1<<63), int64(binary.BigEndian.Uint32(b[8:]))).UTC()
 }
 
-// DecodeBreach decodes a pkgdue value.
-func DecodeBreach(b []byte) (BreachRecord, error) {
+// DecodeBreach decodes a pkgdue key and its value.
+func DecodeBreach(k, v []byte) (BreachRecord, error) {
 	var r BreachRecord
-	var strs [3]string
-	for i := range strs {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return r, errors.New("malformed breach record")
+	// scope (submitter ‖ 0 ‖ responder) ‖ 0 ‖ party ‖ 0: none holds a 0.
+	var party []byte
+	for range 3 {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return r, errors.New("malformed breach key: no scope and party")
 		}
-		strs[i], b = string(b[k:k+int(n)]), b[k+int(n):]
+		party, k = k[:i], k[i+1:]
 	}
-	readTime := func() time.Time {
-		t := time.Unix(int64(binary.BigEndian.Uint64(b)^1<<63), int64(binary.BigEndian.Uint32(b[8:]))).UTC()
-		b = b[12:]
-		return t
+	if len(k) < 12 {
+		return r, errors.New("malformed breach key: no due time")
 	}
-	if len(b) != 12 && len(b) != 24 {
-		return r, errors.New("malformed breach record times")
+	due := readTime(k)
+	id, name, ok := bytes.Cut(k[12:], []byte{0})
+	if !ok || len(id) == 0 {
+		return r, errors.New("malformed breach key: no package and deadline")
 	}
-	r.PackageID = strs[0]
-	r.Deadline = workflow.Deadline{Name: strs[1], Party: strs[2], Due: readTime()}
-	if len(b) == 12 {
-		r.Deadline.Met = readTime()
+	r.PackageID = string(id)
+	r.Deadline = workflow.Deadline{Name: string(name), Party: string(party), Due: due}
+	switch len(v) {
+	case 0:
+	case 12:
+		r.Deadline.Met = readTime(v)
+	default:
+		return r, errors.New("malformed breach record: not a time")
 	}
 	return r, nil
 }
@@ -155,15 +158,15 @@ func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state
 	}
 	size += scope + len(p.Status) + len(p.ID) + 2
 	for _, d := range p.Deadlines {
-		// key: scope, party, due, id, name; value: id, name, party with their lengths, two times
-		size += scope + 2*(len(d.Party)+len(d.Name)+len(p.ID)) + 3 + 12 + 3*binary.MaxVarintLen64 + 24
+		// key: scope, party, due, id, name; value: the met time
+		size += scope + len(d.Party) + len(d.Name) + len(p.ID) + 3 + 12 + 12
 	}
 	b := slices.Grow(*buf, size)
 	defer func() { *buf = b }()
 	cut := func(from int) []byte { return b[from:len(b):len(b)] }
 	if state {
 		from := len(b)
-		b = append(b, p.ID...)
+		b = append(append(b, p.ID...), 0) // store.StateKey
 		k := cut(from)
 		b = p.AppendCompact(b)
 		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: cut(from + len(k))})
@@ -181,7 +184,9 @@ func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state
 		b = appendTime(b, d.Due)
 		b = append(append(append(b, p.ID...), 0), d.Name...)
 		k := cut(from)
-		b = appendBreach(b, p.ID, d)
+		if !d.Met.IsZero() {
+			b = appendTime(b, d.Met)
+		}
 		recs = append(recs, store.IndexOp{Bucket: store.PkgDue, Key: k, Value: cut(from + len(k))})
 	}
 	return recs

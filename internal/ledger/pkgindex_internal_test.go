@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -54,11 +55,15 @@ func TestIndexChanges(t *testing.T) {
 				}
 			}
 			for _, op := range ops {
+				if op.Bucket == store.PkgState && string(op.Key) != "p1\x00" {
+					t.Errorf("state key %q, want the package's store.StateKey", op.Key)
+				}
 				if op.Bucket != store.PkgDue || op.Delete {
 					continue
 				}
-				r, err := DecodeBreach(op.Value)
-				if err != nil || r.PackageID != "p1" || !r.Deadline.Due.Equal(due) || !r.Deadline.Met.Equal(tc.new.Deadlines[0].Met) {
+				r, err := DecodeBreach(op.Key, op.Value)
+				if err != nil || r.PackageID != "p1" || r.Deadline.Party != "af" || r.Deadline.Name != workflow.DeadlineAcknowledge ||
+					!r.Deadline.Due.Equal(due) || !r.Deadline.Met.Equal(tc.new.Deadlines[0].Met) {
 					t.Errorf("breach record %+v, %v", r, err)
 				}
 				if !strings.Contains(string(op.Key), "p1\x00acknowledge") {
@@ -135,6 +140,38 @@ func TestBatchRecordsDoNotShare(t *testing.T) {
 	for i, s := range snapshot(ops) {
 		if s != before[i] {
 			t.Errorf("record %d changed by growing another: %s, want %s", i, s, before[i])
+		}
+	}
+}
+
+// TestDecodeBreachMalformed: a damaged breach key or value is an error,
+// never a record made of its pieces.
+func TestDecodeBreachMalformed(t *testing.T) {
+	due := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	p := &workflow.Package{ID: "p1", Submitter: identity.Identity{Party: "pk"}, Responder: "af", Status: workflow.StatusSubmitted,
+		Deadlines: []workflow.Deadline{{Name: workflow.DeadlineAcknowledge, Party: "af", Due: due}}}
+	var key []byte
+	for _, r := range packageRecords(p, true) {
+		if r.Bucket == store.PkgDue {
+			key = r.Key
+		}
+	}
+	if _, err := DecodeBreach(key, nil); err != nil {
+		t.Fatalf("the record as written: %v", err)
+	}
+	scope := len("pk\x00af\x00af\x00")
+	for _, tc := range []struct {
+		name string
+		k, v []byte
+	}{
+		{"no party", []byte("pk\x00af"), nil},
+		{"short due time", key[:scope+5], nil},
+		{"no deadline name", key[:scope+12+2], nil},
+		{"no package", append(bytes.Clone(key[:scope+12]), "\x00acknowledge"...), nil},
+		{"value not a time", key, []byte{1, 2, 3}},
+	} {
+		if r, err := DecodeBreach(tc.k, tc.v); err == nil {
+			t.Errorf("%s: decoded %+v", tc.name, r)
 		}
 	}
 }

@@ -19,14 +19,22 @@ import (
 )
 
 // dumpPackageIndex returns every key and value of the package-state index
-// and its format marker.
+// (the state keys of packages, pkglist, pkgdue, and an older format's
+// pkgstate bucket if the file has one) and its format marker.
 func dumpPackageIndex(t *testing.T, st *store.Store) string {
 	t.Helper()
 	var b bytes.Buffer
 	err := st.DB().View(func(tx *bolt.Tx) error {
 		fmt.Fprintf(&b, "format %x\n", tx.Bucket([]byte(store.BucketMeta)).Get([]byte(store.MetaPkgIndex)))
-		for _, name := range []string{store.BucketPkgState, store.BucketPkgList, store.BucketPkgDue} {
-			if err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+		for _, name := range []string{store.BucketPackages, store.BucketPkgState, store.BucketPkgList, store.BucketPkgDue} {
+			bk := tx.Bucket([]byte(name))
+			if bk == nil {
+				continue
+			}
+			if err := bk.ForEach(func(k, v []byte) error {
+				if name == store.BucketPackages && !store.IsStateKey(k) {
+					return nil // an entry key, not the index's
+				}
 				fmt.Fprintf(&b, "%s %q %x\n", name, k, v)
 				return nil
 			}); err != nil {
@@ -113,8 +121,11 @@ func TestPackageIndexRebuiltEqualsWritten(t *testing.T) {
 	f := newFixture(t, store.Options{})
 	ids := workload(t, f)
 	written := dumpPackageIndex(t, f.st)
-	if n := bytes.Count([]byte(written), []byte("\npkgstate ")); n != len(ids) {
-		t.Fatalf("%d pkgstate records for %d packages, want a state each:\n%s", n, len(ids), written)
+	if n := bytes.Count([]byte(written), []byte("\npackages ")); n != len(ids) {
+		t.Fatalf("%d state records in packages for %d packages, want a state each:\n%s", n, len(ids), written)
+	}
+	if bytes.Contains([]byte(written), []byte("\npkgstate ")) {
+		t.Fatalf("a state in the bucket of index format 3:\n%s", written)
 	}
 	if !bytes.Contains([]byte(written), []byte("pkgdue ")) {
 		t.Fatalf("no breachable deadline indexed:\n%s", written)
@@ -133,8 +144,13 @@ func TestPackageIndexRebuiltEqualsWritten(t *testing.T) {
 	}
 	// A file without the index, as an older server left it.
 	err = st.DB().Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{store.BucketPkgState, store.BucketPkgList, store.BucketPkgDue} {
+		for _, name := range []string{store.BucketPkgList, store.BucketPkgDue} {
 			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		for _, id := range ids {
+			if err := tx.Bucket([]byte(store.BucketPackages)).Delete(store.StateKey(id)); err != nil {
 				return err
 			}
 		}
@@ -172,8 +188,9 @@ func TestPackageIndexRebuiltEqualsWritten(t *testing.T) {
 	if built := dumpPackageIndex(t, f.st); built != written {
 		t.Errorf("index rebuilt at open of a lagging file differs from the written one:\nbuilt\n%s\nwritten\n%s", built, written)
 	}
-	// A file whose index is of an older format (2: a listing key per
-	// party) gets it rebuilt at open, in this format: its records go.
+	// A file whose index is of an older format (3: the states in a
+	// pkgstate bucket of their own, a breach record in its value) gets it
+	// rebuilt at open, in this format: its records and bucket go.
 	f.close()
 	st, err = store.Open(f.db, store.Options{})
 	if err != nil {
@@ -184,6 +201,24 @@ func TestPackageIndexRebuiltEqualsWritten(t *testing.T) {
 		v := bytes.Clone(meta.Get([]byte(store.MetaPkgIndex)))
 		v[0] = ledger.PackageIndexVersion - 1
 		if err := meta.Put([]byte(store.MetaPkgIndex), v); err != nil {
+			return err
+		}
+		old, err := tx.CreateBucket([]byte(store.BucketPkgState))
+		if err != nil {
+			return err
+		}
+		pkgs := tx.Bucket([]byte(store.BucketPackages))
+		for _, id := range ids {
+			if err := old.Put([]byte(id), bytes.Clone(pkgs.Get(store.StateKey(id)))); err != nil {
+				return err
+			}
+			if err := pkgs.Delete(store.StateKey(id)); err != nil {
+				return err
+			}
+		}
+		due := tx.Bucket([]byte(store.BucketPkgDue))
+		k, _ := due.Cursor().First()
+		if err := due.Put(bytes.Clone(k), []byte("\x02p1\x0backnowledge")); err != nil {
 			return err
 		}
 		return tx.Bucket([]byte(store.BucketPkgList)).Put([]byte("af\x00submitted\x00"+ids[0]), nil)

@@ -349,7 +349,7 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 		var last []byte
 		var ierr error
 		scopes := scopesOf(caller, h)
-		v.Scan(store.PkgDue, duePrefixes(scopes, req.Party), after, func(suffix, _, val []byte) bool {
+		v.Scan(store.PkgDue, duePrefixes(scopes, req.Party), after, func(suffix, key, val []byte) bool {
 			// Suffixes sort by due time: the first one due at or after
 			// asOf ends the breaches.
 			if bytes.Compare(suffix, cutoff) >= 0 {
@@ -360,7 +360,7 @@ func (s *Service) GetBreaches(ctx context.Context, req *mvmv1.GetBreachesRequest
 				return false
 			}
 			var r ledger.BreachRecord
-			if r, ierr = ledger.DecodeBreach(val); ierr != nil {
+			if r, ierr = ledger.DecodeBreach(key, val); ierr != nil {
 				return false
 			}
 			if b, ok := workflow.BreachOf(r.PackageID, r.Deadline, asOf); ok {

@@ -23,7 +23,7 @@ const (
 	BucketPackages     = "packages"
 	BucketAgreements   = "agreements"
 	BucketMeta         = "meta"
-	BucketPkgState     = "pkgstate"
+	BucketPkgState     = "pkgstate" // package states up to index format 3 (now in packages)
 	BucketPkgList      = "pkglist"
 	BucketPkgDue       = "pkgdue"
 

@@ -111,7 +111,7 @@ func open(path string, o Options, created bool) (s *Store, err error) {
 	}
 	if !o.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bEntries, bHashes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements, bPkgState, bPkgList, bPkgDue} {
+			for _, b := range [][]byte{bEntries, bHashes, bCheckpoints, bCosignatures, bCerts, bMsgIDs, bPackages, bMeta, bAgreements, bPkgList, bPkgDue} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}

@@ -15,16 +15,24 @@ import (
 // (RebuildPackageIndex) and checked by verify-db. The store only keeps the
 // records; their meaning is the ledger's (internal/ledger/pkgindex.go).
 //
-//	pkgstate  package id → the package's indexed state
+//	packages  package id ‖ 0 → the package's indexed state, just before
+//	          the package's entry keys (id ‖ 0 ‖ index) in the same bucket
 //	pkglist   listing keys (scope, status, package id) → nothing
-//	pkgdue    breach keys (scope, party, due time, package id, deadline) → record
+//	pkgdue    breach keys (scope, party, due time, package id, deadline) →
+//	          the time the deadline was met, if it was (the rest is the key)
+//
+// A state is kept beside its package's entry keys because every append
+// writes one of those: the commit's page write for the entry key carries
+// the state too, where a bucket of states of its own (index format 3 and
+// before, "pkgstate") was one more key range, with its own leaf and branch
+// pages, written by every commit (docs/PERFORMANCE.md).
 //
 // meta "pkgindex" holds the index's format version and the log size it is
 // current at (every commit that keeps the index moves it). A file written
 // before the index has none, one extended since by a server that does not
 // keep it has an older size: the ledger (re)builds the index at open.
 var (
-	bPkgState = []byte("pkgstate")
+	bPkgState = []byte("pkgstate") // format 3 and before; a rebuild drops it
 	bPkgList  = []byte("pkglist")
 	bPkgDue   = []byte("pkgdue")
 
@@ -41,13 +49,22 @@ const (
 	PkgDue
 )
 
-// Buckets of the package-state index, by IndexBucket, for checkers.
-var PackageIndexBuckets = [][]byte{bPkgState, bPkgList, bPkgDue}
+// PackageIndexBuckets are the buckets holding each IndexBucket's records,
+// by IndexBucket, for checkers: the states are in packages.
+var PackageIndexBuckets = [][]byte{bPackages, bPkgList, bPkgDue}
+
+// StateKey is the packages key of a package's indexed state: its id ‖ 0,
+// which sorts just before the package's entry keys (PackageKey).
+func StateKey(id string) []byte { return append([]byte(id), 0) }
+
+// IsStateKey says whether a packages key is a state key (StateKey) rather
+// than an entry key (PackageKey). Package ids hold no 0 byte.
+func IsStateKey(k []byte) bool { return len(k) > 1 && bytes.IndexByte(k, 0) == len(k)-1 }
 
 // IndexOp is one change to the package-state index.
 type IndexOp struct {
 	Bucket IndexBucket
-	Key    []byte
+	Key    []byte // for PkgState a StateKey
 	Value  []byte // nil is stored as empty
 	Delete bool
 }
@@ -84,7 +101,7 @@ func (v View) Size() uint64 { return getU64(v.tx.Bucket(bMeta).Get(kSize)) }
 // PackageState returns the indexed state of a package, nil if none.
 func (v View) PackageState(id string) []byte {
 	v.read()
-	return v.tx.Bucket(bPkgState).Get([]byte(id))
+	return v.tx.Bucket(bPackages).Get(StateKey(id))
 }
 
 // Scan calls fn, in the order of the key suffixes, for the keys of an
@@ -99,6 +116,9 @@ func (v View) Scan(b IndexBucket, prefixes [][]byte, after []byte, fn func(suffi
 		c      *bolt.Cursor
 		prefix []byte
 		k, val []byte
+	}
+	if b == PkgState {
+		return // states are read by id (PackageState), not scanned
 	}
 	bucket := v.tx.Bucket(PackageIndexBuckets[b])
 	heads := make([]*head, 0, len(prefixes))
@@ -207,9 +227,9 @@ func (s *Store) IndexReads() int64 { return s.indexReads.Load() }
 func (s *Store) PackageStates(ids []string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bPkgState)
+		b := tx.Bucket(bPackages)
 		for _, id := range ids {
-			if v := b.Get([]byte(id)); v != nil {
+			if v := b.Get(StateKey(id)); v != nil {
 				out[id] = bytes.Clone(v)
 			}
 		}
@@ -231,20 +251,26 @@ func (s *Store) HasPackageIndex(version byte) (bool, error) {
 	return ok, err
 }
 
-// RebuildPackageIndex drops the package-state index and writes, in one
-// transaction, what build emits; build reads the log through the same
+// RebuildPackageIndex drops the package-state index (the state keys of
+// packages, pkglist, pkgdue and an older format's pkgstate) and writes, in
+// one transaction, what build emits; build reads the log through the same
 // transaction. The file is marked as having the index (format version).
 func (s *Store) RebuildPackageIndex(version byte, build func(v View, emit func(IndexOp) error) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range PackageIndexBuckets {
+		for _, b := range [][]byte{bPkgState, bPkgList, bPkgDue} {
 			if tx.Bucket(b) != nil {
 				if err := tx.DeleteBucket(b); err != nil {
 					return err
 				}
 			}
+		}
+		for _, b := range [][]byte{bPkgList, bPkgDue} {
 			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
+		}
+		if err := deleteStates(tx.Bucket(bPackages)); err != nil {
+			return err
 		}
 		bs := openIndexBuckets(tx)
 		if err := build(View{tx: tx}, bs.apply); err != nil {
@@ -270,9 +296,31 @@ func openIndexBuckets(tx *bolt.Tx) indexBuckets {
 	return bs
 }
 
+// deleteStates deletes the state keys of packages (collected first: a
+// bbolt cursor moved on after a delete may skip a key).
+func deleteStates(pkgs *bolt.Bucket) error {
+	var states [][]byte
+	c := pkgs.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if IsStateKey(k) {
+			states = append(states, bytes.Clone(k))
+		}
+	}
+	for _, k := range states {
+		if err := pkgs.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (bs *indexBuckets) apply(op IndexOp) error {
 	if op.Bucket < 0 || int(op.Bucket) >= len(bs) {
 		return fmt.Errorf("package index: no bucket %d", op.Bucket)
+	}
+	if op.Bucket == PkgState && !IsStateKey(op.Key) {
+		// packages holds the entry keys too: a state must not touch one.
+		return fmt.Errorf("package index: %q is not a package state key", op.Key)
 	}
 	b := bs[op.Bucket]
 	if op.Delete {

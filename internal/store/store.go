@@ -8,9 +8,10 @@
 //	cosignatures  size ‖ cosigner name → signed-note signature line
 //	certs         SHA-256 → DER certificate
 //	msgids        author URI ‖ 0 ‖ message id → index
-//	packages      package id ‖ 0 ‖ index → nothing
+//	packages      package id ‖ 0 ‖ index → nothing; package id ‖ 0 → the
+//	              package's indexed state (the package-state index)
 //	agreements    index of every agreement entry → nothing
-//	pkgstate, pkglist, pkgdue  the package-state index (pkgindex.go)
+//	pkglist, pkgdue  the rest of the package-state index (pkgindex.go)
 //	meta          "size", "agreement" (index of the agreement in force),
 //	              "pkgindex" (the package-state index's format and the size
 //	              it is current at, once built)
@@ -269,7 +270,10 @@ type IndexRecords struct {
 // RebuildIndexes recomputes every index from the entries in one
 // transaction: it drops msgids, packages and agreements, then calls decode
 // on each leaf (with a lookup of stored certificates) and writes what it
-// returns. The entries, nodes and checkpoints are not touched.
+// returns. The entries, nodes and checkpoints are not touched. Dropping
+// packages drops the package states kept there, so the file is marked as
+// having no package-state index (RebuildPackageIndex, or the next open,
+// builds it).
 func (s *Store) RebuildIndexes(decode func(index uint64, leaf []byte, cert func(sha []byte) []byte) (IndexRecords, error)) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bMsgIDs, bPackages, bAgreements} {
@@ -310,6 +314,9 @@ func (s *Store) RebuildIndexes(decode func(index uint64, leaf []byte, cert func(
 		}
 		if last == nil {
 			return fmt.Errorf("rebuild indexes: %w: no agreement entry", ErrNotFound)
+		}
+		if err := tx.Bucket(bMeta).Delete(kPkgIndex); err != nil {
+			return err
 		}
 		return tx.Bucket(bMeta).Put(kAgreement, u64(*last))
 	})
