@@ -672,6 +672,14 @@ func TestOlderPackageIndexFormat(t *testing.T) {
 			if err := meta.Put([]byte(store.MetaPkgIndex), v); err != nil {
 				return err
 			}
+			// Format 3 kept the states in a bucket of their own.
+			old, err := tx.CreateBucketIfNotExists([]byte(store.BucketPkgState))
+			if err != nil {
+				return err
+			}
+			if err := old.Put([]byte("p1"), []byte("a format 3 state")); err != nil {
+				return err
+			}
 			return tx.Bucket([]byte(store.BucketPkgList)).Put([]byte("af\x00submitted\x00p1"), nil)
 		}
 	}
