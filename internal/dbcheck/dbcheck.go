@@ -38,9 +38,11 @@
 //   - msgids, packages, agreements and meta (size, agreement in force):
 //     exactly what rebuilding them from the entries would write
 //     (ledger.IndexRecords), nothing missing, nothing extra;
-//   - pkgstate, pkglist, pkgdue (the package-state index, if the file has
-//     one): exactly what rebuilding it writes (ledger.PackageIndexRecords,
-//     which replays each package with the reducer), nothing extra.
+//   - the package-state index, if the file has one of this format (the
+//     state keys of packages, store.StateKey; pkglist, pkgdue): exactly
+//     what rebuilding it writes (ledger.PackageIndexRecords, which replays
+//     each package with the reducer), nothing extra. An older format is
+//     not checked: the next server to open the file rebuilds it.
 //
 // It needs no key but those the log itself holds: it does not check the
 // parties' CRLs (`client audit` does, with the CRL files), nor that the

@@ -231,7 +231,7 @@ func appendChanges(ops []store.IndexOp, buf *[]byte, old, next *workflow.Package
 	return ops
 }
 
-// DecodeState decodes a package's pkgstate value.
+// DecodeState decodes a package's indexed state (its value in packages).
 func DecodeState(v []byte) (*workflow.Package, error) {
 	p, err := workflow.DecodeCompact(v)
 	if err != nil {
