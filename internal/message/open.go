@@ -13,14 +13,19 @@ import (
 // Keyring is what a party holds to open sealed bodies: its decryption
 // keys by key id, the current one and any rotated ones still needed for
 // older packages.
+//
+// It remembers the channel keys it opened (seal.ChannelCache, bounded), so
+// a reader of many packages from one sender decapsulates once per channel.
+// Safe for concurrent use.
 type Keyring struct {
-	Party string
-	keys  map[string]*seal.PrivateKey
+	Party    string
+	keys     map[string]*seal.PrivateKey
+	channels *seal.ChannelCache
 }
 
 // NewKeyring returns a keyring of party holding keys.
 func NewKeyring(party string, keys ...*seal.PrivateKey) *Keyring {
-	k := &Keyring{Party: party, keys: map[string]*seal.PrivateKey{}}
+	k := &Keyring{Party: party, keys: map[string]*seal.PrivateKey{}, channels: seal.NewChannelCache(0)}
 	for _, key := range keys {
 		k.keys[key.Public().ID()] = key
 	}
@@ -41,7 +46,7 @@ func (k *Keyring) PackageKey(logOrigin string, tp *mvmv1.TargetPackage) (seal.Pa
 		if !ok {
 			return seal.PackageKey{}, fmt.Errorf("%w: package %s was sealed to party %s's key %s; give the decryption key with that Key-Id", ErrNoKey, id, k.Party, w.KeyId)
 		}
-		key, err := seal.Unwrap(priv, w.Wrapped, seal.WrapContext{LogOrigin: logOrigin, PackageID: id, Party: k.Party})
+		key, err := k.channels.Unwrap(priv, w.Wrapped, seal.WrapContext{LogOrigin: logOrigin, PackageID: id, Party: k.Party})
 		if err != nil {
 			return key, fault("package %s: the package key wrapped for party %s (key %s) does not open: %v", id, k.Party, w.KeyId, err)
 		}
