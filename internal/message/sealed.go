@@ -213,7 +213,7 @@ func bodyContext(logOrigin, typ string, header proto.Message) seal.BodyContext {
 // splitBody splits a serialized payload into its header bytes (every field
 // but sealed_body, in order) and its sealed body.
 func splitBody(payload []byte) (header, body []byte, err error) {
-	header = make([]byte, 0, len(payload))
+	header = payload[:0:0]
 	seen := false
 	for b := payload; len(b) > 0; {
 		num, typ, n := protowire.ConsumeField(b)
@@ -230,7 +230,14 @@ func splitBody(payload []byte) (header, body []byte, err error) {
 				return nil, nil, fmt.Errorf("payload: %w", protowire.ParseError(vn))
 			}
 			body, seen = v, true
+		} else if !seen && len(header) == len(payload)-len(b) {
+			// Every field so far, in place: a subslice of payload (the
+			// body is usually the last field).
+			header = payload[: len(header)+n : len(header)+n]
 		} else {
+			if cap(header)-len(header) < n {
+				header = append(make([]byte, 0, len(payload)), header...)
+			}
 			header = append(header, b[:n]...)
 		}
 		b = b[n:]

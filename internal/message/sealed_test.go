@@ -336,6 +336,7 @@ func TestOpenFaults(t *testing.T) {
 		{"valid signature, invalid plaintext", key, sealRaw(ackHeader, invalidAck, key, ackCtx), "is invalid"},
 		{"header and body disagree", key, sealRaw(message.Redact(otherAck), validAck(), key,
 			seal.BodyContext{LogOrigin: origin, PackageID: "pkg-2", PayloadType: typeAck, MessageID: "msg-1"}), "contradicts its cleartext header"},
+		{"sensitive field also in the header", key, sealRaw(validAck(), validAck(), key, ackCtx), "contradicts its cleartext header"},
 		{"body not a payload", key, func() []byte {
 			aad := mustMarshal(t, ackHeader)
 			body, _ := seal.SealBody(key, ackCtx, aad, []byte{0xff, 0xff})
