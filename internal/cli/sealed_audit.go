@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/x509"
 	"encoding/pem"
@@ -100,7 +99,9 @@ func (b *bodyAuditor) visit(index uint64, o *entry.Opened) error {
 		b.start()
 	}
 	j := bodyJob{index: index, typ: o.Type, id: o.MessageID(), pkg: message.PackageID(o.Payload),
-		payload: bytes.Clone(o.Envelope.GetPayload()), header: o.Payload}
+		// Not copied: the envelope was decoded into slices of its own
+		// (protobuf does not alias its input), which nothing changes.
+		payload: o.Envelope.GetPayload(), header: o.Payload}
 	if tp, ok := o.Payload.(*mvmv1.TargetPackage); ok {
 		j.target = tp
 	}
