@@ -1,11 +1,14 @@
 package message_test
 
 import (
+	"strings"
+
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/seal"
 )
 
 // BenchmarkOpen opens one sealed entry as audit --key does for every
@@ -51,5 +54,22 @@ func BenchmarkOpen(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSealMessage seals an acknowledgement with a 132-character note
+// under a package key, as a responder's client does for each message.
+func BenchmarkSealMessage(b *testing.B) {
+	key, err := seal.NewPackageKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ack := validAck()
+	ack.Note = strings.Repeat("bench text ", 12)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := message.SealMessage(ack, origin, key); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
