@@ -9,7 +9,7 @@
 #     responder's acknowledgement, two requests and the report, on packages
 #     submitted before the clock starts, --packages N);
 #   - new target packages: --mix package=1 (sealed: wrapped for the four
-#     parties on the client).
+#     parties on the client, through its channel keys).
 # Each line gives appends/s, p50/p99, the CPU per append of the client
 # (bench's own getrusage over the timed part) and of the server (/proc,
 # over the whole run, per entry logged: the pool's packages are counted

@@ -7,8 +7,10 @@
 // package's responder then acknowledges it, asks for information and
 // reports, each message appended once the one before was accepted, as
 // the workflow requires. Under a sealing agreement ([Sealing]) each
-// package is sealed to every party (one encapsulation each, on this
-// client) and each message under its package's key, as the clients do.
+// package is sealed to every party (its key wrapped through this
+// process's channel keys: an encapsulation per party only when a channel
+// is made or renewed) and each message under its package's key, as the
+// clients do.
 // Every append is timed without retries. A worker appends over an append
 // stream of its own per identity (AppendStream: one request and one
 // response per envelope, as a submitter with many envelopes would send

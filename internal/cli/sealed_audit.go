@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/x509"
 	"encoding/pem"
@@ -19,6 +18,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // bodyAuditor opens, during an audit, every sealed body its keyring may
@@ -45,6 +45,7 @@ type bodyJob struct {
 	typ, id string // payload type, message id
 	pkg     string
 	payload []byte               // the signed payload bytes
+	header  proto.Message        // the payload as the audit decoded it (read only)
 	target  *mvmv1.TargetPackage // its cleartext header, for a target package
 }
 
@@ -98,7 +99,9 @@ func (b *bodyAuditor) visit(index uint64, o *entry.Opened) error {
 		b.start()
 	}
 	j := bodyJob{index: index, typ: o.Type, id: o.MessageID(), pkg: message.PackageID(o.Payload),
-		payload: bytes.Clone(o.Envelope.GetPayload())}
+		// Not copied: the envelope was decoded into slices of its own
+		// (protobuf does not alias its input), which nothing changes.
+		payload: o.Envelope.GetPayload(), header: o.Payload}
 	if tp, ok := o.Payload.(*mvmv1.TargetPackage); ok {
 		j.target = tp
 	}
@@ -139,7 +142,7 @@ func (b *bodyAuditor) work(jobs <-chan bodyJob) {
 		if !ok {
 			continue
 		}
-		if _, err := message.Open(b.origin, key, j.typ, j.payload); err != nil {
+		if _, err := message.OpenDecoded(b.origin, key, j.header, j.payload); err != nil {
 			b.fault(j, err)
 			continue
 		}

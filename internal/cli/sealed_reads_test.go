@@ -184,6 +184,49 @@ func mustRead(t *testing.T, path string) []byte {
 // name that entry as its author's fault for that party, list and watch
 // show its header only and say why, and the other recipients read it.
 func TestWrongWrap(t *testing.T) {
+	wrongWrapCase(t, func(t *testing.T, pub *seal.PublicKey, key seal.PackageKey, c seal.WrapContext) []byte {
+		to := pub
+		if c.Party == "tr" {
+			stranger, err := seal.GenerateKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			to = stranger.Public() // the wrong key, under tr's key id
+		}
+		w, err := seal.Wrap(to, key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	})
+}
+
+// TestWrongInnerWrap: a submitter whose wrap for tr carries tr's genuine
+// channel wrap but an inner wrap made under another channel key (as a
+// party copying another sender's channel wrap would have to) is caught as
+// in TestWrongWrap; the other parties' channel wraps open.
+func TestWrongInnerWrap(t *testing.T) {
+	channels := seal.NewChannels()
+	wrongWrapCase(t, func(t *testing.T, pub *seal.PublicKey, key seal.PackageKey, c seal.WrapContext) []byte {
+		w, err := channels.Wrap(pub, key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Party == "tr" {
+			other, err := seal.NewChannels().Wrap(pub, key, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 1 + 16 + seal.WrappedKeySize // version, channel id, channel wrap
+			w = append(w[:n:n], other[n:]...)
+		}
+		return w
+	})
+}
+
+// wrongWrapCase logs a package whose keys are wrapped by wrap (wrong for
+// party tr only) and checks what tr and af read and audit.
+func wrongWrapCase(t *testing.T, wrap func(t *testing.T, pub *seal.PublicKey, key seal.PackageKey, c seal.WrapContext) []byte) {
 	e := testenv.NewPKI(t, devpki.Options{SealedBodies: true})
 	gen := genesisProto(t, e.Certs)
 	origin := gen.LogOrigin
@@ -194,24 +237,13 @@ func TestWrongWrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger, err := seal.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	header := message.Redact(tp).(*mvmv1.TargetPackage)
 	for _, p := range gen.Parties {
 		pub, err := seal.ParsePublicKey(p.EncryptionKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		to := pub
-		if p.Id == "tr" {
-			to = stranger.Public() // the wrong key, under tr's key id
-		}
-		w, err := seal.Wrap(to, key, seal.WrapContext{LogOrigin: origin, PackageID: id, Party: p.Id})
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := wrap(t, pub, key, seal.WrapContext{LogOrigin: origin, PackageID: id, Party: p.Id})
 		header.PackageKeys = append(header.PackageKeys, &mvmv1.WrappedKey{Party: p.Id, KeyId: pub.ID(), Wrapped: w})
 	}
 	aad, _ := proto.Marshal(header)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -13,14 +14,19 @@ import (
 // Keyring is what a party holds to open sealed bodies: its decryption
 // keys by key id, the current one and any rotated ones still needed for
 // older packages.
+//
+// It remembers the channel keys it opened (seal.ChannelCache, bounded), so
+// a reader of many packages from one sender decapsulates once per channel.
+// Safe for concurrent use.
 type Keyring struct {
-	Party string
-	keys  map[string]*seal.PrivateKey
+	Party    string
+	keys     map[string]*seal.PrivateKey
+	channels *seal.ChannelCache
 }
 
 // NewKeyring returns a keyring of party holding keys.
 func NewKeyring(party string, keys ...*seal.PrivateKey) *Keyring {
-	k := &Keyring{Party: party, keys: map[string]*seal.PrivateKey{}}
+	k := &Keyring{Party: party, keys: map[string]*seal.PrivateKey{}, channels: seal.NewChannelCache(0)}
 	for _, key := range keys {
 		k.keys[key.Public().ID()] = key
 	}
@@ -41,7 +47,7 @@ func (k *Keyring) PackageKey(logOrigin string, tp *mvmv1.TargetPackage) (seal.Pa
 		if !ok {
 			return seal.PackageKey{}, fmt.Errorf("%w: package %s was sealed to party %s's key %s; give the decryption key with that Key-Id", ErrNoKey, id, k.Party, w.KeyId)
 		}
-		key, err := seal.Unwrap(priv, w.Wrapped, seal.WrapContext{LogOrigin: logOrigin, PackageID: id, Party: k.Party})
+		key, err := k.channels.Unwrap(priv, w.Wrapped, seal.WrapContext{LogOrigin: logOrigin, PackageID: id, Party: k.Party})
 		if err != nil {
 			return key, fault("package %s: the package key wrapped for party %s (key %s) does not open: %v", id, k.Party, w.KeyId, err)
 		}
@@ -65,6 +71,14 @@ func Open(logOrigin string, key seal.PackageKey, payloadType string, payload []b
 	if err != nil {
 		return nil, err
 	}
+	return OpenDecoded(logOrigin, key, header, payload)
+}
+
+// OpenDecoded is [Open] for a payload its caller decoded already (header
+// is Decode of payload, which it does not change), as an audit holds
+// every entry: the payload is not decoded again.
+func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, payload []byte) (proto.Message, error) {
+	payloadType := TypeOf(header)
 	if !IsSealed(header) {
 		return nil, fmt.Errorf("message: %s %s is not sealed", payloadType, Header(header).GetMessageId())
 	}
@@ -87,7 +101,7 @@ func Open(logOrigin string, key seal.PackageKey, payloadType string, payload []b
 	if err := Validate(full); err != nil {
 		return nil, fault("%s %s: the sealed body is invalid: %v", payloadType, msgID, err)
 	}
-	if !proto.Equal(Redact(full), withoutSeal(header)) {
+	if !sameHeader(full, header) {
 		return nil, fault("%s %s: the sealed body contradicts its cleartext header", payloadType, msgID)
 	}
 	return full, nil
@@ -95,3 +109,47 @@ func Open(logOrigin string, key seal.PackageKey, payloadType string, payload []b
 
 // IsFault reports whether err is an author's provable fault.
 func IsFault(err error) bool { return errors.Is(err, ErrFault) }
+
+// notInHeaderView lists, per sealable type, the fields sameHeader leaves
+// out of its views: the sealing's and the sensitive ones.
+var notInHeaderView = func() map[string]map[protoreflect.Name]bool {
+	m := map[string]map[protoreflect.Name]bool{}
+	for typ, names := range Sensitive {
+		skip := map[protoreflect.Name]bool{sealedBodyField: true, packageKeysField: true}
+		for _, n := range names {
+			skip[n] = true
+		}
+		m[typ] = skip
+	}
+	return m
+}()
+
+// sameHeader reports whether Redact(full) equals header without its
+// sealed_body and package_keys, comparing shallow views of both (no deep
+// copy of the wrapped keys and body). full carries no seal (Open checked).
+func sameHeader(full, header proto.Message) bool {
+	if _, ok := full.(*mvmv1.EvidenceSubmission); ok {
+		// Its files' sensitive fields are nested: redact a copy.
+		return proto.Equal(Redact(full), withoutSeal(header))
+	}
+	skip := notInHeaderView[TypeOf(full)]
+	view := func(m proto.Message) proto.Message {
+		v := m.ProtoReflect().New()
+		m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+			if !skip[fd.Name()] {
+				v.Set(fd, val)
+			}
+			return true
+		})
+		return v.Interface()
+	}
+	// A sensitive field in the header is not in a view: it must be
+	// refused here all the same (Validate refuses it too).
+	hr := header.ProtoReflect()
+	for _, n := range Sensitive[TypeOf(full)] {
+		if hr.Has(hr.Descriptor().Fields().ByName(n)) {
+			return false
+		}
+	}
+	return proto.Equal(view(full), view(header))
+}

@@ -90,8 +90,10 @@ func validateSeal(m proto.Message) error {
 			return fieldErr(f+".party", "party %s has two wrapped keys", w.Party)
 		case !keyIDPattern.MatchString(w.GetKeyId()):
 			return fieldErr(f+".key_id", "%q is not a key id (16 hex digits)", truncate(w.KeyId))
-		case len(w.GetWrapped()) != seal.WrappedKeySize:
-			return fieldErr(f+".wrapped", "%d bytes, a wrapped key has %d", len(w.Wrapped), seal.WrappedKeySize)
+		case len(w.GetWrapped()) != seal.WrappedKeySize && len(w.GetWrapped()) != seal.WrappedKeySizeV2:
+			return fieldErr(f+".wrapped", "%d bytes, a wrapped key has %d or %d", len(w.Wrapped), seal.WrappedKeySize, seal.WrappedKeySizeV2)
+		case len(w.Wrapped) == seal.WrappedKeySizeV2 && w.Wrapped[0] != seal.WrapVersion2:
+			return fieldErr(f+".wrapped", "version %d, a wrapped key of %d bytes is of version %d", w.Wrapped[0], seal.WrappedKeySizeV2, seal.WrapVersion2)
 		}
 		seen[w.Party] = true
 	}
@@ -105,11 +107,24 @@ type Recipient struct {
 	Key   *seal.PublicKey
 }
 
+// channels are this process's channel keys to recipients: every package
+// it seals wraps its key through them (one encapsulation per recipient key
+// and renewal, not per package).
+var channels = seal.NewChannels()
+
 // SealPackage seals a valid, unsealed target package to recipients: it
-// makes a package key, wraps it for each, and returns the sealed payload
-// (sign and send it as it is) and the key (to seal later messages on the
-// package with [SealMessage]).
+// makes a package key, wraps it for each through the process's channels
+// (seal.Channels), and returns the sealed payload (sign and send it as it
+// is) and the key (to seal later messages on the package with
+// [SealMessage]).
 func SealPackage(tp *mvmv1.TargetPackage, logOrigin string, to []Recipient) (*mvmv1.TargetPackage, seal.PackageKey, error) {
+	return SealPackageWith(channels, tp, logOrigin, to)
+}
+
+// SealPackageWith is [SealPackage] through the given channels; nil wraps
+// in format version 1 (one encapsulation per recipient and package), as
+// packages were sealed before channel keys.
+func SealPackageWith(ch *seal.Channels, tp *mvmv1.TargetPackage, logOrigin string, to []Recipient) (*mvmv1.TargetPackage, seal.PackageKey, error) {
 	var key seal.PackageKey
 	if len(to) == 0 || len(to) > MaxRecipients {
 		return nil, key, fmt.Errorf("message: a package is sealed to 1 to %d parties, not %d", MaxRecipients, len(to))
@@ -120,7 +135,13 @@ func SealPackage(tp *mvmv1.TargetPackage, logOrigin string, to []Recipient) (*mv
 	}
 	var wrapped []*mvmv1.WrappedKey
 	for _, r := range to {
-		w, err := seal.Wrap(r.Key, key, seal.WrapContext{LogOrigin: logOrigin, PackageID: tp.GetHeader().GetMessageId(), Party: r.Party})
+		c := seal.WrapContext{LogOrigin: logOrigin, PackageID: tp.GetHeader().GetMessageId(), Party: r.Party}
+		var w []byte
+		if ch != nil {
+			w, err = ch.Wrap(r.Key, key, c)
+		} else {
+			w, err = seal.Wrap(r.Key, key, c)
+		}
 		if err != nil {
 			return nil, key, err
 		}
@@ -192,7 +213,7 @@ func bodyContext(logOrigin, typ string, header proto.Message) seal.BodyContext {
 // splitBody splits a serialized payload into its header bytes (every field
 // but sealed_body, in order) and its sealed body.
 func splitBody(payload []byte) (header, body []byte, err error) {
-	header = make([]byte, 0, len(payload))
+	header = payload[:0:0]
 	seen := false
 	for b := payload; len(b) > 0; {
 		num, typ, n := protowire.ConsumeField(b)
@@ -209,7 +230,14 @@ func splitBody(payload []byte) (header, body []byte, err error) {
 				return nil, nil, fmt.Errorf("payload: %w", protowire.ParseError(vn))
 			}
 			body, seen = v, true
+		} else if !seen && len(header) == len(payload)-len(b) {
+			// Every field so far, in place: a subslice of payload (the
+			// body is usually the last field).
+			header = payload[: len(header)+n : len(header)+n]
 		} else {
+			if cap(header)-len(header) < n {
+				header = append(make([]byte, 0, len(payload)), header...)
+			}
 			header = append(header, b[:n]...)
 		}
 		b = b[n:]

@@ -126,6 +126,27 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	}
 }
 
+// TestVersion1Package: a package wrapped as before channel keys (one
+// encapsulation per recipient) still opens for each recipient.
+func TestVersion1Package(t *testing.T) {
+	ps := newSealParties(t, "pk", "af", "tr")
+	header, key, err := message.SealPackageWith(nil, secretTarget(), origin, ps.recipients("pk", "af", "tr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range header.PackageKeys {
+		if len(w.Wrapped) != seal.WrappedKeySize {
+			t.Fatalf("a version 1 wrap has %d bytes, want %d", len(w.Wrapped), seal.WrappedKeySize)
+		}
+	}
+	for _, party := range []string{"pk", "af", "tr"} {
+		k, err := ps.keyring(party).PackageKey(origin, header)
+		if err != nil || k != key {
+			t.Fatalf("party %s: %x, %v; want the package key", party, k, err)
+		}
+	}
+}
+
 // TestSealedOverhead: what sealing adds on disk, with four recipients.
 func TestSealedOverhead(t *testing.T) {
 	ps := newSealParties(t, "pk", "af", "tr", "qa")
@@ -191,6 +212,10 @@ func TestValidateSealedHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v1, _, err := message.SealPackageWith(nil, secretTarget(), origin, ps.recipients("pk", "af", "tr"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tpCase := func(f func(*mvmv1.TargetPackage)) proto.Message {
 		c := proto.Clone(header).(*mvmv1.TargetPackage)
 		f(c)
@@ -208,6 +233,8 @@ func TestValidateSealedHeader(t *testing.T) {
 	}{
 		{"sealed package", header, ""},
 		{"sealed acknowledgement", ack, ""},
+		{"sealed package, keys of version 1", v1, ""},
+		{"wrapped key of an unknown version", tpCase(func(p *mvmv1.TargetPackage) { p.PackageKeys[1].Wrapped[0] = 3 }), "package_keys[1].wrapped"},
 		{"location in the clear", tpCase(func(p *mvmv1.TargetPackage) { p.Locations = []*mvmv1.Location{loc()} }), "locations"},
 		{"summary in the clear", tpCase(func(p *mvmv1.TargetPackage) { p.Summary = "s" }), "summary"},
 		{"group in the clear", tpCase(func(p *mvmv1.TargetPackage) { p.SuspectedGroup = "g" }), "suspected_group"},
@@ -309,6 +336,7 @@ func TestOpenFaults(t *testing.T) {
 		{"valid signature, invalid plaintext", key, sealRaw(ackHeader, invalidAck, key, ackCtx), "is invalid"},
 		{"header and body disagree", key, sealRaw(message.Redact(otherAck), validAck(), key,
 			seal.BodyContext{LogOrigin: origin, PackageID: "pkg-2", PayloadType: typeAck, MessageID: "msg-1"}), "contradicts its cleartext header"},
+		{"sensitive field also in the header", key, sealRaw(validAck(), validAck(), key, ackCtx), "contradicts its cleartext header"},
 		{"body not a payload", key, func() []byte {
 			aad := mustMarshal(t, ackHeader)
 			body, _ := seal.SealBody(key, ackCtx, aad, []byte{0xff, 0xff})

@@ -11,12 +11,19 @@
 //     quantum computer, X25519 so that a flaw in the new scheme alone does
 //     not break it. The public key is published in the agreement; its
 //     [PublicKey.ID] names it in wrapped keys, so a rotated key is found.
-//   - A [PackageKey] is 32 random bytes, one per target package. [Wrap]
-//     encrypts it to one recipient party with HPKE (MLKEM768X25519,
-//     HKDF-SHA256, AES-256-GCM), the info string binding the log origin,
-//     the package id, the recipient party and the key id: [Unwrap] with
-//     any other of these fails, so a wrap cannot be moved to another log,
-//     package or party.
+//   - A [PackageKey] is 32 random bytes, one per target package, wrapped
+//     for each recipient party. Version 2 (what [Channels] writes): a
+//     sender's channel key, HPKE-wrapped once (MLKEM768X25519, HKDF-SHA256,
+//     AES-256-GCM; info binding the log origin, the recipient party, its
+//     key id and the channel id) and reused for [ChannelLifetime] or
+//     [ChannelMaxPackages] packages, plus an AES-256-GCM wrap of the
+//     package key under a key derived from the channel key over the log
+//     origin, package id, party, key id and channel id. Version 1 ([Wrap]):
+//     one HPKE wrap of the package key per package, the info binding the
+//     log origin, package id, party and key id; it still opens. [Unwrap]
+//     (and [ChannelCache.Unwrap], which decapsulates each channel once)
+//     with any other origin, package, party or key fails, so a wrap cannot
+//     be moved to another log, package or party.
 //   - [SealBody] encrypts one message's body under a key derived from the
 //     package key (HKDF-SHA256 over the log origin, package id, payload
 //     type and message id, with a fresh random salt), with AES-256-GCM and
@@ -25,8 +32,9 @@
 //     changed. The random salt gives every seal its own key and nonce, so
 //     two authors reusing a message id never reuse a nonce.
 //
-// Overheads: a wrapped key is [WrappedKeySize] bytes per recipient; a sealed
-// body is its plaintext plus [BodyOverhead] bytes.
+// Overheads: a wrapped key is [WrappedKeySizeV2] bytes per recipient
+// ([WrappedKeySize] in version 1); a sealed body is its plaintext plus
+// [BodyOverhead] bytes.
 //
 // The package is pure (no I/O but crypto/rand) and safe for concurrent use.
 package seal

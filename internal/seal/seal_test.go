@@ -237,7 +237,10 @@ func FuzzOpen(f *testing.F) {
 	bc := seal.BodyContext{LogOrigin: "o", PackageID: "p", PayloadType: "t", MessageID: "m"}
 	w, _ := seal.Wrap(k.Public(), key, wc)
 	b, _ := seal.SealBody(key, bc, []byte("aad"), []byte("body"))
+	w2, _ := seal.NewChannels().Wrap(k.Public(), key, wc)
+	cache := seal.NewChannelCache(0)
 	f.Add(w)
+	f.Add(w2)
 	f.Add(b)
 	f.Add(k.Public().Bytes())
 	f.Add([]byte{})
@@ -245,8 +248,11 @@ func FuzzOpen(f *testing.F) {
 		_, _ = seal.ParsePublicKey(data)
 		_, _ = seal.ParsePrivateKey(data)
 		_, _ = seal.ParsePrivateKeyPEM(data)
-		if got, err := seal.Unwrap(k, data, wc); err == nil && !bytes.Equal(data, w) {
+		if got, err := seal.Unwrap(k, data, wc); err == nil && !bytes.Equal(data, w) && !bytes.Equal(data, w2) {
 			t.Fatalf("Unwrap opened %x to %x", data, got)
+		}
+		if got, err := cache.Unwrap(k, data, wc); err == nil && !bytes.Equal(data, w) && !bytes.Equal(data, w2) {
+			t.Fatalf("a cached Unwrap opened %x to %x", data, got)
 		}
 		if got, err := seal.OpenBody(key, bc, []byte("aad"), data); err == nil && !bytes.Equal(data, b) {
 			t.Fatalf("OpenBody opened %x to %q", data, got)

@@ -9,8 +9,9 @@ import (
 // PackageKeySize is the size of a package key.
 const PackageKeySize = 32
 
-// WrappedKeySize is the size of a package key wrapped for one recipient:
-// the X-Wing encapsulation (1120 bytes), the key and the AEAD tag.
+// WrappedKeySize is the size of a package key wrapped for one recipient in
+// format version 1 (and of a channel key's wrap in version 2): the X-Wing
+// encapsulation (1120 bytes), the key and the AEAD tag.
 const WrappedKeySize = 1120 + PackageKeySize + 16
 
 // PackageKey is the symmetric key of one target package. The submitter
@@ -44,7 +45,10 @@ var (
 )
 
 // Wrap encrypts key to the recipient's public key, bound to c and to the
-// recipient's key id. Each call encapsulates anew (about 100 µs of CPU).
+// recipient's key id, in format version 1: the bare HPKE ciphertext of
+// [WrappedKeySize] bytes. Each call encapsulates anew (about 100 µs of
+// CPU); new packages are wrapped through [Channels] instead, and version 1
+// stays readable so that older logs open and audit.
 func Wrap(to *PublicKey, key PackageKey, c WrapContext) ([]byte, error) {
 	ct, err := hpke.Seal(to.pk, kdf, aead, c.info(to.id), key[:])
 	if err != nil {
@@ -53,14 +57,16 @@ func Wrap(to *PublicKey, key PackageKey, c WrapContext) ([]byte, error) {
 	return ct, nil
 }
 
-// Unwrap decrypts a key wrapped by [Wrap] for k's public key and the same
-// context. It fails with [ErrOpen] for another key, origin, package or
-// party, or for changed bytes.
+// Unwrap decrypts a key wrapped by [Wrap] or a [Channel] for k's public
+// key and the same context, without a cache ([ChannelCache.Unwrap]). It
+// fails with [ErrOpen] for another key, origin, package or party, or for
+// changed bytes.
 func Unwrap(k *PrivateKey, wrapped []byte, c WrapContext) (PackageKey, error) {
+	return (*ChannelCache)(nil).Unwrap(k, wrapped, c)
+}
+
+func unwrapV1(k *PrivateKey, wrapped []byte, c WrapContext) (PackageKey, error) {
 	var key PackageKey
-	if len(wrapped) != WrappedKeySize {
-		return key, fmt.Errorf("%w: a wrapped package key has %d bytes, got %d", ErrMalformed, WrappedKeySize, len(wrapped))
-	}
 	pt, err := hpke.Open(k.sk, kdf, aead, c.info(k.pub.id), wrapped)
 	if err != nil {
 		return key, fmt.Errorf("%w: package key of %s for party %s (key %s)", ErrOpen, c.PackageID, c.Party, k.pub.id)
