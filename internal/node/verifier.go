@@ -33,6 +33,15 @@ func (p *pendingPiece) reset() {
 	p.mu.Unlock()
 }
 
+// take hands over the entries and certificates collected, and resets.
+func (p *pendingPiece) take() ([]*entry.Opened, map[string][]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	entries, certs := p.entries, p.certs
+	p.entries, p.certs = nil, map[string][]byte{}
+	return entries, certs
+}
+
 // options are the verifier's: the pinned genesis and CRLs, certificates
 // from the node's file, then from the piece's, then from the primary.
 func (f *Follower) options() verify.Options {
@@ -94,14 +103,19 @@ func (f *Follower) rebuild() error {
 		}
 	}
 	f.pending.collect = false
-	err := f.l.Store().Leaves(from, size, func(_ uint64, leaf []byte) error {
-		return v.Push(bytes.Clone(leaf))
-	})
+	var err error
+	if size > from {
+		// The file's latest checkpoint (the file may hold verified
+		// entries beyond it: ledger.Replicate without one).
+		err = f.expectRoot(v)
+	}
+	if err == nil {
+		err = f.l.Store().Leaves(from, size, func(_ uint64, leaf []byte) error {
+			return v.Push(bytes.Clone(leaf))
+		})
+	}
 	if err == nil {
 		err = v.Flush()
-	}
-	if err == nil && size > 0 {
-		err = f.checkRoot(v, size)
 	}
 	f.pending.collect = true
 	if err != nil {
@@ -113,10 +127,10 @@ func (f *Follower) rebuild() error {
 	return nil
 }
 
-// checkRoot checks the verifier's root against the stored checkpoint of
-// its size.
-func (f *Follower) checkRoot(v *verify.Verifier, size uint64) error {
-	raw, err := f.l.Store().Checkpoint(size)
+// expectRoot makes v check, on its way, the root of the latest
+// checkpoint stored, when v is not past it.
+func (f *Follower) expectRoot(v *verify.Verifier) error {
+	_, raw, err := f.l.Store().LatestCheckpoint()
 	if err != nil {
 		return err
 	}
@@ -128,7 +142,13 @@ func (f *Follower) checkRoot(v *verify.Verifier, size uint64) error {
 	if err != nil {
 		return err
 	}
-	return v.CheckCheckpoint(cp)
+	if cp.Size < v.Size() {
+		return nil // a resumed state past it: checked against the file's tree (resume)
+	}
+	if cp.Size == v.Size() {
+		return v.CheckCheckpoint(cp)
+	}
+	return v.ExpectRoot(cp.Size, cp.Hash)
 }
 
 // resume returns the verifier resumed from the saved state and the size it
