@@ -32,6 +32,11 @@ func (e *verifyError) Unwrap() error { return e.err }
 // round (the primary away, a stream cut) is retried with backoff, from
 // the node's stored size.
 func (f *Follower) Run(ctx context.Context) {
+	defer func() {
+		if err := f.settle(); err != nil {
+			f.cfg.Logger.Warn("node: storing the last piece failed", "err", err)
+		}
+	}()
 	backoff := f.cfg.MinBackoff
 	for ctx.Err() == nil {
 		progressed, err := f.round(ctx)
@@ -64,7 +69,9 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
-	mine := f.l.Size()
+	// The verifier's size: the file's, or ahead of it by the piece whose
+	// commit is in flight.
+	mine := f.v.Size()
 	latest, err := f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{})
 	if err != nil {
 		return false, err
@@ -72,6 +79,12 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 	f.mu.Lock()
 	f.primarySize, f.seen = latest.cp.Size, time.Now()
 	f.mu.Unlock()
+	if latest.cp.Size <= mine {
+		// Caught up (or behind): what follows reads the file.
+		if err := f.settle(); err != nil {
+			return false, err
+		}
+	}
 	switch {
 	case latest.cp.Size < mine:
 		if err := f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, latest.raw); err != nil {
@@ -210,20 +223,44 @@ func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error 
 	if err := f.v.CheckCheckpoint(target.cp); err != nil {
 		return f.verifyFailed(ctx, from, target, end-1, fmt.Errorf("the entries up to it do not hash to the primary's signed checkpoint of size %d: %w", end, err))
 	}
+	// One commit at a time, in order: the previous piece's is waited for,
+	// then this one's runs while the next piece is copied and verified.
+	if err := f.settle(); err != nil {
+		return err
+	}
 	entries, certs := f.pending.take()
-	if err := f.l.Replicate(entries, target.raw, certs); err != nil {
-		// The verifier passed what the file does not hold: rebuild it.
+	done := make(chan error, 1)
+	f.inflight = done
+	go func() {
+		err := f.l.Replicate(entries, target.raw, certs)
+		if err != nil {
+			err = fmt.Errorf("storing entries [%d, %d): %w", from, end, err)
+		} else {
+			f.stored(end)
+			took := time.Since(t0)
+			f.cfg.Logger.Debug("node: entries copied", "from", from, "size", end, "took", took)
+			if f.cfg.Copied != nil {
+				f.cfg.Copied(int(end-from), took)
+			}
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// settle waits for the commit in flight, if any. One that failed leaves
+// the verifier ahead of the file: it is rebuilt from the file.
+func (f *Follower) settle() error {
+	if f.inflight == nil {
+		return nil
+	}
+	err := <-f.inflight
+	f.inflight = nil
+	if err != nil && f.v != nil {
 		f.v.Close()
 		f.v = nil
-		return fmt.Errorf("storing entries [%d, %d): %w", from, end, err)
 	}
-	f.stored(end)
-	took := time.Since(t0)
-	f.cfg.Logger.Debug("node: entries copied", "from", from, "size", end, "took", took)
-	if f.cfg.Copied != nil {
-		f.cfg.Copied(int(end-from), took)
-	}
-	return nil
+	return err
 }
 
 // keep stores the entries of the piece from from on that the verifier
@@ -235,6 +272,9 @@ func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error 
 // verifier ahead of the file: it is rebuilt.
 func (f *Follower) keep(ctx context.Context, from uint64, target *signed) error {
 	entries, certs := f.pending.take()
+	if err := f.settle(); err != nil {
+		return err // the verifier is rebuilt: nothing of this piece is kept
+	}
 	if len(entries) == 0 {
 		return nil
 	}

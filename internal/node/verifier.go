@@ -48,7 +48,12 @@ func (f *Follower) options() verify.Options {
 	return verify.Options{
 		Genesis: f.cfg.Genesis,
 		CRLs:    f.cfg.CRLs,
-		Bounded: false,
+		// Bounded: the package states and message ids in temporary files, as
+		// the auditor keeps them: the heap stays at the pieces in flight
+		// whatever the log size (in the heap they grew by hundreds of bytes
+		// a package, past the server's GOMEMLIMIT, and the collector ran
+		// nearly all the time).
+		Bounded: true,
 		Certificate: func(sha []byte) ([]byte, error) {
 			if der, err := f.l.Store().Certificate(sha); err == nil {
 				return der, nil
@@ -82,7 +87,12 @@ func (f *Follower) options() verify.Options {
 		Visit: func(_ uint64, o *entry.Opened) error {
 			p := &f.pending
 			if p.collect {
-				p.entries = append(p.entries, o)
+				// What the store needs of it (ledger.Replicate): the leaf,
+				// its decoded payload and the entry's fields; the
+				// envelope's decoded copies are left to the collector.
+				e := o.Entry
+				p.entries = append(p.entries, &entry.Opened{Leaf: o.Leaf, Type: o.Type, Payload: o.Payload,
+					Entry: &mvmv1.Entry{Index: e.Index, ReceivedAt: e.ReceivedAt, PeerCertificateSha256: e.PeerCertificateSha256}})
 			}
 			return nil
 		},
