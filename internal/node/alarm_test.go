@@ -288,3 +288,86 @@ func (r nodeReader) ReadNodes(ids []tlog.NodeID) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// TestTamperedEntryPrefixNotInTree: the entries verified before a failing
+// one are stored only once the primary proves them a prefix of the tree
+// its checkpoint signed. Here the primary's tree and checkpoint are over
+// another entry 3 than the one it serves (a lying primary), and entry 5
+// fails its signature: entries 2 to 4 verify one by one, but the
+// consistency proof from them fails, so the node keeps the 2 entries of
+// its first piece only.
+func TestTamperedEntryPrefixNotInTree(t *testing.T) {
+	primary := testenv.New(t)
+	pk := primary.Client(testenv.Submitter)
+	for range 8 {
+		mustAppend(t, pk, target("")) // sizes 2 … 9
+	}
+	primary.Stop()
+	doctor(t, primary.Certs, primary.DB, 5, false)
+	dropCheckpoints(t, primary.DB, 3, 9) // the second piece runs to 9
+	forgeTree(t, primary.Certs, primary.DB, 3)
+	primary.Restart()
+
+	node := testenv.NewNode(t, primary, nodeName, func(c *server.Config) { c.Node.Piece = 2 })
+	st := alarmed(t, node.Client(testenv.Mediator))
+	if st.AlarmIndex != 5 || !strings.Contains(st.Alarm, "signature") {
+		t.Fatalf("status %v: want an alarm at entry 5 about its signature", st)
+	}
+	if st.Size != 2 {
+		t.Errorf("node holds %d entries, want 2: entries 2-4 are not in the tree the primary signed", st.Size)
+	}
+}
+
+// forgeTree makes a stopped server's tree nodes and its latest
+// checkpoint again, signed with the log key, over its leaves but with
+// entry fake's leaf hashed with a byte more: the tree is not of the
+// leaves the server serves.
+func forgeTree(t *testing.T, certs, db string, fake uint64) {
+	t.Helper()
+	skey, err := os.ReadFile(filepath.Join(certs, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.DB().Update(func(tx *bolt.Tx) error {
+		tree, err := tlog.NewTree(0, nil)
+		if err != nil {
+			return err
+		}
+		hashes := tx.Bucket([]byte(store.BucketHashes))
+		c := tx.Bucket([]byte(store.BucketEntries)).Cursor()
+		for k, leaf := c.First(); k != nil; k, leaf = c.Next() {
+			if binary.BigEndian.Uint64(k) == fake {
+				leaf = append(bytes.Clone(leaf), 0)
+			}
+			err = tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, h []byte) {
+				if err == nil {
+					err = hashes.Put(store.HashKey(id), h)
+				}
+			})
+			if err != nil {
+				return err
+			}
+		}
+		root, err := tree.Root()
+		if err != nil {
+			return err
+		}
+		cp, err := tlog.SignCheckpoint(signer, signer.Name(), tree.Size(), root)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(store.BucketCheckpoints)).Put(binary.BigEndian.AppendUint64(nil, tree.Size()), cp)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
