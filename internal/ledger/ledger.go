@@ -99,8 +99,22 @@ type Head struct {
 	Agreement  *agreement.Agreement
 	// History holds every agreement, in log order.
 	History []*agreement.Agreement
+	// signed is the size of Checkpoint when it is not Size (replica.go:
+	// a replica's verified entries beyond the primary's latest
+	// checkpoint it holds); 0: Size.
+	signed uint64
 	// changed is closed when a newer head is published.
 	changed chan struct{}
+}
+
+// Signed is the size of Checkpoint. It is Size but on a replica holding
+// entries it verified beyond the latest checkpoint of the primary it has
+// (see [Ledger.Replicate] without a checkpoint).
+func (h *Head) Signed() uint64 {
+	if h.signed != 0 {
+		return h.signed
+	}
+	return h.Size
 }
 
 // Changed returns a channel closed when a newer head is published.
@@ -225,7 +239,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if size == 0 {
 		err = l.genesis()
 	} else {
-		err = l.recover(size)
+		err = l.recover(size, false)
 	}
 	if err != nil {
 		return nil, err
@@ -305,7 +319,7 @@ func (l *Ledger) checkLogKey(ag *agreement.Agreement) error {
 
 // recover loads the committed state: O(log n) tree nodes, the agreements
 // and the latest checkpoint. It does not replay the log.
-func (l *Ledger) recover(size uint64) error {
+func (l *Ledger) recover(size uint64, replica bool) error {
 	tree, err := tlog.NewTree(size, l.st)
 	if err != nil {
 		return fmt.Errorf("recover tree: %w", err)
@@ -314,7 +328,9 @@ func (l *Ledger) recover(size uint64) error {
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
-	if cpSize != size {
+	// A replica may hold verified entries beyond its latest checkpoint
+	// (Replicate without one); a log this server signs may not.
+	if cpSize > size || (cpSize < size && !replica) {
 		return fmt.Errorf("recover: latest checkpoint covers %d entries, log has %d", cpSize, size)
 	}
 	idxs, err := l.st.AgreementIndexes()
@@ -352,12 +368,18 @@ func (l *Ledger) recover(size uint64) error {
 	if err != nil {
 		return fmt.Errorf("recover: stored checkpoint: %w", err)
 	}
-	root, err := tree.Root()
+	signedTree := tree
+	if cpSize < size {
+		if signedTree, err = tlog.NewTree(cpSize, l.st); err != nil {
+			return fmt.Errorf("recover tree: %w", err)
+		}
+	}
+	root, err := signedTree.Root()
 	if err != nil {
 		return err
 	}
 	if string(c.Hash) != string(root) {
-		return fmt.Errorf("recover: stored checkpoint root differs from the tree's at size %d", size)
+		return fmt.Errorf("recover: stored checkpoint root differs from the tree's at size %d", cpSize)
 	}
 	last, err := l.st.Leaf(size - 1)
 	if err != nil {
@@ -368,8 +390,12 @@ func (l *Ledger) recover(size uint64) error {
 		return fmt.Errorf("recover: last entry: %w", err)
 	}
 	l.tree, l.lastTime = tree, e.ReceivedAt.AsTime()
-	l.publish(&Head{Size: size, Checkpoint: cp, Agreement: ag, History: history})
-	l.log.Info("log recovered", "size", size, "agreements", len(history))
+	h := &Head{Size: size, Checkpoint: cp, Agreement: ag, History: history}
+	if cpSize < size {
+		h.signed = cpSize
+	}
+	l.publish(h)
+	l.log.Info("log recovered", "size", size, "signed", cpSize, "agreements", len(history))
 	return nil
 }
 

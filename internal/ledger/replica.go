@@ -75,7 +75,7 @@ func OpenReplica(cfg ReplicaConfig) (*Ledger, error) {
 		// An empty package-state index, kept current by every batch.
 		return l, buildPackageIndex(l.st, nil)
 	}
-	if err := l.recover(size); err != nil {
+	if err := l.recover(size, true); err != nil {
 		return nil, err
 	}
 	if err := l.ensurePackageIndex(); err != nil {
@@ -104,6 +104,13 @@ func (l *Ledger) Size() uint64 {
 // (signatures, chains, clock: package verify) before. Everything is
 // committed in one transaction, then published as the new head. Only the
 // replica's follower may call it, one call at a time.
+//
+// A nil checkpoint stores entries the caller verified that no checkpoint
+// of the log it holds covers yet: the verified ones before an entry that
+// failed verification, or before a stream cut. The head's checkpoint
+// stays the latest one stored (Head.Signed is its size, below Size);
+// every read works as on the primary, and the next call with a
+// checkpoint covers them. A replica's first entries need one.
 func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map[string][]byte) error {
 	if len(entries) == 0 {
 		return errors.New("replicate: no entries")
@@ -193,11 +200,20 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 	slices.SortFunc(sb.PackageIndex, func(a, b store.IndexOp) int {
 		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
 	})
-	if err := l.checkReplicaCheckpoint(checkpoint, ag, tree); err != nil {
-		return err
-	}
-	if sb.Checkpoint, err = logSignatureOnly(checkpoint, ag); err != nil {
-		return err
+	next := &Head{Size: tree.Size(), Agreement: ag, History: history}
+	if checkpoint == nil {
+		if h == nil {
+			return errors.New("replicate: the first entries of a replica come with the log's checkpoint")
+		}
+		next.Checkpoint, next.signed = h.Checkpoint, h.Signed()
+	} else {
+		if err := l.checkReplicaCheckpoint(checkpoint, ag, tree); err != nil {
+			return err
+		}
+		if sb.Checkpoint, err = logSignatureOnly(checkpoint, ag); err != nil {
+			return err
+		}
+		next.Checkpoint = sb.Checkpoint
 	}
 	if err := l.st.Commit(sb); err != nil {
 		return fmt.Errorf("replicate entries [%d, %d): %w", first, tree.Size(), err)
@@ -205,7 +221,7 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 	last := entries[len(entries)-1]
 	l.tree, l.lastTime = tree, last.ReceivedAt()
 	l.remember(overlay)
-	l.publish(&Head{Size: tree.Size(), Checkpoint: sb.Checkpoint, Agreement: ag, History: history})
+	l.publish(next)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -31,6 +32,11 @@ func (e *verifyError) Unwrap() error { return e.err }
 // round (the primary away, a stream cut) is retried with backoff, from
 // the node's stored size.
 func (f *Follower) Run(ctx context.Context) {
+	defer func() {
+		if err := f.settle(); err != nil {
+			f.cfg.Logger.Warn("node: storing the last piece failed", "err", err)
+		}
+	}()
 	backoff := f.cfg.MinBackoff
 	for ctx.Err() == nil {
 		progressed, err := f.round(ctx)
@@ -63,7 +69,9 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
-	mine := f.l.Size()
+	// The verifier's size: the file's, or ahead of it by the piece whose
+	// commit is in flight.
+	mine := f.v.Size()
 	latest, err := f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{})
 	if err != nil {
 		return false, err
@@ -71,6 +79,12 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 	f.mu.Lock()
 	f.primarySize, f.seen = latest.cp.Size, time.Now()
 	f.mu.Unlock()
+	if latest.cp.Size <= mine {
+		// Caught up (or behind): what follows reads the file.
+		if err := f.settle(); err != nil {
+			return false, err
+		}
+	}
 	switch {
 	case latest.cp.Size < mine:
 		if err := f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, latest.raw); err != nil {
@@ -129,90 +143,216 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 	return &signed{raw: resp.Checkpoint, cp: cp}, nil
 }
 
+// headRoot is the root of the node's tree at its size (which may be
+// beyond its latest checkpoint: Replicate without one).
 func (f *Follower) headRoot() []byte {
-	h := f.l.Head()
-	key, err := f.logKey()
+	root, err := f.rootAt(f.l.Size())
 	if err != nil {
 		return nil
 	}
-	cp, _, err := tlog.OpenCheckpoint(h.Checkpoint, f.l.Origin(), key)
-	if err != nil {
-		return nil
-	}
-	return cp.Hash
+	return root
 }
 
-// copy streams entries [from, target's size), verifies each, checks the
-// root against the target checkpoint and stores them in one commit.
+// copy streams entries [from, target's size) into the verifier as they
+// arrive, checks the root against the target checkpoint and stores them
+// in one commit. A failing entry or a cut stream stores the entries the
+// verifier passed before it (keep), so the file stands where the
+// verifier does.
 func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error {
 	t0 := time.Now()
 	end := target.cp.Size
 	f.pending.reset()
+	f.certErr = nil
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := f.client.API.GetEntries(sctx, &mvmv1.GetEntriesRequest{Start: from, End: end})
 	if err != nil {
 		return fmt.Errorf("GetEntries: %w", err)
 	}
-	// The piece is received whole before the verifier sees any of it: a
-	// stream cut midway leaves the verifier where the file is.
-	var leaves [][]byte
+	// Messages are received (and decoded) on a goroutine of their own, a
+	// few ahead of the verifier: the piece is held once, as the verified
+	// entries waiting for the commit.
+	msgs := make(chan *mvmv1.GetEntriesResponse, 4)
+	var recvErr error
+	go func() {
+		defer close(msgs)
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				if err != io.EOF {
+					recvErr = err
+				}
+				return
+			}
+			select {
+			case msgs <- msg:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
 	next := from
-	for next < end {
-		msg, err := stream.Recv()
-		if err == io.EOF {
+	var cut error
+	for msg := range msgs {
+		if msg.FirstIndex != next || uint64(len(msg.Leaves)) > end-next {
+			cut = fmt.Errorf("GetEntries: the primary sent entries [%d, %d), the node asked from %d to %d", msg.FirstIndex, msg.FirstIndex+uint64(len(msg.Leaves)), next, end)
 			break
 		}
-		if err != nil {
-			return fmt.Errorf("GetEntries from %d: %w", next, err)
+		if err := f.v.Push(msg.Leaves...); err != nil {
+			return f.verifyFailed(ctx, from, target, next, err)
 		}
-		if msg.FirstIndex != next || uint64(len(msg.Leaves)) > end-next {
-			return fmt.Errorf("GetEntries: the primary sent entries [%d, %d), the node asked from %d to %d", msg.FirstIndex, msg.FirstIndex+uint64(len(msg.Leaves)), next, end)
+		if next += uint64(len(msg.Leaves)); next == end {
+			break
 		}
-		leaves = append(leaves, msg.Leaves...)
-		next += uint64(len(msg.Leaves))
 	}
-	if next < end {
-		return fmt.Errorf("GetEntries: the stream ended at %d of [%d, %d)", next, from, end)
-	}
-	f.certErr = nil
-	if err := f.v.Push(leaves...); err != nil {
-		return f.verifyFailed(from, err)
+	if cut == nil && next < end {
+		cancel()
+		for range msgs { // recvErr is set once msgs is closed
+		}
+		cut = fmt.Errorf("GetEntries: the stream ended at %d of [%d, %d): %v", next, from, end, recvErr)
 	}
 	if err := f.v.Flush(); err != nil {
-		return f.verifyFailed(next, err)
+		return f.verifyFailed(ctx, from, target, next, err)
+	}
+	if cut != nil {
+		if err := f.keep(ctx, from, target); err != nil {
+			return errors.Join(cut, err)
+		}
+		return cut
 	}
 	if err := f.v.CheckCheckpoint(target.cp); err != nil {
-		return f.verifyFailed(end-1, fmt.Errorf("the entries up to it do not hash to the primary's signed checkpoint of size %d: %w", end, err))
+		return f.verifyFailed(ctx, from, target, end-1, fmt.Errorf("the entries up to it do not hash to the primary's signed checkpoint of size %d: %w", end, err))
 	}
-	f.pending.mu.Lock()
-	entries, certs := f.pending.entries, f.pending.certs
-	f.pending.mu.Unlock()
-	if err := f.l.Replicate(entries, target.raw, certs); err != nil {
-		// The verifier passed what the file does not hold: rebuild it.
+	// One commit at a time, in order: the previous piece's is waited for,
+	// then this one's runs while the next piece is copied and verified.
+	if err := f.settle(); err != nil {
+		return err
+	}
+	entries, certs := f.pending.take()
+	done := make(chan error, 1)
+	f.inflight = done
+	go func() {
+		err := f.l.Replicate(entries, target.raw, certs)
+		if err != nil {
+			err = fmt.Errorf("storing entries [%d, %d): %w", from, end, err)
+		} else {
+			f.stored(end)
+			took := time.Since(t0)
+			f.cfg.Logger.Debug("node: entries copied", "from", from, "size", end, "took", took)
+			if f.cfg.Copied != nil {
+				f.cfg.Copied(int(end-from), took)
+			}
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// settle waits for the commit in flight, if any. One that failed leaves
+// the verifier ahead of the file: it is rebuilt from the file.
+func (f *Follower) settle() error {
+	if f.inflight == nil {
+		return nil
+	}
+	err := <-f.inflight
+	f.inflight = nil
+	if err != nil && f.v != nil {
 		f.v.Close()
 		f.v = nil
-		return fmt.Errorf("storing entries [%d, %d): %w", from, end, err)
 	}
-	f.pending.reset()
-	f.stored(end)
-	took := time.Since(t0)
-	f.cfg.Logger.Debug("node: entries copied", "from", from, "size", end, "took", took)
-	if f.cfg.Copied != nil {
-		f.cfg.Copied(int(end-from), took)
+	return err
+}
+
+// keep stores the entries of the piece from from on that the verifier
+// passed (Options.Visit collected them, in order, each only once every
+// check of it passed), once the primary proved them a prefix of the tree
+// its target checkpoint signed (a consistency proof from the verifier's
+// root): with the primary's latest checkpoint among them if it has one,
+// the rest without (ledger.Replicate). A failure to store leaves the
+// verifier ahead of the file: it is rebuilt.
+func (f *Follower) keep(ctx context.Context, from uint64, target *signed) error {
+	entries, certs := f.pending.take()
+	if err := f.settle(); err != nil {
+		return err // the verifier is rebuilt: nothing of this piece is kept
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	upto := from + uint64(len(entries))
+	err := f.proveKept(ctx, upto, target)
+	if err == nil {
+		err = f.keepUpTo(ctx, from, upto, entries, certs)
+	}
+	if err != nil && f.v != nil {
+		f.v.Close()
+		f.v = nil
+	}
+	return err
+}
+
+// proveKept checks that the verifier's tree of upto entries is a prefix
+// of the target's.
+func (f *Follower) proveKept(ctx context.Context, upto uint64, target *signed) error {
+	root, err := f.v.Root()
+	if err != nil {
+		return err
+	}
+	if f.v.Size() != upto {
+		return fmt.Errorf("the verifier stands at %d entries, %d were collected", f.v.Size(), upto)
+	}
+	if upto == target.cp.Size {
+		if !bytes.Equal(root, target.cp.Hash) {
+			return fmt.Errorf("the entries do not hash to the primary's checkpoint of size %d", upto)
+		}
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := f.client.API.GetConsistencyProof(pctx, &mvmv1.GetConsistencyProofRequest{From: upto, To: target.cp.Size})
+	if err != nil {
+		return fmt.Errorf("GetConsistencyProof: %w", err)
+	}
+	if err := tlog.VerifyConsistency(upto, target.cp.Size, resp.Hashes, root, target.cp.Hash); err != nil {
+		return fmt.Errorf("the %d entries verified are not a prefix of the primary's checkpoint of size %d: %w", upto, target.cp.Size, err)
 	}
 	return nil
 }
 
+func (f *Follower) keepUpTo(ctx context.Context, from, upto uint64, entries []*entry.Opened, certs map[string][]byte) error {
+	if cp, err := f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{AtMost: upto}); err == nil && cp.cp.Size > from && cp.cp.Size <= upto {
+		n := cp.cp.Size - from
+		if err := f.l.Replicate(entries[:n], cp.raw, certs); err != nil {
+			return fmt.Errorf("storing the verified entries [%d, %d): %w", from, cp.cp.Size, err)
+		}
+		f.stored(cp.cp.Size)
+		from, entries = cp.cp.Size, entries[n:]
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := f.l.Replicate(entries, nil, certs); err != nil {
+		return fmt.Errorf("storing the verified entries [%d, %d): %w", from, upto, err)
+	}
+	f.stored(upto)
+	return nil
+}
+
 // verifyFailed turns the verifier's failure into the alarm's error, naming
-// the entry (the verifier names it; else the entry at where).
-func (f *Follower) verifyFailed(where uint64, err error) error {
+// the entry (the verifier names it; else the entry at where), after
+// storing the entries of the piece verified before it.
+func (f *Follower) verifyFailed(ctx context.Context, from uint64, target *signed, where uint64, err error) error {
+	kept := f.keep(ctx, from, target)
 	if f.certErr != nil {
 		// The primary did not answer for a certificate: no fault of an
 		// entry. The verifier is spent; it is rebuilt from the file.
-		f.v.Close()
-		f.v = nil
-		return fmt.Errorf("fetching a signer certificate: %w", f.certErr)
+		if f.v != nil {
+			f.v.Close()
+			f.v = nil
+		}
+		return errors.Join(fmt.Errorf("fetching a signer certificate: %w", f.certErr), kept)
+	}
+	if kept != nil {
+		f.cfg.Logger.Error("node: storing the entries verified before a failing one", "err", kept)
 	}
 	var ee *verify.EntryError
 	if errors.As(err, &ee) {

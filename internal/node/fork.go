@@ -143,13 +143,19 @@ func (r remote) RootAt(size uint64) ([]byte, error) {
 // the alarm's error. Anything else is left to the copy, whose verifier
 // checks the root.
 func (f *Follower) checkAhead(ctx context.Context, mine uint64, target *signed) error {
-	h := f.l.Head()
-	if mine == 0 || h == nil {
+	if mine == 0 {
 		return nil
 	}
+	root, err := f.v.Root() // at mine; the file may not hold it yet (a commit in flight)
+	if err != nil {
+		return err
+	}
 	resp, err := f.client.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: mine, To: target.cp.Size})
-	if err == nil && tlog.VerifyConsistency(mine, target.cp.Size, resp.Hashes, f.headRoot(), target.cp.Hash) == nil {
+	if err == nil && tlog.VerifyConsistency(mine, target.cp.Size, resp.Hashes, root, target.cp.Hash) == nil {
 		return nil
+	}
+	if err := f.settle(); err != nil {
+		return err
 	}
 	return f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, target.raw)
 }

@@ -33,13 +33,27 @@ func (p *pendingPiece) reset() {
 	p.mu.Unlock()
 }
 
+// take hands over the entries and certificates collected, and resets.
+func (p *pendingPiece) take() ([]*entry.Opened, map[string][]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	entries, certs := p.entries, p.certs
+	p.entries, p.certs = nil, map[string][]byte{}
+	return entries, certs
+}
+
 // options are the verifier's: the pinned genesis and CRLs, certificates
 // from the node's file, then from the piece's, then from the primary.
 func (f *Follower) options() verify.Options {
 	return verify.Options{
 		Genesis: f.cfg.Genesis,
 		CRLs:    f.cfg.CRLs,
-		Bounded: false,
+		// Bounded: the package states and message ids in temporary files, as
+		// the auditor keeps them: the heap stays at the pieces in flight
+		// whatever the log size (in the heap they grew by hundreds of bytes
+		// a package, past the server's GOMEMLIMIT, and the collector ran
+		// nearly all the time).
+		Bounded: true,
 		Certificate: func(sha []byte) ([]byte, error) {
 			if der, err := f.l.Store().Certificate(sha); err == nil {
 				return der, nil
@@ -73,7 +87,12 @@ func (f *Follower) options() verify.Options {
 		Visit: func(_ uint64, o *entry.Opened) error {
 			p := &f.pending
 			if p.collect {
-				p.entries = append(p.entries, o)
+				// What the store needs of it (ledger.Replicate): the leaf,
+				// its decoded payload and the entry's fields; the
+				// envelope's decoded copies are left to the collector.
+				e := o.Entry
+				p.entries = append(p.entries, &entry.Opened{Leaf: o.Leaf, Type: o.Type, Payload: o.Payload,
+					Entry: &mvmv1.Entry{Index: e.Index, ReceivedAt: e.ReceivedAt, PeerCertificateSha256: e.PeerCertificateSha256}})
 			}
 			return nil
 		},
@@ -94,14 +113,19 @@ func (f *Follower) rebuild() error {
 		}
 	}
 	f.pending.collect = false
-	err := f.l.Store().Leaves(from, size, func(_ uint64, leaf []byte) error {
-		return v.Push(bytes.Clone(leaf))
-	})
+	var err error
+	if size > from {
+		// The file's latest checkpoint (the file may hold verified
+		// entries beyond it: ledger.Replicate without one).
+		err = f.expectRoot(v)
+	}
+	if err == nil {
+		err = f.l.Store().Leaves(from, size, func(_ uint64, leaf []byte) error {
+			return v.Push(bytes.Clone(leaf))
+		})
+	}
 	if err == nil {
 		err = v.Flush()
-	}
-	if err == nil && size > 0 {
-		err = f.checkRoot(v, size)
 	}
 	f.pending.collect = true
 	if err != nil {
@@ -113,10 +137,10 @@ func (f *Follower) rebuild() error {
 	return nil
 }
 
-// checkRoot checks the verifier's root against the stored checkpoint of
-// its size.
-func (f *Follower) checkRoot(v *verify.Verifier, size uint64) error {
-	raw, err := f.l.Store().Checkpoint(size)
+// expectRoot makes v check, on its way, the root of the latest
+// checkpoint stored, when v is not past it.
+func (f *Follower) expectRoot(v *verify.Verifier) error {
+	_, raw, err := f.l.Store().LatestCheckpoint()
 	if err != nil {
 		return err
 	}
@@ -128,7 +152,13 @@ func (f *Follower) checkRoot(v *verify.Verifier, size uint64) error {
 	if err != nil {
 		return err
 	}
-	return v.CheckCheckpoint(cp)
+	if cp.Size < v.Size() {
+		return nil // a resumed state past it: checked against the file's tree (resume)
+	}
+	if cp.Size == v.Size() {
+		return v.CheckCheckpoint(cp)
+	}
+	return v.ExpectRoot(cp.Size, cp.Hash)
 }
 
 // resume returns the verifier resumed from the saved state and the size it
