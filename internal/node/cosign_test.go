@@ -1,16 +1,22 @@
 package node_test
 
 import (
+	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/devpki"
+	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
@@ -129,4 +135,61 @@ func TestLateCosignatures(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestSyncWithNodeWitness: with --sync-witnesses 1 and a real mediator
+// node as the witness (its own HTTPS witness endpoint, which cosigns only
+// what it verified and stored), every receipt the primary releases names
+// an entry the node already holds, byte for byte, and the node has
+// already cosigned a checkpoint covering it.
+func TestSyncWithNodeWitness(t *testing.T) {
+	w := newWitnessed(t, nil, func(c *server.Config) {
+		c.SyncWitnesses, c.SyncTimeout = 1, 20*time.Second
+	})
+	c := w.primary.Client(testenv.Submitter)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 5 {
+				env, err := c.Seal(target(""))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp, err := c.AppendSealed(ctxT(t), env)
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				i := resp.Receipt.Index
+				leaf, err := w.node.Server.Ledger().Store().Leaf(i)
+				if err != nil {
+					t.Errorf("receipt of entry %d released, the node does not hold it: %v", i, err)
+					return
+				}
+				if e, err := entry.DecodeLeaf(leaf); err != nil || !bytes.Equal(e.Envelope, env) {
+					t.Errorf("the node's entry %d is not the envelope receipted (%v)", i, err)
+				}
+				if n := w.cosignedSize(t); n <= i {
+					t.Errorf("receipt of entry %d released, the node has cosigned only up to size %d", i, n)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// cosignedSize is the size of the latest checkpoint the node's witness
+// endpoint cosigned: its state, which it saves durably before it answers
+// with the cosignature.
+func (w *witnessed) cosignedSize(t *testing.T) uint64 {
+	t.Helper()
+	cp, err := os.ReadFile(w.node.DB + ".witness")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return size(t, cp)
 }

@@ -34,7 +34,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newWitnessed(t *testing.T, before func(p *testenv.Env)) *witnessed {
+func newWitnessed(t *testing.T, before func(p *testenv.Env), options ...func(*server.Config)) *witnessed {
 	t.Helper()
 	// The dev agreement lists the node as a witness of its party, with
 	// the key the dev PKI made for it.
@@ -51,6 +51,9 @@ func newWitnessed(t *testing.T, before func(p *testenv.Env)) *witnessed {
 	primary := testenv.Start(t, certs, filepath.Join(t.TempDir(), "mvm.db"), func(c *server.Config) {
 		c.Witnesses = []witness.Target{{Name: nodeName, URL: "https://" + waddr}}
 		c.WitnessInterval, c.WitnessBackoff, c.WitnessTimeout = 10*time.Millisecond, 20*time.Millisecond, 2*time.Second
+		for _, o := range options {
+			o(c)
+		}
 	})
 	if before != nil {
 		before(primary)
