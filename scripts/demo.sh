@@ -76,6 +76,13 @@ else
   "$RUN/gencerts" "$CERTS"
 fi
 
+# The nodes witness only if the agreement lists them (gen-certs does by
+# default; a PKI made before it did, or with --no-node-witnesses, does not).
+for node in tr-node qa-node; do
+  grep -qs "\"name\": \"$node\"" "$CERTS/agreement.txt" ||
+    fail "the dev agreement in $CERTS does not list $node as a witness (a PKI made before nodes were witnesses by default, or with --no-node-witnesses): make a new one with scripts/gen-certs.sh --force $CERTS, and delete $DB and the nodes' databases beside it (its log began on the old agreement)"
+done
+
 # A server already on the address would answer the readiness check below
 # in place of ours.
 host=${ADDR%:*} port=${ADDR##*:}
