@@ -34,18 +34,32 @@ import (
 // stored checkpoint of that size: a primary cannot make the node hold a
 // cosignature on another root, nor one by a key the agreement does not
 // list. A size is dropped once every key of its agreement has cosigned it,
-// or once it is older than the last few.
+// or once it is older than the last few. A size that brought nothing new
+// is asked about at every other pass, then every fourth, up to every
+// 16th, and at every pass again once it brings a line: an idle node
+// costs the primary little.
 type CosignatureCopier struct {
 	l      *ledger.Ledger
 	client *mvmclient.Client
 	log    *slog.Logger
 	// sizes are the node's sizes still watched, oldest first.
-	sizes []uint64
+	sizes []watchedSize
 }
 
-// cosignWatched bounds the sizes a copier asks about at each pass: the
-// node's latest few, where late cosignatures land.
-const cosignWatched = 4
+// watchedSize is a size the copier asks about: at the pass after the
+// next skip passes, skip growing while the primary has nothing new.
+type watchedSize struct {
+	size       uint64
+	skip, wait int
+}
+
+const (
+	// cosignWatched bounds the sizes a copier asks about at each pass:
+	// the node's latest few, where late cosignatures land.
+	cosignWatched = 4
+	// cosignMaxWait bounds the passes a quiet size is skipped.
+	cosignMaxWait = 16
+)
 
 // NewCosignatureCopier returns the copier of cosignatures from the primary
 // client c dials onto the node's ledger l.
@@ -79,58 +93,70 @@ func (c *CosignatureCopier) Pass(ctx context.Context) error {
 	if h.Size == 0 {
 		return nil
 	}
-	if !slices.Contains(c.sizes, h.Size) {
-		c.sizes = append(c.sizes, h.Size)
+	if !slices.ContainsFunc(c.sizes, func(w watchedSize) bool { return w.size == h.Size }) {
+		c.sizes = append(c.sizes, watchedSize{size: h.Size})
 		if len(c.sizes) > cosignWatched {
 			c.sizes = c.sizes[len(c.sizes)-cosignWatched:]
 		}
 	}
 	var errs []error
 	keep := c.sizes[:0]
-	for _, size := range c.sizes {
-		done, err := c.copy(ctx, h, size)
+	for _, w := range c.sizes {
+		if w.skip > 0 {
+			w.skip--
+			keep = append(keep, w)
+			continue
+		}
+		done, added, err := c.copy(ctx, h, w.size)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("size %d: %w", size, err))
+			errs = append(errs, fmt.Errorf("size %d: %w", w.size, err))
 		}
-		if !done {
-			keep = append(keep, size)
+		if done {
+			continue
 		}
+		if added > 0 || err != nil {
+			w.wait = 0
+		} else {
+			w.wait = min(max(1, 2*w.wait), cosignMaxWait)
+		}
+		w.skip = w.wait
+		keep = append(keep, w)
 	}
 	c.sizes = keep
 	return errors.Join(errs...)
 }
 
 // copy stores the primary's new cosignatures on the node's checkpoint of
-// size; done when every key of the agreement in force has cosigned it
-// there.
-func (c *CosignatureCopier) copy(ctx context.Context, h *ledger.Head, size uint64) (done bool, err error) {
+// size and says how many it added; done when every key of the agreement
+// in force has cosigned it there.
+func (c *CosignatureCopier) copy(ctx context.Context, h *ledger.Head, size uint64) (done bool, added int, err error) {
 	st := c.l.Store()
 	mine, err := st.Checkpoint(size)
 	if err != nil {
-		return false, fmt.Errorf("the node's checkpoint: %w", err)
+		return false, 0, fmt.Errorf("the node's checkpoint: %w", err)
 	}
 	ag := agreement.InForceAt(h.History, size)
 	if ag == nil {
-		return true, nil
+		return true, 0, nil
 	}
 	keys := cosignerKeys(ag)
 	held, err := st.Cosignatures(size)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	have := map[string]bool{}
 	for _, line := range held {
 		have[lineName(line)] = true
 	}
 	if len(have) >= len(keys) {
-		return true, nil
+		return true, 0, nil
 	}
 	resp, err := c.client.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Size: size})
 	if status.Code(err) == codes.NotFound {
-		return false, nil
+		return false, 0, nil
 	}
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	_, sigs, _ := strings.Cut(string(resp.Checkpoint), "\n\n")
 	for line := range strings.Lines(sigs) {
@@ -145,12 +171,13 @@ func (c *CosignatureCopier) copy(ctx context.Context, h *ledger.Head, size uint6
 			continue
 		}
 		if err := st.AddCosignature(size, name, strings.TrimRight(line, "\n")+"\n"); err != nil {
-			return false, err
+			return false, added, err
 		}
 		have[name] = true
+		added++
 		c.log.LogAttrs(ctx, slog.LevelDebug, "node: cosignature copied", slog.Uint64("size", size), slog.String("cosigner", name))
 	}
-	return len(have) >= len(keys), nil
+	return len(have) >= len(keys), added, nil
 }
 
 // verifyAny checks line as a cosignature of cp by one of keys.
