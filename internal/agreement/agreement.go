@@ -22,11 +22,12 @@
 //     has at least one valid signature by one of its identities;
 //     [VerifySigned] says who signed and who is missing.
 //   - [Agreement.CountWitnesses] is the one witness count of the system: a
-//     mediator party counts once, an external witness once, and only with
-//     the keys of the agreement it is called on, which must be the one in
-//     force at the checkpoint's size ([InForceAt]). A cosigner name (a
-//     mediator's cosigner key or an external witness) belongs to one
-//     party or witness only.
+//     mediator party counts once (by its cosigner keys or its nodes), an
+//     external witness once, and only with the keys of the agreement it is
+//     called on, which must be the one in force at the checkpoint's size
+//     ([InForceAt]). A cosigner name (a mediator's cosigner key or a
+//     witness) belongs to one party or witness only; a witness bound to a
+//     party is a node of a mediator of the agreement.
 //   - [Diff] lists every change of an amendment, marking those that change
 //     who is trusted or what counts.
 //   - An agreement with sealed_bodies has an encryption key for every
@@ -102,11 +103,13 @@ type Party struct {
 	EncryptionKey *seal.PublicKey
 }
 
-// Witness is an external C2SP tlog-witness of the agreement: its name
-// (the key name of its cosignatures) and its cosignature/v1 verifier key.
+// Witness is a C2SP tlog-witness of the agreement: its name (the key name
+// of its cosignatures) and its cosignature/v1 verifier key. Party is the
+// mediator party whose node it is, or "" for an external witness.
 type Witness struct {
-	Name string
-	Key  string
+	Name  string
+	Key   string
+	Party string
 }
 
 // Deadlines in force.
@@ -253,6 +256,7 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 	if a.RulingQuorum > roles[mvmv1.Role_ROLE_MEDIATOR] {
 		return nil, bad("ruling_quorum %d exceeds the %d mediators", a.RulingQuorum, roles[mvmv1.Role_ROLE_MEDIATOR])
 	}
+	external, nodeParties := 0, map[string]bool{}
 	for i, w := range p.Witnesses {
 		v, err := fnote.NewVerifierForCosignatureV1(w.VerifierKey)
 		if err != nil {
@@ -265,12 +269,25 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 			return nil, bad("witness name %q is already used by %s", w.Name, other)
 		}
 		cosigners[w.Name] = "witness " + w.Name
-		a.Witnesses = append(a.Witnesses, Witness{Name: w.Name, Key: w.VerifierKey})
+		if w.Party != "" {
+			// A node votes for its party: one party cannot make a
+			// checkpoint witnessed alone by running nodes.
+			if mp, ok := a.parties[w.Party]; !ok || mp.Role != mvmv1.Role_ROLE_MEDIATOR {
+				return nil, bad("witnesses[%d] (%q) is the node of party %q, which is not a mediator of this agreement", i, w.Name, w.Party)
+			}
+			if len(a.parties[w.Party].CosignerKeys) == 0 && !nodeParties[w.Party] {
+				mediatorKeys++
+			}
+			nodeParties[w.Party] = true
+		} else {
+			external++
+		}
+		a.Witnesses = append(a.Witnesses, Witness{Name: w.Name, Key: w.VerifierKey, Party: w.Party})
 	}
 	a.WitnessQuorum = int(p.WitnessQuorum)
-	if a.WitnessQuorum > mediatorKeys+len(a.Witnesses) {
-		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys and %d external witnesses",
-			a.WitnessQuorum, mediatorKeys, len(a.Witnesses))
+	if a.WitnessQuorum > mediatorKeys+external {
+		return nil, bad("witness_quorum %d exceeds the %d mediators with cosigner keys or nodes and %d external witnesses",
+			a.WitnessQuorum, mediatorKeys, external)
 	}
 	d := p.GetDeadlines()
 	var err error

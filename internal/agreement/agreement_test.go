@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,8 @@ func TestParseRejects(t *testing.T) {
 			}
 		}
 		p.Parties = keep
+		// A mediator goes with its node (a witness of the party).
+		p.Witnesses = withoutNodesOf(p.Witnesses, ids...)
 	}
 	dur := func(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
 	tests := []struct {
@@ -209,6 +212,25 @@ func TestParseRejects(t *testing.T) {
 		{"ruling quorum above the mediators", func(p *mvmv1.Agreement) { p.RulingQuorum = 3 }, false},
 		{"witness quorum above the mediators with keys", func(p *mvmv1.Agreement) { p.WitnessQuorum = 3 }, false},
 		{"witness quorum above the mediators with keys (one keyless)", func(p *mvmv1.Agreement) {
+			find(p, "qa").CosignerKeys = nil
+			p.Witnesses = withoutNodesOf(p.Witnesses, "qa")
+			p.WitnessQuorum = 2
+		}, false},
+		// A mediator without cosigner keys still votes by its node.
+		{"witness quorum reached by a keyless mediator's node", func(p *mvmv1.Agreement) {
+			find(p, "qa").CosignerKeys = nil
+			p.WitnessQuorum = 2
+		}, true},
+		{"witness quorum above the mediators with keys or nodes", func(p *mvmv1.Agreement) {
+			find(p, "qa").CosignerKeys = nil
+			p.WitnessQuorum = 3
+		}, false},
+		// Two nodes of one party are still one vote.
+		{"witness quorum counting a party's nodes twice", func(p *mvmv1.Agreement) {
+			p.Witnesses = withoutNodesOf(p.Witnesses, "qa")
+			for _, w := range p.Witnesses {
+				w.Party = "tr"
+			}
 			find(p, "qa").CosignerKeys = nil
 			p.WitnessQuorum = 2
 		}, false},
@@ -518,6 +540,7 @@ func TestVerifyAllSigned(t *testing.T) {
 		// qa is a party of the agreement in force.
 		p := proto.Clone(k.proto).(*mvmv1.Agreement)
 		p.Parties = p.Parties[:3]
+		p.Witnesses = withoutNodesOf(p.Witnesses, "qa")
 		p.RulingQuorum, p.WitnessQuorum = 1, 1
 		next, err := agreement.Parse(p, 5)
 		if err != nil {
@@ -602,4 +625,15 @@ func TestAuthenticateCacheBounded(t *testing.T) {
 	if _, _, err := k.ag.Authenticate(certs[0], nil, at); err != nil {
 		t.Errorf("the first certificate, evicted from the cache: %v", err)
 	}
+}
+
+// withoutNodesOf returns ws without the nodes of the parties ids.
+func withoutNodesOf(ws []*mvmv1.Witness, ids ...string) []*mvmv1.Witness {
+	var keep []*mvmv1.Witness
+	for _, w := range ws {
+		if !slices.Contains(ids, w.Party) {
+			keep = append(keep, w)
+		}
+	}
+	return keep
 }

@@ -89,14 +89,22 @@ func Diff(cur, next *Agreement) []Change {
 		// party's holders must have its private key before signing.
 		add(field+" encryption key", keyID(cp.EncryptionKey), keyID(np.EncryptionKey), true)
 	}
-	witnesses := func(a *Agreement) []string {
+	// A node's party is part of what counts: moving a key to another
+	// party changes whose vote it is.
+	witnesses := func(a *Agreement, nodes bool) []string {
 		var s []string
 		for _, w := range a.Witnesses {
-			s = append(s, w.Key)
+			switch {
+			case nodes && w.Party != "":
+				s = append(s, w.Key+" (party "+w.Party+")")
+			case !nodes && w.Party == "":
+				s = append(s, w.Key)
+			}
 		}
 		return s
 	}
-	out = append(out, setDiff("external witness", witnesses(cur), witnesses(next))...)
+	out = append(out, setDiff("external witness", witnesses(cur, false), witnesses(next, false))...)
+	out = append(out, setDiff("node witness", witnesses(cur, true), witnesses(next, true))...)
 	for _, cp := range cur.Parties() {
 		if _, ok := next.Party(cp.ID); !ok {
 			add("party "+cp.ID, describeParty(cp), "", true)

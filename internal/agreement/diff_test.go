@@ -48,8 +48,16 @@ func TestDiff(t *testing.T) {
 		{"role", func(p *mvmv1.Agreement) {
 			partyOf(t, p, "qa").Role = mvmv1.Role_ROLE_SUBMITTER
 			partyOf(t, p, "qa").CosignerKeys = nil
+			p.Witnesses = withoutNodesOf(p.Witnesses, "qa")
 			p.RulingQuorum, p.WitnessQuorum = 1, 1
-		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! party qa role: mediator -> submitter`, `! party qa cosigner key: removed qa-verifier+`}},
+		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! party qa role: mediator -> submitter`, `! party qa cosigner key: removed qa-verifier+`, `! node witness: removed qa-node+`}},
+		{"node moved to another party", func(p *mvmv1.Agreement) {
+			for _, w := range p.Witnesses {
+				if w.Party == "qa" {
+					w.Party = "tr"
+				}
+			}
+		}, []string{`! node witness: removed qa-node+`, `! node witness: added qa-node+`}},
 		{"quorums and skew", func(p *mvmv1.Agreement) {
 			p.RulingQuorum, p.WitnessQuorum, p.MaxClockSkew = 1, 1, durationpb.New(time.Hour)
 		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! clock skew: 5m0s -> 1h0m0s`}},
@@ -69,7 +77,8 @@ func TestDiff(t *testing.T) {
 				}
 			}
 			p.Parties, p.RulingQuorum, p.WitnessQuorum = keep, 1, 1
-		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! party qa: removed mediator (`}},
+			p.Witnesses = withoutNodesOf(p.Witnesses, "qa")
+		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! node witness: removed qa-node+`, `! party qa: removed mediator (`}},
 		{"party renamed", func(p *mvmv1.Agreement) { partyOf(t, p, "pk").Name = "renamed" }, []string{`  party pk name: `}},
 		{"sealed bodies turned on", func(p *mvmv1.Agreement) { p.SealedBodies = true }, []string{`! sealed bodies: false -> true`}},
 		{"encryption key rotated", func(p *mvmv1.Agreement) {

@@ -119,7 +119,7 @@ func TestDiffWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := proto.Clone(k.proto).(*mvmv1.Agreement)
-	p.Witnesses = []*mvmv1.Witness{{Name: "witness.example/w1", VerifierKey: vkey}}
+	p.Witnesses = append(p.Witnesses, &mvmv1.Witness{Name: "witness.example/w1", VerifierKey: vkey})
 	next, err := agreement.Parse(p, 3)
 	if err != nil {
 		t.Fatal(err)

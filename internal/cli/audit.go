@@ -91,7 +91,7 @@ func (a *auditRun) report(ctx context.Context, ver *audit.Verified, prev *tlog.C
 	}
 	a.e.printf("packages: %d, breaches as of %s: %d\n", rep.PackageCount, stamp(rep.LastTime), rep.BreachCount)
 	a.e.printf("checkpoint: %s size %d root %x\n", cp.Origin, cp.Size, cp.Hash)
-	if n, err := a.key.witnesses(signed, rep.Agreement); err == nil && n > 0 {
+	if n, err := a.key.witnesses(signed, rep.Agreement); err == nil && n.Count() > 0 {
 		a.e.printf("cosignatures on it: %s\n", witnessLine(n, rep.Agreement))
 	}
 	a.ag = rep.Agreement

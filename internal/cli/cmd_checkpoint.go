@@ -55,7 +55,7 @@ func (c *checkpointCmd) run(e *env, args []string) error {
 		if c.size != 0 && ver.Checkpoint.Size != c.size {
 			return fmt.Errorf("asked for the checkpoint of size %d, the server sent size %d; nothing printed", c.size, ver.Checkpoint.Size)
 		}
-		if c.witnessed && !ver.Agreement.Witnessed(n) {
+		if c.witnessed && !ver.Agreement.Witnessed(n.Count()) {
 			return fmt.Errorf("asked for a witnessed checkpoint, the server sent size %d cosigned by %s; nothing printed",
 				ver.Checkpoint.Size, witnessLine(n, ver.Agreement))
 		}

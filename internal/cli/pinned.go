@@ -52,8 +52,8 @@ func (k logKey) receipt(b []byte) (*tlog.Receipt, error) { return tlog.VerifyRec
 // cosignatures on the signed checkpoint verify, with the count the server
 // runs (agreement.CountWitnesses): the server's own number is never taken
 // on trust. ag must be the agreement in force at the checkpoint's size.
-func (k logKey) witnesses(signed []byte, ag *agreement.Agreement) (int, error) {
-	return ag.CountWitnesses(signed, k.Name(), k)
+func (k logKey) witnesses(signed []byte, ag *agreement.Agreement) (agreement.Tally, error) {
+	return ag.Tally(signed, k.Name(), k)
 }
 
 // pinnedAgreement reads the genesis agreement pinned in CERTS (or path).

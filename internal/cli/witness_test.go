@@ -70,9 +70,11 @@ func TestWitnessCountsAgree(t *testing.T) {
 		size       uint64
 		agreement  uint64 // index of the agreement in force at size
 		cosigLines int    // mediator lines on the checkpoint
+		names      string // the cosigners counted, in agreement order
 	}{
-		{2, 0, 2},
-		{3, 2, 3},
+		{2, 0, 2, "tr-verifier, qa-verifier"},
+		// tr's old key no longer counts under the amendment.
+		{3, 2, 3, "tr-verifier-2, qa-verifier, qa-verifier-2"},
 	} {
 		t.Run(fmt.Sprintf("size %d", tc.size), func(t *testing.T) {
 			resp, err := qa.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: tc.size})
@@ -86,7 +88,7 @@ func TestWitnessCountsAgree(t *testing.T) {
 				t.Errorf("server: %d/%d cosigners, want 2/2", resp.Cosigners, resp.WitnessQuorum)
 			}
 			out := mustCLI(t, e.Addr, e.Certs, testenv.Submitter, "checkpoint", "--size", fmt.Sprint(tc.size))
-			want := fmt.Sprintf("cosignatures checked against the agreement in force at size %d (index %d): 2/2 mediators, witnessed\n", tc.size, tc.agreement)
+			want := fmt.Sprintf("cosignatures checked against the agreement in force at size %d (index %d): 2/2 mediators, witnessed; cosigners: %s\n", tc.size, tc.agreement, tc.names)
 			if !strings.Contains(out, want) {
 				t.Errorf("CLI: got\n%s\nwant %q", out, want)
 			}

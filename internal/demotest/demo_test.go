@@ -18,9 +18,10 @@ import (
 	"time"
 )
 
-// Bounds of one demo run. The demo builds three binaries and makes about
-// fifteen client calls; on a loaded two-core machine, with other packages'
-// tests beside it, that takes well under a minute.
+// Bounds of one demo run. The demo builds three binaries, starts a server
+// twice and two nodes, and makes about twenty client calls; on a loaded
+// two-core machine, with other packages' tests beside it, that takes
+// about a minute.
 const (
 	demoRuns    = 3
 	demoTimeout = 4 * time.Minute
@@ -143,7 +144,11 @@ func demo(t *testing.T, root, dir, addr string) ([]byte, error) {
 	return out, err
 }
 
-var logLine = regexp.MustCompile(`(?m)^== starting the server on (\S+) \(database (\S+), log (\S+)\)$`)
+var (
+	logLine  = regexp.MustCompile(`(?m)^== starting the server on (\S+) \(database (\S+), log (\S+)\)$`)
+	nodeLine = regexp.MustCompile(`(?m)^== starting (tr-node|qa-node): following (\S+), verifying every entry into (\S+) \(log (\S+)\)$`)
+	nodeAddr = regexp.MustCompile(`(?m)^(tr-node|qa-node) serves reads on (\S+) and the C2SP witness endpoint on https://(\S+)$`)
+)
 
 func (r demoResult) check(t *testing.T) {
 	if r.err != nil {
@@ -154,10 +159,20 @@ func (r demoResult) check(t *testing.T) {
 		// Its own log only: three packages, three acknowledgements, two
 		// reports, one evidence submission and the agreement. A demo that
 		// reached another's server would audit more.
-		"\nverified 10 entries: "} {
+		"\nverified 10 entries: ",
+		// Witnessed by both nodes, on the server and on a node's copy,
+		// as the client counts it under the agreement.
+		"): 2/2 mediators, witnessed; cosigners: tr-node, qa-node\n",
+		"\ncosignatures on it: 2/2 mediators, witnessed; cosigners: tr-node, qa-node\n",
+		"\n— tr-node ", "\n— qa-node ",
+		// Each node's status: caught up, no alarm.
+		"\nrole: node\nsize: 10\nverified: 10\nprimary: " + r.addr + "\nprimary size: 10\nlag: 0 entries\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo.sh output lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "\naudit: OK\n"); n != 2 {
+		t.Errorf("demo.sh passed %d audits, want 2 (the server's log and a node's copy):\n%s", n, out)
 	}
 	// The log it names is the log the server wrote, and the server
 	// stopped when asked.
@@ -169,14 +184,40 @@ func (r demoResult) check(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the server log the demo names: %v", err)
 	}
+	// Started twice (the second time pushing to the nodes), stopped twice.
 	for _, want := range []string{"msg=serving addr=" + r.addr, "msg=stopping signal=terminated"} {
-		if !strings.Contains(string(log), want) {
-			t.Errorf("server log %s lacks %q:\n%s", m[3], want, log)
+		if n := strings.Count(string(log), want); n != 2 {
+			t.Errorf("server log %s holds %q %d times, want 2:\n%s", m[3], want, n, log)
 		}
 	}
-	if c, err := net.DialTimeout("tcp", r.addr, time.Second); err == nil {
-		c.Close()
-		t.Errorf("something still listens on %s after the demo", r.addr)
+	listening := []string{r.addr}
+	// Each node followed this demo's server, served where it said, and
+	// stopped when asked.
+	nodes := nodeLine.FindAllStringSubmatch(out, -1)
+	addrs := nodeAddr.FindAllStringSubmatch(out, -1)
+	if len(nodes) != 2 || len(addrs) != 2 {
+		t.Fatalf("demo.sh does not say it starts tr-node and qa-node and where they serve:\n%s", out)
+	}
+	for i, n := range nodes {
+		if n[2] != r.addr || addrs[i][1] != n[1] {
+			t.Errorf("%s follows %s (want %s), addresses of %s", n[1], n[2], r.addr, addrs[i][1])
+		}
+		nlog, err := os.ReadFile(n[4])
+		if err != nil {
+			t.Fatalf("the log of %s the demo names: %v", n[1], err)
+		}
+		for _, want := range []string{"msg=serving addr=" + addrs[i][2], `msg="node: witness endpoint serving" addr=` + addrs[i][3], "msg=stopping signal=terminated"} {
+			if !strings.Contains(string(nlog), want) {
+				t.Errorf("%s log %s lacks %q:\n%s", n[1], n[4], want, nlog)
+			}
+		}
+		listening = append(listening, addrs[i][2], addrs[i][3])
+	}
+	for _, addr := range listening {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("something still listens on %s after the demo", addr)
+		}
 	}
 	// Its build directory is gone.
 	left, err := filepath.Glob(filepath.Join(r.dir, "mvm-demo.*"))

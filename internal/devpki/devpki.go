@@ -17,7 +17,8 @@
 //   - each mediator party's node (server --follow): its client identity
 //     <party>-node.crt / .key and its C2SP witness key
 //     <party>-node.cosign.key / .vkey, which the agreement lists as a
-//     witness named <party>-node with Options.NodeWitnesses;
+//     witness named <party>-node of the party (unless
+//     Options.NoNodeWitnesses);
 //   - one decryption key per party, seal-<party>.key (package seal, PEM,
 //     mode 0600), whose public key the agreement lists as the party's
 //     encryption_key: what opens the party's sealed bodies;
@@ -133,11 +134,13 @@ type Options struct {
 	// SealedBodies sets the agreement's sealed_bodies. The parties'
 	// encryption keys are generated and listed either way.
 	SealedBodies bool
-	// NodeWitnesses lists each mediator party's node (tr-node, qa-node)
-	// in the agreement as a C2SP witness, with its witness key: each then
-	// counts toward the witness quorum. Their identities and keys are
+	// NoNodeWitnesses leaves the mediator parties' nodes (tr-node,
+	// qa-node) out of the agreement's witnesses. By default each is
+	// listed as a C2SP witness bound to its party, with its witness key:
+	// its cosignature is its party's vote toward the witness quorum
+	// (agreement.CountWitnesses). Their identities and keys are
 	// generated either way.
-	NodeWitnesses bool
+	NoNodeWitnesses bool
 }
 
 // Generate writes a complete dev PKI and dev agreement into o.Dir. It
@@ -310,8 +313,8 @@ func build(o Options) ([]file, error) {
 			out = append(out,
 				file{nodeName + ".cosign.key", []byte(nskey), keyFileMode},
 				file{nodeName + ".cosign.vkey", []byte(nvkey + "\n"), fileMode})
-			if o.NodeWitnesses {
-				ag.Witnesses = append(ag.Witnesses, &mvmv1.Witness{Name: nodeName, VerifierKey: nvkey})
+			if !o.NoNodeWitnesses {
+				ag.Witnesses = append(ag.Witnesses, &mvmv1.Witness{Name: nodeName, VerifierKey: nvkey, Party: p.id})
 			}
 		}
 		ag.Parties = append(ag.Parties, ap)

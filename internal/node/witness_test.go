@@ -17,7 +17,7 @@ import (
 )
 
 // witnessed is a primary whose agreement lists the node tr-node as a
-// C2SP witness, pushing to it over HTTPS, and the node serving it.
+// C2SP witness (the dev agreement's default), pushing to it over HTTPS, and the node serving it.
 type witnessed struct {
 	primary, node *testenv.Env
 	vkey          string
@@ -34,26 +34,26 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newWitnessed(t *testing.T, before func(p *testenv.Env)) *witnessed {
+func newWitnessed(t *testing.T, before func(p *testenv.Env), options ...func(*server.Config)) *witnessed {
 	t.Helper()
+	// The dev agreement lists the node as a witness of its party, with
+	// the key the dev PKI made for it.
 	certs := t.TempDir()
 	if err := devpki.Generate(devpki.Options{Dir: certs}); err != nil {
 		t.Fatal(err)
 	}
-	skey, vkey, err := tlog.GenerateCosignerKey(nodeName)
+	raw, err := os.ReadFile(filepath.Join(certs, nodeName+".cosign.vkey"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(certs, nodeName+".cosign.key"), []byte(skey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := devpki.AddWitness(certs, nodeName, vkey); err != nil {
-		t.Fatal(err)
-	}
+	vkey := strings.TrimSpace(string(raw))
 	waddr := freeAddr(t)
 	primary := testenv.Start(t, certs, filepath.Join(t.TempDir(), "mvm.db"), func(c *server.Config) {
 		c.Witnesses = []witness.Target{{Name: nodeName, URL: "https://" + waddr}}
 		c.WitnessInterval, c.WitnessBackoff, c.WitnessTimeout = 10*time.Millisecond, 20*time.Millisecond, 2*time.Second
+		for _, o := range options {
+			o(c)
+		}
 	})
 	if before != nil {
 		before(primary)

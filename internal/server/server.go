@@ -247,6 +247,11 @@ func Start(cfg Config) (*Server, error) {
 		s.closeLog(l, st)
 		return nil, err
 	}
+	if err := s.copyCosignatures(cfg); err != nil {
+		closeListeners()
+		s.closeLog(l, st)
+		return nil, err
+	}
 	observe(svc, l, m, cfg.RefusalLog)
 	s.svc, s.ledger, s.store = svc, l, st
 	s.cert.Store(&cert) // before the witness endpoint of a node serves with it

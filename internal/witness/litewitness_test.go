@@ -138,7 +138,7 @@ func TestLitewitness(t *testing.T) {
 		if code := cli.Run(argv, &out, &errOut); code != 0 {
 			t.Fatalf("client %s: exit %d\n%s%s", args[0], code, out.String(), errOut.String())
 		}
-		const want = "1/2 witnesses (mediators and 1 external), not witnessed"
+		want := "1/2 witnesses (0 mediators, 1 of 1 external), not witnessed; cosigners: " + name
 		if !strings.Contains(out.String()+errOut.String(), want) {
 			t.Errorf("client %s does not say %q:\n%s%s", args[0], want, out.String(), errOut.String())
 		}

@@ -100,10 +100,12 @@ func TestAmendRefusals(t *testing.T) {
 		{"missing qa's signature", func(p *mvmv1.Agreement) {}, []string{"pk-liaison", "af-interior", "tr-verifier"}, workflow.ErrPermission},
 		{"drops qa, signed by the remaining parties", func(p *mvmv1.Agreement) {
 			p.Parties = p.Parties[:3]
+			p.Witnesses = dropNodeOf(p.Witnesses, "qa") // qa's node goes with it
 			p.RulingQuorum, p.WitnessQuorum = 1, 1
 		}, []string{"pk-liaison", "af-interior", "tr-verifier"}, workflow.ErrPermission},
 		{"drops qa, signed by every party in force", func(p *mvmv1.Agreement) {
 			p.Parties = p.Parties[:3]
+			p.Witnesses = dropNodeOf(p.Witnesses, "qa") // qa's node goes with it
 			p.RulingQuorum, p.WitnessQuorum = 1, 1
 		}, allSigners, nil},
 	}
@@ -226,4 +228,15 @@ func TestAmendDeadlineAppliesForward(t *testing.T) {
 	if fmtBreaches(bs) != fmtBreaches(want) {
 		t.Errorf("Breaches:\n got  %v\n want %v", fmtBreaches(bs), fmtBreaches(want))
 	}
+}
+
+// dropNodeOf returns ws without the node witnesses of party.
+func dropNodeOf(ws []*mvmv1.Witness, party string) []*mvmv1.Witness {
+	var keep []*mvmv1.Witness
+	for _, w := range ws {
+		if w.Party != party {
+			keep = append(keep, w)
+		}
+	}
+	return keep
 }

@@ -1,7 +1,7 @@
 // Command gencerts writes the development PKI and dev agreement (see package
 // devpki), or issues one extra client identity into an existing PKI.
 //
-//	gencerts [--force] [--unsealed] [--node-witnesses] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
+//	gencerts [--force] [--unsealed] [--no-node-witnesses] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
 //	gencerts --issue NAME --party P [--force] [DIR]
 //	gencerts --revoke NAME [DIR]
 //	gencerts --witness NAME VKEY [DIR]
@@ -24,7 +24,7 @@ import (
 )
 
 const usage = `usage:
-  gencerts [--force] [--unsealed] [--node-witnesses] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
+  gencerts [--force] [--unsealed] [--no-node-witnesses] [--trust-domain TD] [--log-origin ORIGIN] [DIR]
   gencerts --issue NAME --party P [--force] [DIR]
   gencerts --revoke NAME [DIR]
   gencerts --witness NAME VKEY [DIR]
@@ -66,7 +66,10 @@ func run(args []string, out io.Writer) error {
 	revoke := fs.String("revoke", "", "revoke the certificate DIR/NAME.crt in its party's CRL")
 	witness := fs.String("witness", "", "add the external C2SP witness NAME (then its VKEY) to the dev agreement")
 	unsealed := fs.Bool("unsealed", false, "an agreement without sealed_bodies: payloads in plaintext (old behaviour, e.g. for client bench)")
-	nodeWitnesses := fs.Bool("node-witnesses", false, "list the mediator nodes tr-node and qa-node as C2SP witnesses in the agreement (their keys are made either way)")
+	noNodeWitnesses := fs.Bool("no-node-witnesses", false, "do not list the mediator nodes tr-node and qa-node as witnesses in the agreement (their keys are made either way)")
+	// The default since nodes became witnesses of the dev agreement; kept
+	// so that older command lines still work.
+	fs.Bool("node-witnesses", true, "list the mediator nodes as witnesses (the default)")
 
 	// Flags may come before or after DIR.
 	var positional []string
@@ -147,8 +150,8 @@ func run(args []string, out io.Writer) error {
 		Force:       *force,
 		// New dev agreements seal sensitive fields (see README "Sealed
 		// bodies"); the parties' keys are written either way.
-		SealedBodies:  !*unsealed,
-		NodeWitnesses: *nodeWitnesses,
+		SealedBodies:    !*unsealed,
+		NoNodeWitnesses: *noNodeWitnesses,
 	}); err != nil {
 		return err
 	}
@@ -158,9 +161,9 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  clients:    pk-liaison af-interior tr-verifier qa-verifier (.crt/.key; spiffe://%s/party/<party>/<name>)\n", *trustDomain)
 	fmt.Fprintf(out, "  log key:    log.key log.vkey (origin %s)\n", *logOrigin)
 	fmt.Fprintf(out, "  cosigners:  tr-verifier.cosign.key/.vkey qa-verifier.cosign.key/.vkey\n")
-	nodes := "(not listed as witnesses: --node-witnesses lists them)"
-	if *nodeWitnesses {
-		nodes = "(listed as witnesses tr-node, qa-node)"
+	nodes := "(listed as witnesses tr-node of tr, qa-node of qa)"
+	if *noNodeWitnesses {
+		nodes = "(not listed as witnesses: --no-node-witnesses)"
 	}
 	fmt.Fprintf(out, "  nodes:      tr-node qa-node (.crt/.key, .cosign.key/.vkey: server --follow ... --as tr-node) %s\n", nodes)
 	fmt.Fprintf(out, "  decryption: seal-pk.key seal-af.key seal-tr.key seal-qa.key (one per party; give each party its own only)\n")

@@ -246,8 +246,9 @@ type Agreement struct {
 	// Distinct mediators needed for a final ruling.
 	RulingQuorum uint32 `protobuf:"varint,8,opt,name=ruling_quorum,json=rulingQuorum,proto3" json:"ruling_quorum,omitempty"`
 	// Distinct witnesses for a checkpoint to count as witnessed: each
-	// mediator party with a valid cosignature by one of its cosigner keys
-	// counts once, and so does each external witness of `witnesses`.
+	// mediator party with a valid cosignature by one of its cosigner keys or
+	// by one of its nodes (`witnesses` naming the party) counts once, and so
+	// does each external witness of `witnesses` (no party).
 	WitnessQuorum uint32 `protobuf:"varint,9,opt,name=witness_quorum,json=witnessQuorum,proto3" json:"witness_quorum,omitempty"`
 	// For amendments (agreements at index > 0): the index of the agreement in
 	// force that this one replaces. Ignored for the genesis agreement.
@@ -261,8 +262,9 @@ type Agreement struct {
 	// sensitive fields only in sealed bodies (see payloads.proto), and every
 	// party must publish an encryption_key. False keeps plaintext payloads.
 	SealedBodies bool `protobuf:"varint,12,opt,name=sealed_bodies,json=sealedBodies,proto3" json:"sealed_bodies,omitempty"`
-	// External witnesses (C2SP tlog-witness), e.g. a third party's
-	// litewitness: who counts toward witness_quorum. Where to reach them is
+	// C2SP tlog-witnesses: the mediator parties' nodes (party set) and
+	// external witnesses, e.g. a third party's litewitness: who counts
+	// toward witness_quorum. Where to reach them is
 	// the primary's configuration (server --witness NAME=URL), not this.
 	Witnesses     []*Witness `protobuf:"bytes,16,rep,name=witnesses,proto3" json:"witnesses,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -397,7 +399,12 @@ type Witness struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Its C2SP tlog-cosignature (cosignature/v1) verifier key, whose key name
 	// is name.
-	VerifierKey   string `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	VerifierKey string `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	// If set, the id of the mediator party whose node this witness is: its
+	// cosignature is that party's vote (a party counts once toward
+	// witness_quorum, whichever of its cosigner keys and nodes cosigned).
+	// Unset: an external witness, one vote of its own.
+	Party         string `protobuf:"bytes,3,opt,name=party,proto3" json:"party,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -446,6 +453,13 @@ func (x *Witness) GetVerifierKey() string {
 	return ""
 }
 
+func (x *Witness) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
 var File_mvm_v1_agreement_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_agreement_proto_rawDesc = "" +
@@ -477,10 +491,11 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	" \x01(\x04R\vamendsIndex\x12?\n" +
 	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew\x12#\n" +
 	"\rsealed_bodies\x18\f \x01(\bR\fsealedBodies\x12-\n" +
-	"\twitnesses\x18\x10 \x03(\v2\x0f.mvm.v1.WitnessR\twitnesses\"@\n" +
+	"\twitnesses\x18\x10 \x03(\v2\x0f.mvm.v1.WitnessR\twitnesses\"V\n" +
 	"\aWitness\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
-	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey*W\n" +
+	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x12\x14\n" +
+	"\x05party\x18\x03 \x01(\tR\x05party*W\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROLE_SUBMITTER\x10\x01\x12\x12\n" +
