@@ -179,6 +179,11 @@ var segments = sync.Pool{New: func() any { b := make([]byte, SegmentSize); retur
 // Write implements [Store]. Bytes that do not fill a block and do not end
 // the object are not held: the upload resumes from the last full block.
 func (s *S3) Write(ctx context.Context, d Digest, size, off int64, r io.Reader) (int64, error) {
+	return s.WriteAs(ctx, d, size, off, r, known(d))
+}
+
+// WriteAs implements [Store]: d is the key the upload is held under.
+func (s *S3) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reader, digest func() (Digest, error)) (int64, error) {
 	if err := checkSize(size); err != nil {
 		return 0, err
 	}
@@ -226,11 +231,15 @@ func (s *S3) Write(ctx context.Context, d Digest, size, off int64, r io.Reader) 
 		s.drop(ctx, d, bs)
 		return 0, fmt.Errorf("%s: more than %d bytes: %w", d, size, ErrTooLong)
 	}
-	if [sha256.Size]byte(h.Sum(nil)) != d {
-		s.drop(ctx, d, bs)
-		return 0, fmt.Errorf("%s: %w", d, ErrDigestMismatch)
+	want, err := digest()
+	if err != nil {
+		return pos, fmt.Errorf("evidence upload %s: all %d bytes held, no digest: %w", d, size, err)
 	}
-	if err := s.publish(ctx, d, bs); err != nil {
+	if [sha256.Size]byte(h.Sum(nil)) != want {
+		s.drop(ctx, d, bs)
+		return 0, fmt.Errorf("%s: %w", want, ErrDigestMismatch)
+	}
+	if err := s.publish(ctx, d, want, bs); err != nil {
 		return pos, err
 	}
 	return pos, s.drop(ctx, d, bs)
@@ -250,9 +259,9 @@ func (s *S3) copyBlock(ctx context.Context, w io.Writer, b block) error {
 }
 
 // publish makes objects/<hex> from the checked blocks, unless it exists.
-func (s *S3) publish(ctx context.Context, d Digest, bs []block) error {
+func (s *S3) publish(ctx context.Context, key, d Digest, bs []block) error {
 	if _, err := s.stat(ctx, d); err == nil {
-		s.drop(ctx, d, bs)
+		s.drop(ctx, key, bs)
 		return fmt.Errorf("%s: %w", d, ErrExists)
 	} else if !notFound(err) {
 		return s.wrap(d, err)

@@ -23,7 +23,7 @@ type Reader struct {
 // NewReader returns the sealed view of plain, whose size and nonce c's
 // header names.
 func NewReader(c *Cipher, plain io.ReaderAt) *Reader {
-	return &Reader{c: c, plain: plain, buf: make([]byte, ChunkSize), ct: make([]byte, 0, sealedChunk), cur: -1}
+	return &Reader{c: c, plain: plain, buf: make([]byte, ChunkSize), ct: make([]byte, 0, c.sealed), cur: -1}
 }
 
 // Size is the size of the sealed file.
@@ -44,11 +44,11 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 			n += copy(p[n:], r.c.hdr[at:])
 			continue
 		}
-		i := (at - HeaderSize) / sealedChunk
+		i := (at - HeaderSize) / r.c.sealed
 		if err := r.seal(i); err != nil {
 			return n, err
 		}
-		n += copy(p[n:], r.ct[at-sealedOffset(i):])
+		n += copy(p[n:], r.ct[at-r.c.sealedOffset(i):])
 	}
 	return n, nil
 }
@@ -95,8 +95,8 @@ func (c *Cipher) Range(off, n int64) (Range, error) {
 		first = min(first, c.chunks-1)
 		end = first + 1
 	}
-	endOff := sealedOffset(end-1) + int64(c.plainLen(end-1)) + TagSize
-	return Range{Offset: sealedOffset(first), Length: endOff - sealedOffset(first), first: first, end: end, skip: off - first*ChunkSize, n: n}, nil
+	endOff := c.sealedOffset(end-1) + int64(c.sealedLen(end-1))
+	return Range{Offset: c.sealedOffset(first), Length: endOff - c.sealedOffset(first), first: first, end: end, skip: off - first*ChunkSize, n: n}, nil
 }
 
 // Writer takes sealed bytes and writes the plaintext they hold to w, one
@@ -126,7 +126,7 @@ func NewWriter(key seal.PackageKey, pkg string, w io.Writer) *Writer {
 // RangeWriter returns a Writer of the sealed bytes r names (no header),
 // which writes the plaintext range r was made for to w.
 func (c *Cipher) RangeWriter(r Range, w io.Writer) *Writer {
-	return &Writer{c: c, w: w, r: r, next: r.first, buf: make([]byte, 0, sealedChunk), pt: make([]byte, 0, ChunkSize)}
+	return &Writer{c: c, w: w, r: r, next: r.first, buf: make([]byte, 0, c.sealed), pt: make([]byte, 0, ChunkSize)}
 }
 
 // Header returns the header read (zero before it is).
@@ -159,7 +159,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 			w.err = fmt.Errorf("%w: %d bytes after the last chunk", ErrOpen, len(p))
 			return 0, w.err
 		}
-		want := w.c.plainLen(w.next) + TagSize
+		want := w.c.sealedLen(w.next)
 		k := copy(w.buf[len(w.buf):want], p)
 		w.buf, p = w.buf[:len(w.buf)+k], p[k:]
 		if len(w.buf) < want {
@@ -186,7 +186,7 @@ func (w *Writer) start() error {
 		return err
 	}
 	w.c, w.r, w.next = c, r, 0
-	w.buf, w.pt = make([]byte, 0, sealedChunk), make([]byte, 0, ChunkSize)
+	w.buf, w.pt = make([]byte, 0, c.sealed), make([]byte, 0, ChunkSize)
 	return nil
 }
 
