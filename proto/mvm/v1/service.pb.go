@@ -2548,10 +2548,13 @@ type GetStatusResponse struct {
 	PrimarySeenAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=primary_seen_at,json=primarySeenAt,proto3" json:"primary_seen_at,omitempty"`
 	// A node that stopped copying: the entry that failed verification and
 	// why ("" when there is no alarm).
-	Alarm         string `protobuf:"bytes,7,opt,name=alarm,proto3" json:"alarm,omitempty"`
-	AlarmIndex    uint64 `protobuf:"varint,8,opt,name=alarm_index,json=alarmIndex,proto3" json:"alarm_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Alarm      string `protobuf:"bytes,7,opt,name=alarm,proto3" json:"alarm,omitempty"`
+	AlarmIndex uint64 `protobuf:"varint,8,opt,name=alarm_index,json=alarmIndex,proto3" json:"alarm_index,omitempty"`
+	// A node: evidence files its verified log names that it does not hold
+	// yet (node.EvidenceCopier, as of its last pass; 0 for a primary).
+	EvidencePending uint64 `protobuf:"varint,9,opt,name=evidence_pending,json=evidencePending,proto3" json:"evidence_pending,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -2636,6 +2639,13 @@ func (x *GetStatusResponse) GetAlarm() string {
 func (x *GetStatusResponse) GetAlarmIndex() uint64 {
 	if x != nil {
 		return x.AlarmIndex
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetEvidencePending() uint64 {
+	if x != nil {
+		return x.EvidencePending
 	}
 	return 0
 }
@@ -2829,7 +2839,7 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x18DownloadEvidenceResponse\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\x12\n" +
-	"\x10GetStatusRequest\"\x98\x02\n" +
+	"\x10GetStatusRequest\"\xc3\x02\n" +
 	"\x11GetStatusResponse\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12#\n" +
@@ -2839,7 +2849,8 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x0fprimary_seen_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rprimarySeenAt\x12\x14\n" +
 	"\x05alarm\x18\a \x01(\tR\x05alarm\x12\x1f\n" +
 	"\valarm_index\x18\b \x01(\x04R\n" +
-	"alarmIndex2\xe2\n" +
+	"alarmIndex\x12)\n" +
+	"\x10evidence_pending\x18\t \x01(\x04R\x0fevidencePending2\xe2\n" +
 	"\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
