@@ -202,6 +202,14 @@ func (w *sendWriter) Write(p []byte) (int, error) {
 	}
 	w.n += int64(k)
 	for len(p) > 0 {
+		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+			// A whole message from p as it is: Send copies it anyway.
+			if err := w.sendData(p[:cap(w.buf)], nil); err != nil {
+				return 0, err
+			}
+			p = p[cap(w.buf):]
+			continue
+		}
 		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf, p = w.buf[:len(w.buf)+c], p[c:]
 		if len(w.buf) == cap(w.buf) {
@@ -215,16 +223,23 @@ func (w *sendWriter) Write(p []byte) (int, error) {
 
 // send sends what is buffered, and sum if not nil (the last message).
 func (w *sendWriter) send(sum []byte) error {
-	m := &mvmv1.UploadEvidenceRequest{Data: w.buf, Sha256: sum}
+	if err := w.sendData(w.buf, sum); err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *sendWriter) sendData(data, sum []byte) error {
+	m := &mvmv1.UploadEvidenceRequest{Data: data, Sha256: sum}
 	if w.first != nil { // the first message names the upload
 		m, w.first = w.first, nil
-		m.Data, m.Sha256 = w.buf, sum
+		m.Data, m.Sha256 = data, sum
 	}
 	// Send copies the message into gRPC's buffers before it returns.
 	if err := w.stream.Send(m); err != nil {
 		w.sendErr = err // the server ended the stream; CloseAndRecv says why
 		return err
 	}
-	w.buf = w.buf[:0]
 	return nil
 }
