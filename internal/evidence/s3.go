@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -20,8 +21,8 @@ import (
 
 // SegmentSize is the block in which the S3 store holds an unfinished
 // upload: each full block is one object under partial/, so an upload
-// resumes from a block boundary, and a writer holds at most one block in
-// memory. It is above S3's 5 MiB minimum part, so the blocks compose into
+// resumes from a block boundary, and a writer holds at most two blocks in
+// memory (one being PUT while the next is received). It is above S3's 5 MiB minimum part, so the blocks compose into
 // the finished object by a server-side copy.
 const SegmentSize = 8 << 20
 
@@ -208,23 +209,9 @@ func (s *S3) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reader
 			return pos, s.wrap(d, err)
 		}
 	}
-	bufp := segments.Get().(*[]byte)
-	defer segments.Put(bufp)
-	for pos < size {
-		buf := (*bufp)[:min(SegmentSize, size-pos)]
-		n, rerr := io.ReadFull(r, buf)
-		if n < len(buf) {
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				rerr = nil // the sender stopped: resumable from pos
-			}
-			return pos, rerr
-		}
-		if _, err := s.c.PutObject(ctx, s.bucket, s.block(d, pos), bytes.NewReader(buf), int64(n), minio.PutObjectOptions{DisableMultipart: true}); err != nil {
-			return pos, s.wrap(d, err)
-		}
-		h.Write(buf)
-		pos += int64(n)
-		bs = append(bs, block{key: s.block(d, pos-int64(n)), off: pos - int64(n), size: int64(n)})
+	bs, pos, stopped, err := s.receive(ctx, d, size, pos, r, h, bs)
+	if err != nil || stopped {
+		return pos, err
 	}
 	var probe [1]byte
 	if m, _ := io.ReadFull(r, probe[:]); m > 0 {
@@ -243,6 +230,61 @@ func (s *S3) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reader
 		return pos, err
 	}
 	return pos, s.drop(ctx, d, bs)
+}
+
+// receive reads the blocks of d's upload from r, from pos on, hashing
+// them into h, and PUTs each as it is complete: the PUT of one block
+// overlaps the reading of the next (two blocks of memory), so the sender
+// does not wait for the object store at each block. It returns the blocks
+// held and their end; stopped when r ended before size (the upload
+// resumes from pos), or the error of a PUT or of r.
+func (s *S3) receive(ctx context.Context, d Digest, size, pos int64, r io.Reader, h io.Writer, bs []block) ([]block, int64, bool, error) {
+	type put struct {
+		buf *[]byte
+		b   block
+	}
+	puts := make(chan put) // unbuffered: one PUT in flight, one block waiting
+	done := make(chan error, 1)
+	var failed atomic.Bool
+	held := pos
+	go func() {
+		var err error
+		for p := range puts {
+			if err == nil {
+				_, err = s.c.PutObject(ctx, s.bucket, p.b.key, bytes.NewReader((*p.buf)[:p.b.size]), p.b.size, minio.PutObjectOptions{DisableMultipart: true})
+				if err == nil {
+					bs, held = append(bs, p.b), p.b.off+p.b.size
+				} else {
+					failed.Store(true)
+				}
+			}
+			segments.Put(p.buf)
+		}
+		done <- err
+	}()
+	var rerr error
+	stopped := false
+	for pos < size && !failed.Load() {
+		bufp := segments.Get().(*[]byte)
+		buf := (*bufp)[:min(SegmentSize, size-pos)]
+		n, err := io.ReadFull(r, buf)
+		if n < len(buf) {
+			segments.Put(bufp)
+			if err != io.EOF && err != io.ErrUnexpectedEOF {
+				rerr = err
+			}
+			stopped = true // the sender stopped: resumable from what is held
+			break
+		}
+		h.Write(buf)
+		puts <- put{bufp, block{key: s.block(d, pos), off: pos, size: int64(n)}}
+		pos += int64(n)
+	}
+	close(puts)
+	if perr := <-done; perr != nil {
+		return bs, held, true, s.wrap(d, perr)
+	}
+	return bs, held, stopped, rerr
 }
 
 func (s *S3) copyBlock(ctx context.Context, w io.Writer, b block) error {

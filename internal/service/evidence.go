@@ -21,7 +21,8 @@ import (
 //
 // Guarantees:
 //   - An upload holds at most one chunk of the stream in memory here (and
-//     the store's block: evidence.SegmentSize for S3), whatever the size.
+//     the store's blocks: two of evidence.SegmentSize for S3), whatever
+//     the size.
 //   - A file is stored only whole and with its digest checked; a refused
 //     upload (wrong digest, more bytes than declared, over a limit) stores
 //     nothing; an interrupted one is held apart and resumes from the offset
