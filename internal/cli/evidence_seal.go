@@ -108,10 +108,11 @@ func (s *evidenceSealing) uploader(pkg string, lf *localFile) (*upload, error) {
 	k := sha256.Sum256([]byte(contextKey("mvm-evidence sealed upload", string(nonce[:]), lf.rec.Name)))
 	u := &upload{key: k[:], size: c.SealedSize()}
 	u.write = func(w io.Writer) error {
-		u.plain = sha256.New() // again from the start when the upload restarts
-		if err := sealedfile.SealTo(w, c, io.TeeReader(io.NewSectionReader(lf.f, 0, lf.size), u.plain)); err != nil {
+		sum, err := sealedfile.SealTo(w, c, io.NewSectionReader(lf.f, 0, lf.size))
+		if err != nil {
 			return fmt.Errorf("sealing %s: %w", lf.path, err)
 		}
+		u.plainSum = sum
 		return nil
 	}
 	return u, nil

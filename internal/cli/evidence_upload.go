@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"net/http"
@@ -132,8 +131,8 @@ func (e *env) uploadOne(ctx context.Context, c *mvmclient.Client, id string, sea
 	}
 	lf.rec.StoredSha256, lf.rec.StoredSize = res.Sum, up.size
 	what := fmt.Sprintf("%s (%d bytes, sha256 %x)", lf.rec.Name, up.size, res.Sum)
-	if up.plain != nil {
-		lf.rec.PlaintextSha256, lf.rec.PlaintextSize = up.plain.Sum(nil), lf.size
+	if up.plainSum != nil {
+		lf.rec.PlaintextSha256, lf.rec.PlaintextSize = up.plainSum, lf.size
 		what = fmt.Sprintf("%s (%d bytes, sha256 %x), sealed: %d bytes, sha256 %x", lf.rec.Name, lf.size, lf.rec.PlaintextSha256, up.size, res.Sum)
 	}
 	switch {
@@ -148,13 +147,13 @@ func (e *env) uploadOne(ctx context.Context, c *mvmclient.Client, id string, sea
 }
 
 // upload is how one file is sent: the upload's key and size, and write,
-// which gives all its bytes (hashing the plaintext into plain when it
-// seals them).
+// which gives all its bytes (and sets plainSum, the plaintext's SHA-256,
+// when it seals them).
 type upload struct {
-	key   []byte
-	size  int64
-	write func(io.Writer) error
-	plain hash.Hash
+	key      []byte
+	size     int64
+	write    func(io.Writer) error
+	plainSum []byte
 }
 
 // clearUpload sends lf as it is, read in 1 MiB blocks.

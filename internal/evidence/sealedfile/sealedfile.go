@@ -46,29 +46,31 @@
 // first chunk is sealed: a second pass over the file. Version 2, which
 // the client seals now ([SealTo]), needs none: its file nonce comes from
 // the package key, the plaintext size and its first MiB ([FileNonceV2]),
-// read first in the same pass, and each
-// chunk carries its own 12-byte GCM nonce, synthetic (as in SIV, RFC
-// 5297): HMAC-SHA256, under a third key derived from the package key and
-// the file nonce, of the chunk's counter, last flag and plaintext, cut to
-// 12 bytes. The counter and flag move from the GCM nonce into each
-// chunk's associated data (header | counter (8) | flag), so reordering,
-// dropping and cutting are refused as in version 1.
+// read first in the same pass, and each chunk carries its own 12-byte
+// GCM nonce, synthetic (as in SIV, RFC 5297): HMAC-SHA256, under a third
+// key derived from the package key and the file nonce, of the chunk's
+// counter, last flag and the SHA-256 of the plaintext up to the end of
+// the chunk (the running digest the sealer computes anyway for the
+// submission, so it costs no pass of its own), cut to 12 bytes. The
+// counter and flag move from the GCM nonce into each chunk's associated
+// data (header | counter (8) | flag), so reordering, dropping and cutting
+// are refused as in version 1.
 //
 //	chunk i (v2) = iv_i | AES-256-GCM(file key, iv_i, plaintext chunk i, aad = header | i | last flag)
-//	iv_i         = HMAC-SHA256(iv key, i | last flag | plaintext chunk i)[:12]
+//	iv_i         = HMAC-SHA256(iv key, i | last flag | SHA-256(plaintext[:end of chunk i]))[:12]
 //
-// A (key, GCM nonce) pair is thus used twice only for the same chunk
-// plaintext at the same place, which seals to the same bytes: whatever
-// file a resumed upload continues, and whatever a server says it holds,
-// no keystream is reused for different plaintexts. What the server can
-// learn is equality: the same file on the same package seals to the same
-// object (as in version 1). Two files of one package with the same size
-// and the same first MiB share a file key: the server sees which of their
-// chunks, at the same place, are equal, and a chunk of one opens in the
-// other at that place (whole-file reads still refuse it: the plaintext
-// digest signed in the submission does not match; a range read cannot
-// tell). The ciphertext is deterministic, so an interrupted upload
-// resumes.
+// A (key, GCM nonce) pair is thus used twice only for the same plaintext
+// up to the end of the same chunk, which seals to the same bytes:
+// whatever file a resumed upload continues, and whatever a server says
+// it holds, no keystream is reused for different plaintexts. What the
+// server can learn is equality: the same file on the same package seals
+// to the same object (as in version 1); two files of one package with the
+// same size and the same first MiB share a file key, and the server sees
+// how many chunks their common start spans. A chunk of one opens in the
+// other at the same place (the nonce is read, not recomputed): whole-file
+// reads still refuse it, as the plaintext digest signed in the
+// submission does not match; a range read cannot tell. The ciphertext is
+// deterministic, so an interrupted upload resumes.
 // Readers open both versions.
 package sealedfile
 
@@ -325,17 +327,21 @@ func (c *Cipher) nonce(i int64) []byte {
 	return n[:]
 }
 
-// sealChunk appends the sealed chunk i of plaintext p to dst.
-func (c *Cipher) sealChunk(dst, p []byte, i int64) []byte {
+// sealChunk appends the sealed chunk i of plaintext p to dst. For
+// version 2, prefix is the SHA-256 of the plaintext so far, chunk i
+// included (the running digest the sealer keeps anyway): the chunk's
+// nonce commits to all of it at the cost of one HMAC of 41 bytes, not a
+// pass over the chunk.
+func (c *Cipher) sealChunk(dst, p []byte, i int64, prefix hash.Hash) []byte {
 	if c.ivKey == nil {
 		return c.aead.Seal(dst, c.nonce(i), p, c.hdr)
 	}
 	var ab [HeaderSize + 9]byte
 	aad := c.aad(ab[:0], i)
+	var sum [sha256.Size]byte
 	c.ivKey.Reset()
 	c.ivKey.Write(aad[HeaderSize:])
-	c.ivKey.Write(p)
-	var sum [sha256.Size]byte
+	c.ivKey.Write(prefix.Sum(sum[:0]))
 	iv := c.ivKey.Sum(sum[:0])[:IVSize]
 	dst = append(dst, iv...)
 	return c.aead.Seal(dst, iv, p, aad)

@@ -266,8 +266,9 @@ func sealV2(t *testing.T, key seal.PackageKey, pkg string, p []byte) []byte {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := sealedfile.SealTo(&out, c, bytes.NewReader(p)); err != nil {
-		t.Fatal(err)
+	sum, err := sealedfile.SealTo(&out, c, bytes.NewReader(p))
+	if want := sha256.Sum256(p); err != nil || !bytes.Equal(sum, want[:]) {
+		t.Fatalf("SealTo: %v, plaintext sha256 %x, want %x", err, sum, want)
 	}
 	if int64(out.Len()) != sealedfile.SealedSizeV2(int64(len(p))) || int64(out.Len()) != c.SealedSize() {
 		t.Fatalf("sealed %d bytes into %d, SealedSizeV2 says %d", len(p), out.Len(), sealedfile.SealedSizeV2(int64(len(p))))
@@ -276,6 +277,11 @@ func sealV2(t *testing.T, key seal.PackageKey, pkg string, p []byte) []byte {
 	r := sealedfile.NewReader(c, bytes.NewReader(p))
 	if view, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size())); err != nil || !bytes.Equal(view, out.Bytes()) {
 		t.Fatalf("the sealed view differs from SealTo's bytes (%v)", err)
+	}
+	// Back to the start, after the end: the nonces' prefix is hashed again.
+	first := make([]byte, min(out.Len(), 100))
+	if _, err := r.ReadAt(first, 0); err != nil || !bytes.Equal(first, out.Bytes()[:len(first)]) {
+		t.Fatalf("the sealed view read again from 0 differs (%v)", err)
 	}
 	return out.Bytes()
 }
@@ -316,16 +322,16 @@ func TestVersion2RoundTrip(t *testing.T) {
 	nonce, _ := sealedfile.FileNonceV2(key, pkg, int64(len(p)), p)
 	c, _ := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
 	for _, src := range [][]byte{p[:len(p)-1], append(bytes.Clone(p), 1)} {
-		if err := sealedfile.SealTo(io.Discard, c, bytes.NewReader(src)); err == nil {
+		if _, err := sealedfile.SealTo(io.Discard, c, bytes.NewReader(src)); err == nil {
 			t.Errorf("a source of %d bytes sealed as %d", len(src), len(p))
 		}
 	}
 }
 
-// Version 2's GCM nonce of a chunk comes from its plaintext: two files
-// of the same size and start on the same package (one file key; here
-// under 1 MiB, where the whole file is its start, so the nonce is forced
-// to be equal) share a nonce only
+// Version 2's GCM nonce of a chunk comes from the plaintext up to its
+// end: two files of the same size and start on the same package (one
+// file key; here the file nonce is forced to be equal) share a nonce
+// only
 // where the same plaintext sits at the same place, which seals to the
 // same bytes; a changed chunk gets another nonce, so no keystream is
 // reused, whatever a resumed upload continues.
@@ -340,18 +346,20 @@ func TestVersion2Nonces(t *testing.T) {
 		nonce, _ := sealedfile.FileNonceV2(key, pkg, int64(len(a)), a)
 		c, _ := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
 		var out bytes.Buffer
-		if err := sealedfile.SealTo(&out, c, bytes.NewReader(p)); err != nil {
+		if _, err := sealedfile.SealTo(&out, c, bytes.NewReader(p)); err != nil {
 			t.Fatal(err)
 		}
 		return out.Bytes()
 	}
 	sa, sb := seal(a), seal(b)
 	at := func(s []byte, i int) []byte { return s[sealedfile.HeaderSize+i*sc:][:sc] }
-	if !bytes.Equal(at(sa, 0), at(sb, 0)) || !bytes.Equal(at(sa, 2), at(sb, 2)) {
-		t.Error("equal chunks at the same place sealed differently")
+	if !bytes.Equal(at(sa, 0), at(sb, 0)) {
+		t.Error("equal starts sealed differently")
 	}
-	if bytes.Equal(at(sa, 1)[:sealedfile.IVSize], at(sb, 1)[:sealedfile.IVSize]) {
-		t.Fatal("two different chunk plaintexts at one place share a GCM nonce under one key")
+	for i := 1; i < 3; i++ { // chunk 2 is equal, what precedes it is not
+		if bytes.Equal(at(sa, i)[:sealedfile.IVSize], at(sb, i)[:sealedfile.IVSize]) {
+			t.Fatalf("chunk %d: two different plaintexts up to its end share a GCM nonce under one key", i)
+		}
 	}
 	// The same chunk plaintext at another place has another nonce too.
 	c := append(bytes.Clone(a[cs:2*cs]), a[:cs]...)

@@ -1,6 +1,7 @@
 package sealedfile
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +14,15 @@ const blockChunks = 16
 // SealTo writes the sealed file of the plaintext plain gives to w, header
 // first, reading plain once and in order (what a one-pass upload needs:
 // a version 2 cipher, whose nonces need nothing but the bytes at hand;
-// a version 1 cipher seals the same way once its nonce is known). plain
-// must give exactly the size the header names: fewer or more bytes (the
-// file changed while it was read) is an error.
-func SealTo(w io.Writer, c *Cipher, plain io.Reader) error {
+// a version 1 cipher seals the same way once its nonce is known), and
+// returns the plaintext's SHA-256, computed on the way. plain must give
+// exactly the size the header names: fewer or more bytes (the file
+// changed while it was read) is an error.
+func SealTo(w io.Writer, c *Cipher, plain io.Reader) ([]byte, error) {
 	if _, err := w.Write(c.hdr); err != nil {
-		return err
+		return nil, err
 	}
+	ph := sha256.New()
 	pt := make([]byte, blockChunks*ChunkSize)
 	ct := make([]byte, 0, blockChunks*c.sealed)
 	for i := int64(0); i < c.chunks; {
@@ -30,21 +33,22 @@ func SealTo(w io.Writer, c *Cipher, plain io.Reader) error {
 			if err == nil || errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("sealedfile: reading plaintext chunk %d: %d of %d bytes (the file shrank?): %w", i, i*ChunkSize+int64(k), c.h.Size, err)
+			return nil, fmt.Errorf("sealedfile: reading plaintext chunk %d: %d of %d bytes (the file shrank?): %w", i, i*ChunkSize+int64(k), c.h.Size, err)
 		}
 		ct = ct[:0]
 		for p := pt[:n]; i < end; i++ {
 			k := c.plainLen(i)
-			ct = c.sealChunk(ct, p[:k], i)
+			ph.Write(p[:k])
+			ct = c.sealChunk(ct, p[:k], i, ph)
 			p = p[k:]
 		}
 		if _, err := w.Write(ct); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var probe [1]byte
 	if k, _ := io.ReadFull(plain, probe[:]); k > 0 {
-		return fmt.Errorf("sealedfile: the plaintext has more than the %d bytes the header names (the file grew?)", c.h.Size)
+		return nil, fmt.Errorf("sealedfile: the plaintext has more than the %d bytes the header names (the file grew?)", c.h.Size)
 	}
-	return nil
+	return ph.Sum(nil), nil
 }

@@ -1,8 +1,10 @@
 package sealedfile
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/mvm-exchange/mvm/internal/seal"
@@ -18,12 +20,16 @@ type Reader struct {
 	buf   []byte // plaintext of one chunk
 	ct    []byte // sealed chunk cur
 	cur   int64  // -1: none
+	// Version 2: the SHA-256 of plaintext chunks [0, hashed), which a
+	// chunk's nonce needs; a read before hashed hashes again from 0.
+	prefix hash.Hash
+	hashed int64
 }
 
 // NewReader returns the sealed view of plain, whose size and nonce c's
 // header names.
 func NewReader(c *Cipher, plain io.ReaderAt) *Reader {
-	return &Reader{c: c, plain: plain, buf: make([]byte, ChunkSize), ct: make([]byte, 0, c.sealed), cur: -1}
+	return &Reader{c: c, plain: plain, buf: make([]byte, ChunkSize), ct: make([]byte, 0, c.sealed), cur: -1, prefix: sha256.New()}
 }
 
 // Size is the size of the sealed file.
@@ -57,16 +63,32 @@ func (r *Reader) seal(i int64) error {
 	if i == r.cur {
 		return nil
 	}
-	p := r.buf[:r.c.plainLen(i)]
-	if k, err := r.plain.ReadAt(p, i*ChunkSize); k != len(p) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("sealedfile: reading plaintext chunk %d (the file changed since it was hashed?): %w", i, err)
+	if r.c.ivKey != nil && i < r.hashed {
+		r.prefix.Reset()
+		r.hashed = 0
 	}
-	r.ct = r.c.sealChunk(r.ct[:0], p, i)
-	r.cur = i
-	return nil
+	for {
+		j := i
+		if r.c.ivKey != nil {
+			j = r.hashed // version 2: every chunk before i is hashed first
+		}
+		p := r.buf[:r.c.plainLen(j)]
+		if k, err := r.plain.ReadAt(p, j*ChunkSize); k != len(p) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("sealedfile: reading plaintext chunk %d (the file changed since it was hashed?): %w", j, err)
+		}
+		if r.c.ivKey != nil {
+			r.prefix.Write(p)
+			r.hashed++
+		}
+		if j == i {
+			r.ct = r.c.sealChunk(r.ct[:0], p, i, r.prefix)
+			r.cur = i
+			return nil
+		}
+	}
 }
 
 // Range is the part of a sealed file that holds a plaintext range: fetch
