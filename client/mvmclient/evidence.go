@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -195,7 +196,12 @@ func (w *sendWriter) Write(p []byte) (int, error) {
 	if w.sendErr != nil {
 		return 0, w.sendErr
 	}
-	w.h.Write(p)
+	// The digest is computed while the bytes are framed and sent: both
+	// read p, which the caller keeps until Write returns.
+	var hashed sync.WaitGroup
+	all := p
+	hashed.Go(func() { w.h.Write(all) })
+	defer hashed.Wait()
 	k := len(p)
 	if held := w.skip - w.n; held > 0 { // the server holds these already
 		p = p[min(int64(len(p)), held):]
