@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures evidence transfer: one file of MVM_EVIDENCE_MB MiB (default
-# 1024) uploaded (`client evidence ID --file`, which hashes the file, seals
-# it on a sealed exchange, uploads it and logs the submission) and
+# 1024) uploaded (`client evidence ID --file`, which reads the file once:
+# seals it on a sealed exchange, hashes and uploads it in the same pass,
+# and logs the submission) and
 # downloaded (`client evidence get`, which verifies it, and decrypts it on
 # a sealed exchange), against the directory store and against versitygw on
 # loopback, on an unsealed and a sealed exchange. Each round first copies

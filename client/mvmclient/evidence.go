@@ -2,9 +2,16 @@ package mvmclient
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -22,6 +29,8 @@ type UploadResult struct {
 	Stored bool
 	// Held is what the server holds afterwards.
 	Held int64
+	// Sum is the SHA-256 of the bytes (UploadEvidenceOnePass).
+	Sum []byte
 }
 
 // UploadEvidence stores the size bytes of r, whose SHA-256 is sha256, as
@@ -113,4 +122,130 @@ func (c *Client) DownloadEvidence(ctx context.Context, pkg string, sha256 []byte
 			return head.Size, fmt.Errorf("evidence download: %w", err)
 		}
 	}
+}
+
+// UploadEvidenceOnePass stores size bytes that write produces as an
+// evidence file of package pkg, read once: write gives them all, from the
+// first, to the writer it is handed, which hashes every byte and sends
+// those the server does not hold yet (so a resumed upload rebuilds the
+// digest of the held prefix from the source, and sends only the rest);
+// the SHA-256 of all the bytes goes last, and the server checks it before
+// the file is stored under it. key names the upload across runs (the
+// same file, the same key, so a second run resumes the first); the
+// server holds it apart per caller. If the bytes the server held were not
+// these (the file changed between runs), the server drops them and the
+// upload starts again from 0, once. Result.Sum is the digest.
+func (c *Client) UploadEvidenceOnePass(ctx context.Context, pkg string, key []byte, size int64, write func(io.Writer) error) (UploadResult, error) {
+	res, err := c.uploadOnePass(ctx, pkg, key, size, write)
+	if err != nil && res.From > 0 && status.Code(err) == codes.InvalidArgument {
+		if st, serr := c.API.EvidenceStatus(ctx, &mvmv1.EvidenceStatusRequest{PackageId: pkg, UploadKey: key, Size: size}); serr == nil && st.Offset == 0 {
+			return c.uploadOnePass(ctx, pkg, key, size, write)
+		}
+	}
+	return res, err
+}
+
+func (c *Client) uploadOnePass(ctx context.Context, pkg string, key []byte, size int64, write func(io.Writer) error) (UploadResult, error) {
+	st, err := c.API.EvidenceStatus(ctx, &mvmv1.EvidenceStatusRequest{PackageId: pkg, UploadKey: key, Size: size})
+	if err != nil {
+		return UploadResult{}, err
+	}
+	res := UploadResult{From: st.Offset, Held: st.Offset}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.API.UploadEvidence(ctx)
+	if err != nil {
+		return res, err
+	}
+	w := &sendWriter{stream: stream, skip: st.Offset, h: sha256.New(), buf: make([]byte, 0, EvidenceChunk),
+		first: &mvmv1.UploadEvidenceRequest{PackageId: pkg, UploadKey: key, Size: size, Offset: st.Offset}}
+	werr := write(w)
+	if werr == nil && w.n != size {
+		werr = fmt.Errorf("the file gave %d bytes, not the %d announced (it changed while it was read?)", w.n, size)
+	}
+	if werr != nil && w.sendErr == nil {
+		return res, werr // nothing the server said: the source failed
+	}
+	if werr == nil {
+		res.Sum = w.h.Sum(nil)
+		w.send(res.Sum) // a failure shows in CloseAndRecv
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return res, err
+	}
+	res.Held, res.Stored = resp.Offset, resp.Stored
+	if !resp.Stored {
+		return res, fmt.Errorf("the server holds %d of the file's %d bytes: run again to resume", resp.Offset, size)
+	}
+	return res, nil
+}
+
+// sendWriter hashes what it is given and sends what lies past skip, in
+// messages of up to EvidenceChunk bytes.
+type sendWriter struct {
+	stream  grpc.ClientStreamingClient[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
+	first   *mvmv1.UploadEvidenceRequest
+	skip, n int64
+	h       hash.Hash
+	buf     []byte
+	sendErr error
+}
+
+func (w *sendWriter) Write(p []byte) (int, error) {
+	if w.sendErr != nil {
+		return 0, w.sendErr
+	}
+	// The digest is computed while the bytes are framed and sent: both
+	// read p, which the caller keeps until Write returns.
+	var hashed sync.WaitGroup
+	all := p
+	hashed.Go(func() { w.h.Write(all) })
+	defer hashed.Wait()
+	k := len(p)
+	if held := w.skip - w.n; held > 0 { // the server holds these already
+		p = p[min(int64(len(p)), held):]
+	}
+	w.n += int64(k)
+	for len(p) > 0 {
+		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+			// A whole message from p as it is: Send copies it anyway.
+			if err := w.sendData(p[:cap(w.buf)], nil); err != nil {
+				return 0, err
+			}
+			p = p[cap(w.buf):]
+			continue
+		}
+		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf, p = w.buf[:len(w.buf)+c], p[c:]
+		if len(w.buf) == cap(w.buf) {
+			if err := w.send(nil); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return k, nil
+}
+
+// send sends what is buffered, and sum if not nil (the last message).
+func (w *sendWriter) send(sum []byte) error {
+	if err := w.sendData(w.buf, sum); err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *sendWriter) sendData(data, sum []byte) error {
+	m := &mvmv1.UploadEvidenceRequest{Data: data, Sha256: sum}
+	if w.first != nil { // the first message names the upload
+		m, w.first = w.first, nil
+		m.Data, m.Sha256 = data, sum
+	}
+	// Send copies the message into gRPC's buffers before it returns.
+	if err := w.stream.Send(m); err != nil {
+		w.sendErr = err // the server ended the stream; CloseAndRecv says why
+		return err
+	}
+	return nil
 }

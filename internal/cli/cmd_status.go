@@ -39,6 +39,7 @@ func (c *statusCmd) run(e *env, args []string) error {
 		} else {
 			e.printf("primary seen: never\n")
 		}
+		e.printf("evidence files pending: %d\n", s.EvidencePending)
 		if s.Alarm == "" {
 			e.printf("alarm: none\n")
 			return nil

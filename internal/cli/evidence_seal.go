@@ -82,28 +82,40 @@ func firstNonNil(errs ...error) error {
 	return nil
 }
 
-// sealFile turns lf into its sealed form: what is uploaded is the sealed
-// view of the file, named by its SHA-256 (one more pass over the file,
-// sealing it), and lf.rec describes both.
-func (s *evidenceSealing) sealFile(pkg string, lf *localFile) error {
-	nonce, err := sealedfile.FileNonce(s.key, pkg, lf.sum)
+// uploader returns how lf is sent: as it is where s is nil (the package
+// is not sealed), else sealed (sealedfile version 2) as it is read, its
+// plaintext hashed in the same pass.
+func (s *evidenceSealing) uploader(pkg string, lf *localFile) (*upload, error) {
+	if s == nil {
+		return clearUpload(pkg, lf), nil
+	}
+	// The file's start, which its nonce depends on: read here and again
+	// as sealing begins (from the page cache; 1 MiB of the file).
+	head := make([]byte, min(lf.size, sealedfile.HeadSize))
+	if _, err := lf.f.ReadAt(head, 0); err != nil {
+		return nil, fmt.Errorf("--file %s: %w", lf.path, err)
+	}
+	nonce, err := sealedfile.FileNonceV2(s.key, pkg, lf.size, head)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := sealedfile.NewCipher(s.key, pkg, sealedfile.Header{Nonce: nonce, Size: lf.size})
+	c, err := sealedfile.NewCipher(s.key, pkg, sealedfile.Header{Nonce: nonce, Size: lf.size, Version: sealedfile.Version2})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r := sealedfile.NewReader(c, lf.f)
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, 0, r.Size()), buf); err != nil {
-		return fmt.Errorf("sealing %s: %w", lf.path, err)
+	// The upload's key is the server's to see: derived from the secret
+	// file nonce, it does not show the file's name.
+	k := sha256.Sum256([]byte(contextKey("mvm-evidence sealed upload", string(nonce[:]), lf.rec.Name)))
+	u := &upload{key: k[:], size: c.SealedSize()}
+	u.write = func(w io.Writer) error {
+		sum, err := sealedfile.SealTo(w, c, io.NewSectionReader(lf.f, 0, lf.size))
+		if err != nil {
+			return fmt.Errorf("sealing %s: %w", lf.path, err)
+		}
+		u.plainSum = sum
+		return nil
 	}
-	lf.rec.PlaintextSha256, lf.rec.PlaintextSize = lf.sum, lf.size
-	lf.sum, lf.size, lf.upload = h.Sum(nil), r.Size(), r
-	lf.rec.StoredSha256, lf.rec.StoredSize = lf.sum, lf.size
-	return nil
+	return u, nil
 }
 
 // seal returns the submission m sealed under the package key.

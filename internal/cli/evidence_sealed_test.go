@@ -100,7 +100,7 @@ func TestEvidenceSealed(t *testing.T) {
 	path, plain := film(t, t.TempDir())
 	out := mustCLI(t, e.Addr, e.Certs, testenv.Responder, "evidence", f.id, "--file", path)
 	sum := sha256.Sum256(plain)
-	if !strings.Contains(out, fmt.Sprintf("uploaded raid.mp4 (%d bytes, sha256 %x), sealed: %d bytes, sha256 ", len(plain), sum, sealedfile.SealedSize(int64(len(plain))))) {
+	if !strings.Contains(out, fmt.Sprintf("uploaded raid.mp4 (%d bytes, sha256 %x), sealed: %d bytes, sha256 ", len(plain), sum, sealedfile.SealedSizeV2(int64(len(plain))))) {
 		t.Fatalf("evidence output:\n%s", out)
 	}
 	if hits := storeHolds(t, e, []byte("DISTINCTIVE-PLAINTEXT")); len(hits) > 0 {
@@ -132,7 +132,7 @@ func TestEvidenceSealed(t *testing.T) {
 	}
 
 	list := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "evidence", "list", f.id)
-	if !strings.Contains(list, fmt.Sprintf("%x  %d  video/mp4  raid.mp4  ", sum, len(plain))) || !strings.Contains(list, "sealed: stored "+fmt.Sprint(sealedfile.SealedSize(int64(len(plain))))+" bytes, sha256 "+objs[0].Name()) {
+	if !strings.Contains(list, fmt.Sprintf("%x  %d  video/mp4  raid.mp4  ", sum, len(plain))) || !strings.Contains(list, "sealed: stored "+fmt.Sprint(sealedfile.SealedSizeV2(int64(len(plain))))+" bytes, sha256 "+objs[0].Name()) {
 		t.Fatalf("list:\n%s", list)
 	}
 	dir := t.TempDir()
@@ -157,20 +157,26 @@ func TestEvidenceSealed(t *testing.T) {
 }
 
 // A client killed mid-upload resumes, sealed as before: the same file on
-// the same package seals to the same bytes.
+// the same package seals to the same bytes (sealedfile version 2, sealed
+// as it is sent), and the second run rebuilds the digests of the part the
+// server holds from the file, sending only the rest.
 func TestEvidenceSealedResume(t *testing.T) {
 	f := newSealedFixture(t)
 	e := f.e
 	path, plain := film(t, t.TempDir())
-	sum := sha256.Sum256(plain)
-	nonce, err := sealedfile.FileNonce(f.key, f.id, sum[:])
+	lf, err := openEvidenceFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := sealedfile.NewCipher(f.key, f.id, sealedfile.Header{Nonce: nonce, Size: int64(len(plain))})
-	r := sealedfile.NewReader(c, bytes.NewReader(plain))
-	sealed, _ := io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
-	d := sha256.Sum256(sealed)
+	defer lf.f.Close()
+	up, err := (&evidenceSealing{key: f.key}).uploader(f.id, lf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed bytes.Buffer
+	if err := up.write(&sealed); err != nil || int64(sealed.Len()) != up.size {
+		t.Fatalf("sealing: %v, %d bytes of %d", err, sealed.Len(), up.size)
+	}
 	// The first run dies after 100,000 bytes sent, once the server has
 	// them (a client killed then).
 	af := e.Client(testenv.Responder)
@@ -179,9 +185,9 @@ func TestEvidenceSealedResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream.Send(&mvmv1.UploadEvidenceRequest{PackageId: f.id, Sha256: d[:], Size: int64(len(sealed)), Data: sealed[:100_000]})
+	stream.Send(&mvmv1.UploadEvidenceRequest{PackageId: f.id, UploadKey: up.key, Size: up.size, Data: sealed.Bytes()[:100_000]})
 	status := func() *mvmv1.EvidenceStatusResponse {
-		st, err := af.API.EvidenceStatus(ctxT(t), &mvmv1.EvidenceStatusRequest{PackageId: f.id, Sha256: d[:], Size: int64(len(sealed))})
+		st, err := af.API.EvidenceStatus(ctxT(t), &mvmv1.EvidenceStatusRequest{PackageId: f.id, UploadKey: up.key, Size: up.size})
 		if err != nil {
 			t.Fatal(err)
 		}

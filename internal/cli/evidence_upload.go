@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"mime"
@@ -16,19 +17,17 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// localFile is an evidence file to upload, read once to hash it (and
-// once more to hash its sealed form).
+// localFile is an evidence file to upload, read once: sealed (where the
+// package is), hashed and sent in the same pass.
 type localFile struct {
-	path   string
-	f      *os.File
-	size   int64       // of what is uploaded
-	sum    []byte      // SHA-256 of what is uploaded
-	upload io.ReaderAt // the file, or its sealed view
-	rec    *mvmv1.EvidenceFile
+	path string
+	f    *os.File
+	size int64 // of the plaintext
+	rec  *mvmv1.EvidenceFile
 }
 
-// openEvidenceFile opens path and hashes it (in constant memory), and
-// names its media type from its extension, else from its first bytes.
+// openEvidenceFile opens path and names its media type from its
+// extension, else from its first bytes.
 func openEvidenceFile(path string) (*localFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -42,27 +41,27 @@ func openEvidenceFile(path string) (*localFile, error) {
 		f.Close()
 		return nil, usagef("--file %s: %v", path, err)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--file %s: %w", path, err)
-	}
 	mt := mime.TypeByExtension(filepath.Ext(path))
 	if mt == "" {
 		head := make([]byte, 512)
 		n, _ := f.ReadAt(head, 0)
 		mt = http.DetectContentType(head[:n])
 	}
-	lf := &localFile{path: path, f: f, size: fi.Size(), sum: h.Sum(nil), upload: f}
-	lf.rec = &mvmv1.EvidenceFile{StoredSha256: lf.sum, StoredSize: lf.size, Name: filepath.Base(path), MediaType: mt}
+	lf := &localFile{path: path, f: f, size: fi.Size()}
+	// The digests are known once the file is sent; until then a
+	// placeholder of their size, one per path, lets the submission be
+	// validated first.
+	ph := sha256.Sum256([]byte("placeholder\x00" + path))
+	lf.rec = &mvmv1.EvidenceFile{StoredSha256: ph[:], StoredSize: lf.size, Name: filepath.Base(path), MediaType: mt}
 	return lf, nil
 }
 
-// submitEvidence uploads each file (resuming what the server holds of
-// it), then signs and logs one EvidenceSubmission naming the files and the
-// digests given. Where the package is sealed, each file is sealed on the
-// client first and the submission is sealed. The message is validated
-// before anything is sent, and logged only once every file is stored.
+// submitEvidence uploads each file in one pass (resuming what the server
+// holds of it), then signs and logs one EvidenceSubmission naming the
+// files and the digests given, computed as the files were sent. Where the
+// package is sealed, each file is sealed on the client as it is sent and
+// the submission is sealed. The message is validated before anything is
+// sent, and logged only once every file is stored.
 func (e *env) submitEvidence(logIt func(c *mvmclient.Client, m proto.Message) error, id string, paths []string, digests [][]byte, note string) error {
 	m := &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: digests, Note: note}
 	var files []*localFile
@@ -74,7 +73,7 @@ func (e *env) submitEvidence(logIt func(c *mvmclient.Client, m proto.Message) er
 	named := func() {
 		m.EvidenceSha256, m.Files = append([][]byte(nil), digests...), nil
 		for _, lf := range files {
-			m.EvidenceSha256 = append(m.EvidenceSha256, lf.sum)
+			m.EvidenceSha256 = append(m.EvidenceSha256, lf.rec.StoredSha256)
 			m.Files = append(m.Files, lf.rec)
 		}
 	}
@@ -103,42 +102,81 @@ func (e *env) submitEvidence(logIt func(c *mvmclient.Client, m proto.Message) er
 	if err != nil {
 		return err
 	}
-	if sealing != nil {
-		for _, lf := range files {
-			if err := sealing.sealFile(id, lf); err != nil {
-				return err
-			}
+	for _, lf := range files {
+		if err := e.uploadOne(ctx, c, id, sealing, lf); err != nil {
+			return err
 		}
-		named()
+	}
+	named()
+	if err := checkMessage(m); err != nil {
+		return err
 	}
 	sealed, err := sealing.seal(m)
 	if err != nil {
 		return err
 	}
-	for _, lf := range files {
-		if err := e.uploadOne(ctx, c, id, lf); err != nil {
-			return err
-		}
-	}
 	return logIt(c, sealed)
 }
 
-func (e *env) uploadOne(ctx context.Context, c *mvmclient.Client, id string, lf *localFile) error {
-	res, err := c.UploadEvidence(ctx, id, lf.sum, lf.size, lf.upload)
+// uploadOne sends lf in one pass and fills its record with the digests
+// computed as it went.
+func (e *env) uploadOne(ctx context.Context, c *mvmclient.Client, id string, sealing *evidenceSealing, lf *localFile) error {
+	up, err := sealing.uploader(id, lf)
+	if err != nil {
+		return err
+	}
+	res, err := c.UploadEvidenceOnePass(ctx, id, up.key, up.size, up.write)
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", lf.path, err)
 	}
-	what := fmt.Sprintf("%s (%d bytes, sha256 %x)", lf.rec.Name, lf.size, lf.sum)
-	if p := lf.rec.PlaintextSha256; p != nil {
-		what = fmt.Sprintf("%s (%d bytes, sha256 %x), sealed: %d bytes, sha256 %x", lf.rec.Name, lf.rec.PlaintextSize, p, lf.size, lf.sum)
+	lf.rec.StoredSha256, lf.rec.StoredSize = res.Sum, up.size
+	what := fmt.Sprintf("%s (%d bytes, sha256 %x)", lf.rec.Name, up.size, res.Sum)
+	if up.plainSum != nil {
+		lf.rec.PlaintextSha256, lf.rec.PlaintextSize = up.plainSum, lf.size
+		what = fmt.Sprintf("%s (%d bytes, sha256 %x), sealed: %d bytes, sha256 %x", lf.rec.Name, lf.size, lf.rec.PlaintextSha256, up.size, res.Sum)
 	}
 	switch {
-	case res.From == lf.size:
-		e.printf("stored already: %s\n", what)
+	case res.From == up.size:
+		e.printf("uploaded %s, every byte held already\n", what)
 	case res.From > 0:
 		e.printf("uploaded %s, resumed from byte %d\n", what, res.From)
 	default:
 		e.printf("uploaded %s\n", what)
 	}
 	return nil
+}
+
+// upload is how one file is sent: the upload's key and size, and write,
+// which gives all its bytes (and sets plainSum, the plaintext's SHA-256,
+// when it seals them).
+type upload struct {
+	key      []byte
+	size     int64
+	write    func(io.Writer) error
+	plainSum []byte
+}
+
+// clearUpload sends lf as it is, read in 1 MiB blocks.
+func clearUpload(pkg string, lf *localFile) *upload {
+	u := &upload{size: lf.size}
+	// The same file name and size on the same package: the same upload,
+	// which a second run resumes (the server checks the bytes anyway).
+	k := sha256.Sum256([]byte(contextKey("mvm-evidence clear upload", pkg, lf.rec.Name, fmt.Sprint(lf.size))))
+	u.key = k[:]
+	u.write = func(w io.Writer) error {
+		_, err := io.CopyBuffer(w, io.NewSectionReader(lf.f, 0, lf.size), make([]byte, 1<<20))
+		return err
+	}
+	return u
+}
+
+// contextKey encodes a label and length-prefixed fields, so no two
+// different lists share an encoding.
+func contextKey(label string, fields ...string) string {
+	b := append([]byte(label), 0)
+	for _, f := range fields {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return string(b)
 }

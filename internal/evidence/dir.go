@@ -93,6 +93,11 @@ func (s *Dir) Offset(_ context.Context, d Digest, size int64) (int64, error) {
 
 // Write implements [Store].
 func (s *Dir) Write(ctx context.Context, d Digest, size, off int64, r io.Reader) (int64, error) {
+	return s.WriteAs(ctx, d, size, off, r, known(d))
+}
+
+// WriteAs implements [Store]: d is the key the upload is held under.
+func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reader, digest func() (Digest, error)) (int64, error) {
 	if err := checkSize(size); err != nil {
 		return 0, err
 	}
@@ -137,21 +142,25 @@ func (s *Dir) Write(ctx context.Context, d Digest, size, off int64, r io.Reader)
 		}
 		return held, rerr
 	}
-	if [sha256.Size]byte(h.Sum(nil)) != d {
+	want, err := digest()
+	if err != nil {
+		return held, fmt.Errorf("evidence upload %s: all %d bytes held, no digest: %w", d, size, err)
+	}
+	if [sha256.Size]byte(h.Sum(nil)) != want {
 		s.drop(d)
-		return 0, fmt.Errorf("%s: %w", d, ErrDigestMismatch)
+		return 0, fmt.Errorf("%s: %w", want, ErrDigestMismatch)
 	}
 	// Link, unlike rename, never replaces an existing name.
-	if err := os.Link(s.partial(d), s.object(d)); err != nil {
+	if err := os.Link(s.partial(d), s.object(want)); err != nil {
 		s.drop(d)
 		if errors.Is(err, fs.ErrExist) {
-			return 0, fmt.Errorf("%s: %w", d, ErrExists)
+			return 0, fmt.Errorf("%s: %w", want, ErrExists)
 		}
-		return 0, fmt.Errorf("evidence %s: %w", d, err)
+		return 0, fmt.Errorf("evidence %s: %w", want, err)
 	}
 	s.drop(d)
-	if err := syncDir(filepath.Dir(s.object(d))); err != nil {
-		return held, fmt.Errorf("evidence %s: %w", d, err)
+	if err := syncDir(filepath.Dir(s.object(want))); err != nil {
+		return held, fmt.Errorf("evidence %s: %w", want, err)
 	}
 	return held, nil
 }

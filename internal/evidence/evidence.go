@@ -20,6 +20,9 @@
 //     continued from the offset the store holds ([Store.Offset]); a write at
 //     any other offset fails with an [OffsetError] naming the held one.
 //   - One upload of a digest at a time ([ErrBusy] for a second writer).
+//   - An upload may be held under a key of the caller's and its digest
+//     given at the end ([Store.WriteAs]): the bytes are checked against
+//     it just the same before the object is visible under it.
 package evidence
 
 import (
@@ -89,6 +92,14 @@ type Store interface {
 	// store keeps them in blocks; Offset and the returned value say what
 	// counts. A write that fails with ctx cancelled keeps what was held.
 	Write(ctx context.Context, d Digest, size, off int64, r io.Reader) (int64, error)
+	// WriteAs is Write for an upload held under key whose digest is
+	// known only once its bytes were sent (a client that hashes what it
+	// sends as it sends it): when all size bytes are held and r has
+	// ended, digest names the digest they must have, checked as by
+	// Write, and the object is published under it. An error from digest
+	// (none was sent) keeps the bytes held: the upload resumes at size.
+	// Write(d) is WriteAs(d) with digest d.
+	WriteAs(ctx context.Context, key Digest, size, off int64, r io.Reader, digest func() (Digest, error)) (int64, error)
 	// Abort drops the unfinished upload of d, if any.
 	Abort(ctx context.Context, d Digest) error
 }
@@ -111,6 +122,9 @@ func Put(ctx context.Context, s Store, d Digest, size int64, r io.Reader) error 
 	}
 	return nil
 }
+
+// known is the digest function of an upload whose digest is its key.
+func known(d Digest) func() (Digest, error) { return func() (Digest, error) { return d, nil } }
 
 func checkRange(size, off, n int64) (int64, error) {
 	if n < 0 {

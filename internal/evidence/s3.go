@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -20,8 +21,8 @@ import (
 
 // SegmentSize is the block in which the S3 store holds an unfinished
 // upload: each full block is one object under partial/, so an upload
-// resumes from a block boundary, and a writer holds at most one block in
-// memory. It is above S3's 5 MiB minimum part, so the blocks compose into
+// resumes from a block boundary, and a writer holds at most two blocks in
+// memory (one being PUT while the next is received). It is above S3's 5 MiB minimum part, so the blocks compose into
 // the finished object by a server-side copy.
 const SegmentSize = 8 << 20
 
@@ -179,6 +180,11 @@ var segments = sync.Pool{New: func() any { b := make([]byte, SegmentSize); retur
 // Write implements [Store]. Bytes that do not fill a block and do not end
 // the object are not held: the upload resumes from the last full block.
 func (s *S3) Write(ctx context.Context, d Digest, size, off int64, r io.Reader) (int64, error) {
+	return s.WriteAs(ctx, d, size, off, r, known(d))
+}
+
+// WriteAs implements [Store]: d is the key the upload is held under.
+func (s *S3) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reader, digest func() (Digest, error)) (int64, error) {
 	if err := checkSize(size); err != nil {
 		return 0, err
 	}
@@ -203,37 +209,82 @@ func (s *S3) Write(ctx context.Context, d Digest, size, off int64, r io.Reader) 
 			return pos, s.wrap(d, err)
 		}
 	}
-	bufp := segments.Get().(*[]byte)
-	defer segments.Put(bufp)
-	for pos < size {
-		buf := (*bufp)[:min(SegmentSize, size-pos)]
-		n, rerr := io.ReadFull(r, buf)
-		if n < len(buf) {
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				rerr = nil // the sender stopped: resumable from pos
-			}
-			return pos, rerr
-		}
-		if _, err := s.c.PutObject(ctx, s.bucket, s.block(d, pos), bytes.NewReader(buf), int64(n), minio.PutObjectOptions{DisableMultipart: true}); err != nil {
-			return pos, s.wrap(d, err)
-		}
-		h.Write(buf)
-		pos += int64(n)
-		bs = append(bs, block{key: s.block(d, pos-int64(n)), off: pos - int64(n), size: int64(n)})
+	bs, pos, stopped, err := s.receive(ctx, d, size, pos, r, h, bs)
+	if err != nil || stopped {
+		return pos, err
 	}
 	var probe [1]byte
 	if m, _ := io.ReadFull(r, probe[:]); m > 0 {
 		s.drop(ctx, d, bs)
 		return 0, fmt.Errorf("%s: more than %d bytes: %w", d, size, ErrTooLong)
 	}
-	if [sha256.Size]byte(h.Sum(nil)) != d {
-		s.drop(ctx, d, bs)
-		return 0, fmt.Errorf("%s: %w", d, ErrDigestMismatch)
+	want, err := digest()
+	if err != nil {
+		return pos, fmt.Errorf("evidence upload %s: all %d bytes held, no digest: %w", d, size, err)
 	}
-	if err := s.publish(ctx, d, bs); err != nil {
+	if [sha256.Size]byte(h.Sum(nil)) != want {
+		s.drop(ctx, d, bs)
+		return 0, fmt.Errorf("%s: %w", want, ErrDigestMismatch)
+	}
+	if err := s.publish(ctx, d, want, bs); err != nil {
 		return pos, err
 	}
 	return pos, s.drop(ctx, d, bs)
+}
+
+// receive reads the blocks of d's upload from r, from pos on, hashing
+// them into h, and PUTs each as it is complete: the PUT of one block
+// overlaps the reading of the next (two blocks of memory), so the sender
+// does not wait for the object store at each block. It returns the blocks
+// held and their end; stopped when r ended before size (the upload
+// resumes from pos), or the error of a PUT or of r.
+func (s *S3) receive(ctx context.Context, d Digest, size, pos int64, r io.Reader, h io.Writer, bs []block) ([]block, int64, bool, error) {
+	type put struct {
+		buf *[]byte
+		b   block
+	}
+	puts := make(chan put) // unbuffered: one PUT in flight, one block waiting
+	done := make(chan error, 1)
+	var failed atomic.Bool
+	held := pos
+	go func() {
+		var err error
+		for p := range puts {
+			if err == nil {
+				_, err = s.c.PutObject(ctx, s.bucket, p.b.key, bytes.NewReader((*p.buf)[:p.b.size]), p.b.size, minio.PutObjectOptions{DisableMultipart: true})
+				if err == nil {
+					bs, held = append(bs, p.b), p.b.off+p.b.size
+				} else {
+					failed.Store(true)
+				}
+			}
+			segments.Put(p.buf)
+		}
+		done <- err
+	}()
+	var rerr error
+	stopped := false
+	for pos < size && !failed.Load() {
+		bufp := segments.Get().(*[]byte)
+		buf := (*bufp)[:min(SegmentSize, size-pos)]
+		n, err := io.ReadFull(r, buf)
+		if n < len(buf) {
+			segments.Put(bufp)
+			if err != io.EOF && err != io.ErrUnexpectedEOF {
+				rerr = err
+			}
+			stopped = true // the sender stopped: resumable from what is held
+			break
+		}
+		h.Write(buf)
+		puts <- put{bufp, block{key: s.block(d, pos), off: pos, size: int64(n)}}
+		pos += int64(n)
+	}
+	close(puts)
+	if perr := <-done; perr != nil {
+		return bs, held, true, s.wrap(d, perr)
+	}
+	return bs, held, stopped, rerr
 }
 
 func (s *S3) copyBlock(ctx context.Context, w io.Writer, b block) error {
@@ -250,9 +301,9 @@ func (s *S3) copyBlock(ctx context.Context, w io.Writer, b block) error {
 }
 
 // publish makes objects/<hex> from the checked blocks, unless it exists.
-func (s *S3) publish(ctx context.Context, d Digest, bs []block) error {
+func (s *S3) publish(ctx context.Context, key, d Digest, bs []block) error {
 	if _, err := s.stat(ctx, d); err == nil {
-		s.drop(ctx, d, bs)
+		s.drop(ctx, key, bs)
 		return fmt.Errorf("%s: %w", d, ErrExists)
 	} else if !notFound(err) {
 		return s.wrap(d, err)

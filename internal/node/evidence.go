@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -44,6 +45,9 @@ type EvidenceCopier struct {
 	// files named there and not yet stored whole.
 	scanned uint64
 	pending []*wantedFile
+	// pendingN is len(pending) as of the last scan or pass, for readers
+	// on other goroutines (GetStatus, the metric).
+	pendingN atomic.Int64
 }
 
 type wantedFile struct {
@@ -80,13 +84,16 @@ func (c *EvidenceCopier) Run(ctx context.Context, interval time.Duration) {
 }
 
 // Pending is the number of files named in the log scanned and not yet
-// stored on the node.
-func (c *EvidenceCopier) Pending() int { return len(c.pending) }
+// stored on the node, as of the last scan or pass; safe to call from any
+// goroutine.
+func (c *EvidenceCopier) Pending() int { return int(c.pendingN.Load()) }
 
 // Pass scans the entries stored since the last pass and tries to copy
 // every file not yet stored. Not safe for concurrent use.
 func (c *EvidenceCopier) Pass(ctx context.Context) error {
-	if err := c.scan(ctx); err != nil {
+	err := c.scan(ctx)
+	c.pendingN.Store(int64(len(c.pending)))
+	if err != nil {
 		return err
 	}
 	left := c.pending[:0]
@@ -109,6 +116,7 @@ func (c *EvidenceCopier) Pass(ctx context.Context) error {
 		}
 	}
 	c.pending = left
+	c.pendingN.Store(int64(len(left)))
 	return nil
 }
 

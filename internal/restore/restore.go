@@ -110,6 +110,9 @@ type Report struct {
 	// the agreement.
 	Dropped int
 	Took    time.Duration
+	// EvidenceMissing counts the evidence files the restored log names
+	// that the restore could not copy (server.Restore copies them).
+	EvidenceMissing int
 }
 
 // ErrExists: the target file exists and is not empty. Restore into a new

@@ -137,7 +137,7 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 // setNode makes the service a node's.
 func (s *Server) setNode(svc *service.Service) {
 	if s.follower != nil {
-		svc.SetNode(&service.Node{Primary: s.follower.Primary(), Status: s.follower.Status})
+		svc.SetNode(&service.Node{Primary: s.follower.Primary(), Status: s.nodeStatus})
 	}
 }
 

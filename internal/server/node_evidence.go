@@ -9,6 +9,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/evidence"
 	"github.com/mvm-exchange/mvm/internal/node"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // evidenceCopyInterval is how often a node looks for evidence files to
@@ -28,6 +29,10 @@ func (s *Server) copyEvidence(cfg Config, st evidence.Store) error {
 		return err
 	}
 	cp := node.NewEvidenceCopier(s.follower.Ledger(), st, c, cfg.Logger)
+	s.evCopier.Store(cp)
+	if s.metrics != nil {
+		s.metrics.EvidencePending(func() int { return cp.Pending() })
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { cp.Run(ctx, evidenceCopyInterval) })
@@ -39,4 +44,14 @@ func (s *Server) copyEvidence(cfg Config, st evidence.Store) error {
 		stopFollower()
 	}
 	return nil
+}
+
+// nodeStatus is a node's GetStatus answer: the follower's, with the
+// evidence files its log names that the node does not hold yet.
+func (s *Server) nodeStatus() *mvmv1.GetStatusResponse {
+	st := s.follower.Status()
+	if cp := s.evCopier.Load(); cp != nil {
+		st.EvidencePending = uint64(cp.Pending())
+	}
+	return st
 }

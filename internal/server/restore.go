@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/node"
 	"github.com/mvm-exchange/mvm/internal/restore"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 )
@@ -57,6 +60,50 @@ func Restore(ctx context.Context, cfg Config, from RestoreFrom) (*restore.Report
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o700); err != nil {
 		return nil, err
 	}
-	return restore.Run(ctx, restore.Options{Source: restore.Server{C: c}, DB: cfg.DB, Genesis: genesis,
+	rep, err := restore.Run(ctx, restore.Options{Source: restore.Server{C: c}, DB: cfg.DB, Genesis: genesis,
 		Signer: signer, Logger: cfg.Logger})
+	if err != nil {
+		return rep, err
+	}
+	if rep.EvidenceMissing, err = restoreEvidence(ctx, cfg, c, signer, genesis); err != nil {
+		return rep, fmt.Errorf("the log is restored in %s, its evidence files are not: %w (start the server on it, and copy them: run the restore's evidence copy again by restoring into a new file, or copy the node's store)", cfg.DB, err)
+	}
+	return rep, nil
+}
+
+// restoreEvidence copies every evidence file the restored log names from
+// the source into the evidence store cfg names (node.EvidenceCopier, as a
+// node copies them: a file is kept only whole and matching its logged
+// digest; one already stored is not copied again), and returns how many
+// could not be copied: the source does not hold them, serves other bytes,
+// or does not let the identity read them (a mediator's reads every
+// package).
+func restoreEvidence(ctx context.Context, cfg Config, c *mvmclient.Client, signer note.Signer, genesis []byte) (int, error) {
+	st, l, err := openLog(cfg, signer, genesis, hooks{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	defer l.Close()
+	ev, where, err := openEvidence(cfg)
+	if err != nil {
+		return 0, err
+	}
+	cp := node.NewEvidenceCopier(l, ev, c, cfg.Logger)
+	// Passes until every file is stored or a pass stores none.
+	prev := -1
+	for {
+		if err := cp.Pass(ctx); err != nil {
+			return 0, err
+		}
+		n := cp.Pending()
+		if n != 0 && n != prev {
+			prev = n
+			continue
+		}
+		if n > 0 {
+			cfg.Logger.Warn("restore: evidence files not copied (the ERROR/WARN lines above name them)", "missing", n, "store", where)
+		}
+		return n, ctx.Err()
+	}
 }

@@ -162,6 +162,8 @@ type Server struct {
 	// stopFollower ends it (node.go).
 	follower     *node.Follower
 	stopFollower func()
+	// evCopier copies a node's evidence files (node_evidence.go).
+	evCopier atomic.Pointer[node.EvidenceCopier]
 	// witnessAddr is where a node serves its witness endpoint.
 	witnessAddr string
 }

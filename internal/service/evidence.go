@@ -21,7 +21,8 @@ import (
 //
 // Guarantees:
 //   - An upload holds at most one chunk of the stream in memory here (and
-//     the store's block: evidence.SegmentSize for S3), whatever the size.
+//     the store's blocks: two of evidence.SegmentSize for S3), whatever
+//     the size.
 //   - A file is stored only whole and with its digest checked; a refused
 //     upload (wrong digest, more bytes than declared, over a limit) stores
 //     nothing; an interrupted one is held apart and resumes from the offset
@@ -39,11 +40,11 @@ func (s *Service) EvidenceStatus(ctx context.Context, req *mvmv1.EvidenceStatusR
 	if err != nil {
 		return nil, err
 	}
-	d, err := fileRef(req.PackageId, req.Sha256)
+	caller, _ := CallerFrom(ctx)
+	d, _, err := uploadRef(caller, req.PackageId, req.Sha256, req.UploadKey)
 	if err != nil {
 		return nil, err
 	}
-	caller, _ := CallerFrom(ctx)
 	if _, err := s.packageEvidence(ctx, caller, req.PackageId); err != nil {
 		return nil, err
 	}
@@ -69,7 +70,12 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "the first message must name the file: %v", err)
 	}
-	d, err := fileRef(first.PackageId, first.Sha256)
+	caller, _ := CallerFrom(ctx)
+	sha := first.Sha256
+	if first.UploadKey != nil {
+		sha = nil // a one-pass upload's sha256 ends it: here, in its only message
+	}
+	d, onePass, err := uploadRef(caller, first.PackageId, sha, first.UploadKey)
 	if err != nil {
 		return err
 	}
@@ -79,7 +85,6 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 	case first.Size > ev.opts.MaxBytes:
 		return status.Errorf(codes.ResourceExhausted, "file of %d bytes, over the limit of %d per file (server --evidence-max-bytes)", first.Size, ev.opts.MaxBytes)
 	}
-	caller, _ := CallerFrom(ctx)
 	logged, err := s.packageEvidence(ctx, caller, first.PackageId)
 	if err != nil {
 		return err
@@ -93,9 +98,28 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 		return err
 	}
 	in := &uploadReader{stream: stream, first: first, buf: first.Data}
-	held, err := ev.opts.Store.Write(ctx, d, first.Size, first.Offset, in)
+	if onePass && first.Sha256 != nil {
+		if in.final, err = evidence.ParseDigest(first.Sha256); err != nil {
+			return status.Errorf(codes.InvalidArgument, "sha256: %v", err)
+		}
+		in.ended = true
+	}
+	digest := func() (evidence.Digest, error) { return d, nil }
+	if onePass {
+		digest = in.digest
+	}
+	held, err := ev.opts.Store.WriteAs(ctx, d, first.Size, first.Offset, in, digest)
 	if in.err != nil {
 		err = in.err
+	}
+	if onePass && errors.Is(err, evidence.ErrExists) {
+		// Only the end of a one-pass upload meets this, once its digest
+		// checked: the same bytes were stored already, nothing is left.
+		err, held = nil, first.Size
+	}
+	if onePass && err == nil && held == first.Size {
+		// Counted from here on under its digest, as the log will name it.
+		ev.rekey(first.PackageId, d, in.final, first.Size)
 	}
 	if err != nil {
 		if errors.Is(err, evidence.ErrDigestMismatch) || errors.Is(err, evidence.ErrTooLong) {
@@ -106,10 +130,16 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 		if in.err != nil {
 			return in.err
 		}
+		if errors.Is(err, errNoDigest) {
+			return status.Error(codes.FailedPrecondition, err.Error())
+		}
 		return storeStatus(err)
 	}
 	stored := held == first.Size
 	if stored {
+		if onePass {
+			d = in.final
+		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "evidence stored", slog.String("caller", uri), slog.String("package", first.PackageId),
 			slog.String("sha256", d.String()), slog.Int64("size", first.Size))
 	}
@@ -118,11 +148,29 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 
 // uploadReader reads the data of an upload stream's messages in order,
 // one message at a time; its io.EOF is the client closing its side.
+// In a one-pass upload, the message that carries sha256 is the last.
 type uploadReader struct {
 	stream grpc.ClientStreamingServer[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
 	first  *mvmv1.UploadEvidenceRequest
 	buf    []byte
 	err    error // a refusal of a later message, reported as such
+	final  evidence.Digest
+	ended  bool // final was sent
+}
+
+// errNoDigest: a one-pass upload's bytes are all held, its digest not.
+var errNoDigest = errors.New("the upload ended without the sha256 of its bytes: send it in its last message (resume at its size)")
+
+func (r *uploadReader) digest() (evidence.Digest, error) {
+	if !r.ended {
+		return r.final, errNoDigest
+	}
+	return r.final, nil
+}
+
+func (r *uploadReader) refuse(msg string) (int, error) {
+	r.err = status.Error(codes.InvalidArgument, msg)
+	return 0, r.err
 }
 
 func (r *uploadReader) Read(p []byte) (int, error) {
@@ -131,10 +179,20 @@ func (r *uploadReader) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if (m.PackageId != "" && m.PackageId != r.first.PackageId) || (m.Sha256 != nil && !bytes.Equal(m.Sha256, r.first.Sha256)) ||
-			m.Size != 0 || m.Offset != 0 {
-			r.err = status.Error(codes.InvalidArgument, "only the first message of an upload names the file; the next ones carry data only")
-			return 0, r.err
+		onePass := r.first.UploadKey != nil
+		if (m.PackageId != "" && m.PackageId != r.first.PackageId) || m.Size != 0 || m.Offset != 0 || m.UploadKey != nil ||
+			(!onePass && m.Sha256 != nil && !bytes.Equal(m.Sha256, r.first.Sha256)) {
+			return r.refuse("only the first message of an upload names the file; the next ones carry data only (and, in a one-pass upload, the last its sha256)")
+		}
+		if r.ended {
+			return r.refuse("the message that carries a one-pass upload's sha256 is its last")
+		}
+		if onePass && m.Sha256 != nil {
+			d, err := evidence.ParseDigest(m.Sha256)
+			if err != nil {
+				return r.refuse(err.Error())
+			}
+			r.final, r.ended = d, true
 		}
 		r.buf = m.Data
 	}

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -113,6 +115,32 @@ func fileRef(pkg string, sha []byte) (evidence.Digest, error) {
 	return d, nil
 }
 
+// uploadRef checks the fields that name an upload: a digest, or (a
+// one-pass upload, onePass) a client's upload key, which the upload is
+// held under as SHA-256 of the caller, the package and the key, so no
+// caller reaches another's unfinished upload.
+func uploadRef(caller *Caller, pkg string, sha, key []byte) (d evidence.Digest, onePass bool, err error) {
+	if key == nil {
+		d, err = fileRef(pkg, sha)
+		return d, false, err
+	}
+	if sha != nil {
+		return d, true, status.Error(codes.InvalidArgument, "sha256 and upload_key: name an upload by one of them (a one-pass upload sends its sha256 last)")
+	}
+	if !message.ValidID(pkg) {
+		return d, true, status.Errorf(codes.InvalidArgument, "package_id: %q is not a valid id", pkg)
+	}
+	if len(key) != sha256.Size {
+		return d, true, status.Errorf(codes.InvalidArgument, "upload_key: %d bytes, want %d", len(key), sha256.Size)
+	}
+	h := sha256.New()
+	for _, f := range []string{"mvm-evidence upload/v1", caller.ID.URI(), pkg, string(key)} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(f))))
+		h.Write([]byte(f))
+	}
+	return evidence.Digest(h.Sum(nil)), true, nil
+}
+
 // loggedFiles is what a package's log says of its evidence: every digest
 // any of its entries names, with the size an EvidenceSubmission gave it
 // (-1 when none did).
@@ -212,6 +240,16 @@ func (ev *evidenceState) reserve(pkg string, logged loggedFiles, d evidence.Dige
 	}
 	mine[d] = size
 	return nil
+}
+
+// rekey moves a one-pass upload's count from its key to its digest.
+func (ev *evidenceState) rekey(pkg string, key, d evidence.Digest, size int64) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if m := ev.uploaded[pkg]; m != nil {
+		delete(m, key)
+		m[d] = size
+	}
 }
 
 // unreserve forgets an upload the store refused (it holds nothing of it).

@@ -160,10 +160,23 @@ func TestRanges(t *testing.T) {
 // Every change to a sealed file is refused, and nothing of a chunk that
 // does not open is written.
 func TestTamper(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		seal func(*testing.T, seal.PackageKey, string, []byte) []byte
+		over int
+	}{
+		{"v1", sealAll, sealedfile.TagSize},
+		{"v2", sealV2, sealedfile.IVSize + sealedfile.TagSize},
+	} {
+		t.Run(v.name, func(t *testing.T) { testTamper(t, v.seal, v.over) })
+	}
+}
+
+func testTamper(t *testing.T, sealAll func(*testing.T, seal.PackageKey, string, []byte) []byte, over int) {
 	const cs = sealedfile.ChunkSize
 	p := plaintext(2*cs+100, 3)
 	sealed := sealAll(t, key, pkg, p)
-	chunk := func(i int) int { return sealedfile.HeaderSize + i*(cs+sealedfile.TagSize) }
+	chunk := func(i int) int { return sealedfile.HeaderSize + i*(cs+over) }
 	swapped := bytes.Clone(sealed)
 	copy(swapped[chunk(0):chunk(1)], sealed[chunk(1):chunk(2)])
 	copy(swapped[chunk(1):chunk(2)], sealed[chunk(0):chunk(1)])
@@ -185,6 +198,8 @@ func TestTamper(t *testing.T) {
 		{"header nonce", flip(5), key, pkg, sealedfile.ErrOpen},
 		{"header size", flip(sealedfile.HeaderSize - 1), key, pkg, sealedfile.ErrOpen},
 		{"first chunk", flip(chunk(0) + 10), key, pkg, sealedfile.ErrOpen},
+		{"second chunk's first byte (v2: its nonce)", flip(chunk(1)), key, pkg, sealedfile.ErrOpen},
+		{"second chunk's 20th byte", flip(chunk(1) + 19), key, pkg, sealedfile.ErrOpen},
 		{"middle chunk tag", flip(chunk(2) - 1), key, pkg, sealedfile.ErrOpen},
 		{"last chunk", flip(len(sealed) - 50), key, pkg, sealedfile.ErrOpen},
 		{"chunks swapped", swapped, key, pkg, sealedfile.ErrOpen},
@@ -236,5 +251,120 @@ func TestVector(t *testing.T) {
 	}
 	if hex.EncodeToString(sealed[:5]) != "6d76656601" {
 		t.Errorf("header starts %x, want mvef version 1", sealed[:5])
+	}
+}
+
+// sealV2 seals p in one pass, as an upload does now.
+func sealV2(t *testing.T, key seal.PackageKey, pkg string, p []byte) []byte {
+	t.Helper()
+	nonce, err := sealedfile.FileNonceV2(key, pkg, int64(len(p)), p[:min(len(p), sealedfile.HeadSize)])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sum, err := sealedfile.SealTo(&out, c, bytes.NewReader(p))
+	if want := sha256.Sum256(p); err != nil || !bytes.Equal(sum, want[:]) {
+		t.Fatalf("SealTo: %v, plaintext sha256 %x, want %x", err, sum, want)
+	}
+	if int64(out.Len()) != sealedfile.SealedSizeV2(int64(len(p))) || int64(out.Len()) != c.SealedSize() {
+		t.Fatalf("sealed %d bytes into %d, SealedSizeV2 says %d", len(p), out.Len(), sealedfile.SealedSizeV2(int64(len(p))))
+	}
+	// The sealed view (read at any offset) gives the same bytes.
+	r := sealedfile.NewReader(c, bytes.NewReader(p))
+	if view, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size())); err != nil || !bytes.Equal(view, out.Bytes()) {
+		t.Fatalf("the sealed view differs from SealTo's bytes (%v)", err)
+	}
+	// Back to the start, after the end: the nonces' prefix is hashed again.
+	first := make([]byte, min(out.Len(), 100))
+	if _, err := r.ReadAt(first, 0); err != nil || !bytes.Equal(first, out.Bytes()[:len(first)]) {
+		t.Fatalf("the sealed view read again from 0 differs (%v)", err)
+	}
+	return out.Bytes()
+}
+
+// Version 2 seals in one pass to the same bytes each time, opens in
+// pieces of any size, and ranges open as in version 1.
+func TestVersion2RoundTrip(t *testing.T) {
+	for _, n := range sizes {
+		p := plaintext(n, 5)
+		sealed := sealV2(t, key, pkg, p)
+		if again := sealV2(t, key, pkg, p); !bytes.Equal(again, sealed) {
+			t.Fatalf("%d bytes: sealed twice to different bytes: an upload could not resume", n)
+		}
+		if sealed[4] != sealedfile.Version2 {
+			t.Fatalf("version byte %d", sealed[4])
+		}
+		for _, step := range []int{1 << 20, 7, sealedfile.ChunkSize + sealedfile.IVSize + sealedfile.TagSize} {
+			if got, err := open(key, pkg, sealed, step); err != nil || !bytes.Equal(got, p) {
+				t.Fatalf("%d bytes, step %d: %v", n, step, err)
+			}
+		}
+		h, _ := sealedfile.ParseHeader(sealed)
+		c, _ := sealedfile.NewCipher(key, pkg, h)
+		off, m := int64(n/3), int64(n/2)
+		rg, err := c.Range(off, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		w := c.RangeWriter(rg, &out)
+		w.Write(sealed[rg.Offset : rg.Offset+rg.Length])
+		if err := w.Close(); err != nil || !bytes.Equal(out.Bytes(), p[off:off+m]) {
+			t.Fatalf("%d bytes: range %d+%d: %v", n, off, m, err)
+		}
+	}
+	// A source shorter or longer than the header says is refused.
+	p := plaintext(sealedfile.ChunkSize+10, 6)
+	nonce, _ := sealedfile.FileNonceV2(key, pkg, int64(len(p)), p)
+	c, _ := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
+	for _, src := range [][]byte{p[:len(p)-1], append(bytes.Clone(p), 1)} {
+		if _, err := sealedfile.SealTo(io.Discard, c, bytes.NewReader(src)); err == nil {
+			t.Errorf("a source of %d bytes sealed as %d", len(src), len(p))
+		}
+	}
+}
+
+// Version 2's GCM nonce of a chunk comes from the plaintext up to its
+// end: two files of the same size and start on the same package (one
+// file key; here the file nonce is forced to be equal) share a nonce
+// only
+// where the same plaintext sits at the same place, which seals to the
+// same bytes; a changed chunk gets another nonce, so no keystream is
+// reused, whatever a resumed upload continues.
+func TestVersion2Nonces(t *testing.T) {
+	const cs = sealedfile.ChunkSize
+	const sc = cs + sealedfile.IVSize + sealedfile.TagSize
+	a := plaintext(3*cs, 11)
+	b := bytes.Clone(a)
+	b[cs+5] ^= 1 // chunk 1 differs
+	seal := func(p []byte) []byte {
+		// One file nonce for both, as for two files of one size and start.
+		nonce, _ := sealedfile.FileNonceV2(key, pkg, int64(len(a)), a)
+		c, _ := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
+		var out bytes.Buffer
+		if _, err := sealedfile.SealTo(&out, c, bytes.NewReader(p)); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	sa, sb := seal(a), seal(b)
+	at := func(s []byte, i int) []byte { return s[sealedfile.HeaderSize+i*sc:][:sc] }
+	if !bytes.Equal(at(sa, 0), at(sb, 0)) {
+		t.Error("equal starts sealed differently")
+	}
+	for i := 1; i < 3; i++ { // chunk 2 is equal, what precedes it is not
+		if bytes.Equal(at(sa, i)[:sealedfile.IVSize], at(sb, i)[:sealedfile.IVSize]) {
+			t.Fatalf("chunk %d: two different plaintexts up to its end share a GCM nonce under one key", i)
+		}
+	}
+	// The same chunk plaintext at another place has another nonce too.
+	c := append(bytes.Clone(a[cs:2*cs]), a[:cs]...)
+	c = append(c, a[2*cs:]...)
+	if sc2 := seal(c); bytes.Equal(at(sc2, 0)[:sealedfile.IVSize], at(sa, 1)[:sealedfile.IVSize]) {
+		t.Error("the same chunk at another place reuses a nonce")
 	}
 }

@@ -1,8 +1,10 @@
 package sealedfile
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/mvm-exchange/mvm/internal/seal"
@@ -18,12 +20,16 @@ type Reader struct {
 	buf   []byte // plaintext of one chunk
 	ct    []byte // sealed chunk cur
 	cur   int64  // -1: none
+	// Version 2: the SHA-256 of plaintext chunks [0, hashed), which a
+	// chunk's nonce needs; a read before hashed hashes again from 0.
+	prefix hash.Hash
+	hashed int64
 }
 
 // NewReader returns the sealed view of plain, whose size and nonce c's
 // header names.
 func NewReader(c *Cipher, plain io.ReaderAt) *Reader {
-	return &Reader{c: c, plain: plain, buf: make([]byte, ChunkSize), ct: make([]byte, 0, sealedChunk), cur: -1}
+	return &Reader{c: c, plain: plain, buf: make([]byte, ChunkSize), ct: make([]byte, 0, c.sealed), cur: -1, prefix: sha256.New()}
 }
 
 // Size is the size of the sealed file.
@@ -44,11 +50,11 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 			n += copy(p[n:], r.c.hdr[at:])
 			continue
 		}
-		i := (at - HeaderSize) / sealedChunk
+		i := (at - HeaderSize) / r.c.sealed
 		if err := r.seal(i); err != nil {
 			return n, err
 		}
-		n += copy(p[n:], r.ct[at-sealedOffset(i):])
+		n += copy(p[n:], r.ct[at-r.c.sealedOffset(i):])
 	}
 	return n, nil
 }
@@ -57,16 +63,32 @@ func (r *Reader) seal(i int64) error {
 	if i == r.cur {
 		return nil
 	}
-	p := r.buf[:r.c.plainLen(i)]
-	if k, err := r.plain.ReadAt(p, i*ChunkSize); k != len(p) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("sealedfile: reading plaintext chunk %d (the file changed since it was hashed?): %w", i, err)
+	if r.c.ivKey != nil && i < r.hashed {
+		r.prefix.Reset()
+		r.hashed = 0
 	}
-	r.ct = r.c.sealChunk(r.ct[:0], p, i)
-	r.cur = i
-	return nil
+	for {
+		j := i
+		if r.c.ivKey != nil {
+			j = r.hashed // version 2: every chunk before i is hashed first
+		}
+		p := r.buf[:r.c.plainLen(j)]
+		if k, err := r.plain.ReadAt(p, j*ChunkSize); k != len(p) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("sealedfile: reading plaintext chunk %d (the file changed since it was hashed?): %w", j, err)
+		}
+		if r.c.ivKey != nil {
+			r.prefix.Write(p)
+			r.hashed++
+		}
+		if j == i {
+			r.ct = r.c.sealChunk(r.ct[:0], p, i, r.prefix)
+			r.cur = i
+			return nil
+		}
+	}
 }
 
 // Range is the part of a sealed file that holds a plaintext range: fetch
@@ -95,8 +117,8 @@ func (c *Cipher) Range(off, n int64) (Range, error) {
 		first = min(first, c.chunks-1)
 		end = first + 1
 	}
-	endOff := sealedOffset(end-1) + int64(c.plainLen(end-1)) + TagSize
-	return Range{Offset: sealedOffset(first), Length: endOff - sealedOffset(first), first: first, end: end, skip: off - first*ChunkSize, n: n}, nil
+	endOff := c.sealedOffset(end-1) + int64(c.sealedLen(end-1))
+	return Range{Offset: c.sealedOffset(first), Length: endOff - c.sealedOffset(first), first: first, end: end, skip: off - first*ChunkSize, n: n}, nil
 }
 
 // Writer takes sealed bytes and writes the plaintext they hold to w, one
@@ -126,7 +148,7 @@ func NewWriter(key seal.PackageKey, pkg string, w io.Writer) *Writer {
 // RangeWriter returns a Writer of the sealed bytes r names (no header),
 // which writes the plaintext range r was made for to w.
 func (c *Cipher) RangeWriter(r Range, w io.Writer) *Writer {
-	return &Writer{c: c, w: w, r: r, next: r.first, buf: make([]byte, 0, sealedChunk), pt: make([]byte, 0, ChunkSize)}
+	return &Writer{c: c, w: w, r: r, next: r.first, buf: make([]byte, 0, c.sealed), pt: make([]byte, 0, ChunkSize)}
 }
 
 // Header returns the header read (zero before it is).
@@ -159,7 +181,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 			w.err = fmt.Errorf("%w: %d bytes after the last chunk", ErrOpen, len(p))
 			return 0, w.err
 		}
-		want := w.c.plainLen(w.next) + TagSize
+		want := w.c.sealedLen(w.next)
 		k := copy(w.buf[len(w.buf):want], p)
 		w.buf, p = w.buf[:len(w.buf)+k], p[k:]
 		if len(w.buf) < want {
@@ -186,7 +208,7 @@ func (w *Writer) start() error {
 		return err
 	}
 	w.c, w.r, w.next = c, r, 0
-	w.buf, w.pt = make([]byte, 0, sealedChunk), make([]byte, 0, ChunkSize)
+	w.buf, w.pt = make([]byte, 0, c.sealed), make([]byte, 0, ChunkSize)
 	return nil
 }
 

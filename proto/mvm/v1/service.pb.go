@@ -2107,8 +2107,11 @@ type EvidenceStatusRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PackageId string                 `protobuf:"bytes,1,opt,name=package_id,json=packageId,proto3" json:"package_id,omitempty"`
 	// SHA-256 of the file's bytes as sent, and their size.
-	Sha256        []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	Size          int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256 []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size   int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// Instead of sha256: the 32-byte key of an upload whose digest comes at
+	// its end (UploadEvidenceRequest.upload_key).
+	UploadKey     []byte `protobuf:"bytes,4,opt,name=upload_key,json=uploadKey,proto3" json:"upload_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2162,6 +2165,13 @@ func (x *EvidenceStatusRequest) GetSize() int64 {
 		return x.Size
 	}
 	return 0
+}
+
+func (x *EvidenceStatusRequest) GetUploadKey() []byte {
+	if x != nil {
+		return x.UploadKey
+	}
+	return nil
 }
 
 type EvidenceStatusResponse struct {
@@ -2226,8 +2236,14 @@ type UploadEvidenceRequest struct {
 	Sha256    []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	Size      int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
 	// Where this stream's bytes start: the offset EvidenceStatus returned.
-	Offset        int64  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Offset int64  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// A one-pass upload, hashed as it is sent: the first message names it
+	// by this 32-byte key of the client's (with package_id, size, offset;
+	// held apart per caller) instead of sha256, and the last message
+	// carries sha256, the digest of all its bytes, which the server checks
+	// before the file is stored under it.
+	UploadKey     []byte `protobuf:"bytes,6,opt,name=upload_key,json=uploadKey,proto3" json:"upload_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2293,6 +2309,13 @@ func (x *UploadEvidenceRequest) GetOffset() int64 {
 func (x *UploadEvidenceRequest) GetData() []byte {
 	if x != nil {
 		return x.Data
+	}
+	return nil
+}
+
+func (x *UploadEvidenceRequest) GetUploadKey() []byte {
+	if x != nil {
+		return x.UploadKey
 	}
 	return nil
 }
@@ -2525,10 +2548,13 @@ type GetStatusResponse struct {
 	PrimarySeenAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=primary_seen_at,json=primarySeenAt,proto3" json:"primary_seen_at,omitempty"`
 	// A node that stopped copying: the entry that failed verification and
 	// why ("" when there is no alarm).
-	Alarm         string `protobuf:"bytes,7,opt,name=alarm,proto3" json:"alarm,omitempty"`
-	AlarmIndex    uint64 `protobuf:"varint,8,opt,name=alarm_index,json=alarmIndex,proto3" json:"alarm_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Alarm      string `protobuf:"bytes,7,opt,name=alarm,proto3" json:"alarm,omitempty"`
+	AlarmIndex uint64 `protobuf:"varint,8,opt,name=alarm_index,json=alarmIndex,proto3" json:"alarm_index,omitempty"`
+	// A node: evidence files its verified log names that it does not hold
+	// yet (node.EvidenceCopier, as of its last pass; 0 for a primary).
+	EvidencePending uint64 `protobuf:"varint,9,opt,name=evidence_pending,json=evidencePending,proto3" json:"evidence_pending,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -2613,6 +2639,13 @@ func (x *GetStatusResponse) GetAlarm() string {
 func (x *GetStatusResponse) GetAlarmIndex() uint64 {
 	if x != nil {
 		return x.AlarmIndex
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetEvidencePending() uint64 {
+	if x != nil {
+		return x.EvidencePending
 	}
 	return 0
 }
@@ -2774,22 +2807,26 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x03 \x01(\x03R\n" +
 	"totalBytes\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
-	"\x06sha256\x18\x05 \x01(\fR\x06sha256\"b\n" +
+	"\x06sha256\x18\x05 \x01(\fR\x06sha256\"\x81\x01\n" +
 	"\x15EvidenceStatusRequest\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"H\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1d\n" +
+	"\n" +
+	"upload_key\x18\x04 \x01(\fR\tuploadKey\"H\n" +
 	"\x16EvidenceStatusResponse\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06stored\x18\x02 \x01(\bR\x06stored\"\x8e\x01\n" +
+	"\x06stored\x18\x02 \x01(\bR\x06stored\"\xad\x01\n" +
 	"\x15UploadEvidenceRequest\x12\x1d\n" +
 	"\n" +
 	"package_id\x18\x01 \x01(\tR\tpackageId\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"H\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x1d\n" +
+	"\n" +
+	"upload_key\x18\x06 \x01(\fR\tuploadKey\"H\n" +
 	"\x16UploadEvidenceResponse\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06stored\x18\x02 \x01(\bR\x06stored\"\x80\x01\n" +
@@ -2802,7 +2839,7 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x18DownloadEvidenceResponse\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\x12\n" +
-	"\x10GetStatusRequest\"\x98\x02\n" +
+	"\x10GetStatusRequest\"\xc3\x02\n" +
 	"\x11GetStatusResponse\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12#\n" +
@@ -2812,7 +2849,8 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x0fprimary_seen_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rprimarySeenAt\x12\x14\n" +
 	"\x05alarm\x18\a \x01(\tR\x05alarm\x12\x1f\n" +
 	"\valarm_index\x18\b \x01(\x04R\n" +
-	"alarmIndex2\xe2\n" +
+	"alarmIndex\x12)\n" +
+	"\x10evidence_pending\x18\t \x01(\x04R\x0fevidencePending2\xe2\n" +
 	"\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
