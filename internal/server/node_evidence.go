@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -23,27 +21,14 @@ func (s *Server) copyEvidence(cfg Config, st evidence.Store) error {
 	if s.follower == nil {
 		return nil
 	}
-	c, err := mvmclient.Dial(mvmclient.Options{Server: cfg.Node.Follow, CertFile: filepath.Join(cfg.CertsDir, cfg.Node.As+".crt"),
-		KeyFile: filepath.Join(cfg.CertsDir, cfg.Node.As+".key"), ServerCA: filepath.Join(cfg.CertsDir, "ca-server.crt"), Retries: -1})
-	if err != nil {
-		return err
-	}
-	cp := node.NewEvidenceCopier(s.follower.Ledger(), st, c, cfg.Logger)
-	s.evCopier.Store(cp)
-	if s.metrics != nil {
-		s.metrics.EvidencePending(func() int { return cp.Pending() })
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { cp.Run(ctx, evidenceCopyInterval) })
-	stopFollower := s.stopFollower
-	s.stopFollower = func() {
-		cancel()
-		wg.Wait()
-		c.Close()
-		stopFollower()
-	}
-	return nil
+	return s.besideFollower(cfg, func(c *mvmclient.Client) func(context.Context) {
+		cp := node.NewEvidenceCopier(s.follower.Ledger(), st, c, cfg.Logger)
+		s.evCopier.Store(cp)
+		if s.metrics != nil {
+			s.metrics.EvidencePending(func() int { return cp.Pending() })
+		}
+		return func(ctx context.Context) { cp.Run(ctx, evidenceCopyInterval) }
+	})
 }
 
 // nodeStatus is a node's GetStatus answer: the follower's, with the
