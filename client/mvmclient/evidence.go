@@ -71,15 +71,7 @@ func (c *Client) UploadEvidence(ctx context.Context, pkg string, sha256 []byte, 
 		}
 		off += int64(n)
 	}
-	resp, err := stream.CloseAndRecv()
-	if err != nil {
-		return res, err
-	}
-	res.Held, res.Stored = resp.Offset, resp.Stored
-	if !resp.Stored {
-		return res, fmt.Errorf("the server holds %d of the file's %d bytes: run again to resume", resp.Offset, size)
-	}
-	return res, nil
+	return closeUpload(stream, size, res)
 }
 
 // DownloadEvidence writes length bytes (0: to the end) of package pkg's
@@ -170,15 +162,7 @@ func (c *Client) uploadOnePass(ctx context.Context, pkg string, key []byte, size
 		res.Sum = w.h.Sum(nil)
 		w.send(res.Sum) // a failure shows in CloseAndRecv
 	}
-	resp, err := stream.CloseAndRecv()
-	if err != nil {
-		return res, err
-	}
-	res.Held, res.Stored = resp.Offset, resp.Stored
-	if !resp.Stored {
-		return res, fmt.Errorf("the server holds %d of the file's %d bytes: run again to resume", resp.Offset, size)
-	}
-	return res, nil
+	return closeUpload(stream, size, res)
 }
 
 // sendWriter hashes what it is given and sends what lies past skip, in
@@ -248,4 +232,19 @@ func (w *sendWriter) sendData(data, sum []byte) error {
 		return err
 	}
 	return nil
+}
+
+// closeUpload ends an upload stream and completes res with what the server
+// says it holds; an upload the server did not store whole is an error that
+// tells the caller to resume.
+func closeUpload(stream grpc.ClientStreamingClient[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse], size int64, res UploadResult) (UploadResult, error) {
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return res, err
+	}
+	res.Held, res.Stored = resp.Offset, resp.Stored
+	if !resp.Stored {
+		return res, fmt.Errorf("the server holds %d of the file's %d bytes: run again to resume", resp.Offset, size)
+	}
+	return res, nil
 }
