@@ -79,8 +79,8 @@ func Parse(b []byte) (*Proof, error) {
 	}
 	p := &Proof{}
 	for i, l := range lines[2:] {
-		h, err := base64.StdEncoding.Strict().DecodeString(l)
-		if err != nil || len(h) != tlog.HashSize || base64.StdEncoding.EncodeToString(h) != l {
+		h, ok := tlog.DecodeHash(l)
+		if !ok {
 			return nil, fmt.Errorf("%w: hash line %d is not a base64 32-byte hash", ErrMalformed, i+1)
 		}
 		p.Hashes = append(p.Hashes, h)

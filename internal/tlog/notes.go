@@ -85,6 +85,19 @@ func canonicalBase64(b64 string) bool {
 	return err == nil && base64.StdEncoding.EncodeToString(raw) == b64
 }
 
+// DecodeHash decodes one line of a proof in the C2SP text formats (the
+// witness's add-checkpoint request, a fork proof): the standard padded
+// base64 of a 32-byte hash and nothing else. Go's decoder skips '\r' and
+// '\n' even in strict mode, so a line is accepted only if it is exactly the
+// encoding of what it decodes to; every parser shares this one check.
+func DecodeHash(line string) ([]byte, bool) {
+	h, err := base64.StdEncoding.Strict().DecodeString(line)
+	if err != nil || len(h) != HashSize || base64.StdEncoding.EncodeToString(h) != line {
+		return nil, false
+	}
+	return h, true
+}
+
 // encodeNote re-emits a parsed note with note.Sign (verified signatures
 // first, then unverified ones, each line as parsed).
 func encodeNote(n *note.Note) ([]byte, error) {

@@ -67,8 +67,8 @@ func decodeRequest(body []byte) (oldSize uint64, proof [][]byte, checkpoint []by
 		return 0, nil, nil, fmt.Errorf("%w: a proof from size 0", errBadRequest)
 	}
 	for i, l := range lines[1:] {
-		h, err := base64.StdEncoding.Strict().DecodeString(l)
-		if err != nil || len(h) != tlog.HashSize {
+		h, ok := tlog.DecodeHash(l)
+		if !ok {
 			return 0, nil, nil, fmt.Errorf("%w: proof line %d is not a base64 32-byte hash", errBadRequest, i+1)
 		}
 		proof = append(proof, h)
