@@ -22,7 +22,6 @@ package message
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -181,9 +180,25 @@ func PackageID(m proto.Message) string {
 	return ""
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidID reports whether s is a well-formed message or package id.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+// ValidID reports whether s is a well-formed message or package id: 1 to
+// 64 bytes of ASCII letters, digits, '.', '_' and '-', the first a letter
+// or digit (`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`). Every payload's ids are
+// checked, by the auditor twice for a sealed one (header and body), so it
+// is a loop, not a regular expression (a tenth of the cost).
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func itoa(i int) string { return fmt.Sprint(i) }
