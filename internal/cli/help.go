@@ -82,6 +82,7 @@ global flags (before or after the command):
 environment:
   MVM_AS, MVM_CERTS, MVM_SERVER   defaults of --as, --certs and --server
   MVM_CPU_PROFILE                 write the client's CPU profile to this file
+  GOGC, GOMEMLIMIT                audit and bench default to GOGC=400; audit to a soft GOMEMLIMIT=256MiB
 `, defaultPort, defaultServer, timeout)
 }
 

@@ -22,7 +22,6 @@ package message
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -107,27 +106,61 @@ func Decode(payloadType string, payload []byte) (proto.Message, error) {
 }
 
 // hasUnknown reports whether m or a message inside it holds unknown
-// fields.
+// fields. It visits only the fields that can hold messages (messageFields:
+// every payload is checked, by the auditor twice when sealed).
 func hasUnknown(m protoreflect.Message) bool {
 	if len(m.GetUnknown()) > 0 {
 		return true
 	}
-	found := false
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.Message() == nil || fd.IsMap():
-		case fd.IsList():
-			l := v.List()
-			for i := 0; i < l.Len() && !found; i++ {
-				found = hasUnknown(l.Get(i).Message())
-			}
-		default:
-			found = hasUnknown(v.Message())
+	fds, ok := messageFields[m.Descriptor().FullName()]
+	if !ok {
+		panic("message: hasUnknown of " + string(m.Descriptor().FullName()) + ", not reached from a payload type")
+	}
+	for _, fd := range fds {
+		if !m.Has(fd) {
+			continue
 		}
-		return !found
-	})
-	return found
+		if !fd.IsList() {
+			if hasUnknown(m.Get(fd).Message()) {
+				return true
+			}
+			continue
+		}
+		l := m.Get(fd).List()
+		for i := range l.Len() {
+			if hasUnknown(l.Get(i).Message()) {
+				return true
+			}
+		}
+	}
+	return false
 }
+
+// messageFields lists, for every message type a payload can hold, its
+// fields of message type (maps aside: no payload uses them).
+var messageFields = func() map[protoreflect.FullName][]protoreflect.FieldDescriptor {
+	m := map[protoreflect.FullName][]protoreflect.FieldDescriptor{}
+	var add func(md protoreflect.MessageDescriptor)
+	add = func(md protoreflect.MessageDescriptor) {
+		if _, ok := m[md.FullName()]; ok {
+			return
+		}
+		m[md.FullName()] = nil // a type that holds itself ends here
+		var fds []protoreflect.FieldDescriptor
+		fields := md.Fields()
+		for i := range fields.Len() {
+			if fd := fields.Get(i); fd.Message() != nil && !fd.IsMap() {
+				fds = append(fds, fd)
+				add(fd.Message())
+			}
+		}
+		m[md.FullName()] = fds
+	}
+	for _, newMsg := range constructors {
+		add(newMsg().ProtoReflect().Descriptor())
+	}
+	return m
+}()
 
 // unknownFields returns the path of the first message holding unknown
 // fields, or "" if there is none.
@@ -181,9 +214,25 @@ func PackageID(m proto.Message) string {
 	return ""
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidID reports whether s is a well-formed message or package id.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+// ValidID reports whether s is a well-formed message or package id: 1 to
+// 64 bytes of ASCII letters, digits, '.', '_' and '-', the first a letter
+// or digit (`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`). Every payload's ids are
+// checked, by the auditor twice for a sealed one (header and body), so it
+// is a loop, not a regular expression (a tenth of the cost).
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func itoa(i int) string { return fmt.Sprint(i) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -601,6 +602,32 @@ func TestValidID(t *testing.T) {
 	for _, tt := range tests {
 		if got := message.ValidID(tt.s); got != tt.want {
 			t.Errorf("ValidID(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+
+// TestValidIDPattern checks ValidID against the regular expression it
+// stands for, on every one- and two-byte string and on the lengths around
+// its bound.
+func TestValidIDPattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	check := func(s string) {
+		if got, want := message.ValidID(s), pattern.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v (the pattern)", s, got, want)
+		}
+	}
+	check("")
+	for a := range 256 {
+		check(string([]byte{byte(a)}))
+		for b := range 256 {
+			check(string([]byte{byte(a), byte(b)}))
+		}
+	}
+	for _, n := range []int{63, 64, 65, 100} {
+		for _, c := range []string{"a", "-", "Z9._-", "a\x00"} {
+			s := strings.Repeat(c, n)
+			check(s[:min(len(s), n)])
+			check("a" + s[:min(len(s), n-1)])
 		}
 	}
 }
