@@ -106,6 +106,9 @@ func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 		return false, false
 	}
 	w.local = append(w.local, d)
+	if kind == KindPackage {
+		(*p).Submitted(r.o.Sealing)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.res.Acked++
@@ -168,6 +171,9 @@ func (r *run) fillPool() error {
 				p, err := NewFlow(r.o.PayloadBytes, r.o.Sealing)
 				if err == nil {
 					_, err = c.Append(r.ctx, p.Target)
+				}
+				if err == nil {
+					p.Submitted(r.o.Sealing)
 				}
 				if err != nil {
 					mu.Lock()
