@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -603,6 +604,20 @@ func TestValidID(t *testing.T) {
 			t.Errorf("ValidID(%q) = %v, want %v", tt.s, got, tt.want)
 		}
 	}
+}
+
+// FuzzValidID: ValidID, which checks bytes by hand, accepts exactly what
+// message.IDPattern matches.
+func FuzzValidID(f *testing.F) {
+	for _, s := range []string{"a", "A-1.b_c", strN(64), strN(65), "", "-a", "a b", "a/b", "a\n", "ä", "a\x00", "Z9", "a" + strN(63) + "\n"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(message.IDPattern)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := message.ValidID(s), re.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v, the pattern %s says %v", s, got, message.IDPattern, want)
+		}
+	})
 }
 
 var fuzzTypes = []string{
