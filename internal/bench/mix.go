@@ -168,8 +168,10 @@ func (p *Flow) Submitted(s *Sealing) {
 var benchNote = strings.Repeat("bench text ", 12)
 
 // Message returns the responder's message of kind on p, sealed under the
-// package key when s is not nil (the responder unwraps it the first time).
-func (p *Flow) Message(kind string, s *Sealing) (proto.Message, error) {
+// package key when s is not nil (the responder unwraps it the first time),
+// and then also its serialization, to sign as it is
+// (envelope.SealPayload); nil when unsealed.
+func (p *Flow) Message(kind string, s *Sealing) (proto.Message, []byte, error) {
 	h := mvmclient.NewHeader()
 	h.MessageId = IDPrefix + h.MessageId
 	var m proto.Message
@@ -182,17 +184,17 @@ func (p *Flow) Message(kind string, s *Sealing) (proto.Message, error) {
 		m = &mvmv1.ActionReport{Header: h, PackageId: p.id, Outcome: mvmv1.Outcome_OUTCOME_NOT_FOUND, Note: benchNote,
 			ActionTime: timestamppb.Now(), Counts: &mvmv1.ActionCounts{}}
 	default:
-		return nil, fmt.Errorf("bench: no message of kind %q", kind)
+		return nil, nil, fmt.Errorf("bench: no message of kind %q", kind)
 	}
 	if s == nil {
-		return m, nil
+		return m, nil, nil
 	}
 	if p.key == nil {
 		k, err := s.Responder.PackageKey(s.Origin, p.Target)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		p.key = &k
 	}
-	return message.SealMessage(m, s.Origin, *p.key)
+	return message.SealMessagePayload(m, s.Origin, *p.key)
 }

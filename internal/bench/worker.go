@@ -78,6 +78,7 @@ func (w *worker) work() {
 func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 	r := w.r
 	var m proto.Message
+	var payload []byte // m's serialization when sealing made it
 	var err error
 	cl := &w.resp
 	if kind == KindPackage {
@@ -86,10 +87,14 @@ func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 			m = (*p).Target
 		}
 	} else {
-		m, err = (*p).Message(kind, r.o.Sealing)
+		m, payload, err = (*p).Message(kind, r.o.Sealing)
 	}
 	var env []byte
-	if err == nil {
+	switch {
+	case err != nil:
+	case payload != nil:
+		env, err = cl.c.SealPayload(message.TypeOf(m), payload)
+	default:
 		env, err = cl.c.Seal(m)
 	}
 	if err != nil {
