@@ -69,6 +69,9 @@ type Options struct {
 	Pool int
 	// Sealing, if set, seals every append (a sealing agreement).
 	Sealing *Sealing
+	// PoolDone, if set, is called when the pool's packages are submitted,
+	// just before the clock starts (mixes without packages only).
+	PoolDone func()
 	// CPUProfile, if set, receives this process's CPU profile over the
 	// timed part only (not the pool's packages), the part ClientCPUus
 	// measures.
@@ -148,6 +151,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Mix.Package == 0 {
 		if err := r.fillPool(); err != nil {
 			return nil, err
+		}
+		if o.PoolDone != nil {
+			o.PoolDone()
 		}
 	}
 	// Calls run under ctx, not under the run's deadline: an append in flight

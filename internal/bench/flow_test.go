@@ -107,6 +107,15 @@ func TestSubmitted(t *testing.T) {
 		case sealing != nil && (len(f.Target.PackageKeys) != 1 || f.Target.PackageKeys[0].Party != "af" || len(f.Target.SealedBody) != 0):
 			t.Errorf("sealed: Submitted kept %d wrapped keys and a %d-byte body; want af's wrap only", len(f.Target.GetPackageKeys()), len(f.Target.GetSealedBody()))
 		}
+		if sealing != nil { // a run of packages only has no responder
+			g, err := bench.NewFlow(512, &bench.Sealing{Origin: sealing.Origin, Recipients: sealing.Recipients})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Submitted(&bench.Sealing{Origin: sealing.Origin}); g.Target != nil {
+				t.Errorf("sealed, no responder: Submitted kept the target package")
+			}
+		}
 		m, _, err := f.Message(bench.KindAck, sealing)
 		if err != nil {
 			t.Fatalf("sealed %v: a message after Submitted: %v", sealing != nil, err)

@@ -150,7 +150,7 @@ func NewFlow(payloadBytes int, s *Sealing) (*Flow, error) {
 // client's heap by hundreds of MB and cost it a fifth of its CPU in
 // fresh memory, sealed runs only).
 func (p *Flow) Submitted(s *Sealing) {
-	if s == nil || p.key != nil || p.Target == nil {
+	if s == nil || s.Responder == nil || p.key != nil || p.Target == nil { // nothing more to unwrap
 		p.Target = nil
 		return
 	}
