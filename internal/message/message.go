@@ -11,10 +11,12 @@
 //   - Sealed bodies: [Sensitive] is the one list of what a sealed payload
 //     carries only in its body; [Redact] clears exactly it. [Validate] of a
 //     sealed payload demands those fields empty and the body bounded.
-//     [SealPackage] / [SealMessage] validate before sealing; [Open] gives
-//     back a full payload only if its body opens with the package key, with
-//     the header's exact bytes as associated data, is valid and is what
-//     the header shows; otherwise [ErrFault], the author's signed fault.
+//     [SealPackage] / [SealMessage] / [SealMessagePayload] validate before
+//     sealing, and check that the bytes to sign without sealed_body are
+//     the associated data the body was sealed with; [Open] gives back a
+//     full payload only if its body opens with the package key, with the
+//     header's exact bytes as associated data, is valid and is what the
+//     header shows; otherwise [ErrFault], the author's signed fault.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package message
