@@ -12,8 +12,9 @@
 #     parties on the client, through its channel keys).
 # Each line gives appends/s, p50/p99, the CPU per append of the client
 # (bench's own getrusage over the timed part) and of the server (/proc,
-# over the whole run, per entry logged: the pool's packages are counted
-# among them; it is the cost clients on other machines would meet), and
+# per entry logged over the timed part: from the client's "the clock
+# starts" for messages, the pool's packages left out; over the whole run
+# for packages; it is the cost clients on other machines would meet), and
 # the load average when it ended.
 #
 # Usage: scripts/bench-sealed.sh [ROUNDS] [DURATION] [PACKAGES]
@@ -50,11 +51,22 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 run() { # mode mix [flags]
   local m=$1 mix=$2
   shift 2
-  local json s0 s1 pool=0
+  local json s0 s1 pool=0 cpid
   if [ "$mix" != package=1 ]; then pool=$PACKAGES; fi
   s0=$(awk '{print $14 + $15}' "/proc/${SERVER[$m]}/stat")
-  json=$(.bin/client --server "${ADDR[$m]}" --certs "$DIR/$m/certs" --as pk-liaison bench --force \
-    --duration "$DURATION" --concurrency 64 --mix "$mix" --json "$@" | grep '^{')
+  .bin/client --server "${ADDR[$m]}" --certs "$DIR/$m/certs" --as pk-liaison bench --force \
+    --duration "$DURATION" --concurrency 64 --mix "$mix" --json "$@" >"$DIR/bench.out" 2>"$DIR/bench.err" &
+  cpid=$!
+  if [ "$pool" -gt 0 ]; then
+    # The server's CPU from when the pool is in: what the messages cost it.
+    while kill -0 "$cpid" 2>/dev/null && ! grep -q 'the clock starts' "$DIR/bench.err"; do sleep 0.02; done
+    if grep -q 'the clock starts' "$DIR/bench.err"; then
+      s0=$(awk '{print $14 + $15}' "/proc/${SERVER[$m]}/stat")
+      pool=0
+    fi
+  fi
+  wait "$cpid" || { cat "$DIR/bench.err" >&2; return 1; }
+  json=$(grep '^{' "$DIR/bench.out")
   s1=$(awk '{print $14 + $15}' "/proc/${SERVER[$m]}/stat")
   awk -v j="$json" -v scpu="$(( s1 - s0 ))" -v tck="$(getconf CLK_TCK)" -v pool="$pool" -v m="$m" -v mix="$mix" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
     match(j, /"appends_per_sec":[0-9.]+/); aps = substr(j, RSTART + 18, RLENGTH - 18)

@@ -146,6 +146,12 @@ func NewHeader() *mvmv1.Header {
 // Seal signs a payload with the client's identity.
 func (c *Client) Seal(m proto.Message) ([]byte, error) { return envelope.Seal(m, c.signer) }
 
+// SealPayload signs a payload serialized already (message.SealMessagePayload
+// gives a sealed message's bytes) with the client's identity.
+func (c *Client) SealPayload(payloadType string, payload []byte) ([]byte, error) {
+	return envelope.SealPayload(payloadType, payload, c.signer)
+}
+
 // Append signs m and appends it. See AppendSealed.
 func (c *Client) Append(ctx context.Context, m proto.Message) (*mvmv1.AppendResponse, error) {
 	env, err := c.Seal(m)

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -68,6 +69,13 @@ type Options struct {
 	Pool int
 	// Sealing, if set, seals every append (a sealing agreement).
 	Sealing *Sealing
+	// PoolDone, if set, is called when the pool's packages are submitted,
+	// just before the clock starts (mixes without packages only).
+	PoolDone func()
+	// CPUProfile, if set, receives this process's CPU profile over the
+	// timed part only (not the pool's packages), the part ClientCPUus
+	// measures.
+	CPUProfile io.Writer
 }
 
 // Result of a run. JSON names are the bench tool's public contract.
@@ -144,9 +152,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := r.fillPool(); err != nil {
 			return nil, err
 		}
+		if o.PoolDone != nil {
+			o.PoolDone()
+		}
 	}
 	// Calls run under ctx, not under the run's deadline: an append in flight
 	// when the time is up completes and counts.
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	r.end = start.Add(o.Duration)
@@ -163,6 +179,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	res := r.res
 	res.Seconds = time.Since(start).Seconds()
 	res.AppendsPerSec = float64(res.Acked) / res.Seconds

@@ -78,6 +78,7 @@ func (w *worker) work() {
 func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 	r := w.r
 	var m proto.Message
+	var payload []byte // m's serialization when sealing made it
 	var err error
 	cl := &w.resp
 	if kind == KindPackage {
@@ -86,10 +87,14 @@ func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 			m = (*p).Target
 		}
 	} else {
-		m, err = (*p).Message(kind, r.o.Sealing)
+		m, payload, err = (*p).Message(kind, r.o.Sealing)
 	}
 	var env []byte
-	if err == nil {
+	switch {
+	case err != nil:
+	case payload != nil:
+		env, err = cl.c.SealPayload(message.TypeOf(m), payload)
+	default:
 		env, err = cl.c.Seal(m)
 	}
 	if err != nil {
@@ -106,6 +111,9 @@ func (w *worker) step(kind string, p **Flow) (ok, stop bool) {
 		return false, false
 	}
 	w.local = append(w.local, d)
+	if kind == KindPackage {
+		(*p).Submitted(r.o.Sealing)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.res.Acked++
@@ -168,6 +176,9 @@ func (r *run) fillPool() error {
 				p, err := NewFlow(r.o.PayloadBytes, r.o.Sealing)
 				if err == nil {
 					_, err = c.Append(r.ctx, p.Target)
+				}
+				if err == nil {
+					p.Submitted(r.o.Sealing)
 				}
 				if err != nil {
 					mu.Lock()

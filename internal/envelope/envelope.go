@@ -97,7 +97,15 @@ func Seal(m proto.Message, signers ...Signer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serialize payload: %w", err)
 	}
-	env := &mvmv1.Envelope{PayloadType: TypeOf(m), Payload: payload}
+	return SealPayload(TypeOf(m), payload, signers...)
+}
+
+// SealPayload signs a payload its author serialized already (payload is
+// the exact bytes, payloadType the full protobuf name of its message) with
+// every signer, and returns the serialized envelope, ready to send. It
+// saves serializing again what was just built (a sealed message's bytes).
+func SealPayload(payloadType string, payload []byte, signers ...Signer) ([]byte, error) {
+	env := &mvmv1.Envelope{PayloadType: payloadType, Payload: payload}
 	for _, s := range signers {
 		sig, err := Sign(env.PayloadType, payload, s)
 		if err != nil {

@@ -11,10 +11,12 @@
 //   - Sealed bodies: [Sensitive] is the one list of what a sealed payload
 //     carries only in its body; [Redact] clears exactly it. [Validate] of a
 //     sealed payload demands those fields empty and the body bounded.
-//     [SealPackage] / [SealMessage] validate before sealing; [Open] gives
-//     back a full payload only if its body opens with the package key, with
-//     the header's exact bytes as associated data, is valid and is what
-//     the header shows; otherwise [ErrFault], the author's signed fault.
+//     [SealPackage] / [SealMessage] / [SealMessagePayload] validate before
+//     sealing, and check that the bytes to sign without sealed_body are
+//     the associated data the body was sealed with; [Open] gives back a
+//     full payload only if its body opens with the package key, with the
+//     header's exact bytes as associated data, is valid and is what the
+//     header shows; otherwise [ErrFault], the author's signed fault.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package message
@@ -214,25 +216,28 @@ func PackageID(m proto.Message) string {
 	return ""
 }
 
-// ValidID reports whether s is a well-formed message or package id: 1 to
-// 64 bytes of ASCII letters, digits, '.', '_' and '-', the first a letter
-// or digit (`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`). Every payload's ids are
-// checked, by the auditor twice for a sealed one (header and body), so it
-// is a loop, not a regular expression (a tenth of the cost).
+// IDPattern is what [ValidID] accepts, as a regular expression. ValidID
+// checks it byte by byte instead: every append, every sealed message an
+// author validates and every opened body checks ids, and the regexp
+// engine cost a sealing client several % of its CPU.
+const IDPattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+
+// ValidID reports whether s is a well-formed message or package id:
+// 1 to 64 bytes of [A-Za-z0-9._-], the first a letter or digit.
 func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > 64 || !alnum(s[0]) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '.' && c != '_' && c != '-' {
 			return false
 		}
 	}
 	return true
+}
+
+func alnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }

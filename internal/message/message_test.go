@@ -610,7 +610,7 @@ func TestValidID(t *testing.T) {
 // stands for, on every one- and two-byte string and on the lengths around
 // its bound.
 func TestValidIDPattern(t *testing.T) {
-	pattern := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	pattern := regexp.MustCompile(message.IDPattern)
 	check := func(s string) {
 		if got, want := message.ValidID(s), pattern.MatchString(s); got != want {
 			t.Errorf("ValidID(%q) = %v, want %v (the pattern)", s, got, want)
@@ -630,6 +630,20 @@ func TestValidIDPattern(t *testing.T) {
 			check("a" + s[:min(len(s), n-1)])
 		}
 	}
+}
+
+// FuzzValidID: ValidID, which checks bytes by hand, accepts exactly what
+// message.IDPattern matches.
+func FuzzValidID(f *testing.F) {
+	for _, s := range []string{"a", "A-1.b_c", strN(64), strN(65), "", "-a", "a b", "a/b", "a\n", "ä", "a\x00", "Z9", "a" + strN(63) + "\n"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(message.IDPattern)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := message.ValidID(s), re.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v, the pattern %s says %v", s, got, message.IDPattern, want)
+		}
+	})
 }
 
 var fuzzTypes = []string{

@@ -147,7 +147,10 @@ func SealPackageWith(ch *seal.Channels, tp *mvmv1.TargetPackage, logOrigin strin
 		}
 		wrapped = append(wrapped, &mvmv1.WrappedKey{Party: r.Party, KeyId: r.Key.ID(), Wrapped: w})
 	}
-	sealed, err := sealWith(tp, logOrigin, key, func(h proto.Message) { h.(*mvmv1.TargetPackage).PackageKeys = wrapped })
+	sealed, payload, err := sealWith(tp, logOrigin, key, func(h proto.Message) { h.(*mvmv1.TargetPackage).PackageKeys = wrapped })
+	if err == nil {
+		err = reserializes(sealed, payload)
+	}
 	if err != nil {
 		return nil, key, err
 	}
@@ -157,53 +160,123 @@ func SealPackageWith(ch *seal.Channels, tp *mvmv1.TargetPackage, logOrigin strin
 // SealMessage seals a valid, unsealed message on a package whose key is
 // key, and returns the sealed payload to sign and send as it is.
 func SealMessage(m proto.Message, logOrigin string, key seal.PackageKey) (proto.Message, error) {
+	sealed, payload, err := SealMessagePayload(m, logOrigin, key)
+	if err != nil {
+		return nil, err
+	}
+	return sealed, reserializes(sealed, payload)
+}
+
+// reserializes checks that a sealed payload serializes to the bytes that
+// were checked to give its header back: what a caller that signs the
+// message (not the bytes) will sign.
+func reserializes(sealed proto.Message, payload []byte) error {
+	again, err := proto.Marshal(sealed)
+	if err != nil {
+		return fmt.Errorf("message: serializing sealed %s: %w", TypeOf(sealed), err)
+	}
+	if string(again) != string(payload) {
+		return fmt.Errorf("message: sealed %s does not serialize to the bytes it was sealed as", TypeOf(sealed))
+	}
+	return nil
+}
+
+// SealMessagePayload is [SealMessage] returning also the sealed payload's
+// serialization: sign those exact bytes (envelope.SealPayload) instead of
+// serializing the message again. The message's sealed_body shares its
+// bytes.
+func SealMessagePayload(m proto.Message, logOrigin string, key seal.PackageKey) (proto.Message, []byte, error) {
 	if _, ok := m.(*mvmv1.TargetPackage); ok {
-		return nil, errors.New("message: seal a target package with SealPackage")
+		return nil, nil, errors.New("message: seal a target package with SealPackage")
 	}
 	return sealWith(m, logOrigin, key, nil)
 }
 
-func sealWith(m proto.Message, logOrigin string, key seal.PackageKey, setKeys func(proto.Message)) (proto.Message, error) {
+// sealWith seals m and returns the sealed payload and its bytes: the
+// header serialized once, the body sealed in place after it (or before
+// the fields numbered above sealed_body: a package's wrapped keys), so
+// that the header's bytes, the associated data, are the payload's bytes
+// without sealed_body, as every recipient computes them (splitBody).
+func sealWith(m proto.Message, logOrigin string, key seal.PackageKey, setKeys func(proto.Message)) (proto.Message, []byte, error) {
 	typ := TypeOf(m)
 	if !Sealable(typ) {
-		return nil, fmt.Errorf("message: %s is never sealed", typ)
+		return nil, nil, fmt.Errorf("message: %s is never sealed", typ)
 	}
 	if IsSealed(m) || len(PackageKeys(m)) > 0 {
-		return nil, fmt.Errorf("message: %s is sealed already", typ)
+		return nil, nil, fmt.Errorf("message: %s is sealed already", typ)
 	}
 	// The author checks what its recipients will check: nothing invalid
 	// is sealed where the server cannot see it.
 	if err := Validate(m); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plaintext, err := proto.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("message: serializing %s: %w", typ, err)
+		return nil, nil, fmt.Errorf("message: serializing %s: %w", typ, err)
 	}
 	header := Redact(m)
 	if setKeys != nil {
 		setKeys(header)
 	}
-	aad, err := proto.Marshal(header)
+	bodyLen := seal.BodyOverhead + len(plaintext)
+	field := protowire.SizeTag(SealedBodyNumber) + protowire.SizeBytes(bodyLen)
+	hsize := proto.Size(header)
+	buf := make([]byte, 0, hsize+field)
+	aad, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, header)
 	if err != nil {
-		return nil, fmt.Errorf("message: serializing %s's header: %w", typ, err)
+		return nil, nil, fmt.Errorf("message: serializing %s's header: %w", typ, err)
 	}
-	body, err := seal.SealBody(key, bodyContext(logOrigin, typ, header), aad, plaintext)
+	if len(aad) != hsize { // never: the header is this goroutine's own copy
+		return nil, nil, fmt.Errorf("message: %s's header serialized to %d bytes, its size is %d", typ, len(aad), hsize)
+	}
+	at, err := fieldsBefore(aad, SealedBodyNumber)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("message: %s's header: %w", typ, err)
+	}
+	bc := bodyContext(logOrigin, typ, header)
+	var sent []byte
+	if at == len(aad) { // sealed_body is the last field: append in place
+		sent = protowire.AppendTag(aad, SealedBodyNumber, protowire.BytesType)
+		sent = protowire.AppendVarint(sent, uint64(bodyLen))
+		sent, err = seal.AppendSealBody(sent, key, bc, aad, plaintext)
+	} else {
+		sent = make([]byte, 0, len(aad)+field)
+		sent = append(sent, aad[:at]...)
+		sent = protowire.AppendTag(sent, SealedBodyNumber, protowire.BytesType)
+		sent = protowire.AppendVarint(sent, uint64(bodyLen))
+		if sent, err = seal.AppendSealBody(sent, key, bc, aad, plaintext); err == nil {
+			sent = append(sent, aad[at:]...)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// A recipient takes as associated data the sent bytes without
+	// sealed_body: check that these give it back, and the body.
+	got, body, err := splitBody(sent)
+	if err != nil || string(got) != string(aad) || len(body) != bodyLen {
+		return nil, nil, fmt.Errorf("message: sealed %s does not give its header back unchanged (%v)", typ, err)
 	}
 	r := header.ProtoReflect()
 	r.Set(r.Descriptor().Fields().ByName(sealedBodyField), protoreflect.ValueOfBytes(body))
-	// The associated data a recipient computes is the sent bytes without
-	// sealed_body: check now that this serialization gives it back.
-	sent, err := proto.Marshal(header)
-	if err != nil {
-		return nil, fmt.Errorf("message: serializing sealed %s: %w", typ, err)
+	return header, sent, nil
+}
+
+// fieldsBefore returns the length of the leading fields of a serialized
+// message numbered below num: where a field num goes in field order.
+func fieldsBefore(b []byte, num protowire.Number) (int, error) {
+	n := 0
+	for n < len(b) {
+		f, _, l := protowire.ConsumeField(b[n:])
+		if l < 0 {
+			return 0, protowire.ParseError(l)
+		}
+		if f >= num {
+			break
+		}
+		n += l
 	}
-	if got, _, err := splitBody(sent); err != nil || string(got) != string(aad) {
-		return nil, fmt.Errorf("message: sealed %s does not serialize its header unchanged (%v)", typ, err)
-	}
-	return header, nil
+	return n, nil
 }
 
 func bodyContext(logOrigin, typ string, header proto.Message) seal.BodyContext {

@@ -126,6 +126,39 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSealMessagePayload: the bytes SealMessagePayload gives to sign are
+// the sealed message's serialization, decode to it and open to the full
+// payload, for every sealable type; SealMessage's message serializes to
+// the same bytes.
+func TestSealMessagePayload(t *testing.T) {
+	ps := newSealParties(t, "pk", "af")
+	_, key, err := message.SealPackage(secretTarget(), origin, ps.recipients("pk", "af"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range secretMessages() {
+		typ := message.TypeOf(m)
+		sealed, payload, err := message.SealMessagePayload(m, origin, key)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if got := mustMarshal(t, sealed); !bytes.Equal(got, payload) {
+			t.Errorf("%s: the payload is not the sealed message's serialization:\n%x\n%x", typ, payload, got)
+		}
+		decoded, err := message.Decode(typ, payload)
+		if err != nil || !proto.Equal(decoded, sealed) {
+			t.Errorf("%s: the payload decodes to %v, %v; want the sealed message", typ, decoded, err)
+		}
+		full, err := message.Open(origin, key, typ, payload)
+		if err != nil || !proto.Equal(full, m) {
+			t.Errorf("%s: the payload opens to %v, %v; want the message sealed", typ, full, err)
+		}
+		if bytes.Contains(payload, []byte(secretNote)) {
+			t.Errorf("%s: the payload shows its note", typ)
+		}
+	}
+}
+
 // TestVersion1Package: a package wrapped as before channel keys (one
 // encapsulation per recipient) still opens for each recipient.
 func TestVersion1Package(t *testing.T) {

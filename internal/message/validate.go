@@ -150,9 +150,12 @@ func validateActionReport(p *mvmv1.ActionReport, req int) error {
 		}
 	}
 	if c := p.Counts; c != nil {
-		for name, v := range map[string]uint32{"arrested": c.Arrested, "killed": c.Killed, "injured": c.Injured, "weapons_seized": c.WeaponsSeized} {
-			if v > MaxCount {
-				return fieldErr("counts."+name, "%d exceeds %d", v, MaxCount)
+		for _, f := range [...]struct {
+			name string
+			v    uint32
+		}{{"arrested", c.Arrested}, {"killed", c.Killed}, {"injured", c.Injured}, {"weapons_seized", c.WeaponsSeized}} {
+			if f.v > MaxCount {
+				return fieldErr("counts."+f.name, "%d exceeds %d", f.v, MaxCount)
 			}
 		}
 	}

@@ -54,12 +54,21 @@ func derive(key PackageKey, salt []byte, c BodyContext) (cipher.AEAD, []byte, er
 // SealBody encrypts plaintext under a key derived from the package key for
 // context c, authenticating aad (the message's cleartext header bytes).
 func SealBody(key PackageKey, c BodyContext, aad, plaintext []byte) ([]byte, error) {
-	out := make([]byte, 1+saltSize, BodyOverhead+len(plaintext))
-	out[0] = bodyVersion
-	if _, err := rand.Read(out[1:]); err != nil {
+	return AppendSealBody(make([]byte, 0, BodyOverhead+len(plaintext)), key, c, aad, plaintext)
+}
+
+// AppendSealBody is [SealBody] appending the sealed body to dst, so that
+// a caller building a payload writes it in place: with BodyOverhead +
+// len(plaintext) bytes of capacity left in dst it allocates nothing for
+// the body. Neither plaintext nor aad may overlap dst's free capacity.
+func AppendSealBody(dst []byte, key PackageKey, c BodyContext, aad, plaintext []byte) ([]byte, error) {
+	out := append(dst, make([]byte, 1+saltSize)...)
+	salt := out[len(dst)+1:]
+	out[len(dst)] = bodyVersion
+	if _, err := rand.Read(salt); err != nil {
 		return nil, fmt.Errorf("seal: salt: %w", err)
 	}
-	g, nonce, err := derive(key, out[1:], c)
+	g, nonce, err := derive(key, salt, c)
 	if err != nil {
 		return nil, fmt.Errorf("seal: deriving the body key: %w", err)
 	}

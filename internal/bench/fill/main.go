@@ -30,6 +30,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/ledger"
+	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"google.golang.org/protobuf/proto"
@@ -110,13 +111,18 @@ func run(certs, db string, n, workers, payload int, mix bench.Mix) error {
 						break
 					}
 					var m proto.Message = f.Target
+					var payload []byte
 					signer, cert := s, pair.Leaf
 					if kind != bench.KindPackage {
-						m, err = f.Message(kind, sealing)
+						m, payload, err = f.Message(kind, sealing)
 						signer, cert = rs, rpair.Leaf
 					}
 					var env []byte
-					if err == nil {
+					switch {
+					case err != nil:
+					case payload != nil:
+						env, err = envelope.SealPayload(message.TypeOf(m), payload, signer)
+					default:
 						env, err = envelope.Seal(m, signer)
 					}
 					if err == nil {
