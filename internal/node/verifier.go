@@ -208,14 +208,21 @@ func (f *Follower) resume(size uint64) (*verify.Verifier, uint64) {
 	return v, v.Size()
 }
 
-// saveState writes the verifier's state for the next start.
+// saveState writes the verifier's state for the next start, straight
+// into the file (Save buffers its writes): held whole in memory first,
+// the state of a large log was copied over and over as the buffer grew
+// (more than half of the CPU of saving at 200k entries).
 func (f *Follower) saveState() error {
 	if f.cfg.StateFile == "" {
 		return nil
 	}
-	var b bytes.Buffer
-	if err := f.v.Save(&b); err != nil {
+	o, err := atomicfile.Create(f.cfg.StateFile)
+	if err != nil {
 		return fmt.Errorf("node: saving the verifier's state: %w", err)
 	}
-	return atomicfile.WriteFile(f.cfg.StateFile, b.Bytes(), 0o600)
+	defer o.Abort()
+	if err := f.v.Save(o); err != nil {
+		return fmt.Errorf("node: saving the verifier's state: %w", err)
+	}
+	return o.Commit()
 }
