@@ -119,10 +119,14 @@ func (f *Follower) rebuild() error {
 		// entries beyond it: ledger.Replicate without one).
 		err = f.expectRoot(v)
 	}
+	b := batcher{push: v.Push, first: from}
 	if err == nil {
 		err = f.l.Store().Leaves(from, size, func(_ uint64, leaf []byte) error {
-			return v.Push(bytes.Clone(leaf))
+			return b.add([][]byte{bytes.Clone(leaf)})
 		})
+	}
+	if err == nil {
+		err = b.flush()
 	}
 	if err == nil {
 		err = v.Flush()
