@@ -123,9 +123,14 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 		first, ag, history = h.Size, h.Agreement, h.History
 	}
 	tree := l.tree.Clone()
-	sb := &store.Batch{First: first, Certs: map[string][]byte{}}
-	overlay, before := map[string]*workflow.Package{}, map[string]*workflow.Package{}
-	ids := map[string]bool{}
+	// Sized for the batch up front: a piece holds thousands of entries,
+	// and grown slices were a tenth of a node's allocations.
+	n := len(entries)
+	sb := &store.Batch{First: first, Certs: map[string][]byte{},
+		Leaves: make([][]byte, 0, n), Nodes: make([]store.Node, 0, 2*n+64),
+		MsgIDs: make([]store.KV, 0, n), Packages: make([][]byte, 0, n)}
+	overlay, before := make(map[string]*workflow.Package, n), make(map[string]*workflow.Package, n)
+	ids := make(map[string]bool, n)
 	for _, o := range entries {
 		if !o.IsAgreement() {
 			if id := message.PackageID(o.Payload); id != "" && l.cache[id] == nil {

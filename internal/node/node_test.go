@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
+	"github.com/mvm-exchange/mvm/internal/verify"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -280,5 +284,41 @@ func TestNodeStartsOnlyWithGenesis(t *testing.T) {
 	if _, err := server.Start(server.Config{Listen: "127.0.0.1:0", DB: cfg.DB, CertsDir: primary.Certs,
 		Node: server.NodeConfig{Follow: addr}}); err == nil || !strings.Contains(err.Error(), "--as") {
 		t.Errorf("a node without --as: %v, want an error naming --as", err)
+	}
+}
+
+// TestNodeSavesVerifierState: a node stopped cleanly leaves the verifier's
+// state beside its file, one that resumes at the node's size, and the
+// next start takes it (and removes it: a state is good for one start).
+func TestNodeSavesVerifierState(t *testing.T) {
+	primary := testenv.New(t)
+	submit(t, primary, 3)
+	node := testenv.NewNode(t, primary, nodeName)
+	caughtUp(t, primary, node)
+	node.Stop()
+
+	genesis, err := os.ReadFile(filepath.Join(primary.Certs, "agreement.envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(node.DB + ".verifier")
+	if err != nil {
+		t.Fatalf("no verifier state after a clean stop: %v", err)
+	}
+	v, err := verify.Resume(fh, verify.Options{Genesis: genesis, Bounded: true})
+	fh.Close()
+	if err != nil {
+		t.Fatalf("the saved state does not resume: %v", err)
+	}
+	if got, want := v.Size(), uint64(1+2*3); got != want {
+		t.Errorf("the saved state stands at %d entries, want %d", got, want)
+	}
+	v.Close()
+
+	node.Restart()
+	submit(t, primary, 1)
+	caughtUp(t, primary, node)
+	if _, err := os.Stat(node.DB + ".verifier"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the state file after a start: %v, want it taken and removed", err)
 	}
 }
