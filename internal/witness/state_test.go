@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/witness"
 )
 
@@ -112,4 +113,29 @@ func TestFileStatePlainAndLarge(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("state file: %v, %v; want mode 0600", fi, err)
 	}
+}
+
+// BenchmarkFileStateSave: a save as FileState does it (a slot overwritten
+// in place, one fdatasync) against the whole file written anew and
+// renamed into place (atomicfile: two fsyncs), what it did before.
+//
+//	go test ./internal/witness -run - -bench FileStateSave -benchtime 200x
+func BenchmarkFileStateSave(b *testing.B) {
+	cp := stateCheckpoint(123456)
+	b.Run("slots", func(b *testing.B) {
+		st := witness.FileState(filepath.Join(b.TempDir(), "w.state"))
+		for b.Loop() {
+			if err := st.Save(cp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rename", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "w.state")
+		for b.Loop() {
+			if err := atomicfile.WriteFile(path, cp, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
