@@ -13,7 +13,11 @@
 #
 # Usage: scripts/bench-node-sync.sh [ROUNDS] [DURATION]
 # Environment: MODES, the runs of a round in order (default "sync none");
-# MVM_SERVER (127.0.0.1:7443).
+# MVM_SERVER (127.0.0.1:7443); MVM_BIN, a directory holding server and
+# client binaries to run instead of building this tree's (to alternate
+# an old build with a new one); MVM_PROFILE, a directory where the
+# primary and the node of each run write their CPU profiles
+# (primary-MODE-ROUND.prof, node-MODE-ROUND.prof).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -39,7 +43,13 @@ fail() {
   exit 1
 }
 
-go build -o "$DIR/" ./server ./client
+if [ -n "${MVM_BIN:-}" ]; then
+  cp "$MVM_BIN/server" "$MVM_BIN/client" "$DIR/"
+else
+  go build -o "$DIR/" ./server ./client
+fi
+PROF=${MVM_PROFILE:-}
+[ -z "$PROF" ] || mkdir -p "$PROF"
 scripts/gen-certs.sh --unsealed "$DIR/certs" >/dev/null
 
 # ready PIDVAR LOG COUNT: LOG holds COUNT `msg=serving` lines, within 60 s.
@@ -63,7 +73,12 @@ for r in $(seq "$ROUNDS"); do
     "$DIR/server" --listen "$ADDR" --db "$DIR/data/mvm.db" --certs "$DIR/certs" 2>"$DIR/data/primary.log" &
     PRIMARY=$!
     ready PRIMARY "$DIR/data/primary.log" 1
-    "$DIR/server" --follow "$ADDR" --as tr-node --listen 127.0.0.1:0 --witness-listen 127.0.0.1:0 \
+    nprof=() pprof=()
+    if [ -n "$PROF" ]; then
+      nprof=(--cpu-profile "$PROF/node-$mode-$r.prof")
+      pprof=(--cpu-profile "$PROF/primary-$mode-$r.prof")
+    fi
+    "$DIR/server" --follow "$ADDR" --as tr-node --listen 127.0.0.1:0 --witness-listen 127.0.0.1:0 "${nprof[@]}" \
       --db "$DIR/data/tr-node.db" --certs "$DIR/certs" 2>"$DIR/data/node.log" &
     NODE=$!
     ready NODE "$DIR/data/node.log" 1
@@ -72,7 +87,7 @@ for r in $(seq "$ROUNDS"); do
     stop PRIMARY
     flags=(--witness "tr-node=https://$waddr")
     [ "$mode" = sync ] && flags+=(--sync-witnesses 1)
-    "$DIR/server" --listen "$ADDR" --db "$DIR/data/mvm.db" --certs "$DIR/certs" "${flags[@]}" 2>>"$DIR/data/primary.log" &
+    "$DIR/server" --listen "$ADDR" --db "$DIR/data/mvm.db" --certs "$DIR/certs" "${flags[@]}" "${pprof[@]}" 2>>"$DIR/data/primary.log" &
     PRIMARY=$!
     ready PRIMARY "$DIR/data/primary.log" 2
     p0=$(cpu "$PRIMARY") n0=$(cpu "$NODE")

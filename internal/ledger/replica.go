@@ -212,10 +212,7 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 		}
 		next.Checkpoint, next.signed = h.Checkpoint, h.Signed()
 	} else {
-		if err := l.checkReplicaCheckpoint(checkpoint, ag, tree); err != nil {
-			return err
-		}
-		if sb.Checkpoint, err = logSignatureOnly(checkpoint, ag); err != nil {
+		if sb.Checkpoint, err = l.checkReplicaCheckpoint(checkpoint, ag, tree); err != nil {
 			return err
 		}
 		next.Checkpoint = sb.Checkpoint
@@ -231,38 +228,27 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 }
 
 // checkReplicaCheckpoint checks that cp is signed by the log key of ag
-// and commits to tree.
-func (l *Ledger) checkReplicaCheckpoint(cp []byte, ag *agreement.Agreement, tree *tlog.Tree) error {
-	v, err := note.NewVerifier(ag.LogKey)
-	if err != nil {
-		return fmt.Errorf("replicate: the agreement's log key: %w", err)
-	}
-	c, _, err := tlog.OpenCheckpoint(cp, l.origin, v)
-	if err != nil {
-		return fmt.Errorf("replicate: checkpoint: %w", err)
-	}
-	root, err := tree.Root()
-	if err != nil {
-		return err
-	}
-	if c.Size != tree.Size() || !bytes.Equal(c.Hash, root) {
-		return fmt.Errorf("replicate: the checkpoint of size %d does not commit to the entries (tree of size %d)", c.Size, tree.Size())
-	}
-	return nil
-}
-
-// logSignatureOnly keeps a checkpoint's text and the log's signature (what
+// and commits to tree, and returns it with the log's signature only (what
 // the store's checkpoints bucket holds; cosignatures are kept apart,
-// Store.AddCosignature).
-func logSignatureOnly(cp []byte, ag *agreement.Agreement) ([]byte, error) {
+// Store.AddCosignature): the signature is verified once.
+func (l *Ledger) checkReplicaCheckpoint(cp []byte, ag *agreement.Agreement, tree *tlog.Tree) ([]byte, error) {
 	v, err := note.NewVerifier(ag.LogKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("replicate: the agreement's log key: %w", err)
 	}
-	n, err := note.Open(cp, note.VerifierList(v))
+	c, n, err := tlog.OpenCheckpoint(cp, l.origin, v)
 	if err != nil {
 		return nil, fmt.Errorf("replicate: checkpoint: %w", err)
 	}
+	root, err := tree.Root()
+	if err != nil {
+		return nil, err
+	}
+	if c.Size != tree.Size() || !bytes.Equal(c.Hash, root) {
+		return nil, fmt.Errorf("replicate: the checkpoint of size %d does not commit to the entries (tree of size %d)", c.Size, tree.Size())
+	}
+	// OpenCheckpoint verified the log's signature and left the others
+	// unverified.
 	return note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
 }
 

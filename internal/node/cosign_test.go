@@ -2,8 +2,6 @@ package node_test
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +18,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
+	"github.com/mvm-exchange/mvm/internal/witness"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -184,12 +183,12 @@ func TestSyncWithNodeWitness(t *testing.T) {
 // with the cosignature.
 func (w *witnessed) cosignedSize(t *testing.T) uint64 {
 	t.Helper()
-	cp, err := os.ReadFile(w.node.DB + ".witness")
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
+	cp, err := witness.FileState(w.node.DB + ".witness").Load()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cp == nil {
+		return 0
 	}
 	return size(t, cp)
 }

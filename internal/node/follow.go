@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
@@ -130,7 +132,13 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 	if err != nil {
 		return nil, fmt.Errorf("GetCheckpoint: %w", err)
 	}
-	key, err := f.logKey()
+	vkey := f.logVKey()
+	if last := f.lastCheckpoint; last != nil && last.vkey == vkey && bytes.Equal(last.raw, resp.Checkpoint) {
+		// The very bytes verified last, under the same key (a caught-up
+		// round asks again for the checkpoint it has just copied to).
+		return last.signed, nil
+	}
+	key, err := note.NewVerifier(vkey)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +148,16 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 		// fault; the primary may be misconfigured. Retried.
 		return nil, fmt.Errorf("the primary's checkpoint: %w", err)
 	}
-	return &signed{raw: resp.Checkpoint, cp: cp}, nil
+	s := &signed{raw: resp.Checkpoint, cp: cp}
+	f.lastCheckpoint = &verifiedCheckpoint{signed: s, vkey: vkey}
+	return s, nil
+}
+
+// verifiedCheckpoint is a checkpoint of the primary verified under the
+// log key vkey.
+type verifiedCheckpoint struct {
+	*signed
+	vkey string
 }
 
 // headRoot is the root of the node's tree at its size (which may be

@@ -138,6 +138,9 @@ type Follower struct {
 	// certErr is the primary's failure to answer for a certificate during
 	// the piece (a transient fault, not the entry's).
 	certErr error
+	// lastCheckpoint is the primary's checkpoint verified last (owned by
+	// Run's goroutine, as v).
+	lastCheckpoint *verifiedCheckpoint
 
 	mu          sync.Mutex
 	verified    uint64 // entries verified and stored
@@ -276,9 +279,15 @@ func (f *Follower) stored(n uint64) {
 
 // logKey is the log's checkpoint verifier under the agreement in force.
 func (f *Follower) logKey() (note.Verifier, error) {
+	return note.NewVerifier(f.logVKey())
+}
+
+// logVKey is the log's checkpoint verifier key under the agreement in
+// force.
+func (f *Follower) logVKey() string {
 	ag := f.genesis
 	if h := f.l.Head(); h != nil {
 		ag = h.Agreement
 	}
-	return note.NewVerifier(ag.LogKey)
+	return ag.LogKey
 }

@@ -41,10 +41,28 @@ func Cosign(skey string, signedCheckpoint []byte, origin string, logKey note.Ver
 	if err != nil {
 		return "", err // already says which check failed
 	}
+	signer, err := NewCosigner(skey)
+	if err != nil {
+		return "", err
+	}
+	return CosignOpened(signer, n)
+}
+
+// NewCosigner parses the cosigner key skey once, for [CosignOpened] (a
+// witness that cosigns many checkpoints).
+func NewCosigner(skey string) (note.Signer, error) {
 	signer, err := fnote.NewSignerForCosignatureV1(skey)
 	if err != nil {
-		return "", fmt.Errorf("%w: cosigner key: %w", ErrInvalidKey, err)
+		return nil, fmt.Errorf("%w: cosigner key: %w", ErrInvalidKey, err)
 	}
+	return signer, nil
+}
+
+// CosignOpened is [Cosign] of a checkpoint the caller has opened: n must
+// be the note [OpenCheckpoint] returned (log signature, origin and
+// canonical body verified), which is not verified again; signer is from
+// [NewCosigner].
+func CosignOpened(signer note.Signer, n *note.Note) (string, error) {
 	out, err := note.Sign(&note.Note{Text: n.Text}, signer)
 	if err != nil {
 		return "", fmt.Errorf("tlog: cosign: %w", err)
