@@ -249,8 +249,8 @@ func (s *Service) DownloadEvidence(req *mvmv1.DownloadEvidenceRequest, stream gr
 		if err != nil {
 			return storeStatus(err)
 		}
-		// sendMsg encodes the message before it returns, so buf is free.
-		if err := out.sendMsg(ctx, &mvmv1.DownloadEvidenceResponse{Data: buf[:k]}); err != nil {
+		// sendChunk returns once gRPC copied the data, so buf is free.
+		if err := out.sendChunk(ctx, &mvmv1.DownloadEvidenceResponse{Data: buf[:k]}); err != nil {
 			return err
 		}
 		sent += int64(k)
