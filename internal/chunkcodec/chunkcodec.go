@@ -10,21 +10,28 @@
 //     when it has sent the message. gRPC's own codec copies as much, but
 //     into a buffer of its default pool, whose tier above 32 KiB is
 //     1 MiB, cleared at each message.
-//   - Unmarshal copies the message's frames once into a buffer of its
-//     exact size, finds the data field with protowire and points the
-//     message's Data at it (no second copy); the other fields, a few
-//     bytes, go through proto.Unmarshal with its checks (UTF-8, types).
-//     gRPC's codec gathers the frames into a pooled buffer (cleared, 1 MiB
-//     for a 256 KiB message) and proto.Unmarshal copies the data out again.
+//   - Unmarshal reads the message's frames in order and copies the data
+//     field's bytes once, straight into the message's Data: into the
+//     array Data already has if it has the room (a receiver that decodes
+//     into the same message again, with RecvMsg, makes no garbage per
+//     message), else a new one. The other fields, a few bytes, go
+//     through proto.Unmarshal with its checks (UTF-8, types). gRPC's
+//     codec gathers the frames into a pooled buffer (1 MiB, cleared, for
+//     a 256 KiB message) and proto.Unmarshal copies the data out again
+//     into a new array each message.
 //
 // Every other message goes to the codec it wraps. Guarantees: a message
 // decodes to what proto.Unmarshal gives (the data field's last occurrence,
 // unknown fields kept) or an error; a decoded message's Data belongs to it
-// alone (no pooled memory); the caller's message is unchanged by Marshal.
+// alone (no pooled memory), and decoding into it again overwrites it; the
+// caller's message is unchanged by Marshal.
 package chunkcodec
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc/encoding"
@@ -109,33 +116,92 @@ func marshalChunk(head proto.Message, num protowire.Number, data []byte) (mem.Bu
 }
 
 // unmarshalChunk decodes data into m, whose data field is num at *dst:
-// that field is kept where it lies in one copy of the message, the
-// others are decoded by proto.Unmarshal.
+// it reads the frames in order, copies that field's bytes once, straight
+// into *dst's array if it has the room (a message decoded into again
+// reuses it) or a new one, and decodes the other fields, re-encoded
+// apart, with proto.Unmarshal.
 func unmarshalChunk(data mem.BufferSlice, m proto.Message, num protowire.Number, dst *[]byte) error {
-	b := make([]byte, data.Len())
-	data.CopyTo(b)
+	reuse := (*dst)[:0]
+	r := data.Reader()
+	defer r.Close()
 	var rest, chunk []byte
-	for in := b; len(in) > 0; {
-		n, typ, k := protowire.ConsumeTag(in)
-		if k < 0 {
-			return fmt.Errorf("chunkcodec: %T: %w", m, protowire.ParseError(k))
+	for r.Remaining() > 0 {
+		tag, err := binary.ReadUvarint(r)
+		if err != nil {
+			return malformed(m, err)
 		}
-		l := protowire.ConsumeFieldValue(n, typ, in[k:])
-		if l < 0 {
-			return fmt.Errorf("chunkcodec: %T: %w", m, protowire.ParseError(l))
+		n, typ := protowire.DecodeTag(tag)
+		if n < protowire.MinValidNumber || n > protowire.MaxValidNumber {
+			return malformed(m, fmt.Errorf("field number %d", n))
 		}
-		if n == num && typ == protowire.BytesType {
-			chunk, _ = protowire.ConsumeBytes(in[k : k+l]) // the last one wins, as in proto.Unmarshal
-		} else {
-			rest = append(rest, in[:k+l]...)
+		rest = protowire.AppendTag(rest, n, typ)
+		switch typ {
+		case protowire.VarintType:
+			v, err := binary.ReadUvarint(r)
+			if err != nil {
+				return malformed(m, err)
+			}
+			rest = protowire.AppendVarint(rest, v)
+		case protowire.Fixed32Type, protowire.Fixed64Type:
+			k := 4
+			if typ == protowire.Fixed64Type {
+				k = 8
+			}
+			if rest, err = readN(r, rest, k); err != nil {
+				return malformed(m, err)
+			}
+		case protowire.BytesType:
+			l, err := binary.ReadUvarint(r)
+			if err != nil {
+				return malformed(m, err)
+			}
+			if l > uint64(r.Remaining()) {
+				return malformed(m, io.ErrUnexpectedEOF)
+			}
+			if n != num {
+				rest = protowire.AppendVarint(rest, l)
+				if rest, err = readN(r, rest, int(l)); err != nil {
+					return malformed(m, err)
+				}
+				continue
+			}
+			rest = rest[:len(rest)-protowire.SizeTag(n)]
+			// The last occurrence wins, as in proto.Unmarshal.
+			if chunk = reuse; cap(chunk) < int(l) {
+				chunk = make([]byte, 0, l)
+			}
+			if chunk, err = readN(r, chunk[:0], int(l)); err != nil {
+				return malformed(m, err)
+			}
+		default: // groups: not in these messages; proto.Unmarshal decides
+			return unmarshalWhole(data, m, dst)
 		}
-		in = in[k+l:]
 	}
 	if err := proto.Unmarshal(rest, m); err != nil {
 		return err
 	}
 	*dst = chunk
 	return nil
+}
+
+// readN appends the next n bytes of r to b.
+func readN(r *mem.Reader, b []byte, n int) ([]byte, error) {
+	if n > r.Remaining() {
+		return b, io.ErrUnexpectedEOF
+	}
+	b = slices.Grow(b, n)
+	k, err := io.ReadFull(r, b[len(b):len(b)+n])
+	return b[:len(b)+k], err
+}
+
+// unmarshalWhole decodes data into m with proto.Unmarshal.
+func unmarshalWhole(data mem.BufferSlice, m proto.Message, dst *[]byte) error {
+	*dst = nil
+	return proto.Unmarshal(data.Materialize(), m)
+}
+
+func malformed(m proto.Message, err error) error {
+	return fmt.Errorf("chunkcodec: %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
 }
 
 // chunkBuffers holds encoding buffers of one size, that of a 256 KiB

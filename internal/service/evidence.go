@@ -153,7 +153,8 @@ type uploadReader struct {
 	stream grpc.ClientStreamingServer[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
 	first  *mvmv1.UploadEvidenceRequest
 	buf    []byte
-	err    error // a refusal of a later message, reported as such
+	next   *mvmv1.UploadEvidenceRequest // the messages after first
+	err    error                        // a refusal of a later message, reported as such
 	final  evidence.Digest
 	ended  bool // final was sent
 }
@@ -175,8 +176,13 @@ func (r *uploadReader) refuse(msg string) (int, error) {
 
 func (r *uploadReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		m, err := r.stream.Recv()
-		if err != nil {
+		// Decoded into the same message each time: its data's array is
+		// reused (chunkcodec), which r.buf, all read, no longer needs.
+		if r.next == nil {
+			r.next = new(mvmv1.UploadEvidenceRequest)
+		}
+		m := r.next
+		if err := r.stream.RecvMsg(m); err != nil {
 			return 0, err
 		}
 		onePass := r.first.UploadKey != nil
