@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -140,5 +141,42 @@ func TestUnmarshalReuses(t *testing.T) {
 	}
 	if &other.Data[0] == &m.Data[0] {
 		t.Error("two messages share their data")
+	}
+}
+
+// Every field of the two messages survives Marshal, those a later change
+// of the .proto adds included: each is set through reflection.
+func TestMarshalKeepsEveryField(t *testing.T) {
+	for _, m := range []proto.Message{new(mvmv1.UploadEvidenceRequest), new(mvmv1.DownloadEvidenceResponse)} {
+		r := m.ProtoReflect()
+		fields := r.Descriptor().Fields()
+		for i := range fields.Len() {
+			f := fields.Get(i)
+			var v protoreflect.Value
+			switch f.Kind() {
+			case protoreflect.BytesKind:
+				v = protoreflect.ValueOfBytes(data(minChunk + i))
+			case protoreflect.StringKind:
+				v = protoreflect.ValueOfString("s")
+			case protoreflect.Int64Kind:
+				v = protoreflect.ValueOfInt64(int64(i + 1))
+			case protoreflect.BoolKind:
+				v = protoreflect.ValueOfBool(true)
+			default:
+				t.Fatalf("%s: a field of kind %s: extend this test", f.FullName(), f.Kind())
+			}
+			r.Set(f, v)
+		}
+		out, err := Codec{}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(out.Materialize(), got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, m) {
+			t.Errorf("%T: a field was lost on the way", m)
+		}
 	}
 }
