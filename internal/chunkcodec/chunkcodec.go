@@ -29,6 +29,7 @@ package chunkcodec
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -65,9 +66,39 @@ func (c Codec) other() encoding.CodecV2 {
 	return encoding.GetCodecV2("proto")
 }
 
+// DownloadChunk is a mvmv1.DownloadEvidenceResponse that carries only
+// data, encoded already, its data read straight into the buffer gRPC
+// sends (no copy of its own). Send it once, as the message of a
+// DownloadEvidence stream.
+type DownloadChunk struct{ buf *[]byte }
+
+// ReadDownloadChunk reads n bytes of r into a new DownloadChunk.
+func ReadDownloadChunk(r io.Reader, n int) (*DownloadChunk, error) {
+	pre := protowire.SizeTag(downloadData) + protowire.SizeVarint(uint64(n))
+	buf := chunkBuffers.Get(pre + n)
+	// The header goes in place, in the buffer's first pre bytes.
+	head := protowire.AppendTag((*buf)[:0], downloadData, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(n))
+	if len(head) != pre {
+		panic("chunkcodec: header size")
+	}
+	if _, err := io.ReadFull(r, (*buf)[pre:]); err != nil {
+		chunkBuffers.Put(buf)
+		return nil, err
+	}
+	return &DownloadChunk{buf: buf}, nil
+}
+
 // Marshal implements encoding.CodecV2.
 func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
+	case *DownloadChunk:
+		if m.buf == nil {
+			return nil, errors.New("chunkcodec: a DownloadChunk sent twice")
+		}
+		buf := m.buf
+		m.buf = nil
+		return mem.BufferSlice{mem.NewBuffer(buf, chunkBuffers)}, nil
 	case *mvmv1.UploadEvidenceRequest:
 		if len(m.Data) >= minChunk {
 			d := m.Data

@@ -180,3 +180,32 @@ func TestMarshalKeepsEveryField(t *testing.T) {
 		}
 	}
 }
+
+// A DownloadChunk is the protobuf of a DownloadEvidenceResponse with the
+// bytes read; it is sent once; a short read is an error.
+func TestDownloadChunk(t *testing.T) {
+	for _, n := range []int{1, 127, 128, 16383, 16384, 256 << 10, 300 << 10} {
+		c, err := ReadDownloadChunk(bytes.NewReader(data(n+5)), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Codec{}.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := new(mvmv1.DownloadEvidenceResponse)
+		if err := proto.Unmarshal(out.Materialize(), got); err != nil {
+			t.Fatal(err)
+		}
+		out.Free()
+		if !bytes.Equal(got.Data, data(n)) || got.Size != 0 {
+			t.Errorf("%d bytes: decoded %d bytes of data, size %d", n, len(got.Data), got.Size)
+		}
+		if _, err := (Codec{}).Marshal(c); err == nil {
+			t.Errorf("%d bytes: sent twice without an error", n)
+		}
+	}
+	if _, err := ReadDownloadChunk(bytes.NewReader(data(10)), 11); err == nil {
+		t.Error("a short read gave a chunk")
+	}
+}

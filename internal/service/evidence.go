@@ -3,7 +3,6 @@ package service
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 
 	"context"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/chunkcodec"
 	"github.com/mvm-exchange/mvm/internal/evidence"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -249,14 +249,14 @@ func (s *Service) DownloadEvidence(req *mvmv1.DownloadEvidenceRequest, stream gr
 	if err := out.sendMsg(ctx, &mvmv1.DownloadEvidenceResponse{Size: size}); err != nil {
 		return err
 	}
-	buf := make([]byte, evidenceChunk)
 	for sent := int64(0); sent < n; {
-		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), n-sent)])
+		k := int(min(evidenceChunk, n-sent))
+		// Read straight into the buffer gRPC sends, and frees once sent.
+		m, err := chunkcodec.ReadDownloadChunk(r, k)
 		if err != nil {
 			return storeStatus(err)
 		}
-		// sendChunk returns once gRPC copied the data, so buf is free.
-		if err := out.sendChunk(ctx, &mvmv1.DownloadEvidenceResponse{Data: buf[:k]}); err != nil {
+		if err := out.sendChunk(ctx, m); err != nil {
 			return err
 		}
 		sent += int64(k)

@@ -132,10 +132,9 @@ func (s *stallSender) prepare(m proto.Message) (*grpc.PreparedMsg, error) {
 func (s *stallSender) send(ctx context.Context, pm *grpc.PreparedMsg) error { return s.hand(ctx, pm) }
 
 // sendChunk sends m itself, encoded by the stream's codec in the send:
-// an evidence chunk, which chunkcodec copies once into a buffer gRPC
-// frees once it is written (a PreparedMsg copies it twice more). m, and
-// the bytes it points to, must stay unchanged until sendChunk returns.
-func (s *stallSender) sendChunk(ctx context.Context, m proto.Message) error { return s.hand(ctx, m) }
+// an evidence chunk (chunkcodec.DownloadChunk, encoded already into the
+// buffer gRPC sends and frees; a PreparedMsg would copy it twice).
+func (s *stallSender) sendChunk(ctx context.Context, m any) error { return s.hand(ctx, m) }
 
 // hand gives m to the sending goroutine and waits for its send.
 func (s *stallSender) hand(ctx context.Context, m any) error {
