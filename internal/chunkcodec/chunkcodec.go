@@ -9,7 +9,9 @@
 //     that is not zeroed (every byte is written) and that gRPC returns
 //     when it has sent the message. gRPC's own codec copies as much, but
 //     into a buffer of its default pool, whose tier above 32 KiB is
-//     1 MiB, cleared at each message.
+//     1 MiB, cleared at each message. A DownloadChunk (the server's
+//     download) is encoded already, its data read straight into such a
+//     buffer: no copy at all.
 //   - Unmarshal reads the message's frames in order and copies the data
 //     field's bytes once, straight into the message's Data: into the
 //     array Data already has if it has the room (a receiver that decodes
