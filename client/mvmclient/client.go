@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mvm-exchange/mvm/internal/chunkcodec"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -100,7 +101,7 @@ func Dial(o Options) (*Client, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots, Certificates: []tls.Certificate{pair}}
 	conn, err := grpc.NewClient(o.Server, grpc.WithTransportCredentials(credentials.NewTLS(tc)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(chunkcodec.Codec{})))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", o.Server, err)
 	}

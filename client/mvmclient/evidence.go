@@ -96,8 +96,12 @@ func (c *Client) DownloadEvidence(ctx context.Context, pkg string, sha256 []byte
 		want = head.Size - off
 	}
 	var got int64
+	// One message decoded into again and again: its data's array is
+	// reused (chunkcodec), so a download makes no garbage per message.
+	// w does not keep what it is given (io.Writer).
+	m := new(mvmv1.DownloadEvidenceResponse)
 	for {
-		m, err := stream.Recv()
+		err := stream.RecvMsg(m)
 		if errors.Is(err, io.EOF) {
 			if got != want {
 				return head.Size, fmt.Errorf("evidence download: %d of %d bytes before the stream ended: %w", got, want, io.ErrUnexpectedEOF)

@@ -21,6 +21,10 @@ type EvidenceConfig struct {
 	S3 string
 	// Limits (the Store field is ignored).
 	Limits service.EvidenceOptions
+	// WrapStore, if set, stands between the service and the store opened
+	// from Dir or S3, and returns what the service uses (tests make a
+	// store end an upload early). nil: the store itself.
+	WrapStore func(evidence.Store) evidence.Store
 }
 
 // openEvidence opens the evidence store cfg names.

@@ -238,6 +238,9 @@ func Start(cfg Config) (*Server, error) {
 		s.closeLog(l, st)
 		return nil, err
 	}
+	if cfg.Evidence.WrapStore != nil {
+		evStore = cfg.Evidence.WrapStore(evStore)
+	}
 	svc := service.New(l, cfg.Logger, limits)
 	s.setNode(svc)
 	evLimits := cfg.Evidence.Limits

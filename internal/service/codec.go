@@ -6,6 +6,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/mvm-exchange/mvm/internal/chunkcodec"
 )
 
 // messageBuffers is the pool the server encodes its messages into. gRPC's
@@ -26,8 +28,11 @@ var messageBuffers = func() mem.BufferPool {
 // is encoded into).
 type protoCodec struct{}
 
-// forceCodec is the server option that uses it.
-func forceCodec() grpc.ServerOption { return grpc.ForceServerCodecV2(protoCodec{}) }
+// forceCodec is the server option that uses it, behind chunkcodec's
+// path for the messages that carry evidence bytes.
+func forceCodec() grpc.ServerOption {
+	return grpc.ForceServerCodecV2(chunkcodec.Codec{Other: protoCodec{}})
+}
 
 func (protoCodec) Name() string { return "proto" }
 

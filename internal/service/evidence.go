@@ -3,7 +3,6 @@ package service
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 
 	"context"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/chunkcodec"
 	"github.com/mvm-exchange/mvm/internal/evidence"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -153,7 +153,8 @@ type uploadReader struct {
 	stream grpc.ClientStreamingServer[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
 	first  *mvmv1.UploadEvidenceRequest
 	buf    []byte
-	err    error // a refusal of a later message, reported as such
+	next   *mvmv1.UploadEvidenceRequest // the messages after first
+	err    error                        // a refusal of a later message, reported as such
 	final  evidence.Digest
 	ended  bool // final was sent
 }
@@ -175,8 +176,13 @@ func (r *uploadReader) refuse(msg string) (int, error) {
 
 func (r *uploadReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		m, err := r.stream.Recv()
-		if err != nil {
+		// Decoded into the same message each time: its data's array is
+		// reused (chunkcodec), which r.buf, all read, no longer needs.
+		if r.next == nil {
+			r.next = new(mvmv1.UploadEvidenceRequest)
+		}
+		m := r.next
+		if err := r.stream.RecvMsg(m); err != nil {
 			return 0, err
 		}
 		onePass := r.first.UploadKey != nil
@@ -243,14 +249,14 @@ func (s *Service) DownloadEvidence(req *mvmv1.DownloadEvidenceRequest, stream gr
 	if err := out.sendMsg(ctx, &mvmv1.DownloadEvidenceResponse{Size: size}); err != nil {
 		return err
 	}
-	buf := make([]byte, evidenceChunk)
 	for sent := int64(0); sent < n; {
-		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), n-sent)])
+		k := int(min(evidenceChunk, n-sent))
+		// Read straight into the buffer gRPC sends, and frees once sent.
+		m, err := chunkcodec.ReadDownloadChunk(r, k)
 		if err != nil {
 			return storeStatus(err)
 		}
-		// sendMsg encodes the message before it returns, so buf is free.
-		if err := out.sendMsg(ctx, &mvmv1.DownloadEvidenceResponse{Data: buf[:k]}); err != nil {
+		if err := out.sendChunk(ctx, m); err != nil {
 			return err
 		}
 		sent += int64(k)

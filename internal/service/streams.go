@@ -90,7 +90,7 @@ var errStalled = errors.New("the client stopped reading")
 // entries it was made of.
 type stallSender struct {
 	stream grpc.ServerStream
-	in     chan *grpc.PreparedMsg
+	in     chan any
 	out    chan error
 	quit   chan struct{}
 	timer  *time.Timer
@@ -98,7 +98,7 @@ type stallSender struct {
 }
 
 func newStallSender(stream grpc.ServerStream, stall time.Duration) *stallSender {
-	s := &stallSender{stream: stream, in: make(chan *grpc.PreparedMsg), out: make(chan error, 1), quit: make(chan struct{}),
+	s := &stallSender{stream: stream, in: make(chan any), out: make(chan error, 1), quit: make(chan struct{}),
 		stall: stall, timer: time.NewTimer(stall)}
 	s.timer.Stop()
 	go func() {
@@ -129,9 +129,17 @@ func (s *stallSender) prepare(m proto.Message) (*grpc.PreparedMsg, error) {
 // send sends pm; errStalled if the client has not taken it within the
 // stall timeout, ctx's error if ctx ends first. It returns once gRPC took
 // pm, so a handler reads and encodes its next message only then.
-func (s *stallSender) send(ctx context.Context, pm *grpc.PreparedMsg) error {
+func (s *stallSender) send(ctx context.Context, pm *grpc.PreparedMsg) error { return s.hand(ctx, pm) }
+
+// sendChunk sends m itself, encoded by the stream's codec in the send:
+// an evidence chunk (chunkcodec.DownloadChunk, encoded already into the
+// buffer gRPC sends and frees; a PreparedMsg would copy it twice).
+func (s *stallSender) sendChunk(ctx context.Context, m any) error { return s.hand(ctx, m) }
+
+// hand gives m to the sending goroutine and waits for its send.
+func (s *stallSender) hand(ctx context.Context, m any) error {
 	select {
-	case s.in <- pm:
+	case s.in <- m:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
