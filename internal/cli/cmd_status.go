@@ -33,7 +33,15 @@ func (c *statusCmd) run(e *env, args []string) error {
 		if s.Role != "node" {
 			return nil
 		}
-		e.printf("primary: %s\nprimary size: %d\nlag: %d entries\n", s.Primary, s.PrimarySize, s.PrimarySize-min(s.PrimarySize, s.Size))
+		e.printf("primary: %s\nprimary size: %d\n", s.Primary, s.PrimarySize)
+		if s.PrimarySeenAt != nil && s.PrimarySize < s.Size {
+			// A primary that went back to an older copy of its log: the
+			// node keeps what it verified and waits (a copy that grew
+			// another way would be a fork, proven and alarmed).
+			e.printf("lag: 0 entries (the primary is %d entries behind the node: restored from an older copy?)\n", s.Size-s.PrimarySize)
+		} else {
+			e.printf("lag: %d entries\n", s.PrimarySize-min(s.PrimarySize, s.Size))
+		}
 		if s.PrimarySeenAt != nil {
 			e.printf("primary seen: %s\n", s.PrimarySeenAt.AsTime().UTC().Format(time.RFC3339))
 		} else {

@@ -173,6 +173,9 @@ func tamperedStops(t *testing.T, primary *testenv.Env, bad, piece, signed uint64
 	if st.AlarmIndex != bad || !strings.Contains(st.Alarm, "signature") {
 		t.Fatalf("status %v: want an alarm at entry %d about its signature", st, bad)
 	}
+	if code, out := clientStatus(t, node); code != 1 || !strings.Contains(out, fmt.Sprintf("alarm: entry %d: ", bad)) {
+		t.Errorf("client status: exit %d, want 1 and the alarm naming entry %d:\n%s", code, bad, out)
+	}
 	if st.Size != bad || st.VerifiedSize != st.Size {
 		t.Errorf("node holds %d entries (verified %d), want the %d before the doctored one", st.Size, st.VerifiedSize, bad)
 	}

@@ -167,7 +167,11 @@ func (f *Follower) WatchPeers(ctx context.Context) {
 	if len(f.cfg.Peers) == 0 {
 		return
 	}
-	peers := make([]*mvmclient.Client, 0, len(f.cfg.Peers))
+	type peer struct {
+		addr string
+		c    *mvmclient.Client
+	}
+	peers := make([]peer, 0, len(f.cfg.Peers))
 	for _, addr := range f.cfg.Peers {
 		c, err := mvmclient.Dial(mvmclient.Options{Server: addr, CertFile: f.cfg.CertFile, KeyFile: f.cfg.KeyFile,
 			ServerCA: f.cfg.ServerCA, Retries: -1})
@@ -176,19 +180,19 @@ func (f *Follower) WatchPeers(ctx context.Context) {
 			continue
 		}
 		defer c.Close()
-		peers = append(peers, c)
+		peers = append(peers, peer{addr, c})
 	}
 	t := time.NewTicker(f.cfg.PeerInterval)
 	defer t.Stop()
 	for {
-		for i, c := range peers {
-			if err := f.comparePeer(ctx, f.cfg.Peers[i], c); err != nil {
+		for _, p := range peers {
+			if err := f.comparePeer(ctx, p.addr, p.c); err != nil {
 				var ve *verifyError
 				if errors.As(err, &ve) {
 					f.raise(ve.index, ve.err)
 					return
 				}
-				f.cfg.Logger.Debug("node: comparing with a peer", "peer", f.cfg.Peers[i], "err", err)
+				f.cfg.Logger.Debug("node: comparing with a peer", "peer", p.addr, "err", err)
 			}
 		}
 		select {
