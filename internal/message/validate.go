@@ -16,7 +16,7 @@ import (
 // server store and every auditor download.
 const (
 	MaxLocations      = 16
-	MaxEvidence       = 32 // evidence files (digests) per message: the files-per-submission limit
+	MaxEvidence       = 32   // evidence files (digests) per message: the files-per-submission limit
 	MaxShortText      = 256  // names, groups, location descriptions
 	MaxText           = 4096 // summaries, questions, answers, reasons, notes
 	MaxPrecisionM     = 1_000_000

@@ -99,7 +99,7 @@ func (s *Store) HoldEvidence(name []byte, party string, size, limit int64) (held
 			after -= old.Size
 		}
 		if limit >= 0 && after > limit {
-			return fmt.Errorf("party %s holds %d bytes, with %d more %d: %w", party, held, size, after, ErrOverQuota)
+			return fmt.Errorf("party %s holds %d bytes; with %d more, %d: %w", party, held, size, after, ErrOverQuota)
 		}
 		if had {
 			if err := addHeld(b, old.Party, -old.Size); err != nil {
