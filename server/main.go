@@ -90,6 +90,8 @@ func main() {
 	flag.Int64Var(&cfg.Evidence.Limits.MaxBytes, "evidence-max-bytes", service.DefaultEvidenceMaxBytes, "largest evidence file, in bytes")
 	flag.Int64Var(&cfg.Evidence.Limits.MaxPackageBytes, "evidence-max-package-bytes", service.DefaultEvidenceMaxPackageBytes, "most bytes of evidence files per package")
 	flag.IntVar(&cfg.Evidence.Limits.MaxUploads, "evidence-max-uploads", service.DefaultEvidenceMaxUploads, "evidence uploads one identity may have under way at once")
+	flag.Int64Var(&cfg.Evidence.Limits.MaxPartyBytes, "evidence-max-party-bytes", service.DefaultEvidenceMaxPartyBytes,
+		"most bytes of evidence files one party may hold, stored and being uploaded, over all packages; counted in the database, so across restarts (negative: unlimited)")
 	flag.BoolVar(&cfg.Reflection, "reflection", false, "serve the gRPC reflection service (behind mTLS, to any party of the agreement)")
 	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile to FILE until the server stops")
 	memProfile := flag.String("mem-profile", "", "write a heap profile to FILE when the server is asked to stop")

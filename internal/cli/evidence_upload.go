@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/message"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -70,6 +71,11 @@ func (e *env) submitEvidence(logIt func(c *mvmclient.Client, m proto.Message) er
 			lf.f.Close()
 		}
 	}()
+	// Counted before any file is opened or any byte sent: a submission
+	// over the limit would be refused only after its uploads.
+	if n := len(paths) + len(digests); n > message.MaxEvidence {
+		return usagef("%d files (--file, --evidence): over the limit of %d evidence files per submission; send them in more than one", n, message.MaxEvidence)
+	}
 	named := func() {
 		m.EvidenceSha256, m.Files = append([][]byte(nil), digests...), nil
 		for _, lf := range files {

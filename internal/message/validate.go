@@ -16,7 +16,7 @@ import (
 // server store and every auditor download.
 const (
 	MaxLocations      = 16
-	MaxEvidence       = 32
+	MaxEvidence       = 32   // evidence files (digests) per message: the files-per-submission limit
 	MaxShortText      = 256  // names, groups, location descriptions
 	MaxText           = 4096 // summaries, questions, answers, reasons, notes
 	MaxPrecisionM     = 1_000_000
@@ -227,7 +227,7 @@ func text(field, s string, minLen, maxLen int) error {
 
 func evidence(field string, digests [][]byte) error {
 	if len(digests) > MaxEvidence {
-		return fieldErr(field, "%d digests, at most %d", len(digests), MaxEvidence)
+		return fieldErr(field, "%d evidence files, over the limit of %d per message (files per submission)", len(digests), MaxEvidence)
 	}
 	for i, d := range digests {
 		if len(d) != EvidenceDigestLen {

@@ -2,10 +2,11 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
-	"context"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,8 +28,13 @@ import (
 //     upload (wrong digest, more bytes than declared, over a limit) stores
 //     nothing; an interrupted one is held apart and resumes from the offset
 //     EvidenceStatus returns.
-//   - Limits (file size, a package's bytes, one identity's uploads at once)
-//     are refused with ResourceExhausted naming the server flag.
+//   - Limits (file size, a package's bytes, a party's bytes, one
+//     identity's uploads at once) are refused with ResourceExhausted
+//     naming the server flag, before any byte is written.
+//   - A party's bytes (evidence_quota.go) are what its uploads hold on the
+//     store, stored and under way, in every package, as recorded in the
+//     database: they count after a restart, a refused upload frees what
+//     it held, and one party's bytes never count against another's.
 //   - A download serves only a digest the package's log names.
 
 // evidenceChunk is the size of a download message's data.
@@ -85,6 +91,13 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 	case first.Size > ev.opts.MaxBytes:
 		return status.Errorf(codes.ResourceExhausted, "file of %d bytes, over the limit of %d per file (server --evidence-max-bytes)", first.Size, ev.opts.MaxBytes)
 	}
+	in := &uploadReader{stream: stream, first: first, buf: first.Data}
+	if onePass && first.Sha256 != nil {
+		if in.final, err = evidence.ParseDigest(first.Sha256); err != nil {
+			return status.Errorf(codes.InvalidArgument, "sha256: %v", err)
+		}
+		in.ended = true
+	}
 	logged, err := s.packageEvidence(ctx, caller, first.PackageId)
 	if err != nil {
 		return err
@@ -94,15 +107,24 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 		return status.Errorf(codes.ResourceExhausted, "%s has %d uploads under way, the limit per identity (server --evidence-max-uploads): wait for one to end", caller.ID, ev.opts.MaxUploads)
 	}
 	defer ev.uploads.release(uri)
-	if err := ev.reserve(first.PackageId, logged, d, first.Size); err != nil {
+	if !ev.names.lock(d) {
+		return storeStatus(fmt.Errorf("%s: %w", d, evidence.ErrBusy))
+	}
+	defer ev.names.unlock(d)
+	if _, err := ev.opts.Store.Offset(ctx, d, first.Size); err != nil {
+		// Stored already (nothing to send, nothing to count again), or
+		// more held than declared.
+		return storeStatus(err)
+	}
+	fresh, err := ev.reserve(first.PackageId, logged, d, first.Size)
+	if err != nil {
 		return err
 	}
-	in := &uploadReader{stream: stream, first: first, buf: first.Data}
-	if onePass && first.Sha256 != nil {
-		if in.final, err = evidence.ParseDigest(first.Sha256); err != nil {
-			return status.Errorf(codes.InvalidArgument, "sha256: %v", err)
+	if err := s.holdForParty(ev, caller, d, first.Size); err != nil {
+		if fresh {
+			ev.unreserve(first.PackageId, d)
 		}
-		in.ended = true
+		return err
 	}
 	digest := func() (evidence.Digest, error) { return d, nil }
 	if onePass {
@@ -121,6 +143,11 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 		// Counted from here on under its digest, as the log will name it.
 		ev.rekey(first.PackageId, d, in.final, first.Size)
 	}
+	final := d
+	if onePass {
+		final = in.final
+	}
+	s.settleHold(ctx, ev, d, final, err == nil && held == first.Size, err)
 	if err != nil {
 		if errors.Is(err, evidence.ErrDigestMismatch) || errors.Is(err, evidence.ErrTooLong) {
 			ev.unreserve(first.PackageId, d)

@@ -25,6 +25,11 @@ const (
 	DefaultEvidenceMaxBytes        = 8 << 30  // one file
 	DefaultEvidenceMaxPackageBytes = 64 << 30 // all the files of one package
 	DefaultEvidenceMaxUploads      = 4        // one identity's uploads at once
+	// One party's files, stored and being uploaded, all its packages
+	// together: a package's bound by default, so that by default no
+	// party can take more of the disk than one package may, and the disk
+	// an operator provisions is this times the parties (that upload).
+	DefaultEvidenceMaxPartyBytes = 64 << 30
 )
 
 // EvidenceOptions turn on the evidence RPCs.
@@ -40,12 +45,18 @@ type EvidenceOptions struct {
 	// MaxUploads bounds one identity's uploads at once (default
 	// DefaultEvidenceMaxUploads).
 	MaxUploads int
+	// MaxPartyBytes bounds the bytes one party's uploads hold on the
+	// store, stored and under way, over all packages, as recorded in the
+	// database (evidence_quota.go) so that it holds across restarts
+	// (0: DefaultEvidenceMaxPartyBytes; negative: unlimited).
+	MaxPartyBytes int64
 }
 
 // evidenceState is the service's evidence side; nil without a store.
 type evidenceState struct {
 	opts    EvidenceOptions
 	uploads *uploadSlots
+	names   *nameLocks // one upload per name on the store
 
 	mu sync.Mutex
 	// uploaded are the files uploaded for each package since start, by
@@ -66,7 +77,11 @@ func (s *Service) SetEvidence(o EvidenceOptions) {
 	if o.MaxUploads <= 0 {
 		o.MaxUploads = DefaultEvidenceMaxUploads
 	}
-	s.ev = &evidenceState{opts: o, uploads: &uploadSlots{max: o.MaxUploads, by: map[string]int{}}, uploaded: map[string]map[evidence.Digest]int64{}}
+	if o.MaxPartyBytes == 0 {
+		o.MaxPartyBytes = DefaultEvidenceMaxPartyBytes
+	}
+	s.ev = &evidenceState{opts: o, uploads: &uploadSlots{max: o.MaxUploads, by: map[string]int{}},
+		names: &nameLocks{by: map[evidence.Digest]bool{}}, uploaded: map[string]map[evidence.Digest]int64{}}
 }
 
 func (s *Service) evidenceOn() (*evidenceState, error) {
@@ -206,8 +221,8 @@ func (f loggedFiles) add(leaf []byte) {
 }
 
 // reserve counts size bytes of file d against package pkg's bound, unless
-// d is counted already; it fails naming the bound.
-func (ev *evidenceState) reserve(pkg string, logged loggedFiles, d evidence.Digest, size int64) error {
+// d is counted already (fresh says it was not); it fails naming the bound.
+func (ev *evidenceState) reserve(pkg string, logged loggedFiles, d evidence.Digest, size int64) (fresh bool, err error) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	mine := ev.uploaded[pkg]
@@ -224,14 +239,14 @@ func (ev *evidenceState) reserve(pkg string, logged loggedFiles, d evidence.Dige
 		}
 	}
 	if _, counted := sizes[d]; counted {
-		return nil
+		return false, nil
 	}
 	var total int64
 	for _, n := range sizes {
 		total += n
 	}
 	if total+size > ev.opts.MaxPackageBytes {
-		return status.Errorf(codes.ResourceExhausted, "package %s would hold %d bytes of evidence files, over the limit of %d per package (server --evidence-max-package-bytes)",
+		return false, status.Errorf(codes.ResourceExhausted, "package %s would hold %d bytes of evidence files, over the limit of %d per package (server --evidence-max-package-bytes)",
 			pkg, total+size, ev.opts.MaxPackageBytes)
 	}
 	if mine == nil {
@@ -239,7 +254,7 @@ func (ev *evidenceState) reserve(pkg string, logged loggedFiles, d evidence.Dige
 		ev.uploaded[pkg] = mine
 	}
 	mine[d] = size
-	return nil
+	return true, nil
 }
 
 // rekey moves a one-pass upload's count from its key to its digest.

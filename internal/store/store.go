@@ -15,6 +15,9 @@
 //	meta          "size", "agreement" (index of the agreement in force),
 //	              "pkgindex" (the package-state index's format and the size
 //	              it is current at, once built)
+//	evidenceheld  what each party's evidence uploads hold on the evidence
+//	              store, for its quota (evidenceheld.go); created by the
+//	              first upload, neither log nor index
 //
 // The stored-hash index of the node at (level, index) is
 // golang.org/x/mod/sumdb/tlog.StoredHashIndex: it numbers the nodes in the
