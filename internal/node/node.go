@@ -148,6 +148,9 @@ type Follower struct {
 	seen        time.Time
 	alarm       string
 	alarmIndex  uint64
+	// stopCopy ends Run's copy when an alarm is raised from elsewhere
+	// (a peer's, a witness request's or a client's fork); nil before Run.
+	stopCopy context.CancelFunc
 	// caught is closed and replaced when verified grows.
 	caught chan struct{}
 }
@@ -256,12 +259,15 @@ func (f *Follower) raise(index uint64, err error) {
 		f.alarm, f.alarmIndex = err.Error(), index
 		close(f.caught) // a WaitHead sees it
 		f.caught = make(chan struct{})
+		if f.stopCopy != nil {
+			f.stopCopy()
+		}
 	}
 	f.mu.Unlock()
 	if !first {
 		return
 	}
-	f.cfg.Logger.Error("node: an entry of the primary failed verification; the copy stops at the last verified entry",
+	f.cfg.Logger.Error("node: alarm (an entry of the primary failed verification, or a fork proven); the copy stops at the last verified entry",
 		"index", index, "reason", err, "primary", f.cfg.Primary, "verified", f.l.Size())
 	if f.cfg.Alarm != nil {
 		f.cfg.Alarm(index)
