@@ -37,12 +37,7 @@ func (e *verifyError) Unwrap() error { return e.err }
 func (f *Follower) Run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	f.mu.Lock()
-	f.stopCopy = cancel
-	if f.alarm != "" {
-		cancel()
-	}
-	f.mu.Unlock()
+	f.stopCopyWith(cancel)
 	defer func() {
 		if err := f.settle(); err != nil {
 			f.cfg.Logger.Warn("node: storing the last piece failed", "err", err)

@@ -18,8 +18,9 @@ import (
 
 // Split views, proven (internal/forkproof). The node compares every
 // checkpoint of the log key it meets with the latest one it verified: the
-// primary's before copying past it, and each peer node's (Config.Peers)
-// every Config.PeerInterval. When the two prove a fork, the proof is
+// primary's before copying past it, each peer node's (Config.Peers)
+// every Config.PeerInterval, and a client's saved one it is handed
+// (compare.go), all through against. When the two prove a fork, the proof is
 // written (Config.ForkProofs + "-M-N"), the alarm raised (the copy stops,
 // the status names the file) and nothing more is copied or cosigned. A
 // smaller checkpoint of another branch (a primary restored from an older
