@@ -48,7 +48,10 @@ type env struct {
 	unbounded      bool     // no overall deadline: a long-running command without --timeout
 	keyFiles       []string // --key of the command, if it has one (keys.go)
 	sealTo         []string // submit --to: the recipients asked for (sealed.go)
-	ctx            context.Context
+	// comparedWithNode: the --state checkpoint was handed to the server
+	// once this run (node_compare.go).
+	comparedWithNode bool
+	ctx              context.Context
 }
 
 // Defaults of the global flags.

@@ -83,6 +83,13 @@ func (c *auditCmd) run(e *env, args []string) error {
 		if c.evidence {
 			a.evidence = newEvidenceAuditor(cl, a.bodies)
 		}
+		found, err := e.compareWithNode(ctx, cl, a.state)
+		if err != nil {
+			return fmt.Errorf("FAILED: %w", err)
+		}
+		if found != "" {
+			e.printf("%s\n", found)
+		}
 		resp, err := cl.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 		if err != nil {
 			return err

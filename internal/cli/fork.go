@@ -30,17 +30,24 @@ func (e *env) proveFork(ctx context.Context, src audit.Source, key logKey, state
 	}
 	small, _ := key.checkpoint(p.Small)
 	large, _ := key.checkpoint(p.Large)
-	path := fmt.Sprintf("%s.fork-%d-%d", statePath, small.Size, large.Size)
-	b, err := p.Marshal()
-	if err == nil {
-		err = writeOutBytes(path, b)
-	}
+	path, err := writeForkProof(statePath, p, small.Size, large.Size)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "fork proof: the log signed two inconsistent checkpoints, but the proof could not be written: %v\n", err)
 		return
 	}
 	fmt.Fprintf(e.stderr, "fork proof: the log signed inconsistent checkpoints of sizes %d and %d; proof written to %s (check it with verify-fork %s)\n",
 		small.Size, large.Size, path, path)
+}
+
+// writeForkProof writes a fork proof of sizes m and n beside the state,
+// as STATE.fork-M-N, and returns its path.
+func writeForkProof(statePath string, p *forkproof.Proof, m, n uint64) (string, error) {
+	path := fmt.Sprintf("%s.fork-%d-%d", statePath, m, n)
+	b, err := p.Marshal()
+	if err == nil {
+		err = writeOutBytes(path, b)
+	}
+	return path, err
 }
 
 // makeForkProof returns a fork proof of prev and signed, nil if they do

@@ -21,7 +21,8 @@ import (
 // the log up to it by checkedLog, from the pinned genesis. Commands of the
 // agreements only (show, amend, checkpoint, watch) with --state keep their
 // verifier's state beside it (verifierState), and verify only the entries
-// logged since.
+// logged since. With --state, a mediator node is handed the saved
+// checkpoint first (compareWithNode).
 func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, o audit.Options) (*audit.Verified, error) {
 	key, err := e.logVerifier("")
 	if err != nil {
@@ -29,6 +30,13 @@ func (e *env) verifiedLog(ctx context.Context, c *mvmclient.Client, statePath st
 	}
 	if _, o.Genesis, err = e.pinnedAgreement(""); err != nil {
 		return nil, err
+	}
+	found, err := e.compareWithNode(ctx, c, stateFile{path: statePath, key: key})
+	if err != nil {
+		return nil, err
+	}
+	if found != "" {
+		fmt.Fprintf(e.stderr, "%s\n", found)
 	}
 	if signed == nil {
 		resp, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})

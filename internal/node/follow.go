@@ -30,10 +30,14 @@ func (e *verifyError) Error() string { return fmt.Sprintf("entry %d: %v", e.inde
 func (e *verifyError) Unwrap() error { return e.err }
 
 // Run follows the primary until ctx ends or an alarm stops the copy
-// (then it returns after logging it; the node goes on serving). A failed
-// round (the primary away, a stream cut) is retried with backoff, from
-// the node's stored size.
+// (then it returns after logging it; the node goes on serving), its own
+// or one raised elsewhere (a fork a peer, a witness request or a client
+// showed). A failed round (the primary away, a stream cut) is retried
+// with backoff, from the node's stored size.
 func (f *Follower) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f.stopCopyWith(cancel)
 	defer func() {
 		if err := f.settle(); err != nil {
 			f.cfg.Logger.Warn("node: storing the last piece failed", "err", err)
@@ -89,13 +93,13 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 	}
 	switch {
 	case latest.cp.Size < mine:
-		if err := f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, latest.raw); err != nil {
+		if err := f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, latest.raw); err != nil {
 			return false, err
 		}
 		return false, fmt.Errorf("the primary's latest checkpoint is of size %d, the node holds %d entries (a primary restored from an older copy?)", latest.cp.Size, mine)
 	case latest.cp.Size == mine:
 		if h := f.l.Head(); h != nil && !bytes.Equal(latest.cp.Hash, f.headRoot()) {
-			if err := f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, latest.raw); err != nil {
+			if err := f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, latest.raw); err != nil {
 				return false, err
 			}
 			return false, &verifyError{mine, fmt.Errorf("the primary signed another root at size %d than the one the node verified: a fork", mine)}

@@ -18,29 +18,22 @@ import (
 
 // Split views, proven (internal/forkproof). The node compares every
 // checkpoint of the log key it meets with the latest one it verified: the
-// primary's before copying past it, and each peer node's (Config.Peers)
-// every Config.PeerInterval. When the two prove a fork, the proof is
+// primary's before copying past it, each peer node's (Config.Peers)
+// every Config.PeerInterval, and a client's saved one it is handed
+// (compare.go), all through against. When the two prove a fork, the proof is
 // written (Config.ForkProofs + "-M-N"), the alarm raised (the copy stops,
 // the status names the file) and nothing more is copied or cosigned. A
 // smaller checkpoint of another branch (a primary restored from an older
 // copy) is proven from the node's own tree; a larger one from the source's
 // proof, which must reproduce its signed root.
 
-// proveFork compares other, signed by the log key and served by src
-// (from names it), with the node's latest checkpoint. A proven fork is
-// written and returned as the alarm's error; nil if the two are
-// consistent or nothing is proven (then logged: the source did not serve
-// what would prove it).
-func (f *Follower) proveFork(ctx context.Context, src mvmv1.ExchangeServiceClient, from string, other []byte) error {
-	h := f.l.Head()
-	if h == nil {
-		return nil
-	}
-	key, err := f.logKey()
-	if err != nil {
-		return nil
-	}
-	p, err := forkproof.Against(h.Checkpoint, other, f.l.Store(), remote{ctx, src}, key)
+// proveFork compares other, signed by the log key and served by theirs
+// (from names it; theirs nil: nobody serves its tree), with the node's
+// latest checkpoint. A proven fork is written and returned as the alarm's
+// error; nil if the two are consistent or nothing is proven (then logged:
+// the source did not serve what would prove it).
+func (f *Follower) proveFork(theirs forkproof.Remote, from string, other []byte) error {
+	p, key, err := f.against(theirs, other)
 	switch {
 	case err != nil:
 		f.cfg.Logger.Warn("node: a checkpoint inconsistent with the node's, not proven", "from", from, "err", err)
@@ -49,6 +42,22 @@ func (f *Follower) proveFork(ctx context.Context, src mvmv1.ExchangeServiceClien
 		return nil
 	}
 	return f.forkFound(p, key, from)
+}
+
+// against is the one comparison of another checkpoint of the log key with
+// the node's latest (forkproof.Against over the node's own tree): a
+// proof if the two prove a fork, nil and no error if they are consistent.
+func (f *Follower) against(theirs forkproof.Remote, other []byte) (*forkproof.Proof, note.Verifier, error) {
+	h := f.l.Head()
+	if h == nil {
+		return nil, nil, nil
+	}
+	key, err := f.logKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := forkproof.Against(h.Checkpoint, other, f.l.Store(), theirs, key)
+	return p, key, err
 }
 
 // OnFork is the witness side's hook (witness.Handler.OnFork): a fork that
@@ -66,7 +75,8 @@ func (f *Follower) OnFork(p *forkproof.Proof) {
 }
 
 // forkFound writes a proof (from names where the other checkpoint came
-// from) and returns the alarm's error; nil if p does not verify.
+// from) and returns the alarm's error, which wraps a *forkProven; nil if
+// p does not verify.
 func (f *Follower) forkFound(p *forkproof.Proof, key note.Verifier, from string) error {
 	fork, err := forkproof.Verify(p, key)
 	if err != nil {
@@ -88,8 +98,18 @@ func (f *Follower) forkFound(p *forkproof.Proof, key note.Verifier, from string)
 	if path != "" {
 		what += ": proof in " + path + " (client verify-fork " + path + ")"
 	}
-	return &verifyError{fork.Small.Size, fmt.Errorf("fork proven: %s", what)}
+	return &verifyError{fork.Small.Size, &forkProven{proof: p, path: path, msg: "fork proven: " + what}}
 }
+
+// forkProven is the alarm's reason when a fork is proven: the proof and
+// the file it was written to ("" if not).
+type forkProven struct {
+	proof *forkproof.Proof
+	path  string
+	msg   string
+}
+
+func (e *forkProven) Error() string { return e.msg }
 
 // remote is a source's side of a fork proof, over its gRPC API.
 type remote struct {
@@ -157,7 +177,7 @@ func (f *Follower) checkAhead(ctx context.Context, mine uint64, target *signed) 
 	if err := f.settle(); err != nil {
 		return err
 	}
-	return f.proveFork(ctx, f.client.API, "the primary "+f.cfg.Primary, target.raw)
+	return f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, target.raw)
 }
 
 // WatchPeers compares the latest checkpoint of each peer node
@@ -211,12 +231,19 @@ func (f *Follower) comparePeer(ctx context.Context, addr string, c *mvmclient.Cl
 	if err != nil {
 		return err
 	}
-	key, err := f.logKey()
-	if err != nil {
-		return err
-	}
-	if _, _, err := tlog.OpenCheckpoint(resp.Checkpoint, f.l.Origin(), key); err != nil {
+	if _, err := f.openCheckpoint(resp.Checkpoint); err != nil {
 		return fmt.Errorf("the peer's checkpoint: %w", err)
 	}
-	return f.proveFork(cctx, c.API, "peer node "+addr, resp.Checkpoint)
+	return f.proveFork(remote{cctx, c.API}, "peer node "+addr, resp.Checkpoint)
+}
+
+// openCheckpoint opens a checkpoint under the log key in force and the
+// log's origin.
+func (f *Follower) openCheckpoint(signed []byte) (*tlog.Checkpoint, error) {
+	key, err := f.logKey()
+	if err != nil {
+		return nil, err
+	}
+	cp, _, err := tlog.OpenCheckpoint(signed, f.l.Origin(), key)
+	return cp, err
 }

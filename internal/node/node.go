@@ -35,6 +35,10 @@
 //   - [Follower.Verified] (the witness's Allow hook) passes a checkpoint
 //     only when the node has verified and stored every entry up to its
 //     size and its own root at that size is the checkpoint's.
+//   - Two checkpoints of the log key that prove a fork (the primary's, a
+//     peer node's, a witness request's or one a client saved and handed
+//     over, [Follower.CompareCheckpoint]) are written as a fork proof and
+//     raise the alarm; nothing else a caller hands over raises it.
 //
 // At start the verifier is rebuilt over the node's own file: from a
 // state saved at the last clean stop (verify.Resume) when there is one
@@ -148,6 +152,9 @@ type Follower struct {
 	seen        time.Time
 	alarm       string
 	alarmIndex  uint64
+	// stopCopy ends Run's copy when an alarm is raised from elsewhere
+	// (a peer's, a witness request's or a client's fork); nil before Run.
+	stopCopy context.CancelFunc
 	// caught is closed and replaced when verified grows.
 	caught chan struct{}
 }
@@ -256,15 +263,29 @@ func (f *Follower) raise(index uint64, err error) {
 		f.alarm, f.alarmIndex = err.Error(), index
 		close(f.caught) // a WaitHead sees it
 		f.caught = make(chan struct{})
+		if f.stopCopy != nil {
+			f.stopCopy()
+		}
 	}
 	f.mu.Unlock()
 	if !first {
 		return
 	}
-	f.cfg.Logger.Error("node: an entry of the primary failed verification; the copy stops at the last verified entry",
+	f.cfg.Logger.Error("node: alarm (an entry of the primary failed verification, or a fork proven); the copy stops at the last verified entry",
 		"index", index, "reason", err, "primary", f.cfg.Primary, "verified", f.l.Size())
 	if f.cfg.Alarm != nil {
 		f.cfg.Alarm(index)
+	}
+}
+
+// stopCopyWith makes raise call stop (Run's), at once if an alarm was
+// raised before Run.
+func (f *Follower) stopCopyWith(stop context.CancelFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopCopy = stop
+	if f.alarm != "" {
+		stop()
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/node"
@@ -24,6 +26,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/witness"
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // NodeConfig makes the server a mediator node (package node): it follows
@@ -137,7 +140,15 @@ func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Led
 // setNode makes the service a node's.
 func (s *Server) setNode(svc *service.Service) {
 	if s.follower != nil {
-		svc.SetNode(&service.Node{Primary: s.follower.Primary(), Status: s.nodeStatus})
+		f := s.follower
+		svc.SetNode(&service.Node{Primary: f.Primary(), Status: s.nodeStatus,
+			Compare: func(from string, cp []byte) (*mvmv1.CompareCheckpointResponse, error) {
+				resp, err := f.CompareCheckpoint(from, cp)
+				if errors.Is(err, node.ErrNotLogCheckpoint) {
+					return nil, status.Error(codes.InvalidArgument, err.Error()+": nothing compared")
+				}
+				return resp, err
+			}})
 	}
 }
 

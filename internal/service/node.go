@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"google.golang.org/grpc"
@@ -20,6 +21,11 @@ type Node struct {
 	Primary string
 	// Status reports the node's follower (role, sizes, alarm).
 	Status func() *mvmv1.GetStatusResponse
+	// Compare compares a checkpoint a client holds with the node's copy
+	// (node.Follower.CompareCheckpoint); from names the client's saved
+	// state in the alarm. Its error is a gRPC status, or the node's own
+	// failure (Internal).
+	Compare func(from string, checkpoint []byte) (*mvmv1.CompareCheckpointResponse, error)
 }
 
 // SetNode makes the service a node's; call it before serving.
@@ -59,4 +65,26 @@ func (s *Service) GetStatus(ctx context.Context, _ *mvmv1.GetStatusRequest) (*mv
 	}
 	size := s.l.Head().Size
 	return &mvmv1.GetStatusResponse{Role: "primary", Size: size, VerifiedSize: size}, nil
+}
+
+// maxComparedCheckpoint bounds the checkpoint a client hands to
+// CompareCheckpoint: a checkpoint is a few lines, with a line per
+// cosignature.
+const maxComparedCheckpoint = 64 << 10
+
+// CompareCheckpoint hands a node a checkpoint the caller holds (its
+// --state), compared with the node's verified copy; a fork proven raises
+// the node's alarm (node.Follower.CompareCheckpoint). It is a read: it
+// holds the caller's read slots (isUnaryRead). A primary refuses it.
+func (s *Service) CompareCheckpoint(ctx context.Context, req *mvmv1.CompareCheckpointRequest) (*mvmv1.CompareCheckpointResponse, error) {
+	if s.node == nil || s.node.Compare == nil {
+		return nil, status.Error(codes.FailedPrecondition,
+			"this server is the primary: it signed the checkpoints it serves and compares none; hand a saved checkpoint to a mediator node (server --follow), which compares it with the copy it verified")
+	}
+	if len(req.Checkpoint) > maxComparedCheckpoint {
+		return nil, status.Errorf(codes.InvalidArgument, "checkpoint of %d bytes: at most %d", len(req.Checkpoint), maxComparedCheckpoint)
+	}
+	caller, _ := CallerFrom(ctx)
+	resp, err := s.node.Compare(fmt.Sprintf("client %s's saved state", caller.ID), req.Checkpoint)
+	return resp, toStatus(err)
 }

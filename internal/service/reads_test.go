@@ -218,3 +218,21 @@ func TestReadsPacedByParty(t *testing.T) {
 		t.Fatalf("tr's read within its deadline waits for its pace: %v", err)
 	}
 }
+
+// TestCompareCheckpointIsARead: a node's CompareCheckpoint holds its
+// caller's read slots and pace like a paged read, so a party cannot make a
+// node compare checkpoints in a loop beyond them. On a primary, which
+// refuses it, the refusal comes after the pace: a call beyond it is
+// refused with ResourceExhausted, not answered.
+func TestCompareCheckpointIsARead(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) { c.Limits.ReadRatePerParty = 1 })
+	tr := env.Client(testenv.Mediator)
+	compare := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, err := tr.API.CompareCheckpoint(ctx, &mvmv1.CompareCheckpointRequest{Checkpoint: []byte("x")})
+		return err
+	}
+	wantCode(t, compare(10*time.Second), codes.FailedPrecondition, "this server is the primary")
+	wantCode(t, compare(100*time.Millisecond), codes.ResourceExhausted, "party tr reads beyond 1 a second", "--read-rate-per-party")
+}

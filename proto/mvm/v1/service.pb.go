@@ -22,6 +22,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Comparison is what a node found comparing a checkpoint with its copy.
+type Comparison int32
+
+const (
+	Comparison_COMPARISON_UNSPECIFIED Comparison = 0
+	// The checkpoint is of the node's copy: the root it verified at that
+	// size, a prefix of its latest checkpoint.
+	Comparison_COMPARISON_CONSISTENT Comparison = 1
+	// The checkpoint is larger than the node's latest: nothing is proven
+	// either way, and nothing is kept. Ask again once the node holds as
+	// many entries.
+	Comparison_COMPARISON_AHEAD Comparison = 2
+	// The two checkpoints prove a fork: the node wrote the proof and raised
+	// its alarm.
+	Comparison_COMPARISON_FORK Comparison = 3
+)
+
+// Enum value maps for Comparison.
+var (
+	Comparison_name = map[int32]string{
+		0: "COMPARISON_UNSPECIFIED",
+		1: "COMPARISON_CONSISTENT",
+		2: "COMPARISON_AHEAD",
+		3: "COMPARISON_FORK",
+	}
+	Comparison_value = map[string]int32{
+		"COMPARISON_UNSPECIFIED": 0,
+		"COMPARISON_CONSISTENT":  1,
+		"COMPARISON_AHEAD":       2,
+		"COMPARISON_FORK":        3,
+	}
+)
+
+func (x Comparison) Enum() *Comparison {
+	p := new(Comparison)
+	*p = x
+	return p
+}
+
+func (x Comparison) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Comparison) Descriptor() protoreflect.EnumDescriptor {
+	return file_mvm_v1_service_proto_enumTypes[0].Descriptor()
+}
+
+func (Comparison) Type() protoreflect.EnumType {
+	return &file_mvm_v1_service_proto_enumTypes[0]
+}
+
+func (x Comparison) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Comparison.Descriptor instead.
+func (Comparison) EnumDescriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{0}
+}
+
 type AppendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A serialized Envelope, stored exactly as sent.
@@ -2650,6 +2710,124 @@ func (x *GetStatusResponse) GetEvidencePending() uint64 {
 	return 0
 }
 
+type CompareCheckpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A signed checkpoint (C2SP tlog-checkpoint, a signed note) of the log
+	// key, as the log served it; cosignature lines may follow its signature.
+	Checkpoint    []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareCheckpointRequest) Reset() {
+	*x = CompareCheckpointRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareCheckpointRequest) ProtoMessage() {}
+
+func (x *CompareCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*CompareCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CompareCheckpointRequest) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+type CompareCheckpointResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Comparison Comparison             `protobuf:"varint,1,opt,name=comparison,proto3,enum=mvm.v1.Comparison" json:"comparison,omitempty"`
+	// The size of the node's latest checkpoint, compared with.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// COMPARISON_FORK: the fork proof (the file `client verify-fork`
+	// checks: both signed checkpoints and the consistency proof), and where
+	// the node wrote it ("" if it could not).
+	ForkProof     []byte `protobuf:"bytes,3,opt,name=fork_proof,json=forkProof,proto3" json:"fork_proof,omitempty"`
+	ForkProofFile string `protobuf:"bytes,4,opt,name=fork_proof_file,json=forkProofFile,proto3" json:"fork_proof_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareCheckpointResponse) Reset() {
+	*x = CompareCheckpointResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareCheckpointResponse) ProtoMessage() {}
+
+func (x *CompareCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*CompareCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CompareCheckpointResponse) GetComparison() Comparison {
+	if x != nil {
+		return x.Comparison
+	}
+	return Comparison_COMPARISON_UNSPECIFIED
+}
+
+func (x *CompareCheckpointResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CompareCheckpointResponse) GetForkProof() []byte {
+	if x != nil {
+		return x.ForkProof
+	}
+	return nil
+}
+
+func (x *CompareCheckpointResponse) GetForkProofFile() string {
+	if x != nil {
+		return x.ForkProofFile
+	}
+	return ""
+}
+
 var File_mvm_v1_service_proto protoreflect.FileDescriptor
 
 const file_mvm_v1_service_proto_rawDesc = "" +
@@ -2850,8 +3028,25 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x05alarm\x18\a \x01(\tR\x05alarm\x12\x1f\n" +
 	"\valarm_index\x18\b \x01(\x04R\n" +
 	"alarmIndex\x12)\n" +
-	"\x10evidence_pending\x18\t \x01(\x04R\x0fevidencePending2\xe2\n" +
+	"\x10evidence_pending\x18\t \x01(\x04R\x0fevidencePending\":\n" +
+	"\x18CompareCheckpointRequest\x12\x1e\n" +
 	"\n" +
+	"checkpoint\x18\x01 \x01(\fR\n" +
+	"checkpoint\"\xaa\x01\n" +
+	"\x19CompareCheckpointResponse\x122\n" +
+	"\n" +
+	"comparison\x18\x01 \x01(\x0e2\x12.mvm.v1.ComparisonR\n" +
+	"comparison\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x1d\n" +
+	"\n" +
+	"fork_proof\x18\x03 \x01(\fR\tforkProof\x12&\n" +
+	"\x0ffork_proof_file\x18\x04 \x01(\tR\rforkProofFile*n\n" +
+	"\n" +
+	"Comparison\x12\x1a\n" +
+	"\x16COMPARISON_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15COMPARISON_CONSISTENT\x10\x01\x12\x14\n" +
+	"\x10COMPARISON_AHEAD\x10\x02\x12\x13\n" +
+	"\x0fCOMPARISON_FORK\x10\x032\xbc\v\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
 	"\fAppendStream\x12\x1b.mvm.v1.AppendStreamRequest\x1a\x1c.mvm.v1.AppendStreamResponse(\x010\x01\x12E\n" +
@@ -2872,7 +3067,8 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x0eEvidenceStatus\x12\x1d.mvm.v1.EvidenceStatusRequest\x1a\x1e.mvm.v1.EvidenceStatusResponse\x12Q\n" +
 	"\x0eUploadEvidence\x12\x1d.mvm.v1.UploadEvidenceRequest\x1a\x1e.mvm.v1.UploadEvidenceResponse(\x01\x12W\n" +
 	"\x10DownloadEvidence\x12\x1f.mvm.v1.DownloadEvidenceRequest\x1a .mvm.v1.DownloadEvidenceResponse0\x01\x12@\n" +
-	"\tGetStatus\x12\x18.mvm.v1.GetStatusRequest\x1a\x19.mvm.v1.GetStatusResponseB0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
+	"\tGetStatus\x12\x18.mvm.v1.GetStatusRequest\x1a\x19.mvm.v1.GetStatusResponse\x12X\n" +
+	"\x11CompareCheckpoint\x12 .mvm.v1.CompareCheckpointRequest\x1a!.mvm.v1.CompareCheckpointResponseB0Z.github.com/mvm-exchange/mvm/proto/mvm/v1;mvmv1b\x06proto3"
 
 var (
 	file_mvm_v1_service_proto_rawDescOnce sync.Once
@@ -2886,113 +3082,120 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 	return file_mvm_v1_service_proto_rawDescData
 }
 
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_mvm_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_mvm_v1_service_proto_goTypes = []any{
-	(*AppendRequest)(nil),               // 0: mvm.v1.AppendRequest
-	(*AppendStreamRequest)(nil),         // 1: mvm.v1.AppendStreamRequest
-	(*AppendStreamResponse)(nil),        // 2: mvm.v1.AppendStreamResponse
-	(*Receipt)(nil),                     // 3: mvm.v1.Receipt
-	(*AppendResponse)(nil),              // 4: mvm.v1.AppendResponse
-	(*GetEntriesRequest)(nil),           // 5: mvm.v1.GetEntriesRequest
-	(*GetEntriesResponse)(nil),          // 6: mvm.v1.GetEntriesResponse
-	(*GetCertificatesRequest)(nil),      // 7: mvm.v1.GetCertificatesRequest
-	(*GetCertificatesResponse)(nil),     // 8: mvm.v1.GetCertificatesResponse
-	(*GetPackageRequest)(nil),           // 9: mvm.v1.GetPackageRequest
-	(*PackageEvent)(nil),                // 10: mvm.v1.PackageEvent
-	(*PackageSummary)(nil),              // 11: mvm.v1.PackageSummary
-	(*DeadlineState)(nil),               // 12: mvm.v1.DeadlineState
-	(*PendingRuling)(nil),               // 13: mvm.v1.PendingRuling
-	(*FindingState)(nil),                // 14: mvm.v1.FindingState
-	(*GetPackageResponse)(nil),          // 15: mvm.v1.GetPackageResponse
-	(*ListPackagesRequest)(nil),         // 16: mvm.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),        // 17: mvm.v1.ListPackagesResponse
-	(*GetAgreementRequest)(nil),         // 18: mvm.v1.GetAgreementRequest
-	(*GetAgreementResponse)(nil),        // 19: mvm.v1.GetAgreementResponse
-	(*GetBreachesRequest)(nil),          // 20: mvm.v1.GetBreachesRequest
-	(*Breach)(nil),                      // 21: mvm.v1.Breach
-	(*GetBreachesResponse)(nil),         // 22: mvm.v1.GetBreachesResponse
-	(*GetCheckpointRequest)(nil),        // 23: mvm.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 24: mvm.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 25: mvm.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 26: mvm.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 27: mvm.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 28: mvm.v1.GetConsistencyProofResponse
-	(*AddCosignatureRequest)(nil),       // 29: mvm.v1.AddCosignatureRequest
-	(*AddCosignatureResponse)(nil),      // 30: mvm.v1.AddCosignatureResponse
-	(*WatchRequest)(nil),                // 31: mvm.v1.WatchRequest
-	(*WatchResponse)(nil),               // 32: mvm.v1.WatchResponse
-	(*BackupRequest)(nil),               // 33: mvm.v1.BackupRequest
-	(*BackupResponse)(nil),              // 34: mvm.v1.BackupResponse
-	(*EvidenceStatusRequest)(nil),       // 35: mvm.v1.EvidenceStatusRequest
-	(*EvidenceStatusResponse)(nil),      // 36: mvm.v1.EvidenceStatusResponse
-	(*UploadEvidenceRequest)(nil),       // 37: mvm.v1.UploadEvidenceRequest
-	(*UploadEvidenceResponse)(nil),      // 38: mvm.v1.UploadEvidenceResponse
-	(*DownloadEvidenceRequest)(nil),     // 39: mvm.v1.DownloadEvidenceRequest
-	(*DownloadEvidenceResponse)(nil),    // 40: mvm.v1.DownloadEvidenceResponse
-	(*GetStatusRequest)(nil),            // 41: mvm.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),           // 42: mvm.v1.GetStatusResponse
-	(*timestamppb.Timestamp)(nil),       // 43: google.protobuf.Timestamp
+	(Comparison)(0),                     // 0: mvm.v1.Comparison
+	(*AppendRequest)(nil),               // 1: mvm.v1.AppendRequest
+	(*AppendStreamRequest)(nil),         // 2: mvm.v1.AppendStreamRequest
+	(*AppendStreamResponse)(nil),        // 3: mvm.v1.AppendStreamResponse
+	(*Receipt)(nil),                     // 4: mvm.v1.Receipt
+	(*AppendResponse)(nil),              // 5: mvm.v1.AppendResponse
+	(*GetEntriesRequest)(nil),           // 6: mvm.v1.GetEntriesRequest
+	(*GetEntriesResponse)(nil),          // 7: mvm.v1.GetEntriesResponse
+	(*GetCertificatesRequest)(nil),      // 8: mvm.v1.GetCertificatesRequest
+	(*GetCertificatesResponse)(nil),     // 9: mvm.v1.GetCertificatesResponse
+	(*GetPackageRequest)(nil),           // 10: mvm.v1.GetPackageRequest
+	(*PackageEvent)(nil),                // 11: mvm.v1.PackageEvent
+	(*PackageSummary)(nil),              // 12: mvm.v1.PackageSummary
+	(*DeadlineState)(nil),               // 13: mvm.v1.DeadlineState
+	(*PendingRuling)(nil),               // 14: mvm.v1.PendingRuling
+	(*FindingState)(nil),                // 15: mvm.v1.FindingState
+	(*GetPackageResponse)(nil),          // 16: mvm.v1.GetPackageResponse
+	(*ListPackagesRequest)(nil),         // 17: mvm.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),        // 18: mvm.v1.ListPackagesResponse
+	(*GetAgreementRequest)(nil),         // 19: mvm.v1.GetAgreementRequest
+	(*GetAgreementResponse)(nil),        // 20: mvm.v1.GetAgreementResponse
+	(*GetBreachesRequest)(nil),          // 21: mvm.v1.GetBreachesRequest
+	(*Breach)(nil),                      // 22: mvm.v1.Breach
+	(*GetBreachesResponse)(nil),         // 23: mvm.v1.GetBreachesResponse
+	(*GetCheckpointRequest)(nil),        // 24: mvm.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 25: mvm.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 26: mvm.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 27: mvm.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 28: mvm.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 29: mvm.v1.GetConsistencyProofResponse
+	(*AddCosignatureRequest)(nil),       // 30: mvm.v1.AddCosignatureRequest
+	(*AddCosignatureResponse)(nil),      // 31: mvm.v1.AddCosignatureResponse
+	(*WatchRequest)(nil),                // 32: mvm.v1.WatchRequest
+	(*WatchResponse)(nil),               // 33: mvm.v1.WatchResponse
+	(*BackupRequest)(nil),               // 34: mvm.v1.BackupRequest
+	(*BackupResponse)(nil),              // 35: mvm.v1.BackupResponse
+	(*EvidenceStatusRequest)(nil),       // 36: mvm.v1.EvidenceStatusRequest
+	(*EvidenceStatusResponse)(nil),      // 37: mvm.v1.EvidenceStatusResponse
+	(*UploadEvidenceRequest)(nil),       // 38: mvm.v1.UploadEvidenceRequest
+	(*UploadEvidenceResponse)(nil),      // 39: mvm.v1.UploadEvidenceResponse
+	(*DownloadEvidenceRequest)(nil),     // 40: mvm.v1.DownloadEvidenceRequest
+	(*DownloadEvidenceResponse)(nil),    // 41: mvm.v1.DownloadEvidenceResponse
+	(*GetStatusRequest)(nil),            // 42: mvm.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),           // 43: mvm.v1.GetStatusResponse
+	(*CompareCheckpointRequest)(nil),    // 44: mvm.v1.CompareCheckpointRequest
+	(*CompareCheckpointResponse)(nil),   // 45: mvm.v1.CompareCheckpointResponse
+	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
-	4,  // 0: mvm.v1.AppendStreamResponse.result:type_name -> mvm.v1.AppendResponse
-	43, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 2: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	43, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	43, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
-	12, // 5: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
-	13, // 6: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
-	14, // 7: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
-	43, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
-	43, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
-	11, // 10: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
-	10, // 11: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
-	11, // 12: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	43, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	43, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
-	21, // 15: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	43, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
-	43, // 17: mvm.v1.GetStatusResponse.primary_seen_at:type_name -> google.protobuf.Timestamp
-	0,  // 18: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
-	1,  // 19: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
-	5,  // 20: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
-	7,  // 21: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
-	9,  // 22: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
-	16, // 23: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
-	18, // 24: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
-	20, // 25: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
-	23, // 26: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
-	25, // 27: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
-	27, // 28: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
-	29, // 29: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
-	31, // 30: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
-	33, // 31: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
-	35, // 32: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
-	37, // 33: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
-	39, // 34: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
-	41, // 35: mvm.v1.ExchangeService.GetStatus:input_type -> mvm.v1.GetStatusRequest
-	4,  // 36: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	2,  // 37: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
-	6,  // 38: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	8,  // 39: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	15, // 40: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	17, // 41: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	19, // 42: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	22, // 43: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	24, // 44: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	26, // 45: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	28, // 46: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	30, // 47: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	32, // 48: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	34, // 49: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
-	36, // 50: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
-	38, // 51: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
-	40, // 52: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
-	42, // 53: mvm.v1.ExchangeService.GetStatus:output_type -> mvm.v1.GetStatusResponse
-	36, // [36:54] is the sub-list for method output_type
-	18, // [18:36] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	5,  // 0: mvm.v1.AppendStreamResponse.result:type_name -> mvm.v1.AppendResponse
+	46, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	4,  // 2: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
+	46, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	46, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	13, // 5: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
+	14, // 6: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
+	15, // 7: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
+	46, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	46, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	12, // 10: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
+	11, // 11: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
+	12, // 12: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
+	46, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	46, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	22, // 15: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
+	46, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	46, // 17: mvm.v1.GetStatusResponse.primary_seen_at:type_name -> google.protobuf.Timestamp
+	0,  // 18: mvm.v1.CompareCheckpointResponse.comparison:type_name -> mvm.v1.Comparison
+	1,  // 19: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
+	2,  // 20: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
+	6,  // 21: mvm.v1.ExchangeService.GetEntries:input_type -> mvm.v1.GetEntriesRequest
+	8,  // 22: mvm.v1.ExchangeService.GetCertificates:input_type -> mvm.v1.GetCertificatesRequest
+	10, // 23: mvm.v1.ExchangeService.GetPackage:input_type -> mvm.v1.GetPackageRequest
+	17, // 24: mvm.v1.ExchangeService.ListPackages:input_type -> mvm.v1.ListPackagesRequest
+	19, // 25: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
+	21, // 26: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
+	24, // 27: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
+	26, // 28: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
+	28, // 29: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
+	30, // 30: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
+	32, // 31: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
+	34, // 32: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
+	36, // 33: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
+	38, // 34: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
+	40, // 35: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
+	42, // 36: mvm.v1.ExchangeService.GetStatus:input_type -> mvm.v1.GetStatusRequest
+	44, // 37: mvm.v1.ExchangeService.CompareCheckpoint:input_type -> mvm.v1.CompareCheckpointRequest
+	5,  // 38: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	3,  // 39: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
+	7,  // 40: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	9,  // 41: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	16, // 42: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	18, // 43: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	20, // 44: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	23, // 45: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	25, // 46: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	27, // 47: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	29, // 48: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	31, // 49: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	33, // 50: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	35, // 51: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
+	37, // 52: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
+	39, // 53: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
+	41, // 54: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
+	43, // 55: mvm.v1.ExchangeService.GetStatus:output_type -> mvm.v1.GetStatusResponse
+	45, // 56: mvm.v1.ExchangeService.CompareCheckpoint:output_type -> mvm.v1.CompareCheckpointResponse
+	38, // [38:57] is the sub-list for method output_type
+	19, // [19:38] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_mvm_v1_service_proto_init() }
@@ -3005,13 +3208,14 @@ func file_mvm_v1_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   43,
+			NumEnums:      1,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_mvm_v1_service_proto_goTypes,
 		DependencyIndexes: file_mvm_v1_service_proto_depIdxs,
+		EnumInfos:         file_mvm_v1_service_proto_enumTypes,
 		MessageInfos:      file_mvm_v1_service_proto_msgTypes,
 	}.Build()
 	File_mvm_v1_service_proto = out.File

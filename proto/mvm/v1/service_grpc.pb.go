@@ -37,6 +37,7 @@ const (
 	ExchangeService_UploadEvidence_FullMethodName      = "/mvm.v1.ExchangeService/UploadEvidence"
 	ExchangeService_DownloadEvidence_FullMethodName    = "/mvm.v1.ExchangeService/DownloadEvidence"
 	ExchangeService_GetStatus_FullMethodName           = "/mvm.v1.ExchangeService/GetStatus"
+	ExchangeService_CompareCheckpoint_FullMethodName   = "/mvm.v1.ExchangeService/CompareCheckpoint"
 )
 
 // ExchangeServiceClient is the client API for ExchangeService service.
@@ -102,6 +103,15 @@ type ExchangeServiceClient interface {
 	// following one (issue 16), how far it has copied and verified, and the
 	// alarm a node raised when an entry failed verification.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// CompareCheckpoint hands a mediator node a checkpoint signed by the log
+	// key that the caller holds (the one its --state file saved), so that the
+	// node compares it with its own verified copy (issue 16). A fork the two
+	// prove is written as a fork proof, raises the node's alarm (it cosigns
+	// nothing more) and is answered with the proof. Nothing else the caller
+	// sends is kept. A checkpoint that does not open under the log key is
+	// refused with InvalidArgument; a primary answers FailedPrecondition (it
+	// signed the checkpoints: it is not the one to compare them).
+	CompareCheckpoint(ctx context.Context, in *CompareCheckpointRequest, opts ...grpc.CallOption) (*CompareCheckpointResponse, error)
 }
 
 type exchangeServiceClient struct {
@@ -334,6 +344,16 @@ func (c *exchangeServiceClient) GetStatus(ctx context.Context, in *GetStatusRequ
 	return out, nil
 }
 
+func (c *exchangeServiceClient) CompareCheckpoint(ctx context.Context, in *CompareCheckpointRequest, opts ...grpc.CallOption) (*CompareCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompareCheckpointResponse)
+	err := c.cc.Invoke(ctx, ExchangeService_CompareCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExchangeServiceServer is the server API for ExchangeService service.
 // All implementations must embed UnimplementedExchangeServiceServer
 // for forward compatibility.
@@ -397,6 +417,15 @@ type ExchangeServiceServer interface {
 	// following one (issue 16), how far it has copied and verified, and the
 	// alarm a node raised when an entry failed verification.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// CompareCheckpoint hands a mediator node a checkpoint signed by the log
+	// key that the caller holds (the one its --state file saved), so that the
+	// node compares it with its own verified copy (issue 16). A fork the two
+	// prove is written as a fork proof, raises the node's alarm (it cosigns
+	// nothing more) and is answered with the proof. Nothing else the caller
+	// sends is kept. A checkpoint that does not open under the log key is
+	// refused with InvalidArgument; a primary answers FailedPrecondition (it
+	// signed the checkpoints: it is not the one to compare them).
+	CompareCheckpoint(context.Context, *CompareCheckpointRequest) (*CompareCheckpointResponse, error)
 	mustEmbedUnimplementedExchangeServiceServer()
 }
 
@@ -460,6 +489,9 @@ func (UnimplementedExchangeServiceServer) DownloadEvidence(*DownloadEvidenceRequ
 }
 func (UnimplementedExchangeServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedExchangeServiceServer) CompareCheckpoint(context.Context, *CompareCheckpointRequest) (*CompareCheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompareCheckpoint not implemented")
 }
 func (UnimplementedExchangeServiceServer) mustEmbedUnimplementedExchangeServiceServer() {}
 func (UnimplementedExchangeServiceServer) testEmbeddedByValue()                         {}
@@ -756,6 +788,24 @@ func _ExchangeService_GetStatus_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExchangeService_CompareCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompareCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExchangeServiceServer).CompareCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExchangeService_CompareCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExchangeServiceServer).CompareCheckpoint(ctx, req.(*CompareCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExchangeService_ServiceDesc is the grpc.ServiceDesc for ExchangeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -810,6 +860,10 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _ExchangeService_GetStatus_Handler,
+		},
+		{
+			MethodName: "CompareCheckpoint",
+			Handler:    _ExchangeService_CompareCheckpoint_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
