@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generates the development PKI and dev agreement (see certs/README.md).
 #
-#   scripts/gen-certs.sh [--force] [--unsealed] [--no-node-witnesses] [DIR]    # DIR defaults to certs/ of the repo
+#   scripts/gen-certs.sh [--force] [--unsealed] [--evidence-by-digest] [--no-node-witnesses] [DIR]    # DIR defaults to certs/ of the repo
 #   scripts/gen-certs.sh --issue NAME --party P [DIR]    # one extra client identity
 #   scripts/gen-certs.sh --revoke NAME [DIR]             # add DIR/NAME.crt to DIR/crl-<party>.pem
 #   scripts/gen-certs.sh --witness NAME VKEY [DIR]       # add an external C2SP witness to the dev agreement

@@ -139,8 +139,14 @@ type Agreement struct {
 	// SealedBodies: target packages submitted under this agreement seal
 	// their sensitive fields to their recipients (package message).
 	SealedBodies bool
-	parties      map[string]*Party
-	order        []string
+	// EvidenceNeedsFiles: an evidence deadline is met only by an evidence
+	// submission, logged under this agreement, that names a stored file
+	// (package workflow); false, by any evidence submission or an action
+	// report citing evidence, as agreements made before the rule.
+	EvidenceNeedsFiles bool
+
+	parties map[string]*Party
+	order   []string
 	// verified caches successful chain verifications by leaf SHA-256:
 	// x509 path building costs more than the rest of an append. A party
 	// can mint certificates from its own CA at will, so the cache is
@@ -181,14 +187,15 @@ func Parse(p *mvmv1.Agreement, idx uint64) (*Agreement, error) {
 		return nil, bad("log_origin is required")
 	}
 	a := &Agreement{
-		verified:     newChainCache(),
-		Index:        idx,
-		Proto:        p,
-		TrustDomain:  p.TrustDomain,
-		LogOrigin:    p.LogOrigin,
-		LogKey:       p.LogVerifierKey,
-		parties:      map[string]*Party{},
-		SealedBodies: p.GetSealedBodies(),
+		verified:           newChainCache(),
+		Index:              idx,
+		Proto:              p,
+		TrustDomain:        p.TrustDomain,
+		LogOrigin:          p.LogOrigin,
+		LogKey:             p.LogVerifierKey,
+		parties:            map[string]*Party{},
+		SealedBodies:       p.GetSealedBodies(),
+		EvidenceNeedsFiles: p.GetEvidenceNeedsFiles(),
 	}
 	encKeys := map[string]string{} // key id → party
 	roles := map[Role]int{}

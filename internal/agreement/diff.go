@@ -22,8 +22,8 @@ type Change struct {
 	Old, New string
 	// Security marks a change of who is trusted or of what counts: a
 	// party, a role, a CA, a cosigner key, the log key or origin, the trust
-	// domain, a quorum, the clock skew. A party asked to sign must see
-	// these first.
+	// domain, a quorum, the clock skew, sealing, what meets the evidence
+	// deadline. A party asked to sign must see these first.
 	Security bool
 }
 
@@ -64,6 +64,8 @@ func Diff(cur, next *Agreement) []Change {
 	add("witness quorum", strconv.Itoa(cur.WitnessQuorum), strconv.Itoa(next.WitnessQuorum), true)
 	add("clock skew", dur(cur.ClockSkew), dur(next.ClockSkew), true)
 	add("sealed bodies", strconv.FormatBool(cur.SealedBodies), strconv.FormatBool(next.SealedBodies), true)
+	// What meets the evidence deadline is what counts as a breach.
+	add("evidence needs files", strconv.FormatBool(cur.EvidenceNeedsFiles), strconv.FormatBool(next.EvidenceNeedsFiles), true)
 	add("deadline acknowledge", dur(cur.Deadlines.Acknowledge), dur(next.Deadlines.Acknowledge), false)
 	add("deadline action report", dur(cur.Deadlines.ActionReport), dur(next.Deadlines.ActionReport), false)
 	add("deadline evidence", dur(cur.Deadlines.Evidence), dur(next.Deadlines.Evidence), false)
@@ -180,7 +182,7 @@ func sameRest(a, b *mvmv1.Agreement) bool {
 		p.Header, p.AmendsIndex, p.Title, p.TrustDomain, p.LogOrigin, p.LogVerifierKey = nil, 0, "", "", "", ""
 		p.Deadlines, p.RulingQuorum, p.WitnessQuorum, p.MaxClockSkew = nil, 0, 0, nil
 		p.Witnesses = nil
-		p.SealedBodies = false
+		p.SealedBodies, p.EvidenceNeedsFiles = false, false
 		for _, pp := range p.Parties {
 			pp.Id, pp.Name, pp.Role, pp.CaCertificates, pp.CosignerKeys = "", "", 0, nil, nil
 			pp.EncryptionKey = nil

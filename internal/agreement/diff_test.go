@@ -81,6 +81,7 @@ func TestDiff(t *testing.T) {
 		}, []string{`! ruling quorum: 2 -> 1`, `! witness quorum: 2 -> 1`, `! node witness: removed qa-node+`, `! party qa: removed mediator (`}},
 		{"party renamed", func(p *mvmv1.Agreement) { partyOf(t, p, "pk").Name = "renamed" }, []string{`  party pk name: `}},
 		{"sealed bodies turned on", func(p *mvmv1.Agreement) { p.SealedBodies = true }, []string{`! sealed bodies: false -> true`}},
+		{"evidence needs files turned on", func(p *mvmv1.Agreement) { p.EvidenceNeedsFiles = true }, []string{`! evidence needs files: false -> true`}},
 		{"encryption key rotated", func(p *mvmv1.Agreement) {
 			partyOf(t, p, "af").EncryptionKey = partyOf(t, other.proto, "af").EncryptionKey
 		}, []string{`! party af encryption key: ` + keyID(t, partyOf(t, k.proto, "af").EncryptionKey) + ` -> ` + keyID(t, partyOf(t, other.proto, "af").EncryptionKey)}},

@@ -51,6 +51,9 @@ func (c *amendCmd) propose(ctx context.Context, e *env, cl *mvmclient.Client) er
 	if c.witnessQuorum >= 0 {
 		next.WitnessQuorum = uint32(c.witnessQuorum)
 	}
+	if c.evidenceNeedsFiles.set {
+		next.EvidenceNeedsFiles = c.evidenceNeedsFiles.value
+	}
 	var newKey *seal.PrivateKey
 	if c.newKey != "" {
 		if newKey, err = rotateKey(next, cl.ID.Party); err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
@@ -23,6 +24,7 @@ type amendCmd struct {
 	yes                         bool
 	statePath, receipt          string
 	newKey                      string
+	evidenceNeedsFiles          optionalBool
 }
 
 func (c *amendCmd) register(fs *flag.FlagSet) {
@@ -33,6 +35,7 @@ func (c *amendCmd) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.evidence, "evidence", 0, "propose: new evidence deadline")
 	fs.IntVar(&c.rulingQuorum, "ruling-quorum", 0, "propose: new ruling quorum")
 	fs.IntVar(&c.witnessQuorum, "witness-quorum", -1, "propose: new witness quorum")
+	fs.Var(&c.evidenceNeedsFiles, "evidence-needs-files", "propose: the evidence deadline is met only by a submission naming a stored file (=false: by evidence digests too, the old rule)")
 	fs.StringVar(&c.newKey, "new-encryption-key", "", "propose: rotate your party's encryption key: write a new decryption key to `FILE` (mode 0600, must not exist) and publish its public key; keep the old key to read older packages")
 	fs.BoolVar(&c.yes, "yes", false, "sign: sign the changes shown")
 	stateFlag(fs, &c.statePath)
@@ -98,3 +101,27 @@ func (c *amendCmd) submit(e *env, path string) error {
 	}
 	return e.appendSealed(c.receipt, cl, raw, path, "amendment")
 }
+
+// optionalBool is a boolean flag that knows whether it was given: an
+// amendment changes only what its flags name.
+type optionalBool struct{ set, value bool }
+
+func (b *optionalBool) Set(v string) error {
+	value, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	b.set, b.value = true, value
+	return nil
+}
+
+// String is "" until the flag is given.
+func (b *optionalBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.value)
+}
+
+// IsBoolFlag lets --flag mean --flag=true.
+func (b *optionalBool) IsBoolFlag() bool { return true }

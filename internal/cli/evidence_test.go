@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/testenv"
@@ -179,44 +177,5 @@ func TestAuditEvidence(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, e.Addr, e.Certs, testenv.Mediator, "audit", "--evidence", "--bundle", "x"); code != ExitUsage || !strings.Contains(stderr, "does not go with --bundle") {
 		t.Errorf("--evidence --bundle: exit %d, %s", code, stderr)
-	}
-}
-
-// The evidence deadline is met only once the files are stored: a
-// submission naming a file the exchange does not hold is refused and
-// leaves the deadline open (show, and breaches past its due time, say
-// so); once the file is uploaded the same submission is logged and meets
-// it, and breaches past the due time no longer list it.
-func TestEvidenceDeadlineNeedsStoredFile(t *testing.T) {
-	e := testenv.New(t)
-	id := reportedPackage(t, e)
-	af := e.Client(testenv.Responder)
-	b := []byte("film of the raid")
-	d := sha(b)
-	m := &mvmv1.EvidenceSubmission{Header: mvmclient.NewHeader(), PackageId: id, EvidenceSha256: [][]byte{d},
-		Files: []*mvmv1.EvidenceFile{{StoredSha256: d, StoredSize: int64(len(b)), Name: "raid.mp4"}}}
-	if _, err := af.Append(ctxT(t), m); err == nil || !strings.Contains(err.Error(), "is not stored on the exchange") {
-		t.Fatalf("append naming a file not stored: %v, want a refusal", err)
-	}
-	late := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
-	show := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "show", id)
-	if !regexp.MustCompile(`(?m)^deadline: evidence by af due \S+, open$`).MatchString(show) {
-		t.Fatalf("show before the file is stored:\n%s", show)
-	}
-	if br := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "breaches", "--as-of", late); !strings.Contains(br, id) || !strings.Contains(br, "evidence") {
-		t.Fatalf("breaches as of %s before the file is stored:\n%s", late, br)
-	}
-	if _, err := af.UploadEvidence(ctxT(t), id, d, int64(len(b)), bytes.NewReader(b)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := af.Append(ctxT(t), m); err != nil {
-		t.Fatal(err)
-	}
-	show = mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "show", id)
-	if !regexp.MustCompile(`(?m)^deadline: evidence by af due \S+, met \S+$`).MatchString(show) {
-		t.Fatalf("show once the file is stored and logged:\n%s", show)
-	}
-	if br := mustCLI(t, e.Addr, e.Certs, testenv.Mediator, "breaches", "--as-of", late); strings.Contains(br, id) {
-		t.Fatalf("breaches as of %s once the file is stored:\n%s", late, br)
 	}
 }

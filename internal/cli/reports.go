@@ -77,6 +77,12 @@ func printAgreement(w io.Writer, ag *agreement.Agreement, signedBy string) {
 		ag.Deadlines.Acknowledge, ag.Deadlines.ActionReport, ag.Deadlines.Evidence)
 	fmt.Fprintf(w, "ruling quorum: %d mediators\nwitness quorum: %d cosignatures\n", ag.RulingQuorum, ag.WitnessQuorum)
 	fmt.Fprintf(w, "clock skew: at most %s between a message's signed time and its receipt\n", ag.ClockSkew)
+	fmt.Fprintf(w, "sealed bodies: %v\n", ag.SealedBodies)
+	if ag.EvidenceNeedsFiles {
+		fmt.Fprintln(w, "evidence needs files: true (the evidence deadline is met only by a submission naming a stored file)")
+	} else {
+		fmt.Fprintln(w, "evidence needs files: false (any evidence submission meets the evidence deadline, digests alone too)")
+	}
 	fmt.Fprintln(w, "parties:")
 	for _, party := range ag.Parties() {
 		fmt.Fprintf(w, "  %s (%s): %s", party.ID, party.Name, agreement.RoleName(party.Role))

@@ -134,6 +134,9 @@ type Options struct {
 	// SealedBodies sets the agreement's sealed_bodies. The parties'
 	// encryption keys are generated and listed either way.
 	SealedBodies bool
+	// EvidenceNeedsFiles sets the agreement's evidence_needs_files: the
+	// evidence deadline is met only by a submission naming a stored file.
+	EvidenceNeedsFiles bool
 	// NoNodeWitnesses leaves the mediator parties' nodes (tr-node,
 	// qa-node) out of the agreement's witnesses. By default each is
 	// listed as a C2SP witness bound to its party, with its witness key:
@@ -246,9 +249,10 @@ func build(o Options) ([]file, error) {
 			ActionReport: durationpb.New(168 * time.Hour),
 			Evidence:     durationpb.New(240 * time.Hour),
 		},
-		RulingQuorum:  2,
-		WitnessQuorum: 2,
-		SealedBodies:  o.SealedBodies,
+		RulingQuorum:       2,
+		WitnessQuorum:      2,
+		SealedBodies:       o.SealedBodies,
+		EvidenceNeedsFiles: o.EvidenceNeedsFiles,
 	}
 	var signers []envelope.Signer
 	ps := parties

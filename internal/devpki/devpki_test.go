@@ -538,6 +538,20 @@ func TestGenerateOptions(t *testing.T) {
 			t.Fatalf("issued identity %v, %v", id, err)
 		}
 	})
+	// The agreement's rules follow the options, each on its own: what
+	// gen-certs turns on by default and off by its flags.
+	for _, o := range []Options{{}, {SealedBodies: true}, {EvidenceNeedsFiles: true}, {SealedBodies: true, EvidenceNeedsFiles: true}} {
+		o.Dir, o.Now = t.TempDir(), now
+		if err := Generate(o); err != nil {
+			t.Fatal(err)
+		}
+		_, p, ag := loadAgreement(t, o.Dir)
+		if p.SealedBodies != o.SealedBodies || ag.SealedBodies != o.SealedBodies ||
+			p.EvidenceNeedsFiles != o.EvidenceNeedsFiles || ag.EvidenceNeedsFiles != o.EvidenceNeedsFiles {
+			t.Errorf("options sealed %v, evidence needs files %v: agreement has %v, %v (parsed %v, %v)", o.SealedBodies, o.EvidenceNeedsFiles,
+				p.SealedBodies, p.EvidenceNeedsFiles, ag.SealedBodies, ag.EvidenceNeedsFiles)
+		}
+	}
 	for _, tc := range []struct {
 		desc string
 		o    Options

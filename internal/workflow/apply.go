@@ -73,7 +73,7 @@ func Apply(ag *agreement.Agreement, pkg *Package, in Input) (*Package, error) {
 	case *mvmv1.ActionReport:
 		err = next.report(ag, p, in)
 	case *mvmv1.EvidenceSubmission:
-		err = next.addEvidence(in)
+		err = next.addEvidence(ag, p, in)
 	case *mvmv1.Withdrawal:
 		err = next.withdraw(p, in)
 	case *mvmv1.VerificationFinding:
@@ -259,31 +259,12 @@ func (p *Package) report(ag *agreement.Agreement, r *mvmv1.ActionReport, in Inpu
 	p.meet(DeadlineActionReport, in.ReceivedAt)
 	if needsEvidence(r.Outcome) {
 		d := Deadline{Name: DeadlineEvidence, Party: p.Responder, Due: in.ReceivedAt.Add(ag.Deadlines.Evidence)}
-		if len(r.EvidenceSha256) > 0 {
+		if len(r.EvidenceSha256) > 0 && !ag.EvidenceNeedsFiles {
+			// Digests alone, which the rule of stored files does not take.
 			d.Met = in.ReceivedAt
 		}
 		p.Deadlines = append(p.Deadlines, d)
 	}
-	return nil
-}
-
-// needsEvidence: an action that took place must be evidenced; a site not
-// found, not reached or declined has nothing to show.
-func needsEvidence(o mvmv1.Outcome) bool {
-	switch o {
-	case mvmv1.Outcome_OUTCOME_RAID_CONDUCTED, mvmv1.Outcome_OUTCOME_SITE_DESTROYED, mvmv1.Outcome_OUTCOME_ARRESTS:
-		return true
-	}
-	return false
-}
-
-func (p *Package) addEvidence(in Input) error {
-	if p.Report == nil {
-		return refuse(ErrPrecondition, "cannot add evidence to package %s: status is %s (no action reported)", p.ID, p.Status)
-	}
-	// A package with a report was never withdrawn (withdrawal needs no
-	// report), so evidence is taken in every status from here on.
-	p.meet(DeadlineEvidence, in.ReceivedAt)
 	return nil
 }
 

@@ -51,5 +51,21 @@
 // package's open deadlines; a dispute ends an open action-report
 // deadline (no report is accepted any more).
 //
+// # The evidence deadline
+//
+// An action report whose outcome needs evidence (a raid, a destroyed
+// site, arrests) opens the evidence deadline. What meets it is the rule
+// of the agreement in force when the entry is logged:
+//
+//   - With evidence_needs_files (every dev agreement gen-certs makes): an
+//     EvidenceSubmission naming at least one stored file (its files). The
+//     server logs such a submission only once every file it names is
+//     stored whole, and files stay in the cleartext header of a sealed
+//     submission, so every reader counts the same files. Digests alone,
+//     in a submission or in the report, are logged as their author's
+//     statement and leave the deadline open.
+//   - Without it (agreements made before the rule): any
+//     EvidenceSubmission, or a report citing evidence digests.
+//
 // The package is pure: no I/O, no gRPC, no storage, no clock.
 package workflow

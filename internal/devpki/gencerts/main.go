@@ -66,6 +66,7 @@ func run(args []string, out io.Writer) error {
 	revoke := fs.String("revoke", "", "revoke the certificate DIR/NAME.crt in its party's CRL")
 	witness := fs.String("witness", "", "add the external C2SP witness NAME (then its VKEY) to the dev agreement")
 	unsealed := fs.Bool("unsealed", false, "an agreement without sealed_bodies: payloads in plaintext (old behaviour, e.g. for client bench)")
+	byDigest := fs.Bool("evidence-by-digest", false, "an agreement without evidence_needs_files: evidence digests alone meet the evidence deadline (old behaviour)")
 	noNodeWitnesses := fs.Bool("no-node-witnesses", false, "do not list the mediator nodes tr-node and qa-node as witnesses in the agreement (their keys are made either way)")
 	// The default since nodes became witnesses of the dev agreement; kept
 	// so that older command lines still work.
@@ -150,8 +151,11 @@ func run(args []string, out io.Writer) error {
 		Force:       *force,
 		// New dev agreements seal sensitive fields (see README "Sealed
 		// bodies"); the parties' keys are written either way.
-		SealedBodies:    !*unsealed,
-		NoNodeWitnesses: *noNodeWitnesses,
+		SealedBodies: !*unsealed,
+		// And their evidence deadlines are met only by stored files
+		// (README "Evidence files").
+		EvidenceNeedsFiles: !*byDigest,
+		NoNodeWitnesses:    *noNodeWitnesses,
 	}); err != nil {
 		return err
 	}
@@ -167,7 +171,7 @@ func run(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "  nodes:      tr-node qa-node (.crt/.key, .cosign.key/.vkey: server --follow ... --as tr-node) %s\n", nodes)
 	fmt.Fprintf(out, "  decryption: seal-pk.key seal-af.key seal-tr.key seal-qa.key (one per party; give each party its own only)\n")
-	fmt.Fprintf(out, "  agreement:  agreement.envelope agreement.txt (signed by pk, af, tr, qa; sealed bodies: %v)\n", !*unsealed)
+	fmt.Fprintf(out, "  agreement:  agreement.envelope agreement.txt (signed by pk, af, tr, qa; sealed bodies: %v; evidence needs files: %v)\n", !*unsealed, !*byDigest)
 	return nil
 }
 

@@ -262,6 +262,14 @@ type Agreement struct {
 	// sensitive fields only in sealed bodies (see payloads.proto), and every
 	// party must publish an encryption_key. False keeps plaintext payloads.
 	SealedBodies bool `protobuf:"varint,12,opt,name=sealed_bodies,json=sealedBodies,proto3" json:"sealed_bodies,omitempty"`
+	// An evidence deadline is met only by an EvidenceSubmission logged while
+	// this agreement is in force that names at least one stored file
+	// (`files`, which the server logs only once every file it names is
+	// stored whole); a submission of digests alone, or an action report's
+	// digests, is logged as a statement but leaves the deadline open. False
+	// (agreements made before this field) keeps the old rule: any evidence
+	// submission, or an action report citing evidence, meets it.
+	EvidenceNeedsFiles bool `protobuf:"varint,13,opt,name=evidence_needs_files,json=evidenceNeedsFiles,proto3" json:"evidence_needs_files,omitempty"`
 	// C2SP tlog-witnesses: the mediator parties' nodes (party set) and
 	// external witnesses, e.g. a third party's litewitness: who counts
 	// toward witness_quorum. Where to reach them is
@@ -385,6 +393,13 @@ func (x *Agreement) GetSealedBodies() bool {
 	return false
 }
 
+func (x *Agreement) GetEvidenceNeedsFiles() bool {
+	if x != nil {
+		return x.EvidenceNeedsFiles
+	}
+	return false
+}
+
 func (x *Agreement) GetWitnesses() []*Witness {
 	if x != nil {
 		return x.Witnesses
@@ -475,7 +490,7 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\tDeadlines\x12;\n" +
 	"\vacknowledge\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vacknowledge\x12>\n" +
 	"\raction_report\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\factionReport\x125\n" +
-	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\x93\x04\n" +
+	"\bevidence\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bevidence\"\xc5\x04\n" +
 	"\tAgreement\x12&\n" +
 	"\x06header\x18\x01 \x01(\v2\x0e.mvm.v1.HeaderR\x06header\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12!\n" +
@@ -490,7 +505,8 @@ const file_mvm_v1_agreement_proto_rawDesc = "" +
 	"\famends_index\x18\n" +
 	" \x01(\x04R\vamendsIndex\x12?\n" +
 	"\x0emax_clock_skew\x18\v \x01(\v2\x19.google.protobuf.DurationR\fmaxClockSkew\x12#\n" +
-	"\rsealed_bodies\x18\f \x01(\bR\fsealedBodies\x12-\n" +
+	"\rsealed_bodies\x18\f \x01(\bR\fsealedBodies\x120\n" +
+	"\x14evidence_needs_files\x18\r \x01(\bR\x12evidenceNeedsFiles\x12-\n" +
 	"\twitnesses\x18\x10 \x03(\v2\x0f.mvm.v1.WitnessR\twitnesses\"V\n" +
 	"\aWitness\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +

@@ -911,7 +911,9 @@ func (x *ActionReport) GetSealedBody() []byte {
 }
 
 // EvidenceSubmission (responder): evidence for a reported action, delivered
-// after the report. Satisfies the evidence deadline.
+// after the report. Satisfies the evidence deadline; under an agreement
+// with evidence_needs_files, only if it names at least one stored file
+// (files), digests alone leaving the deadline open.
 type EvidenceSubmission struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Header         *Header                `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
