@@ -91,7 +91,9 @@ func TestEvidenceDeadlineNeedsStoredFile(t *testing.T) {
 // made in time is one breach under evidence_needs_files and none without
 // it.
 func TestEvidenceBreachAudited(t *testing.T) {
-	const deadline = 4 * time.Second
+	// Long enough for a report and the evidence on a loaded CI host; the
+	// two cases wait for it side by side.
+	const deadline = 8 * time.Second
 	for _, tc := range []struct {
 		rule     bool
 		show     *regexp.Regexp
@@ -101,6 +103,7 @@ func TestEvidenceBreachAudited(t *testing.T) {
 		{rule: false, show: evidenceMet, breaches: 0},
 	} {
 		t.Run("evidence needs files "+strconv.FormatBool(tc.rule), func(t *testing.T) {
+			t.Parallel()
 			e := testenv.NewPKI(t, devpki.Options{EvidenceNeedsFiles: tc.rule})
 			amend(t, e, 0, func(p *mvmv1.Agreement) { p.Deadlines.Evidence = durationpb.New(deadline) })
 			start := time.Now()
