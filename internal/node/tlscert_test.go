@@ -125,6 +125,17 @@ func TestNodeCertificateFlags(t *testing.T) {
 	if got, want := peerCertificate(t, primary.Certs, node.Addr, testenv.Mediator2), readCert(t, primary.Certs, "moved"); !got.Equal(want) {
 		t.Fatalf("the node serves %q, want the --tls-cert file", got.Subject)
 	}
+	node.Stop()
+	// Given the primary's certificate, a node serves (the operator chose
+	// so) and warns that it can pass for the primary.
+	var log syncBuffer
+	testenv.Start(t, primary.Certs, cfg.DB, func(c *server.Config) {
+		c.Node, c.Logger = cfg.Node, slog.New(slog.NewTextHandler(&log, nil))
+		c.TLSCert, c.TLSKey = filepath.Join(primary.Certs, "server.crt"), filepath.Join(primary.Certs, "server.key")
+	}).Stop()
+	if !strings.Contains(log.String(), `level=WARN msg="node: its TLS certificate authenticates clients too`) {
+		t.Fatalf("a node serving with the primary's certificate logged no warning:\n%s", log.String())
+	}
 }
 
 // TestNodeWitnessTakesOnlyThePrimary: the node's witness endpoint cosigns
@@ -136,9 +147,11 @@ func TestNodeWitnessTakesOnlyThePrimary(t *testing.T) {
 	primary := testenv.New(t)
 	submit(t, primary, 1)
 	waddr := freeAddr(t)
+	var log syncBuffer
 	node := testenv.NewNode(t, primary, nodeName, func(c *server.Config) {
 		c.Node.WitnessListen = waddr
 		c.Node.WitnessWait = 300 * time.Millisecond
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	})
 	caughtUp(t, primary, node)
 	genuine, _ := nodeCheckpoint(t, node)
@@ -166,6 +179,21 @@ func TestNodeWitnessTakesOnlyThePrimary(t *testing.T) {
 				t.Fatalf("add-checkpoint as %s: %q, %v; want the handshake refused", test.as, lines, err)
 			}
 		})
+	}
+	for _, want := range []string{
+		// The certificate of another node: not for client authentication.
+		`level=WARN msg="http: TLS handshake error from 127.0.0.1:`,
+		"x509: certificate specifies an incompatible key usage",
+		// A party's: not of the server CA, which the endpoint names as
+		// the one it takes, so the client sends none.
+		"tls: client didn't provide a certificate",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the node's log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if want := `level=WARN msg="node: witness endpoint refused a client that is not the primary it follows" subject="CN=elsewhere.example"`; !strings.Contains(log.String(), want) {
+		t.Errorf("the node's log lacks %q:\n%s", want, log.String())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -82,6 +83,9 @@ func (s *Server) startNodeWitness(cfg Config) (stop func(), err error) {
 		return nil, fmt.Errorf("--witness-listen: %w", err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		// Refused handshakes (another node's certificate, a party's) go
+		// to the server's log, not to the standard logger.
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: s.getCertificate,
 			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, VerifyConnection: primaryOnly(cfg)}}
 	s.witnessAddr = lis.Addr().String()
