@@ -153,6 +153,13 @@ for party in tr qa; do
   printf -v "ADDR_$party" '%s' "$addr"
   printf -v "WITNESS_$party" '%s' "$waddr"
   printf '%s serves reads on %s and the C2SP witness endpoint on https://%s\n' "$node" "$addr" "$waddr"
+  # A node serves with a certificate of its own (certs/<node>-server.crt,
+  # server --follow's default), never the primary's server.crt.
+  cert=$(sed -n 's/^.* msg=serving .* tls_cert=\([^ ]*\).*$/\1/p' "${BASE}.$node.log")
+  case $cert in
+    *"$node-server.crt"*) printf '%s serves with its own TLS certificate %s\n' "$node" "$cert" ;;
+    *) fail "$node serves with ${cert:-a certificate it did not log}, not its own $node-server.crt (its log: ${BASE}.$node.log)" ;;
+  esac
 done
 
 # The server pushes every new checkpoint to the witnesses of its command

@@ -9,9 +9,12 @@
 //	go run ./server --follow 127.0.0.1:7443 --as tr-node --listen 127.0.0.1:7444 --db data/tr-node.db
 //	go run ./server --follow 127.0.0.1:7443 --as qa-node --listen 127.0.0.1:7446 --db data/qa-node.db --peer 127.0.0.1:7444
 //
-// SIGHUP (or a change to one of the files, checked every --reload-interval)
-// reloads the server's TLS certificate and key and the CRLs without a
-// restart; SIGINT and SIGTERM stop it gracefully.
+// A primary serves with CERTS/server.crt, a node (--follow --as NAME) with
+// its own CERTS/NAME-server.crt, never the primary's; --tls-cert and
+// --tls-key choose others. SIGHUP (or a change to one of the files,
+// checked every --reload-interval) reloads the server's TLS certificate
+// and key and the CRLs without a restart; SIGINT and SIGTERM stop it
+// gracefully.
 package main
 
 import (
@@ -40,6 +43,8 @@ func main() {
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:7443", "address to listen on")
 	flag.StringVar(&cfg.DB, "db", "data/mvm.db", "bbolt database file")
 	flag.StringVar(&cfg.CertsDir, "certs", "certs", "directory of the PKI made by scripts/gen-certs.sh")
+	flag.StringVar(&cfg.TLSCert, "tls-cert", "", "the server's TLS certificate `FILE`, PEM, issued by the CA clients trust (default CERTS/server.crt; with --follow --as NAME, the node's own CERTS/NAME-server.crt); reloaded when it changes")
+	flag.StringVar(&cfg.TLSKey, "tls-key", "", "the key `FILE` of --tls-cert, PEM (default CERTS/server.key; with --follow --as NAME, CERTS/NAME-server.key)")
 	flag.StringVar(&cfg.Agreement, "agreement", "", "genesis agreement envelope for an empty log (default CERTS/agreement.envelope)")
 	flag.StringVar(&cfg.LogKey, "log-key", "", "checkpoint signing key (default CERTS/log.key)")
 	flag.Float64Var(&cfg.Limits.AppendRate, "rate-limit", 0, "appends per second per identity (0: unlimited)")
@@ -116,7 +121,7 @@ func main() {
 		return nil
 	})
 	flag.Uint64Var(&cfg.Node.Piece, "piece", 0, "with --follow: the entries a node copies, verifies and commits together, at most (0: 4,096); the heap holds about two pieces")
-	flag.StringVar(&cfg.Node.WitnessListen, "witness-listen", "", "with --follow: serve the C2SP tlog-witness add-checkpoint endpoint on `ADDR` over HTTPS with mutual TLS (the primary's certificate); cosigns only what the node verified")
+	flag.StringVar(&cfg.Node.WitnessListen, "witness-listen", "", "with --follow: serve the C2SP tlog-witness add-checkpoint endpoint on `ADDR` over HTTPS with mutual TLS, to the primary only (a client certificate of CERTS/ca-server.crt for client authentication naming the --follow host); cosigns only what the node verified")
 	flag.StringVar(&cfg.Node.WitnessKey, "witness-key", "", "with --witness-listen: the node's cosignature/v1 signing key `FILE` (default CERTS/<--as>.cosign.key)")
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
 	flag.Usage = usage

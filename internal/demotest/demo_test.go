@@ -166,7 +166,10 @@ func (r demoResult) check(t *testing.T) {
 		"\ncosignatures on it: 2/2 mediators, witnessed; cosigners: tr-node, qa-node\n",
 		"\n— tr-node ", "\n— qa-node ",
 		// Each node's status: caught up, no alarm.
-		"\nrole: node\nsize: 10\nverified: 10\nprimary: " + r.addr + "\nprimary size: 10\nlag: 0 entries\n"} {
+		"\nrole: node\nsize: 10\nverified: 10\nprimary: " + r.addr + "\nprimary size: 10\nlag: 0 entries\n",
+		// Each node serves with its own certificate, not the primary's.
+		"\ntr-node serves with its own TLS certificate " + filepath.Join(r.dir, "certs", "tr-node-server.crt") + "\n",
+		"\nqa-node serves with its own TLS certificate " + filepath.Join(r.dir, "certs", "qa-node-server.crt") + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo.sh output lacks %q:\n%s", want, out)
 		}

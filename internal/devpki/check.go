@@ -1,6 +1,7 @@
 package devpki
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -32,7 +33,7 @@ func Files() []string {
 		if p.role == mvmv1.Role_ROLE_MEDIATOR {
 			names = append(names, p.client+".cosign.key", p.client+".cosign.vkey")
 			n := NodeName(p.id)
-			names = append(names, n+".crt", n+".key", n+".cosign.key", n+".cosign.vkey")
+			names = append(names, n+".crt", n+".key", NodeServerName(n)+".crt", NodeServerName(n)+".key", n+".cosign.key", n+".cosign.vkey")
 		}
 	}
 	return append(names, agreementFile, agreementTextFile)
@@ -91,6 +92,9 @@ func (e *CheckError) Error() string {
 //   - the server's certificate chains to ca-server for server
 //     authentication, and each client identity chains to its
 //     party's CA for client authentication and names itself in its SAN;
+//   - each node's server certificate chains to ca-server for server
+//     authentication, not for client authentication (it must not pass
+//     for the primary at a witness endpoint), with a key of its own;
 //   - agreement.envelope verifies: signed by every party, listing the
 //     party CAs of ca-<party>.crt, the log key of log.vkey and the cosigner
 //     keys of <name>.cosign.vkey;
@@ -124,6 +128,7 @@ func Check(dir string, now time.Time) error {
 			cosigners[p.id] = c.noteKeys(p.client+".cosign.key", p.client+".cosign.vkey", true)
 			n := NodeName(p.id)
 			c.leaf(n, "ca-"+p.id, x509.ExtKeyUsageClientAuth)
+			c.nodeServer(NodeServerName(n))
 			nodes[n] = c.noteKeys(n+".cosign.key", n+".cosign.vkey", true)
 		}
 	}
@@ -203,6 +208,26 @@ func (c *checker) leaf(name, caName string, usage x509.ExtKeyUsage) bool {
 		return false
 	}
 	return true
+}
+
+// nodeServer checks a node's TLS server certificate: it chains to
+// ca-server for server authentication, cannot authenticate a client (the
+// witness endpoints of the nodes take a client certificate of ca-server
+// for the primary's) and does not share the primary's key.
+func (c *checker) nodeServer(name string) {
+	if !c.leaf(name, serverCAName, x509.ExtKeyUsageServerAuth) {
+		return
+	}
+	cert := c.certs[name]
+	for _, u := range cert.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny {
+			c.add(name+".crt", errors.New("authenticates clients too: a node's certificate is for server authentication only, or the other nodes would take it for the primary's"))
+			return
+		}
+	}
+	if srv := c.certs[serverName]; srv != nil && bytes.Equal(srv.RawSubjectPublicKeyInfo, cert.RawSubjectPublicKeyInfo) {
+		c.add(name+".key", errors.New("is the primary's key (server.key): a node serves with a key of its own"))
+	}
 }
 
 // identity checks that a client certificate names party p's identity.

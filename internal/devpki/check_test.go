@@ -121,6 +121,14 @@ func TestCheck(t *testing.T) {
 			}
 		}, file: "seal-pk.key", say: "readable by its owner only"},
 		{name: "garbage decryption key", break_: garbage("seal-af.key"), file: "seal-af.key", say: "is not a decryption key"},
+		{name: "node server certificate missing", break_: remove("qa-node-server.crt"), file: "qa-node-server.crt", missing: true, say: "missing qa-node-server.crt"},
+		{name: "node serves with the primary's certificate", break_: within("server.crt", "tr-node-server.crt", "server.key", "tr-node-server.key"),
+			file: "tr-node-server.crt", say: "authenticates clients too"},
+		{name: "node serves with the primary's key", break_: primaryKeyNode("tr-node"), file: "tr-node-server.key", say: "is the primary's key"},
+		{name: "node server certificate is a client's", break_: within("tr-node.crt", "tr-node-server.crt", "tr-node.key", "tr-node-server.key"),
+			file: "tr-node-server.crt", say: "does not chain to ca-server.crt"},
+		{name: "node server certificate from another PKI", break_: copyFrom(other, "qa-node-server.crt", "qa-node-server.key"),
+			file: "qa-node-server.crt", say: "does not chain to ca-server.crt"},
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			dir := generate(t)

@@ -15,7 +15,10 @@
 //   - the mediators' checkpoint cosigner keys
 //     <name>.cosign.key / <name>.cosign.vkey;
 //   - each mediator party's node (server --follow): its client identity
-//     <party>-node.crt / .key and its C2SP witness key
+//     <party>-node.crt / .key, its own TLS server certificate
+//     <party>-node-server.crt / .key (issued by ca-server for the loopback
+//     names, server authentication only: see [NodeServerName]) and its
+//     C2SP witness key
 //     <party>-node.cosign.key / .vkey, which the agreement lists as a
 //     witness named <party>-node of the party (unless
 //     Options.NoNodeWitnesses);
@@ -30,7 +33,7 @@
 // malformed (expired, not yet valid, wrong SANs, wrong CA) for negative
 // tests. [Revoke] adds a certificate to its party CA's CRL, crl-<party>.pem
 // (a PEM X.509 CRL signed by ca-<party>). [RenewServer] replaces the
-// server's certificate. [LoadKeyPair] loads a certificate and key for TLS.
+// server's certificate, [IssueNodeServer] a node's. [LoadKeyPair] loads a certificate and key for TLS.
 //
 // All keys are Ed25519; certificates and PKCS#8 keys are PEM; key files are
 // written with mode 0600. The keys are unprotected and the directory is
@@ -53,6 +56,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -298,9 +302,9 @@ func build(o Options) ([]file, error) {
 				file{p.client + ".cosign.vkey", []byte(vkey + "\n"), fileMode})
 			ap.CosignerKeys = []string{vkey}
 			// The party's mediator node: its client identity, with which
-			// it follows the primary, and its witness key, which the
-			// agreement lists as a C2SP witness (it serves with the
-			// server's certificate, valid for the loopback addresses).
+			// it follows the primary, its own TLS server certificate
+			// (nodeserver.go: never the primary's), and its witness key,
+			// which the agreement lists as a C2SP witness.
 			nodeName := NodeName(p.id)
 			nodeID, err := newClient(ca, o.TrustDomain, p.id, nodeName, []string{spiffeURI(o.TrustDomain, p.id, nodeName)},
 				notBefore, notBefore.AddDate(leafValidity, 0, 0))
@@ -308,6 +312,13 @@ func build(o Options) ([]file, error) {
 				return nil, err
 			}
 			if err := add(nodeID, nodeName); err != nil {
+				return nil, err
+			}
+			nodeSrv, err := newLeaf(serverCA, nodeServerTemplate(nodeName, notBefore))
+			if err != nil {
+				return nil, fmt.Errorf("devpki: %s certificate: %w", NodeServerName(nodeName), err)
+			}
+			if err := add(nodeSrv, NodeServerName(nodeName)); err != nil {
 				return nil, err
 			}
 			nskey, nvkey, err := tlog.GenerateCosignerKey(nodeName)
@@ -508,7 +519,7 @@ func Issue(dir, name, party string, o IssueOptions) error {
 	if !identity.ValidName(caParty) {
 		return fmt.Errorf("devpki: %q is not a valid party id", caParty)
 	}
-	if name == serverName || name == "log" || name == "agreement" || strings.HasPrefix(name, "ca-") {
+	if name == serverName || name == "log" || name == "agreement" || strings.HasPrefix(name, "ca-") || slices.Contains(nodeServerNames(), name) {
 		return fmt.Errorf("devpki: %q is reserved for the PKI's own files", name)
 	}
 	trustDomain, err := readTrustDomain(dir)

@@ -96,7 +96,7 @@ func TestGenerateFiles(t *testing.T) {
 		"seal-pk.key", "seal-af.key", "seal-tr.key", "seal-qa.key",
 		"tr-node.cosign.key", "tr-node.cosign.vkey", "qa-node.cosign.key", "qa-node.cosign.vkey",
 	}
-	for _, n := range []string{"ca-pk", "ca-af", "ca-tr", "ca-qa", "ca-server", "server", "pk-liaison", "af-interior", "tr-verifier", "qa-verifier", "tr-node", "qa-node"} {
+	for _, n := range []string{"ca-pk", "ca-af", "ca-tr", "ca-qa", "ca-server", "server", "pk-liaison", "af-interior", "tr-verifier", "qa-verifier", "tr-node", "qa-node", "tr-node-server", "qa-node-server"} {
 		want = append(want, n+".crt", n+".key")
 	}
 	entries, err := os.ReadDir(dir)

@@ -272,7 +272,7 @@ func TestNodeStartsOnlyWithGenesis(t *testing.T) {
 	primary.Stop()
 	cfg := server.Config{Listen: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "node.db"), CertsDir: primary.Certs,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Node:   server.NodeConfig{Follow: addr, As: testenv.Mediator, StartTimeout: 500 * time.Millisecond}}
+		Node:   server.NodeConfig{Follow: addr, As: nodeName, StartTimeout: 500 * time.Millisecond}}
 	s, err := server.Start(cfg)
 	if err == nil {
 		s.Stop(context.Background())

@@ -29,6 +29,13 @@ import (
 // witnessClient is the primary's side of the node's witness endpoint.
 func witnessClient(t *testing.T, certs, addr string) *witness.Client {
 	t.Helper()
+	return witnessClientAs(t, certs, addr, "server")
+}
+
+// witnessClientAs asks the node's witness endpoint with the client
+// certificate certs/NAME.crt (the primary's is "server").
+func witnessClientAs(t *testing.T, certs, addr, name string) *witness.Client {
+	t.Helper()
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(certs, name))
 		if err != nil {
@@ -36,7 +43,7 @@ func witnessClient(t *testing.T, certs, addr string) *witness.Client {
 		}
 		return b
 	}
-	cert, err := tls.X509KeyPair(read("server.crt"), read("server.key"))
+	cert, err := tls.X509KeyPair(read(name+".crt"), read(name+".key"))
 	if err != nil {
 		t.Fatal(err)
 	}

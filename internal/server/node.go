@@ -3,19 +3,13 @@ package server
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -24,8 +18,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/revocation"
 	"github.com/mvm-exchange/mvm/internal/service"
 	"github.com/mvm-exchange/mvm/internal/store"
-	"github.com/mvm-exchange/mvm/internal/tlog"
-	"github.com/mvm-exchange/mvm/internal/witness"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -48,8 +40,8 @@ type NodeConfig struct {
 	Peers        []string
 	PeerInterval time.Duration
 	// WitnessListen, if set, is where the node serves the C2SP
-	// tlog-witness add-checkpoint endpoint over HTTPS with mutual TLS
-	// (the primary's certificate, issued by CertsDir/ca-server.crt), with
+	// tlog-witness add-checkpoint endpoint over HTTPS with mutual TLS,
+	// to the primary only (node_witness.go says how it knows it), with
 	// its cosigner key WitnessKey (default CertsDir/<As>.cosign.key, a
 	// cosignature/v1 key whose name the agreement lists as a witness).
 	WitnessListen, WitnessKey string
@@ -65,9 +57,6 @@ func (s *Server) Node() *node.Follower { return s.follower }
 // and returns once the node holds the genesis at least (it serves nothing
 // before). The returned stop ends the follower and saves its state.
 func (s *Server) openNode(cfg Config, genesis []byte) (*store.Store, *ledger.Ledger, error) {
-	if cfg.Node.As == "" {
-		return nil, nil, errors.New("--follow needs --as NAME, the node's client identity in the certificates directory (e.g. tr-node)")
-	}
 	if len(genesis) == 0 {
 		return nil, nil, fmt.Errorf("a node verifies the log from the pinned genesis agreement: %s is missing (run scripts/gen-certs.sh)", cfg.Agreement)
 	}
@@ -172,63 +161,6 @@ func nodeCRLs(cfg Config) ([]*x509.RevocationList, error) {
 	}
 	return out, nil
 }
-
-// startNodeWitness serves the node's witness endpoint (NodeConfig.
-// WitnessListen): a witness.Handler whose Allow hook is the follower's
-// Verified, over HTTPS that takes only clients with a certificate of the
-// server CA (the primary's). The returned stop ends it.
-func (s *Server) startNodeWitness(cfg Config) (stop func(), err error) {
-	nc := cfg.Node
-	if nc.WitnessListen == "" {
-		return func() {}, nil
-	}
-	keyFile := cmp.Or(nc.WitnessKey, filepath.Join(cfg.CertsDir, nc.As+".cosign.key"))
-	skey, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("--witness-listen: the node's cosigner key: %w (scripts/gen-certs.sh makes NAME.cosign.key)", err)
-	}
-	name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(string(skey)), "PRIVATE+KEY+"), "+")
-	h := s.ledger.Head()
-	if _, ok := h.Agreement.Witness(name); !ok {
-		cfg.Logger.Warn("node: the agreement in force lists no witness of the node's key name; its cosignatures will not count", "witness", name)
-	}
-	logKey, err := note.NewVerifier(h.Agreement.LogKey)
-	if err != nil {
-		return nil, err
-	}
-	caPEM, err := os.ReadFile(filepath.Join(cfg.CertsDir, "ca-server.crt"))
-	if err != nil {
-		return nil, fmt.Errorf("--witness-listen: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("--witness-listen: ca-server.crt holds no certificate")
-	}
-	wait := cmp.Or(nc.WitnessWait, 5*time.Second)
-	f := s.follower
-	handler := &witness.Handler{Origin: f.Ledger().Origin(), LogKey: logKey, Key: strings.TrimSpace(string(skey)),
-		State: witness.FileState(cfg.DB + ".witness"), Logger: cfg.Logger,
-		Allow:  func(ctx context.Context, cp *tlog.Checkpoint) error { return f.Verified(ctx, cp, wait) },
-		OnFork: f.OnFork}
-	lis, err := net.Listen("tcp", nc.WitnessListen)
-	if err != nil {
-		return nil, fmt.Errorf("--witness-listen: %w", err)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: s.getCertificate,
-			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}}
-	s.witnessAddr = lis.Addr().String()
-	go func() {
-		if err := srv.ServeTLS(lis, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Logger.Error("node: witness endpoint stopped", "addr", s.witnessAddr, "err", err)
-		}
-	}()
-	cfg.Logger.Info("node: witness endpoint serving", "addr", s.witnessAddr, "witness", name)
-	return func() { srv.Close() }, nil
-}
-
-// WitnessAddr is where a node serves its witness endpoint ("" if not).
-func (s *Server) WitnessAddr() string { return s.witnessAddr }
 
 // nodeMmap is the node's initial bbolt map: a catch-up commits pieces of
 // thousands of entries, and each time the file outgrew the map bbolt

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/revocation"
@@ -43,6 +44,44 @@ func (s *Server) Certificate() *x509.Certificate { return s.cert.Load().Leaf }
 
 func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.cert.Load(), nil
+}
+
+// nodeServerName is the base name of a node's own TLS certificate and key
+// in the certificates directory, e.g. tr-node-server for tr-node (what
+// devpki.NodeServerName names and scripts/gen-certs.sh writes).
+func nodeServerName(as string) string { return as + "-server" }
+
+// serverCertificate fills in cfg's defaults and loads the server's TLS
+// certificate: --tls-cert and --tls-key, else the primary's server.crt,
+// or a node's own <as>-server.crt.
+func serverCertificate(cfg *Config) (tls.Certificate, error) {
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return tls.Certificate{}, errors.New("--tls-cert and --tls-key go together: give both, or neither for the default")
+	}
+	nodeDefault := cfg.Node.Follow != "" && cfg.TLSCert == ""
+	cfg.defaults()
+	cert, err := loadCertificate(cfg.TLSCert, cfg.TLSKey)
+	switch {
+	case err != nil && nodeDefault:
+		return cert, fmt.Errorf("node %s's TLS certificate: %w (a node serves with a certificate of its own, never the primary's: run scripts/gen-certs.sh, which adds %s.crt/.key to a dev PKI made before nodes had one; or give --tls-cert and --tls-key)",
+			cfg.Node.As, err, nodeServerName(cfg.Node.As))
+	case err != nil:
+		return cert, fmt.Errorf("server certificate: %w (run scripts/gen-certs.sh, or give --tls-cert and --tls-key)", err)
+	}
+	if cfg.Node.Follow != "" && authenticatesClients(cert.Leaf) {
+		cfg.Logger.Warn("node: its TLS certificate authenticates clients too, as the primary's does: "+
+			"if it is the primary's, this node's operator can pose as the primary; serve with a certificate of the node's own, for server authentication only",
+			"tls_cert", cfg.TLSCert, "subject", cert.Leaf.Subject.String())
+	}
+	return cert, nil
+}
+
+// authenticatesClients: c may serve as a TLS client certificate (a
+// certificate without extended key usages may serve for any).
+func authenticatesClients(c *x509.Certificate) bool {
+	return len(c.ExtKeyUsage) == 0 || slices.ContainsFunc(c.ExtKeyUsage, func(u x509.ExtKeyUsage) bool {
+		return u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny
+	})
 }
 
 // loadCertificate loads a PEM certificate and key, with Leaf set.

@@ -41,7 +41,12 @@ type Config struct {
 	Listen   string // default 127.0.0.1:7443
 	DB       string // default data/mvm.db
 	CertsDir string // default certs
-	// TLSCert, TLSKey: the server's certificate (default CertsDir/server.crt/.key).
+	// TLSCert, TLSKey: the server's TLS certificate and key, given both or
+	// neither (server --tls-cert, --tls-key). Default: the primary's,
+	// CertsDir/server.crt/.key; a node's (Node.Follow set), its own,
+	// CertsDir/<Node.As>-server.crt/.key (devpki.NodeServerName), never
+	// the primary's: whoever holds the primary's key can pose as the
+	// primary to clients and to the nodes' witness endpoints.
 	TLSCert, TLSKey string
 	// LogKey: the checkpoint signing key, note skey text (default CertsDir/log.key).
 	LogKey string
@@ -120,8 +125,12 @@ func (c *Config) defaults() {
 			*p = filepath.Join(c.CertsDir, name)
 		}
 	}
-	def(&c.TLSCert, "server.crt")
-	def(&c.TLSKey, "server.key")
+	tlsName := "server"
+	if c.Node.Follow != "" {
+		tlsName = nodeServerName(c.Node.As)
+	}
+	def(&c.TLSCert, tlsName+".crt")
+	def(&c.TLSKey, tlsName+".key")
 	def(&c.LogKey, "log.key")
 	def(&c.Agreement, "agreement.envelope")
 	if c.Logger == nil {
@@ -172,10 +181,12 @@ type Server struct {
 // see store.Open), recovers its log or begins one in a file it created,
 // and starts serving.
 func Start(cfg Config) (*Server, error) {
-	cfg.defaults()
-	cert, err := loadCertificate(cfg.TLSCert, cfg.TLSKey)
+	if cfg.Node.Follow != "" && cfg.Node.As == "" {
+		return nil, errors.New("--follow needs --as NAME, the node's client identity in the certificates directory (e.g. tr-node)")
+	}
+	cert, err := serverCertificate(&cfg)
 	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w (run scripts/gen-certs.sh)", err)
+		return nil, err
 	}
 	var signer note.Signer
 	if cfg.Node.Follow == "" { // a node signs nothing
@@ -305,7 +316,7 @@ func Start(cfg Config) (*Server, error) {
 	h := l.Head()
 	crls := svc.Revocations()
 	cfg.Logger.Info("serving", "addr", lis.Addr().String(), "db", cfg.DB, "size", h.Size, "origin", l.Origin(),
-		"crls", len(crls.CRLs()), "revoked", crls.Entries())
+		"crls", len(crls.CRLs()), "revoked", crls.Entries(), "tls_cert", cfg.TLSCert)
 	return s, nil
 }
 

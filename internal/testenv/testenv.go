@@ -130,14 +130,20 @@ func (e *Env) ClientFrom(dir, name string) *mvmclient.Client {
 
 // NewNode starts a mediator node (server --follow) of the running exchange
 // p, following it as the identity as of p's PKI (issued there if missing,
-// e.g. tr-node), on a database of its own; it is stopped with t. Options
-// adjust its configuration. The node serves once it holds the genesis.
+// e.g. tr-node, as is its TLS certificate, e.g. tr-node-server.crt), on a
+// database of its own; it is stopped with t. Options adjust its
+// configuration. The node serves once it holds the genesis.
 func NewNode(t testing.TB, p *Env, as string, options ...func(*server.Config)) *Env {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(p.Certs, as+".crt")); errors.Is(err, fs.ErrNotExist) {
 		party, _, _ := strings.Cut(as, "-")
 		if err := devpki.Issue(p.Certs, as, party, devpki.IssueOptions{}); err != nil {
 			t.Fatalf("issue the node's identity %s: %v", as, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(p.Certs, devpki.NodeServerName(as)+".crt")); errors.Is(err, fs.ErrNotExist) {
+		if err := devpki.IssueNodeServer(p.Certs, as); err != nil {
+			t.Fatalf("issue the node's TLS certificate: %v", err)
 		}
 	}
 	return Start(t, p.Certs, filepath.Join(t.TempDir(), as+".db"), append([]func(*server.Config){func(c *server.Config) {

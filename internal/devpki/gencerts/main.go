@@ -170,6 +170,7 @@ func run(args []string, out io.Writer) error {
 		nodes = "(not listed as witnesses: --no-node-witnesses)"
 	}
 	fmt.Fprintf(out, "  nodes:      tr-node qa-node (.crt/.key, .cosign.key/.vkey: server --follow ... --as tr-node) %s\n", nodes)
+	fmt.Fprintf(out, "  node TLS:   tr-node-server qa-node-server (.crt/.key; localhost, 127.0.0.1, ::1; signed by ca-server; what each node serves with)\n")
 	fmt.Fprintf(out, "  decryption: seal-pk.key seal-af.key seal-tr.key seal-qa.key (one per party; give each party its own only)\n")
 	fmt.Fprintf(out, "  agreement:  agreement.envelope agreement.txt (signed by pk, af, tr, qa; sealed bodies: %v; evidence needs files: %v)\n", !*unsealed, !*byDigest)
 	return nil
@@ -185,6 +186,15 @@ func keep(dir string, set map[string]bool, trustDomain, logOrigin string, out io
 		return false, err
 	}
 	const regenerate = "use --force to throw it away and generate a new one (then delete the server's database too: its log was built on the old agreement)"
+	// A PKI made before the nodes had TLS certificates of their own gets
+	// them; nothing else changes, and no log needs to begin again.
+	added, err := devpki.AddNodeServers(dir)
+	if err != nil {
+		return true, err
+	}
+	for _, name := range added {
+		fmt.Fprintf(out, "added %s/%s.crt, %s.key: the node's own TLS server certificate, signed by ca-server\n", dir, name, name)
+	}
 	if err := devpki.Check(dir, time.Time{}); err != nil {
 		return true, fmt.Errorf("%w; %s", err, regenerate)
 	}
@@ -201,7 +211,11 @@ func keep(dir string, set map[string]bool, trustDomain, logOrigin string, out io
 	if set["trust-domain"] && ag.TrustDomain != trustDomain || set["log-origin"] && ag.LogOrigin != logOrigin {
 		return true, fmt.Errorf("%s already holds a PKI for trust domain %s, log origin %s; %s", dir, ag.TrustDomain, ag.LogOrigin, regenerate)
 	}
-	fmt.Fprintf(out, "%s already holds a complete, valid dev PKI (trust domain %s, log origin %s): nothing to do.\n", dir, ag.TrustDomain, ag.LogOrigin)
+	what := "nothing to do"
+	if len(added) > 0 {
+		what = "its nodes' TLS certificates added, nothing else changed"
+	}
+	fmt.Fprintf(out, "%s already holds a complete, valid dev PKI (trust domain %s, log origin %s): %s.\n", dir, ag.TrustDomain, ag.LogOrigin, what)
 	fmt.Fprintf(out, "  start a server on it:  go run ./server --certs %s\n", dir)
 	fmt.Fprintf(out, "  make a new one:        the same command with --force (then delete the server's database too)\n")
 	return true, nil
