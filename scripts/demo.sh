@@ -140,17 +140,21 @@ ready "the server" SERVER "$LOG" 'msg=serving' 1 client --as tr-verifier list
 
 # Each mediator party's node follows the server as the party's node
 # identity, on addresses the system picks; its log says which.
+# The second node also compares its latest checkpoint with the first's
+# (--peer): a split view between the two is proven by either.
+peers=()
 for party in tr qa; do
   node=$party-node
   step "starting $node: following $ADDR, verifying every entry into ${BASE}.$node.db (log ${BASE}.$node.log)"
   "$RUN/server" --follow "$ADDR" --as "$node" --listen 127.0.0.1:0 --witness-listen 127.0.0.1:0 \
-    --db "${BASE}.$node.db" --certs "$CERTS" 2>"${BASE}.$node.log" &
+    ${peers[@]+"${peers[@]}"} --db "${BASE}.$node.db" --certs "$CERTS" 2>"${BASE}.$node.log" &
   printf -v "NODE_$party" '%s' "$!"
   ready "$node" "NODE_$party" "${BASE}.$node.log" 'msg=serving' 1
   addr=$(sed -n 's/^.* msg=serving addr=\([^ ]*\) .*$/\1/p' "${BASE}.$node.log")
   waddr=$(sed -n 's/^.* msg="node: witness endpoint serving" addr=\([^ ]*\) .*$/\1/p' "${BASE}.$node.log")
   [ -n "$addr" ] && [ -n "$waddr" ] || fail "$node logged no address (its log: ${BASE}.$node.log)"
   printf -v "ADDR_$party" '%s' "$addr"
+  peers+=(--peer "$addr")
   printf -v "WITNESS_$party" '%s' "$waddr"
   printf '%s serves reads on %s and the C2SP witness endpoint on https://%s\n' "$node" "$addr" "$waddr"
   # A node serves with a certificate of its own (certs/<node>-server.crt,
