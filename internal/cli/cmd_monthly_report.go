@@ -21,6 +21,7 @@ type monthlyReportCmd struct {
 	out     string
 	state   string
 	publish bool
+	keys    stringList
 }
 
 func (c *monthlyReportCmd) register(fs *flag.FlagSet) {
@@ -28,6 +29,7 @@ func (c *monthlyReportCmd) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.out, "out", ".", "write mvm-report-MONTH.html and .json into this `DIR`")
 	stateFlag(fs, &c.state)
 	fs.BoolVar(&c.publish, "publish", false, "then append a signed publication of the report (mediators): its JSON's SHA-256 and checkpoint; a month's report is agreed once the ruling quorum of mediators published the same (show-report)")
+	keyFlag(fs, &c.keys)
 }
 
 func (c *monthlyReportCmd) run(e *env, args []string) error {
@@ -45,6 +47,9 @@ func (c *monthlyReportCmd) run(e *env, args []string) error {
 		// The reducer refuses it too (by the receive time): said before
 		// the whole log is verified.
 		return usagef("--publish: month %s is not over (it ends %s); publish its report once it is", month, month.End().Format(time.RFC3339))
+	}
+	if err := e.useKeys(c.keys); err != nil {
+		return err
 	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
 		r, err := e.computeReport(ctx, cl, c.state, nil, month)

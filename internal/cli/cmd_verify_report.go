@@ -14,10 +14,14 @@ import (
 
 // verifyReportCmd recomputes a report's JSON from the log at the
 // checkpoint it names and says whether every number matches.
-type verifyReportCmd struct{ publish bool }
+type verifyReportCmd struct {
+	publish bool
+	keys    stringList
+}
 
 func (c *verifyReportCmd) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.publish, "publish", false, "if it matches, append a signed publication of this file (mediators): how a second mediator agrees with a published report")
+	keyFlag(fs, &c.keys)
 }
 
 func (c *verifyReportCmd) run(e *env, args []string) error {
@@ -35,6 +39,9 @@ func (c *verifyReportCmd) run(e *env, args []string) error {
 	month, err := report.ParseMonth(claimed.Month)
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	if err := e.useKeys(c.keys); err != nil {
+		return err
 	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
 		// The log as of the report's own checkpoint: it must verify under

@@ -11,7 +11,9 @@ import (
 
 // exportFormat writes the verified log as a STIX 2.1 bundle or a GeoJSON
 // FeatureCollection (export --format stix|geojson): computed from the
-// entries verifiedEntries hands over, never from a server summary. The
+// entries verifiedEntries hands over, never from a server summary, with
+// every sealed body the caller's key opens (--key; what it cannot open is
+// exported as its header and said in one line on stderr). The
 // STIX objects are written as the entries come, into a file that takes its
 // name only if the whole log verified (writeOut).
 func exportFormat(format string) func(ctx context.Context, c *mvmclient.Client, out string, e *env) error {
@@ -20,6 +22,7 @@ func exportFormat(format string) func(ctx context.Context, c *mvmclient.Client, 
 			return usagef("--format %q: want bundle, stix or geojson", format)
 		}
 		var size uint64
+		open := e.newBodyOpener(c)
 		err := writeOut(out, func(f *atomicfile.File) error {
 			w := bufio.NewWriter(f)
 			var add func(report.Entry) error
@@ -33,7 +36,7 @@ func exportFormat(format string) func(ctx context.Context, c *mvmclient.Client, 
 				add = b.Add
 				finish = func(report.Checkpoint) error { return report.WriteGeoJSON(w, b.EachRow()) }
 			}
-			ver, err := e.verifiedEntries(ctx, c, "", nil, add)
+			ver, err := e.verifiedEntries(ctx, c, "", nil, open, add)
 			if err != nil {
 				return err
 			}
@@ -46,6 +49,7 @@ func exportFormat(format string) func(ctx context.Context, c *mvmclient.Client, 
 		if err != nil {
 			return err
 		}
+		e.printSealedSummary(open)
 		e.printf("exported the log as %s to %s: verified against checkpoint size %d, every entry audited\n", format, out, size)
 		return nil
 	}

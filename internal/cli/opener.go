@@ -17,12 +17,13 @@ import (
 )
 
 // bodyOpener opens sealed bodies for the reads that print entries or the
-// server's summaries (list, watch, breaches; show has openSealed, audit
-// bodyAuditor): with the caller's keyring, each package's key unwrapped
-// once, its target package fetched when the read has not seen it. What it
-// cannot open is shown as its cleartext header, and why is said in one
-// line per kind of reason (not a recipient, no key for a rotated key, the
-// author's fault, no key at all).
+// server's summaries (list, watch, breaches, and the whole-log reads of
+// opener_log.go; show has openSealed, audit bodyAuditor): with the
+// caller's keyring, each package's key unwrapped once, its target package
+// fetched when the read has not seen it. What it cannot open is shown as
+// its cleartext header, and why is said in one line per kind of reason
+// (not a recipient, no key for a rotated key, the author's fault, no key
+// at all).
 //
 // A body opens only under its package's key, which only the package's
 // author and recipients hold: what it shows is what one of them sealed.
@@ -34,13 +35,18 @@ type bodyOpener struct {
 	noKey  error // why there is no keyring, if none
 	origin string
 	keys   map[string]seal.PackageKey
-	failed map[string]error // package id: why its bodies do not open
+	failed map[string]error // package id: why its bodies do not open (remember)
+	shared map[string]error // the first error of each kind remember shares
 	told   map[string]bool  // the kinds of reason said already
 	notes  []string
+	// keyFile is the decryption key file looked for by default.
+	keyFile string
+	tally   sealedTally // what a whole-log read could not open (opener_log.go)
 }
 
 func (e *env) newBodyOpener(c *mvmclient.Client) *bodyOpener {
-	o := &bodyOpener{c: c, keys: map[string]seal.PackageKey{}, failed: map[string]error{}, told: map[string]bool{}}
+	o := &bodyOpener{c: c, keys: map[string]seal.PackageKey{}, failed: map[string]error{}, shared: map[string]error{}, told: map[string]bool{},
+		keyFile: e.defaultKeyFile(c.ID.Party)}
 	o.kr, o.noKey = e.keyring(c)
 	if o.kr == nil && o.noKey == nil {
 		o.noKey = fmt.Errorf("%w: party %s has no decryption key here (%s; give --key FILE)", message.ErrNoKey, c.ID.Party, e.defaultKeyFile(c.ID.Party))
@@ -56,24 +62,32 @@ func (e *env) newBodyOpener(c *mvmclient.Client) *bodyOpener {
 // open returns the payload of o opened if it is sealed and opens; else
 // the payload as it is, and false when it is sealed.
 func (b *bodyOpener) open(ctx context.Context, o *entry.Opened) (proto.Message, bool) {
+	full, err := b.openBody(ctx, o)
+	if err != nil {
+		b.tell(message.PackageID(o.Payload), err)
+		return o.Payload, false
+	}
+	return full, true
+}
+
+// openBody returns the payload of o opened and validated (message.Open)
+// if it is sealed, the payload as it is if not; an error says why a
+// sealed one does not open.
+func (b *bodyOpener) openBody(ctx context.Context, o *entry.Opened) (proto.Message, error) {
 	if o.Payload == nil || !message.IsSealed(o.Payload) {
-		return o.Payload, true
+		return o.Payload, nil
 	}
 	id := message.PackageID(o.Payload)
 	var tp *mvmv1.TargetPackage
 	if t, ok := o.Payload.(*mvmv1.TargetPackage); ok {
 		tp = t
 	}
-	key, ok := b.packageKey(ctx, id, tp)
-	if !ok {
-		return o.Payload, false
-	}
-	full, err := message.Open(b.origin, key, o.Type, o.Envelope.GetPayload())
+	key, err := b.packageKey(ctx, id, tp)
 	if err != nil {
-		b.tell(id, err)
-		return o.Payload, false
+		return nil, err
 	}
-	return full, true
+	// o.Payload is the payload's decoding (entry.Open): not decoded again.
+	return message.OpenDecoded(b.origin, key, o.Payload, o.Envelope.GetPayload())
 }
 
 // summary returns the summary of package id's target package as logged,
@@ -111,39 +125,59 @@ func (b *bodyOpener) fetchTarget(ctx context.Context, id string) (*entry.Opened,
 }
 
 // packageKey returns the key of package id, unwrapping it from tp, or
-// from its target package as fetched when tp is nil.
-func (b *bodyOpener) packageKey(ctx context.Context, id string, tp *mvmv1.TargetPackage) (seal.PackageKey, bool) {
+// from its target package as fetched when tp is nil: once per package,
+// which is then remembered, as is why it does not unwrap.
+func (b *bodyOpener) packageKey(ctx context.Context, id string, tp *mvmv1.TargetPackage) (seal.PackageKey, error) {
 	if k, ok := b.keys[id]; ok {
-		return k, true
+		return k, nil
 	}
 	if err, ok := b.failed[id]; ok {
-		b.tell(id, err)
-		return seal.PackageKey{}, false
+		return seal.PackageKey{}, err
 	}
 	if b.noKey != nil {
-		b.fail(id, b.noKey)
-		return seal.PackageKey{}, false
+		return seal.PackageKey{}, b.remember(id, b.noKey)
 	}
 	if tp == nil {
 		o, err := b.fetchTarget(ctx, id)
 		if err != nil {
-			b.fail(id, err)
-			return seal.PackageKey{}, false
+			return seal.PackageKey{}, b.remember(id, err)
 		}
 		tp = o.Payload.(*mvmv1.TargetPackage)
 	}
 	k, err := b.kr.PackageKey(b.origin, tp)
 	if err != nil {
-		b.fail(id, err)
-		return k, false
+		return k, b.remember(id, err)
 	}
 	b.keys[id] = k
-	return k, true
+	return k, nil
+}
+
+// remember records why package id does not open, and returns the error
+// to say: for not being a recipient or not holding the key, the first
+// error of that kind met, shared, so that a reader of 100,000s of packages
+// it cannot open keeps an id for each, not a message (it says each kind
+// once anyway).
+func (b *bodyOpener) remember(id string, err error) error {
+	kind := ""
+	switch {
+	case errors.Is(err, message.ErrNotRecipient):
+		kind = "recipient"
+	case errors.Is(err, message.ErrNoKey):
+		kind = "key"
+	}
+	if kind != "" {
+		if first, ok := b.shared[kind]; ok {
+			err = first
+		} else {
+			b.shared[kind] = err
+		}
+	}
+	b.failed[id] = err
+	return err
 }
 
 func (b *bodyOpener) fail(id string, err error) {
-	b.failed[id] = err
-	b.tell(id, err)
+	b.tell(id, b.remember(id, err))
 }
 
 // tell notes why a body shows its header only, once per kind of reason

@@ -18,14 +18,15 @@ import (
 // verifiedEntries is the one place the report commands read the log: it
 // verifies the whole log up to a checkpoint of the pinned key (signed, or
 // the server's latest when nil; see verifiedLog) and hands fn every entry,
-// decoded, in log order. What fn builds may be used only once this returns
+// decoded, in log order, its sealed body opened by open when open is
+// given and the caller's key opens it (report.Entry.Opened; open tallies
+// what does not). What fn builds may be used only once this returns
 // without error: an entry is handed over once its signature and its place
 // are checked, but a later entry may still fail the audit.
 //
 // This is the seam to the verifier: switching the report to the
-// incremental verifier, or to sealed bodies opened with the mediator's
-// key, changes this function only.
-func (e *env) verifiedEntries(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, fn func(report.Entry) error) (*audit.Verified, error) {
+// incremental verifier changes this function only.
+func (e *env) verifiedEntries(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, open *bodyOpener, fn func(report.Entry) error) (*audit.Verified, error) {
 	authors := map[string]identity.Identity{} // by certificate SHA-256
 	visit := func(index uint64, o *entry.Opened) error {
 		p, en := o.Payload, o.Entry
@@ -48,7 +49,11 @@ func (e *env) verifiedEntries(ctx context.Context, c *mvmclient.Client, statePat
 				authors[sha] = author
 			}
 		}
-		return fn(report.Entry{Index: index, ReceivedAt: o.ReceivedAt(), Author: author, Payload: p})
+		re := report.Entry{Index: index, ReceivedAt: o.ReceivedAt(), Author: author, Payload: p}
+		if open != nil {
+			re.Opened = open.openLogged(ctx, index, author, o)
+		}
+		return fn(re)
 	}
 	// Bounded: the auditor keeps its package states in temporary files,
 	// the report keeps its own; one copy in memory, not two.
@@ -71,12 +76,23 @@ func reportCheckpoint(ver *audit.Verified) report.Checkpoint {
 }
 
 // computeReport verifies the log up to signed (the server's latest when
-// nil) and computes the report of month from it.
+// nil) and computes the report of month from it, with every sealed body
+// the caller's key opens; what it cannot open is said on stderr.
 func (e *env) computeReport(ctx context.Context, c *mvmclient.Client, statePath string, signed []byte, month report.Month) (*report.Report, error) {
 	b := report.NewBuilder(month)
-	ver, err := e.verifiedEntries(ctx, c, statePath, signed, b.Add)
+	open := e.newBodyOpener(c)
+	ver, err := e.verifiedEntries(ctx, c, statePath, signed, open, b.Add)
 	if err != nil {
 		return nil, err
 	}
+	e.printSealedSummary(open)
 	return b.Report(reportCheckpoint(ver)), nil
+}
+
+// printSealedSummary prints on stderr what a whole-log read could not
+// open (bodyOpener.sealedSummary).
+func (e *env) printSealedSummary(open *bodyOpener) {
+	for _, l := range open.sealedSummary() {
+		fmt.Fprintln(e.stderr, l)
+	}
 }

@@ -56,7 +56,7 @@ func (e *env) monthPublications(ctx context.Context, c *mvmclient.Client, stateP
 		found []pending
 		ag    *agreement.Agreement
 	)
-	ver, err := e.verifiedEntries(ctx, c, statePath, nil, func(en report.Entry) error {
+	ver, err := e.verifiedEntries(ctx, c, statePath, nil, nil, func(en report.Entry) error {
 		switch p := en.Payload.(type) {
 		case *mvmv1.Agreement:
 			var err error

@@ -19,7 +19,22 @@ type Entry struct {
 	Index      uint64
 	ReceivedAt time.Time
 	Author     identity.Identity
-	Payload    proto.Message // the agreement's too
+	Payload    proto.Message // as signed and logged, the agreement's too: what the reducer runs on
+	// Opened is Payload with its sealed body opened and validated
+	// (message.Open) by the reader's key: the sensitive fields a
+	// recipient reads. Nil when the entry is not sealed, or sealed to
+	// keys the reader does not hold: the export shows its header only.
+	Opened proto.Message
+}
+
+// Content is what the entry says, as far as the reader may read it: its
+// opened payload if it has one, else its payload (a sealed one is its
+// cleartext header).
+func (e Entry) Content() proto.Message {
+	if e.Opened != nil {
+		return e.Opened
+	}
+	return e.Payload
 }
 
 // Month is a calendar month in UTC.
@@ -166,9 +181,10 @@ func (b *Builder) Add(e Entry) error {
 		return fmt.Errorf("report: the reducer refuses entry %d (the log was not verified?): %w", e.Index, err)
 	}
 	if t == nil {
-		tp := e.Payload.(*mvmv1.TargetPackage)
+		tp := e.Content().(*mvmv1.TargetPackage)
 		t = &track{id: id, tlp: tp.Tlp}
-		// Only the coordinates are kept, not the package's text.
+		// Only the coordinates are kept, not the package's text; a
+		// sealed package the reader cannot open has none.
 		for _, l := range tp.Locations {
 			t.locations = append(t.locations, Location{Lat: l.Lat, Lon: l.Lon, PrecisionM: l.PrecisionM, Description: l.Description})
 		}

@@ -8,6 +8,13 @@
 // [Report], byte for byte once encoded, which is what `verify-report`
 // relies on.
 //
+// Sealed bodies: the figures and the reducer run on each entry's payload
+// as logged (its cleartext header); what a report or an export shows of
+// the sensitive fields (locations, summaries, notes, reasons) comes from
+// [Entry.Opened], the body the reader's key opened. A reader who cannot
+// open a package gets its header: the same figures, no locations. So two
+// readers get the same report only if they open the same bodies.
+//
 // Guarantees:
 //   - One reducer: every package state, deadline and breach comes from
 //     replaying the entries through workflow.Apply and from

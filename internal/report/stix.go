@@ -25,7 +25,10 @@ import (
 // contests; every object about a package marked with its TLP 2.0 marking.
 // A grouping is written whole at its package's submission and never
 // changes, so the export holds one marking per package in memory, not the
-// bundle.
+// bundle. Locations, summaries, notes and reasons come from each entry's
+// opened body ([Entry.Content]): an entry the reader cannot open is
+// exported as its header (a grouping labelled mvm-sealed-header-only,
+// without locations, referring to its submitter; a note of its type).
 //
 // Ids are UUIDv5 of the log's own ids (party ids, package ids, author and
 // message id), so exporting a longer log again gives the objects already
@@ -104,7 +107,10 @@ func (s *STIX) Add(e Entry) error {
 	if pkg == "" {
 		return nil // a report publication: the export is of packages
 	}
-	if tp, ok := e.Payload.(*mvmv1.TargetPackage); ok {
+	// The reader's view: a sealed entry it cannot open is its header,
+	// without locations, summary, notes or reasons.
+	content := e.Content()
+	if tp, ok := content.(*mvmv1.TargetPackage); ok {
 		tlp := tp.Tlp
 		if tlp == mvmv1.Tlp_TLP_UNSPECIFIED {
 			tlp = mvmv1.Tlp_TLP_CLEAR
@@ -129,9 +135,16 @@ func (s *STIX) Add(e Entry) error {
 			s.write(rel)
 			refs = append(refs, loc["id"].(string), rel["id"].(string))
 		}
+		labels := []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}
+		if len(refs) == 0 {
+			// Its header only (sealed to keys the reader does not hold):
+			// a grouping refers to one object at least, here its
+			// submitter's identity, which the bundle holds.
+			refs = []string{partyID(e.Author.Party)}
+			labels = append(labels, "mvm-sealed-header-only")
+		}
 		g := s.object(pkg, "grouping", "package:"+pkg, e, map[string]any{"name": "Target package " + pkg,
-			"context": "suspicious-activity", "object_refs": refs,
-			"labels": []string{"mvm-target-package", "priority-" + priorityName(tp.Priority)}})
+			"context": "suspicious-activity", "object_refs": refs, "labels": labels})
 		if d := strings.TrimSpace(tp.Summary + "\n" + tp.SuspectedGroup); d != "" {
 			g["description"] = d
 		}
@@ -145,7 +158,7 @@ func (s *STIX) Add(e Entry) error {
 	name := e.Author.Party + "/" + message.Header(e.Payload).GetMessageId()
 	kind := workflow.ShortType(message.TypeOf(e.Payload))
 	var o map[string]any
-	switch p := e.Payload.(type) {
+	switch p := content.(type) {
 	case *mvmv1.VerificationFinding:
 		o = s.object(pkg, "opinion", "finding:"+name, e, map[string]any{"opinion": verdictOpinion[p.Verdict],
 			"explanation": p.Reason, "object_refs": []string{gid}, "labels": []string{"mvm-finding", workflow.VerdictName(p.Verdict)}})
@@ -165,7 +178,7 @@ func (s *STIX) Add(e Entry) error {
 		}
 	default:
 		o = s.object(pkg, "note", "note:"+name, e, map[string]any{"abstract": kind + " by " + e.Author.Party,
-			"content": workflow.Describe(e.Payload), "object_refs": []string{gid}, "labels": []string{"mvm-" + kind}})
+			"content": workflow.Describe(content), "object_refs": []string{gid}, "labels": []string{"mvm-" + kind}})
 	}
 	s.write(o)
 	return nil
