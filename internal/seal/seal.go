@@ -31,6 +31,11 @@
 //     [OpenBody] fails if any of them differs or a byte of the body was
 //     changed. The random salt gives every seal its own key and nonce, so
 //     two authors reusing a message id never reuse a nonce.
+//   - [ReportSalt] derives from the package key (HKDF-SHA256 over the log
+//     origin and package id, no random salt) the salt a monthly report
+//     writes next to the package's opened coordinates: the same for every
+//     holder of the key, out of reach of everyone else, so the report's
+//     published SHA-256 cannot be used to test guessed coordinates.
 //
 // Overheads: a wrapped key is [WrappedKeySizeV2] bytes per recipient
 // ([WrappedKeySize] in version 1); a sealed body is its plaintext plus
