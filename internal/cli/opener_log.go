@@ -11,6 +11,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/message"
+	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -77,6 +78,19 @@ func (b *bodyOpener) openLogged(ctx context.Context, index uint64, author identi
 		t.kinds = append(t.kinds, why)
 	}
 	return nil
+}
+
+// reportSalt returns the report salt of package id (seal.ReportSalt),
+// whose key the opener unwrapped: what a report writes next to the
+// coordinates it opened, which every recipient computes alike and no one
+// else can.
+func (b *bodyOpener) reportSalt(id string) ([]byte, error) {
+	k, ok := b.keys[id]
+	if !ok {
+		// openBody opened its target package with the key: a bug.
+		return nil, fmt.Errorf("package %s: opened without its package key at hand, so no report salt", id)
+	}
+	return seal.ReportSalt(k, b.origin, id)
 }
 
 // reason words err for the one summary line: the same words for every

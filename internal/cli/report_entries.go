@@ -11,6 +11,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/audit"
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/identity"
+	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/report"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -20,7 +21,8 @@ import (
 // the server's latest when nil; see verifiedLog) and hands fn every entry,
 // decoded, in log order, its sealed body opened by open when open is
 // given and the caller's key opens it (report.Entry.Opened; open tallies
-// what does not). What fn builds may be used only once this returns
+// what does not), an opened target package with its report salt
+// (report.Entry.Salt). What fn builds may be used only once this returns
 // without error: an entry is handed over once its signature and its place
 // are checked, but a later entry may still fail the audit.
 //
@@ -52,6 +54,12 @@ func (e *env) verifiedEntries(ctx context.Context, c *mvmclient.Client, statePat
 		re := report.Entry{Index: index, ReceivedAt: o.ReceivedAt(), Author: author, Payload: p}
 		if open != nil {
 			re.Opened = open.openLogged(ctx, index, author, o)
+			if _, ok := re.Opened.(*mvmv1.TargetPackage); ok {
+				var err error
+				if re.Salt, err = open.reportSalt(message.PackageID(p)); err != nil {
+					return fmt.Errorf("entry %d: %w", index, err)
+				}
+			}
 		}
 		return fn(re)
 	}

@@ -25,6 +25,11 @@ type Entry struct {
 	// recipient reads. Nil when the entry is not sealed, or sealed to
 	// keys the reader does not hold: the export shows its header only.
 	Opened proto.Message
+	// Salt is the report salt of Opened's package (seal.ReportSalt), set
+	// when Opened is a sealed target package: the report writes it next
+	// to the coordinates it opened, so that its published digest is no
+	// test of guessed coordinates for a reader without the package key.
+	Salt []byte
 }
 
 // Content is what the entry says, as far as the reader may read it: its
@@ -77,6 +82,7 @@ type track struct {
 	started                           [3]instant
 	acked, reported, withdrawn, ruled instant
 	locations                         []Location
+	salt                              []byte // Entry.Salt of its target package
 }
 
 // pkg decodes the package's reducer state.
@@ -181,8 +187,16 @@ func (b *Builder) Add(e Entry) error {
 		return fmt.Errorf("report: the reducer refuses entry %d (the log was not verified?): %w", e.Index, err)
 	}
 	if t == nil {
+		// Opened coordinates without their salt would let any reader of
+		// the log test guesses of them against a published digest.
+		switch {
+		case e.Opened != nil && len(e.Salt) == 0:
+			return fmt.Errorf("report: entry %d: target package %s is opened without its report salt (seal.ReportSalt): give the salt with every opened target package", e.Index, id)
+		case e.Opened == nil && len(e.Salt) > 0:
+			return fmt.Errorf("report: entry %d: target package %s has a report salt but is not opened: give a salt only with the opened package", e.Index, id)
+		}
 		tp := e.Content().(*mvmv1.TargetPackage)
-		t = &track{id: id, tlp: tp.Tlp}
+		t = &track{id: id, tlp: tp.Tlp, salt: e.Salt}
 		// Only the coordinates are kept, not the package's text; a
 		// sealed package the reader cannot open has none.
 		for _, l := range tp.Locations {

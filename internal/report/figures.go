@@ -9,8 +9,10 @@ import (
 	"github.com/mvm-exchange/mvm/internal/workflow"
 )
 
-// Format names this JSON layout; a reader refuses another.
-const Format = "mvm-monthly-report/1"
+// Format names this JSON layout; a reader refuses another. Version 2
+// added the package rows' salt: a version 1 report of a sealed log is
+// computed anew, never verified as it is.
+const Format = "mvm-monthly-report/2"
 
 // Report is the monthly report: what the HTML shows and the JSON holds.
 type Report struct {
@@ -115,6 +117,10 @@ type PackageRow struct {
 	Ruled     *time.Time `json:"ruled,omitempty"`
 	Withdrawn *time.Time `json:"withdrawn,omitempty"`
 	Breaches  int        `json:"breaches"`
+	// Salt (hex) is the package's report salt, present when its sealed
+	// body was opened: only the package's recipients can compute it, so
+	// the report's SHA-256 tests no guess of Locations (THREAT_MODEL 24).
+	Salt      string     `json:"salt,omitempty"`
 	Locations []Location `json:"locations"`
 }
 

@@ -74,7 +74,7 @@ func ParseJSON(b []byte) (*Report, error) {
 		return nil, fmt.Errorf("not a monthly report's JSON: %w", err)
 	}
 	if r.Format != Format {
-		return nil, fmt.Errorf("report format %q, this client reads %q", r.Format, Format)
+		return nil, fmt.Errorf("report format %q, this client reads %q: compute the month's report anew with monthly-report", r.Format, Format)
 	}
 	return &r, nil
 }

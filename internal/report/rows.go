@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/hex"
 	"iter"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ func (t *track) row(asOf time.Time) PackageRow {
 	pkg := t.pkg()
 	row := PackageRow{ID: t.id, Status: string(pkg.Status), Outcome: pkg.Outcome(), TLP: TLPName(t.tlp),
 		Submitted: pkg.ReceivedAt, Acked: when(t.acked), Reported: when(t.reported), Ruled: when(t.ruled),
-		Withdrawn: when(t.withdrawn), Locations: []Location{}}
+		Withdrawn: when(t.withdrawn), Salt: hex.EncodeToString(t.salt), Locations: []Location{}}
 	for _, d := range pkg.Deadlines {
 		if _, late := workflow.BreachOf(t.id, d, asOf); late {
 			row.Breaches++
