@@ -13,7 +13,10 @@
 // the sensitive fields (locations, summaries, notes, reasons) comes from
 // [Entry.Opened], the body the reader's key opened. A reader who cannot
 // open a package gets its header: the same figures, no locations. So two
-// readers get the same report only if they open the same bodies.
+// readers get the same report only if they open the same bodies. The row
+// of an opened package carries [Entry.Salt], derived from its package key
+// (seal.ReportSalt): without it the report's published SHA-256 would let
+// any reader of the log test guesses of the locations.
 //
 // Guarantees:
 //   - One reducer: every package state, deadline and breach comes from
