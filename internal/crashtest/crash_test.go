@@ -104,6 +104,19 @@ type harness struct {
 	verifier note.Verifier
 	cur      *proc // the running server, nil if none
 
+	// Set by TestSyncKillNine before the first start:
+	// addr, if set, is where every start listens (a node follows it);
+	// args are flags added to every start; onReceipt, if set, is called
+	// on the worker's goroutine as soon as an append's receipt comes back
+	// (and after a re-send's); held accepts an append answered Unavailable
+	// before the kill when its receipt was held (not replicated in time):
+	// check re-sends it; and the kill schedule starts at the round's
+	// first receipt, not when the server serves.
+	addr      string
+	args      []string
+	onReceipt func(*sent)
+	sync      bool
+
 	mu      sync.Mutex
 	rng     *rand.Rand // guarded by mu once workers run
 	all     []*sent
@@ -116,7 +129,7 @@ type harness struct {
 	maxCpRoot []byte
 
 	// totals
-	receipted, acks, resentN, dups, resentNew int
+	receipted, acks, resentN, dups, resentNew, heldN int
 }
 
 type proc struct {
@@ -131,15 +144,7 @@ func TestKillNine(t *testing.T) {
 		t.Skip("kill -9 crash test: skipped with -short")
 	}
 	began := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("MVM_CRASH_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("MVM_CRASH_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (MVM_CRASH_SEED=%d replays the kill schedule)", seed, seed)
-
+	seed := crashSeed(t)
 	h := newHarness(t, rand.New(rand.NewPCG(seed, 0x6d766d2d6b696c6c)))
 	p := h.start()
 	kills := 0
@@ -165,6 +170,20 @@ func TestKillNine(t *testing.T) {
 	h.stop(p)
 	t.Logf("totals: %d kill points, %d receipted appends under load (%d of them acknowledgements), %d re-sent after kills (%d duplicates found, %d new entries), final log size %d, %v",
 		kills, h.receipted, h.acks, h.resentN, h.dups, h.resentNew, size, time.Since(began).Round(time.Millisecond))
+}
+
+// crashSeed is the seed of a kill schedule: MVM_CRASH_SEED if set, else
+// the clock's; it is logged, so that a failure's output names it.
+func crashSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MVM_CRASH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("MVM_CRASH_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (MVM_CRASH_SEED=%d replays the kill schedule)", seed, seed)
+	return seed
 }
 
 func newHarness(t *testing.T, rng *rand.Rand) *harness {
@@ -235,17 +254,21 @@ func (h *harness) dumpLog() {
 	h.t.Logf("server log (tail):\n%s", b)
 }
 
-// start runs the server on a free loopback port and waits until it accepts
-// TCP connections.
+// start runs the server on a free loopback port (h.addr if set) and waits
+// until it accepts TCP connections.
 func (h *harness) start() *proc {
 	t := h.t
 	t.Helper()
-	addr, err := testenv.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
+	addr := h.addr
+	if addr == "" {
+		var err error
+		if addr, err = testenv.FreeAddr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	fmt.Fprintf(h.logFile, "--- start on %s\n", addr)
-	cmd := exec.Command(h.bin, "--listen", addr, "--db", h.db, "--certs", h.certs, "--log-level", "warn")
+	args := append([]string{"--listen", addr, "--db", h.db, "--certs", h.certs, "--log-level", "warn"}, h.args...)
+	cmd := exec.Command(h.bin, args...)
 	cmd.Stdout, cmd.Stderr = h.logFile, h.logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start server: %v", err)
@@ -359,8 +382,8 @@ func certSHA(c *mvmclient.Client) string {
 
 type loadStats struct{ sent, receipted int }
 
-// load runs the workers against p for d, then SIGKILLs p with appends in
-// flight.
+// load runs the workers against p for d (under h.sync, d from the round's
+// first receipt), then SIGKILLs p with appends in flight.
 func (h *harness) load(round int, p *proc, d time.Duration) loadStats {
 	cs := h.dial(p)
 	defer cs.close()
@@ -372,6 +395,8 @@ func (h *harness) load(round int, p *proc, d time.Duration) loadStats {
 	ctx := h.t.Context()
 	var stop, killing atomic.Bool
 	var st loadStats
+	first := make(chan struct{}) // closed at the round's first receipt
+	var firstOnce sync.Once
 	var wg sync.WaitGroup
 	for w := range workers {
 		ack := w < ackWorkers
@@ -423,6 +448,8 @@ func (h *harness) load(round int, p *proc, d time.Duration) loadStats {
 					if resp.Duplicate {
 						h.t.Errorf("round %d: fresh envelope %s answered as a duplicate of index %d", round, s.msgID, s.index)
 					}
+				} else if h.sync && status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "not replicated") {
+					h.heldN++ // logged, receipt held: check re-sends it
 				} else if code := status.Code(err); !killing.Load() || code != codes.Unavailable {
 					if !h.badOnce[code] {
 						h.badOnce[code] = true
@@ -431,11 +458,27 @@ func (h *harness) load(round int, p *proc, d time.Duration) loadStats {
 					}
 				}
 				h.mu.Unlock()
+				if err == nil {
+					firstOnce.Do(func() { close(first) })
+					if h.onReceipt != nil {
+						h.onReceipt(s)
+					}
+				}
 				if err != nil && killing.Load() {
 					return // no new calls to a dead server
 				}
 			}
 		}()
+	}
+	if h.sync {
+		// Receipts wait for the node, which comes back to the restarted
+		// primary after its backoff: timed from the start, a kill could
+		// land before any receipt and the round would test nothing.
+		select {
+		case <-first:
+		case <-time.After(30 * time.Second):
+			h.t.Errorf("round %d: no receipt within 30s of the restart", round)
+		}
 	}
 	time.Sleep(d)
 	killing.Store(true)
@@ -509,6 +552,9 @@ func (h *harness) check(round int, p *proc) checkStats {
 			continue
 		}
 		s.receipt, s.index, s.resent, s.dup = resp.Receipt.GetTlogProof(), resp.Receipt.GetIndex(), true, resp.Duplicate
+		if h.onReceipt != nil {
+			h.onReceipt(s)
+		}
 		st.resent++
 		h.resentN++
 		if s.dup {
