@@ -134,7 +134,7 @@ func (v *Verifier) place(d *decoded, faulty bool) error {
 	if (v.o.Visit != nil || v.o.Members) && d.o == nil && d.e != nil {
 		// Opened as far as it opens: with AgreementsOnly, nothing else
 		// required the rest of it.
-		d.o, _ = entry.OpenDecoded(d.leaf, d.e)
+		d.o, _ = d.open()
 	}
 	if v.o.Members && !faulty {
 		v.member(d.index, d.o)
@@ -199,7 +199,7 @@ func (v *Verifier) checkAgreement(d *decoded) (*agreement.Agreement, error) {
 	if d.index == 0 && len(v.o.Genesis) > 0 && !bytes.Equal(d.e.Envelope, v.o.Genesis) {
 		return nil, &EntryError{0, errors.New("the genesis agreement is not the pinned one")}
 	}
-	o, err := entry.OpenDecoded(d.leaf, d.e)
+	o, err := d.open()
 	d.o = o
 	if err != nil {
 		return nil, &EntryError{d.index, err}
