@@ -55,7 +55,7 @@ func (v *Verifier) checkEntry(d *decoded) error {
 	if d.err != nil {
 		return &EntryError{d.index, d.err}
 	}
-	if err := v.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.cert, d.adm.Author.String()}}); err != nil {
+	if err := v.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.peer.Cert, d.adm.Author.String()}}); err != nil {
 		return err
 	}
 	if err := v.checkPlace(d, d.adm); err != nil {
@@ -210,7 +210,7 @@ func (v *Verifier) checkAgreement(d *decoded) (*agreement.Agreement, error) {
 	}
 	at := d.e.ReceivedAt.AsTime()
 	if d.index > 0 {
-		_, checks, err := entry.PrepareOpened(v.ag, o, d.cert, at)
+		_, checks, err := entry.PrepareOpened(v.ag, o, d.peer, at)
 		for _, c := range checks {
 			if err == nil {
 				err = c.Verify()

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,7 +18,7 @@ type decoded struct {
 	leaf  []byte
 	e     *mvmv1.Entry
 	o     *entry.Opened // opened on a worker (or by the agreement check)
-	cert  *x509.Certificate
+	peer  *entry.Peer   // the signer's certificate
 	adm   *entry.Admitted
 	err   error
 	// env is d.e's envelope as envelope.Parse returned it, once agreement
@@ -174,7 +173,7 @@ func (v *Verifier) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 			err = fmt.Errorf("leaf claims index %d", e.Index)
 		}
 		if err == nil && d.index > 0 && (!v.o.AgreementsOnly || d.agreement()) {
-			d.cert, err = v.certificate(e.PeerCertificateSha256)
+			d.peer, err = v.certificate(e.PeerCertificateSha256)
 		}
 		if err != nil {
 			if v.o.OnFault == nil {
@@ -226,7 +225,7 @@ func (v *Verifier) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 				return nil // keep-going: failed to decode; apply reports it
 			}
 			if d.o, d.err = d.open(); d.err == nil {
-				d.adm, cs, d.err = entry.PrepareOpened(ag, d.o, d.cert, d.e.ReceivedAt.AsTime())
+				d.adm, cs, d.err = entry.PrepareOpened(ag, d.o, d.peer, d.e.ReceivedAt.AsTime())
 			}
 			return cs
 		}, func(i int, err error) {
