@@ -10,7 +10,8 @@ import (
 )
 
 // Entries calls fn for every raw leaf in [start, end), in order, streaming
-// them from the server; end 0 means up to the log's current size. With
+// them from the server; end 0 means up to the log's current size. Each
+// leaf is decoded into memory of its own, fn's to keep. With
 // Certificate it makes a Client an audit source (internal/audit.Source).
 func (c *Client) Entries(ctx context.Context, start, end uint64, fn func(index uint64, leaf []byte) error) error {
 	if end != 0 && start == end {

@@ -131,7 +131,8 @@ func (b *Bundle) scan(fn func(*mvmv1.BundleRecord) error) error {
 
 var errDone = errors.New("done")
 
-// Entries streams leaves [start, end) from the file.
+// Entries streams leaves [start, end) from the file, each read into
+// memory of its own.
 func (b *Bundle) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
 	var i uint64
 	err := b.scan(func(r *mvmv1.BundleRecord) error {

@@ -69,7 +69,8 @@ type Admitted struct {
 	Type     string
 	Payload  proto.Message
 	Author   identity.Identity
-	// PeerSHA256 is the fingerprint of the authenticating certificate.
+	// PeerSHA256 is the fingerprint of the authenticating certificate
+	// (shared with the Peer it came from: read only).
 	PeerSHA256 []byte
 }
 
@@ -104,22 +105,35 @@ func Prepare(ag *agreement.Agreement, raw []byte, peer *x509.Certificate, at tim
 	if err != nil {
 		return nil, nil, err
 	}
-	return prepare(raw, env, payload, author, peer)
+	return prepare(raw, env, payload, author, NewPeer(peer))
 }
 
-// PrepareOpened is [Prepare] for an entry already opened by [Open]: the
-// auditor's path, which opens every leaf once.
-func PrepareOpened(ag *agreement.Agreement, o *Opened, peer *x509.Certificate, at time.Time) (*Admitted, []envelope.Check, error) {
-	author, _, err := ag.Authenticate(peer, nil, at)
+// Peer is a signer's certificate with its digests, computed once for all
+// the entries it signed (an auditor checks millions of entries signed by
+// a few dozen certificates).
+type Peer struct {
+	Cert   *x509.Certificate
+	SHA256 [sha256.Size]byte // of Cert.Raw
+	KeyID  string            // envelope.Fingerprint(Cert.Raw)
+}
+
+// NewPeer returns c with its digests.
+func NewPeer(c *x509.Certificate) *Peer {
+	return &Peer{Cert: c, SHA256: sha256.Sum256(c.Raw), KeyID: envelope.Fingerprint(c.Raw)}
+}
+
+// PrepareOpened is [Prepare] for an entry already opened by [Open], signed
+// by peer's certificate: the auditor's path, which opens every leaf once.
+func PrepareOpened(ag *agreement.Agreement, o *Opened, peer *Peer, at time.Time) (*Admitted, []envelope.Check, error) {
+	author, _, err := ag.Authenticate(peer.Cert, nil, at)
 	if err != nil {
 		return nil, nil, err
 	}
 	return prepare(o.Entry.Envelope, o.Envelope, o.Payload, author, peer)
 }
 
-func prepare(raw []byte, env *mvmv1.Envelope, payload proto.Message, author identity.Identity, peer *x509.Certificate) (*Admitted, []envelope.Check, error) {
-	fp := sha256.Sum256(peer.Raw)
-	keyid := envelope.Fingerprint(peer.Raw)
+func prepare(raw []byte, env *mvmv1.Envelope, payload proto.Message, author identity.Identity, p *Peer) (*Admitted, []envelope.Check, error) {
+	peer, keyid := p.Cert, p.KeyID
 	if env.PayloadType != message.TypeAgreement && len(env.Signatures) != 1 {
 		return nil, nil, fmt.Errorf("%w: %d signatures, a %s carries exactly one", envelope.ErrMalformed,
 			len(env.Signatures), env.PayloadType)
@@ -139,7 +153,7 @@ func prepare(raw []byte, env *mvmv1.Envelope, payload proto.Message, author iden
 	if len(checks) == 0 {
 		return nil, nil, fmt.Errorf("%w: no signature by the key of %s's certificate", ErrNotPeer, author)
 	}
-	return &Admitted{Raw: raw, Envelope: env, Type: env.PayloadType, Payload: payload, Author: author, PeerSHA256: fp[:]}, checks, nil
+	return &Admitted{Raw: raw, Envelope: env, Type: env.PayloadType, Payload: payload, Author: author, PeerSHA256: p.SHA256[:]}, checks, nil
 }
 
 // NewLeaf builds and serializes the leaf for an admitted envelope.

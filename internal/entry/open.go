@@ -89,6 +89,17 @@ func OpenDecoded(leaf []byte, e *mvmv1.Entry) (*Opened, error) {
 	return o, err
 }
 
+// OpenParsed is [OpenDecoded] for a leaf whose envelope the caller parsed
+// already: env is what envelope.Parse returned for e.Envelope, without
+// error (the auditor peeks at every envelope's type in log order, and
+// opens the rest on a worker). env is not parsed again.
+func OpenParsed(leaf []byte, e *mvmv1.Entry, env *mvmv1.Envelope) (*Opened, error) {
+	o := &Opened{Leaf: leaf, Entry: e, Envelope: env, Type: env.PayloadType}
+	var err error
+	o.Payload, err = openPayload(env)
+	return o, err
+}
+
 // openEnvelope parses raw and decodes and validates its payload. It
 // returns what it opened before a failure.
 func openEnvelope(raw []byte) (*mvmv1.Envelope, proto.Message, error) {
@@ -96,14 +107,21 @@ func openEnvelope(raw []byte) (*mvmv1.Envelope, proto.Message, error) {
 	if err != nil {
 		return nil, nil, &layerError{ErrEnvelope, err}
 	}
+	p, err := openPayload(env)
+	return env, p, err
+}
+
+// openPayload decodes and validates a parsed envelope's payload; it
+// returns the payload if it decodes, valid or not.
+func openPayload(env *mvmv1.Envelope) (proto.Message, error) {
 	p, err := message.Decode(env.PayloadType, env.Payload)
 	if err != nil {
-		return env, nil, &layerError{ErrPayload, err}
+		return nil, &layerError{ErrPayload, err}
 	}
 	if err := message.Validate(p); err != nil {
-		return env, p, &layerError{ErrInvalid, err}
+		return p, &layerError{ErrInvalid, err}
 	}
-	return env, p, nil
+	return p, nil
 }
 
 // DecodeLeaf parses a leaf and checks its shape: the first layer of

@@ -57,6 +57,7 @@ func TestOpen(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := entry.Open(tt.leaf)
+			openParsedAgrees(t, tt.leaf, o, err)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -90,5 +91,32 @@ func TestOpen(t *testing.T) {
 				t.Errorf("Open: envelope %v payload %v, want %v %v", o.Envelope != nil, o.Payload != nil, tt.envelope, tt.payload)
 			}
 		})
+	}
+}
+
+// openParsedAgrees checks that OpenParsed, given the envelope parsed
+// apart, opens leaf to what Open gave (o, err), where the envelope parses.
+func openParsedAgrees(t *testing.T, leaf []byte, o *entry.Opened, err error) {
+	t.Helper()
+	e, lerr := entry.DecodeLeaf(leaf)
+	if lerr != nil {
+		return
+	}
+	env, perr := envelope.Parse(e.Envelope)
+	if perr != nil {
+		return
+	}
+	p, gerr := entry.OpenParsed(leaf, e, env)
+	if (gerr == nil) != (err == nil) || (err != nil && gerr.Error() != err.Error()) {
+		t.Fatalf("OpenParsed: %v, Open: %v", gerr, err)
+	}
+	for _, layer := range []error{entry.ErrLeaf, entry.ErrEnvelope, entry.ErrPayload, entry.ErrInvalid} {
+		if errors.Is(gerr, layer) != errors.Is(err, layer) {
+			t.Errorf("OpenParsed: %v; errors.Is(%v) differs from Open's", gerr, layer)
+		}
+	}
+	if p.Envelope != env || p.Type != o.Type || p.Entry != e || !bytes.Equal(p.Leaf, leaf) ||
+		(p.Payload == nil) != (o.Payload == nil) || (o.Payload != nil && !proto.Equal(p.Payload, o.Payload)) {
+		t.Errorf("OpenParsed: %+v, Open: %+v", p, o)
 	}
 }

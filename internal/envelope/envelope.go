@@ -57,7 +57,14 @@ var (
 // PAE is the DSSE pre-authentication encoding:
 // "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
 func PAE(payloadType string, payload []byte) []byte {
-	b := make([]byte, 0, 32+len(payloadType)+len(payload))
+	return appendPAE(make([]byte, 0, paeSize(payloadType, payload)), payloadType, payload)
+}
+
+// paeSize is at least len(PAE(payloadType, payload)).
+func paeSize(payloadType string, payload []byte) int { return 64 + len(payloadType) + len(payload) }
+
+// appendPAE appends PAE(payloadType, payload) to b.
+func appendPAE(b []byte, payloadType string, payload []byte) []byte {
 	b = append(b, "DSSEv1 "...)
 	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
 	b = append(b, ' ')

@@ -3,6 +3,7 @@ package message
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -82,7 +83,12 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 	if !IsSealed(header) {
 		return nil, fmt.Errorf("message: %s %s is not sealed", payloadType, Header(header).GetMessageId())
 	}
-	aad, body, err := splitBody(payload)
+	scratch := aadScratch.Get().(*[]byte)
+	defer aadScratch.Put(scratch)
+	if cap(*scratch) < len(payload) && len(payload) <= maxScratch {
+		*scratch = make([]byte, 0, len(payload))
+	}
+	aad, body, err := splitBody(*scratch, payload)
 	if err != nil {
 		return nil, fault("%v", err)
 	}
@@ -106,6 +112,15 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 	}
 	return full, nil
 }
+
+// aadScratch holds the buffers OpenDecoded copies a payload's header
+// bytes into when the sealed body is not the payload's last field (a
+// target package's wrapped keys, some 5 KB, follow its body): the
+// associated data is used only while the body opens, and an audit opens
+// every body. Payloads above maxScratch get a buffer of their own.
+var aadScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxScratch = 64 << 10
 
 // IsFault reports whether err is an author's provable fault.
 func IsFault(err error) bool { return errors.Is(err, ErrFault) }

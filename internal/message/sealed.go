@@ -253,7 +253,7 @@ func sealWith(m proto.Message, logOrigin string, key seal.PackageKey, setKeys fu
 	}
 	// A recipient takes as associated data the sent bytes without
 	// sealed_body: check that these give it back, and the body.
-	got, body, err := splitBody(sent)
+	got, body, err := splitBody(nil, sent)
 	if err != nil || string(got) != string(aad) || len(body) != bodyLen {
 		return nil, nil, fmt.Errorf("message: sealed %s does not give its header back unchanged (%v)", typ, err)
 	}
@@ -284,8 +284,10 @@ func bodyContext(logOrigin, typ string, header proto.Message) seal.BodyContext {
 }
 
 // splitBody splits a serialized payload into its header bytes (every field
-// but sealed_body, in order) and its sealed body.
-func splitBody(payload []byte) (header, body []byte, err error) {
+// but sealed_body, in order) and its sealed body. The header is a
+// subslice of payload when the body is its last field, else a copy, made
+// in dst's array if it has room for payload (a caller's scratch buffer).
+func splitBody(dst, payload []byte) (header, body []byte, err error) {
 	header = payload[:0:0]
 	seen := false
 	for b := payload; len(b) > 0; {
@@ -309,7 +311,10 @@ func splitBody(payload []byte) (header, body []byte, err error) {
 			header = payload[: len(header)+n : len(header)+n]
 		} else {
 			if cap(header)-len(header) < n {
-				header = append(make([]byte, 0, len(payload)), header...)
+				if cap(dst) < len(payload) {
+					dst = make([]byte, 0, len(payload))
+				}
+				header = append(dst[:0], header...)
 			}
 			header = append(header, b[:n]...)
 		}

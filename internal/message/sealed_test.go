@@ -3,7 +3,9 @@ package message_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -499,4 +501,42 @@ func TestSealedEvidenceFiles(t *testing.T) {
 	if f := opened.(*mvmv1.EvidenceSubmission).Files[0]; f.Name != "raid-at-the-farm.mp4" || f.MediaType != "video/mp4" || f.PlaintextSize != 3 || !bytes.Equal(f.PlaintextSha256, pd) {
 		t.Fatalf("opened file = %v, want its name and media type back", f)
 	}
+}
+
+// TestOpenConcurrent: target packages (whose header bytes are copied into
+// a scratch buffer reused from opening to opening: their wrapped keys
+// follow the body) opened at the same time each open to their own
+// payload.
+func TestOpenConcurrent(t *testing.T) {
+	ps := newSealParties(t, "pk", "af", "tr")
+	type sealed struct {
+		full    *mvmv1.TargetPackage
+		key     seal.PackageKey
+		header  proto.Message
+		payload []byte
+	}
+	var pkgs []sealed
+	for i := range 6 {
+		tp := secretTarget()
+		tp.Header.MessageId = fmt.Sprintf("pkg-%d", i)
+		tp.Summary = strings.Repeat("s", 1+i*300)
+		h, key, err := message.SealPackage(tp, origin, ps.recipients("pk", "af", "tr")[:1+i%3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, sealed{tp, key, h, mustMarshal(t, h)})
+	}
+	var wg sync.WaitGroup
+	for _, p := range pkgs {
+		wg.Go(func() {
+			for range 200 {
+				got, err := message.OpenDecoded(origin, p.key, p.header, p.payload)
+				if err != nil || !proto.Equal(got, p.full) {
+					t.Errorf("package %s: %v", p.full.Header.MessageId, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -55,7 +55,7 @@ func (v *Verifier) checkEntry(d *decoded) error {
 	if d.err != nil {
 		return &EntryError{d.index, d.err}
 	}
-	if err := v.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.cert, d.adm.Author.String()}}); err != nil {
+	if err := v.rev.check(d.index, d.e.ReceivedAt.AsTime(), []signerCert{{d.peer.Cert, d.adm.Author.String()}}); err != nil {
 		return err
 	}
 	if err := v.checkPlace(d, d.adm); err != nil {
@@ -134,7 +134,7 @@ func (v *Verifier) place(d *decoded, faulty bool) error {
 	if (v.o.Visit != nil || v.o.Members) && d.o == nil && d.e != nil {
 		// Opened as far as it opens: with AgreementsOnly, nothing else
 		// required the rest of it.
-		d.o, _ = entry.OpenDecoded(d.leaf, d.e)
+		d.o, _ = d.open()
 	}
 	if v.o.Members && !faulty {
 		v.member(d.index, d.o)
@@ -199,7 +199,7 @@ func (v *Verifier) checkAgreement(d *decoded) (*agreement.Agreement, error) {
 	if d.index == 0 && len(v.o.Genesis) > 0 && !bytes.Equal(d.e.Envelope, v.o.Genesis) {
 		return nil, &EntryError{0, errors.New("the genesis agreement is not the pinned one")}
 	}
-	o, err := entry.OpenDecoded(d.leaf, d.e)
+	o, err := d.open()
 	d.o = o
 	if err != nil {
 		return nil, &EntryError{d.index, err}
@@ -210,7 +210,7 @@ func (v *Verifier) checkAgreement(d *decoded) (*agreement.Agreement, error) {
 	}
 	at := d.e.ReceivedAt.AsTime()
 	if d.index > 0 {
-		_, checks, err := entry.PrepareOpened(v.ag, o, d.cert, at)
+		_, checks, err := entry.PrepareOpened(v.ag, o, d.peer, at)
 		for _, c := range checks {
 			if err == nil {
 				err = c.Verify()

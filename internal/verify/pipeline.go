@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,15 +18,40 @@ type decoded struct {
 	leaf  []byte
 	e     *mvmv1.Entry
 	o     *entry.Opened // opened on a worker (or by the agreement check)
-	cert  *x509.Certificate
+	peer  *entry.Peer   // the signer's certificate
 	adm   *entry.Admitted
 	err   error
+	// env is d.e's envelope as envelope.Parse returned it, once agreement
+	// has parsed it without error: opening the entry does not parse it
+	// again. Set in log order, before the entry goes to a worker.
+	env    *mvmv1.Envelope
+	parsed bool // agreement tried to parse it
 }
 
 // agreement tells an entry that changes who is trusted after it: entry 0,
-// or one whose envelope holds an agreement.
+// or one whose envelope holds an agreement (one that does not parse holds
+// none, and fails where it is opened).
 func (d *decoded) agreement() bool {
-	return d.index == 0 || (d.e != nil && isAgreement(d.e.Envelope))
+	if d.index == 0 {
+		return true
+	}
+	if d.e == nil {
+		return false
+	}
+	if !d.parsed {
+		d.env, _ = envelope.Parse(d.e.Envelope)
+		d.parsed = true
+	}
+	return d.env != nil && d.env.PayloadType == message.TypeAgreement
+}
+
+// open opens the entry (entry.OpenDecoded), from the envelope agreement
+// parsed if it did.
+func (d *decoded) open() (*entry.Opened, error) {
+	if d.env != nil {
+		return entry.OpenParsed(d.leaf, d.e, d.env)
+	}
+	return entry.OpenDecoded(d.leaf, d.e)
 }
 
 // payload is the entry's payload as far as it was opened, nil if not.
@@ -144,13 +168,13 @@ func (v *Verifier) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 	for i, leaf := range leaves {
 		d := &decoded{index: first + uint64(i), leaf: leaf}
 		e, err := entry.DecodeLeaf(leaf)
+		d.e = e
 		if err == nil && e.Index != d.index {
 			err = fmt.Errorf("leaf claims index %d", e.Index)
 		}
-		if err == nil && d.index > 0 && (!v.o.AgreementsOnly || isAgreement(e.Envelope)) {
-			d.cert, err = v.certificate(e.PeerCertificateSha256)
+		if err == nil && d.index > 0 && (!v.o.AgreementsOnly || d.agreement()) {
+			d.peer, err = v.certificate(e.PeerCertificateSha256)
 		}
-		d.e = e
 		if err != nil {
 			if v.o.OnFault == nil {
 				return ds, &EntryError{d.index, err}
@@ -160,13 +184,6 @@ func (v *Verifier) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 		ds = append(ds, d)
 	}
 	return ds, nil
-}
-
-// isAgreement peeks at an envelope's type: agreement entries change who
-// is trusted after them, so they are found before the chunk is verified.
-func isAgreement(raw []byte) bool {
-	env, err := envelope.Parse(raw)
-	return err == nil && env.PayloadType == message.TypeAgreement
 }
 
 // verifyParallel opens and verifies ds (verifyAsync) and waits. Failures
@@ -207,8 +224,8 @@ func (v *Verifier) verifyAsync(ds []*decoded, wg *sync.WaitGroup) {
 			if d.err != nil {
 				return nil // keep-going: failed to decode; apply reports it
 			}
-			if d.o, d.err = entry.OpenDecoded(d.leaf, d.e); d.err == nil {
-				d.adm, cs, d.err = entry.PrepareOpened(ag, d.o, d.cert, d.e.ReceivedAt.AsTime())
+			if d.o, d.err = d.open(); d.err == nil {
+				d.adm, cs, d.err = entry.PrepareOpened(ag, d.o, d.peer, d.e.ReceivedAt.AsTime())
 			}
 			return cs
 		}, func(i int, err error) {

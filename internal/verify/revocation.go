@@ -115,8 +115,8 @@ func agreementSigners(d *decoded, env *mvmv1.Envelope) []signerCert {
 		}
 		out = append(out, signerCert{c, who})
 	}
-	if d.cert != nil {
-		add(d.cert)
+	if d.peer != nil {
+		add(d.peer.Cert)
 	}
 	for _, s := range env.Signatures {
 		if c, err := x509.ParseCertificate(s.Certificate); err == nil {

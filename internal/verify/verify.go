@@ -84,6 +84,7 @@ import (
 	"time"
 
 	"github.com/mvm-exchange/mvm/internal/agreement"
+	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 )
 
@@ -106,7 +107,7 @@ type Verifier struct {
 	history  []*agreement.Agreement
 	// agreementLeaves are the leaves of history, for Save.
 	agreementLeaves [][]byte
-	certs           map[string]*x509.Certificate
+	certs           map[string]*entry.Peer // by SHA-256
 	states          states
 	tree            *tlog.Tree
 	rootAtV         []byte
@@ -139,7 +140,7 @@ func newVerifier(o Options) *Verifier {
 	if o.Bounded {
 		o.KeepHistory = false
 	}
-	v := &Verifier{o: o, certs: map[string]*x509.Certificate{}, rev: newRevocations(o.CRLs), expect: map[uint64][]byte{}}
+	v := &Verifier{o: o, certs: map[string]*entry.Peer{}, rev: newRevocations(o.CRLs), expect: map[uint64][]byte{}}
 	if o.Members {
 		v.members = map[string][]uint64{}
 	}
@@ -291,7 +292,7 @@ func (v *Verifier) Close() error {
 	return err
 }
 
-func (v *Verifier) certificate(sha []byte) (*x509.Certificate, error) {
+func (v *Verifier) certificate(sha []byte) (*entry.Peer, error) {
 	if c, ok := v.certs[string(sha)]; ok {
 		return c, nil
 	}
@@ -309,6 +310,7 @@ func (v *Verifier) certificate(sha []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.certs[string(sha)] = c
-	return c, nil
+	p := entry.NewPeer(c)
+	v.certs[string(sha)] = p
+	return p, nil
 }
