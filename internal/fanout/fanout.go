@@ -130,6 +130,37 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, w.Err()
 }
 
+// ReadFrom reads r to its end (io.EOF) straight into the blocks, with
+// no copy of its own, and hands each full one to every writer; io.Copy
+// calls it. It returns the bytes read and the first error of r or of any
+// writer.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.closed {
+		return 0, ErrClosed
+	}
+	var n int64
+	for {
+		if err := w.Err(); err != nil {
+			return n, err
+		}
+		if w.cur == nil {
+			w.cur = <-w.free
+		}
+		k, err := r.Read(w.cur.data[len(w.cur.data):w.size])
+		w.cur.data = w.cur.data[:len(w.cur.data)+k]
+		n += int64(k)
+		if len(w.cur.data) == w.size {
+			w.dispatch()
+		}
+		if errors.Is(err, io.EOF) {
+			return n, w.Err()
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 func (w *Writer) dispatch() {
 	b := w.cur
 	w.cur = nil

@@ -67,6 +67,61 @@ func TestEveryWriterGetsEveryByte(t *testing.T) {
 	}
 }
 
+func TestReadFrom(t *testing.T) {
+	data := make([]byte, 100_000)
+	rand.Read(data)
+	for _, test := range []struct {
+		name string
+		n    int
+	}{
+		{"blocks and a partial one", len(data)},
+		{"whole blocks", 4 * 4096},
+		{"empty", 0},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			a, b := new(sizes), new(sizes)
+			w := NewWriter(4096, 2, a, b)
+			// A reader that gives few bytes at a time, so blocks fill
+			// over several reads.
+			n, err := io.Copy(w, io.LimitReader(iotestHalf{bytes.NewReader(data)}, int64(test.n)))
+			if n != int64(test.n) || err != nil {
+				t.Fatalf("io.Copy = %d, %v; want %d, nil", n, err, test.n)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*sizes{a, b} {
+				if !bytes.Equal(s.Bytes(), data[:test.n]) {
+					t.Fatalf("a writer got %d bytes, not the %d read", s.Len(), test.n)
+				}
+				for i, n := range s.writes {
+					if n != 4096 && i != len(s.writes)-1 {
+						t.Fatalf("write %d of %d has %d bytes, want whole blocks", i, len(s.writes), n)
+					}
+				}
+			}
+		})
+	}
+	t.Run("reader error", func(t *testing.T) {
+		boom := errors.New("stream reset")
+		w := NewWriter(4096, 2, io.Discard)
+		defer w.Close()
+		r := io.MultiReader(bytes.NewReader(data[:5000]), iotestErr{boom})
+		if n, err := w.ReadFrom(r); n != 5000 || !errors.Is(err, boom) {
+			t.Fatalf("ReadFrom = %d, %v; want 5000, %v", n, err, boom)
+		}
+	})
+}
+
+// iotestHalf reads at most 1000 bytes at a time.
+type iotestHalf struct{ r io.Reader }
+
+func (h iotestHalf) Read(p []byte) (int, error) { return h.r.Read(p[:min(len(p), 1000)]) }
+
+type iotestErr struct{ err error }
+
+func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }
+
 // failing fails its writes from the after-th on.
 type failing struct {
 	after, calls int
