@@ -131,9 +131,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // ReadFrom reads r to its end (io.EOF) straight into the blocks, with
-// no copy of its own, and hands each full one to every writer; io.Copy
-// calls it. It returns the bytes read and the first error of r or of any
-// writer.
+// no copy of its own, and hands what each Read gives to every writer at
+// once (a store that reports what it holds writes what it received
+// without waiting for more); io.Copy calls it. It returns the bytes read
+// and the first error of r or of any writer.
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.closed {
 		return 0, ErrClosed
@@ -149,7 +150,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		k, err := r.Read(w.cur.data[len(w.cur.data):w.size])
 		w.cur.data = w.cur.data[:len(w.cur.data)+k]
 		n += int64(k)
-		if len(w.cur.data) == w.size {
+		if len(w.cur.data) > 0 {
 			w.dispatch()
 		}
 		if errors.Is(err, io.EOF) {
