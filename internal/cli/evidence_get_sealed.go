@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
@@ -32,21 +33,19 @@ func (e *env) getSealed(ctx context.Context, c *mvmclient.Client, key seal.Packa
 		return err
 	}
 	defer out.Abort()
-	// Four goroutines beside the one receiving: the ciphertext's digest,
-	// the decryption, the plaintext's digest and the file's writes.
+	// Two goroutines beside the one receiving: the ciphertext's digest,
+	// and the decryption, the plaintext's digest and the file's writes
+	// (one after the other, on the chunk just decrypted).
 	ct, pt := sha256.New(), sha256.New()
-	plain := side(out, pt)
-	defer plain.Close()
-	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, plain)}
+	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, io.MultiWriter(out, pt))}
 	sealed := side(ct, dec)
 	defer sealed.Close()
 	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, sealed)
 	if err != nil {
 		return fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))
 	}
-	// In this order: every sealed byte decrypted, then every plaintext
-	// byte hashed and written.
-	if err := firstNonNil(sealed.Close(), plain.Close()); err != nil {
+	// Every sealed byte hashed and decrypted.
+	if err := sealed.Close(); err != nil {
 		return fmt.Errorf("evidence %x: writing %s: %w: not written", lf.sum, path, err)
 	}
 	if got := ct.Sum(nil); !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
