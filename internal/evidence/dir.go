@@ -126,8 +126,9 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 		return held, fmt.Errorf("evidence %s: rereading the %d bytes held: %w", d, held, err)
 	}
 	// Hashed and written side by side, while the next bytes are
-	// received: three goroutines, 1 MiB of blocks.
-	fw := fanout.NewWriter(256<<10, 4, io.NewOffsetWriter(f, held), h)
+	// received: three goroutines, 1 MiB of blocks, written 128 KiB at
+	// most at a time (larger writes cost more system time here).
+	fw := fanout.NewWriter(128<<10, 8, io.NewOffsetWriter(f, held), h)
 	n, rerr := io.Copy(fw, io.LimitReader(r, size-held))
 	if werr := fw.Close(); werr != nil {
 		if fi, err := f.Stat(); err == nil {
