@@ -200,8 +200,8 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 // side returns a writer that gives its bytes to ws side by side, each in
 // a goroutine of its own (a download's digest beside its decryption or
 // its file's writes, on both cores); its Close waits for them. Blocks of
-// 128 KiB: on this project's hosts a file written in 1 MiB writes cost
-// up to three times the system time of 64-128 KiB ones (docs/PERFORMANCE.md).
+// 128 KiB: a download written in 1 MiB pieces from its own goroutine
+// measured up to three times the system time (docs/PERFORMANCE.md).
 func side(ws ...io.Writer) *fanout.Writer { return fanout.NewWriter(128<<10, 8, ws...) }
 
 func (e *env) explainErr(err error) error { return errors.New(e.explain(err)) }
