@@ -5,14 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/fanout"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -153,9 +152,17 @@ func (c *Client) uploadOnePass(ctx context.Context, pkg string, key []byte, size
 	if err != nil {
 		return res, err
 	}
-	w := &sendWriter{stream: stream, skip: st.Offset, h: sha256.New(), buf: make([]byte, 0, EvidenceChunk),
+	w := &sendWriter{stream: stream, skip: st.Offset, buf: make([]byte, 0, EvidenceChunk),
 		first: &mvmv1.UploadEvidenceRequest{PackageId: pkg, UploadKey: key, Size: size, Offset: st.Offset}}
-	werr := write(w)
+	// The digest is computed while the bytes are framed and sent, and
+	// both while write produces the next ones (sealing them): three
+	// goroutines, uploadBlocks blocks of memory.
+	h := sha256.New()
+	fw := fanout.NewWriter(uploadBlock, uploadBlocks, h, w)
+	werr := write(fw)
+	if cerr := fw.Close(); werr == nil {
+		werr = cerr
+	}
 	if werr == nil && w.n != size {
 		werr = fmt.Errorf("the file gave %d bytes, not the %d announced (it changed while it was read?)", w.n, size)
 	}
@@ -163,19 +170,25 @@ func (c *Client) uploadOnePass(ctx context.Context, pkg string, key []byte, size
 		return res, werr // nothing the server said: the source failed
 	}
 	if werr == nil {
-		res.Sum = w.h.Sum(nil)
+		res.Sum = h.Sum(nil)
 		w.send(res.Sum) // a failure shows in CloseAndRecv
 	}
 	return closeUpload(stream, size, res)
 }
 
-// sendWriter hashes what it is given and sends what lies past skip, in
-// messages of up to EvidenceChunk bytes.
+// The blocks an upload hands to its hashing and sending goroutines: four
+// messages each, so that whole messages are sent from them.
+const (
+	uploadBlock  = 4 * EvidenceChunk
+	uploadBlocks = 4
+)
+
+// sendWriter sends what lies past skip, in messages of up to
+// EvidenceChunk bytes.
 type sendWriter struct {
 	stream  grpc.ClientStreamingClient[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
 	first   *mvmv1.UploadEvidenceRequest
 	skip, n int64
-	h       hash.Hash
 	buf     []byte
 	sendErr error
 }
@@ -184,12 +197,6 @@ func (w *sendWriter) Write(p []byte) (int, error) {
 	if w.sendErr != nil {
 		return 0, w.sendErr
 	}
-	// The digest is computed while the bytes are framed and sent: both
-	// read p, which the caller keeps until Write returns.
-	var hashed sync.WaitGroup
-	all := p
-	hashed.Go(func() { w.h.Write(all) })
-	defer hashed.Wait()
 	k := len(p)
 	if held := w.skip - w.n; held > 0 { // the server holds these already
 		p = p[min(int64(len(p)), held):]

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
+	"github.com/mvm-exchange/mvm/internal/fanout"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -177,9 +178,14 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 	}
 	defer out.Abort()
 	h := sha256.New()
-	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, io.MultiWriter(out, h))
+	w := side(out, h)
+	defer w.Close()
+	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, w)
 	if err != nil {
 		return fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("evidence %x: writing %s: %w: not written", lf.sum, path, err)
 	}
 	if got := h.Sum(nil); !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
 		return fmt.Errorf("evidence %x: the server sent %d bytes with sha256 %x, not the file the log names (%d bytes): not written", lf.sum, n, got, lf.size)
@@ -190,6 +196,13 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 	e.printf("wrote %s (%d bytes, sha256 %x, verified)\n", path, n, lf.sum)
 	return nil
 }
+
+// side returns a writer that gives its bytes to ws side by side, each in
+// a goroutine of its own (a download's digest beside its decryption or
+// its file's writes, on both cores); its Close waits for them. Blocks of
+// 128 KiB: a download written in 1 MiB pieces from its own goroutine
+// measured up to three times the system time (docs/PERFORMANCE.md).
+func side(ws ...io.Writer) *fanout.Writer { return fanout.NewWriter(128<<10, 8, ws...) }
 
 func (e *env) explainErr(err error) error { return errors.New(e.explain(err)) }
 

@@ -33,11 +33,20 @@ func (e *env) getSealed(ctx context.Context, c *mvmclient.Client, key seal.Packa
 		return err
 	}
 	defer out.Abort()
+	// Two goroutines beside the one receiving: the ciphertext's digest,
+	// and the decryption, the plaintext's digest and the file's writes
+	// (one after the other, on the chunk just decrypted).
 	ct, pt := sha256.New(), sha256.New()
 	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, io.MultiWriter(out, pt))}
-	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, io.MultiWriter(ct, dec))
+	sealed := side(ct, dec)
+	defer sealed.Close()
+	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, sealed)
 	if err != nil {
 		return fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))
+	}
+	// Every sealed byte hashed and decrypted.
+	if err := sealed.Close(); err != nil {
+		return fmt.Errorf("evidence %x: writing %s: %w: not written", lf.sum, path, err)
 	}
 	if got := ct.Sum(nil); !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
 		return fmt.Errorf("evidence %x: the server sent %d bytes with sha256 %x, not the file the log names (%d bytes): not written", lf.sum, n, got, lf.size)

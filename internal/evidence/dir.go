@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mvm-exchange/mvm/internal/fanout"
 )
 
 // Dir is a [Store] in a local directory: finished objects in objects/, one
@@ -123,8 +125,17 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, held)); err != nil {
 		return held, fmt.Errorf("evidence %s: rereading the %d bytes held: %w", d, held, err)
 	}
-	w := io.NewOffsetWriter(f, held)
-	n, rerr := io.CopyBuffer(io.MultiWriter(w, h), io.LimitReader(r, size-held), make([]byte, 256<<10))
+	// Hashed and written side by side, while the next bytes are
+	// received: three goroutines, 1 MiB of blocks, written 128 KiB at
+	// most at a time (which measured less system time than 256 KiB).
+	fw := fanout.NewWriter(128<<10, 8, io.NewOffsetWriter(f, held), h)
+	n, rerr := io.Copy(fw, io.LimitReader(r, size-held))
+	if werr := fw.Close(); werr != nil {
+		if fi, err := f.Stat(); err == nil {
+			n = fi.Size() - held // what the file holds, not what was read
+		}
+		rerr = fmt.Errorf("evidence %s: writing: %w", d, werr)
+	}
 	if rerr == nil && held+n == size {
 		// One byte more than declared is a refusal, not a truncation.
 		var probe [1]byte

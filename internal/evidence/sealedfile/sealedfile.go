@@ -331,8 +331,8 @@ func (c *Cipher) nonce(i int64) []byte {
 // version 2, prefix is the SHA-256 of the plaintext so far, chunk i
 // included (the running digest the sealer keeps anyway): the chunk's
 // nonce commits to all of it at the cost of one HMAC of 41 bytes, not a
-// pass over the chunk.
-func (c *Cipher) sealChunk(dst, p []byte, i int64, prefix hash.Hash) []byte {
+// pass over the chunk. Version 1 does not read it.
+func (c *Cipher) sealChunk(dst, p []byte, i int64, prefix *[sha256.Size]byte) []byte {
 	if c.ivKey == nil {
 		return c.aead.Seal(dst, c.nonce(i), p, c.hdr)
 	}
@@ -341,7 +341,7 @@ func (c *Cipher) sealChunk(dst, p []byte, i int64, prefix hash.Hash) []byte {
 	var sum [sha256.Size]byte
 	c.ivKey.Reset()
 	c.ivKey.Write(aad[HeaderSize:])
-	c.ivKey.Write(prefix.Sum(sum[:0]))
+	c.ivKey.Write(prefix[:])
 	iv := c.ivKey.Sum(sum[:0])[:IVSize]
 	dst = append(dst, iv...)
 	return c.aead.Seal(dst, iv, p, aad)

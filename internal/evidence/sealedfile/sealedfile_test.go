@@ -368,3 +368,64 @@ func TestVersion2Nonces(t *testing.T) {
 		t.Error("the same chunk at another place reuses a nonce")
 	}
 }
+
+// SealTo reads and hashes ahead of the sealing, one goroutine each:
+// files of several 1 MiB blocks, ending on a block's edge or not, seal
+// to the bytes of the sealed view (which hashes and seals chunk by chunk
+// on one goroutine), and a failing destination or source ends it with
+// that error.
+func TestSealToBlocks(t *testing.T) {
+	const block = 16 * sealedfile.ChunkSize
+	for _, n := range []int{block, 2*block - 1, 3 * block, 5*block + 3} {
+		sealV2(t, key, pkg, plaintext(n, 7))
+	}
+	p := plaintext(5*block+3, 8)
+	nonce, _ := sealedfile.FileNonceV2(key, pkg, int64(len(p)), p[:sealedfile.HeadSize])
+	c, _ := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
+	full := errors.New("disk full")
+	for _, test := range []struct {
+		name string
+		w    io.Writer
+		r    io.Reader
+		want error
+	}{
+		{"destination fails", &limitedWriter{n: 2 * block, err: full}, bytes.NewReader(p), full},
+		{"source fails", io.Discard, io.MultiReader(bytes.NewReader(p[:3*block+5]), errReader{full}), full},
+		{"source shrank", io.Discard, bytes.NewReader(p[:2*block]), io.ErrUnexpectedEOF},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			if _, err := sealedfile.SealTo(test.w, c, test.r); !errors.Is(err, test.want) {
+				t.Fatalf("SealTo: %v, want %v", err, test.want)
+			}
+		})
+	}
+}
+
+type limitedWriter struct {
+	n   int
+	err error
+}
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if w.n -= len(p); w.n < 0 {
+		return 0, w.err
+	}
+	return len(p), nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// BenchmarkSealTo: a one-pass seal of 64 MiB, with its plaintext digest.
+func BenchmarkSealTo(b *testing.B) {
+	p := plaintext(64<<20, 9)
+	nonce, _ := sealedfile.FileNonceV2(key, pkg, int64(len(p)), p[:sealedfile.HeadSize])
+	c, _ := sealedfile.NewCipher(key, pkg, sealedfile.Header{Nonce: nonce, Size: int64(len(p)), Version: sealedfile.Version2})
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if _, err := sealedfile.SealTo(io.Discard, c, bytes.NewReader(p)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

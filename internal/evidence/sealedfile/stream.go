@@ -84,7 +84,11 @@ func (r *Reader) seal(i int64) error {
 			r.hashed++
 		}
 		if j == i {
-			r.ct = r.c.sealChunk(r.ct[:0], p, i, r.prefix)
+			var sum [sha256.Size]byte
+			if r.c.ivKey != nil {
+				r.prefix.Sum(sum[:0])
+			}
+			r.ct = r.c.sealChunk(r.ct[:0], p, i, &sum)
 			r.cur = i
 			return nil
 		}
