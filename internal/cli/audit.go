@@ -110,7 +110,8 @@ func (a *auditRun) report(ctx context.Context, ver *audit.Verified, prev *tlog.C
 }
 
 // cosign signs the verified checkpoint with the mediator's cosigner key
-// (CERTS/NAME.cosign.key) and sends it to the server.
+// (CERTS/NAME.cosign.key) and sends it to the server, unless the server is
+// a mediator node (it says so and leaves the cosignature to the primary).
 func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byte) error {
 	skey, err := os.ReadFile(filepath.Join(a.e.certs, a.e.as+".cosign.key"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -118,6 +119,11 @@ func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byt
 	}
 	if err != nil {
 		return err
+	}
+	// A node takes no writes: the cosignature goes to its primary.
+	if st, err := c.API.GetStatus(ctx, &mvmv1.GetStatusRequest{}); err == nil && st.Role == "node" {
+		a.e.printf("not cosigned: %s is a mediator node, which takes no writes; audit its primary %s with --state to cosign\n", a.e.server, st.Primary)
+		return nil
 	}
 	line, err := tlog.Cosign(strings.TrimSpace(string(skey)), signed, a.key.Name(), a.key)
 	if err != nil {
