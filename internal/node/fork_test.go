@@ -39,6 +39,43 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
+// branched is a primary that logged `before` packages, then a copy of its
+// file (old), then `after` packages more, and a node caught up with it.
+func branched(t *testing.T, before, after int) (primary, node *testenv.Env, old string) {
+	t.Helper()
+	primary = testenv.New(t)
+	pk := primary.Client(testenv.Submitter)
+	for range before {
+		mustAppend(t, pk, target(""))
+	}
+	primary.Stop()
+	old = filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, primary.DB, old)
+	primary.Restart()
+	pk = primary.Client(testenv.Submitter)
+	for range after {
+		mustAppend(t, pk, target(""))
+	}
+	node = testenv.NewNode(t, primary, nodeName)
+	caughtUp(t, primary, node)
+	return primary, node, old
+}
+
+// rolledBack stops the node (it stays stopped) and brings the primary
+// back on its older copy, then appends `grow` packages to it: another
+// branch once it passes the copy's size.
+func rolledBack(t *testing.T, primary, node *testenv.Env, old string, grow int) {
+	t.Helper()
+	node.Stop()
+	primary.Stop()
+	copyFile(t, old, primary.DB)
+	primary.Restart()
+	pk := primary.Client(testenv.Submitter)
+	for range grow {
+		mustAppend(t, pk, target(""))
+	}
+}
+
 // forkAlarm waits for the node's alarm and returns it, with the one fork
 // proof written beside its database, verified under the log key.
 func forkAlarm(t *testing.T, node *testenv.Env) (string, *forkproof.Fork) {
@@ -101,32 +138,11 @@ func must[T any](v T, err error) T {
 func TestForkedPrimary(t *testing.T) {
 	for _, grow := range []int{4, 2} {
 		t.Run(fmt.Sprintf("grows by %d", grow), func(t *testing.T) {
-			primary := testenv.New(t)
-			pk := primary.Client(testenv.Submitter)
-			for range 2 {
-				mustAppend(t, pk, target("")) // sizes 2, 3
-			}
-			primary.Stop()
-			old := filepath.Join(t.TempDir(), "old.db")
-			copyFile(t, primary.DB, old)
-			primary.Restart()
-			pk = primary.Client(testenv.Submitter)
-			for range 3 {
-				mustAppend(t, pk, target("")) // sizes 4 to 6
-			}
-			node := testenv.NewNode(t, primary, nodeName)
-			caughtUp(t, primary, node)
+			primary, node, old := branched(t, 2, 3) // sizes 2, 3, the copy, then 4 to 6
 
 			// The node is away while the primary is restored and grows, so
 			// that it meets the other branch at its final size.
-			node.Stop()
-			primary.Stop()
-			copyFile(t, old, primary.DB)
-			primary.Restart()
-			pk = primary.Client(testenv.Submitter)
-			for range grow {
-				mustAppend(t, pk, target("")) // from size 4, another branch
-			}
+			rolledBack(t, primary, node, old, grow) // from size 4, another branch
 			node.Restart()
 			alarm, f := forkAlarm(t, node)
 			t.Logf("alarm: %s", alarm)

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,30 +43,8 @@ func TestForgedCheckpointNotStored(t *testing.T) {
 // primary signs at the node's own size is not the node's: a fork, proven
 // and alarmed, not a primary the node is caught up with.
 func TestForkedPrimarySameSize(t *testing.T) {
-	primary := testenv.New(t)
-	pk := primary.Client(testenv.Submitter)
-	for range 2 {
-		mustAppend(t, pk, target("")) // sizes 2, 3
-	}
-	primary.Stop()
-	old := filepath.Join(t.TempDir(), "old.db")
-	copyFile(t, primary.DB, old)
-	primary.Restart()
-	pk = primary.Client(testenv.Submitter)
-	for range 3 {
-		mustAppend(t, pk, target("")) // sizes 4 to 6
-	}
-	node := testenv.NewNode(t, primary, nodeName)
-	caughtUp(t, primary, node)
-
-	node.Stop()
-	primary.Stop()
-	copyFile(t, old, primary.DB)
-	primary.Restart()
-	pk = primary.Client(testenv.Submitter)
-	for range 3 {
-		mustAppend(t, pk, target("")) // sizes 4 to 6 again, another branch
-	}
+	primary, node, old := branched(t, 2, 3) // sizes 2, 3, the copy, then 4 to 6
+	rolledBack(t, primary, node, old, 3)    // sizes 4 to 6 again, another branch
 	node.Restart()
 	_, f := forkAlarm(t, node)
 	if f.Small.Size != 6 || f.Large.Size != 6 {

@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,27 +24,12 @@ func clientStatus(t *testing.T, e *testenv.Env) (int, string) {
 // alarm, but `client status` says the primary is behind the node instead
 // of showing a lag of 0 as if all were well.
 func TestStatusPrimaryBehind(t *testing.T) {
-	primary := testenv.New(t)
-	pk := primary.Client(testenv.Submitter)
-	mustAppend(t, pk, target("")) // size 2
-	primary.Stop()
-	old := filepath.Join(t.TempDir(), "old.db")
-	copyFile(t, primary.DB, old)
-	primary.Restart()
-	pk = primary.Client(testenv.Submitter)
-	for range 3 {
-		mustAppend(t, pk, target("")) // sizes 3 to 5
-	}
-	node := testenv.NewNode(t, primary, nodeName)
-	caughtUp(t, primary, node)
+	primary, node, old := branched(t, 1, 3) // size 2, the copy, then 3 to 5
 	if code, out := clientStatus(t, node); code != 0 || !strings.Contains(out, "lag: 0 entries\n") {
 		t.Fatalf("client status of a caught-up node: exit %d\n%s", code, out)
 	}
 
-	node.Stop()
-	primary.Stop()
-	copyFile(t, old, primary.DB)
-	primary.Restart()
+	rolledBack(t, primary, node, old, 0)
 	node.Restart()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
