@@ -1,19 +1,11 @@
 package node_test
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
-	"github.com/mvm-exchange/mvm/internal/devpki"
-	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
-	"github.com/mvm-exchange/mvm/internal/tlog"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -26,64 +18,13 @@ import (
 // bad lines come before tr-verifier's in every pass of the node's copier:
 // once tr-verifier's line is on the node, the copier has judged them.
 func TestCosignatureCopierOnlyListedValid(t *testing.T) {
-	w := newWitnessed(t, nil)
-	submit(t, w.primary, 3)
-	caughtUp(t, w.primary, w.node)
-	n, ok := w.cosignedBy(t, 10*time.Second)
-	if !ok {
-		t.Fatalf("the primary's checkpoint of size %d is not cosigned by the node", n)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(w.primary.Certs, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	logKey, err := note.NewVerifier(read("log.vkey"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := w.primary.Client(testenv.Mediator)
-	resp, err := tr.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	forge := func(name string) string {
-		skey, _, err := tlog.GenerateCosignerKey(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		line, err := tlog.Cosign(skey, resp.Checkpoint, devpki.DefaultLogOrigin, logKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return line
-	}
-	wrongKey, unlisted := forge("qa-node"), forge("aa-witness")
-	w.primary.Stop()
-	st, err := store.Open(w.primary.DB, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, line := range map[string]string{"qa-node": wrongKey, "aa-witness": unlisted} {
-		if err := st.AddCosignature(n, name, line); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	w.primary.Restart()
+	c := newCosigned(t)
+	w, n := c.w, c.n
+	wrongKey, unlisted := c.forge(t, "qa-node"), c.forge(t, "aa-witness")
+	c.plant(t, map[string]string{"qa-node": wrongKey, "aa-witness": unlisted})
 
-	tr = w.primary.Client(testenv.Mediator)
-	good, err := tlog.Cosign(read(testenv.Mediator+".cosign.key"), resp.Checkpoint, devpki.DefaultLogOrigin, logKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.API.AddCosignature(ctxT(t), &mvmv1.AddCosignatureRequest{Checkpoint: resp.Checkpoint, SignatureLine: good}); err != nil {
-		t.Fatal(err)
-	}
+	good := c.cosignAs(t, testenv.Mediator)
+	tr := w.primary.Client(testenv.Mediator)
 	served, err := tr.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: n})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,96 @@ func cosignatureLines(cp []byte) []string {
 	return out
 }
 
+// cosigned is a witnessed primary holding 3 packages whose checkpoint of
+// size n (signed) the caught-up node cosigned, and the log's key.
+type cosigned struct {
+	w      *witnessed
+	n      uint64
+	signed []byte
+	logKey note.Verifier
+}
+
+func newCosigned(t *testing.T) *cosigned {
+	t.Helper()
+	w := newWitnessed(t, nil)
+	submit(t, w.primary, 3)
+	caughtUp(t, w.primary, w.node)
+	n, ok := w.cosignedBy(t, 10*time.Second)
+	if !ok {
+		t.Fatalf("the primary's checkpoint of size %d is not cosigned by the node", n)
+	}
+	c := &cosigned{w: w, n: n}
+	var err error
+	if c.logKey, err = note.NewVerifier(c.read(t, "log.vkey")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := w.primary.Client(testenv.Mediator).API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.signed = resp.Checkpoint
+	return c
+}
+
+// read is a file of the primary's PKI, trimmed.
+func (c *cosigned) read(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.w.primary.Certs, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// forge is a cosignature line of the checkpoint under name by a key of
+// its own, not the agreement's.
+func (c *cosigned) forge(t *testing.T, name string) string {
+	t.Helper()
+	skey, _, err := tlog.GenerateCosignerKey(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := tlog.Cosign(skey, c.signed, devpki.DefaultLogOrigin, c.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line
+}
+
+// plant writes lines (by name) into the stopped primary's store at size
+// n, as a lying primary would serve them, and restarts it.
+func (c *cosigned) plant(t *testing.T, lines map[string]string) {
+	t.Helper()
+	c.w.primary.Stop()
+	st, err := store.Open(c.w.primary.DB, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, line := range lines {
+		if err := st.AddCosignature(c.n, name, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.w.primary.Restart()
+}
+
+// cosignAs has mediator identity as cosign the checkpoint with its key,
+// through the primary, and returns the line.
+func (c *cosigned) cosignAs(t *testing.T, as string) string {
+	t.Helper()
+	line, err := tlog.Cosign(c.read(t, as+".cosign.key"), c.signed, devpki.DefaultLogOrigin, c.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.w.primary.Client(as).API.AddCosignature(ctxT(t), &mvmv1.AddCosignatureRequest{Checkpoint: c.signed, SignatureLine: line}); err != nil {
+		t.Fatal(err)
+	}
+	return line
+}
+
 // TestLateCosignatures: cosignatures that reach the primary after the node
 // copied a checkpoint reach the node too — the node's own witness
 // cosignature (which exists only once the node copied the checkpoint) and
@@ -44,62 +134,17 @@ func cosignatureLines(cp []byte) []string {
 // line the primary serves that does not verify under the agreement's key
 // of its name is not copied.
 func TestLateCosignatures(t *testing.T) {
-	w := newWitnessed(t, nil)
-	submit(t, w.primary, 3)
-	caughtUp(t, w.primary, w.node)
-	n, ok := w.cosignedBy(t, 10*time.Second)
-	if !ok {
-		t.Fatalf("the primary's checkpoint of size %d is not cosigned by the node", n)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(w.primary.Certs, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	logKey, err := note.NewVerifier(read("log.vkey"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa := w.primary.Client(testenv.Mediator2)
-	resp, err := qa.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: n})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCosigned(t)
+	w, n := c.w, c.n
 
 	// The primary's store gets a line under tr-verifier's name by a key
 	// the agreement does not list.
-	forger, _, err := tlog.GenerateCosignerKey("tr-verifier")
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := tlog.Cosign(forger, resp.Checkpoint, devpki.DefaultLogOrigin, logKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.primary.Stop()
-	st, err := store.Open(w.primary.DB, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddCosignature(n, "tr-verifier", forged); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	w.primary.Restart()
+	forged := c.forge(t, "tr-verifier")
+	c.plant(t, map[string]string{"tr-verifier": forged})
 
 	// qa's mediator cosigns the checkpoint long after the node copied it.
-	qa = w.primary.Client(testenv.Mediator2)
-	line, err := tlog.Cosign(read(testenv.Mediator2+".cosign.key"), resp.Checkpoint, devpki.DefaultLogOrigin, logKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := qa.API.AddCosignature(ctxT(t), &mvmv1.AddCosignatureRequest{Checkpoint: resp.Checkpoint, SignatureLine: line}); err != nil {
-		t.Fatal(err)
-	}
+	c.cosignAs(t, testenv.Mediator2)
+	qa := w.primary.Client(testenv.Mediator2)
 	primary, err := qa.API.GetCheckpoint(ctxT(t), &mvmv1.GetCheckpointRequest{Size: n})
 	if err != nil {
 		t.Fatal(err)
