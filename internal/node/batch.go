@@ -16,13 +16,20 @@ type batcher struct {
 	first uint64
 }
 
-// add queues leaves and pushes once pushBatch are queued.
+// add queues leaves and pushes every full pushBatch of them: exactly
+// pushBatch a push, whatever the size of what is added (a push of 1,035
+// would reach the verifier as 1,024 and a batch of 11).
 func (b *batcher) add(leaves [][]byte) error {
 	b.leaves = append(b.leaves, leaves...)
-	if len(b.leaves) < pushBatch {
-		return nil
+	for len(b.leaves) >= pushBatch {
+		rest := make([][]byte, len(b.leaves)-pushBatch, pushBatch)
+		copy(rest, b.leaves[pushBatch:])
+		if err := b.pushed(b.leaves[:pushBatch]); err != nil {
+			return err
+		}
+		b.leaves = rest
 	}
-	return b.flush()
+	return nil
 }
 
 // flush pushes what is queued.
@@ -32,6 +39,12 @@ func (b *batcher) flush() error {
 	}
 	leaves := b.leaves
 	b.leaves = make([][]byte, 0, pushBatch)
+	return b.pushed(leaves)
+}
+
+// pushed pushes leaves (the verifier keeps the slice) and moves first
+// past them.
+func (b *batcher) pushed(leaves [][]byte) error {
 	if err := b.push(leaves...); err != nil {
 		return err
 	}
