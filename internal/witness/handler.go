@@ -176,7 +176,9 @@ func (h *Handler) addCheckpoint(ctx context.Context, body []byte) (string, error
 		if err != nil {
 			return "", err
 		}
-		h.saved = nil // unknown until the save returns
+		// A failed save leaves h.saved as it was: the file may hold mine
+		// in the page cache without having made it durable, so the next
+		// request saves again rather than reading it back as saved.
 		if err := h.State.Save(mine); err != nil {
 			return "", fmt.Errorf("saving size %d before cosigning it: %w", cp.Size, err)
 		}

@@ -57,7 +57,7 @@ func (f FileState) Load() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("witness state: %w", err)
 	}
-	if !bytes.HasPrefix(b, []byte(stateMagic)) {
+	if !slotted(b) {
 		return b, nil // one plain checkpoint
 	}
 	_, data, ok := latestSlot(b)
@@ -88,7 +88,7 @@ func (f FileState) save(checkpoint []byte) error {
 	}
 	defer fh.Close()
 	var cur [2 * stateSlot]byte
-	if n, _ := fh.ReadAt(cur[:], 0); n < len(cur) || !bytes.HasPrefix(cur[:], []byte(stateMagic)) {
+	if n, _ := fh.ReadAt(cur[:], 0); n < len(cur) || !slotted(cur[:]) {
 		return f.create(checkpoint) // the plain format: replaced whole
 	}
 	i, _, ok := latestSlot(cur[:])
@@ -101,6 +101,14 @@ func (f FileState) save(checkpoint []byte) error {
 		return err
 	}
 	return fdatasync(fh)
+}
+
+// slotted reports whether b is a two-slot file: its size, and the magic
+// at the start of either slot (a slot whose header was torn leaves the
+// other's to tell; only a file whose both slots lost it reads as plain).
+func slotted(b []byte) bool {
+	return len(b) == 2*stateSlot &&
+		(bytes.HasPrefix(b, []byte(stateMagic)) || bytes.HasPrefix(b[stateSlot:], []byte(stateMagic)))
 }
 
 // create writes a new file whose first slot holds checkpoint.

@@ -74,6 +74,27 @@ func TestFileStateTornSlot(t *testing.T) {
 	if !bytes.Contains(img, stateCheckpoint(2)) {
 		t.Errorf("saving 4 overwrote 2, the only whole checkpoint then")
 	}
+
+	// The first slot's header (4's) torn, its magic too: the second slot
+	// still holds a whole checkpoint (2), and a save goes over the torn
+	// one, keeping it.
+	headless := bytes.Clone(img)
+	copy(headless, "XXXXXXXX")
+	if err := os.WriteFile(path, headless, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Load(); err != nil || !bytes.Equal(b, stateCheckpoint(2)) {
+		t.Fatalf("first slot's header torn: loaded %.80q, %v; want checkpoint 2 from the second", b, err)
+	}
+	if err := st.Save(stateCheckpoint(5)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Contains(b, stateCheckpoint(2)) || !bytes.Contains(b, stateCheckpoint(5)) {
+		t.Errorf("saving 5 after a torn header replaced the file: 2 is gone")
+	}
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for i := range img {
 		if img[i] == '\n' {
 			img[i] = '|' // both slots damaged
