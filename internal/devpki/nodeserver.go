@@ -20,7 +20,7 @@ import (
 // no node operator holds the primary's key. It is for server
 // authentication only. The primary's server.crt is the one certificate of
 // ca-server that also authenticates a client: that is how a node's witness
-// endpoint knows the primary from another node (server/node.go).
+// endpoint knows the primary from another node (server/node_witness.go).
 
 // NodeServerName is the base name of node's TLS server certificate and
 // key in a dev PKI: NodeServerName("tr-node") = "tr-node-server", the

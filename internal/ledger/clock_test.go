@@ -44,11 +44,13 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// storeSource feeds the auditor from the ledger's store.
+// storeSource feeds the auditor from the ledger's store. A leaf is the
+// auditor's to keep (audit.Source), and bbolt's memory is valid only
+// inside the read transaction: each is copied.
 type storeSource struct{ st *store.Store }
 
 func (s storeSource) Entries(_ context.Context, start, end uint64, fn func(uint64, []byte) error) error {
-	return s.st.Leaves(start, end, fn)
+	return s.st.Leaves(start, end, func(i uint64, leaf []byte) error { return fn(i, bytes.Clone(leaf)) })
 }
 func (s storeSource) Certificate(_ context.Context, sha []byte) ([]byte, error) {
 	return s.st.Certificate(sha)

@@ -17,7 +17,9 @@ import (
 // that fills the quota exactly is taken after each refusal.
 func TestEvidenceRefusedUploadFreesQuota(t *testing.T) {
 	f := newFixture(t, func(c *server.Config) {
-		c.Evidence.Limits = service.EvidenceOptions{MaxBytes: 1000, MaxPackageBytes: 1000, MaxUploads: 1}
+		// The party's quota is the package's too: a refusal that kept
+		// either hold would refuse the last upload.
+		c.Evidence.Limits = service.EvidenceOptions{MaxBytes: 1000, MaxPackageBytes: 1000, MaxPartyBytes: 1000, MaxUploads: 1}
 	})
 	pkg := f.packageIn(t, "action-reported")
 	b, d := randomFile(1000, 21)
