@@ -40,6 +40,8 @@ type block struct {
 // Writer writes to several writers at once; see the package doc.
 type Writer struct {
 	size     int
+	blocks   int // at most
+	made     int // so far: blocks are made as they are needed
 	cur      *block
 	free     chan *block
 	branches []chan *block
@@ -52,19 +54,32 @@ type Writer struct {
 
 // NewWriter returns a Writer to ws that gives them blocks of size bytes
 // and holds at most blocks of them (at least 2: one filling, one being
-// written).
+// written), made only as they are needed: a writer given little (an
+// upload whose client stalls) holds little.
 func NewWriter(size, blocks int, ws ...io.Writer) *Writer {
 	blocks = max(blocks, 2)
-	w := &Writer{size: size, free: make(chan *block, blocks)}
-	for range blocks {
-		w.free <- &block{data: make([]byte, 0, size)}
-	}
+	w := &Writer{size: size, blocks: blocks, free: make(chan *block, blocks)}
 	for _, dst := range ws {
 		ch := make(chan *block, blocks)
 		w.branches = append(w.branches, ch)
 		w.wg.Go(func() { w.run(dst, ch) })
 	}
 	return w
+}
+
+// take is a free block: one returned by the writers, else a new one while
+// fewer than blocks exist, else the next one returned.
+func (w *Writer) take() *block {
+	select {
+	case b := <-w.free:
+		return b
+	default:
+	}
+	if w.made < w.blocks {
+		w.made++
+		return &block{data: make([]byte, 0, w.size)}
+	}
+	return <-w.free
 }
 
 // run writes each block ch gives to dst, until ch is closed; after any
@@ -119,7 +134,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 			return n - len(p), err
 		}
 		if w.cur == nil {
-			w.cur = <-w.free
+			w.cur = w.take()
 		}
 		k := copy(w.cur.data[len(w.cur.data):w.size], p)
 		w.cur.data, p = w.cur.data[:len(w.cur.data)+k], p[k:]
@@ -145,7 +160,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			return n, err
 		}
 		if w.cur == nil {
-			w.cur = <-w.free
+			w.cur = w.take()
 		}
 		k, err := r.Read(w.cur.data[len(w.cur.data):w.size])
 		w.cur.data = w.cur.data[:len(w.cur.data)+k]

@@ -252,3 +252,23 @@ func TestConcurrentAndBounded(t *testing.T) {
 		t.Fatalf("%d bytes written, want %d", got, 10*block)
 	}
 }
+
+// TestBlocksMadeAsNeeded: a writer given less than a block holds one
+// block, not all it may (an upload whose client stalls after its first
+// message holds one), and writes that its writers keep up with reuse it.
+func TestBlocksMadeAsNeeded(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(1024, 8, &out)
+	if _, err := w.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if w.made != 1 {
+		t.Errorf("%d blocks made for 100 bytes, want 1", w.made)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 100 {
+		t.Errorf("%d bytes written, want 100", out.Len())
+	}
+}
