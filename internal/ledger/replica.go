@@ -247,9 +247,7 @@ func (l *Ledger) checkReplicaCheckpoint(cp []byte, ag *agreement.Agreement, tree
 	if c.Size != tree.Size() || !bytes.Equal(c.Hash, root) {
 		return nil, fmt.Errorf("replicate: the checkpoint of size %d does not commit to the entries (tree of size %d)", c.Size, tree.Size())
 	}
-	// OpenCheckpoint verified the log's signature and left the others
-	// unverified.
-	return note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
+	return tlog.Verified(n)
 }
 
 // replicaAuthor names the signer of certificate sha: from the store, or

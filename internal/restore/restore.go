@@ -220,7 +220,7 @@ func (r *run) checkpoint(ctx context.Context, witnessed bool) (*signed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the source's checkpoint: %w", err)
 	}
-	logOnly, err := note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs[:1]})
+	logOnly, err := tlog.Verified(n)
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,14 @@ func OpenCheckpoint(signed []byte, origin string, logKey note.Verifier, cosigner
 	return cp, n, nil
 }
 
+// Verified is an opened checkpoint (n, from [OpenCheckpoint]) encoded
+// again with the signatures it verified only (the log's, when opened
+// without cosigners), none of the lines it left unverified: what a
+// replica, a witness or a restore stores as the log signed it.
+func Verified(n *note.Note) ([]byte, error) {
+	return note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
+}
+
 // verifyCosignatures moves the signatures of n.UnverifiedSigs that verify
 // under one of cosigners into n.Sigs, at most one per key.
 func verifyCosignatures(n *note.Note, logKey note.Verifier, cosigners []note.Verifier) {

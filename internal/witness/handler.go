@@ -170,9 +170,8 @@ func (h *Handler) addCheckpoint(ctx context.Context, body []byte) (string, error
 		}
 	}
 	if oldSize != cp.Size {
-		// Only the log's signature is kept: what this witness vouches for
-		// (OpenCheckpoint verified it and left the others unverified).
-		mine, err := note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
+		// Only the log's signature is kept: what this witness vouches for.
+		mine, err := tlog.Verified(n)
 		if err != nil {
 			return "", err
 		}
