@@ -116,8 +116,11 @@ type Report struct {
 	Dropped int
 	Took    time.Duration
 	// EvidenceMissing counts the evidence files the restored log names
-	// that the restore could not copy (server.Restore copies them).
+	// that the restore could not copy (server.Restore copies them);
+	// Holds are the parties' evidence holds it then recorded
+	// ([EvidenceHolds]).
 	EvidenceMissing int
+	Holds           *Holds
 }
 
 // ErrExists: the target file exists and is not empty. Restore into a new

@@ -42,7 +42,7 @@ func TestCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
-		after, atMost     uint64
+		after, atMost      uint64
 		maxCount, maxBytes int
 		want               string
 		more               bool
