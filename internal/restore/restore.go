@@ -15,14 +15,17 @@
 //     clock, message ids, the workflow reducer, the tree) before it is
 //     stored, in log order, in batches that each wait for the verifier;
 //   - the Merkle tree recomputed here from those leaves (no hash of the
-//     source's is taken), whose root must be the root of the log-signed
-//     checkpoint of size n, and of the latest witnessed one if the source
-//     has one (a source that serves other entries fails at that size);
-//   - those checkpoints, log signature only, byte for byte as the log
-//     signed them (so the restored primary serves the same checkpoint),
-//     and each of their cosignature lines that verifies under a mediator
-//     cosigner key or a witness key of the agreement in force (others are
-//     dropped and counted);
+//     source's is taken);
+//   - every checkpoint the source stores up to size n (ListCheckpoints,
+//     a page at a time) and its latest: each opened under the log key
+//     before anything else is done with it, and stored only once the
+//     tree's root at its size is the root it signs (a source that serves
+//     other entries, or a checkpoint of another tree, fails, the
+//     checkpoint named); log signature only, byte for byte as the log
+//     signed them (so the restored primary serves the same checkpoints),
+//     with each of their cosignature lines that verifies under a mediator
+//     cosigner key or a witness key of the agreement in force at its size
+//     (others are dropped and counted);
 //   - the signers' certificates, and every index rebuilt from the entries
 //     (ledger.RebuildIndexes: message ids, packages, agreements, the
 //     package-state index).
@@ -36,11 +39,19 @@
 // nothing reaches the new file that the verifier has not passed, the file
 // is written by this code (no bucket of the node's own, such as its
 // witness state, comes along), the tree is recomputed, and any server
-// that serves GetEntries, GetCertificates and GetCheckpoint to a party
-// identity can be the source: no operator right on the node is needed.
-// What it costs: only the checkpoints named above are restored (a node
-// holds few of the primary's per-batch checkpoints anyway); older receipts
-// still verify, by consistency from their checkpoint to the restored one.
+// that serves GetEntries, GetCertificates, GetCheckpoint and
+// ListCheckpoints to a party identity can be the source: no operator
+// right on the node is needed. What it costs: only the checkpoints the
+// source holds are restored (a node holds one per piece it copied, not
+// the primary's per-batch ones); receipts under others still verify, by
+// consistency from their checkpoint to a restored one.
+//
+// # Evidence holds
+//
+// [EvidenceHolds], run by server.Restore once the evidence files are
+// copied, records the parties' evidence holds (the quota of
+// --evidence-max-party-bytes) from the logged submissions and the files
+// stored: see holds.go.
 package restore
 
 import (
