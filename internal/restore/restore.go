@@ -305,8 +305,13 @@ func (r *run) write(ctx context.Context, path string, latest *signed) (*Report, 
 		// not happen.
 		return nil, fmt.Errorf("checkpoints left past the entries: %v, %w", next != nil, err)
 	}
-	if _, err := v.Finish(time.Time{}); err != nil {
+	vr, err := v.Finish(time.Time{})
+	if err != nil {
 		return nil, fmt.Errorf("the source's log does not verify: %w", err)
+	}
+	if !bytes.Equal(vr.Root, latest.root) {
+		// The verifier's tree, of the same leaves: this does not happen.
+		return nil, fmt.Errorf("the verifier's root %x is not the latest checkpoint's %x", vr.Root, latest.root)
 	}
 	if err := ledger.RebuildIndexes(st); err != nil {
 		return nil, fmt.Errorf("rebuild the indexes: %w", err)
