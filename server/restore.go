@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/mvm-exchange/mvm/internal/server"
@@ -34,12 +36,18 @@ func (f *restoreFlags) run(cfg server.Config) int {
 		fmt.Fprintln(os.Stderr, "server: restore:", err)
 		return 1
 	}
-	fmt.Printf("restored %s from %s: %d entries, checkpoint of size %d, witnessed size %d, %d cosignatures (%d dropped), checked as --verify-db does, in %s\n",
-		cfg.DB, f.from.Addr, rep.Size, rep.Size, rep.Witnessed, rep.Cosignatures, rep.Dropped, rep.Took.Round(1e6))
+	fmt.Printf("restored %s from %s: %d entries, %d checkpoints up to size %d, witnessed size %d, %d cosignatures (%d dropped), checked as --verify-db does, in %s\n",
+		cfg.DB, f.from.Addr, rep.Size, rep.Checkpoints, rep.Size, rep.Witnessed, rep.Cosignatures, rep.Dropped, rep.Took.Round(1e6))
 	if rep.EvidenceMissing > 0 {
 		fmt.Printf("evidence files: %d named in the log not copied (not on the source, other bytes than logged, or not readable as --restore-as: a mediator identity reads every package's); every other one copied and checked against its logged digest\n", rep.EvidenceMissing)
 	} else {
 		fmt.Printf("evidence files: every one the log names copied and checked against its logged digest\n")
+	}
+	if rep.Holds != nil {
+		parties := slices.Sorted(maps.Keys(rep.Holds.Bytes))
+		for _, p := range parties {
+			fmt.Printf("evidence quota: party %s holds %d bytes in %d files (server --evidence-max-party-bytes counts them)\n", p, rep.Holds.Bytes[p], rep.Holds.Files[p])
+		}
 	}
 	fmt.Printf("start the server on it: server --db %s\n", cfg.DB)
 	return 0

@@ -120,8 +120,9 @@ func (a *auditRun) cosign(ctx context.Context, c *mvmclient.Client, signed []byt
 	if err != nil {
 		return err
 	}
-	// A node takes no writes: the cosignature goes to its primary.
-	if st, err := c.API.GetStatus(ctx, &mvmv1.GetStatusRequest{}); err == nil && st.Role == "node" {
+	// A node takes no writes: the cosignature goes to its primary (what
+	// the server is was asked once, compareWithNode's answer if it did).
+	if st, err := a.e.status(ctx, c); err == nil && st.Role == "node" {
 		a.e.printf("not cosigned: %s is a mediator node, which takes no writes; audit its primary %s with --state to cosign\n", a.e.server, st.Primary)
 		return nil
 	}

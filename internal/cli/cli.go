@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/status"
+
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // Exit statuses.
@@ -51,7 +53,10 @@ type env struct {
 	// comparedWithNode: the --state checkpoint was handed to the server
 	// once this run (node_compare.go).
 	comparedWithNode bool
-	ctx              context.Context
+	// serverStatus is the server's GetStatus answer, asked once a run
+	// (serverRole).
+	serverStatus *mvmv1.GetStatusResponse
+	ctx          context.Context
 }
 
 // Defaults of the global flags.

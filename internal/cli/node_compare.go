@@ -29,7 +29,7 @@ func (e *env) compareWithNode(ctx context.Context, c *mvmclient.Client, state st
 	if err != nil || saved == nil {
 		return "", err
 	}
-	st, err := c.API.GetStatus(ctx, &mvmv1.GetStatusRequest{})
+	st, err := e.status(ctx, c)
 	if err != nil || st.Role != "node" {
 		return "", nil
 	}
@@ -47,6 +47,21 @@ func (e *env) compareWithNode(ctx context.Context, c *mvmclient.Client, state st
 		return "", e.nodeFork(state, saved, resp)
 	}
 	return fmt.Sprintf("the node answered a comparison this client does not know (%v)", resp.Comparison), nil
+}
+
+// status is the server's GetStatus answer (what it is: the primary or a
+// mediator node), asked once a run: the comparison of the saved state
+// and the cosignature after the audit both need it.
+func (e *env) status(ctx context.Context, c *mvmclient.Client) (*mvmv1.GetStatusResponse, error) {
+	if e.serverStatus != nil {
+		return e.serverStatus, nil
+	}
+	st, err := c.API.GetStatus(ctx, &mvmv1.GetStatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	e.serverStatus = st
+	return st, nil
 }
 
 // nodeFork is the error for a fork the node proved: its proof must verify

@@ -45,42 +45,52 @@ func Against(held, other []byte, mine tlog.NodeReader, theirs Remote, logKey not
 	if err != nil {
 		return nil, err
 	}
+	p, _, err := AgainstOpened(&Checkpoint{held, h}, &Checkpoint{other, o}, mine, theirs)
+	return p, err
+}
+
+// AgainstOpened is [Against] over checkpoints opened under the log key
+// already ([OpenCheckpoint]): no signature is verified again. With a
+// proof it returns the fork the proof shows ([Verify]'s answer).
+func AgainstOpened(held, other *Checkpoint, mine tlog.NodeReader, theirs Remote) (*Proof, *Fork, error) {
+	h, o := held.Checkpoint, other.Checkpoint
 	var hashes [][]byte
+	var err error
 	switch {
 	case h.Size == o.Size || h.Size == 0 || o.Size == 0:
 	case o.Size < h.Size:
 		if hashes, err = ConsistencyProof(mine, o.Size, h.Size); err != nil {
-			return nil, fmt.Errorf("forkproof: the held tree's proof from %d to %d: %w", o.Size, h.Size, err)
+			return nil, nil, fmt.Errorf("forkproof: the held tree's proof from %d to %d: %w", o.Size, h.Size, err)
 		}
 	default:
 		if theirs == nil {
-			return nil, fmt.Errorf("%w: no source for the larger tree's nodes", ErrNotAFork)
+			return nil, nil, fmt.Errorf("%w: no source for the larger tree's nodes", ErrNotAFork)
 		}
 		if hashes, err = theirs.ConsistencyProof(h.Size, o.Size); err != nil {
-			return nil, fmt.Errorf("forkproof: the other's proof from %d to %d: %w", h.Size, o.Size, err)
+			return nil, nil, fmt.Errorf("forkproof: the other's proof from %d to %d: %w", h.Size, o.Size, err)
 		}
 		if h.Size&(h.Size-1) == 0 {
 			seed, err := theirs.RootAt(h.Size)
 			if err != nil {
-				return nil, fmt.Errorf("forkproof: the other's root at %d: %w", h.Size, err)
+				return nil, nil, fmt.Errorf("forkproof: the other's root at %d: %w", h.Size, err)
 			}
 			hashes = append([][]byte{seed}, hashes...)
 		}
 	}
-	p, err := Make(held, other, hashes, logKey)
+	p, f, err := makeOpened(held, other, hashes)
 	if err == nil || !errors.Is(err, ErrNotAFork) {
-		return p, err
+		return p, f, err
 	}
 	small, large := h, o
 	if o.Size < h.Size {
 		small, large = o, h
 	}
 	if small.Size == large.Size || tlog.VerifyConsistency(small.Size, large.Size, stdForm(small.Size, hashes), small.Hash, large.Hash) == nil {
-		return nil, nil // consistent
+		return nil, nil, nil // consistent
 	}
 	// Inconsistent, but the hashes do not reproduce the larger root: the
 	// source of the larger tree did not serve its nodes.
-	return nil, err
+	return nil, nil, err
 }
 
 // stdForm is the standard proof of a full-form one: without the first

@@ -62,6 +62,11 @@
 // canonical body), and the rule above holds. Cosignature lines on either
 // checkpoint are carried but not needed.
 //
+// [Against] opens both checkpoints it compares; a holder that compares
+// many with the one it holds (a mediator node) opens each once
+// ([OpenCheckpoint]) and calls [AgainstOpened], which verifies no
+// signature again and returns the fork with its proof.
+//
 // # File format (version 1)
 //
 //	mvm-exchange fork proof v1

@@ -54,14 +54,22 @@ func Make(a, b []byte, hashes [][]byte, logKey note.Verifier) (*Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proof{Small: a, Large: b, Hashes: hashes}
-	if ca.Size > cb.Size {
-		p.Small, p.Large = b, a
+	p, _, err := makeOpened(&Checkpoint{a, ca}, &Checkpoint{b, cb}, hashes)
+	return p, err
+}
+
+// makeOpened is Make over checkpoints opened already: no signature is
+// verified again. It returns the fork the proof shows.
+func makeOpened(a, b *Checkpoint, hashes [][]byte) (*Proof, *Fork, error) {
+	small, large := a, b
+	if a.Size > b.Size {
+		small, large = b, a
 	}
-	if _, err := Verify(p, logKey); err != nil {
-		return nil, err
+	f, err := verifyOpened(small, large, hashes)
+	if err != nil {
+		return nil, nil, err
 	}
-	return p, nil
+	return &Proof{Small: small.Signed, Large: large.Signed, Hashes: hashes}, f, nil
 }
 
 // Verify checks p offline under the pinned log key and returns the fork it
@@ -79,13 +87,20 @@ func Verify(p *Proof, logKey note.Verifier) (*Fork, error) {
 	if err != nil {
 		return nil, err
 	}
+	return verifyOpened(&Checkpoint{p.Small, small}, &Checkpoint{p.Large, large}, p.Hashes)
+}
+
+// verifyOpened is Verify's rule over two checkpoints opened under the
+// log key.
+func verifyOpened(smallCP, largeCP *Checkpoint, hashes [][]byte) (*Fork, error) {
+	small, large := smallCP.Checkpoint, largeCP.Checkpoint
 	f := &Fork{Origin: small.Origin, Small: small, Large: large}
 	switch m, n := small.Size, large.Size; {
 	case m > n:
 		return nil, fmt.Errorf("%w: the first checkpoint (size %d) is larger than the second (size %d)", ErrMalformed, m, n)
 	case m == n:
-		if len(p.Hashes) != 0 {
-			return nil, fmt.Errorf("%w: %d hashes with two checkpoints of one size", ErrMalformed, len(p.Hashes))
+		if len(hashes) != 0 {
+			return nil, fmt.Errorf("%w: %d hashes with two checkpoints of one size", ErrMalformed, len(hashes))
 		}
 		if bytes.Equal(small.Hash, large.Hash) {
 			return nil, fmt.Errorf("%w: both checkpoints of size %d have the same root", ErrNotAFork, m)
@@ -95,7 +110,7 @@ func Verify(p *Proof, logKey note.Verifier) (*Fork, error) {
 	case m == 0:
 		return nil, fmt.Errorf("%w: a checkpoint of size 0 has a fixed root and cannot fork", ErrNotAFork)
 	}
-	rootAt, rootN, err := roots(small.Size, large.Size, p.Hashes)
+	rootAt, rootN, err := roots(small.Size, large.Size, hashes)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +125,25 @@ func Verify(p *Proof, logKey note.Verifier) (*Fork, error) {
 	}
 	f.RootAt = rootAt
 	return f, nil
+}
+
+// Checkpoint is a signed checkpoint opened under the log key
+// ([OpenCheckpoint]): a holder that compares many checkpoints with the
+// one it holds opens each once.
+type Checkpoint struct {
+	// Signed is the signed note as served.
+	Signed []byte
+	*tlog.Checkpoint
+}
+
+// OpenCheckpoint opens signed under the pinned log key, whose name is the
+// origin.
+func OpenCheckpoint(signed []byte, logKey note.Verifier) (*Checkpoint, error) {
+	cp, err := open(signed, logKey, "checkpoint")
+	if err != nil {
+		return nil, err
+	}
+	return &Checkpoint{signed, cp}, nil
 }
 
 // open opens one signed checkpoint under the pinned key, whose name is the

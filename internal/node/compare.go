@@ -37,6 +37,8 @@ var ErrNotLogCheckpoint = errors.New("node: not a checkpoint signed by the log k
 // An error wraps ErrNotLogCheckpoint for a checkpoint refused; any other
 // is the node's own failure to read its tree.
 func (f *Follower) CompareCheckpoint(from string, signed []byte) (*mvmv1.CompareCheckpointResponse, error) {
+	// Its signature is verified here, once; the node's latest once per
+	// head (held).
 	cp, err := f.openCheckpoint(signed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotLogCheckpoint, err)
@@ -51,7 +53,7 @@ func (f *Follower) CompareCheckpoint(from string, signed []byte) (*mvmv1.Compare
 	}
 	// The head may have grown since: compared with a larger one, which
 	// holds cp's size too.
-	p, key, err := f.against(nil, signed)
+	p, fork, err := f.against(nil, cp)
 	if err != nil {
 		return nil, fmt.Errorf("node: comparing %s's checkpoint of size %d: %w", from, cp.Size, err)
 	}
@@ -62,7 +64,7 @@ func (f *Follower) CompareCheckpoint(from string, signed []byte) (*mvmv1.Compare
 	}
 	var ve *verifyError
 	var fp *forkProven
-	if err := f.forkFound(p, key, from); !errors.As(err, &ve) || !errors.As(err, &fp) {
+	if err := f.forkFound(p, fork, from); !errors.As(err, &ve) || !errors.As(err, &fp) {
 		return nil, fmt.Errorf("node: comparing %s's checkpoint of size %d: a fork found whose proof does not verify", from, cp.Size)
 	}
 	f.raise(ve.index, ve.err)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/forkproof"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -93,13 +94,13 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 	}
 	switch {
 	case latest.cp.Size < mine:
-		if err := f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, latest.raw); err != nil {
+		if err := f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, latest.opened()); err != nil {
 			return false, err
 		}
 		return false, fmt.Errorf("the primary's latest checkpoint is of size %d, the node holds %d entries (a primary restored from an older copy?)", latest.cp.Size, mine)
 	case latest.cp.Size == mine:
 		if h := f.l.Head(); h != nil && !bytes.Equal(latest.cp.Hash, f.headRoot()) {
-			if err := f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, latest.raw); err != nil {
+			if err := f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, latest.opened()); err != nil {
 				return false, err
 			}
 			return false, &verifyError{mine, fmt.Errorf("the primary signed another root at size %d than the one the node verified: a fork", mine)}
@@ -159,6 +160,11 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 
 // verifiedCheckpoint is a checkpoint of the primary verified under the
 // log key vkey.
+// opened is s as the fork proofs take it (opened under the log key).
+func (s *signed) opened() *forkproof.Checkpoint {
+	return &forkproof.Checkpoint{Signed: s.raw, Checkpoint: s.cp}
+}
+
 type verifiedCheckpoint struct {
 	*signed
 	vkey string

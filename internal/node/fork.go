@@ -1,13 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
@@ -27,13 +28,13 @@ import (
 // copy) is proven from the node's own tree; a larger one from the source's
 // proof, which must reproduce its signed root.
 
-// proveFork compares other, signed by the log key and served by theirs
-// (from names it; theirs nil: nobody serves its tree), with the node's
-// latest checkpoint. A proven fork is written and returned as the alarm's
-// error; nil if the two are consistent or nothing is proven (then logged:
-// the source did not serve what would prove it).
-func (f *Follower) proveFork(theirs forkproof.Remote, from string, other []byte) error {
-	p, key, err := f.against(theirs, other)
+// proveFork compares other, opened under the log key and served by
+// theirs (from names it; theirs nil: nobody serves its tree), with the
+// node's latest checkpoint. A proven fork is written and returned as the
+// alarm's error; nil if the two are consistent or nothing is proven (then
+// logged: the source did not serve what would prove it).
+func (f *Follower) proveFork(theirs forkproof.Remote, from string, other *forkproof.Checkpoint) error {
+	p, fork, err := f.against(theirs, other)
 	switch {
 	case err != nil:
 		f.cfg.Logger.Warn("node: a checkpoint inconsistent with the node's, not proven", "from", from, "err", err)
@@ -41,23 +42,51 @@ func (f *Follower) proveFork(theirs forkproof.Remote, from string, other []byte)
 	case p == nil:
 		return nil
 	}
-	return f.forkFound(p, key, from)
+	return f.forkFound(p, fork, from)
 }
 
-// against is the one comparison of another checkpoint of the log key with
-// the node's latest (forkproof.Against over the node's own tree): a
-// proof if the two prove a fork, nil and no error if they are consistent.
-func (f *Follower) against(theirs forkproof.Remote, other []byte) (*forkproof.Proof, note.Verifier, error) {
-	h := f.l.Head()
-	if h == nil {
-		return nil, nil, nil
-	}
-	key, err := f.logKey()
-	if err != nil {
+// against is the one comparison of another checkpoint of the log key,
+// opened already, with the node's latest (forkproof.AgainstOpened over
+// the node's own tree): a proof and the fork it shows if the two prove
+// one, nil and no error if they are consistent. No signature is verified
+// here: other was opened by the caller, the node's latest once (held).
+func (f *Follower) against(theirs forkproof.Remote, other *forkproof.Checkpoint) (*forkproof.Proof, *forkproof.Fork, error) {
+	held, err := f.held()
+	if err != nil || held == nil {
 		return nil, nil, err
 	}
-	p, err := forkproof.Against(h.Checkpoint, other, f.l.Store(), theirs, key)
-	return p, key, err
+	return forkproof.AgainstOpened(held, other, f.l.Store(), theirs)
+}
+
+// heldCheckpoint is the node's latest checkpoint opened under the log key
+// in force (vkey), kept until the head changes.
+type heldCheckpoint struct {
+	*forkproof.Checkpoint
+	vkey string
+}
+
+// held returns the node's latest checkpoint opened under the log key: its
+// signature is verified once per head, not at every comparison.
+func (f *Follower) held() (*forkproof.Checkpoint, error) {
+	h := f.l.Head()
+	if h == nil {
+		return nil, nil
+	}
+	vkey := f.logVKey()
+	f.mu.Lock()
+	c := f.heldCP
+	f.mu.Unlock()
+	if c != nil && c.vkey == vkey && bytes.Equal(c.Signed, h.Checkpoint) {
+		return c.Checkpoint, nil
+	}
+	cp, err := f.openCheckpoint(h.Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("the node's latest checkpoint: %w", err)
+	}
+	f.mu.Lock()
+	f.heldCP = &heldCheckpoint{cp, vkey}
+	f.mu.Unlock()
+	return cp, nil
 }
 
 // OnFork is the witness side's hook (witness.Handler.OnFork): a fork that
@@ -68,29 +97,26 @@ func (f *Follower) OnFork(p *forkproof.Proof) {
 	if err != nil {
 		return
 	}
+	fork, err := forkproof.Verify(p, key)
+	if err != nil {
+		return
+	}
 	var ve *verifyError
-	if errors.As(f.forkFound(p, key, "an add-checkpoint request"), &ve) {
+	if errors.As(f.forkFound(p, fork, "an add-checkpoint request"), &ve) {
 		f.raise(ve.index, ve.err)
 	}
 }
 
-// forkFound writes a proof (from names where the other checkpoint came
-// from) and returns the alarm's error, which wraps a *forkProven; nil if
-// p does not verify.
-func (f *Follower) forkFound(p *forkproof.Proof, key note.Verifier, from string) error {
-	fork, err := forkproof.Verify(p, key)
-	if err != nil {
-		return nil
-	}
+// forkFound writes p, the proof of fork (from names where the other
+// checkpoint came from), once: a proof of the same two sizes written
+// before (by an earlier call, or before a restart) is kept as it is. It
+// returns the alarm's error, which wraps a *forkProven.
+func (f *Follower) forkFound(p *forkproof.Proof, fork *forkproof.Fork, from string) error {
 	what := fmt.Sprintf("the log signed inconsistent checkpoints of sizes %d and %d (%s)", fork.Small.Size, fork.Large.Size, from)
 	path := ""
 	if f.cfg.ForkProofs != "" {
 		path = fmt.Sprintf("%s-%d-%d", f.cfg.ForkProofs, fork.Small.Size, fork.Large.Size)
-		b, err := p.Marshal()
-		if err == nil {
-			err = atomicfile.WriteFile(path, b, 0o600)
-		}
-		if err != nil {
+		if err := writeProofOnce(path, p); err != nil {
 			f.cfg.Logger.Error("node: a fork proven, but its proof could not be written", "path", path, "err", err)
 			path = ""
 		}
@@ -99,6 +125,22 @@ func (f *Follower) forkFound(p *forkproof.Proof, key note.Verifier, from string)
 		what += ": proof in " + path + " (client verify-fork " + path + ")"
 	}
 	return &verifyError{fork.Small.Size, &forkProven{proof: p, path: path, msg: "fork proven: " + what}}
+}
+
+// writeProofOnce writes p at path unless a file is there: proofs are
+// written atomically, so one there is whole, and proves a fork of the
+// same two sizes.
+func writeProofOnce(path string, p *forkproof.Proof) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b, 0o600)
 }
 
 // forkProven is the alarm's reason when a fork is proven: the proof and
@@ -177,7 +219,7 @@ func (f *Follower) checkAhead(ctx context.Context, mine uint64, target *signed) 
 	if err := f.settle(); err != nil {
 		return err
 	}
-	return f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, target.raw)
+	return f.proveFork(remote{ctx, f.client.API}, "the primary "+f.cfg.Primary, target.opened())
 }
 
 // WatchPeers compares the latest checkpoint of each peer node
@@ -231,19 +273,23 @@ func (f *Follower) comparePeer(ctx context.Context, addr string, c *mvmclient.Cl
 	if err != nil {
 		return err
 	}
-	if _, err := f.openCheckpoint(resp.Checkpoint); err != nil {
+	cp, err := f.openCheckpoint(resp.Checkpoint)
+	if err != nil {
 		return fmt.Errorf("the peer's checkpoint: %w", err)
 	}
-	return f.proveFork(remote{cctx, c.API}, "peer node "+addr, resp.Checkpoint)
+	return f.proveFork(remote{cctx, c.API}, "peer node "+addr, cp)
 }
 
 // openCheckpoint opens a checkpoint under the log key in force and the
 // log's origin.
-func (f *Follower) openCheckpoint(signed []byte) (*tlog.Checkpoint, error) {
+func (f *Follower) openCheckpoint(signed []byte) (*forkproof.Checkpoint, error) {
 	key, err := f.logKey()
 	if err != nil {
 		return nil, err
 	}
 	cp, _, err := tlog.OpenCheckpoint(signed, f.l.Origin(), key)
-	return cp, err
+	if err != nil {
+		return nil, err
+	}
+	return &forkproof.Checkpoint{Signed: signed, Checkpoint: cp}, nil
 }

@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -157,6 +158,9 @@ type Follower struct {
 	stopCopy context.CancelFunc
 	// caught is closed and replaced when verified grows.
 	caught chan struct{}
+	// heldCP is the node's latest checkpoint opened under the log key
+	// (held), for the comparisons.
+	heldCP *heldCheckpoint
 }
 
 // replicaCachePackages bounds the replica ledger's package-state cache:
@@ -300,8 +304,15 @@ func (f *Follower) stored(n uint64) {
 
 // logKey is the log's checkpoint verifier under the agreement in force.
 func (f *Follower) logKey() (note.Verifier, error) {
+	if nv := newVerifier.Load(); nv != nil {
+		return (*nv)(f.logVKey())
+	}
 	return note.NewVerifier(f.logVKey())
 }
+
+// newVerifier, if set, builds the log key's verifier instead of
+// note.NewVerifier (a test counts the signatures it verifies).
+var newVerifier atomic.Pointer[func(string) (note.Verifier, error)]
 
 // logVKey is the log's checkpoint verifier key under the agreement in
 // force.

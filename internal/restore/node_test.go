@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,69 @@ func TestRestoreFromNode(t *testing.T) {
 	audit(t, primary, state) // consistent from 5 to 7, on the restored tree
 	appendSome(t, primary, 2)
 	waitCheckpoint(t, node, checkpoint(t, primary))
+}
+
+// TestRestoreEveryCheckpointFromNode: a node that copied the log over
+// several rounds, each checkpoint cosigned by a mediator's audit, holds
+// those checkpoints with their cosignatures; restored from it, the new
+// primary holds every one of them, byte for byte, and a mediator's
+// `audit --state` saved against the lost primary passes.
+func TestRestoreEveryCheckpointFromNode(t *testing.T) {
+	primary := testenv.New(t)
+	node := testenv.NewNode(t, primary, "tr-node")
+	state := filepath.Join(t.TempDir(), "tr.json")
+	nodeStore := node.Server.Ledger().Store()
+	var cosigned []uint64
+	for range 3 {
+		appendSome(t, primary, 2)
+		waitCheckpoint(t, node, checkpoint(t, primary))
+		auditAndCosign(t, primary, state)
+		size := primary.Server.Ledger().Head().Size
+		cosigned = append(cosigned, size)
+		// The node copies the primary's cosignatures onto its
+		// checkpoints (its latest few).
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if lines, err := nodeStore.Cosignatures(size); err == nil && len(lines) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the node holds no cosignature on its checkpoint of size %d", size)
+			}
+		}
+	}
+
+	primary.Stop()
+	if err := os.Remove(primary.DB); err != nil {
+		t.Fatal(err)
+	}
+	want := allCheckpoints(t, nodeStore)
+	if len(want) < 4 {
+		t.Fatalf("the node holds %d checkpoints; the test needs several", len(want))
+	}
+	rep, err := server.Restore(ctxT(t), server.Config{DB: primary.DB, CertsDir: primary.Certs, Logger: quiet()},
+		server.RestoreFrom{Addr: node.Addr, As: testenv.Mediator})
+	if err != nil {
+		t.Fatalf("restore from the node: %v", err)
+	}
+	if rep.Checkpoints != len(want) || rep.Cosignatures < len(cosigned) || rep.Dropped != 0 {
+		t.Errorf("restored %d checkpoints, %d cosignatures (%d dropped); want %d, at least %d (0)", rep.Checkpoints, rep.Cosignatures, rep.Dropped, len(want), len(cosigned))
+	}
+	primary.Restart()
+	if got := allCheckpoints(t, primary.Server.Ledger().Store()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the restored primary holds the checkpoints\n%+v\nthe node held\n%+v", got, want)
+	}
+	audit(t, primary, state)
+}
+
+// auditAndCosign runs `client audit --state FILE` as tr-verifier against
+// e, which cosigns the checkpoint audited.
+func auditAndCosign(t *testing.T, e *testenv.Env, state string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run([]string{"--server", e.Addr, "--certs", e.Certs, "--as", testenv.Mediator, "audit", "--state", state}, &out, &errOut)
+	if code != 0 || !strings.Contains(out.String(), "cosigned checkpoint size") {
+		t.Fatalf("client audit --state (cosigning): exit %d\n%s%s", code, out.String(), errOut.String())
+	}
 }
 
 func appendSome(t *testing.T, e *testenv.Env, n int) {

@@ -15,14 +15,17 @@
 //     clock, message ids, the workflow reducer, the tree) before it is
 //     stored, in log order, in batches that each wait for the verifier;
 //   - the Merkle tree recomputed here from those leaves (no hash of the
-//     source's is taken), whose root must be the root of the log-signed
-//     checkpoint of size n, and of the latest witnessed one if the source
-//     has one (a source that serves other entries fails at that size);
-//   - those checkpoints, log signature only, byte for byte as the log
-//     signed them (so the restored primary serves the same checkpoint),
-//     and each of their cosignature lines that verifies under a mediator
-//     cosigner key or a witness key of the agreement in force (others are
-//     dropped and counted);
+//     source's is taken);
+//   - every checkpoint the source stores up to size n (ListCheckpoints,
+//     a page at a time) and its latest: each opened under the log key
+//     before anything else is done with it, and stored only once the
+//     tree's root at its size is the root it signs (a source that serves
+//     other entries, or a checkpoint of another tree, fails, the
+//     checkpoint named); log signature only, byte for byte as the log
+//     signed them (so the restored primary serves the same checkpoints),
+//     with each of their cosignature lines that verifies under a mediator
+//     cosigner key or a witness key of the agreement in force at its size
+//     (others are dropped and counted);
 //   - the signers' certificates, and every index rebuilt from the entries
 //     (ledger.RebuildIndexes: message ids, packages, agreements, the
 //     package-state index).
@@ -36,11 +39,19 @@
 // nothing reaches the new file that the verifier has not passed, the file
 // is written by this code (no bucket of the node's own, such as its
 // witness state, comes along), the tree is recomputed, and any server
-// that serves GetEntries, GetCertificates and GetCheckpoint to a party
-// identity can be the source: no operator right on the node is needed.
-// What it costs: only the checkpoints named above are restored (a node
-// holds few of the primary's per-batch checkpoints anyway); older receipts
-// still verify, by consistency from their checkpoint to the restored one.
+// that serves GetEntries, GetCertificates, GetCheckpoint and
+// ListCheckpoints to a party identity can be the source: no operator
+// right on the node is needed. What it costs: only the checkpoints the
+// source holds are restored (a node holds one per piece it copied, not
+// the primary's per-batch ones); receipts under others still verify, by
+// consistency from their checkpoint to a restored one.
+//
+// # Evidence holds
+//
+// [EvidenceHolds], run by server.Restore once the evidence files are
+// copied, records the parties' evidence holds (the quota of
+// --evidence-max-party-bytes) from the logged submissions and the files
+// stored: see holds.go.
 package restore
 
 import (
@@ -51,7 +62,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,9 +81,12 @@ import (
 // Source is a server that serves the reads.
 type Source interface {
 	// Checkpoint returns the source's latest signed checkpoint with its
-	// cosignatures, or with witnessed the latest one a quorum cosigned
-	// (nil, nil if there is none).
-	Checkpoint(ctx context.Context, witnessed bool) ([]byte, error)
+	// cosignatures.
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// Checkpoints returns a page of the source's stored checkpoints, each
+	// with its cosignatures, of a size greater than after and at most
+	// atMost, by size; more says whether others follow.
+	Checkpoints(ctx context.Context, after, atMost uint64) (page [][]byte, more bool, err error)
 	// Entries calls fn for every leaf in [start, end), in order.
 	Entries(ctx context.Context, start, end uint64, fn func(index uint64, leaf []byte) error) error
 	// Certificate returns the DER certificate with the given SHA-256.
@@ -103,7 +116,10 @@ type Report struct {
 	Size uint64
 	// Checkpoint is the restored latest checkpoint, log signature only.
 	Checkpoint []byte
-	// Witnessed is the size of the restored witnessed checkpoint, 0 if none.
+	// Checkpoints counts the checkpoints restored; Witnessed is the size
+	// of the latest one whose restored cosignatures meet the witness
+	// quorum, 0 if none.
+	Checkpoints  int
 	Witnessed    uint64
 	Cosignatures int
 	// Dropped counts cosignature lines that did not verify under a key of
@@ -111,8 +127,11 @@ type Report struct {
 	Dropped int
 	Took    time.Duration
 	// EvidenceMissing counts the evidence files the restored log names
-	// that the restore could not copy (server.Restore copies them).
+	// that the restore could not copy (server.Restore copies them);
+	// Holds are the parties' evidence holds it then recorded
+	// ([EvidenceHolds]).
 	EvidenceMissing int
+	Holds           *Holds
 }
 
 // ErrExists: the target file exists and is not empty. Restore into a new
@@ -145,26 +164,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("the log signing key %s is not the key the agreement names (%s): the restored primary could not sign", o.Signer.Name(), genesis.LogKey)
 	}
 	r := &run{o: o, origin: genesis.LogOrigin, logKey: logKey, certs: map[string][]byte{}}
-	latest, err := r.checkpoint(ctx, false)
+	full, err := o.Source.Checkpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the source's latest checkpoint: %w", err)
+	}
+	latest, err := r.open(full, "latest checkpoint")
 	if err != nil {
 		return nil, err
 	}
-	if latest == nil {
-		return nil, errors.New("the source has no checkpoint")
-	}
-	witnessed, err := r.checkpoint(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	if witnessed != nil && witnessed.size > latest.size {
-		return nil, fmt.Errorf("the source's witnessed checkpoint (size %d) is beyond its latest (size %d)", witnessed.size, latest.size)
+	if latest.size == 0 {
+		return nil, errors.New("the source's latest checkpoint is of an empty log")
 	}
 
 	tmp := o.DB + ".restoring"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	rep, err := r.write(ctx, tmp, latest, witnessed)
+	rep, err := r.write(ctx, tmp, latest)
 	if err != nil {
 		_ = os.Remove(tmp)
 		return nil, err
@@ -186,7 +202,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Took = time.Since(t0)
-	o.Logger.Info("database restored", "db", o.DB, "size", rep.Size, "witnessed", rep.Witnessed,
+	o.Logger.Info("database restored", "db", o.DB, "size", rep.Size, "checkpoints", rep.Checkpoints, "witnessed", rep.Witnessed,
 		"cosignatures", rep.Cosignatures, "dropped", rep.Dropped, "took", rep.Took)
 	return rep, nil
 }
@@ -201,39 +217,10 @@ type run struct {
 	certs map[string][]byte
 }
 
-// signed is a verified checkpoint: the log-signed note alone, its
-// cosignature lines as the source gave them, and its size and root.
-type signed struct {
-	note  []byte
-	lines []string
-	size  uint64
-	root  []byte
-}
-
-// checkpoint fetches and verifies one checkpoint of the source.
-func (r *run) checkpoint(ctx context.Context, witnessed bool) (*signed, error) {
-	full, err := r.o.Source.Checkpoint(ctx, witnessed)
-	if err != nil || full == nil {
-		return nil, err
-	}
-	cp, n, err := tlog.OpenCheckpoint(full, r.origin, r.logKey)
-	if err != nil {
-		return nil, fmt.Errorf("the source's checkpoint: %w", err)
-	}
-	logOnly, err := tlog.Verified(n)
-	if err != nil {
-		return nil, err
-	}
-	s := &signed{note: logOnly, size: cp.Size, root: cp.Hash}
-	for _, sig := range n.UnverifiedSigs {
-		s.lines = append(s.lines, "— "+sig.Name+" "+sig.Base64+"\n")
-	}
-	return s, nil
-}
-
-// write verifies and stores every entry into a new file at path, then the
-// checkpoints and cosignatures, then the indexes.
-func (r *run) write(ctx context.Context, path string, latest, witnessed *signed) (*Report, error) {
+// write verifies and stores every entry into a new file at path, with
+// every checkpoint and its cosignatures as the entries reach it, then the
+// indexes.
+func (r *run) write(ctx context.Context, path string, latest *signed) (*Report, error) {
 	st, err := store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		return nil, err
@@ -245,15 +232,10 @@ func (r *run) write(ctx context.Context, path string, latest, witnessed *signed)
 		return nil, err
 	}
 	defer v.Close()
-	cps := map[uint64]*signed{latest.size: latest}
-	if witnessed != nil {
-		cps[witnessed.size] = witnessed
-	}
-	for size, cp := range cps {
-		if err := v.ExpectRoot(size, cp.root); err != nil {
-			return nil, err
-		}
-	}
+	rep := &Report{Size: latest.size, Checkpoint: latest.note}
+	cps := &cursor{r: r, ctx: ctx, latest: latest}
+	// The agreement in force at a size the verifier has passed.
+	inForce := func(size uint64) *agreement.Agreement { return agreement.InForceAt(v.Agreements(), size) }
 	tree, _ := tlog.NewTree(0, nil)
 	var leaves [][]byte
 	flush := func() error {
@@ -268,18 +250,24 @@ func (r *run) write(ctx context.Context, path string, latest, witnessed *signed)
 			return fmt.Errorf("the source's log does not verify: %w", err)
 		}
 		b := &store.Batch{First: tree.Size(), Leaves: leaves, Certs: r.takeCerts()}
+		var checked []store.StoredCheckpoint
 		for _, leaf := range leaves {
 			if err := tree.Append(tlog.LeafHash(leaf), func(id tlog.NodeID, h []byte) {
 				b.Nodes = append(b.Nodes, store.Node{ID: id, Hash: h})
 			}); err != nil {
 				return err
 			}
-		}
-		if cp, ok := cps[tree.Size()]; ok {
-			b.Checkpoint = cp.note
+			at, err := r.checkpointsAt(cps, tree, inForce, rep)
+			if err != nil {
+				return err
+			}
+			checked = append(checked, at...)
 		}
 		if err := st.Commit(b); err != nil {
 			return fmt.Errorf("store entries from %d: %w", b.First, err)
+		}
+		if err := st.AddCheckpoints(checked); err != nil {
+			return fmt.Errorf("store the checkpoints up to size %d: %w", tree.Size(), err)
 		}
 		leaves = nil
 		return nil
@@ -289,9 +277,7 @@ func (r *run) write(ctx context.Context, path string, latest, witnessed *signed)
 		from := received()
 		err = r.o.Source.Entries(ctx, from, latest.size, func(index uint64, leaf []byte) error {
 			leaves = append(leaves, leaf)
-			// A batch ends at each restored checkpoint's size, so that the
-			// checkpoint is stored with the entries it covers.
-			if _, ok := cps[index+1]; ok || len(leaves) >= r.o.Batch {
+			if len(leaves) >= r.o.Batch {
 				return flush()
 			}
 			return nil
@@ -314,18 +300,18 @@ func (r *run) write(ctx context.Context, path string, latest, witnessed *signed)
 	if tree.Size() != latest.size {
 		return nil, fmt.Errorf("the source sent %d entries, its checkpoint covers %d", tree.Size(), latest.size)
 	}
+	if next, err := cps.peek(); err != nil || next != nil {
+		// Every checkpoint is of a size within the latest's: this does
+		// not happen.
+		return nil, fmt.Errorf("checkpoints left past the entries: %v, %w", next != nil, err)
+	}
 	vr, err := v.Finish(time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("the source's log does not verify: %w", err)
 	}
-	rep := &Report{Size: latest.size, Checkpoint: latest.note}
-	if witnessed != nil {
-		rep.Witnessed = witnessed.size
-	}
-	for _, cp := range cps {
-		if err := r.cosignatures(st, agreement.InForceAt(vr.Agreements, cp.size), cp, rep); err != nil {
-			return nil, err
-		}
+	if !bytes.Equal(vr.Root, latest.root) {
+		// The verifier's tree, of the same leaves: this does not happen.
+		return nil, fmt.Errorf("the verifier's root %x is not the latest checkpoint's %x", vr.Root, latest.root)
 	}
 	if err := ledger.RebuildIndexes(st); err != nil {
 		return nil, fmt.Errorf("rebuild the indexes: %w", err)
@@ -355,42 +341,6 @@ func (r *run) takeCerts() map[string][]byte {
 	out := r.certs
 	r.certs = map[string][]byte{}
 	return out
-}
-
-// cosignatures stores each cosignature line of cp that verifies under a
-// mediator cosigner key or a witness key of ag, by its key's name (as the
-// primary stores them), and counts the others as dropped.
-func (r *run) cosignatures(st *store.Store, ag *agreement.Agreement, cp *signed, rep *Report) error {
-	var keys []string
-	for _, ks := range ag.CosignerKeys() {
-		keys = append(keys, ks...)
-	}
-	for _, w := range ag.Witnesses {
-		keys = append(keys, w.Key)
-	}
-	for _, line := range cp.lines {
-		stored := false
-		for _, k := range keys {
-			name, _, _ := strings.Cut(k, "+")
-			if !strings.HasPrefix(line, "— "+name+" ") {
-				continue
-			}
-			if _, err := tlog.VerifyCosignature(cp.note, line, k); err != nil {
-				continue
-			}
-			if err := st.AddCosignature(cp.size, name, line); err != nil {
-				return err
-			}
-			rep.Cosignatures++
-			stored = true
-			break
-		}
-		if !stored {
-			rep.Dropped++
-			r.o.Logger.Warn("cosignature dropped: no key of the agreement verifies it", "size", cp.size, "line", strings.TrimSpace(line))
-		}
-	}
-	return nil
 }
 
 // genesisAgreement parses the pinned genesis envelope as entry 0.

@@ -5,6 +5,7 @@ package restore_test
 // witness's Handler) over HTTP on loopback, real signatures.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,6 +30,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/restore"
 	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/witness"
@@ -137,51 +141,54 @@ func (s *source) options(db string, src restore.Source) restore.Options {
 	return restore.Options{Source: src, DB: db, Genesis: s.genesis, Signer: s.signer, Batch: 2, Logger: quiet()}
 }
 
-// TestRestore: the restored file holds every entry, the same latest
-// checkpoint byte for byte with the witness's cosignature, and a server
-// started on it serves that checkpoint and appends on.
+// TestRestore: the restored file holds every entry, and every checkpoint
+// of the source byte for byte with the cosignatures that verify (the
+// witness's); a server started on it serves the latest and appends on.
 func TestRestore(t *testing.T) {
 	s := newSource(t)
 	db := filepath.Join(t.TempDir(), "restored.db")
 	// The source adds a cosignature under the witness's name by another
-	// key: it is dropped, not restored.
+	// key to every checkpoint it lists: dropped, not restored.
 	impostor, _, err := tlog.GenerateCosignerKey(witnessName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := lying{Server: restore.Server{C: s.c}, cp: func(cp []byte) []byte {
-		logKey, _ := note.NewVerifier(read(t, s.e.Certs, "log.vkey"))
-		line, err := tlog.Cosign(impostor, cp, logKey.Name(), logKey)
-		if err != nil {
-			t.Fatal(err)
+	logKey, _ := note.NewVerifier(read(t, s.e.Certs, "log.vkey"))
+	src := lying{Server: restore.Server{C: s.c}, listed: func(page [][]byte) [][]byte {
+		for i, cp := range page {
+			line, err := tlog.Cosign(impostor, cp, logKey.Name(), logKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page[i], err = tlog.AddCosignatures(cp, []string{line}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		out, err := tlog.AddCosignatures(cp, []string{line})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return page
 	}}
-	rep, err := restore.Run(ctxT(t), s.options(db, src))
+	src.pageOf = 2 // the cursor pages
+	o := s.options(db, src)
+	want := allCheckpoints(t, s.e.Server.Ledger().Store())
+	rep, err := restore.Run(ctxT(t), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Size != s.size || rep.Cosignatures != 1 || rep.Dropped != 1 {
-		t.Errorf("restored size %d with %d cosignatures (%d dropped), want %d with 1 (1)", rep.Size, rep.Cosignatures, rep.Dropped, s.size)
+	cosigs := 0
+	for _, cp := range want {
+		cosigs += len(cp.Cosignatures)
 	}
-	want, err := s.e.Server.Ledger().Store().Checkpoint(s.size)
-	if err != nil {
-		t.Fatal(err)
+	if rep.Size != s.size || rep.Checkpoints != len(want) || rep.Cosignatures != cosigs || rep.Dropped != len(want) || rep.Witnessed != 0 {
+		t.Errorf("restored size %d, %d checkpoints with %d cosignatures (%d dropped), witnessed %d; want %d, %d with %d (%d), 0",
+			rep.Size, rep.Checkpoints, rep.Cosignatures, rep.Dropped, rep.Witnessed, s.size, len(want), cosigs, len(want))
 	}
-	wantCosigs, _ := s.e.Server.Ledger().Store().Cosignatures(s.size)
+	if len(want) < 3 || cosigs < 1 {
+		t.Fatalf("the source holds %d checkpoints with %d cosignatures: the test needs several, cosigned", len(want), cosigs)
+	}
 
 	r := testenv.Start(t, s.e.Certs, db)
 	st := r.Server.Ledger().Store()
-	got, err := st.Checkpoint(s.size)
-	if err != nil || string(got) != string(want) {
-		t.Fatalf("restored checkpoint %q (%v), want the primary's %q", got, err, want)
-	}
-	if cosigs, _ := st.Cosignatures(s.size); len(cosigs) != 1 || cosigs[0] != wantCosigs[0] {
-		t.Errorf("restored cosignatures %q, want %q", cosigs, wantCosigs)
+	if got := allCheckpoints(t, st); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored checkpoints\n%+v\nwant the source's\n%+v", got, want)
 	}
 	for i := range s.size {
 		a, _ := s.e.Server.Ledger().Store().Leaf(i)
@@ -198,11 +205,36 @@ func TestRestore(t *testing.T) {
 	}
 }
 
+// allCheckpoints is every checkpoint st holds, with its cosignatures.
+func allCheckpoints(t *testing.T, st *store.Store) []store.StoredCheckpoint {
+	t.Helper()
+	cps, more, err := st.Checkpoints(0, 0, 1<<20, 1<<30)
+	if err != nil || more {
+		t.Fatalf("checkpoints: %v (more %v)", err, more)
+	}
+	return cps
+}
+
 // lying is a source that changes what the real one serves.
 type lying struct {
 	restore.Server
 	entry func(index uint64, leaf []byte) []byte
 	cp    func(cp []byte) []byte
+	// listed changes a page of ListCheckpoints; pageOf, if set, cuts
+	// pages to that many.
+	listed func(page [][]byte) [][]byte
+	pageOf int
+}
+
+func (l lying) Checkpoints(ctx context.Context, after, atMost uint64) ([][]byte, bool, error) {
+	page, more, err := l.Server.Checkpoints(ctx, after, atMost)
+	if l.pageOf > 0 && len(page) > l.pageOf {
+		page, more = page[:l.pageOf], true
+	}
+	if err == nil && l.listed != nil {
+		page = l.listed(page)
+	}
+	return page, more, err
 }
 
 func (l lying) Entries(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
@@ -214,8 +246,8 @@ func (l lying) Entries(ctx context.Context, start, end uint64, fn func(uint64, [
 	})
 }
 
-func (l lying) Checkpoint(ctx context.Context, witnessed bool) ([]byte, error) {
-	cp, err := l.Server.Checkpoint(ctx, witnessed)
+func (l lying) Checkpoint(ctx context.Context) ([]byte, error) {
+	cp, err := l.Server.Checkpoint(ctx)
 	if err == nil && l.cp != nil && cp != nil {
 		cp = l.cp(cp)
 	}
@@ -249,7 +281,7 @@ func TestRestoreRefuses(t *testing.T) {
 				return leaf
 			}}
 		}},
-		{name: "a signed checkpoint of another tree", want: "does not verify: entry 5: the entries hash to another root", src: func() restore.Source {
+		{name: "a signed checkpoint of another tree", want: "checkpoint of size 6 (root 0000000000000000000000000000000000000000000000000000000000000000) is not consistent with the entries it served", src: func() restore.Source {
 			// Signed by the log key (a fork, or a node that lies with a
 			// stolen key): the entries served are not its tree.
 			return lying{Server: restore.Server{C: s.c}, cp: func([]byte) []byte {
@@ -260,12 +292,40 @@ func TestRestoreRefuses(t *testing.T) {
 				return cp
 			}}
 		}},
-		{name: "a checkpoint the log key did not sign", want: "the source's checkpoint", src: func() restore.Source {
+		{name: "a checkpoint the log key did not sign", want: "the source's latest checkpoint of size 5: tlog: invalid or missing log signature", src: func() restore.Source {
 			return lying{Server: restore.Server{C: s.c}, cp: func(cp []byte) []byte {
 				return []byte(strings.Replace(string(cp), "\n"+strconv.FormatUint(s.size, 10)+"\n", "\n"+strconv.FormatUint(s.size-1, 10)+"\n", 1))
 			}}
 		}},
-		{name: "another log's genesis", genesis: otherGenesis, want: "the source's checkpoint: tlog: invalid or missing log signature", src: func() restore.Source { return restore.Server{C: s.c} }},
+		{name: "a listed checkpoint of another tree", want: "checkpoint of size 2 (root 0000000000000000000000000000000000000000000000000000000000000000) is not consistent with the entries it served", src: func() restore.Source {
+			// A node that answers, for one of its checkpoints, with one
+			// the log key signed over another tree.
+			return lying{Server: restore.Server{C: s.c}, listed: func(page [][]byte) [][]byte {
+				for i, cp := range page {
+					if bytes.Contains(cp, []byte("\n2\n")) {
+						if page[i], err = tlog.SignCheckpoint(s.signer, s.signer.Name(), 2, make([]byte, 32)); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				return page
+			}}
+		}},
+		{name: "a listed checkpoint the log key did not sign", want: "the source's checkpoint of size 3: tlog: invalid or missing log signature", src: func() restore.Source {
+			return lying{Server: restore.Server{C: s.c}, listed: func(page [][]byte) [][]byte {
+				for i, cp := range page {
+					page[i] = bytes.Replace(cp, []byte("\n2\n"), []byte("\n3\n"), 1)
+				}
+				return page
+			}}
+		}},
+		{name: "listed checkpoints out of order", want: "the source listed its checkpoint of size 5 after size 6, up to 6: out of order", src: func() restore.Source {
+			return lying{Server: restore.Server{C: s.c}, listed: func(page [][]byte) [][]byte {
+				slices.Reverse(page)
+				return page
+			}}
+		}},
+		{name: "another log's genesis", genesis: otherGenesis, want: "the source's latest checkpoint of size 6: tlog: invalid or missing log signature", src: func() restore.Source { return restore.Server{C: s.c} }},
 		{name: "another log signing key", signer: otherSigner, want: "is not the key the agreement names", src: func() restore.Source { return restore.Server{C: s.c} }},
 		{name: "an existing file", existing: "not a database", want: "exists and is not empty", src: func() restore.Source { return restore.Server{C: s.c} }},
 	} {

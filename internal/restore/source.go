@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -14,17 +15,26 @@ import (
 // identity (a node serves them as the primary does).
 type Server struct{ C *mvmclient.Client }
 
-// Checkpoint asks GetCheckpoint for the latest checkpoint, or the latest
-// witnessed one (NotFound there is no checkpoint: nil).
-func (s Server) Checkpoint(ctx context.Context, witnessed bool) ([]byte, error) {
-	resp, err := s.C.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{Witnessed: witnessed})
-	if witnessed && status.Code(err) == codes.NotFound {
-		return nil, nil
-	}
+// Checkpoint asks GetCheckpoint for the latest checkpoint.
+func (s Server) Checkpoint(ctx context.Context) ([]byte, error) {
+	resp, err := s.C.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 	if err != nil {
 		return nil, err
 	}
 	return resp.Checkpoint, nil
+}
+
+// Checkpoints asks ListCheckpoints for a page. A source that does not
+// serve it (an older server: Unimplemented) is refused with what to do.
+func (s Server) Checkpoints(ctx context.Context, after, atMost uint64) ([][]byte, bool, error) {
+	resp, err := s.C.API.ListCheckpoints(ctx, &mvmv1.ListCheckpointsRequest{After: after, AtMost: atMost})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, false, fmt.Errorf("the source does not list its checkpoints (ListCheckpoints: %w): upgrade it, a restore copies every checkpoint", err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return resp.Checkpoints, resp.More, nil
 }
 
 // Entries streams GetEntries.

@@ -65,7 +65,7 @@ func Restore(ctx context.Context, cfg Config, from RestoreFrom) (*restore.Report
 	if err != nil {
 		return rep, err
 	}
-	if rep.EvidenceMissing, err = restoreEvidence(ctx, cfg, c, signer, genesis); err != nil {
+	if rep.EvidenceMissing, rep.Holds, err = restoreEvidence(ctx, cfg, c, signer, genesis); err != nil {
 		return rep, fmt.Errorf("the log is restored in %s, its evidence files are not: %w (start the server on it, and copy them: run the restore's evidence copy again by restoring into a new file, or copy the node's store)", cfg.DB, err)
 	}
 	return rep, nil
@@ -77,33 +77,47 @@ func Restore(ctx context.Context, cfg Config, from RestoreFrom) (*restore.Report
 // digest; one already stored is not copied again), and returns how many
 // could not be copied: the source does not hold them, serves other bytes,
 // or does not let the identity read them (a mediator's reads every
-// package).
-func restoreEvidence(ctx context.Context, cfg Config, c *mvmclient.Client, signer note.Signer, genesis []byte) (int, error) {
+// package). It then records the parties' evidence holds, the count
+// behind their quota, from the log and the files stored
+// (restore.EvidenceHolds).
+func restoreEvidence(ctx context.Context, cfg Config, c *mvmclient.Client, signer note.Signer, genesis []byte) (int, *restore.Holds, error) {
 	st, l, err := openLog(cfg, signer, genesis, hooks{})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer st.Close()
 	defer l.Close()
 	ev, where, err := openEvidence(cfg)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	cp := node.NewEvidenceCopier(l, ev, c, cfg.Logger)
 	// Passes until every file is stored or a pass stores none.
 	prev := -1
+	n := 0
 	for {
 		if err := cp.Pass(ctx); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		n := cp.Pending()
+		n = cp.Pending()
 		if n != 0 && n != prev {
 			prev = n
 			continue
 		}
-		if n > 0 {
-			cfg.Logger.Warn("restore: evidence files not copied (the ERROR/WARN lines above name them)", "missing", n, "store", where)
-		}
-		return n, ctx.Err()
+		break
 	}
+	if n > 0 {
+		cfg.Logger.Warn("restore: evidence files not copied (the ERROR/WARN lines above name them)", "missing", n, "store", where)
+	}
+	if err := ctx.Err(); err != nil {
+		return n, nil, err
+	}
+	holds, err := restore.EvidenceHolds(ctx, l, ev)
+	if err != nil {
+		return n, nil, fmt.Errorf("the parties' evidence holds (their quota): %w", err)
+	}
+	for party, b := range holds.Bytes {
+		cfg.Logger.Info("restore: evidence held", "party", party, "files", holds.Files[party], "bytes", b)
+	}
+	return n, holds, nil
 }

@@ -116,6 +116,11 @@ var rpcRules = map[string]rpcRule{
 		_, err := c.API.GetCheckpoint(ctx, &mvmv1.GetCheckpointRequest{})
 		return err
 	}},
+	"ListCheckpoints": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
+		// Checkpoints and their cosignatures: every party's to read.
+		_, err := c.API.ListCheckpoints(ctx, &mvmv1.ListCheckpointsRequest{})
+		return err
+	}},
 	"GetInclusionProof": {call: func(ctx context.Context, c *mvmclient.Client, f *matrixFixture) error {
 		_, err := c.API.GetInclusionProof(ctx, &mvmv1.GetInclusionProofRequest{Index: 0, Size: 1})
 		return err

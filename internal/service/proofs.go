@@ -154,6 +154,38 @@ func (s *Service) AddCosignature(ctx context.Context, req *mvmv1.AddCosignatureR
 	return &mvmv1.AddCosignatureResponse{Checkpoint: resp.Checkpoint, Cosigners: resp.Cosigners, WitnessQuorum: resp.WitnessQuorum}, nil
 }
 
+// maxCheckpointsPage bounds the checkpoints of a ListCheckpoints page.
+const maxCheckpointsPage = 256
+
+// ListCheckpoints returns a page of the stored checkpoints, each with its
+// cosignatures, within the published head: at most maxCheckpointsPage of
+// them and MaxMessageBytes. It is a read (isUnaryRead): it holds the
+// caller's read slots, and costs the answer.
+func (s *Service) ListCheckpoints(ctx context.Context, req *mvmv1.ListCheckpointsRequest) (*mvmv1.ListCheckpointsResponse, error) {
+	h := s.l.Head()
+	atMost := h.Signed() // a node may hold verified entries beyond it
+	if req.AtMost > 0 {
+		atMost = min(atMost, req.AtMost)
+	}
+	resp := &mvmv1.ListCheckpointsResponse{}
+	if atMost <= req.After {
+		return resp, nil
+	}
+	cps, more, err := s.l.Store().Checkpoints(req.After, atMost, maxCheckpointsPage, MaxMessageBytes-messageOverhead)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, cp := range cps {
+		full, err := tlog.AddCosignatures(cp.Note, cp.Lines())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Checkpoints = append(resp.Checkpoints, full)
+	}
+	resp.More = more
+	return resp, nil
+}
+
 // GetInclusionProof proves entry index is in the tree of size size.
 func (s *Service) GetInclusionProof(ctx context.Context, req *mvmv1.GetInclusionProofRequest) (*mvmv1.GetInclusionProofResponse, error) {
 	size := s.l.Head().Size

@@ -14,7 +14,7 @@ import (
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
-// Paged reads (ListPackages, GetBreaches, GetPackage; and a node's
+// Paged reads (ListPackages, GetBreaches, GetPackage, ListCheckpoints; and a node's
 // CompareCheckpoint, which reads its tree) cost CPU in
 // proportion to their answer, and a party may call them in a loop from
 // many goroutines, over many identities minted from its own CA. So that
@@ -55,13 +55,14 @@ const (
 )
 
 // isUnaryRead selects the unary reads whose cost grows with their answer
-// (a page of packages or breaches, a package's history), and a node's
+// (a page of packages, breaches or checkpoints, a package's history), and a node's
 // comparison of a client's checkpoint (O(log n) reads of its tree, which
 // a caller may ask for in a loop).
 func isUnaryRead(_ context.Context, c interceptors.CallMeta) bool {
 	switch c.FullMethod() {
 	case mvmv1.ExchangeService_ListPackages_FullMethodName, mvmv1.ExchangeService_GetBreaches_FullMethodName,
-		mvmv1.ExchangeService_GetPackage_FullMethodName, mvmv1.ExchangeService_CompareCheckpoint_FullMethodName:
+		mvmv1.ExchangeService_GetPackage_FullMethodName, mvmv1.ExchangeService_CompareCheckpoint_FullMethodName,
+		mvmv1.ExchangeService_ListCheckpoints_FullMethodName:
 		return true
 	}
 	return false

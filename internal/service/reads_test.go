@@ -236,3 +236,23 @@ func TestCompareCheckpointIsARead(t *testing.T) {
 	wantCode(t, compare(10*time.Second), codes.FailedPrecondition, "this server is the primary")
 	wantCode(t, compare(100*time.Millisecond), codes.ResourceExhausted, "party tr reads beyond 1 a second", "--read-rate-per-party")
 }
+
+// TestListCheckpointsIsARead: ListCheckpoints holds its caller's read
+// slots and pace like the other paged reads (a page costs up to 256
+// checkpoints read), and answers pages within the published head.
+func TestListCheckpointsIsARead(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) { c.Limits.ReadRatePerParty = 1 })
+	mustAppend(t, env.Client(testenv.Submitter), targetPackage())
+	tr := env.Client(testenv.Mediator)
+	list := func(d time.Duration) (*mvmv1.ListCheckpointsResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return tr.API.ListCheckpoints(ctx, &mvmv1.ListCheckpointsRequest{})
+	}
+	resp, err := list(10 * time.Second)
+	if err != nil || len(resp.Checkpoints) != 2 || resp.More {
+		t.Fatalf("ListCheckpoints: %v, %v; want the checkpoints of sizes 1 and 2, no more", resp, err)
+	}
+	_, err = list(100 * time.Millisecond)
+	wantCode(t, err, codes.ResourceExhausted, "party tr reads beyond 1 a second", "--read-rate-per-party")
+}

@@ -1640,6 +1640,115 @@ func (x *GetCheckpointResponse) GetWitnessQuorum() uint32 {
 	return 0
 }
 
+type ListCheckpointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only checkpoints of a size greater than after.
+	After uint64 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"`
+	// If set, only checkpoints of a size at most at_most.
+	AtMost        uint64 `protobuf:"varint,2,opt,name=at_most,json=atMost,proto3" json:"at_most,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCheckpointsRequest) Reset() {
+	*x = ListCheckpointsRequest{}
+	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCheckpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCheckpointsRequest) ProtoMessage() {}
+
+func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCheckpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListCheckpointsRequest) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListCheckpointsRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ListCheckpointsRequest) GetAtMost() uint64 {
+	if x != nil {
+		return x.AtMost
+	}
+	return 0
+}
+
+type ListCheckpointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// C2SP tlog-checkpoint signed notes with the cosignatures stored for
+	// each, by increasing size.
+	Checkpoints [][]byte `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// Set when more follow: ask again with after the last one's size.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCheckpointsResponse) Reset() {
+	*x = ListCheckpointsResponse{}
+	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCheckpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCheckpointsResponse) ProtoMessage() {}
+
+func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCheckpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListCheckpointsResponse) Descriptor() ([]byte, []int) {
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListCheckpointsResponse) GetCheckpoints() [][]byte {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+func (x *ListCheckpointsResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 type GetInclusionProofRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -1650,7 +1759,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	mi := &file_mvm_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1771,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[25]
+	mi := &file_mvm_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1784,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetInclusionProofRequest) GetIndex() uint64 {
@@ -1701,7 +1810,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	mi := &file_mvm_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1822,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[26]
+	mi := &file_mvm_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1835,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetInclusionProofResponse) GetHashes() [][]byte {
@@ -1746,7 +1855,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[27]
+	mi := &file_mvm_v1_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1867,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[27]
+	mi := &file_mvm_v1_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1880,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{27}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetConsistencyProofRequest) GetFrom() uint64 {
@@ -1797,7 +1906,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[28]
+	mi := &file_mvm_v1_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1918,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[28]
+	mi := &file_mvm_v1_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1931,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{28}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetConsistencyProofResponse) GetHashes() [][]byte {
@@ -1844,7 +1953,7 @@ type AddCosignatureRequest struct {
 
 func (x *AddCosignatureRequest) Reset() {
 	*x = AddCosignatureRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[29]
+	mi := &file_mvm_v1_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1965,7 @@ func (x *AddCosignatureRequest) String() string {
 func (*AddCosignatureRequest) ProtoMessage() {}
 
 func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[29]
+	mi := &file_mvm_v1_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1978,7 @@ func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureRequest.ProtoReflect.Descriptor instead.
 func (*AddCosignatureRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{29}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddCosignatureRequest) GetCheckpoint() []byte {
@@ -1898,7 +2007,7 @@ type AddCosignatureResponse struct {
 
 func (x *AddCosignatureResponse) Reset() {
 	*x = AddCosignatureResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[30]
+	mi := &file_mvm_v1_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2019,7 @@ func (x *AddCosignatureResponse) String() string {
 func (*AddCosignatureResponse) ProtoMessage() {}
 
 func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[30]
+	mi := &file_mvm_v1_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2032,7 @@ func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureResponse.ProtoReflect.Descriptor instead.
 func (*AddCosignatureResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{30}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddCosignatureResponse) GetCheckpoint() []byte {
@@ -1956,7 +2065,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[31]
+	mi := &file_mvm_v1_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2077,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[31]
+	mi := &file_mvm_v1_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2090,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{31}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WatchRequest) GetFrom() uint64 {
@@ -2001,7 +2110,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[32]
+	mi := &file_mvm_v1_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2122,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[32]
+	mi := &file_mvm_v1_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2135,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{32}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WatchResponse) GetIndex() uint64 {
@@ -2051,7 +2160,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[33]
+	mi := &file_mvm_v1_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2172,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[33]
+	mi := &file_mvm_v1_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2185,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{33}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{35}
 }
 
 // One chunk of a backup. The first message carries the header fields
@@ -2100,7 +2209,7 @@ type BackupResponse struct {
 
 func (x *BackupResponse) Reset() {
 	*x = BackupResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[34]
+	mi := &file_mvm_v1_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2221,7 @@ func (x *BackupResponse) String() string {
 func (*BackupResponse) ProtoMessage() {}
 
 func (x *BackupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[34]
+	mi := &file_mvm_v1_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2234,7 @@ func (x *BackupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
 func (*BackupResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{34}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BackupResponse) GetLogSize() uint64 {
@@ -2178,7 +2287,7 @@ type EvidenceStatusRequest struct {
 
 func (x *EvidenceStatusRequest) Reset() {
 	*x = EvidenceStatusRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[35]
+	mi := &file_mvm_v1_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2299,7 @@ func (x *EvidenceStatusRequest) String() string {
 func (*EvidenceStatusRequest) ProtoMessage() {}
 
 func (x *EvidenceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[35]
+	mi := &file_mvm_v1_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2312,7 @@ func (x *EvidenceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceStatusRequest.ProtoReflect.Descriptor instead.
 func (*EvidenceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{35}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *EvidenceStatusRequest) GetPackageId() string {
@@ -2246,7 +2355,7 @@ type EvidenceStatusResponse struct {
 
 func (x *EvidenceStatusResponse) Reset() {
 	*x = EvidenceStatusResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[36]
+	mi := &file_mvm_v1_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2367,7 @@ func (x *EvidenceStatusResponse) String() string {
 func (*EvidenceStatusResponse) ProtoMessage() {}
 
 func (x *EvidenceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[36]
+	mi := &file_mvm_v1_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2380,7 @@ func (x *EvidenceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceStatusResponse.ProtoReflect.Descriptor instead.
 func (*EvidenceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{36}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *EvidenceStatusResponse) GetOffset() int64 {
@@ -2310,7 +2419,7 @@ type UploadEvidenceRequest struct {
 
 func (x *UploadEvidenceRequest) Reset() {
 	*x = UploadEvidenceRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[37]
+	mi := &file_mvm_v1_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2431,7 @@ func (x *UploadEvidenceRequest) String() string {
 func (*UploadEvidenceRequest) ProtoMessage() {}
 
 func (x *UploadEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[37]
+	mi := &file_mvm_v1_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2444,7 @@ func (x *UploadEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*UploadEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{37}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UploadEvidenceRequest) GetPackageId() string {
@@ -2391,7 +2500,7 @@ type UploadEvidenceResponse struct {
 
 func (x *UploadEvidenceResponse) Reset() {
 	*x = UploadEvidenceResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[38]
+	mi := &file_mvm_v1_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2512,7 @@ func (x *UploadEvidenceResponse) String() string {
 func (*UploadEvidenceResponse) ProtoMessage() {}
 
 func (x *UploadEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[38]
+	mi := &file_mvm_v1_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2525,7 @@ func (x *UploadEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*UploadEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{38}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UploadEvidenceResponse) GetOffset() int64 {
@@ -2446,7 +2555,7 @@ type DownloadEvidenceRequest struct {
 
 func (x *DownloadEvidenceRequest) Reset() {
 	*x = DownloadEvidenceRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[39]
+	mi := &file_mvm_v1_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2567,7 @@ func (x *DownloadEvidenceRequest) String() string {
 func (*DownloadEvidenceRequest) ProtoMessage() {}
 
 func (x *DownloadEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[39]
+	mi := &file_mvm_v1_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2580,7 @@ func (x *DownloadEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*DownloadEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{39}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DownloadEvidenceRequest) GetPackageId() string {
@@ -2514,7 +2623,7 @@ type DownloadEvidenceResponse struct {
 
 func (x *DownloadEvidenceResponse) Reset() {
 	*x = DownloadEvidenceResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[40]
+	mi := &file_mvm_v1_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2635,7 @@ func (x *DownloadEvidenceResponse) String() string {
 func (*DownloadEvidenceResponse) ProtoMessage() {}
 
 func (x *DownloadEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[40]
+	mi := &file_mvm_v1_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2648,7 @@ func (x *DownloadEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*DownloadEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{40}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DownloadEvidenceResponse) GetSize() int64 {
@@ -2564,7 +2673,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[41]
+	mi := &file_mvm_v1_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2685,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[41]
+	mi := &file_mvm_v1_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2698,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{41}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{43}
 }
 
 type GetStatusResponse struct {
@@ -2619,7 +2728,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[42]
+	mi := &file_mvm_v1_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2740,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[42]
+	mi := &file_mvm_v1_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2753,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{42}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetStatusResponse) GetRole() string {
@@ -2721,7 +2830,7 @@ type CompareCheckpointRequest struct {
 
 func (x *CompareCheckpointRequest) Reset() {
 	*x = CompareCheckpointRequest{}
-	mi := &file_mvm_v1_service_proto_msgTypes[43]
+	mi := &file_mvm_v1_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2842,7 @@ func (x *CompareCheckpointRequest) String() string {
 func (*CompareCheckpointRequest) ProtoMessage() {}
 
 func (x *CompareCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[43]
+	mi := &file_mvm_v1_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +2855,7 @@ func (x *CompareCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CompareCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{43}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CompareCheckpointRequest) GetCheckpoint() []byte {
@@ -2772,7 +2881,7 @@ type CompareCheckpointResponse struct {
 
 func (x *CompareCheckpointResponse) Reset() {
 	*x = CompareCheckpointResponse{}
-	mi := &file_mvm_v1_service_proto_msgTypes[44]
+	mi := &file_mvm_v1_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2893,7 @@ func (x *CompareCheckpointResponse) String() string {
 func (*CompareCheckpointResponse) ProtoMessage() {}
 
 func (x *CompareCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mvm_v1_service_proto_msgTypes[44]
+	mi := &file_mvm_v1_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2906,7 @@ func (x *CompareCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CompareCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_mvm_v1_service_proto_rawDescGZIP(), []int{44}
+	return file_mvm_v1_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CompareCheckpointResponse) GetComparison() Comparison {
@@ -2949,7 +3058,13 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
 	"checkpoint\x12\x1c\n" +
 	"\tcosigners\x18\x02 \x01(\rR\tcosigners\x12%\n" +
-	"\x0ewitness_quorum\x18\x03 \x01(\rR\rwitnessQuorum\"D\n" +
+	"\x0ewitness_quorum\x18\x03 \x01(\rR\rwitnessQuorum\"G\n" +
+	"\x16ListCheckpointsRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x17\n" +
+	"\aat_most\x18\x02 \x01(\x04R\x06atMost\"O\n" +
+	"\x17ListCheckpointsResponse\x12 \n" +
+	"\vcheckpoints\x18\x01 \x03(\fR\vcheckpoints\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"D\n" +
 	"\x18GetInclusionProofRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\"3\n" +
@@ -3046,7 +3161,7 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\x16COMPARISON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15COMPARISON_CONSISTENT\x10\x01\x12\x14\n" +
 	"\x10COMPARISON_AHEAD\x10\x02\x12\x13\n" +
-	"\x0fCOMPARISON_FORK\x10\x032\xbc\v\n" +
+	"\x0fCOMPARISON_FORK\x10\x032\x90\f\n" +
 	"\x0fExchangeService\x127\n" +
 	"\x06Append\x12\x15.mvm.v1.AppendRequest\x1a\x16.mvm.v1.AppendResponse\x12M\n" +
 	"\fAppendStream\x12\x1b.mvm.v1.AppendStreamRequest\x1a\x1c.mvm.v1.AppendStreamResponse(\x010\x01\x12E\n" +
@@ -3058,7 +3173,8 @@ const file_mvm_v1_service_proto_rawDesc = "" +
 	"\fListPackages\x12\x1b.mvm.v1.ListPackagesRequest\x1a\x1c.mvm.v1.ListPackagesResponse\x12I\n" +
 	"\fGetAgreement\x12\x1b.mvm.v1.GetAgreementRequest\x1a\x1c.mvm.v1.GetAgreementResponse\x12F\n" +
 	"\vGetBreaches\x12\x1a.mvm.v1.GetBreachesRequest\x1a\x1b.mvm.v1.GetBreachesResponse\x12L\n" +
-	"\rGetCheckpoint\x12\x1c.mvm.v1.GetCheckpointRequest\x1a\x1d.mvm.v1.GetCheckpointResponse\x12X\n" +
+	"\rGetCheckpoint\x12\x1c.mvm.v1.GetCheckpointRequest\x1a\x1d.mvm.v1.GetCheckpointResponse\x12R\n" +
+	"\x0fListCheckpoints\x12\x1e.mvm.v1.ListCheckpointsRequest\x1a\x1f.mvm.v1.ListCheckpointsResponse\x12X\n" +
 	"\x11GetInclusionProof\x12 .mvm.v1.GetInclusionProofRequest\x1a!.mvm.v1.GetInclusionProofResponse\x12^\n" +
 	"\x13GetConsistencyProof\x12\".mvm.v1.GetConsistencyProofRequest\x1a#.mvm.v1.GetConsistencyProofResponse\x12O\n" +
 	"\x0eAddCosignature\x12\x1d.mvm.v1.AddCosignatureRequest\x1a\x1e.mvm.v1.AddCosignatureResponse\x126\n" +
@@ -3083,7 +3199,7 @@ func file_mvm_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_mvm_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_mvm_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_mvm_v1_service_proto_goTypes = []any{
 	(Comparison)(0),                     // 0: mvm.v1.Comparison
 	(*AppendRequest)(nil),               // 1: mvm.v1.AppendRequest
@@ -3111,47 +3227,49 @@ var file_mvm_v1_service_proto_goTypes = []any{
 	(*GetBreachesResponse)(nil),         // 23: mvm.v1.GetBreachesResponse
 	(*GetCheckpointRequest)(nil),        // 24: mvm.v1.GetCheckpointRequest
 	(*GetCheckpointResponse)(nil),       // 25: mvm.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 26: mvm.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 27: mvm.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 28: mvm.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 29: mvm.v1.GetConsistencyProofResponse
-	(*AddCosignatureRequest)(nil),       // 30: mvm.v1.AddCosignatureRequest
-	(*AddCosignatureResponse)(nil),      // 31: mvm.v1.AddCosignatureResponse
-	(*WatchRequest)(nil),                // 32: mvm.v1.WatchRequest
-	(*WatchResponse)(nil),               // 33: mvm.v1.WatchResponse
-	(*BackupRequest)(nil),               // 34: mvm.v1.BackupRequest
-	(*BackupResponse)(nil),              // 35: mvm.v1.BackupResponse
-	(*EvidenceStatusRequest)(nil),       // 36: mvm.v1.EvidenceStatusRequest
-	(*EvidenceStatusResponse)(nil),      // 37: mvm.v1.EvidenceStatusResponse
-	(*UploadEvidenceRequest)(nil),       // 38: mvm.v1.UploadEvidenceRequest
-	(*UploadEvidenceResponse)(nil),      // 39: mvm.v1.UploadEvidenceResponse
-	(*DownloadEvidenceRequest)(nil),     // 40: mvm.v1.DownloadEvidenceRequest
-	(*DownloadEvidenceResponse)(nil),    // 41: mvm.v1.DownloadEvidenceResponse
-	(*GetStatusRequest)(nil),            // 42: mvm.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),           // 43: mvm.v1.GetStatusResponse
-	(*CompareCheckpointRequest)(nil),    // 44: mvm.v1.CompareCheckpointRequest
-	(*CompareCheckpointResponse)(nil),   // 45: mvm.v1.CompareCheckpointResponse
-	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
+	(*ListCheckpointsRequest)(nil),      // 26: mvm.v1.ListCheckpointsRequest
+	(*ListCheckpointsResponse)(nil),     // 27: mvm.v1.ListCheckpointsResponse
+	(*GetInclusionProofRequest)(nil),    // 28: mvm.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 29: mvm.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 30: mvm.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 31: mvm.v1.GetConsistencyProofResponse
+	(*AddCosignatureRequest)(nil),       // 32: mvm.v1.AddCosignatureRequest
+	(*AddCosignatureResponse)(nil),      // 33: mvm.v1.AddCosignatureResponse
+	(*WatchRequest)(nil),                // 34: mvm.v1.WatchRequest
+	(*WatchResponse)(nil),               // 35: mvm.v1.WatchResponse
+	(*BackupRequest)(nil),               // 36: mvm.v1.BackupRequest
+	(*BackupResponse)(nil),              // 37: mvm.v1.BackupResponse
+	(*EvidenceStatusRequest)(nil),       // 38: mvm.v1.EvidenceStatusRequest
+	(*EvidenceStatusResponse)(nil),      // 39: mvm.v1.EvidenceStatusResponse
+	(*UploadEvidenceRequest)(nil),       // 40: mvm.v1.UploadEvidenceRequest
+	(*UploadEvidenceResponse)(nil),      // 41: mvm.v1.UploadEvidenceResponse
+	(*DownloadEvidenceRequest)(nil),     // 42: mvm.v1.DownloadEvidenceRequest
+	(*DownloadEvidenceResponse)(nil),    // 43: mvm.v1.DownloadEvidenceResponse
+	(*GetStatusRequest)(nil),            // 44: mvm.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),           // 45: mvm.v1.GetStatusResponse
+	(*CompareCheckpointRequest)(nil),    // 46: mvm.v1.CompareCheckpointRequest
+	(*CompareCheckpointResponse)(nil),   // 47: mvm.v1.CompareCheckpointResponse
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
 }
 var file_mvm_v1_service_proto_depIdxs = []int32{
 	5,  // 0: mvm.v1.AppendStreamResponse.result:type_name -> mvm.v1.AppendResponse
-	46, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	48, // 1: mvm.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	4,  // 2: mvm.v1.AppendResponse.receipt:type_name -> mvm.v1.Receipt
-	46, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
-	46, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
+	48, // 3: mvm.v1.PackageEvent.received_at:type_name -> google.protobuf.Timestamp
+	48, // 4: mvm.v1.PackageSummary.received_at:type_name -> google.protobuf.Timestamp
 	13, // 5: mvm.v1.PackageSummary.deadlines:type_name -> mvm.v1.DeadlineState
 	14, // 6: mvm.v1.PackageSummary.pending_rulings:type_name -> mvm.v1.PendingRuling
 	15, // 7: mvm.v1.PackageSummary.findings:type_name -> mvm.v1.FindingState
-	46, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
-	46, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
+	48, // 8: mvm.v1.DeadlineState.due:type_name -> google.protobuf.Timestamp
+	48, // 9: mvm.v1.DeadlineState.met:type_name -> google.protobuf.Timestamp
 	12, // 10: mvm.v1.GetPackageResponse.package:type_name -> mvm.v1.PackageSummary
 	11, // 11: mvm.v1.GetPackageResponse.history:type_name -> mvm.v1.PackageEvent
 	12, // 12: mvm.v1.ListPackagesResponse.packages:type_name -> mvm.v1.PackageSummary
-	46, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
-	46, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
+	48, // 13: mvm.v1.GetBreachesRequest.as_of:type_name -> google.protobuf.Timestamp
+	48, // 14: mvm.v1.Breach.due:type_name -> google.protobuf.Timestamp
 	22, // 15: mvm.v1.GetBreachesResponse.breaches:type_name -> mvm.v1.Breach
-	46, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
-	46, // 17: mvm.v1.GetStatusResponse.primary_seen_at:type_name -> google.protobuf.Timestamp
+	48, // 16: mvm.v1.GetBreachesResponse.as_of:type_name -> google.protobuf.Timestamp
+	48, // 17: mvm.v1.GetStatusResponse.primary_seen_at:type_name -> google.protobuf.Timestamp
 	0,  // 18: mvm.v1.CompareCheckpointResponse.comparison:type_name -> mvm.v1.Comparison
 	1,  // 19: mvm.v1.ExchangeService.Append:input_type -> mvm.v1.AppendRequest
 	2,  // 20: mvm.v1.ExchangeService.AppendStream:input_type -> mvm.v1.AppendStreamRequest
@@ -3162,37 +3280,39 @@ var file_mvm_v1_service_proto_depIdxs = []int32{
 	19, // 25: mvm.v1.ExchangeService.GetAgreement:input_type -> mvm.v1.GetAgreementRequest
 	21, // 26: mvm.v1.ExchangeService.GetBreaches:input_type -> mvm.v1.GetBreachesRequest
 	24, // 27: mvm.v1.ExchangeService.GetCheckpoint:input_type -> mvm.v1.GetCheckpointRequest
-	26, // 28: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
-	28, // 29: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
-	30, // 30: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
-	32, // 31: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
-	34, // 32: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
-	36, // 33: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
-	38, // 34: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
-	40, // 35: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
-	42, // 36: mvm.v1.ExchangeService.GetStatus:input_type -> mvm.v1.GetStatusRequest
-	44, // 37: mvm.v1.ExchangeService.CompareCheckpoint:input_type -> mvm.v1.CompareCheckpointRequest
-	5,  // 38: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
-	3,  // 39: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
-	7,  // 40: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
-	9,  // 41: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
-	16, // 42: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
-	18, // 43: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
-	20, // 44: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
-	23, // 45: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
-	25, // 46: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
-	27, // 47: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
-	29, // 48: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
-	31, // 49: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
-	33, // 50: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
-	35, // 51: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
-	37, // 52: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
-	39, // 53: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
-	41, // 54: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
-	43, // 55: mvm.v1.ExchangeService.GetStatus:output_type -> mvm.v1.GetStatusResponse
-	45, // 56: mvm.v1.ExchangeService.CompareCheckpoint:output_type -> mvm.v1.CompareCheckpointResponse
-	38, // [38:57] is the sub-list for method output_type
-	19, // [19:38] is the sub-list for method input_type
+	26, // 28: mvm.v1.ExchangeService.ListCheckpoints:input_type -> mvm.v1.ListCheckpointsRequest
+	28, // 29: mvm.v1.ExchangeService.GetInclusionProof:input_type -> mvm.v1.GetInclusionProofRequest
+	30, // 30: mvm.v1.ExchangeService.GetConsistencyProof:input_type -> mvm.v1.GetConsistencyProofRequest
+	32, // 31: mvm.v1.ExchangeService.AddCosignature:input_type -> mvm.v1.AddCosignatureRequest
+	34, // 32: mvm.v1.ExchangeService.Watch:input_type -> mvm.v1.WatchRequest
+	36, // 33: mvm.v1.ExchangeService.Backup:input_type -> mvm.v1.BackupRequest
+	38, // 34: mvm.v1.ExchangeService.EvidenceStatus:input_type -> mvm.v1.EvidenceStatusRequest
+	40, // 35: mvm.v1.ExchangeService.UploadEvidence:input_type -> mvm.v1.UploadEvidenceRequest
+	42, // 36: mvm.v1.ExchangeService.DownloadEvidence:input_type -> mvm.v1.DownloadEvidenceRequest
+	44, // 37: mvm.v1.ExchangeService.GetStatus:input_type -> mvm.v1.GetStatusRequest
+	46, // 38: mvm.v1.ExchangeService.CompareCheckpoint:input_type -> mvm.v1.CompareCheckpointRequest
+	5,  // 39: mvm.v1.ExchangeService.Append:output_type -> mvm.v1.AppendResponse
+	3,  // 40: mvm.v1.ExchangeService.AppendStream:output_type -> mvm.v1.AppendStreamResponse
+	7,  // 41: mvm.v1.ExchangeService.GetEntries:output_type -> mvm.v1.GetEntriesResponse
+	9,  // 42: mvm.v1.ExchangeService.GetCertificates:output_type -> mvm.v1.GetCertificatesResponse
+	16, // 43: mvm.v1.ExchangeService.GetPackage:output_type -> mvm.v1.GetPackageResponse
+	18, // 44: mvm.v1.ExchangeService.ListPackages:output_type -> mvm.v1.ListPackagesResponse
+	20, // 45: mvm.v1.ExchangeService.GetAgreement:output_type -> mvm.v1.GetAgreementResponse
+	23, // 46: mvm.v1.ExchangeService.GetBreaches:output_type -> mvm.v1.GetBreachesResponse
+	25, // 47: mvm.v1.ExchangeService.GetCheckpoint:output_type -> mvm.v1.GetCheckpointResponse
+	27, // 48: mvm.v1.ExchangeService.ListCheckpoints:output_type -> mvm.v1.ListCheckpointsResponse
+	29, // 49: mvm.v1.ExchangeService.GetInclusionProof:output_type -> mvm.v1.GetInclusionProofResponse
+	31, // 50: mvm.v1.ExchangeService.GetConsistencyProof:output_type -> mvm.v1.GetConsistencyProofResponse
+	33, // 51: mvm.v1.ExchangeService.AddCosignature:output_type -> mvm.v1.AddCosignatureResponse
+	35, // 52: mvm.v1.ExchangeService.Watch:output_type -> mvm.v1.WatchResponse
+	37, // 53: mvm.v1.ExchangeService.Backup:output_type -> mvm.v1.BackupResponse
+	39, // 54: mvm.v1.ExchangeService.EvidenceStatus:output_type -> mvm.v1.EvidenceStatusResponse
+	41, // 55: mvm.v1.ExchangeService.UploadEvidence:output_type -> mvm.v1.UploadEvidenceResponse
+	43, // 56: mvm.v1.ExchangeService.DownloadEvidence:output_type -> mvm.v1.DownloadEvidenceResponse
+	45, // 57: mvm.v1.ExchangeService.GetStatus:output_type -> mvm.v1.GetStatusResponse
+	47, // 58: mvm.v1.ExchangeService.CompareCheckpoint:output_type -> mvm.v1.CompareCheckpointResponse
+	39, // [39:59] is the sub-list for method output_type
+	19, // [19:39] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -3209,7 +3329,7 @@ func file_mvm_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mvm_v1_service_proto_rawDesc), len(file_mvm_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	ExchangeService_GetAgreement_FullMethodName        = "/mvm.v1.ExchangeService/GetAgreement"
 	ExchangeService_GetBreaches_FullMethodName         = "/mvm.v1.ExchangeService/GetBreaches"
 	ExchangeService_GetCheckpoint_FullMethodName       = "/mvm.v1.ExchangeService/GetCheckpoint"
+	ExchangeService_ListCheckpoints_FullMethodName     = "/mvm.v1.ExchangeService/ListCheckpoints"
 	ExchangeService_GetInclusionProof_FullMethodName   = "/mvm.v1.ExchangeService/GetInclusionProof"
 	ExchangeService_GetConsistencyProof_FullMethodName = "/mvm.v1.ExchangeService/GetConsistencyProof"
 	ExchangeService_AddCosignature_FullMethodName      = "/mvm.v1.ExchangeService/AddCosignature"
@@ -70,6 +71,13 @@ type ExchangeServiceClient interface {
 	GetBreaches(ctx context.Context, in *GetBreachesRequest, opts ...grpc.CallOption) (*GetBreachesResponse, error)
 	// GetCheckpoint returns the latest signed checkpoint with cosignatures.
 	GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (*GetCheckpointResponse, error)
+	// ListCheckpoints pages through the signed checkpoints the server
+	// stores, each with the cosignatures it holds, by size: those of a size
+	// greater than after (and at most at_most, if set), smallest first, at
+	// most 256 a page and bounded in bytes. A restore (server --restore-from)
+	// copies them all from a node. It is a read: it holds the caller's read
+	// slots, as ListPackages does.
+	ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error)
 	// GetInclusionProof proves entry index is in the tree of the given size.
 	GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error)
 	// GetConsistencyProof proves the tree of size from is a prefix of size to.
@@ -218,6 +226,16 @@ func (c *exchangeServiceClient) GetCheckpoint(ctx context.Context, in *GetCheckp
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCheckpointResponse)
 	err := c.cc.Invoke(ctx, ExchangeService_GetCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exchangeServiceClient) ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCheckpointsResponse)
+	err := c.cc.Invoke(ctx, ExchangeService_ListCheckpoints_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -384,6 +402,13 @@ type ExchangeServiceServer interface {
 	GetBreaches(context.Context, *GetBreachesRequest) (*GetBreachesResponse, error)
 	// GetCheckpoint returns the latest signed checkpoint with cosignatures.
 	GetCheckpoint(context.Context, *GetCheckpointRequest) (*GetCheckpointResponse, error)
+	// ListCheckpoints pages through the signed checkpoints the server
+	// stores, each with the cosignatures it holds, by size: those of a size
+	// greater than after (and at most at_most, if set), smallest first, at
+	// most 256 a page and bounded in bytes. A restore (server --restore-from)
+	// copies them all from a node. It is a read: it holds the caller's read
+	// slots, as ListPackages does.
+	ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error)
 	// GetInclusionProof proves entry index is in the tree of the given size.
 	GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error)
 	// GetConsistencyProof proves the tree of size from is a prefix of size to.
@@ -462,6 +487,9 @@ func (UnimplementedExchangeServiceServer) GetBreaches(context.Context, *GetBreac
 }
 func (UnimplementedExchangeServiceServer) GetCheckpoint(context.Context, *GetCheckpointRequest) (*GetCheckpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCheckpoint not implemented")
+}
+func (UnimplementedExchangeServiceServer) ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCheckpoints not implemented")
 }
 func (UnimplementedExchangeServiceServer) GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInclusionProof not implemented")
@@ -658,6 +686,24 @@ func _ExchangeService_GetCheckpoint_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExchangeService_ListCheckpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCheckpointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExchangeServiceServer).ListCheckpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExchangeService_ListCheckpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExchangeServiceServer).ListCheckpoints(ctx, req.(*ListCheckpointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ExchangeService_GetInclusionProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetInclusionProofRequest)
 	if err := dec(in); err != nil {
@@ -840,6 +886,10 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCheckpoint",
 			Handler:    _ExchangeService_GetCheckpoint_Handler,
+		},
+		{
+			MethodName: "ListCheckpoints",
+			Handler:    _ExchangeService_ListCheckpoints_Handler,
 		},
 		{
 			MethodName: "GetInclusionProof",
