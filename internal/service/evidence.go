@@ -33,8 +33,8 @@ import (
 //     with ResourceExhausted naming the server flag, before any byte is
 //     written.
 //   - An upload whose client sends no message for IdleTimeout (the
-//     first included) is ended with Unavailable naming the flag; what it
-//     sent is kept, to resume, and its slot is free again.
+//     first included) is ended with Unavailable naming the flag; what the
+//     store holds of it is kept, to resume, and its slot is free again.
 //   - A party's bytes (evidence_quota.go) are what its uploads hold on the
 //     store, stored and under way, in every package, as recorded in the
 //     database: they count after a restart, a refused upload frees what

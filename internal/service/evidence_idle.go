@@ -81,5 +81,5 @@ func (ev *evidenceState) idleStatus(when string) error {
 	if when != "" {
 		when = " " + when
 	}
-	return status.Errorf(codes.Unavailable, "the upload sent nothing for %s%s, the limit (server --evidence-idle-timeout): it was ended, what the server received is kept; resume from the offset EvidenceStatus returns", ev.opts.IdleTimeout, when)
+	return status.Errorf(codes.Unavailable, "the upload sent nothing for %s%s, the limit (server --evidence-idle-timeout): it was ended, what the store holds of it is kept; resume from the offset EvidenceStatus returns", ev.opts.IdleTimeout, when)
 }

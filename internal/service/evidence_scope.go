@@ -52,7 +52,7 @@ type EvidenceOptions struct {
 	// identities (default DefaultEvidenceMaxUploads).
 	MaxUploads int
 	// IdleTimeout ends an upload whose client sends no message for this
-	// long, the first included; what it sent is kept, to resume (default
+	// long, the first included; what the store holds of it is kept, to resume (default
 	// DefaultEvidenceIdleTimeout).
 	IdleTimeout time.Duration
 	// MaxPartyBytes bounds the bytes one party's uploads hold on the
