@@ -94,7 +94,9 @@ func main() {
 	flag.StringVar(&cfg.Evidence.S3, "evidence-s3", "", "keep evidence files in an S3 bucket instead, `https://HOST:PORT/BUCKET` (http:// on a trusted network; credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)")
 	flag.Int64Var(&cfg.Evidence.Limits.MaxBytes, "evidence-max-bytes", service.DefaultEvidenceMaxBytes, "largest evidence file, in bytes")
 	flag.Int64Var(&cfg.Evidence.Limits.MaxPackageBytes, "evidence-max-package-bytes", service.DefaultEvidenceMaxPackageBytes, "most bytes of evidence files per package")
-	flag.IntVar(&cfg.Evidence.Limits.MaxUploads, "evidence-max-uploads", service.DefaultEvidenceMaxUploads, "evidence uploads one identity may have under way at once")
+	flag.IntVar(&cfg.Evidence.Limits.MaxUploads, "evidence-max-uploads", service.DefaultEvidenceMaxUploads, "evidence uploads one party may have under way at once, all its identities together")
+	flag.DurationVar(&cfg.Evidence.Limits.IdleTimeout, "evidence-idle-timeout", service.DefaultEvidenceIdleTimeout,
+		"end an evidence upload whose client sends nothing for this long (what the store holds of it is kept, to resume), so that it does not hold an upload slot")
 	flag.Int64Var(&cfg.Evidence.Limits.MaxPartyBytes, "evidence-max-party-bytes", service.DefaultEvidenceMaxPartyBytes,
 		"most bytes of evidence files one party may hold, stored and being uploaded, over all packages; counted in the database, so across restarts (negative: unlimited)")
 	flag.BoolVar(&cfg.Reflection, "reflection", false, "serve the gRPC reflection service (behind mTLS, to any party of the agreement)")

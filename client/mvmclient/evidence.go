@@ -148,11 +148,12 @@ func (c *Client) uploadOnePass(ctx context.Context, pkg string, key []byte, size
 	res := UploadResult{From: st.Offset, Held: st.Offset}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.API.UploadEvidence(ctx)
-	if err != nil {
-		return res, err
-	}
-	w := &sendWriter{stream: stream, skip: st.Offset, buf: make([]byte, 0, EvidenceChunk),
+	// The stream opens with its first message, once the bytes the server
+	// holds are hashed again: the server ends an upload that sends
+	// nothing for its idle timeout, which a long resumed file could pass.
+	w := &sendWriter{open: func() (grpc.ClientStreamingClient[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse], error) {
+		return c.API.UploadEvidence(ctx)
+	}, skip: st.Offset, buf: make([]byte, 0, EvidenceChunk),
 		first: &mvmv1.UploadEvidenceRequest{PackageId: pkg, UploadKey: key, Size: size, Offset: st.Offset}}
 	// The digest is computed while the bytes are framed and sent, and
 	// both while write produces the next ones (sealing them): three
@@ -173,7 +174,10 @@ func (c *Client) uploadOnePass(ctx context.Context, pkg string, key []byte, size
 		res.Sum = h.Sum(nil)
 		w.send(res.Sum) // a failure shows in CloseAndRecv
 	}
-	return closeUpload(stream, size, res)
+	if w.stream == nil {
+		return res, w.sendErr // the stream did not open
+	}
+	return closeUpload(w.stream, size, res)
 }
 
 // The blocks an upload hands to its hashing and sending goroutines: four
@@ -186,6 +190,7 @@ const (
 // sendWriter sends what lies past skip, in messages of up to
 // EvidenceChunk bytes.
 type sendWriter struct {
+	open    func() (grpc.ClientStreamingClient[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse], error)
 	stream  grpc.ClientStreamingClient[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
 	first   *mvmv1.UploadEvidenceRequest
 	skip, n int64
@@ -233,7 +238,10 @@ func (w *sendWriter) send(sum []byte) error {
 
 func (w *sendWriter) sendData(data, sum []byte) error {
 	m := &mvmv1.UploadEvidenceRequest{Data: data, Sha256: sum}
-	if w.first != nil { // the first message names the upload
+	if w.first != nil { // the first message names the upload, and opens it
+		if w.stream, w.sendErr = w.open(); w.sendErr != nil {
+			return w.sendErr
+		}
 		m, w.first = w.first, nil
 		m.Data, m.Sha256 = data, sum
 	}

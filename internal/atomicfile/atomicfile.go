@@ -4,6 +4,11 @@
 // (rename, then fsync of the directory). A writer that fails calls
 // [File.Abort], which removes the temporary file: the final name keeps
 // what it held before, or stays absent.
+//
+// A download that may be cut short writes through [Resume] instead: its
+// temporary file has a fixed name, [File.Keep] leaves it for the next
+// run, and the next [Resume] continues it. Its bytes are the caller's to
+// check, all of them, before Commit: the guarantee above is unchanged.
 package atomicfile
 
 import (

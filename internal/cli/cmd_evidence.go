@@ -12,14 +12,19 @@ import (
 // evidenceCmd: evidence ID --file F... uploads the files and logs the
 // signed submission naming them (evidence_upload.go); evidence get ID
 // --out DIR downloads them, each verified against the log; evidence list
-// ID lists them from the verified log (evidence_get.go).
+// ID lists them from the verified log (evidence_get.go); evidence get ID
+// --name NAME picks one file, and --range START-END writes part of it
+// (evidence_range.go).
 type evidenceCmd struct {
-	files    stringList
-	evidence stringList
-	note     string
-	receipt  string
-	out      string
-	state    string
+	files      stringList
+	evidence   stringList
+	note       string
+	receipt    string
+	out        string
+	state      string
+	name       string
+	rng        rangeFlag
+	unverified bool
 }
 
 func (c *evidenceCmd) register(fs *flag.FlagSet) {
@@ -27,7 +32,10 @@ func (c *evidenceCmd) register(fs *flag.FlagSet) {
 	evidenceFlag(fs, &c.evidence, "; a file held elsewhere")
 	fs.StringVar(&c.note, "note", "", "note")
 	receiptFlag(fs, &c.receipt)
-	fs.StringVar(&c.out, "out", "", "get: the `DIR`ectory to write the files in (made if missing)")
+	fs.StringVar(&c.out, "out", "", "get: the `DIR`ectory to write the files in (made if missing); with --range, the FILE to write")
+	fs.StringVar(&c.name, "name", "", "get: only the file of this `NAME` (as logged or as written, or its sha256 in hex)")
+	fs.Var(&c.rng, "range", "get --name: write only the plaintext bytes `START-END` (from 0, END included; START- to the end) to --out FILE; a sealed file's chunks are opened, a clear one needs --unverified")
+	fs.BoolVar(&c.unverified, "unverified", false, "get --range of a clear (not sealed) file: write the server's bytes, which cannot be checked against the whole file's digest")
 	stateFlag(fs, &c.state)
 }
 
@@ -38,8 +46,8 @@ func (c *evidenceCmd) run(e *env, args []string) error {
 	if err := exactly(1, args, "the package ID (or get ID, list ID)"); err != nil {
 		return err
 	}
-	if c.out != "" {
-		return usagef("evidence: --out is for evidence get")
+	if c.out != "" || c.name != "" || c.rng.set || c.unverified {
+		return usagef("evidence: --out, --name, --range and --unverified are for evidence get")
 	}
 	digests, err := c.evidence.digests()
 	if err != nil {
@@ -61,8 +69,12 @@ func (c *evidenceCmd) read(e *env, sub, id string) error {
 		return usagef("evidence %s: --file, --evidence, --note and --receipt are for submitting", sub)
 	case sub == "get" && c.out == "":
 		return usagef("evidence get: --out DIR is required")
-	case sub == "list" && c.out != "":
-		return usagef("evidence list: --out is for get")
+	case sub == "list" && (c.out != "" || c.name != "" || c.rng.set || c.unverified):
+		return usagef("evidence list: --out, --name, --range and --unverified are for get")
+	case c.rng.set && c.name == "":
+		return usagef("evidence get --range: give --name NAME, the file to read a range of")
+	case c.unverified && !c.rng.set:
+		return usagef("evidence get: --unverified goes with --range only: a whole file is always verified")
 	}
 	return e.withClient(func(ctx context.Context, cl *mvmclient.Client) error {
 		v, err := e.verifiedPackage(ctx, cl, id, c.state)
@@ -73,6 +85,6 @@ func (c *evidenceCmd) read(e *env, sub, id string) error {
 			e.listEvidence(v)
 			return nil
 		}
-		return e.getEvidence(ctx, cl, v, c.out)
+		return e.getEvidence(ctx, cl, v, c)
 	})
 }

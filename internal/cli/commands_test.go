@@ -21,7 +21,7 @@ func TestRunsShareNoFlags(t *testing.T) {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		c.flags.register(fs)
 		fs.VisitAll(func(f *flag.Flag) {
-			for _, v := range []string{"1", "true", "2s", strings.Repeat("ab", 32), "x"} {
+			for _, v := range []string{"1", "true", "2s", strings.Repeat("ab", 32), "x", "1-2"} {
 				if f.Value.Set(v) == nil && f.Value.String() != f.DefValue {
 					return
 				}

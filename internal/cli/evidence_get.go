@@ -16,7 +16,6 @@ import (
 	"unicode"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
-	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/fanout"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -114,7 +113,10 @@ func lastRune(s string) (rune, int) {
 // On a sealed package, a file is downloaded, its ciphertext digest checked
 // and decrypted chunk by chunk as it arrives (evidence_get_sealed.go), and the
 // plaintext checked against the digest its author sealed in the log.
-func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient.VerifiedPackage, dir string) error {
+//
+// With --name, only that file; with --range, only that range of it, to
+// the file --out names (evidence_range.go).
+func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient.VerifiedPackage, cmd *evidenceCmd) error {
 	files := loggedEvidence(v)
 	if len(files) == 0 {
 		return fmt.Errorf("package %s names no evidence file", v.State.ID)
@@ -123,18 +125,25 @@ func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient
 	if err != nil {
 		return err
 	}
+	all := files
+	if cmd.name != "" {
+		lf, err := pickFile(files, cmd.name)
+		if err != nil {
+			return err
+		}
+		if cmd.rng.set {
+			return e.getRange(ctx, c, key, v.State.ID, lf, &cmd.rng, cmd.out, cmd.unverified)
+		}
+		files = []*loggedFile{lf}
+	}
+	dir := cmd.out
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	used := map[string]bool{}
+	names := fileNames(all)
 	var failed []error
 	for _, lf := range files {
-		name := safeName(lf.name, lf.sum)
-		if used[name] {
-			name = hex.EncodeToString(lf.sum[:6]) + "-" + name
-		}
-		used[name] = true
-		path := filepath.Join(dir, name)
+		path := filepath.Join(dir, names[lf])
 		get := e.getOne
 		if key != nil {
 			get = func(ctx context.Context, c *mvmclient.Client, pkg string, lf *loggedFile, path string) error {
@@ -152,6 +161,22 @@ func (e *env) getEvidence(ctx context.Context, c *mvmclient.Client, v *mvmclient
 	return nil
 }
 
+// fileNames gives each file the name get writes it under: its sanitised
+// name, made unique in log order.
+func fileNames(files []*loggedFile) map[*loggedFile]string {
+	used := map[string]bool{}
+	out := map[*loggedFile]string{}
+	for _, lf := range files {
+		name := safeName(lf.name, lf.sum)
+		if used[name] {
+			name = hex.EncodeToString(lf.sum[:6]) + "-" + name
+		}
+		used[name] = true
+		out[lf] = name
+	}
+	return out
+}
+
 // have reports whether path holds the file whose SHA-256 is sum already,
 // and fails if it holds another.
 func (e *env) have(path string, sum []byte) (bool, error) {
@@ -166,35 +191,6 @@ func (e *env) have(path string, sum []byte) (bool, error) {
 	}
 	e.printf("have %s (sha256 %x)\n", path, sum)
 	return true, nil
-}
-
-func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *loggedFile, path string) error {
-	if ok, err := e.have(path, lf.sum); ok || err != nil {
-		return err
-	}
-	out, err := atomicfile.Create(path)
-	if err != nil {
-		return err
-	}
-	defer out.Abort()
-	h := sha256.New()
-	w := side(out, h)
-	defer w.Close()
-	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, w)
-	if err != nil {
-		return fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("evidence %x: writing %s: %w: not written", lf.sum, path, err)
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
-		return fmt.Errorf("evidence %x: the server sent %d bytes with sha256 %x, not the file the log names (%d bytes): not written", lf.sum, n, got, lf.size)
-	}
-	if err := out.Commit(); err != nil {
-		return err
-	}
-	e.printf("wrote %s (%d bytes, sha256 %x, verified)\n", path, n, lf.sum)
-	return nil
 }
 
 // side returns a writer that gives its bytes to ws side by side, each in

@@ -19,6 +19,7 @@ import (
 	"github.com/mvm-exchange/mvm/internal/evidence/sealedfile"
 	"github.com/mvm-exchange/mvm/internal/message"
 	"github.com/mvm-exchange/mvm/internal/seal"
+	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
@@ -31,9 +32,9 @@ type sealedFixture struct {
 	key seal.PackageKey
 }
 
-func newSealedFixture(t *testing.T) *sealedFixture {
+func newSealedFixture(t *testing.T, options ...func(*server.Config)) *sealedFixture {
 	t.Helper()
-	e := testenv.NewPKI(t, devpki.Options{SealedBodies: true})
+	e := testenv.NewPKI(t, devpki.Options{SealedBodies: true}, options...)
 	id := reportedPackage(t, e)
 	resp, err := e.Client(testenv.Responder).Package(ctxT(t), id)
 	if err != nil {

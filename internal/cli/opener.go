@@ -35,9 +35,9 @@ type bodyOpener struct {
 	noKey  error // why there is no keyring, if none
 	origin string
 	keys   map[string]seal.PackageKey
-	failed map[string]error // package id: why its bodies do not open (remember)
-	shared map[string]error // the first error of each kind remember shares
-	told   map[string]bool  // the kinds of reason said already
+	failed map[string]error     // package id: why its bodies do not open (remember)
+	shared map[sealedKind]error // the first error of each kind remember shares
+	told   map[string]bool      // the kinds of reason said already
 	notes  []string
 	// keyFile is the decryption key file looked for by default.
 	keyFile string
@@ -45,7 +45,7 @@ type bodyOpener struct {
 }
 
 func (e *env) newBodyOpener(c *mvmclient.Client) *bodyOpener {
-	o := &bodyOpener{c: c, keys: map[string]seal.PackageKey{}, failed: map[string]error{}, shared: map[string]error{}, told: map[string]bool{},
+	o := &bodyOpener{c: c, keys: map[string]seal.PackageKey{}, failed: map[string]error{}, shared: map[sealedKind]error{}, told: map[string]bool{},
 		keyFile: e.defaultKeyFile(c.ID.Party)}
 	o.kr, o.noKey = e.keyring(c)
 	if o.kr == nil && o.noKey == nil {
@@ -158,14 +158,7 @@ func (b *bodyOpener) packageKey(ctx context.Context, id string, tp *mvmv1.Target
 // it cannot open keeps an id for each, not a message (it says each kind
 // once anyway).
 func (b *bodyOpener) remember(id string, err error) error {
-	kind := ""
-	switch {
-	case errors.Is(err, message.ErrNotRecipient):
-		kind = "recipient"
-	case errors.Is(err, message.ErrNoKey):
-		kind = "key"
-	}
-	if kind != "" {
+	if kind := sealedKindOf(err); kind == sealedNotRecipient || kind == sealedNoKey {
 		if first, ok := b.shared[kind]; ok {
 			err = first
 		} else {
@@ -183,20 +176,42 @@ func (b *bodyOpener) fail(id string, err error) {
 // tell notes why a body shows its header only, once per kind of reason
 // (an author's fault every time: it names its own entry).
 func (b *bodyOpener) tell(id string, err error) {
-	kind := "other"
-	switch {
-	case errors.Is(err, message.ErrNotRecipient):
-		kind = "recipient"
-	case errors.Is(err, message.ErrNoKey):
-		kind = "key"
-	case message.IsFault(err):
-		kind = "fault " + id + err.Error()
+	kind := sealedKindOf(err).String()
+	if kind == sealedFault.String() {
+		kind += " " + id + err.Error()
 	}
 	if b.told[kind] {
 		return
 	}
 	b.told[kind] = true
 	b.notes = append(b.notes, "sealed: headers only: "+oneLine(err))
+}
+
+// sealedKind sorts why a sealed body does not open, for the reads that
+// say each kind of reason once (tell, remember, reason).
+type sealedKind int
+
+const (
+	sealedOther        sealedKind = iota
+	sealedNotRecipient            // the caller's party is not a recipient
+	sealedNoKey                   // no key here, or none with the Key-Id sealed to
+	sealedFault                   // the author's fault (message.IsFault)
+)
+
+func sealedKindOf(err error) sealedKind {
+	switch {
+	case errors.Is(err, message.ErrNotRecipient):
+		return sealedNotRecipient
+	case errors.Is(err, message.ErrNoKey):
+		return sealedNoKey
+	case message.IsFault(err):
+		return sealedFault
+	}
+	return sealedOther
+}
+
+func (k sealedKind) String() string {
+	return [...]string{"other", "recipient", "key", "fault"}[k]
 }
 
 // takeNotes returns the lines not yet printed.

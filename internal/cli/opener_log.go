@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -97,14 +96,15 @@ func (b *bodyOpener) reportSalt(id string) ([]byte, error) {
 // package it stands for.
 func (b *bodyOpener) reason(err error) (kind, why string) {
 	party := b.c.ID.Party
-	switch {
-	case errors.Is(err, message.ErrNotRecipient):
+	switch sealedKindOf(err) {
+	case sealedNotRecipient:
 		return "recipient", fmt.Sprintf("party %s is not a recipient", party)
-	case err == b.noKey && errors.Is(err, message.ErrNoKey):
-		return "no key", fmt.Sprintf("no key (party %s has no decryption key here: %s; give --key FILE)", party, b.keyFile)
-	case errors.Is(err, message.ErrNoKey):
+	case sealedNoKey:
+		if err == b.noKey {
+			return "no key", fmt.Sprintf("no key (party %s has no decryption key here: %s; give --key FILE)", party, b.keyFile)
+		}
 		return "rotated", fmt.Sprintf("party %s holds no decryption key with the Key-Id they were sealed to (give its older keys with --key)", party)
-	case message.IsFault(err):
+	case sealedFault:
 		return "fault", "their authors' faults (named above)"
 	}
 	return "other " + err.Error(), oneLine(err)

@@ -20,7 +20,7 @@ import (
 // an fsync of its bytes, and the directory is fsync'd after.
 type Dir struct {
 	root  string
-	locks *locks
+	locks *Locks
 }
 
 // NewDir opens (creating it if needed) the store in directory root.
@@ -30,7 +30,7 @@ func NewDir(root string) (*Dir, error) {
 			return nil, fmt.Errorf("evidence directory: %w", err)
 		}
 	}
-	return &Dir{root: root, locks: newLocks()}, nil
+	return &Dir{root: root, locks: new(Locks)}, nil
 }
 
 func (s *Dir) object(d Digest) string  { return filepath.Join(s.root, "objects", d.String()) }
@@ -103,10 +103,10 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 	if err := checkSize(size); err != nil {
 		return 0, err
 	}
-	if err := s.locks.lock(d); err != nil {
+	if err := s.locks.Lock(d); err != nil {
 		return 0, fmt.Errorf("%s: %w", d, err)
 	}
-	defer s.locks.unlock(d)
+	defer s.locks.Unlock(d)
 	held, err := s.Offset(ctx, d, size)
 	if err != nil {
 		return 0, err
@@ -178,10 +178,10 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 
 // Abort implements [Store].
 func (s *Dir) Abort(_ context.Context, d Digest) error {
-	if err := s.locks.lock(d); err != nil {
+	if err := s.locks.Lock(d); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
-	defer s.locks.unlock(d)
+	defer s.locks.Unlock(d)
 	return s.drop(d)
 }
 

@@ -143,25 +143,32 @@ func checkSize(size int64) error {
 	return nil
 }
 
-// locks allows one writer per digest.
-type locks struct {
+// Locks allows one holder per digest at a time: the stores take it for
+// each write (one writer per digest), and the exchange's service for an
+// upload's whole course (its quota checks and hold as well as the
+// write), so two uploads of one name never interleave. Its zero value is
+// ready to use.
+type Locks struct {
 	mu sync.Mutex
 	m  map[Digest]bool
 }
 
-func newLocks() *locks { return &locks{m: map[Digest]bool{}} }
-
-func (l *locks) lock(d Digest) error {
+// Lock takes d, or fails with [ErrBusy] if it is held: it does not wait.
+func (l *Locks) Lock(d Digest) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m[d] {
 		return ErrBusy
 	}
+	if l.m == nil {
+		l.m = map[Digest]bool{}
+	}
 	l.m[d] = true
 	return nil
 }
 
-func (l *locks) unlock(d Digest) {
+// Unlock lets d go.
+func (l *Locks) Unlock(d Digest) {
 	l.mu.Lock()
 	delete(l.m, d)
 	l.mu.Unlock()

@@ -36,7 +36,7 @@ const SegmentSize = 8 << 20
 type S3 struct {
 	c      *minio.Client
 	bucket string
-	locks  *locks
+	locks  *Locks
 }
 
 // NewS3 connects to the bucket named by rawURL, https://HOST:PORT/BUCKET
@@ -68,7 +68,7 @@ func NewS3(ctx context.Context, rawURL string) (*S3, error) {
 	if !ok {
 		return nil, fmt.Errorf("--evidence-s3 %q: no bucket %q: create it first", rawURL, bucket)
 	}
-	return &S3{c: c, bucket: bucket, locks: newLocks()}, nil
+	return &S3{c: c, bucket: bucket, locks: new(Locks)}, nil
 }
 
 func (s *S3) object(d Digest) string        { return "objects/" + d.String() }
@@ -188,10 +188,10 @@ func (s *S3) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reader
 	if err := checkSize(size); err != nil {
 		return 0, err
 	}
-	if err := s.locks.lock(d); err != nil {
+	if err := s.locks.Lock(d); err != nil {
 		return 0, fmt.Errorf("%s: %w", d, err)
 	}
-	defer s.locks.unlock(d)
+	defer s.locks.Unlock(d)
 	if _, err := s.Offset(ctx, d, size); err != nil {
 		return 0, err
 	}
@@ -327,10 +327,10 @@ func (s *S3) publish(ctx context.Context, key, d Digest, bs []block) error {
 
 // Abort implements [Store].
 func (s *S3) Abort(ctx context.Context, d Digest) error {
-	if err := s.locks.lock(d); err != nil {
+	if err := s.locks.Lock(d); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
-	defer s.locks.unlock(d)
+	defer s.locks.Unlock(d)
 	bs, err := s.blocks(ctx, d)
 	if err != nil {
 		return err

@@ -29,8 +29,12 @@ import (
 //     nothing; an interrupted one is held apart and resumes from the offset
 //     EvidenceStatus returns.
 //   - Limits (file size, a package's bytes, a party's bytes, one
-//     identity's uploads at once) are refused with ResourceExhausted
-//     naming the server flag, before any byte is written.
+//     party's uploads at once, whatever identities it uses) are refused
+//     with ResourceExhausted naming the server flag, before any byte is
+//     written.
+//   - An upload whose client sends no message for IdleTimeout (the
+//     first included) is ended with Unavailable naming the flag; what the
+//     store holds of it is kept, to resume, and its slot is free again.
 //   - A party's bytes (evidence_quota.go) are what its uploads hold on the
 //     store, stored and under way, in every package, as recorded in the
 //     database: they count after a restart, a refused upload frees what
@@ -72,8 +76,12 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
-	if err != nil {
+	rx := newIdleReceiver(stream, ev.opts.IdleTimeout)
+	defer rx.close()
+	first := new(mvmv1.UploadEvidenceRequest)
+	if err := rx.recv(first); errors.Is(err, errIdle) {
+		return ev.idleStatus("before its first message")
+	} else if err != nil {
 		return status.Errorf(codes.InvalidArgument, "the first message must name the file: %v", err)
 	}
 	caller, _ := CallerFrom(ctx)
@@ -91,7 +99,7 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 	case first.Size > ev.opts.MaxBytes:
 		return status.Errorf(codes.ResourceExhausted, "file of %d bytes, over the limit of %d per file (server --evidence-max-bytes)", first.Size, ev.opts.MaxBytes)
 	}
-	in := &uploadReader{stream: stream, first: first, buf: first.Data}
+	in := &uploadReader{rx: rx, ev: ev, first: first, buf: first.Data}
 	if onePass && first.Sha256 != nil {
 		if in.final, err = evidence.ParseDigest(first.Sha256); err != nil {
 			return status.Errorf(codes.InvalidArgument, "sha256: %v", err)
@@ -102,15 +110,15 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 	if err != nil {
 		return err
 	}
-	uri := caller.ID.URI()
-	if !ev.uploads.acquire(uri) {
-		return status.Errorf(codes.ResourceExhausted, "%s has %d uploads under way, the limit per identity (server --evidence-max-uploads): wait for one to end", caller.ID, ev.opts.MaxUploads)
+	uri, party := caller.ID.URI(), caller.ID.Party
+	if !ev.uploads.acquire(party) {
+		return status.Errorf(codes.ResourceExhausted, "party %s has %d uploads under way, the limit per party, all its identities together (server --evidence-max-uploads): wait for one to end", party, ev.opts.MaxUploads)
 	}
-	defer ev.uploads.release(uri)
-	if !ev.names.lock(d) {
-		return storeStatus(fmt.Errorf("%s: %w", d, evidence.ErrBusy))
+	defer ev.uploads.release(party)
+	if err := ev.names.Lock(d); err != nil {
+		return storeStatus(fmt.Errorf("%s: %w", d, err))
 	}
-	defer ev.names.unlock(d)
+	defer ev.names.Unlock(d)
 	if _, err := ev.opts.Store.Offset(ctx, d, first.Size); err != nil {
 		// Stored already (nothing to send, nothing to count again), or
 		// more held than declared.
@@ -177,13 +185,14 @@ func (s *Service) UploadEvidence(stream grpc.ClientStreamingServer[mvmv1.UploadE
 // one message at a time; its io.EOF is the client closing its side.
 // In a one-pass upload, the message that carries sha256 is the last.
 type uploadReader struct {
-	stream grpc.ClientStreamingServer[mvmv1.UploadEvidenceRequest, mvmv1.UploadEvidenceResponse]
-	first  *mvmv1.UploadEvidenceRequest
-	buf    []byte
-	next   *mvmv1.UploadEvidenceRequest // the messages after first
-	err    error                        // a refusal of a later message, reported as such
-	final  evidence.Digest
-	ended  bool // final was sent
+	rx    *idleReceiver
+	ev    *evidenceState
+	first *mvmv1.UploadEvidenceRequest
+	buf   []byte
+	next  *mvmv1.UploadEvidenceRequest // the messages after first
+	err   error                        // a refusal of a later message, reported as such
+	final evidence.Digest
+	ended bool // final was sent
 }
 
 // errNoDigest: a one-pass upload's bytes are all held, its digest not.
@@ -209,7 +218,10 @@ func (r *uploadReader) Read(p []byte) (int, error) {
 			r.next = new(mvmv1.UploadEvidenceRequest)
 		}
 		m := r.next
-		if err := r.stream.RecvMsg(m); err != nil {
+		if err := r.rx.recv(m); errors.Is(err, errIdle) {
+			r.err = r.ev.idleStatus("")
+			return 0, r.err
+		} else if err != nil {
 			return 0, err
 		}
 		onePass := r.first.UploadKey != nil

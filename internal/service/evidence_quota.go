@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -41,28 +40,6 @@ import (
 //
 // Stored files are never deleted, so a party at its quota stays there
 // until the operator raises it.
-
-// nameLocks allows one upload per name on the evidence store.
-type nameLocks struct {
-	mu sync.Mutex
-	by map[evidence.Digest]bool
-}
-
-func (l *nameLocks) lock(d evidence.Digest) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.by[d] {
-		return false
-	}
-	l.by[d] = true
-	return true
-}
-
-func (l *nameLocks) unlock(d evidence.Digest) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.by, d)
-}
 
 // holdForParty has the caller's party take the hold of size bytes under
 // name; it fails naming the quota.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,7 +25,12 @@ import (
 const (
 	DefaultEvidenceMaxBytes        = 8 << 30  // one file
 	DefaultEvidenceMaxPackageBytes = 64 << 30 // all the files of one package
-	DefaultEvidenceMaxUploads      = 4        // one identity's uploads at once
+	// One party's uploads at once, all its identities together: a party
+	// mints identities at will, so a bound per identity bounds nothing.
+	DefaultEvidenceMaxUploads = 8
+	// An upload whose client sends nothing for this long is ended (its
+	// bytes kept, to resume), so that it does not hold a slot for ever.
+	DefaultEvidenceIdleTimeout = time.Minute
 	// One party's files, stored and being uploaded, all its packages
 	// together: a package's bound by default, so that by default no
 	// party can take more of the disk than one package may, and the disk
@@ -42,9 +48,13 @@ type EvidenceOptions struct {
 	// names, with their logged sizes, and those uploaded for it since the
 	// server started (default DefaultEvidenceMaxPackageBytes).
 	MaxPackageBytes int64
-	// MaxUploads bounds one identity's uploads at once (default
-	// DefaultEvidenceMaxUploads).
+	// MaxUploads bounds one party's uploads at once, over all its
+	// identities (default DefaultEvidenceMaxUploads).
 	MaxUploads int
+	// IdleTimeout ends an upload whose client sends no message for this
+	// long, the first included; what the store holds of it is kept, to resume (default
+	// DefaultEvidenceIdleTimeout).
+	IdleTimeout time.Duration
 	// MaxPartyBytes bounds the bytes one party's uploads hold on the
 	// store, stored and under way, over all packages, as recorded in the
 	// database (evidence_quota.go) so that it holds across restarts
@@ -56,7 +66,7 @@ type EvidenceOptions struct {
 type evidenceState struct {
 	opts    EvidenceOptions
 	uploads *uploadSlots
-	names   *nameLocks // one upload per name on the store
+	names   evidence.Locks // one upload per name on the store, checks and hold included
 
 	mu sync.Mutex
 	// uploaded are the files uploaded for each package since start, by
@@ -77,11 +87,14 @@ func (s *Service) SetEvidence(o EvidenceOptions) {
 	if o.MaxUploads <= 0 {
 		o.MaxUploads = DefaultEvidenceMaxUploads
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultEvidenceIdleTimeout
+	}
 	if o.MaxPartyBytes == 0 {
 		o.MaxPartyBytes = DefaultEvidenceMaxPartyBytes
 	}
 	s.ev = &evidenceState{opts: o, uploads: &uploadSlots{max: o.MaxUploads, by: map[string]int{}},
-		names: &nameLocks{by: map[evidence.Digest]bool{}}, uploaded: map[string]map[evidence.Digest]int64{}}
+		uploaded: map[string]map[evidence.Digest]int64{}}
 }
 
 func (s *Service) evidenceOn() (*evidenceState, error) {
@@ -91,30 +104,31 @@ func (s *Service) evidenceOn() (*evidenceState, error) {
 	return s.ev, nil
 }
 
-// uploadSlots counts each identity's uploads under way; an identity's
-// entry goes when its count returns to zero. A refused upload does not
-// wait: it is told to come back.
+// uploadSlots counts each party's uploads under way, whatever identity
+// of the party sends them; a party's entry goes when its count returns
+// to zero. A refused upload does not wait: it is told to come back. With
+// the idle timeout, a slot is held only while its client sends.
 type uploadSlots struct {
 	max int
 	mu  sync.Mutex
 	by  map[string]int
 }
 
-func (u *uploadSlots) acquire(uri string) bool {
+func (u *uploadSlots) acquire(party string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.by[uri] >= u.max {
+	if u.by[party] >= u.max {
 		return false
 	}
-	u.by[uri]++
+	u.by[party]++
 	return true
 }
 
-func (u *uploadSlots) release(uri string) {
+func (u *uploadSlots) release(party string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.by[uri]--; u.by[uri] <= 0 {
-		delete(u.by, uri)
+	if u.by[party]--; u.by[party] <= 0 {
+		delete(u.by, party)
 	}
 }
 
