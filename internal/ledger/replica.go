@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
@@ -112,6 +111,38 @@ func (l *Ledger) Size() uint64 {
 // every read works as on the primary, and the next call with a
 // checkpoint covers them. A replica's first entries need one.
 func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map[string][]byte) error {
+	vs := make([]Verified, len(entries))
+	for k, o := range entries {
+		vs[k].Opened = o
+	}
+	return l.replicate(vs, checkpoint, certs, false)
+}
+
+// Verified is an entry for [Ledger.ReplicateVerified] with what the
+// verifier that checked it computed and the store needs again.
+type Verified struct {
+	*entry.Opened
+	// LeafHash is tlog.LeafHash(Leaf); nil: computed here.
+	LeafHash []byte
+	// Before and After are the state of the entry's package
+	// (message.PackageID) before and after it, as the reducer accepted it
+	// (verify.Options.Reduced): Before nil for a new package; both nil for
+	// an agreement or an entry about no package.
+	Before, After *workflow.Package
+}
+
+// ReplicateVerified is [Ledger.Replicate] for entries whose reducer steps
+// the caller's verifier has run, under the agreement in force at each
+// (package verify does): the package-state index is written from their
+// Before and After states instead of from a second run of the reducer
+// over states read back from the store. Everything else is checked and
+// written as Replicate does.
+func (l *Ledger) ReplicateVerified(entries []Verified, checkpoint []byte, certs map[string][]byte) error {
+	return l.replicate(entries, checkpoint, certs, true)
+}
+
+// replicate is Replicate, and with reduced ReplicateVerified.
+func (l *Ledger) replicate(entries []Verified, checkpoint []byte, certs map[string][]byte, reduced bool) error {
 	if len(entries) == 0 {
 		return errors.New("replicate: no entries")
 	}
@@ -130,24 +161,32 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 		Leaves: make([][]byte, 0, n), Nodes: make([]store.Node, 0, 2*n+64),
 		MsgIDs: make([]store.KV, 0, n), Packages: make([][]byte, 0, n)}
 	overlay, before := make(map[string]*workflow.Package, n), make(map[string]*workflow.Package, n)
-	ids := make(map[string]bool, n)
-	for _, o := range entries {
-		if !o.IsAgreement() {
-			if id := message.PackageID(o.Payload); id != "" && l.cache[id] == nil {
-				ids[id] = true
+	var stored map[string][]byte
+	var err error
+	if !reduced {
+		ids := make(map[string]bool, n)
+		for _, o := range entries {
+			if !o.IsAgreement() {
+				if id := message.PackageID(o.Payload); id != "" && l.cache[id] == nil {
+					ids[id] = true
+				}
 			}
 		}
+		if stored, err = l.st.PackageStates(slices.Collect(maps.Keys(ids))); err != nil {
+			return fmt.Errorf("replicate: %w", err)
+		}
 	}
-	stored, err := l.st.PackageStates(slices.Collect(maps.Keys(ids)))
-	if err != nil {
-		return fmt.Errorf("replicate: %w", err)
-	}
-	for k, o := range entries {
+	for k, e := range entries {
+		o := e.Opened
 		i := first + uint64(k)
 		if o.Index() != i {
 			return fmt.Errorf("replicate: entry %d claims index %d", i, o.Index())
 		}
-		if err := tree.Append(tlog.LeafHash(o.Leaf), func(id tlog.NodeID, hash []byte) {
+		leafHash := e.LeafHash
+		if leafHash == nil {
+			leafHash = tlog.LeafHash(o.Leaf)
+		}
+		if err := tree.Append(leafHash, func(id tlog.NodeID, hash []byte) {
 			sb.Nodes = append(sb.Nodes, store.Node{ID: id, Hash: hash})
 		}); err != nil {
 			return fmt.Errorf("replicate entry %d: %w", i, err)
@@ -179,6 +218,15 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 		}
 		sb.MsgIDs = append(sb.MsgIDs, store.KV{Key: store.MsgIDKey(author.URI(), o.MessageID()), Value: binary.BigEndian.AppendUint64(nil, i)})
 		id := message.PackageID(o.Payload)
+		if reduced {
+			if err := reducedStates(i, id, e, overlay, before); err != nil {
+				return err
+			}
+			if id != "" {
+				sb.Packages = append(sb.Packages, store.PackageKey(id, i))
+			}
+			continue
+		}
 		if id == "" { // about no package (a report publication): the reducer judges it, no state changes
 			if _, err := workflow.Apply(agreementAt(history, i), nil, workflow.Input{Index: i, ReceivedAt: o.ReceivedAt(), Author: author, Payload: o.Payload}); err != nil {
 				return fmt.Errorf("replicate entry %d: the reducer refuses it: %w", i, err)
@@ -199,12 +247,7 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 		overlay[id] = next
 		sb.Packages = append(sb.Packages, store.PackageKey(id, i))
 	}
-	for _, id := range slices.Sorted(maps.Keys(overlay)) {
-		sb.PackageIndex = append(sb.PackageIndex, indexChanges(before[id], overlay[id])...)
-	}
-	slices.SortFunc(sb.PackageIndex, func(a, b store.IndexOp) int {
-		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
-	})
+	sb.PackageIndex = sortedIndexChanges(overlay, before)
 	next := &Head{Size: tree.Size(), Agreement: ag, History: history}
 	if checkpoint == nil {
 		if h == nil {
@@ -222,8 +265,34 @@ func (l *Ledger) Replicate(entries []*entry.Opened, checkpoint []byte, certs map
 	}
 	last := entries[len(entries)-1]
 	l.tree, l.lastTime = tree, last.ReceivedAt()
-	l.remember(overlay)
+	if reduced {
+		// States went to the store, not through the cache: a later
+		// Replicate must not find older ones there.
+		clear(l.cache)
+	} else {
+		l.remember(overlay)
+	}
 	l.publish(next)
+	return nil
+}
+
+// reducedStates takes the verifier's states of entry i (of package id,
+// "" for none) into the batch's: overlay holds each package's latest,
+// before its state before the batch.
+func reducedStates(i uint64, id string, e Verified, overlay, before map[string]*workflow.Package) error {
+	switch {
+	case id == "":
+		if e.After != nil {
+			return fmt.Errorf("replicate entry %d: a package state for an entry about no package", i)
+		}
+		return nil
+	case e.After == nil || e.After.ID != id:
+		return fmt.Errorf("replicate entry %d: no state of package %q from the verifier", i, id)
+	}
+	if _, ok := overlay[id]; !ok {
+		before[id] = e.Before
+	}
+	overlay[id] = e.After
 	return nil
 }
 
@@ -272,3 +341,29 @@ func (l *Ledger) replicaAuthor(sha []byte, certs, staged map[string][]byte) (ide
 	l.authors.Add(string(sha), id)
 	return id, nil
 }
+
+// sortedIndexChanges are the package-state index records of the batch,
+// by bucket and key: bbolt moves a node's keys after each insertion point,
+// so keys put out of order into the large nodes of a replica's commit
+// cost far more than sorting them. The state records come in key order
+// (one a package, by id); the others are sorted bucket by bucket.
+func sortedIndexChanges(overlay, before map[string]*workflow.Package) []store.IndexOp {
+	ids := slices.Sorted(maps.Keys(overlay))
+	buf := make([]byte, 0, 384*len(ids)) // a new package's records take ~300 bytes
+	var byBucket [store.PkgDue + 1][]store.IndexOp
+	for _, id := range ids {
+		for _, op := range appendChanges(nil, &buf, before[id], overlay[id]) {
+			byBucket[op.Bucket] = append(byBucket[op.Bucket], op)
+		}
+	}
+	ops := make([]store.IndexOp, 0, len(byBucket[0])+len(byBucket[1])+len(byBucket[2]))
+	for _, recs := range byBucket {
+		if !slices.IsSortedFunc(recs, compareOps) {
+			slices.SortFunc(recs, compareOps)
+		}
+		ops = append(ops, recs...)
+	}
+	return ops
+}
+
+func compareOps(a, b store.IndexOp) int { return bytes.Compare(a.Key, b.Key) }

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/mvm-exchange/mvm/internal/entry"
 	"github.com/mvm-exchange/mvm/internal/forkproof"
+	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -267,7 +267,7 @@ func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error 
 	done := make(chan error, 1)
 	f.inflight = done
 	go func() {
-		err := f.l.Replicate(entries, target.raw, certs)
+		err := f.l.ReplicateVerified(entries, target.raw, certs)
 		if err != nil {
 			err = fmt.Errorf("storing entries [%d, %d): %w", from, end, err)
 		} else {
@@ -353,10 +353,10 @@ func (f *Follower) proveKept(ctx context.Context, upto uint64, target *signed) e
 	return nil
 }
 
-func (f *Follower) keepUpTo(ctx context.Context, from, upto uint64, entries []*entry.Opened, certs map[string][]byte) error {
+func (f *Follower) keepUpTo(ctx context.Context, from, upto uint64, entries []ledger.Verified, certs map[string][]byte) error {
 	if cp, err := f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{AtMost: upto}); err == nil && cp.cp.Size > from && cp.cp.Size <= upto {
 		n := cp.cp.Size - from
-		if err := f.l.Replicate(entries[:n], cp.raw, certs); err != nil {
+		if err := f.l.ReplicateVerified(entries[:n], cp.raw, certs); err != nil {
 			return fmt.Errorf("storing the verified entries [%d, %d): %w", from, cp.cp.Size, err)
 		}
 		f.stored(cp.cp.Size)
@@ -365,7 +365,7 @@ func (f *Follower) keepUpTo(ctx context.Context, from, upto uint64, entries []*e
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := f.l.Replicate(entries, nil, certs); err != nil {
+	if err := f.l.ReplicateVerified(entries, nil, certs); err != nil {
 		return fmt.Errorf("storing the verified entries [%d, %d): %w", from, upto, err)
 	}
 	f.stored(upto)

@@ -9,8 +9,9 @@
 // (package verify: signatures, certificates under the agreement in force
 // and the CRLs, clock, reducer, tree) and checks the verifier's root
 // against the checkpoint; only then does it store the piece
-// (ledger.Replicate: the primary's store layout, its indexes from the same
-// code, the checkpoint signed by the primary's log key). Caught up, it
+// (ledger.ReplicateVerified: the primary's store layout, its indexes from
+// the same code and the verifier's reducer states, the checkpoint signed by
+// the primary's log key). Caught up, it
 // waits on a Watch stream for the next commit. It resumes across restarts
 // of either side: from its own stored size, with backoff while the primary
 // is away.
@@ -24,7 +25,7 @@
 //     that passed: the entries of the piece verified before it are
 //     stored once the primary's consistency proof shows them a prefix of
 //     the checkpoint's tree (with the primary's latest checkpoint among
-//     them, the rest without one: ledger.Replicate). It raises the
+//     them, the rest without one: ledger.ReplicateVerified). It raises the
 //     alarm: an ERROR log line naming the entry's index and the reason,
 //     the Alarm hook (a metric), and [Follower.Status] (GetStatus,
 //     `client status`). The node goes on serving the verified copy; it

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -22,6 +24,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/server"
+	"github.com/mvm-exchange/mvm/internal/store"
 	"github.com/mvm-exchange/mvm/internal/testenv"
 	"github.com/mvm-exchange/mvm/internal/verify"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -321,4 +324,67 @@ func TestNodeSavesVerifierState(t *testing.T) {
 	if _, err := os.Stat(node.DB + ".verifier"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the state file after a start: %v, want it taken and removed", err)
 	}
+}
+
+// TestNodePackageIndex: the package-state index the node writes from its
+// verifier's states (ledger.ReplicateVerified) answers as the primary's:
+// packages copied in one piece and acknowledged in a later one are listed
+// once, with the status after the acknowledgement, as on the primary.
+func TestNodePackageIndex(t *testing.T) {
+	primary := testenv.New(t)
+	pk, af := primary.Client(testenv.Submitter), primary.Client(testenv.Responder)
+	var ids []string
+	for range 3 {
+		tp := target("")
+		mustAppend(t, pk, tp)
+		ids = append(ids, tp.Header.MessageId)
+	}
+	node := testenv.NewNode(t, primary, nodeName)
+	caughtUp(t, primary, node)
+	mustAppend(t, af, ack(ids[0]))
+	mustAppend(t, af, ack(ids[2]))
+	caughtUp(t, primary, node)
+
+	tr, ntr := primary.Client(testenv.Mediator), node.Client(testenv.Mediator)
+	want := list(t, tr)
+	if len(want) != 3 || !slices.ContainsFunc(want, func(s string) bool { return strings.HasSuffix(s, "=acknowledged") }) {
+		t.Fatalf("the primary lists %v, want 3 packages, some acknowledged", want)
+	}
+	if got := list(t, ntr); !slices.Equal(got, want) {
+		t.Errorf("the node lists %v, the primary %v", got, want)
+	}
+	node.Stop()
+	primary.Stop()
+	if got, want := dumpPackageIndex(t, node.DB), dumpPackageIndex(t, primary.DB); got != want {
+		t.Errorf("the node's package-state index\n%s\nthe primary's\n%s", got, want)
+	}
+}
+
+// dumpPackageIndex returns every record of the package-state index of the
+// store at path (the state keys of packages, pkglist, pkgdue).
+func dumpPackageIndex(t *testing.T, path string) string {
+	t.Helper()
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var b strings.Builder
+	err = st.DB().View(func(tx *bolt.Tx) error {
+		for _, name := range store.PackageIndexBuckets {
+			if err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				if string(name) != store.BucketPackages || store.IsStateKey(k) {
+					fmt.Fprintf(&b, "%s %q %x\n", name, k, v)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

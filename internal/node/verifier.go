@@ -11,8 +11,10 @@ import (
 
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/entry"
+	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
+	"github.com/mvm-exchange/mvm/internal/workflow"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -20,11 +22,19 @@ import (
 // entries, opened, and the certificates fetched from the primary for them.
 type pendingPiece struct {
 	mu      sync.Mutex
-	entries []*entry.Opened
+	entries []ledger.Verified
 	certs   map[string][]byte
 	// collect: Visit keeps the entries (off while the verifier is rebuilt
 	// over the node's own file).
 	collect bool
+	// What the verifier computed of the entry it is placing, handed to
+	// the store with it (Options.Node, Options.Reduced, then Visit, in
+	// that order, on the verifier's goroutine): its leaf hash, and the
+	// package states around it.
+	leafHash       []byte
+	reducedAt      uint64
+	before, after  *workflow.Package
+	reducedPending bool
 }
 
 func (p *pendingPiece) reset() {
@@ -34,7 +44,7 @@ func (p *pendingPiece) reset() {
 }
 
 // take hands over the entries and certificates collected, and resets.
-func (p *pendingPiece) take() ([]*entry.Opened, map[string][]byte) {
+func (p *pendingPiece) take() ([]ledger.Verified, map[string][]byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	entries, certs := p.entries, p.certs
@@ -84,15 +94,33 @@ func (f *Follower) options() verify.Options {
 			p.mu.Unlock()
 			return der, nil
 		},
-		Visit: func(_ uint64, o *entry.Opened) error {
+		Node: func(id tlog.NodeID, hash []byte) {
+			if id.Level == 0 {
+				f.pending.leafHash = hash // the tree keeps it unmodified
+			}
+		},
+		Reduced: func(index uint64, before, after *workflow.Package) {
 			p := &f.pending
+			p.reducedAt, p.before, p.after, p.reducedPending = index, before, after, true
+		},
+		Visit: func(index uint64, o *entry.Opened) error {
+			p := &f.pending
+			leafHash := p.leafHash
+			before, after := p.before, p.after
+			if !p.reducedPending || p.reducedAt != index {
+				before, after = nil, nil // an agreement, or about no package
+			}
+			p.leafHash, p.before, p.after, p.reducedPending = nil, nil, nil, false
 			if p.collect {
-				// What the store needs of it (ledger.Replicate): the leaf,
-				// its decoded payload and the entry's fields; the
-				// envelope's decoded copies are left to the collector.
+				// What the store needs of it (ledger.ReplicateVerified):
+				// the leaf, its decoded payload and the entry's fields,
+				// and what the verifier computed; the envelope's decoded
+				// copies are left to the collector.
 				e := o.Entry
-				p.entries = append(p.entries, &entry.Opened{Leaf: o.Leaf, Type: o.Type, Payload: o.Payload,
-					Entry: &mvmv1.Entry{Index: e.Index, ReceivedAt: e.ReceivedAt, PeerCertificateSha256: e.PeerCertificateSha256}})
+				p.entries = append(p.entries, ledger.Verified{
+					Opened: &entry.Opened{Leaf: o.Leaf, Type: o.Type, Payload: o.Payload,
+						Entry: &mvmv1.Entry{Index: e.Index, ReceivedAt: e.ReceivedAt, PeerCertificateSha256: e.PeerCertificateSha256}},
+					LeafHash: leafHash, Before: before, After: after})
 			}
 			return nil
 		},

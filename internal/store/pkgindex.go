@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -331,4 +332,62 @@ func (bs *indexBuckets) apply(op IndexOp) error {
 		v = []byte{}
 	}
 	return b.Put(op.Key, v)
+}
+
+// writePackages writes a batch's entry keys of packages (PackageKey) and
+// its changes to the package-state index (applied in order within each
+// bucket). The states share the packages bucket with the entry keys, each
+// just before its package's: put one set after the other, every state of
+// a batch of new packages was inserted in front of the entry keys of the
+// packages after it, and bbolt shifts a node's keys after each insertion
+// point, so a batch of n cost n²/2 key moves (a mediator node's commits
+// of 4,096: more than the rest of the index). Both go in in key order,
+// merged, when the batch's state records are sorted.
+func writePackages(tx *bolt.Tx, entryKeys [][]byte, ops []IndexOp) error {
+	pkgs := tx.Bucket(bPackages)
+	pkgs.FillPercent = 1.0
+	var bs indexBuckets
+	if len(ops) > 0 {
+		bs = openIndexBuckets(tx)
+	}
+	var states []IndexOp // applied with the entry keys
+	if len(ops) > 0 && len(entryKeys) > 1 {
+		states = make([]IndexOp, 0, len(entryKeys))
+		for _, op := range ops {
+			if op.Bucket == PkgState {
+				states = append(states, op)
+			}
+		}
+		if slices.IsSortedFunc(states, func(a, b IndexOp) int { return bytes.Compare(a.Key, b.Key) }) {
+			entryKeys = slices.SortedFunc(slices.Values(entryKeys), bytes.Compare)
+		} else {
+			states = nil // applied in order with the other records, after the entry keys
+		}
+	}
+	merged := states != nil
+	for _, k := range entryKeys {
+		for len(states) > 0 && bytes.Compare(states[0].Key, k) < 0 {
+			if err := bs.apply(states[0]); err != nil {
+				return err
+			}
+			states = states[1:]
+		}
+		if err := pkgs.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	for _, op := range states {
+		if err := bs.apply(op); err != nil {
+			return err
+		}
+	}
+	for _, op := range ops {
+		if merged && op.Bucket == PkgState {
+			continue
+		}
+		if err := bs.apply(op); err != nil {
+			return err
+		}
+	}
+	return nil
 }

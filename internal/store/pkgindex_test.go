@@ -129,3 +129,63 @@ func TestPackageStatesBesideEntries(t *testing.T) {
 		t.Errorf("a read of the dropped index: %v, want %v", err, store.ErrNoPackageIndex)
 	}
 }
+
+// TestCommitPackagesAnyOrder: a batch's entry keys of packages and its
+// state records, which share the packages bucket, are all written, and
+// the state records in their order, whether they come sorted (then merged
+// with the entry keys in key order) or not, with a state sorting after
+// every entry key of the batch, and with a state deleted and put again.
+func TestCommitPackagesAnyOrder(t *testing.T) {
+	state := func(id, v string) store.IndexOp {
+		return store.IndexOp{Bucket: store.PkgState, Key: store.StateKey(id), Value: []byte(v)}
+	}
+	for _, tc := range []struct {
+		name   string
+		pkgs   []string // the package of each entry of the batch
+		states []store.IndexOp
+		want   string
+	}{
+		{"sorted, entry keys out of order", []string{"c", "a", "b"},
+			[]store.IndexOp{state("a", "1"), state("b", "2"), state("c", "3")},
+			`a 1; a[1]; b 2; b[2]; c 3; c[0]`},
+		{"a state after every entry key", []string{"a", "b"},
+			[]store.IndexOp{state("a", "1"), state("b", "2"), state("z", "9")},
+			`a 1; a[0]; b 2; b[1]; z 9`},
+		{"unsorted", []string{"a", "b"},
+			[]store.IndexOp{state("b", "2"), state("a", "1")},
+			`a 1; a[0]; b 2; b[1]`},
+		{"deleted and put again, in order", []string{"a", "b"},
+			[]store.IndexOp{state("a", "old"), {Bucket: store.PkgState, Key: store.StateKey("a"), Delete: true}, state("a", "1"), state("b", "2")},
+			`a 1; a[0]; b 2; b[1]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			b := batch(0, len(tc.pkgs), "")
+			zero := uint64(0)
+			b.Agreement = &zero
+			for i, id := range tc.pkgs {
+				b.Packages = append(b.Packages, store.PackageKey(id, uint64(i)))
+			}
+			b.PackageIndex = tc.states
+			commit(t, s, b)
+			var got []string
+			err := s.DB().View(func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte(store.BucketPackages)).ForEach(func(k, v []byte) error {
+					if store.IsStateKey(k) {
+						got = append(got, fmt.Sprintf("%s %s", k[:len(k)-1], v))
+					} else {
+						id, idx, _ := strings.Cut(string(k), "\x00")
+						got = append(got, fmt.Sprintf("%s[%d]", id, idx[len(idx)-1]))
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := strings.Join(got, "; "); g != tc.want {
+				t.Errorf("packages bucket: %s, want %s", g, tc.want)
+			}
+		})
+	}
+}

@@ -209,20 +209,8 @@ func writeBatch(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 	}
-	pkgs := tx.Bucket(bPackages)
-	pkgs.FillPercent = 1.0
-	for _, k := range b.Packages {
-		if err := pkgs.Put(k, nil); err != nil {
-			return err
-		}
-	}
-	if len(b.PackageIndex) > 0 {
-		bs := openIndexBuckets(tx)
-		for _, op := range b.PackageIndex {
-			if err := bs.apply(op); err != nil {
-				return err
-			}
-		}
+	if err := writePackages(tx, b.Packages, b.PackageIndex); err != nil {
+		return err
 	}
 	if b.Checkpoint != nil {
 		cps := tx.Bucket(bCheckpoints)

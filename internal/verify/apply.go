@@ -88,7 +88,13 @@ func (v *Verifier) checkEntry(d *decoded) error {
 	if !v.o.KeepHistory {
 		next = next.Compact()
 	}
-	return v.states.setPkg(id, next)
+	if err := v.states.setPkg(id, next); err != nil {
+		return err
+	}
+	if v.o.Reduced != nil {
+		v.o.Reduced(d.index, pkg, next)
+	}
+	return nil
 }
 
 // settle ends an entry's checks, whose outcome is err: a failure ends the

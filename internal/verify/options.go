@@ -88,6 +88,13 @@ type Options struct {
 	// complete it (tlog.Tree.Append's visitor): dbcheck compares each with
 	// the node the file stores.
 	Node func(id tlog.NodeID, hash []byte)
+	// Reduced, if set, is called with every entry about a package once
+	// the reducer accepted it (before Visit): the package's state before
+	// it (nil for a new package) and after it, compact unless
+	// KeepHistory. Neither is modified afterwards. The mediator node hands
+	// them to its store (ledger.ReplicateVerified) instead of running the
+	// reducer over each entry a second time.
+	Reduced func(index uint64, before, after *workflow.Package)
 }
 
 // Report is what a verifier established once it is finished.
