@@ -3,7 +3,6 @@ package envelope
 import (
 	"crypto"
 	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"sync"
 
@@ -107,16 +106,7 @@ func verifyEd25519Batch(checks []Check, msgs [][]byte, in []int, errs []error) {
 		}
 		return
 	}
-	bv := voied.NewBatchVerifierWithCapacity(len(in))
-	for _, i := range in {
-		k := checks[i].Key.(ed25519.PublicKey)
-		if x := expanded(k); x != nil {
-			bv.AddExpandedWithOptions(x, msgs[i], checks[i].Sig, ed25519Options)
-		} else {
-			bv.AddWithOptions(voied.PublicKey(k), msgs[i], checks[i].Sig, ed25519Options)
-		}
-	}
-	if bv.VerifyBatchOnly(rand.Reader) {
+	if batchHolds(checks, msgs, in) {
 		return
 	}
 	half := len(in) / 2
