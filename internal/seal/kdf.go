@@ -6,10 +6,10 @@ import (
 	"sync"
 )
 
-// hkdfSHA256 is HKDF-SHA256 (RFC 5869) for what a body needs: one
-// extract and an expand of at most two blocks (the 44 bytes of a body's
-// key and nonce), written into out. It gives exactly the bytes of
-// crypto/hkdf.Key(sha256.New, secret, salt, info, len(out))
+// hkdfSHA256 is HKDF-SHA256 (RFC 5869) for what a body or a wrapped
+// package key needs: one extract and an expand of at most two blocks (the
+// 44 bytes of a body's key and nonce), written into out. It gives exactly
+// the bytes of crypto/hkdf.Key(sha256.New, secret, salt, info, len(out))
 // (TestHKDFMatchesStandardLibrary) without its allocations: an audit
 // derives one body key an entry, and crypto/hkdf's HMACs, made afresh for
 // each derivation, cost it more than the hashing itself.
