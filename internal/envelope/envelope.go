@@ -194,6 +194,11 @@ func Parse(b []byte) (*mvmv1.Envelope, error) {
 	if err := proto.Unmarshal(b, env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	return checkShape(env)
+}
+
+// checkShape checks a decoded envelope as Parse does.
+func checkShape(env *mvmv1.Envelope) (*mvmv1.Envelope, error) {
 	switch {
 	case len(env.ProtoReflect().GetUnknown()) > 0:
 		return nil, fmt.Errorf("%w: unknown fields", ErrMalformed)

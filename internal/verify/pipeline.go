@@ -39,7 +39,7 @@ func (d *decoded) agreement() bool {
 		return false
 	}
 	if !d.parsed {
-		d.env, _ = envelope.Parse(d.e.Envelope)
+		d.env, _ = envelope.ParseShared(d.e.Envelope) // the leaf is held (decode)
 		d.parsed = true
 	}
 	return d.env != nil && d.env.PayloadType == message.TypeAgreement
