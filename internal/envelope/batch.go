@@ -30,8 +30,10 @@ func (c Check) Verify() error { return Verify(c.PayloadType, c.Payload, c.Sig, c
 // VerifyBatch verifies every check and returns one error per check, nil
 // for a valid signature, with exactly the verdicts [Verify] would give.
 // Ed25519 signatures are verified together: a random linear combination of
-// their equations is checked with one multi-scalar multiplication, which
-// costs about half of verifying them one by one in batches of 16 or more.
+// their equations is checked with one multi-scalar multiplication, the
+// terms of one key summed into one (batchHolds), which costs about half of
+// verifying them one by one in batches of 16 or more, and less again when
+// few keys sign many of them.
 // If the combination fails, the batch is halved and each half checked the
 // same way, down to single signatures, so a forged signature costs its
 // batch a few extra combinations, not a verification of every signature

@@ -20,6 +20,8 @@
 //     way.
 //   - [Parse] rejects envelopes with unknown fields, empty payloads or
 //     malformed signatures, so what is stored is exactly what was checked.
+//     [ParseShared] gives exactly what Parse gives, reading the envelope's
+//     bytes in place instead of copying them.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package envelope
