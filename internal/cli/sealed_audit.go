@@ -99,8 +99,9 @@ func (b *bodyAuditor) visit(index uint64, o *entry.Opened) error {
 		b.start()
 	}
 	j := bodyJob{index: index, typ: o.Type, id: o.MessageID(), pkg: message.PackageID(o.Payload),
-		// Not copied: the envelope was decoded into slices of its own
-		// (protobuf does not alias its input), which nothing changes.
+		// Not copied: the payload is a slice of the leaf (the verifier
+		// parses envelopes in place, and an audit's source gives leaves
+		// to keep) or of the envelope's own copy; nothing changes either.
 		payload: o.Envelope.GetPayload(), header: o.Payload}
 	if tp, ok := o.Payload.(*mvmv1.TargetPackage); ok {
 		j.target = tp

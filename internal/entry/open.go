@@ -135,16 +135,24 @@ func DecodeLeaf(leaf []byte) (*mvmv1.Entry, error) {
 	if len(e.ProtoReflect().GetUnknown()) > 0 {
 		return nil, leafError(errors.New("decode leaf: unknown fields"))
 	}
-	if err := e.ReceivedAt.CheckValid(); err != nil {
-		return nil, leafError(fmt.Errorf("decode leaf: received_at: %w", err))
-	}
-	if len(e.Envelope) == 0 {
-		return nil, leafError(errors.New("decode leaf: no envelope"))
-	}
-	if e.Index != 0 && len(e.PeerCertificateSha256) != sha256.Size {
-		return nil, leafError(errors.New("decode leaf: peer certificate fingerprint missing"))
+	if err := checkLeaf(e); err != nil {
+		return nil, leafError(err)
 	}
 	return e, nil
+}
+
+// checkLeaf checks a decoded leaf's shape.
+func checkLeaf(e *mvmv1.Entry) error {
+	if err := e.ReceivedAt.CheckValid(); err != nil {
+		return fmt.Errorf("decode leaf: received_at: %w", err)
+	}
+	if len(e.Envelope) == 0 {
+		return errors.New("decode leaf: no envelope")
+	}
+	if e.Index != 0 && len(e.PeerCertificateSha256) != sha256.Size {
+		return errors.New("decode leaf: peer certificate fingerprint missing")
+	}
+	return nil
 }
 
 func leafError(err error) error { return &layerError{ErrLeaf, err} }

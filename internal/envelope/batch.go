@@ -3,7 +3,6 @@ package envelope
 import (
 	"crypto"
 	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"sync"
 
@@ -31,8 +30,10 @@ func (c Check) Verify() error { return Verify(c.PayloadType, c.Payload, c.Sig, c
 // VerifyBatch verifies every check and returns one error per check, nil
 // for a valid signature, with exactly the verdicts [Verify] would give.
 // Ed25519 signatures are verified together: a random linear combination of
-// their equations is checked with one multi-scalar multiplication, which
-// costs about half of verifying them one by one in batches of 16 or more.
+// their equations is checked with one multi-scalar multiplication, the
+// terms of one key summed into one (batchHolds), which costs about half of
+// verifying them one by one in batches of 16 or more, and less again when
+// few keys sign many of them.
 // If the combination fails, the batch is halved and each half checked the
 // same way, down to single signatures, so a forged signature costs its
 // batch a few extra combinations, not a verification of every signature
@@ -107,16 +108,7 @@ func verifyEd25519Batch(checks []Check, msgs [][]byte, in []int, errs []error) {
 		}
 		return
 	}
-	bv := voied.NewBatchVerifierWithCapacity(len(in))
-	for _, i := range in {
-		k := checks[i].Key.(ed25519.PublicKey)
-		if x := expanded(k); x != nil {
-			bv.AddExpandedWithOptions(x, msgs[i], checks[i].Sig, ed25519Options)
-		} else {
-			bv.AddWithOptions(voied.PublicKey(k), msgs[i], checks[i].Sig, ed25519Options)
-		}
-	}
-	if bv.VerifyBatchOnly(rand.Reader) {
+	if batchHolds(checks, msgs, in) {
 		return
 	}
 	half := len(in) / 2

@@ -20,6 +20,8 @@
 //     way.
 //   - [Parse] rejects envelopes with unknown fields, empty payloads or
 //     malformed signatures, so what is stored is exactly what was checked.
+//     [ParseShared] gives exactly what Parse gives, reading the envelope's
+//     bytes in place instead of copying them.
 //
 // The package is pure: no I/O, no gRPC, no storage.
 package envelope
@@ -194,6 +196,11 @@ func Parse(b []byte) (*mvmv1.Envelope, error) {
 	if err := proto.Unmarshal(b, env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	return checkShape(env)
+}
+
+// checkShape checks a decoded envelope as Parse does.
+func checkShape(env *mvmv1.Envelope) (*mvmv1.Envelope, error) {
 	switch {
 	case len(env.ProtoReflect().GetUnknown()) > 0:
 		return nil, fmt.Errorf("%w: unknown fields", ErrMalformed)

@@ -3,9 +3,7 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 )
 
@@ -36,10 +34,8 @@ func (c BodyContext) info() string {
 // derive returns the AEAD for one body: HKDF-SHA256 of the package key with
 // the body's salt and context gives a fresh key and nonce.
 func derive(key PackageKey, salt []byte, c BodyContext) (cipher.AEAD, []byte, error) {
-	okm, err := hkdf.Key(sha256.New, key[:], salt, c.info(), keySize+nonceSize)
-	if err != nil {
-		return nil, nil, err
-	}
+	okm := make([]byte, keySize+nonceSize)
+	hkdfSHA256(okm, key[:], salt, c.info())
 	block, err := aes.NewCipher(okm[:keySize])
 	if err != nil {
 		return nil, nil, err

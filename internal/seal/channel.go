@@ -3,10 +3,8 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/hpke"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"sync"
@@ -53,10 +51,8 @@ func channelInfo(origin, party, keyID string, id []byte) []byte {
 
 // innerKey derives the key that wraps one package key under a channel key.
 func innerKey(chKey []byte, c WrapContext, keyID string, id []byte) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, chKey, nil, string(context("mvm-seal/v2 package-key", c.LogOrigin, c.PackageID, c.Party, keyID, string(id))), keySize)
-	if err != nil {
-		return nil, err
-	}
+	k := make([]byte, keySize)
+	hkdfSHA256(k, chKey, nil, string(context("mvm-seal/v2 package-key", c.LogOrigin, c.PackageID, c.Party, keyID, string(id))))
 	block, err := aes.NewCipher(k)
 	if err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ func (d *decoded) agreement() bool {
 		return false
 	}
 	if !d.parsed {
-		d.env, _ = envelope.Parse(d.e.Envelope)
+		d.env, _ = envelope.ParseShared(d.e.Envelope) // the leaf is held (decode)
 		d.parsed = true
 	}
 	return d.env != nil && d.env.PayloadType == message.TypeAgreement
@@ -167,7 +167,10 @@ func (v *Verifier) decode(first uint64, leaves [][]byte) ([]*decoded, error) {
 	ds := make([]*decoded, 0, len(leaves))
 	for i, leaf := range leaves {
 		d := &decoded{index: first + uint64(i), leaf: leaf}
-		e, err := entry.DecodeLeaf(leaf)
+		// The entry's envelope is a slice of the leaf, which the
+		// verifier holds until the entry is applied (Push), and an
+		// Opened holds after that.
+		e, err := entry.DecodeLeafShared(leaf)
 		d.e = e
 		if err == nil && e.Index != d.index {
 			err = fmt.Errorf("leaf claims index %d", e.Index)
