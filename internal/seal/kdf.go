@@ -18,7 +18,7 @@ func hkdfSHA256(out []byte, secret, salt []byte, info string) {
 		panic("seal: hkdfSHA256 expands at most two blocks")
 	}
 	h := hashers.Get().(*hmacSHA256)
-	defer hashers.Put(h)
+	defer h.release()
 	var prk, t [sha256.Size]byte
 	// Extract: PRK = HMAC(salt, secret); a salt longer than a block is
 	// hashed first (RFC 2104), an empty one is a block of zeros either way.
@@ -82,4 +82,14 @@ func (h *hmacSHA256) sum(b []byte) []byte {
 	h.outer.Write(h.opad[:])
 	h.outer.Write(ih)
 	return h.outer.Sum(b)
+}
+
+// release wipes the key material (the pads hold the salt or the PRK, the
+// last inner digest a T block) before the hasher goes back to the pool, so
+// a pooled hasher never keeps a body's keys past its derivation.
+func (h *hmacSHA256) release() {
+	h.ipad, h.opad, h.ih = [sha256.BlockSize]byte{}, [sha256.BlockSize]byte{}, [sha256.Size]byte{}
+	h.inner.Reset()
+	h.outer.Reset()
+	hashers.Put(h)
 }

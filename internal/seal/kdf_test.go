@@ -73,3 +73,18 @@ func BenchmarkBodyKDF(b *testing.B) {
 		}
 	})
 }
+
+// TestHKDFHasherWiped: a hasher going back to the pool keeps none of the
+// key material of the derivation it served.
+func TestHKDFHasherWiped(t *testing.T) {
+	h := &hmacSHA256{inner: sha256.New(), outer: sha256.New()}
+	h.key(bytes.Repeat([]byte{0x42}, 100)) // longer than a block: ih holds its digest
+	h.inner.Write([]byte("secret"))
+	h.release()
+	if h.ipad != ([sha256.BlockSize]byte{}) || h.opad != ([sha256.BlockSize]byte{}) || h.ih != ([sha256.Size]byte{}) {
+		t.Fatal("a released hasher still holds key material")
+	}
+	if got, want := h.inner.Sum(nil), sha256.Sum256(nil); !bytes.Equal(got, want[:]) {
+		t.Fatal("a released hasher's inner digest holds what was written")
+	}
+}
