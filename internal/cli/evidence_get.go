@@ -18,6 +18,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/fanout"
+	"github.com/mvm-exchange/mvm/internal/pagecache"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -178,7 +179,7 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 	}
 	defer out.Abort()
 	h := sha256.New()
-	w := side(out, h)
+	w := side(pagecache.NewWriter(out.File, 0), h)
 	defer w.Close()
 	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, w)
 	if err != nil {

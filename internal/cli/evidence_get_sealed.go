@@ -10,6 +10,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/evidence/sealedfile"
+	"github.com/mvm-exchange/mvm/internal/pagecache"
 	"github.com/mvm-exchange/mvm/internal/seal"
 )
 
@@ -37,7 +38,7 @@ func (e *env) getSealed(ctx context.Context, c *mvmclient.Client, key seal.Packa
 	// and the decryption, the plaintext's digest and the file's writes
 	// (one after the other, on the chunk just decrypted).
 	ct, pt := sha256.New(), sha256.New()
-	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, io.MultiWriter(out, pt))}
+	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, io.MultiWriter(pagecache.NewWriter(out.File, 0), pt))}
 	sealed := side(ct, dec)
 	defer sealed.Close()
 	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, 0, 0, sealed)
