@@ -13,7 +13,9 @@
 //   - writes that crypto/tls makes outside a Write (the handshake, alerts,
 //     key updates from the reading side) go to the socket as they come;
 //   - memory: while a Write is under way, one buffer the size of its
-//     records, taken from a pool and given back when the Write returns.
+//     records, taken from a pool and given back when the Write returns;
+//   - the connection exposes its socket (syscall.Conn) as the one the
+//     wrapped credentials return does, for gRPC's socket options.
 //
 // Use it where one connection moves a lot of data in large writes (an
 // evidence file's stream): [Credentials] wraps a client's or server's
@@ -23,8 +25,10 @@ package tlsbatch
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -124,4 +128,19 @@ func (b *batchConn) flush() error {
 		buffers.Put(buf)
 	}
 	return err
+}
+
+// SyscallConn exposes the socket, as the TLS connection gRPC's
+// credentials return would (gRPC sets TCP_USER_TIMEOUT through it).
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return rawConn(c.Conn) }
+
+// SyscallConn exposes the socket, so that the TLS connection built on
+// batchConn exposes it too.
+func (b *batchConn) SyscallConn() (syscall.RawConn, error) { return rawConn(b.Conn) }
+
+func rawConn(c net.Conn) (syscall.RawConn, error) {
+	if sc, ok := c.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,10 @@ func tlsConfigs(t *testing.T) (server, client *tls.Config) {
 type countingConn struct {
 	net.Conn
 	writes atomic.Int64
+}
+
+func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
+	return c.Conn.(syscall.Conn).SyscallConn()
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
@@ -142,6 +147,11 @@ func TestOneSocketWriteAWrite(t *testing.T) {
 				n, _ := io.ReadFull(plain, b)
 				got <- b[:n]
 			}()
+			if sc, ok := batched.(syscall.Conn); !ok {
+				t.Errorf("the connection (%T) does not expose its socket (syscall.Conn), as the unbatched one does", batched)
+			} else if _, err := sc.SyscallConn(); err != nil {
+				t.Errorf("SyscallConn: %v", err)
+			}
 			for i := range 2 {
 				before := socket.writes.Load()
 				if n, err := batched.Write(data); n != len(data) || err != nil {
