@@ -1,8 +1,9 @@
-// Package pagecache writes and reads a long file through the page cache without
-// keeping it there: as the file grows, what was written is handed to the
-// disk a window at a time and, once on its way, dropped from the cache, so
-// a file of any size holds at most two windows of cache and the pages it
-// frees are the ones its next writes use again.
+// Package pagecache writes and reads a long file through the page cache
+// without keeping it there: as the file grows, what was written is handed
+// to the disk a window at a time and, a window later, waited on and
+// dropped from the cache, so a file of any size holds at most three
+// windows of cache and the pages it frees are the ones its next writes
+// use again.
 //
 // Why: on this project's machines (virtual machines whose freed memory is
 // handed back to the host) a page the guest has not used lately costs a
@@ -32,9 +33,10 @@ import (
 	"os"
 )
 
-// Window is the amount written before its writeback is started; the
-// window before it is waited on and dropped then. A file holds at most
-// two windows of page cache between writes.
+// Window is the amount written before its writeback is started; what is
+// more than a window older is waited on and dropped then (the disk has a
+// window's time to catch up before a write waits). A file holds at most
+// three windows of page cache between writes, and a Reader two.
 const Window = 8 << 20
 
 // Writer writes a file from an offset on; see the package doc.

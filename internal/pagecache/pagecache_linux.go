@@ -8,19 +8,20 @@ import (
 )
 
 // behind starts the writeback of what was written since the last call,
-// then waits on the window before it and drops it from the cache.
+// then waits on what is more than a window older and drops it from the
+// cache: the disk has a window's time to catch up before a write waits.
 func (w *Writer) behind() error {
 	fd := int(w.f.Fd())
 	if err := unix.SyncFileRange(fd, w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE); err != nil {
 		return w.unsupported(err)
 	}
-	if w.started > w.dropped {
+	if to := w.started - Window; to > w.dropped {
 		const wait = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-		if err := unix.SyncFileRange(fd, w.dropped, w.started-w.dropped, wait); err != nil {
+		if err := unix.SyncFileRange(fd, w.dropped, to-w.dropped, wait); err != nil {
 			return w.unsupported(err)
 		}
-		drop(w.f, w.dropped, w.started-w.dropped)
-		w.dropped = w.started
+		drop(w.f, w.dropped, to-w.dropped)
+		w.dropped = to
 	}
 	w.started = w.off
 	return nil
