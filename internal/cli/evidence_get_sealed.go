@@ -14,6 +14,7 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/evidence/sealedfile"
+	"github.com/mvm-exchange/mvm/internal/pagecache"
 	"github.com/mvm-exchange/mvm/internal/seal"
 )
 
@@ -63,7 +64,7 @@ func (e *env) fetchSealed(ctx context.Context, c *mvmclient.Client, key seal.Pac
 		return "", err
 	}
 	ct := sha256.New()
-	lw := &localWriter{w: out}
+	lw := &localWriter{w: pagecache.NewWriter(out.File, from)}
 	plain := io.MultiWriter(lw, pt)
 	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, plain)}
 	var off, length int64 // the sealed bytes to download (length 0: to the end)

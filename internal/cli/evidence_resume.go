@@ -15,6 +15,7 @@ import (
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
+	"github.com/mvm-exchange/mvm/internal/pagecache"
 )
 
 // A download goes to a temporary file of a fixed name beside its final
@@ -137,7 +138,7 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 		if err != nil {
 			return "", err
 		}
-		lw := &localWriter{w: out}
+		lw := &localWriter{w: pagecache.NewWriter(out.File, from)}
 		w := side(lw, h)
 		defer w.Close()
 		n, err := c.DownloadEvidence(ctx, pkg, lf.sum, from, 0, w)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/mvm-exchange/mvm/internal/fanout"
+	"github.com/mvm-exchange/mvm/internal/pagecache"
 )
 
 // Dir is a [Store] in a local directory: finished objects in objects/, one
@@ -48,8 +49,8 @@ func (s *Dir) Stat(_ context.Context, d Digest) (int64, error) {
 	return fi.Size(), nil
 }
 
-type sectionCloser struct {
-	*io.SectionReader
+type readCloser struct {
+	io.Reader
 	io.Closer
 }
 
@@ -70,7 +71,7 @@ func (s *Dir) Open(_ context.Context, d Digest, off, n int64) (io.ReadCloser, er
 		f.Close()
 		return nil, fmt.Errorf("evidence %s: %w", d, err)
 	}
-	return sectionCloser{io.NewSectionReader(f, off, n), f}, nil
+	return readCloser{pagecache.NewReader(f, off, n), f}, nil
 }
 
 // Offset implements [Store].
@@ -127,8 +128,10 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 	}
 	// Hashed and written side by side, while the next bytes are
 	// received: three goroutines, 1 MiB of blocks, written 128 KiB at
-	// most at a time (which measured less system time than 256 KiB).
-	fw := fanout.NewWriter(128<<10, 8, io.NewOffsetWriter(f, held), h)
+	// most at a time, the file's pages written back and dropped from the
+	// cache behind the writes (package pagecache: the cache's pages used
+	// again, not new ones).
+	fw := fanout.NewWriter(128<<10, 8, pagecache.NewWriter(f, held), h)
 	n, rerr := io.Copy(fw, io.LimitReader(r, size-held))
 	if werr := fw.Close(); werr != nil {
 		if fi, err := f.Stat(); err == nil {
