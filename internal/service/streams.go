@@ -131,10 +131,11 @@ func (s *stallSender) prepare(m proto.Message) (*grpc.PreparedMsg, error) {
 // pm, so a handler reads and encodes its next message only then.
 func (s *stallSender) send(ctx context.Context, pm *grpc.PreparedMsg) error { return s.hand(ctx, pm) }
 
-// sendChunk sends m itself, encoded by the stream's codec in the send:
-// an evidence chunk (chunkcodec.DownloadChunk, encoded already into the
-// buffer gRPC sends and frees; a PreparedMsg would copy it twice).
-func (s *stallSender) sendChunk(ctx context.Context, m any) error { return s.hand(ctx, m) }
+// sendEncoded sends m itself, encoded by the stream's codec in the send:
+// a message chunkcodec encoded already, into the buffer gRPC sends and
+// frees (a chunkcodec.DownloadChunk or chunkcodec.Encoded; a PreparedMsg
+// would copy it twice).
+func (s *stallSender) sendEncoded(ctx context.Context, m any) error { return s.hand(ctx, m) }
 
 // hand gives m to the sending goroutine and waits for its send.
 func (s *stallSender) hand(ctx context.Context, m any) error {
