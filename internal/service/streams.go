@@ -85,9 +85,10 @@ var errStalled = errors.New("the client stopped reading")
 // that the handler can give up on a client that stops reading: when the
 // handler returns, gRPC cancels the stream, which ends the blocked send,
 // and the goroutine exits. One message is in flight at a time, and it is
-// encoded before it is handed over (grpc.PreparedMsg): a message waiting
-// for a slow client holds its encoding, of its exact size, and not the
-// entries it was made of.
+// encoded before it is handed over (grpc.PreparedMsg, or GetEntries's
+// chunkcodec.Encoded): a message waiting for a slow client holds its
+// encoding (of its exact size, or in a pooled buffer of the next power of
+// two), and not the entries it was made of.
 type stallSender struct {
 	stream grpc.ServerStream
 	in     chan any
