@@ -22,6 +22,10 @@
 //     a 256 KiB message) and proto.Unmarshal copies the data out again
 //     into a new array each message.
 //
+// A GetEntriesResponse can be encoded ahead, straight from the memory its
+// leaves are in ([EncodeEntries], an [Encoded]): Marshal passes its
+// buffer on as it is.
+//
 // Every other message goes to the codec it wraps. Guarantees: a message
 // decodes to what proto.Unmarshal gives (the data field's last occurrence,
 // unknown fields kept) or an error; a decoded message's Data belongs to it
@@ -94,6 +98,8 @@ func ReadDownloadChunk(r io.Reader, n int) (*DownloadChunk, error) {
 // Marshal implements encoding.CodecV2.
 func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
+	case *Encoded:
+		return m.take()
 	case *DownloadChunk:
 		if m.buf == nil {
 			return nil, errors.New("chunkcodec: a DownloadChunk sent twice")

@@ -295,7 +295,7 @@ func (s *Service) DownloadEvidence(req *mvmv1.DownloadEvidenceRequest, stream gr
 		if err != nil {
 			return storeStatus(err)
 		}
-		if err := out.sendChunk(ctx, m); err != nil {
+		if err := out.sendEncoded(ctx, m); err != nil {
 			return err
 		}
 		sent += int64(k)

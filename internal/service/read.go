@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mvm-exchange/mvm/internal/chunkcodec"
+	"github.com/mvm-exchange/mvm/internal/store"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -32,12 +34,13 @@ func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStr
 	}
 	out := newStallSender(stream, s.opts.StallTimeout)
 	defer out.close()
+	var scratch [][]byte
 	for next := req.Start; next < end; {
-		m, n, err := s.entriesMessage(out, next, end)
+		m, n, err := entriesMessage(s.l.Store(), next, end, &scratch)
 		if err != nil {
 			return toStatus(err)
 		}
-		if err := out.send(stream.Context(), m); err != nil {
+		if err := out.sendEncoded(stream.Context(), m); err != nil {
 			return s.streamEnded(err, "entries", next)
 		}
 		next += n
@@ -45,16 +48,20 @@ func (s *Service) GetEntries(req *mvmv1.GetEntriesRequest, stream grpc.ServerStr
 	return nil
 }
 
-// entriesMessage reads the leaves from next (at most MaxMessageBytes of
-// them, before end) and encodes them; the leaves are let go on return,
-// so a blocked send holds only their encoding.
-func (s *Service) entriesMessage(out *stallSender, next, end uint64) (*grpc.PreparedMsg, uint64, error) {
-	leaves, err := s.l.Store().LeafBatch(next, end, MaxMessageBytes-messageOverhead, leafOverhead)
-	if err != nil {
-		return nil, 0, err
-	}
-	m, err := out.prepare(&mvmv1.GetEntriesResponse{FirstIndex: next, Leaves: leaves})
-	return m, uint64(len(leaves)), err
+// entriesMessage encodes the message of the leaves from next (at most
+// MaxMessageBytes of them, before end) inside the read transaction,
+// straight from bbolt's bytes into one buffer of messageBuffers: each
+// leaf is copied once, and nothing but the encoding outlives the call, so
+// a blocked send holds only that. scratch is the array for the leaves'
+// slices, reused message after message.
+func entriesMessage(st *store.Store, next, end uint64, scratch *[][]byte) (*chunkcodec.Encoded, uint64, error) {
+	var m *chunkcodec.Encoded
+	var n uint64
+	err := st.LeafRun(next, end, MaxMessageBytes-messageOverhead, leafOverhead, scratch, func(leaves [][]byte) error {
+		m, n = chunkcodec.EncodeEntries(messageBuffers, next, leaves), uint64(len(leaves))
+		return nil
+	})
+	return m, n, err
 }
 
 // GetCertificates returns stored certificates by SHA-256.

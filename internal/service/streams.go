@@ -85,9 +85,10 @@ var errStalled = errors.New("the client stopped reading")
 // that the handler can give up on a client that stops reading: when the
 // handler returns, gRPC cancels the stream, which ends the blocked send,
 // and the goroutine exits. One message is in flight at a time, and it is
-// encoded before it is handed over (grpc.PreparedMsg): a message waiting
-// for a slow client holds its encoding, of its exact size, and not the
-// entries it was made of.
+// encoded before it is handed over (grpc.PreparedMsg, or GetEntries's
+// chunkcodec.Encoded): a message waiting for a slow client holds its
+// encoding (of its exact size, or in a pooled buffer of the next power of
+// two), and not the entries it was made of.
 type stallSender struct {
 	stream grpc.ServerStream
 	in     chan any
@@ -131,10 +132,11 @@ func (s *stallSender) prepare(m proto.Message) (*grpc.PreparedMsg, error) {
 // pm, so a handler reads and encodes its next message only then.
 func (s *stallSender) send(ctx context.Context, pm *grpc.PreparedMsg) error { return s.hand(ctx, pm) }
 
-// sendChunk sends m itself, encoded by the stream's codec in the send:
-// an evidence chunk (chunkcodec.DownloadChunk, encoded already into the
-// buffer gRPC sends and frees; a PreparedMsg would copy it twice).
-func (s *stallSender) sendChunk(ctx context.Context, m any) error { return s.hand(ctx, m) }
+// sendEncoded sends m itself, encoded by the stream's codec in the send:
+// a message chunkcodec encoded already, into the buffer gRPC sends and
+// frees (a chunkcodec.DownloadChunk or chunkcodec.Encoded; a PreparedMsg
+// would copy it twice).
+func (s *stallSender) sendEncoded(ctx context.Context, m any) error { return s.hand(ctx, m) }
 
 // hand gives m to the sending goroutine and waits for its send.
 func (s *stallSender) hand(ctx context.Context, m any) error {

@@ -96,7 +96,7 @@ func heapInuse() uint64 {
 
 // heldBy is the heap in use of what was allocated under a function whose
 // name ends with one of names, and of that, what gRPC's PreparedMsg.Encode
-// allocated (encoded messages). Exact only with runtime.MemProfileRate =
+// or chunkcodec.EncodeEntries allocated (encoded messages). Exact only with runtime.MemProfileRate =
 // 1; the profile is as of the last collection, so it collects twice.
 func heldBy(names ...string) (all, encoded map[string]int64) {
 	runtime.GC()
@@ -117,7 +117,7 @@ func heldBy(names ...string) (all, encoded map[string]int64) {
 		enc := false
 		for {
 			f, more := frames.Next()
-			enc = enc || strings.HasSuffix(f.Function, ".(*PreparedMsg).Encode")
+			enc = enc || strings.HasSuffix(f.Function, ".(*PreparedMsg).Encode") || strings.HasSuffix(f.Function, "chunkcodec.EncodeEntries")
 			if i := slices.IndexFunc(names, func(n string) bool { return strings.HasSuffix(f.Function, n) }); i >= 0 {
 				all[names[i]] += r.InUseBytes()
 				if enc {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -255,22 +254,57 @@ func (s *Store) CosignedSizes(fn func(size uint64, lines []string) bool) error {
 // reader's answer is bounded in bytes, not in entries.
 func (s *Store) LeafBatch(start, end uint64, maxBytes, perLeaf int) ([][]byte, error) {
 	var out [][]byte
-	n := 0
-	err := s.Leaves(start, end, func(_ uint64, leaf []byte) error {
-		if len(out) > 0 && n+len(leaf)+perLeaf > maxBytes {
-			return errBatchFull
+	err := s.LeafRun(start, end, maxBytes, perLeaf, nil, func(leaves [][]byte) error {
+		out = make([][]byte, len(leaves))
+		for i, l := range leaves {
+			out[i] = bytes.Clone(l)
 		}
-		out = append(out, bytes.Clone(leaf))
-		n += len(leaf) + perLeaf
 		return nil
 	})
-	if errors.Is(err, errBatchFull) {
-		err = nil
-	}
 	return out, err
 }
 
-var errBatchFull = errors.New("batch full")
+// LeafRun calls fn once, inside one read transaction, with the leaves
+// LeafBatch would return (from start on, below end, as many as fit in
+// maxBytes counting perLeaf bytes more for each, and at least one), but
+// as bbolt's own bytes, not copied: they are valid only during the call,
+// and fn copies what it keeps. The slice of leaves is made in *scratch
+// (nil: a new one), which is left holding its array, cleared, for the
+// caller's next call.
+func (s *Store) LeafRun(start, end uint64, maxBytes, perLeaf int, scratch *[][]byte, fn func(leaves [][]byte) error) error {
+	if start >= end {
+		return nil
+	}
+	var leaves [][]byte
+	if scratch != nil {
+		leaves = (*scratch)[:0]
+	}
+	defer func() {
+		clear(leaves) // no slice of the file's mapping outlives the transaction
+		if scratch != nil {
+			*scratch = leaves[:0]
+		}
+	}()
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEntries).Cursor()
+		next, n := start, 0
+		for k, v := c.Seek(u64(start)); next < end; k, v = c.Next() {
+			if k == nil {
+				return fmt.Errorf("%w: entry %d", ErrNotFound, next)
+			}
+			if getU64(k) != next {
+				return fmt.Errorf("%w: entry %d missing", ErrNotFound, next)
+			}
+			if len(leaves) > 0 && n+len(v)+perLeaf > maxBytes {
+				break
+			}
+			leaves = append(leaves, v)
+			n += len(v) + perLeaf
+			next++
+		}
+		return fn(leaves)
+	})
+}
 
 // PackagesLogged reports, in one read transaction, which of the package
 // ids have at least one entry.

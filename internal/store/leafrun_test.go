@@ -1,0 +1,70 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/mvm-exchange/mvm/internal/store"
+)
+
+// TestLeafRun: LeafRun hands fn the leaves LeafBatch copies (bounded in
+// bytes, at least one, an error for a missing entry without calling fn),
+// and leaves the caller's scratch with its array, holding no slice of
+// the file.
+func TestLeafRun(t *testing.T) {
+	s, _ := newStore(t)
+	commit(t, s, batch(0, 5, "pkg-a")) // "leaf N": 6 bytes each
+	for _, tt := range []struct {
+		start, end uint64
+		max        int
+		want       []string
+		err        error
+	}{
+		{0, 5, 100, []string{"leaf 0", "leaf 1", "leaf 2", "leaf 3", "leaf 4"}, nil},
+		{0, 5, 16, []string{"leaf 0", "leaf 1"}, nil}, // 8 bytes a leaf: exactly two
+		{0, 5, 15, []string{"leaf 0"}, nil},
+		{2, 5, 1, []string{"leaf 2"}, nil}, // at least one
+		{1, 3, 100, []string{"leaf 1", "leaf 2"}, nil},
+		{4, 4, 100, nil, nil},
+		{3, 7, 100, nil, store.ErrNotFound},
+		{5, 6, 100, nil, store.ErrNotFound},
+	} {
+		t.Run(fmt.Sprintf("%d-%d-%d", tt.start, tt.end, tt.max), func(t *testing.T) {
+			var scratch [][]byte
+			var got []string
+			err := s.LeafRun(tt.start, tt.end, tt.max, 2, &scratch, func(leaves [][]byte) error {
+				for _, l := range leaves {
+					got = append(got, string(l))
+				}
+				return nil
+			})
+			if !slices.Equal(got, tt.want) || !errors.Is(err, tt.err) {
+				t.Errorf("got %q %v, want %q %v", got, err, tt.want, tt.err)
+			}
+			if slices.ContainsFunc(scratch[:cap(scratch)], func(l []byte) bool { return l != nil }) || len(scratch) != 0 {
+				t.Errorf("scratch after the call holds %d leaves and slices of the file: %q", len(scratch), scratch[:cap(scratch)])
+			}
+			if len(tt.want) > 0 && cap(scratch) < len(tt.want) {
+				t.Errorf("scratch keeps an array of %d, want at least %d", cap(scratch), len(tt.want))
+			}
+			batch, err := s.LeafBatch(tt.start, tt.end, tt.max, 2)
+			if copied := stringsOf(batch); !slices.Equal(copied, tt.want) || !errors.Is(err, tt.err) {
+				t.Errorf("LeafBatch: got %q %v, want %q %v", copied, err, tt.want, tt.err)
+			}
+		})
+	}
+	stop := errors.New("stop")
+	if err := s.LeafRun(0, 5, 100, 2, nil, func([][]byte) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("a failing fn: got %v, want %v", err, stop)
+	}
+}
+
+func stringsOf(b [][]byte) []string {
+	var out []string
+	for _, l := range b {
+		out = append(out, string(l))
+	}
+	return out
+}
