@@ -89,7 +89,13 @@ func (e *env) resumeDownload(path string, sum []byte, keep func(held int64) int6
 		}
 		var kept *keptError
 		if errors.As(err, &kept) {
-			n, _ := out.Seek(0, io.SeekCurrent)
+			// The file's size, not its position: the writes are
+			// pwrites at their offsets (pagecache), which leave the
+			// position where Resume or Truncate put it.
+			var n int64
+			if fi, err := out.Stat(); err == nil {
+				n = fi.Size()
+			}
 			if n > 0 && out.Keep() == nil {
 				return fmt.Errorf("%w (%d bytes kept in %s: run the command again to resume)", kept.err, n, out.Name())
 			}
