@@ -285,7 +285,7 @@ func (p *pending) indexChanges() {
 	buf := make([]byte, 0, 384*len(ids)) // a new package's records take ~300 bytes
 	ops := make([]store.IndexOp, 0, 3*len(ids))
 	for _, id := range ids {
-		ops = appendChanges(ops, &buf, p.before[id], p.overlay[id])
+		ops = appendChanges(ops, &buf, p.before[id], p.overlay[id], nil)
 	}
 	p.sb.PackageIndex = ops
 }

@@ -140,7 +140,7 @@ func DecodeBreach(k, v []byte) (BreachRecord, error) {
 // No two share a key.
 func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
 	var buf []byte
-	return appendRecords(nil, &buf, p, state)
+	return appendRecords(nil, &buf, p, state, nil)
 }
 
 // appendRecords appends the records of package state p (packageRecords)
@@ -148,13 +148,19 @@ func packageRecords(p *workflow.Package, state bool) []store.IndexOp {
 // appending to one cannot overwrite the next. The writer cuts every record
 // of a batch from one buffer: an allocation per key and value, then per
 // package, was most of what computing them cost. A record cut before *buf
-// grew keeps the array it was cut from, which nothing writes again.
-func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state bool) []store.IndexOp {
+// grew keeps the array it was cut from, which nothing writes again. With
+// state, compact is p.AppendCompact(nil) if the caller has it (a node's
+// verifier made it for its spill file), the state record's value as it
+// is; nil: encoded here.
+func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state bool, compact []byte) []store.IndexOp {
 	sub, resp := p.Submitter.Party, p.Responder
 	scope := len(sub) + 1 + len(resp) // PairScope, appended in place
 	size := 0                         // a bound on the bytes below, so that buf is rarely grown
 	if state {
-		size += len(p.ID) + 256 // the compact state: grown by append if larger
+		size += len(p.ID) + 1
+		if compact == nil {
+			size += 256 // the compact state: grown by append if larger
+		}
 	}
 	size += scope + len(p.Status) + len(p.ID) + 2
 	for _, d := range p.Deadlines {
@@ -168,8 +174,12 @@ func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state
 		from := len(b)
 		b = append(append(b, p.ID...), 0) // store.StateKey
 		k := cut(from)
-		b = p.AppendCompact(b)
-		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: cut(from + len(k))})
+		v := compact[:len(compact):len(compact)]
+		if compact == nil {
+			b = p.AppendCompact(b)
+			v = cut(from + len(k))
+		}
+		recs = append(recs, store.IndexOp{Bucket: store.PkgState, Key: k, Value: v})
 	}
 	appendScope := func(b []byte) []byte { return append(append(append(b, sub...), 0), resp...) }
 	from := len(b)
@@ -196,20 +206,20 @@ func appendRecords(recs []store.IndexOp, buf *[]byte, p *workflow.Package, state
 // package state old (nil: none yet) to next.
 func indexChanges(old, next *workflow.Package) []store.IndexOp {
 	var buf []byte
-	return appendChanges(nil, &buf, old, next)
+	return appendChanges(nil, &buf, old, next, nil)
 }
 
 // appendChanges appends to ops what indexChanges returns, cut from *buf
-// (appendRecords). A package has a dozen records at most, so they are
-// compared pairwise.
-func appendChanges(ops []store.IndexOp, buf *[]byte, old, next *workflow.Package) []store.IndexOp {
+// (appendRecords; nextCompact is next's encoding if the caller has it).
+// A package has a dozen records at most, so they are compared pairwise.
+func appendChanges(ops []store.IndexOp, buf *[]byte, old, next *workflow.Package, nextCompact []byte) []store.IndexOp {
 	if old == nil {
-		return appendRecords(ops, buf, next, true)
+		return appendRecords(ops, buf, next, true, nextCompact)
 	}
-	now := appendRecords(nil, buf, next, true)
+	now := appendRecords(nil, buf, next, true, nextCompact)
 	// Every entry changes the state (its per-party counts at least), so
 	// the old state is not encoded to be compared.
-	was := appendRecords(nil, buf, old, false)
+	was := appendRecords(nil, buf, old, false, nil)
 	find := func(recs []store.IndexOp, r store.IndexOp) *store.IndexOp {
 		for i := range recs {
 			if recs[i].Bucket == r.Bucket && bytes.Equal(recs[i].Key, r.Key) {

@@ -119,7 +119,7 @@ func TestBatchRecordsDoNotShare(t *testing.T) {
 		if i%2 == 1 {
 			old, next = next, pkg(id, workflow.StatusAcknowledged, due.Add(time.Hour))
 		}
-		ops = appendChanges(ops, &buf, old, next)
+		ops = appendChanges(ops, &buf, old, next, nil)
 		want = append(want, indexChanges(old, next)...)
 	}
 	snapshot := func(ops []store.IndexOp) []string {

@@ -129,6 +129,10 @@ type Verified struct {
 	// (verify.Options.Reduced): Before nil for a new package; both nil for
 	// an agreement or an entry about no package.
 	Before, After *workflow.Package
+	// AfterCompact is After.AppendCompact(nil) (verify.Options.Reduced),
+	// stored as After's record in the package-state index as it is; nil:
+	// encoded here.
+	AfterCompact []byte
 }
 
 // ReplicateVerified is [Ledger.Replicate] for entries whose reducer steps
@@ -161,6 +165,10 @@ func (l *Ledger) replicate(entries []Verified, checkpoint []byte, certs map[stri
 		Leaves: make([][]byte, 0, n), Nodes: make([]store.Node, 0, 2*n+64),
 		MsgIDs: make([]store.KV, 0, n), Packages: make([][]byte, 0, n)}
 	overlay, before := make(map[string]*workflow.Package, n), make(map[string]*workflow.Package, n)
+	var compact map[string][]byte // of overlay's states, given with them
+	if reduced {
+		compact = make(map[string][]byte, n)
+	}
 	var stored map[string][]byte
 	var err error
 	if !reduced {
@@ -223,6 +231,9 @@ func (l *Ledger) replicate(entries []Verified, checkpoint []byte, certs map[stri
 				return err
 			}
 			if id != "" {
+				compact[id] = e.AfterCompact
+			}
+			if id != "" {
 				sb.Packages = append(sb.Packages, store.PackageKey(id, i))
 			}
 			continue
@@ -247,7 +258,7 @@ func (l *Ledger) replicate(entries []Verified, checkpoint []byte, certs map[stri
 		overlay[id] = next
 		sb.Packages = append(sb.Packages, store.PackageKey(id, i))
 	}
-	sb.PackageIndex = sortedIndexChanges(overlay, before)
+	sb.PackageIndex = sortedIndexChanges(overlay, before, compact)
 	next := &Head{Size: tree.Size(), Agreement: ag, History: history}
 	if checkpoint == nil {
 		if h == nil {
@@ -346,13 +357,14 @@ func (l *Ledger) replicaAuthor(sha []byte, certs, staged map[string][]byte) (ide
 // by bucket and key: bbolt moves a node's keys after each insertion point,
 // so keys put out of order into the large nodes of a replica's commit
 // cost far more than sorting them. The state records come in key order
-// (one a package, by id); the others are sorted bucket by bucket.
-func sortedIndexChanges(overlay, before map[string]*workflow.Package) []store.IndexOp {
+// (one a package, by id); the others are sorted bucket by bucket. compact
+// holds the encodings of overlay's states that came with them.
+func sortedIndexChanges(overlay, before map[string]*workflow.Package, compact map[string][]byte) []store.IndexOp {
 	ids := slices.Sorted(maps.Keys(overlay))
 	buf := make([]byte, 0, 384*len(ids)) // a new package's records take ~300 bytes
 	var byBucket [store.PkgDue + 1][]store.IndexOp
 	for _, id := range ids {
-		for _, op := range appendChanges(nil, &buf, before[id], overlay[id]) {
+		for _, op := range appendChanges(nil, &buf, before[id], overlay[id], compact[id]) {
 			byBucket[op.Bucket] = append(byBucket[op.Bucket], op)
 		}
 	}

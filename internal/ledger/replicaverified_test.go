@@ -19,7 +19,8 @@ import (
 
 // verifiedLog runs the verifier a mediator node runs (bounded) over the
 // fixture's log and returns each entry with what it computed: the leaf
-// hash (Options.Node) and the package states around it (Options.Reduced).
+// hash (Options.Node), the package states around it and the encoding of
+// the state after it (Options.Reduced).
 func verifiedLog(t *testing.T, f *fixture) []ledger.Verified {
 	t.Helper()
 	genesis, err := os.ReadFile(filepath.Join(f.dir, "agreement.envelope"))
@@ -30,6 +31,7 @@ func verifiedLog(t *testing.T, f *fixture) []ledger.Verified {
 	var leafHash []byte
 	var reducedAt uint64
 	var before, after *workflow.Package
+	var afterCompact []byte
 	v, err := verify.New(verify.Options{Genesis: genesis, Bounded: true, TempDir: t.TempDir(), BoundedCache: 2,
 		Certificate: f.st.Certificate,
 		Node: func(id tlog.NodeID, hash []byte) {
@@ -37,14 +39,16 @@ func verifiedLog(t *testing.T, f *fixture) []ledger.Verified {
 				leafHash = hash
 			}
 		},
-		Reduced: func(index uint64, b, a *workflow.Package) { reducedAt, before, after = index, b, a },
+		Reduced: func(index uint64, b, a *workflow.Package, ac []byte) {
+			reducedAt, before, after, afterCompact = index, b, a, ac
+		},
 		Visit: func(index uint64, o *entry.Opened) error {
 			e := ledger.Verified{Opened: o, LeafHash: leafHash}
 			if after != nil && reducedAt == index {
-				e.Before, e.After = before, after
+				e.Before, e.After, e.AfterCompact = before, after, afterCompact
 			}
 			out = append(out, e)
-			leafHash, before, after = nil, nil, nil
+			leafHash, before, after, afterCompact = nil, nil, nil, nil
 			return nil
 		},
 	})
@@ -78,6 +82,9 @@ func TestReplicateVerifiedIndexes(t *testing.T) {
 	}
 	if !slices.ContainsFunc(entries, func(e ledger.Verified) bool { return e.Before != nil }) {
 		t.Fatal("no entry of an existing package in the log")
+	}
+	if !slices.ContainsFunc(entries, func(e ledger.Verified) bool { return e.AfterCompact != nil }) {
+		t.Fatal("the verifier handed no state's encoding")
 	}
 	certs := map[string][]byte{}
 	for _, e := range entries[1:] {

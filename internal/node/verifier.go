@@ -34,6 +34,7 @@ type pendingPiece struct {
 	leafHash       []byte
 	reducedAt      uint64
 	before, after  *workflow.Package
+	afterCompact   []byte
 	reducedPending bool
 }
 
@@ -99,18 +100,18 @@ func (f *Follower) options() verify.Options {
 				f.pending.leafHash = hash // the tree keeps it unmodified
 			}
 		},
-		Reduced: func(index uint64, before, after *workflow.Package) {
+		Reduced: func(index uint64, before, after *workflow.Package, afterCompact []byte) {
 			p := &f.pending
-			p.reducedAt, p.before, p.after, p.reducedPending = index, before, after, true
+			p.reducedAt, p.before, p.after, p.afterCompact, p.reducedPending = index, before, after, afterCompact, true
 		},
 		Visit: func(index uint64, o *entry.Opened) error {
 			p := &f.pending
 			leafHash := p.leafHash
-			before, after := p.before, p.after
+			before, after, afterCompact := p.before, p.after, p.afterCompact
 			if !p.reducedPending || p.reducedAt != index {
-				before, after = nil, nil // an agreement, or about no package
+				before, after, afterCompact = nil, nil, nil // an agreement, or about no package
 			}
-			p.leafHash, p.before, p.after, p.reducedPending = nil, nil, nil, false
+			p.leafHash, p.before, p.after, p.afterCompact, p.reducedPending = nil, nil, nil, nil, false
 			if p.collect {
 				// What the store needs of it (ledger.ReplicateVerified):
 				// the leaf, its decoded payload and the entry's fields,
@@ -120,7 +121,7 @@ func (f *Follower) options() verify.Options {
 				p.entries = append(p.entries, ledger.Verified{
 					Opened: &entry.Opened{Leaf: o.Leaf, Type: o.Type, Payload: o.Payload,
 						Entry: &mvmv1.Entry{Index: e.Index, ReceivedAt: e.ReceivedAt, PeerCertificateSha256: e.PeerCertificateSha256}},
-					LeafHash: leafHash, Before: before, After: after})
+					LeafHash: leafHash, Before: before, After: after, AfterCompact: afterCompact})
 			}
 			return nil
 		},

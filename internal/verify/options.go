@@ -91,10 +91,12 @@ type Options struct {
 	// Reduced, if set, is called with every entry about a package once
 	// the reducer accepted it (before Visit): the package's state before
 	// it (nil for a new package) and after it, compact unless
-	// KeepHistory. Neither is modified afterwards. The mediator node hands
-	// them to its store (ledger.ReplicateVerified) instead of running the
-	// reducer over each entry a second time.
-	Reduced func(index uint64, before, after *workflow.Package)
+	// KeepHistory, and then afterCompact, after.AppendCompact(nil) (nil
+	// with KeepHistory). None is modified afterwards. The mediator node
+	// hands them to its store (ledger.ReplicateVerified) instead of
+	// running the reducer over each entry a second time, and stores
+	// afterCompact as the state's record instead of encoding it again.
+	Reduced func(index uint64, before, after *workflow.Package, afterCompact []byte)
 }
 
 // Report is what a verifier established once it is finished.

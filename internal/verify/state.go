@@ -208,7 +208,7 @@ func (v *Verifier) resume(r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("package %q: %w", id, err)
 		}
-		if err := v.states.setPkg(string(id), p); err != nil {
+		if err := v.states.setPkg(string(id), p, nil); err != nil {
 			return err
 		}
 	}

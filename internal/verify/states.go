@@ -17,7 +17,9 @@ import (
 type states interface {
 	// pkg returns the state of a package, nil if there is none.
 	pkg(id string) (*workflow.Package, error)
-	setPkg(id string, p *workflow.Package) error
+	// setPkg sets a package's state; compact, if not nil, is
+	// p.AppendCompact(nil), made by the caller.
+	setPkg(id string, p *workflow.Package, compact []byte) error
 	// useMsgID records the message id digest key as used at index; if it
 	// was used before, it returns the index of that first use instead.
 	useMsgID(key [16]byte, index uint64) (prev uint64, used bool, err error)
@@ -44,7 +46,7 @@ func newMemStates() *memStates {
 
 func (s *memStates) pkg(id string) (*workflow.Package, error) { return s.pkgs[id], nil }
 
-func (s *memStates) setPkg(id string, p *workflow.Package) error {
+func (s *memStates) setPkg(id string, p *workflow.Package, _ []byte) error {
 	s.pkgs[id] = p
 	return nil
 }
@@ -139,8 +141,8 @@ func (s *spillStates) pkg(id string) (*workflow.Package, error) {
 	return p, nil
 }
 
-func (s *spillStates) setPkg(id string, p *workflow.Package) error {
-	if err := s.pkgs.Put(id, p); err != nil {
+func (s *spillStates) setPkg(id string, p *workflow.Package, compact []byte) error {
+	if err := s.pkgs.PutEncoded(id, p, compact); err != nil {
 		return fmt.Errorf("package states: %w", err)
 	}
 	return nil

@@ -166,14 +166,23 @@ func (m *Map[V]) Get(key string) (v V, ok bool, err error) {
 }
 
 // Put sets the value of key.
-func (m *Map[V]) Put(key string, v V) error {
+func (m *Map[V]) Put(key string, v V) error { return m.put(key, v, nil) }
+
+// PutEncoded is Put for a caller that has encoded v already: enc must be
+// the codec's Append(nil, v), and is written as it is (a mediator node
+// stores the same encoding, and makes it once); nil: encoded here. enc is
+// not kept.
+func (m *Map[V]) PutEncoded(key string, v V, enc []byte) error { return m.put(key, v, enc) }
+
+// put is Put with v's encoding, nil: made here.
+func (m *Map[V]) put(key string, v V, enc []byte) error {
 	fp := m.fingerprint(key)
 	if c, hit := m.cache[key]; hit {
 		pos := m.idx.exact(fp, c.off)
 		if pos < 0 {
 			return fmt.Errorf("spill: cached key lost from the index")
 		}
-		off, err := m.append(key, v)
+		off, err := m.append(key, v, enc)
 		if err != nil {
 			return err
 		}
@@ -186,9 +195,9 @@ func (m *Map[V]) Put(key string, v V) error {
 		return err
 	}
 	if !found {
-		return m.insert(key, fp, v)
+		return m.insert(key, fp, v, enc)
 	}
-	off, err := m.append(key, v)
+	off, err := m.append(key, v, enc)
 	if err != nil {
 		return err
 	}
@@ -215,11 +224,11 @@ func (m *Map[V]) Add(key string, v V) (old V, exists bool, err error) {
 		}
 		return old, true, nil
 	}
-	return old, false, m.insert(key, fp, v)
+	return old, false, m.insert(key, fp, v, nil)
 }
 
 // insert adds key, which is not in the map.
-func (m *Map[V]) insert(key string, fp uint64, v V) error {
+func (m *Map[V]) insert(key string, fp uint64, v V, enc []byte) error {
 	x := &m.idx
 	if uint64(x.n+1)*4 > uint64(len(x.slots))*3 {
 		if x.bits == fpBits {
@@ -229,7 +238,7 @@ func (m *Map[V]) insert(key string, fp uint64, v V) error {
 			return err
 		}
 	}
-	off, err := m.append(key, v)
+	off, err := m.append(key, v, enc)
 	if err != nil {
 		return err
 	}
@@ -313,18 +322,21 @@ func (m *Map[V]) find(key string, fp uint64) (pos int, off int64, val []byte, fo
 }
 
 // append adds a record for key and v at the end of the file.
-func (m *Map[V]) append(key string, v V) (int64, error) {
-	m.enc = m.codec.Append(m.enc[:0], v)
+func (m *Map[V]) append(key string, v V, enc []byte) (int64, error) {
+	if enc == nil {
+		m.enc = m.codec.Append(m.enc[:0], v)
+		enc = m.enc
+	}
 	off := m.size
-	n := recordSize(uint64(len(key)), uint64(len(m.enc)))
+	n := recordSize(uint64(len(key)), uint64(len(enc)))
 	if (off+n)/align >= 1<<offBits-1 {
 		return 0, fmt.Errorf("%w: file of %d bytes", ErrFull, off)
 	}
 	start := len(m.pending)
 	m.pending = binary.AppendUvarint(m.pending, uint64(len(key)))
-	m.pending = binary.AppendUvarint(m.pending, uint64(len(m.enc)))
+	m.pending = binary.AppendUvarint(m.pending, uint64(len(enc)))
 	m.pending = append(m.pending, key...)
-	m.pending = append(m.pending, m.enc...)
+	m.pending = append(m.pending, enc...)
 	for int64(len(m.pending)-start) < n {
 		m.pending = append(m.pending, 0)
 	}

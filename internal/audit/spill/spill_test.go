@@ -49,7 +49,7 @@ func contents(t *testing.T, m *Map[string]) map[string]string {
 
 func TestMapOperations(t *testing.T) {
 	type op struct {
-		do, key, val string // do: put, get, add
+		do, key, val string // do: put, putenc (PutEncoded), get, add
 		want         string // get/add: the value found, "-" for none
 	}
 	long := strings.Repeat("v", 3000) // longer than the first read of a record
@@ -68,6 +68,9 @@ func TestMapOperations(t *testing.T) {
 			{do: "get", key: "k", want: "1"}}, map[string]string{"k": "1"}},
 		{"long values", []op{{do: "put", key: "a", val: long}, {do: "put", key: "b", val: "x"}, {do: "get", key: "a", want: long},
 			{do: "put", key: "a", val: long + "!"}, {do: "get", key: "a", want: long + "!"}}, map[string]string{"a": long + "!", "b": "x"}},
+		{"put encoded", []op{{do: "put", key: "a", val: "1"}, {do: "putenc", key: "b", val: "2"}, {do: "putenc", key: "a", val: "3"},
+			{do: "get", key: "b", want: "2"}, {do: "get", key: "a", want: "3"}, {do: "putenc", key: "b", val: long},
+			{do: "put", key: "c", val: "4"}, {do: "get", key: "b", want: long}}, map[string]string{"a": "3", "b": long, "c": "4"}},
 		{"binary keys", []op{{do: "put", key: "\x00\xff", val: "1"}, {do: "put", key: "\x00", val: "2"}, {do: "get", key: "\x00\xff", want: "1"}},
 			map[string]string{"\x00\xff": "1", "\x00": "2"}},
 	} {
@@ -81,6 +84,8 @@ func TestMapOperations(t *testing.T) {
 					switch o.do {
 					case "put":
 						err = m.Put(o.key, o.val)
+					case "putenc":
+						err = m.PutEncoded(o.key, o.val, []byte(o.val))
 					case "get":
 						got, ok, err = m.Get(o.key)
 					case "add":
@@ -92,7 +97,7 @@ func TestMapOperations(t *testing.T) {
 					if !ok {
 						got = "-"
 					}
-					if o.do != "put" && got != o.want {
+					if o.do != "put" && o.do != "putenc" && got != o.want {
 						t.Errorf("op %d %s %q: got %.20q, want %.20q", i, o.do, o.key, got, o.want)
 					}
 				}
