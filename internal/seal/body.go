@@ -27,15 +27,16 @@ type BodyContext struct {
 	MessageID   string
 }
 
-func (c BodyContext) info() string {
-	return string(context("mvm-seal/v1 body", c.LogOrigin, c.PackageID, c.PayloadType, c.MessageID))
+func (c BodyContext) appendInfo(b []byte) []byte {
+	return appendContext(b, "mvm-seal/v1 body", c.LogOrigin, c.PackageID, c.PayloadType, c.MessageID)
 }
 
 // derive returns the AEAD for one body: HKDF-SHA256 of the package key with
 // the body's salt and context gives a fresh key and nonce.
 func derive(key PackageKey, salt []byte, c BodyContext) (cipher.AEAD, []byte, error) {
 	okm := make([]byte, keySize+nonceSize)
-	hkdfSHA256(okm, key[:], salt, c.info())
+	var info [192]byte // a body's context fits: it stays on the stack
+	hkdfSHA256(okm, key[:], salt, c.appendInfo(info[:0]))
 	block, err := aes.NewCipher(okm[:keySize])
 	if err != nil {
 		return nil, nil, err
