@@ -92,7 +92,18 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 		return nil, fault("%v", err)
 	}
 	msgID := Header(header).GetMessageId()
-	plaintext, err := seal.OpenBody(key, bodyContext(logOrigin, payloadType, header), aad, body)
+	// The plaintext goes into a pooled buffer, wiped before it goes back:
+	// Decode copies every field out of it (protobuf aliases its input
+	// only when asked to).
+	ptBuf := plaintextScratch.Get().(*[]byte)
+	plaintext, err := seal.AppendOpenBody((*ptBuf)[:0], key, bodyContext(logOrigin, payloadType, header), aad, body)
+	defer func() {
+		clear(plaintext)
+		if cap(plaintext) <= maxScratch {
+			*ptBuf = plaintext[:0]
+		}
+		plaintextScratch.Put(ptBuf)
+	}()
 	if err != nil {
 		return nil, fault("%s %s: the sealed body does not open with the package key: %v", payloadType, msgID, err)
 	}
@@ -118,6 +129,10 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 // associated data is used only while the body opens, and an audit opens
 // every body. Payloads above maxScratch get a buffer of their own.
 var aadScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// plaintextScratch holds the buffers OpenDecoded opens bodies into, the
+// same way: wiped (the plaintext is what was sealed) before they go back.
+var plaintextScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxScratch = 64 << 10
 
