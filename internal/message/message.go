@@ -98,7 +98,7 @@ func Decode(payloadType string, payload []byte) (proto.Message, error) {
 	if err := proto.Unmarshal(payload, m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, payloadType, err)
 	}
-	if !hasUnknown(m.ProtoReflect()) {
+	if !hasUnknown(m) {
 		return m, nil // the usual case: no paths to build
 	}
 	if path := unknownFields(m.ProtoReflect(), ""); path != "" {
@@ -110,7 +110,15 @@ func Decode(payloadType string, payload []byte) (proto.Message, error) {
 // hasUnknown reports whether m or a message inside it holds unknown
 // fields. It visits only the fields that can hold messages (messageFields:
 // every payload is checked, by the auditor twice when sealed).
-func hasUnknown(m protoreflect.Message) bool {
+func hasUnknown(m proto.Message) bool {
+	if has, ok := hasUnknownTyped(m); ok {
+		return has
+	}
+	return hasUnknownReflect(m.ProtoReflect())
+}
+
+// hasUnknownReflect is hasUnknown by the descriptors, for every type.
+func hasUnknownReflect(m protoreflect.Message) bool {
 	if len(m.GetUnknown()) > 0 {
 		return true
 	}
@@ -123,14 +131,14 @@ func hasUnknown(m protoreflect.Message) bool {
 			continue
 		}
 		if !fd.IsList() {
-			if hasUnknown(m.Get(fd).Message()) {
+			if hasUnknownReflect(m.Get(fd).Message()) {
 				return true
 			}
 			continue
 		}
 		l := m.Get(fd).List()
 		for i := range l.Len() {
-			if hasUnknown(l.Get(i).Message()) {
+			if hasUnknownReflect(l.Get(i).Message()) {
 				return true
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/mvm-exchange/mvm/internal/seal"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
@@ -93,7 +92,18 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 		return nil, fault("%v", err)
 	}
 	msgID := Header(header).GetMessageId()
-	plaintext, err := seal.OpenBody(key, bodyContext(logOrigin, payloadType, header), aad, body)
+	// The plaintext goes into a pooled buffer, wiped before it goes back:
+	// Decode copies every field out of it (protobuf aliases its input
+	// only when asked to).
+	ptBuf := plaintextScratch.Get().(*[]byte)
+	plaintext, err := seal.AppendOpenBody((*ptBuf)[:0], key, bodyContext(logOrigin, payloadType, header), aad, body)
+	defer func() {
+		clear(plaintext)
+		if cap(plaintext) <= maxScratch {
+			*ptBuf = plaintext[:0]
+		}
+		plaintextScratch.Put(ptBuf)
+	}()
 	if err != nil {
 		return nil, fault("%s %s: the sealed body does not open with the package key: %v", payloadType, msgID, err)
 	}
@@ -120,58 +130,11 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 // every body. Payloads above maxScratch get a buffer of their own.
 var aadScratch = sync.Pool{New: func() any { return new([]byte) }}
 
+// plaintextScratch holds the buffers OpenDecoded opens bodies into, the
+// same way: wiped (the plaintext is what was sealed) before they go back.
+var plaintextScratch = sync.Pool{New: func() any { return new([]byte) }}
+
 const maxScratch = 64 << 10
 
 // IsFault reports whether err is an author's provable fault.
 func IsFault(err error) bool { return errors.Is(err, ErrFault) }
-
-// headerFields lists, per sealable type, the fields sameHeader compares:
-// all but the sealing's and the sensitive ones.
-var headerFields = func() map[string][]protoreflect.FieldDescriptor {
-	m := map[string][]protoreflect.FieldDescriptor{}
-	for typ, names := range Sensitive {
-		skip := map[protoreflect.Name]bool{sealedBodyField: true, packageKeysField: true}
-		for _, n := range names {
-			skip[n] = true
-		}
-		fields := constructors[typ]().ProtoReflect().Descriptor().Fields()
-		for i := range fields.Len() {
-			if fd := fields.Get(i); !skip[fd.Name()] {
-				m[typ] = append(m[typ], fd)
-			}
-		}
-	}
-	return m
-}()
-
-// sameHeader reports whether Redact(full) equals header without its
-// sealed_body and package_keys: every field of headerFields is set in
-// both or in neither, with equal values (protoreflect.Value.Equal, the
-// comparison of proto.Equal), and header holds no sensitive field. It
-// compares in place, with no copy of either message (an audit calls it
-// for every sealed entry). full carries no seal (Open checked).
-func sameHeader(full, header proto.Message) bool {
-	if _, ok := full.(*mvmv1.EvidenceSubmission); ok {
-		// Its files' sensitive fields are nested: redact a copy.
-		return proto.Equal(Redact(full), withoutSeal(header))
-	}
-	typ := TypeOf(full)
-	fields, ok := headerFields[typ]
-	fr, hr := full.ProtoReflect(), header.ProtoReflect()
-	if !ok || hr.Descriptor() != fr.Descriptor() {
-		return false // never sealed, or not the same type
-	}
-	// A sensitive field in the header is not compared: it must be
-	// refused here all the same (Validate refuses it too).
-	for _, n := range Sensitive[typ] {
-		if hr.Has(hr.Descriptor().Fields().ByName(n)) {
-			return false
-		}
-	}
-	for _, fd := range fields {
-		if fr.Has(fd) != hr.Has(fd) || !fr.Get(fd).Equal(hr.Get(fd)) {
-			return false
-		}
-	}
-	return true
-}

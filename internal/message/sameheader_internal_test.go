@@ -131,6 +131,9 @@ func TestSameHeaderEveryField(t *testing.T) {
 			if got := viewSameHeader(full, h); got != want {
 				t.Errorf("%s, %s: the view comparison = %v, want %v", typ, name, got, want)
 			}
+			if got := sameHeaderReflect(full, h); got != want {
+				t.Errorf("%s, %s: the reflective comparison = %v, want %v", typ, name, got, want)
+			}
 		}
 		check("the redacted body", header(nil), true)
 		sensitive := map[protoreflect.Name]bool{}
@@ -168,16 +171,33 @@ func TestSameHeaderEveryField(t *testing.T) {
 				if sameHeader(bare, h) || viewSameHeader(bare, h) {
 					t.Errorf("%s, %s empty in the header and absent from the body: same header", typ, name)
 				}
-				sub := fd.Message().Fields()
-				for j := range sub.Len() {
-					sd := sub.Get(j)
-					if sd.IsList() || sd.IsMap() || sd.Message() != nil {
-						continue
+				// Every field below, at every depth fill reached: changed,
+				// or (a message) cleared.
+				var nested func(path string, at func(h protoreflect.Message) protoreflect.Message, md protoreflect.MessageDescriptor, inFull protoreflect.Message)
+				nested = func(path string, at func(h protoreflect.Message) protoreflect.Message, md protoreflect.MessageDescriptor, inFull protoreflect.Message) {
+					sub := md.Fields()
+					for j := range sub.Len() {
+						sd := sub.Get(j)
+						p := path + "." + string(sd.Name())
+						switch {
+						case sd.IsList() || sd.IsMap():
+							continue
+						case sd.Message() != nil:
+							if !inFull.Has(sd) {
+								continue
+							}
+							check(p+" cleared", header(func(h protoreflect.Message) { at(h).Clear(sd) }), false)
+							nested(p, func(h protoreflect.Message) protoreflect.Message { return at(h).Mutable(sd).Message() }, sd.Message(), inFull.Get(sd).Message())
+						default:
+							check(p+" changed", header(func(h protoreflect.Message) { at(h).Set(sd, scalar(sd, 2)) }), false)
+						}
 					}
-					check(name+"."+string(sd.Name())+" changed", header(func(h protoreflect.Message) {
-						h.Mutable(fd).Message().Set(sd, scalar(sd, 2))
+					// Unknown fields count as fields (proto.Equal).
+					check(path+" with an unknown field", header(func(h protoreflect.Message) {
+						at(h).SetUnknown(protoreflect.RawFields{0xf8, 0x07, 0x01}) // field 127, varint 1
 					}), false)
 				}
+				nested(name, func(h protoreflect.Message) protoreflect.Message { return h.Mutable(fd).Message() }, fd.Message(), fr.Get(fd).Message())
 			default:
 				check(name+" changed", header(func(h protoreflect.Message) { h.Set(fd, scalar(fd, 2)) }), false)
 			}

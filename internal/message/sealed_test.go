@@ -506,7 +506,8 @@ func TestSealedEvidenceFiles(t *testing.T) {
 // TestOpenConcurrent: target packages (whose header bytes are copied into
 // a scratch buffer reused from opening to opening: their wrapped keys
 // follow the body) opened at the same time each open to their own
-// payload.
+// payload; and each payload opened stays whole after the buffers its
+// plaintext was opened into (pooled, wiped) served other bodies.
 func TestOpenConcurrent(t *testing.T) {
 	ps := newSealParties(t, "pk", "af", "tr")
 	type sealed struct {
@@ -527,7 +528,8 @@ func TestOpenConcurrent(t *testing.T) {
 		pkgs = append(pkgs, sealed{tp, key, h, mustMarshal(t, h)})
 	}
 	var wg sync.WaitGroup
-	for _, p := range pkgs {
+	kept := make([][]proto.Message, len(pkgs))
+	for i, p := range pkgs {
 		wg.Go(func() {
 			for range 200 {
 				got, err := message.OpenDecoded(origin, p.key, p.header, p.payload)
@@ -535,8 +537,16 @@ func TestOpenConcurrent(t *testing.T) {
 					t.Errorf("package %s: %v", p.full.Header.MessageId, err)
 					return
 				}
+				kept[i] = append(kept[i], got)
 			}
 		})
 	}
 	wg.Wait()
+	for i, p := range pkgs {
+		for _, got := range kept[i] {
+			if !proto.Equal(got, p.full) {
+				t.Fatalf("package %s opened, then changed when other bodies were opened: %v", p.full.Header.MessageId, got)
+			}
+		}
+	}
 }

@@ -27,15 +27,16 @@ type BodyContext struct {
 	MessageID   string
 }
 
-func (c BodyContext) info() string {
-	return string(context("mvm-seal/v1 body", c.LogOrigin, c.PackageID, c.PayloadType, c.MessageID))
+func (c BodyContext) appendInfo(b []byte) []byte {
+	return appendContext(b, "mvm-seal/v1 body", c.LogOrigin, c.PackageID, c.PayloadType, c.MessageID)
 }
 
 // derive returns the AEAD for one body: HKDF-SHA256 of the package key with
 // the body's salt and context gives a fresh key and nonce.
 func derive(key PackageKey, salt []byte, c BodyContext) (cipher.AEAD, []byte, error) {
 	okm := make([]byte, keySize+nonceSize)
-	hkdfSHA256(okm, key[:], salt, c.info())
+	var info [192]byte // a body's context fits: it stays on the stack
+	hkdfSHA256(okm, key[:], salt, c.appendInfo(info[:0]))
 	block, err := aes.NewCipher(okm[:keySize])
 	if err != nil {
 		return nil, nil, err
@@ -74,6 +75,15 @@ func AppendSealBody(dst []byte, key PackageKey, c BodyContext, aad, plaintext []
 // OpenBody decrypts a body sealed by [SealBody] with the same package key,
 // context and associated data; any difference fails with [ErrOpen].
 func OpenBody(key PackageKey, c BodyContext, aad, sealed []byte) ([]byte, error) {
+	return AppendOpenBody(nil, key, c, aad, sealed)
+}
+
+// AppendOpenBody is [OpenBody] appending the plaintext to dst (as
+// cipher.AEAD's Open does), so that a reader of many bodies reuses one
+// buffer: with len(sealed) bytes of capacity left in dst it allocates
+// nothing for the plaintext. dst must not overlap sealed or aad. On
+// failure dst's free capacity may hold garbage, never plaintext.
+func AppendOpenBody(dst []byte, key PackageKey, c BodyContext, aad, sealed []byte) ([]byte, error) {
 	if len(sealed) < BodyOverhead {
 		return nil, fmt.Errorf("%w: a sealed body has at least %d bytes, got %d", ErrMalformed, BodyOverhead, len(sealed))
 	}
@@ -84,7 +94,7 @@ func OpenBody(key PackageKey, c BodyContext, aad, sealed []byte) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("seal: deriving the body key: %w", err)
 	}
-	pt, err := g.Open(nil, nonce, sealed[1+saltSize:], aad)
+	pt, err := g.Open(dst, nonce, sealed[1+saltSize:], aad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: body of message %s (%s) on package %s", ErrOpen, c.MessageID, c.PayloadType, c.PackageID)
 	}

@@ -52,7 +52,7 @@ func channelInfo(origin, party, keyID string, id []byte) []byte {
 // innerKey derives the key that wraps one package key under a channel key.
 func innerKey(chKey []byte, c WrapContext, keyID string, id []byte) (cipher.AEAD, error) {
 	k := make([]byte, keySize)
-	hkdfSHA256(k, chKey, nil, string(context("mvm-seal/v2 package-key", c.LogOrigin, c.PackageID, c.Party, keyID, string(id))))
+	hkdfSHA256(k, chKey, nil, context("mvm-seal/v2 package-key", c.LogOrigin, c.PackageID, c.Party, keyID, string(id)))
 	block, err := aes.NewCipher(k)
 	if err != nil {
 		return nil, err

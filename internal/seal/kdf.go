@@ -13,32 +13,35 @@ import (
 // (TestHKDFMatchesStandardLibrary) without its allocations: an audit
 // derives one body key an entry, and crypto/hkdf's HMACs, made afresh for
 // each derivation, cost it more than the hashing itself.
-func hkdfSHA256(out []byte, secret, salt []byte, info string) {
+//
+// Nothing it is given escapes (what it hashes is copied into the pooled
+// hasher's scratch first), so a caller's key or context on its stack
+// stays there.
+func hkdfSHA256(out []byte, secret, salt, info []byte) {
 	if len(out) > 2*sha256.Size {
 		panic("seal: hkdfSHA256 expands at most two blocks")
 	}
 	h := hashers.Get().(*hmacSHA256)
 	defer h.release()
-	var prk, t [sha256.Size]byte
 	// Extract: PRK = HMAC(salt, secret); a salt longer than a block is
 	// hashed first (RFC 2104), an empty one is a block of zeros either way.
 	h.key(salt)
-	h.inner.Write(secret)
-	h.sum(prk[:0])
+	h.write(secret)
+	h.sum(h.prk[:0])
 	// Expand: T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i).
-	h.key(prk[:])
+	h.key(h.prk[:])
 	var prev []byte
 	for i := byte(1); len(out) > 0; i++ {
 		if i > 1 {
 			h.reset()
 		}
 		h.inner.Write(prev)
-		h.inner.Write([]byte(info))
-		h.inner.Write([]byte{i})
-		h.sum(t[:0])
-		n := copy(out, t[:])
+		h.buf = append(append(h.buf[:0], info...), i)
+		h.inner.Write(h.buf)
+		h.sum(h.t[:0])
+		n := copy(out, h.t[:])
 		out = out[n:]
-		prev = t[:]
+		prev = h.t[:]
 	}
 }
 
@@ -48,6 +51,18 @@ type hmacSHA256 struct {
 	inner, outer hash.Hash
 	ipad, opad   [sha256.BlockSize]byte
 	ih           [sha256.Size]byte
+	// prk and t are the derivation's PRK and last T block; buf is the
+	// scratch what is hashed is copied into (the secret, then info ‖ i).
+	prk, t [sha256.Size]byte
+	buf    []byte
+}
+
+// write hashes b into the inner digest through the scratch buffer: a
+// slice handed to the hash.Hash interface escapes, a copy into buf does
+// not make the caller's escape.
+func (h *hmacSHA256) write(b []byte) {
+	h.buf = append(h.buf[:0], b...)
+	h.inner.Write(h.buf)
 }
 
 var hashers = sync.Pool{New: func() any { return &hmacSHA256{inner: sha256.New(), outer: sha256.New()} }}
@@ -85,10 +100,13 @@ func (h *hmacSHA256) sum(b []byte) []byte {
 }
 
 // release wipes the key material (the pads hold the salt or the PRK, the
-// last inner digest a T block) before the hasher goes back to the pool, so
+// last inner digest a T block, prk and t theirs, the scratch the secret) before the hasher goes back to the pool, so
 // a pooled hasher never keeps a body's keys past its derivation.
 func (h *hmacSHA256) release() {
 	h.ipad, h.opad, h.ih = [sha256.BlockSize]byte{}, [sha256.BlockSize]byte{}, [sha256.Size]byte{}
+	h.prk, h.t = [sha256.Size]byte{}, [sha256.Size]byte{}
+	clear(h.buf[:cap(h.buf)])
+	h.buf = h.buf[:0]
 	h.inner.Reset()
 	h.outer.Reset()
 	hashers.Put(h)

@@ -64,7 +64,11 @@ var (
 // context encodes labelled, length-prefixed strings, so that no two
 // different contexts share an encoding ("ab","c" differs from "a","bc").
 func context(label string, fields ...string) []byte {
-	b := make([]byte, 0, 64)
+	return appendContext(make([]byte, 0, 64), label, fields...)
+}
+
+// appendContext appends context(label, fields...) to b.
+func appendContext(b []byte, label string, fields ...string) []byte {
 	b = append(b, label...)
 	b = append(b, 0)
 	for _, f := range fields {
