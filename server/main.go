@@ -122,7 +122,7 @@ func main() {
 		cfg.Node.Peers = append(cfg.Node.Peers, v)
 		return nil
 	})
-	flag.Uint64Var(&cfg.Node.Piece, "piece", 0, "with --follow: the entries a node copies, verifies and commits together, at most (0: 4,096); the heap holds about two pieces")
+	flag.Uint64Var(&cfg.Node.Piece, "piece", 0, "with --follow: the entries a node copies, verifies and commits together, at most (0: 4,096); the heap holds about two pieces: raise GOMEMLIMIT (default 160MiB) with it")
 	flag.StringVar(&cfg.Node.WitnessListen, "witness-listen", "", "with --follow: serve the C2SP tlog-witness add-checkpoint endpoint on `ADDR` over HTTPS with mutual TLS, to the primary only (a client certificate of CERTS/ca-server.crt for client authentication naming the --follow host); cosigns only what the node verified")
 	flag.StringVar(&cfg.Node.WitnessKey, "witness-key", "", "with --witness-listen: the node's cosignature/v1 signing key `FILE` (default CERTS/<--as>.cosign.key)")
 	verifyDB := flag.String("verify-db", "", "check the database `FILE` offline and read-only, print every damage, then exit (1 if damaged); also: server verify-db FILE")
