@@ -30,7 +30,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/chunkcodec"
 	"github.com/mvm-exchange/mvm/internal/envelope"
 	"github.com/mvm-exchange/mvm/internal/identity"
-	"github.com/mvm-exchange/mvm/internal/tlsbatch"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -101,13 +100,7 @@ func Dial(o Options) (*Client, error) {
 		return nil, fmt.Errorf("server CA %s: no PEM certificate", o.ServerCA)
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots, Certificates: []tls.Certificate{pair}}
-	// Each TLS write of gRPC's reaches the socket at once (tlsbatch),
-	// and gRPC writes up to 256 KiB at a time (32 KiB by default): an
-	// evidence upload makes one system call per 256 KiB instead of one
-	// per 16 KiB TLS record. The client's memory only; the frames, the
-	// records and the flow-control windows on the wire are unchanged.
-	conn, err := grpc.NewClient(o.Server, grpc.WithTransportCredentials(tlsbatch.Credentials(credentials.NewTLS(tc))),
-		grpc.WithWriteBufferSize(256<<10),
+	conn, err := grpc.NewClient(o.Server, grpc.WithTransportCredentials(credentials.NewTLS(tc)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(chunkcodec.Codec{})))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", o.Server, err)

@@ -42,7 +42,6 @@ import (
 	"github.com/mvm-exchange/mvm/internal/identity"
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/revocation"
-	"github.com/mvm-exchange/mvm/internal/tlsbatch"
 	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
@@ -188,9 +187,7 @@ func (s *Service) TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate
 // A refused handshake is logged with its reason (the client only gets a
 // TLS alert).
 func (s *Service) Credentials(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) credentials.TransportCredentials {
-	// Each of gRPC's writes (32 KiB at most, its default buffer) reaches
-	// the socket at once instead of one TLS record (16 KiB) at a time.
-	return loggedCreds{tlsbatch.Credentials(credentials.NewTLS(s.TLSConfig(getCert))), s}
+	return loggedCreds{credentials.NewTLS(s.TLSConfig(getCert)), s}
 }
 
 type loggedCreds struct {
