@@ -31,10 +31,20 @@ func (cp StoredCheckpoint) Lines() []string {
 	return out
 }
 
+// What a page's answer adds to the notes and lines it counts: a
+// checkpoint goes out as a protobuf bytes field (a tag and a length of up
+// to 5 bytes, 8 with room) and each cosignature line is joined to its
+// note with a newline (2 with room), so that maxBytes bounds the
+// message, not only its notes.
+const (
+	checkpointFraming = 8
+	lineFraming       = 2
+)
+
 // Checkpoints returns, in one read transaction, the stored checkpoints of
 // a size greater than after and at most atMost (0: no bound), smallest
 // first, each with its cosignatures: at most maxCount of them, and no more
-// than fit in maxBytes (notes and lines counted), at least one. more says
+// than fit in maxBytes (notes, lines and their framing counted), at least one. more says
 // whether others follow. The cost is that of the answer.
 func (s *Store) Checkpoints(after, atMost uint64, maxCount, maxBytes int) (out []StoredCheckpoint, more bool, err error) {
 	if after == math.MaxUint64 {
@@ -50,10 +60,10 @@ func (s *Store) Checkpoints(after, atMost uint64, maxCount, maxBytes int) (out [
 				return nil
 			}
 			cp := StoredCheckpoint{Size: size, Note: bytes.Clone(v)}
-			cost := len(v)
+			cost := len(v) + checkpointFraming
 			for ck, cv := cosigs.Seek(k); ck != nil && bytes.HasPrefix(ck, k); ck, cv = cosigs.Next() {
 				cp.Cosignatures = append(cp.Cosignatures, Cosignature{Cosigner: string(ck[8:]), Line: string(cv)})
-				cost += len(cv)
+				cost += len(cv) + lineFraming
 			}
 			if len(out) > 0 && (len(out) >= maxCount || n+cost > maxBytes) {
 				more = true

@@ -52,7 +52,12 @@ func TestCheckpoints(t *testing.T) {
 		{2, 0, 10, 1 << 20, "4:checkpoint 4[qa=q4,tr=t4] 5:checkpoint 5[] 6:checkpoint 6[tr=t6]", false},
 		{2, 5, 10, 1 << 20, "4:checkpoint 4[qa=q4,tr=t4] 5:checkpoint 5[]", false},
 		{3, 0, 10, 16, "4:checkpoint 4[qa=q4,tr=t4]", true}, // over the bytes, and still one
-		{0, 0, 10, 25, "1:checkpoint 1[] 2:checkpoint 2[]", true},
+		// Each note (12 bytes) costs 20 with its framing, each line 2 more:
+		// 1 and 2 fit in 40, 4 (12 + 8 + 2 × 4 = 28) does not; 39 holds 1 only.
+		{0, 0, 10, 40, "1:checkpoint 1[] 2:checkpoint 2[]", true},
+		{0, 0, 10, 39, "1:checkpoint 1[]", true},
+		{3, 0, 10, 47, "4:checkpoint 4[qa=q4,tr=t4]", true},
+		{3, 0, 10, 48, "4:checkpoint 4[qa=q4,tr=t4] 5:checkpoint 5[]", true},
 		{6, 0, 10, 1 << 20, "", false},
 	} {
 		got, more, err := s.Checkpoints(tt.after, tt.atMost, tt.maxCount, tt.maxBytes)
