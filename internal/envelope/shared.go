@@ -30,70 +30,68 @@ func ParseShared(b []byte) (*mvmv1.Envelope, error) {
 // ok is false for any other form.
 func decodeCanonicalEnvelope(b []byte) (env *mvmv1.Envelope, ok bool) {
 	env = &mvmv1.Envelope{}
-	last := protowire.Number(0)
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		// Repeated signatures follow one another; every other field
-		// comes once, in order.
-		if n < 0 || num < last || (num == last && num != 3) || typ != protowire.BytesType {
-			return nil, false
-		}
-		last = num
-		v, m := protowire.ConsumeBytes(b[n:])
-		if m < 0 {
-			return nil, false
-		}
-		b = b[n+m:]
+	// Repeated signatures follow one another; every other field comes
+	// once, in order.
+	ok = canonicalBytesFields(b, 3, func(num protowire.Number, v []byte) bool {
 		switch num {
 		case 1:
-			if !utf8.Valid(v) {
-				return nil, false
-			}
 			env.PayloadType = string(v)
+			return utf8.Valid(v)
 		case 2:
 			env.Payload = sharedBytes(v)
 		case 3:
 			s, ok := decodeCanonicalSignature(v)
-			if !ok {
-				return nil, false
-			}
 			env.Signatures = append(env.Signatures, s)
+			return ok
 		default:
-			return nil, false
+			return false
 		}
+		return true
+	})
+	if !ok {
+		return nil, false
 	}
 	return env, true
 }
 
 func decodeCanonicalSignature(b []byte) (*mvmv1.Signature, bool) {
 	s := &mvmv1.Signature{}
-	last := protowire.Number(0)
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num <= last || typ != protowire.BytesType {
-			return nil, false
-		}
-		last = num
-		v, m := protowire.ConsumeBytes(b[n:])
-		if m < 0 {
-			return nil, false
-		}
-		b = b[n+m:]
+	ok := canonicalBytesFields(b, 0, func(num protowire.Number, v []byte) bool {
 		switch num {
 		case 1:
-			if !utf8.Valid(v) {
-				return nil, false
-			}
 			s.Keyid = string(v)
+			return utf8.Valid(v)
 		case 2:
 			s.Sig = sharedBytes(v)
 		case 3:
 			s.Certificate = sharedBytes(v)
 		default:
-			return nil, false
+			return false
 		}
+		return true
+	})
+	return s, ok
+}
+
+// canonicalBytesFields calls fn with each field of b, a message whose
+// fields are all of the bytes wire type, in the form proto.Marshal gives:
+// field numbers never decrease, and only field repeated (0: none) comes
+// more than once. It is false for any other form, or as soon as fn is.
+func canonicalBytesFields(b []byte, repeated protowire.Number, fn func(num protowire.Number, v []byte) bool) bool {
+	last := protowire.Number(0)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num < last || (num == last && num != repeated) || typ != protowire.BytesType {
+			return false
+		}
+		last = num
+		v, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 || !fn(num, v) {
+			return false
+		}
+		b = b[n+m:]
 	}
-	return s, true
+	return true
 }
 
 // sharedBytes is v as proto.Unmarshal sets a proto3 bytes field: nil if
