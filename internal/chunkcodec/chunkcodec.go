@@ -24,13 +24,16 @@
 //
 // A GetEntriesResponse can be encoded ahead, straight from the memory its
 // leaves are in ([EncodeEntries], an [Encoded]): Marshal passes its
-// buffer on as it is.
+// buffer on as it is. One is decoded from one copy of the message, its
+// leaves slices of that copy, each capped at its own end (proto.Unmarshal
+// allocates and copies each leaf: a node's catch-up and an audit read a
+// million of them).
 //
 // Every other message goes to the codec it wraps. Guarantees: a message
 // decodes to what proto.Unmarshal gives (the data field's last occurrence,
-// unknown fields kept) or an error; a decoded message's Data belongs to it
-// alone (no pooled memory), and decoding into it again overwrites it; the
-// caller's message is unchanged by Marshal.
+// unknown fields kept) or an error; a decoded message's Data and Leaves
+// belong to it alone (no pooled memory), and decoding into it again
+// overwrites it; the caller's message is unchanged by Marshal.
 package chunkcodec
 
 import (
@@ -128,6 +131,8 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return unmarshalChunk(data, m, uploadData, &m.Data)
 	case *mvmv1.DownloadEvidenceResponse:
 		return unmarshalChunk(data, m, downloadData, &m.Data)
+	case *mvmv1.GetEntriesResponse:
+		return unmarshalEntries(data, m)
 	}
 	return c.other().Unmarshal(data, v)
 }

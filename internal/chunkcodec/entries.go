@@ -5,6 +5,9 @@ import (
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	mvmv1 "github.com/mvm-exchange/mvm/proto/mvm/v1"
 )
 
 // Field numbers of mvmv1.GetEntriesResponse (proto/mvm/v1/service.proto).
@@ -76,4 +79,69 @@ func EncodeEntries(pool mem.BufferPool, first uint64, leaves [][]byte) *Encoded 
 	}
 	*buf = b
 	return &Encoded{buf: buf, pool: pool}
+}
+
+// unmarshalEntries decodes a GetEntriesResponse from data into m, its
+// leaves slices of one copy of data (each capped at its own end, so that
+// an append to one cannot reach the next): one allocation a message
+// instead of one a leaf, and no second copy of each leaf. A message this
+// path does not read as proto.Unmarshal would (a field the message does
+// not have, a wire type not its field's, a varint or length that does not
+// parse) goes to proto.Unmarshal, from the same copy: the result, or the
+// error, is proto.Unmarshal's in every case.
+func unmarshalEntries(data mem.BufferSlice, m *mvmv1.GetEntriesResponse) error {
+	b := data.Materialize() // a copy of our own: gRPC frees data after this
+	if !decodeEntries(b, m) {
+		return proto.Unmarshal(b, m)
+	}
+	return nil
+}
+
+// decodeEntries sets m from b, or reports false (m then undefined) if b
+// is not a GetEntriesResponse of known fields in their wire types.
+func decodeEntries(b []byte, m *mvmv1.GetEntriesResponse) bool {
+	m.Reset()
+	n := 0
+	for rest := b; len(rest) > 0; {
+		num, typ, k := protowire.ConsumeTag(rest)
+		if k < 0 {
+			return false
+		}
+		rest = rest[k:]
+		switch {
+		case num == entriesFirstIndex && typ == protowire.VarintType:
+			v, k := protowire.ConsumeVarint(rest)
+			if k < 0 {
+				return false
+			}
+			m.FirstIndex, rest = v, rest[k:] // the last occurrence wins
+		case num == entriesLeaves && typ == protowire.BytesType:
+			_, k := protowire.ConsumeBytes(rest)
+			if k < 0 {
+				return false
+			}
+			rest = rest[k:]
+			n++
+		default:
+			return false
+		}
+	}
+	if n == 0 {
+		return true
+	}
+	// A second pass fills a slice of the exact length.
+	m.Leaves = make([][]byte, 0, n)
+	for rest := b; len(rest) > 0; {
+		num, _, k := protowire.ConsumeTag(rest)
+		rest = rest[k:]
+		if num == entriesFirstIndex {
+			_, k = protowire.ConsumeVarint(rest)
+			rest = rest[k:]
+			continue
+		}
+		v, k := protowire.ConsumeBytes(rest)
+		m.Leaves = append(m.Leaves, v[:len(v):len(v)])
+		rest = rest[k:]
+	}
+	return true
 }
