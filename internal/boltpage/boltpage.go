@@ -91,13 +91,17 @@ func ParseMeta(buf []byte) (*Meta, error) {
 }
 
 // ReadMetas reads and parses both meta pages. Page 1 is looked for at the
-// page size page 0 states, or at 4096 bytes if page 0 is unreadable.
+// page size page 0 states or, if page 0 is unreadable, at the first size
+// (4096, 8192, ... 65536, then 512 to 2048) where a meta page stating that
+// size is found, 4096 if none (a mediator node's file has 16 KiB pages).
 func ReadMetas(f io.ReaderAt) (metas [2]*Meta, errs [2]error) {
 	ps := int64(4096)
 	first := make([]byte, PageHeaderSize+MetaSize)
 	if n, _ := f.ReadAt(first, 0); n == len(first) {
 		if m, err := ParseMeta(first); err == nil {
 			ps = int64(m.PageSize)
+		} else {
+			ps = secondMetaAt(f)
 		}
 	}
 	for i := range 2 {
@@ -112,6 +116,22 @@ func ReadMetas(f io.ReaderAt) (metas [2]*Meta, errs [2]error) {
 		metas[i], errs[i] = ParseMeta(buf)
 	}
 	return metas, errs
+}
+
+// secondMetaAt is the offset of a meta page stating its own offset as the
+// page size, among the sizes bbolt allows, the usual ones first; 4096 if
+// there is none.
+func secondMetaAt(f io.ReaderAt) int64 {
+	buf := make([]byte, PageHeaderSize+MetaSize)
+	for _, ps := range []int64{4096, 8192, 16384, 32768, 65536, 512, 1024, 2048} {
+		if _, err := f.ReadAt(buf, ps); err != nil {
+			continue
+		}
+		if m, err := ParseMeta(buf); err == nil && int64(m.PageSize) == ps {
+			return ps
+		}
+	}
+	return 4096
 }
 
 // Current is the meta page bbolt uses: the valid one with the larger

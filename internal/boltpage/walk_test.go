@@ -17,10 +17,13 @@ import (
 
 // realFile is a bbolt file with deep trees: buckets of 300 keys,
 // nested buckets and inline buckets, values over a page.
-func realFile(t *testing.T) []byte {
+func realFile(t *testing.T) []byte { return realFileOfPages(t, 0) }
+
+// realFileOfPages is realFile with pages of ps bytes (0: the OS's).
+func realFileOfPages(t *testing.T, ps int) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "real.db")
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{PageSize: ps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +119,34 @@ func TestCheckWalksTrees(t *testing.T) {
 		}
 		if err := check(b); err != nil && !errors.Is(err, boltpage.ErrDamaged) {
 			t.Errorf("a flipped byte: %v, want nil or damage", err)
+		}
+	}
+}
+
+// A file of 16 KiB pages (a mediator node's) is checked as one of 4 KiB;
+// with its meta page 0 unreadable, meta page 1 is still found, at 16 KiB.
+func TestLargerPages(t *testing.T) {
+	good := realFileOfPages(t, 16<<10)
+	path := filepath.Join(t.TempDir(), "f.db")
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := boltpage.Check(path); err != nil {
+		t.Fatalf("a sound file of 16 KiB pages: %v", err)
+	}
+	metas, errs := boltpage.ReadMetas(bytes.NewReader(good))
+	if errs[0] != nil || errs[1] != nil || metas[0].PageSize != 16<<10 || metas[1].PageSize != 16<<10 {
+		t.Fatalf("meta pages %+v, %+v (%v, %v), want both of 16 KiB pages", metas[0], metas[1], errs[0], errs[1])
+	}
+	for _, damage := range []struct {
+		name string
+		at   int
+	}{{"page size", 16 + 8}, {"checksum", 16 + 56}, {"magic", 16}} {
+		b := bytes.Clone(good)
+		b[damage.at] ^= 0xff
+		metas, errs := boltpage.ReadMetas(bytes.NewReader(b))
+		if errs[0] == nil || errs[1] != nil || metas[1].PageSize != 16<<10 {
+			t.Errorf("page 0's %s damaged: meta page 1 %+v (%v), page 0's error %v; want page 1 found at 16 KiB", damage.name, metas[1], errs[1], errs[0])
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mvm-exchange/mvm/client/mvmclient"
+	"github.com/mvm-exchange/mvm/internal/dbcheck"
 	"github.com/mvm-exchange/mvm/internal/devpki"
 	"github.com/mvm-exchange/mvm/internal/server"
 	"github.com/mvm-exchange/mvm/internal/store"
@@ -387,4 +388,42 @@ func dumpPackageIndex(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// A node's new file has 16 KiB pages (its commits are large and mostly
+// appends: a quarter as many pages written), the primary's the OS's; the
+// node's file passes the offline check (server --verify-db) and its
+// copy reads as the primary's.
+func TestNodeFileOfLargerPages(t *testing.T) {
+	primary := testenv.New(t)
+	submit(t, primary, 5)
+	node := testenv.NewNode(t, primary, nodeName)
+	caughtUp(t, primary, node)
+	node.Stop()
+	primary.Stop()
+	pageSize := func(path string) int {
+		t.Helper()
+		db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return db.Info().PageSize
+	}
+	if got := pageSize(node.DB); got != 16<<10 {
+		t.Errorf("the node's file has pages of %d bytes, want 16 KiB", got)
+	}
+	if got := pageSize(primary.DB); got != os.Getpagesize() {
+		t.Errorf("the primary's file has pages of %d bytes, want the OS's %d", got, os.Getpagesize())
+	}
+	rep, err := dbcheck.File(node.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rep.Damage {
+		t.Errorf("the node's file: %s", d)
+	}
+	if got, want := dumpPackageIndex(t, node.DB), dumpPackageIndex(t, primary.DB); got != want {
+		t.Errorf("the node's package-state index\n%s\nthe primary's\n%s", got, want)
+	}
 }

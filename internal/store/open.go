@@ -90,7 +90,7 @@ func open(path string, o Options, created bool) (s *Store, err error) {
 		// bbolt rebuilds it at every open by reading every page, so
 		// start-up grows with the log and any damaged page anywhere
 		// faults at open. The persisted page is checked by boltpage.Check.
-		FreelistType: bolt.FreelistMapType})
+		FreelistType: bolt.FreelistMapType, PageSize: o.PageSize})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, err

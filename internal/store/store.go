@@ -99,6 +99,9 @@ type Options struct {
 	// each time it outgrows the map. Only address space: no memory is
 	// used until pages are touched.
 	InitialMmapSize int
+	// PageSize is the page size of a file created by this open (0:
+	// bbolt's, the OS page size); a file that exists keeps its own.
+	PageSize int
 }
 
 // DB exposes the bbolt handle for backup and offline checks.
