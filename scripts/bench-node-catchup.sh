@@ -16,7 +16,8 @@
 #
 # Usage: scripts/bench-node-catchup.sh BINDIR LOG TARGET TAG [NODE FLAGS...]
 # Environment: CERTS (default certs), MVM_PRIMARY (127.0.0.1:27961),
-# MVM_NODE (127.0.0.1:27962), MVM_NODE_METRICS (127.0.0.1:27963).
+# MVM_NODE (127.0.0.1:27962), MVM_NODE_METRICS (127.0.0.1:27963),
+# MVM_PRIMARY_FLAGS (more flags for the primary, e.g. --cpu-profile FILE).
 #
 #   scripts/gen-certs.sh --unsealed /tmp/cu/certs
 #   go run ./internal/bench/fill --certs /tmp/cu/certs --db /tmp/cu/log.db --n 200000
@@ -37,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 status() { "$BIN/client" --server "$1" --certs "$CERTS" --as tr-verifier status 2>/dev/null | awk '/^size:/{print $2}' || true; }
 
-"$BIN/server" --listen "$P" --db "$LOG" --certs "$CERTS" >"$DIR/primary.log" 2>&1 &
+"$BIN/server" --listen "$P" --db "$LOG" --certs "$CERTS" ${MVM_PRIMARY_FLAGS:-} >"$DIR/primary.log" 2>&1 &
 PRIMARY=$!
 for _ in $(seq 100); do [ -n "$(status "$P")" ] && break; sleep 0.2; done
 [ -n "$(status "$P")" ] || { echo "the primary did not start:"; cat "$DIR/primary.log"; exit 1; } >&2
