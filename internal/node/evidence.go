@@ -131,23 +131,22 @@ func (c *EvidenceCopier) scan(ctx context.Context) error {
 	for c.scanned < c.l.Size() {
 		err := c.l.ReadIndex(ctx, func(v store.View, h *ledger.Head) error {
 			end := min(h.Size, c.scanned+scanBatch)
-			for i := c.scanned; i < end; i++ {
-				leaf := v.Leaf(i)
+			v.Leaves(c.scanned, end, func(i uint64, leaf []byte) bool {
 				if !bytes.Contains(leaf, evidenceType) {
 					// Not an evidence submission: its envelope's payload
 					// type, which the leaf holds verbatim, is another.
 					// Opening every entry cost ~10% of a catch-up.
-					continue
+					return true
 				}
 				o, err := entry.Open(leaf)
 				if err != nil {
 					// The follower verified every stored entry: this does
 					// not happen; skip rather than stop the copy.
-					continue
+					return true
 				}
 				es, ok := o.Payload.(*mvmv1.EvidenceSubmission)
 				if !ok {
-					continue
+					return true
 				}
 				for _, f := range es.Files {
 					d, err := evidence.ParseDigest(f.StoredSha256)
@@ -156,7 +155,8 @@ func (c *EvidenceCopier) scan(ctx context.Context) error {
 					}
 					c.pending = append(c.pending, &wantedFile{index: i, pkg: es.PackageId, d: d, size: f.StoredSize})
 				}
-			}
+				return true
+			})
 			c.scanned = end
 			return nil
 		})

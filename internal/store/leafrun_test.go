@@ -68,3 +68,50 @@ func stringsOf(b [][]byte) []string {
 	}
 	return out
 }
+
+// TestViewLeaves: View.Leaves walks the leaves of [from, to) in order,
+// each once, as Leaf gives them, clipped to the leaves stored, and stops
+// when fn says so; each leaf counts as an index read.
+func TestViewLeaves(t *testing.T) {
+	s, _ := newStore(t)
+	commit(t, s, batch(0, 5, "pkg-a"))
+	if err := s.RebuildPackageIndex(4, func(store.View, func(store.IndexOp) error) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		from, to, stopAt uint64
+		want             []uint64
+	}{
+		{0, 5, 99, []uint64{0, 1, 2, 3, 4}},
+		{1, 3, 99, []uint64{1, 2}},
+		{3, 99, 99, []uint64{3, 4}},
+		{2, 2, 99, nil},
+		{4, 1, 99, nil},
+		{7, 9, 99, nil},
+		{0, 5, 2, []uint64{0, 1, 2}},
+	} {
+		t.Run(fmt.Sprintf("[%d,%d) stop at %d", tt.from, tt.to, tt.stopAt), func(t *testing.T) {
+			var got []uint64
+			reads := s.IndexReads()
+			err := s.ReadIndex(5, func(v store.View) error {
+				v.Leaves(tt.from, tt.to, func(i uint64, leaf []byte) bool {
+					if want := v.Leaf(i); string(leaf) != string(want) {
+						t.Errorf("leaf %d: %q, Leaf gives %q", i, leaf, want)
+					}
+					got = append(got, i)
+					return i != tt.stopAt
+				})
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("walked %v, want %v", got, tt.want)
+			}
+			if n := s.IndexReads() - reads; n != int64(2*len(tt.want)) { // Leaves' and the test's Leaf
+				t.Errorf("%d index reads, want %d", n, 2*len(tt.want))
+			}
+		})
+	}
+}
