@@ -196,11 +196,11 @@ func (v View) Leaf(i uint64) []byte {
 	return v.tx.Bucket(bEntries).Get(u64(i))
 }
 
-// Leaves calls fn with each leaf from index from on, below to, in order,
-// from one cursor (a Leaf each seeks from the bucket's root), until fn
-// returns false. A missing index ends the walk early: fn sees only the
-// leaves stored. The leaves are the transaction's memory, valid during
-// the call.
+// Leaves calls fn with each stored leaf from index from on, below to, in
+// order, from one cursor (a Leaf each seeks from the bucket's root), until
+// fn returns false: a range past the log's size calls fn for the leaves it
+// holds only. The leaves are the transaction's memory, valid during the
+// call.
 func (v View) Leaves(from, to uint64, fn func(i uint64, leaf []byte) bool) {
 	c := v.tx.Bucket(bEntries).Cursor()
 	for k, val := c.Seek(u64(from)); k != nil && getU64(k) < to; k, val = c.Next() {
