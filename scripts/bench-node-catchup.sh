@@ -14,7 +14,7 @@
 # can be alternated. Node flags after TAG go to the node (e.g. --piece N,
 # --cpu-profile FILE).
 #
-# Usage: scripts/bench-node-catchup.sh BINDIR LOG TARGET TAG [NODE FLAGS...]
+# Usage: scripts/bench-node-catchup.sh BINDIR LOG TARGET TAG [NODE FLAGS...]   (needs curl)
 # Environment: CERTS (default certs), MVM_PRIMARY (127.0.0.1:27961),
 # MVM_NODE (127.0.0.1:27962), MVM_NODE_METRICS (127.0.0.1:27963),
 # MVM_PRIMARY_FLAGS (more flags for the primary, e.g. --cpu-profile FILE).
