@@ -2,7 +2,6 @@ package seal
 
 import (
 	"crypto/sha256"
-	"hash"
 	"sync"
 )
 
@@ -16,63 +15,53 @@ import (
 //
 // Nothing it is given escapes (what it hashes is copied into the pooled
 // hasher's scratch first), so a caller's key or context on its stack
-// stays there.
+// stays there; and the pooled hasher is wiped before it goes back.
 func hkdfSHA256(out []byte, secret, salt, info []byte) {
+	h := hashers.Get().(*hmacSHA256)
+	defer h.release()
+	h.derive(out, secret, salt, info)
+}
+
+// hmacSHA256 is the state of one derivation: the pads, the PRK, the last
+// T block and a scratch buffer, each HMAC hashed whole from the scratch
+// with sha256.Sum256 (whose digest lives on the stack of the call), so
+// that everything a derivation leaves behind is in these fields.
+type hmacSHA256 struct {
+	ipad, opad [sha256.BlockSize]byte
+	ih, prk, t [sha256.Size]byte
+	buf        []byte // a pad ‖ a message, or a key longer than a block
+	single     [1]byte
+}
+
+var hashers = sync.Pool{New: func() any { return new(hmacSHA256) }}
+
+// derive is hkdfSHA256 on h.
+func (h *hmacSHA256) derive(out []byte, secret, salt, info []byte) {
 	if len(out) > 2*sha256.Size {
 		panic("seal: hkdfSHA256 expands at most two blocks")
 	}
-	h := hashers.Get().(*hmacSHA256)
-	defer h.release()
 	// Extract: PRK = HMAC(salt, secret); a salt longer than a block is
 	// hashed first (RFC 2104), an empty one is a block of zeros either way.
 	h.key(salt)
-	h.write(secret)
-	h.sum(h.prk[:0])
+	h.mac(&h.prk, secret, nil, nil)
 	// Expand: T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i).
 	h.key(h.prk[:])
 	var prev []byte
 	for i := byte(1); len(out) > 0; i++ {
-		if i > 1 {
-			h.reset()
-		}
-		h.inner.Write(prev)
-		h.buf = append(append(h.buf[:0], info...), i)
-		h.inner.Write(h.buf)
-		h.sum(h.t[:0])
+		h.single[0] = i
+		h.mac(&h.t, prev, info, h.single[:])
 		n := copy(out, h.t[:])
 		out = out[n:]
 		prev = h.t[:]
 	}
 }
 
-// hmacSHA256 is an HMAC-SHA256 whose digests are reused from one key to
-// the next.
-type hmacSHA256 struct {
-	inner, outer hash.Hash
-	ipad, opad   [sha256.BlockSize]byte
-	ih           [sha256.Size]byte
-	// prk and t are the derivation's PRK and last T block; buf is the
-	// scratch what is hashed is copied into (the secret, then info ‖ i).
-	prk, t [sha256.Size]byte
-	buf    []byte
-}
-
-// write hashes b into the inner digest through the scratch buffer: a
-// slice handed to the hash.Hash interface escapes, a copy into buf does
-// not make the caller's escape.
-func (h *hmacSHA256) write(b []byte) {
-	h.buf = append(h.buf[:0], b...)
-	h.inner.Write(h.buf)
-}
-
-var hashers = sync.Pool{New: func() any { return &hmacSHA256{inner: sha256.New(), outer: sha256.New()} }}
-
-// key starts an HMAC under k.
+// key sets the pads for an HMAC under k.
 func (h *hmacSHA256) key(k []byte) {
 	if len(k) > sha256.BlockSize {
-		h.inner.Reset()
-		h.inner.Write(k)
-		k = h.inner.Sum(h.ih[:0])
+		h.buf = append(h.buf[:0], k...)
+		h.ih = sha256.Sum256(h.buf)
+		k = h.ih[:]
 	}
 	h.ipad, h.opad = [sha256.BlockSize]byte{}, [sha256.BlockSize]byte{}
 	copy(h.ipad[:], k)
@@ -81,33 +70,23 @@ func (h *hmacSHA256) key(k []byte) {
 		h.ipad[i] ^= 0x36
 		h.opad[i] ^= 0x5c
 	}
-	h.reset()
 }
 
-// reset starts a new message under the same key.
-func (h *hmacSHA256) reset() {
-	h.inner.Reset()
-	h.inner.Write(h.ipad[:])
+// mac writes the HMAC of a ‖ b ‖ c under the key set into out (which may
+// be one of them: they are copied first).
+func (h *hmacSHA256) mac(out *[sha256.Size]byte, a, b, c []byte) {
+	h.buf = append(append(append(append(h.buf[:0], h.ipad[:]...), a...), b...), c...)
+	h.ih = sha256.Sum256(h.buf)
+	h.buf = append(append(h.buf[:0], h.opad[:]...), h.ih[:]...)
+	*out = sha256.Sum256(h.buf)
 }
 
-// sum appends the HMAC of what was written to b.
-func (h *hmacSHA256) sum(b []byte) []byte {
-	ih := h.inner.Sum(h.ih[:0])
-	h.outer.Reset()
-	h.outer.Write(h.opad[:])
-	h.outer.Write(ih)
-	return h.outer.Sum(b)
-}
-
-// release wipes the key material (the pads hold the salt or the PRK, the
-// last inner digest a T block, prk and t theirs, the scratch the secret) before the hasher goes back to the pool, so
-// a pooled hasher never keeps a body's keys past its derivation.
+// release wipes every field (the pads hold the salt or the PRK, ih an
+// inner digest or a hashed key, prk and t theirs, the scratch the secret
+// and the context) before the hasher goes back to the pool, so a pooled
+// hasher never keeps a body's keys past its derivation.
 func (h *hmacSHA256) release() {
-	h.ipad, h.opad, h.ih = [sha256.BlockSize]byte{}, [sha256.BlockSize]byte{}, [sha256.Size]byte{}
-	h.prk, h.t = [sha256.Size]byte{}, [sha256.Size]byte{}
 	clear(h.buf[:cap(h.buf)])
-	h.buf = h.buf[:0]
-	h.inner.Reset()
-	h.outer.Reset()
+	*h = hmacSHA256{buf: h.buf[:0]}
 	hashers.Put(h)
 }
