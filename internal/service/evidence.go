@@ -238,6 +238,10 @@ func (r *uploadReader) Read(p []byte) (int, error) {
 				return r.refuse(err.Error())
 			}
 			r.final, r.ended = d, true
+		} else if len(m.Data) == 0 {
+			// Each message restarts the idle timeout: empty ones would
+			// hold the slot and the name's lock with no progress.
+			return r.refuse("a message after the first carries data (or, the last of a one-pass upload, its sha256)")
 		}
 		r.buf = m.Data
 	}

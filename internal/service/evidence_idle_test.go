@@ -76,3 +76,31 @@ func TestEvidenceUploadSlotsPerPartyAndIdle(t *testing.T) {
 	err = quiet.RecvMsg(new(mvmv1.UploadEvidenceResponse))
 	wantCode(t, err, codes.Unavailable, "before its first message", "--evidence-idle-timeout")
 }
+
+// A message after the first with no data (nor, last in a one-pass
+// upload, its sha256) is refused: each message restarts the idle
+// timeout, so empty ones would hold the party's slot with no progress.
+func TestEvidenceUploadRefusesEmptyMessages(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	f := newFixture(t, func(c *server.Config) {
+		c.Evidence.Limits = service.EvidenceOptions{MaxUploads: 1, IdleTimeout: idle}
+	})
+	pkg := f.packageIn(t, "action-reported")
+	b, d := randomFile(900, 23)
+	stream, err := f.af().API.UploadEvidence(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&mvmv1.UploadEvidenceRequest{PackageId: pkg, Sha256: d, Size: 900, Data: b[:10]})
+	for range 3 {
+		time.Sleep(idle / 3)
+		stream.Send(&mvmv1.UploadEvidenceRequest{})
+	}
+	err = stream.RecvMsg(new(mvmv1.UploadEvidenceResponse))
+	wantCode(t, err, codes.InvalidArgument, "a message after the first carries data")
+	// The slot is free: the upload resumes.
+	res, err := f.af().UploadEvidence(ctxT(t), pkg, d, 900, bytes.NewReader(b))
+	if err != nil || !res.Stored {
+		t.Fatalf("resuming after the refusal: %+v, %v", res, err)
+	}
+}
