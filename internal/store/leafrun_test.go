@@ -1,10 +1,13 @@
 package store_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/mvm-exchange/mvm/internal/store"
 )
@@ -58,6 +61,17 @@ func TestLeafRun(t *testing.T) {
 	stop := errors.New("stop")
 	if err := s.LeafRun(0, 5, 100, 2, nil, func([][]byte) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("a failing fn: got %v, want %v", err, stop)
+	}
+	// A hole in the middle (a damaged file) is an error, not the next
+	// leaf served under the missing index.
+	if err := s.DB().Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(store.BucketEntries)).Delete(binary.BigEndian.AppendUint64(nil, 2))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	if err := s.LeafRun(1, 4, 100, 2, nil, func([][]byte) error { called = true; return nil }); !errors.Is(err, store.ErrNotFound) || called {
+		t.Errorf("entry 2 missing: %v (fn called: %v), want %v and no call", err, called, store.ErrNotFound)
 	}
 }
 
