@@ -50,7 +50,7 @@ func Against(held, other []byte, mine tlog.NodeReader, theirs Remote, logKey not
 }
 
 // AgainstOpened is [Against] over checkpoints opened under the log key
-// already ([OpenCheckpoint]): no signature is verified again. With a
+// already (tlog.OpenCheckpoint, [Checkpoint]): no signature is verified again. With a
 // proof it returns the fork the proof shows ([Verify]'s answer).
 func AgainstOpened(held, other *Checkpoint, mine tlog.NodeReader, theirs Remote) (*Proof, *Fork, error) {
 	h, o := held.Checkpoint, other.Checkpoint

@@ -64,7 +64,7 @@
 //
 // [Against] opens both checkpoints it compares; a holder that compares
 // many with the one it holds (a mediator node) opens each once
-// ([OpenCheckpoint]) and calls [AgainstOpened], which verifies no
+// (tlog.OpenCheckpoint) and calls [AgainstOpened], which verifies no
 // signature again and returns the fork with its proof.
 //
 // # File format (version 1)

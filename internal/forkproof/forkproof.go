@@ -128,22 +128,12 @@ func verifyOpened(smallCP, largeCP *Checkpoint, hashes [][]byte) (*Fork, error) 
 }
 
 // Checkpoint is a signed checkpoint opened under the log key
-// ([OpenCheckpoint]): a holder that compares many checkpoints with the
+// (tlog.OpenCheckpoint): a holder that compares many checkpoints with the
 // one it holds opens each once.
 type Checkpoint struct {
 	// Signed is the signed note as served.
 	Signed []byte
 	*tlog.Checkpoint
-}
-
-// OpenCheckpoint opens signed under the pinned log key, whose name is the
-// origin.
-func OpenCheckpoint(signed []byte, logKey note.Verifier) (*Checkpoint, error) {
-	cp, err := open(signed, logKey, "checkpoint")
-	if err != nil {
-		return nil, err
-	}
-	return &Checkpoint{signed, cp}, nil
 }
 
 // open opens one signed checkpoint under the pinned key, whose name is the

@@ -62,11 +62,7 @@ func (f *Follower) CompareCheckpoint(from string, signed []byte) (*mvmv1.Compare
 		f.cfg.Logger.Debug("node: a checkpoint consistent with the node's", "from", from, "size", cp.Size, "node_size", size)
 		return &mvmv1.CompareCheckpointResponse{Comparison: mvmv1.Comparison_COMPARISON_CONSISTENT, Size: size}, nil
 	}
-	var ve *verifyError
-	var fp *forkProven
-	if err := f.forkFound(p, fork, from); !errors.As(err, &ve) || !errors.As(err, &fp) {
-		return nil, fmt.Errorf("node: comparing %s's checkpoint of size %d: a fork found whose proof does not verify", from, cp.Size)
-	}
+	ve, fp := f.forkFound(p, fork, from)
 	f.raise(ve.index, ve.err)
 	b, err := fp.proof.Marshal()
 	if err != nil {

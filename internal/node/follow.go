@@ -158,13 +158,13 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 	return s, nil
 }
 
-// verifiedCheckpoint is a checkpoint of the primary verified under the
-// log key vkey.
 // opened is s as the fork proofs take it (opened under the log key).
 func (s *signed) opened() *forkproof.Checkpoint {
 	return &forkproof.Checkpoint{Signed: s.raw, Checkpoint: s.cp}
 }
 
+// verifiedCheckpoint is a checkpoint of the primary verified under the
+// log key vkey.
 type verifiedCheckpoint struct {
 	*signed
 	vkey string

@@ -42,7 +42,8 @@ func (f *Follower) proveFork(theirs forkproof.Remote, from string, other *forkpr
 	case p == nil:
 		return nil
 	}
-	return f.forkFound(p, fork, from)
+	ve, _ := f.forkFound(p, fork, from)
+	return ve
 }
 
 // against is the one comparison of another checkpoint of the log key,
@@ -101,17 +102,15 @@ func (f *Follower) OnFork(p *forkproof.Proof) {
 	if err != nil {
 		return
 	}
-	var ve *verifyError
-	if errors.As(f.forkFound(p, fork, "an add-checkpoint request"), &ve) {
-		f.raise(ve.index, ve.err)
-	}
+	ve, _ := f.forkFound(p, fork, "an add-checkpoint request")
+	f.raise(ve.index, ve.err)
 }
 
 // forkFound writes p, the proof of fork (from names where the other
 // checkpoint came from), once: a proof of the same two sizes written
 // before (by an earlier call, or before a restart) is kept as it is. It
-// returns the alarm's error, which wraps a *forkProven.
-func (f *Follower) forkFound(p *forkproof.Proof, fork *forkproof.Fork, from string) error {
+// returns the alarm's error, which wraps the *forkProven it returns too.
+func (f *Follower) forkFound(p *forkproof.Proof, fork *forkproof.Fork, from string) (*verifyError, *forkProven) {
 	what := fmt.Sprintf("the log signed inconsistent checkpoints of sizes %d and %d (%s)", fork.Small.Size, fork.Large.Size, from)
 	path := ""
 	if f.cfg.ForkProofs != "" {
@@ -124,7 +123,8 @@ func (f *Follower) forkFound(p *forkproof.Proof, fork *forkproof.Fork, from stri
 	if path != "" {
 		what += ": proof in " + path + " (client verify-fork " + path + ")"
 	}
-	return &verifyError{fork.Small.Size, &forkProven{proof: p, path: path, msg: "fork proven: " + what}}
+	fp := &forkProven{proof: p, path: path, msg: "fork proven: " + what}
+	return &verifyError{fork.Small.Size, fp}, fp
 }
 
 // writeProofOnce writes p at path unless a file is there: proofs are

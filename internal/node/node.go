@@ -164,10 +164,6 @@ type Follower struct {
 	heldCP *heldCheckpoint
 }
 
-// replicaCachePackages bounds the replica ledger's package-state cache:
-// one piece's worth.
-const replicaCachePackages = 4096
-
 // Open opens the replica ledger on cfg.Store and rebuilds the verifier
 // over the entries it holds. It dials the primary lazily.
 func Open(cfg Config) (*Follower, error) {
@@ -176,14 +172,10 @@ func Open(cfg Config) (*Follower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: the pinned genesis agreement: %w", err)
 	}
-	// A small package cache: the verifier keeps every state apart, and the
-	// replica's cache (up to 65,536 states by default, cleared when full)
-	// was most of the node's live heap, so the collector, held to the
-	// server's GOMEMLIMIT, ran three times as often (issue 16: 70 -> 53
-	// µs of CPU an entry at 200k). Entries of a package close behind it
-	// still find it here; older ones read the package-state index.
-	l, err := ledger.OpenReplica(ledger.ReplicaConfig{Store: cfg.Store, Origin: gen.LogOrigin, Logger: cfg.Logger,
-		CachePackages: replicaCachePackages})
+	// The replica ledger looks no package state up: ReplicateVerified is
+	// given the states the verifier computed (its cache serves Replicate
+	// only, which the node does not call).
+	l, err := ledger.OpenReplica(ledger.ReplicaConfig{Store: cfg.Store, Origin: gen.LogOrigin, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
