@@ -59,10 +59,12 @@ for _ in $(seq 50); do npid=$(pgrep -P "$NODE" || true); [ -n "$npid" ] && break
 # One curl asks ten times a second and one awk picks the size from its
 # answers (a process a poll would take CPU from the node); they are ended
 # once the node holds TARGET entries, or by a watcher if the node stops.
-poll() { pkill -f "$M/metrics[?]poll" || true; }
+# The URL names this run's temporary directory: pkill ends this curl only.
+RUN=${DIR##*/}
+poll() { pkill -f "$M/metrics[?]run=$RUN&poll" || true; }
 ( while kill -0 "$npid" 2>/dev/null; do sleep 1; done; poll ) &
 WATCH=$!
-exec {sizes}< <(curl -sN --rate 10/s "http://$M/metrics?poll=[1-9000]" 2>/dev/null |
+exec {sizes}< <(curl -sN --rate 10/s "http://$M/metrics?run=$RUN&poll=[1-9000]" 2>/dev/null |
   awk '/^mvm_tree_size /{ printf "%d\n", $2; fflush() }')
 s=0
 while read -r -u "$sizes" s && [ "$s" -lt "$TARGET" ]; do :; done
