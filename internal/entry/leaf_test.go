@@ -98,6 +98,15 @@ func TestDecodeLeafShared(t *testing.T) {
 			t.Errorf("%s: DecodeLeafShared gives %v, %v; DecodeLeaf %v, %v", name, got, gotErr, want, wantErr)
 		}
 		if gotErr == nil {
+			// Slices of the input at most, each capped at its end: an
+			// append to one writes over none of the input.
+			in := bytes.Clone(l)
+			got, _ := entry.DecodeLeafShared(in)
+			_ = append(got.Envelope, bytes.Repeat([]byte{0xee}, 8)...)
+			_ = append(got.PeerCertificateSha256, bytes.Repeat([]byte{0xee}, 8)...)
+			if !bytes.Equal(in, l) {
+				t.Errorf("%s: appending to a decoded field wrote over the leaf", name)
+			}
 			shared++
 		}
 	}

@@ -95,6 +95,19 @@ func TestParseShared(t *testing.T) {
 			t.Errorf("%s: ParseShared gives %v, %v; Parse %v, %v", name, got, gotErr, want, wantErr)
 		}
 		if gotErr == nil {
+			// Slices of the input at most, each capped at its end: an
+			// append to one writes over none of the input.
+			in := bytes.Clone(b)
+			got, _ := envelope.ParseShared(in)
+			grow := func(f []byte) { _ = append(f, bytes.Repeat([]byte{0xee}, 8)...) }
+			grow(got.Payload)
+			for _, sig := range got.Signatures {
+				grow(sig.Sig)
+				grow(sig.Certificate)
+			}
+			if !bytes.Equal(in, b) {
+				t.Errorf("%s: appending to a parsed field wrote over the input", name)
+			}
 			parsed++
 		}
 	}
