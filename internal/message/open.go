@@ -99,8 +99,8 @@ func OpenDecoded(logOrigin string, key seal.PackageKey, header proto.Message, pa
 	plaintext, err := seal.AppendOpenBody((*ptBuf)[:0], key, bodyContext(logOrigin, payloadType, header), aad, body)
 	defer func() {
 		clear(plaintext)
-		if cap(plaintext) <= maxScratch {
-			*ptBuf = plaintext[:0]
+		if plaintext != nil && cap(plaintext) <= maxScratch {
+			*ptBuf = plaintext[:0] // nil when it did not open: the buffer is kept
 		}
 		plaintextScratch.Put(ptBuf)
 	}()
