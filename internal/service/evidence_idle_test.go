@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"bytes"
+	"io"
 	"testing"
 	"time"
 
@@ -102,5 +103,25 @@ func TestEvidenceUploadRefusesEmptyMessages(t *testing.T) {
 	res, err := f.af().UploadEvidence(ctxT(t), pkg, d, 900, bytes.NewReader(b))
 	if err != nil || !res.Stored {
 		t.Fatalf("resuming after the refusal: %+v, %v", res, err)
+	}
+}
+
+// The client opens an upload's stream with its first message, not
+// before: a source slow to give its first bytes (a resumed file hashed
+// again from its start, a sealer) does not run into the idle timeout.
+func TestEvidenceUploadOpensWithFirstMessage(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	f := newFixture(t, func(c *server.Config) {
+		c.Evidence.Limits = service.EvidenceOptions{IdleTimeout: idle}
+	})
+	pkg := f.packageIn(t, "action-reported")
+	b, _ := randomFile(900, 24)
+	res, err := f.af().UploadEvidenceOnePass(ctxT(t), pkg, bytes.Repeat([]byte{5}, 32), int64(len(b)), func(w io.Writer) error {
+		time.Sleep(3 * idle)
+		_, err := w.Write(b)
+		return err
+	})
+	if err != nil || !res.Stored {
+		t.Fatalf("an upload whose source waited %v before its first bytes: %+v, %v", 3*idle, res, err)
 	}
 }
