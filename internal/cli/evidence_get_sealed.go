@@ -92,23 +92,10 @@ func (e *env) fetchSealed(ctx context.Context, c *mvmclient.Client, key seal.Pac
 	sealed := side(ct, dec)
 	defer sealed.Close()
 	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, off, length, sealed)
-	// Every sealed byte hashed and decrypted.
+	// Every sealed byte hashed and decrypted once sealed is closed.
 	cerr := sealed.Close()
-	switch {
-	case lw.err != nil:
-		return "", &keptError{localError(lf.sum, path, lw.err)}
-	case err != nil && from > 0 && status.Code(err) == codes.OutOfRange:
-		return "", errAgain
-	case err != nil:
-		return "", &keptError{fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))}
-	case cerr != nil:
-		return "", &keptError{localError(lf.sum, path, cerr)}
-	}
-	if got := ct.Sum(nil); !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
-		if from > 0 {
-			return "", errAgain
-		}
-		return "", fmt.Errorf("evidence %x: the server sent %d bytes with sha256 %x, not the file the log names (%d bytes): not written", lf.sum, n, got, lf.size)
+	if err := e.downloaded(lf, path, from, n, ct.Sum(nil), lw.err, err, cerr); err != nil {
+		return "", err
 	}
 	// The bytes are those the author signed: from here on, a failure is
 	// the author's.

@@ -148,28 +148,40 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 		w := side(lw, h)
 		defer w.Close()
 		n, err := c.DownloadEvidence(ctx, pkg, lf.sum, from, 0, w)
-		cerr := w.Close()
-		switch {
-		case lw.err != nil:
-			return "", &keptError{localError(lf.sum, path, lw.err)}
-		case err != nil && from > 0 && status.Code(err) == codes.OutOfRange:
-			return "", errAgain // the server's file is shorter than what was kept
-		case err != nil:
-			return "", &keptError{fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))}
-		case cerr != nil:
-			return "", &keptError{localError(lf.sum, path, cerr)}
-		}
-		if got := h.Sum(nil); !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
-			if from > 0 {
-				return "", errAgain
-			}
-			return "", fmt.Errorf("evidence %x: the server sent %d bytes with sha256 %x, not the file the log names (%d bytes): not written", lf.sum, n, got, lf.size)
+		cerr := w.Close() // every byte hashed and written
+		if err := e.downloaded(lf, path, from, n, h.Sum(nil), lw.err, err, cerr); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("wrote %s (%d bytes, sha256 %x, %s)", path, n, lf.sum, verifiedHow(from)), nil
 	})
 }
 
 // verifiedHow says how a file written from byte from was checked.
+// downloaded is the outcome of a download of lf from from on into path:
+// the local write error (lwErr) first, then the server's (an OutOfRange
+// after a resume: errAgain, the server's file is shorter than what was
+// kept), then the closing one; and the whole file's digest (got, of n
+// bytes) must be the logged one: after a resume, errAgain, else refused.
+func (e *env) downloaded(lf *loggedFile, path string, from, n int64, got []byte, lwErr, err, cerr error) error {
+	switch {
+	case lwErr != nil:
+		return &keptError{localError(lf.sum, path, lwErr)}
+	case err != nil && from > 0 && status.Code(err) == codes.OutOfRange:
+		return errAgain
+	case err != nil:
+		return &keptError{fmt.Errorf("evidence %x: %w", lf.sum, e.explainErr(err))}
+	case cerr != nil:
+		return &keptError{localError(lf.sum, path, cerr)}
+	}
+	if !bytes.Equal(got, lf.sum) || (lf.size >= 0 && n != lf.size) {
+		if from > 0 {
+			return errAgain
+		}
+		return fmt.Errorf("evidence %x: the server sent %d bytes with sha256 %x, not the file the log names (%d bytes): not written", lf.sum, n, got, lf.size)
+	}
+	return nil
+}
+
 func verifiedHow(from int64) string {
 	if from > 0 {
 		return fmt.Sprintf("verified whole, resumed at byte %d", from)
