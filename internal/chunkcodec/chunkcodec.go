@@ -9,7 +9,7 @@
 //     that is not zeroed (every byte is written) and that gRPC returns
 //     when it has sent the message. gRPC's own codec copies as much, but
 //     into a buffer of its default pool, whose tier above 32 KiB is
-//     1 MiB, cleared at each message. A DownloadChunk (the server's
+//     1 MiB, cleared at each message. A download chunk (the server's
 //     download) is encoded already, its data read straight into such a
 //     buffer: no copy at all.
 //   - Unmarshal reads the message's frames in order and copies the data
@@ -38,7 +38,6 @@ package chunkcodec
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -75,14 +74,11 @@ func (c Codec) other() encoding.CodecV2 {
 	return encoding.GetCodecV2("proto")
 }
 
-// DownloadChunk is a mvmv1.DownloadEvidenceResponse that carries only
-// data, encoded already, its data read straight into the buffer gRPC
-// sends (no copy of its own). Send it once, as the message of a
-// DownloadEvidence stream.
-type DownloadChunk struct{ buf *[]byte }
-
-// ReadDownloadChunk reads n bytes of r into a new DownloadChunk.
-func ReadDownloadChunk(r io.Reader, n int) (*DownloadChunk, error) {
+// ReadDownloadChunk reads n bytes of r into a mvmv1.DownloadEvidenceResponse
+// that carries only data, encoded already, its data read straight into
+// the buffer gRPC sends (no copy of its own). Send it once, as the message
+// of a DownloadEvidence stream.
+func ReadDownloadChunk(r io.Reader, n int) (*Encoded, error) {
 	pre := protowire.SizeTag(downloadData) + protowire.SizeVarint(uint64(n))
 	buf := chunkBuffers.Get(pre + n)
 	// The header goes in place, in the buffer's first pre bytes.
@@ -95,7 +91,7 @@ func ReadDownloadChunk(r io.Reader, n int) (*DownloadChunk, error) {
 		chunkBuffers.Put(buf)
 		return nil, err
 	}
-	return &DownloadChunk{buf: buf}, nil
+	return &Encoded{buf: buf, pool: chunkBuffers}, nil
 }
 
 // Marshal implements encoding.CodecV2.
@@ -103,13 +99,6 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case *Encoded:
 		return m.take()
-	case *DownloadChunk:
-		if m.buf == nil {
-			return nil, errors.New("chunkcodec: a DownloadChunk sent twice")
-		}
-		buf := m.buf
-		m.buf = nil
-		return mem.BufferSlice{mem.NewBuffer(buf, chunkBuffers)}, nil
 	case *mvmv1.UploadEvidenceRequest:
 		if len(m.Data) >= minChunk {
 			d := m.Data

@@ -181,7 +181,7 @@ func TestMarshalKeepsEveryField(t *testing.T) {
 	}
 }
 
-// A DownloadChunk is the protobuf of a DownloadEvidenceResponse with the
+// ReadDownloadChunk gives the protobuf of a DownloadEvidenceResponse with the
 // bytes read; it is sent once; a short read is an error.
 func TestDownloadChunk(t *testing.T) {
 	for _, n := range []int{1, 127, 128, 16383, 16384, 256 << 10, 300 << 10} {
