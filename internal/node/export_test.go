@@ -30,3 +30,17 @@ func (c counting) Verify(msg, sig []byte) bool {
 	c.n.Add(1)
 	return c.Verifier.Verify(msg, sig)
 }
+
+// CountNextUsed counts in n the rounds that take what was asked for them
+// while the piece before drained, until the returned func is called.
+func CountNextUsed(n *atomic.Int64) (restore func()) {
+	usedNext.Store(n)
+	return func() { usedNext.Store(nil) }
+}
+
+// BeforeAsk calls fn as a follower begins asking for the piece starting at
+// from while the piece before drains, until the returned func is called.
+func BeforeAsk(fn func(from uint64)) (restore func()) {
+	beforeAsk.Store(&fn)
+	return func() { beforeAsk.Store(nil) }
+}

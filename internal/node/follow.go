@@ -5,15 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"golang.org/x/mod/sumdb/note"
-
-	"github.com/mvm-exchange/mvm/internal/forkproof"
 	"github.com/mvm-exchange/mvm/internal/ledger"
 	"github.com/mvm-exchange/mvm/internal/tlog"
 	"github.com/mvm-exchange/mvm/internal/verify"
@@ -39,6 +35,7 @@ func (f *Follower) Run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f.stopCopyWith(cancel)
+	defer f.dropNext()
 	defer func() {
 		if err := f.settle(); err != nil {
 			f.cfg.Logger.Warn("node: storing the last piece failed", "err", err)
@@ -79,9 +76,16 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 	// The verifier's size: the file's, or ahead of it by the piece whose
 	// commit is in flight.
 	mine := f.v.Size()
-	latest, err := f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{})
-	if err != nil {
-		return false, err
+	a := f.takeNext(mine) // asked while the last piece drained (next.go)
+	var latest *signed
+	if a != nil {
+		latest = a.latest
+		f.lastCheckpoint = &verifiedCheckpoint{signed: latest, vkey: a.vkey}
+	} else {
+		var err error
+		if latest, err = f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{}); err != nil {
+			return false, err
+		}
 	}
 	f.mu.Lock()
 	f.primarySize, f.seen = latest.cp.Size, time.Now()
@@ -107,8 +111,22 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 		}
 		return false, f.wait(ctx, mine)
 	}
+	if a != nil {
+		// latest is beyond mine: the piece's target, proof and stream
+		// were asked for too.
+		err := f.checkAhead(ctx, mine, a.target, a.proof)
+		if err == nil {
+			if n := usedNext.Load(); n != nil {
+				n.Add(1)
+			}
+			return true, f.copy(ctx, mine, a.target, a.in)
+		}
+		a.in.close()
+		return false, err
+	}
 	target := latest
 	if latest.cp.Size-mine > f.cfg.Piece {
+		var err error
 		if target, err = f.checkpoint(ctx, &mvmv1.GetCheckpointRequest{AtMost: mine + f.cfg.Piece}); err != nil {
 			return false, err
 		}
@@ -118,56 +136,10 @@ func (f *Follower) round(ctx context.Context) (bool, error) {
 			target = latest
 		}
 	}
-	if err := f.checkAhead(ctx, mine, target); err != nil {
+	if err := f.checkAhead(ctx, mine, target, nil); err != nil {
 		return false, err
 	}
-	return true, f.copy(ctx, mine, target)
-}
-
-// signed is a checkpoint of the primary, verified under the log key.
-type signed struct {
-	raw []byte
-	cp  *tlog.Checkpoint
-}
-
-func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointRequest) (*signed, error) {
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := f.client.API.GetCheckpoint(cctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("GetCheckpoint: %w", err)
-	}
-	vkey := f.logVKey()
-	if last := f.lastCheckpoint; last != nil && last.vkey == vkey && bytes.Equal(last.raw, resp.Checkpoint) {
-		// The very bytes verified last, under the same key (a caught-up
-		// round asks again for the checkpoint it has just copied to).
-		return last.signed, nil
-	}
-	key, err := note.NewVerifier(vkey)
-	if err != nil {
-		return nil, err
-	}
-	cp, _, err := tlog.OpenCheckpoint(resp.Checkpoint, f.l.Origin(), key)
-	if err != nil {
-		// Not the log's key: nothing of it is taken, and it is no entry's
-		// fault; the primary may be misconfigured. Retried.
-		return nil, fmt.Errorf("the primary's checkpoint: %w", err)
-	}
-	s := &signed{raw: resp.Checkpoint, cp: cp}
-	f.lastCheckpoint = &verifiedCheckpoint{signed: s, vkey: vkey}
-	return s, nil
-}
-
-// opened is s as the fork proofs take it (opened under the log key).
-func (s *signed) opened() *forkproof.Checkpoint {
-	return &forkproof.Checkpoint{Signed: s.raw, Checkpoint: s.cp}
-}
-
-// verifiedCheckpoint is a checkpoint of the primary verified under the
-// log key vkey.
-type verifiedCheckpoint struct {
-	*signed
-	vkey string
+	return true, f.copy(ctx, mine, target, nil)
 }
 
 // headRoot is the root of the node's tree at its size (which may be
@@ -185,39 +157,18 @@ func (f *Follower) headRoot() []byte {
 // in one commit. A failing entry or a cut stream stores the entries the
 // verifier passed before it (keep), so the file stands where the
 // verifier does.
-func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error {
+func (f *Follower) copy(ctx context.Context, from uint64, target *signed, in *incoming) error {
 	t0 := time.Now()
 	end := target.cp.Size
 	f.pending.reset()
 	f.certErr = nil
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := f.client.API.GetEntries(sctx, &mvmv1.GetEntriesRequest{Start: from, End: end})
-	if err != nil {
-		return fmt.Errorf("GetEntries: %w", err)
-	}
-	// Messages are received (and decoded) on a goroutine of their own, a
-	// few ahead of the verifier: the piece is held once, as the verified
-	// entries waiting for the commit.
-	msgs := make(chan *mvmv1.GetEntriesResponse, 4)
-	var recvErr error
-	go func() {
-		defer close(msgs)
-		for {
-			msg, err := stream.Recv()
-			if err != nil {
-				if err != io.EOF {
-					recvErr = err
-				}
-				return
-			}
-			select {
-			case msgs <- msg:
-			case <-sctx.Done():
-				return
-			}
+	if in == nil {
+		var err error
+		if in, err = f.openEntries(ctx, from, end); err != nil {
+			return fmt.Errorf("GetEntries: %w", err)
 		}
-	}()
+	}
+	defer in.close()
 	next := from
 	var cut error
 	// The leaves of several messages (32 KiB each, a few dozen leaves) are
@@ -225,7 +176,7 @@ func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error 
 	// batches, one a core, and a batch of a few hundred costs much less a
 	// signature than one of a dozen.
 	b := batcher{push: f.v.Push, first: from}
-	for msg := range msgs {
+	for msg := range in.msgs {
 		if msg.FirstIndex != next || uint64(len(msg.Leaves)) > end-next {
 			cut = fmt.Errorf("GetEntries: the primary sent entries [%d, %d), the node asked from %d to %d", msg.FirstIndex, msg.FirstIndex+uint64(len(msg.Leaves)), next, end)
 			break
@@ -234,6 +185,9 @@ func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error 
 			return f.verifyFailed(ctx, from, target, b.first, err)
 		}
 		if next += uint64(len(msg.Leaves)); next == end {
+			// All of the piece is here: the next one is asked for
+			// while this one drains.
+			f.askNext(ctx, end)
 			break
 		}
 	}
@@ -241,10 +195,8 @@ func (f *Follower) copy(ctx context.Context, from uint64, target *signed) error 
 		return f.verifyFailed(ctx, from, target, b.first, err)
 	}
 	if cut == nil && next < end {
-		cancel()
-		for range msgs { // recvErr is set once msgs is closed
-		}
-		cut = fmt.Errorf("GetEntries: the stream ended at %d of [%d, %d): %v", next, from, end, recvErr)
+		in.close() // in.err is set once its messages are closed
+		cut = fmt.Errorf("GetEntries: the stream ended at %d of [%d, %d): %v", next, from, end, in.err)
 	}
 	if err := f.v.Flush(); err != nil {
 		return f.verifyFailed(ctx, from, target, next, err)
@@ -341,7 +293,7 @@ func (f *Follower) proveKept(ctx context.Context, upto uint64, target *signed) e
 		}
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
 	resp, err := f.client.API.GetConsistencyProof(pctx, &mvmv1.GetConsistencyProofRequest{From: upto, To: target.cp.Size})
 	if err != nil {
@@ -399,7 +351,7 @@ func (f *Follower) verifyFailed(ctx context.Context, from uint64, target *signed
 // wait returns when the primary has committed entry mine (a Watch stream's
 // first message), after a while without, or when the stream fails.
 func (f *Follower) wait(ctx context.Context, mine uint64) error {
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
 	stream, err := f.client.API.Watch(wctx, &mvmv1.WatchRequest{From: mine})
 	if err != nil {

@@ -204,13 +204,16 @@ func (r remote) RootAt(size uint64) ([]byte, error) {
 // the node holds, by the primary's consistency proof; a proven fork is
 // the alarm's error. Anything else is left to the copy, whose verifier
 // checks the root.
-func (f *Follower) checkAhead(ctx context.Context, mine uint64, target *signed) error {
+func (f *Follower) checkAhead(ctx context.Context, mine uint64, target *signed, proof [][]byte) error {
 	if mine == 0 {
 		return nil
 	}
 	root, err := f.v.Root() // at mine; the file may not hold it yet (a commit in flight)
 	if err != nil {
 		return err
+	}
+	if proof != nil && tlog.VerifyConsistency(mine, target.cp.Size, proof, root, target.cp.Hash) == nil {
+		return nil // the proof asked for early (next.go); else asked again
 	}
 	resp, err := f.client.API.GetConsistencyProof(ctx, &mvmv1.GetConsistencyProofRequest{From: mine, To: target.cp.Size})
 	if err == nil && tlog.VerifyConsistency(mine, target.cp.Size, resp.Hashes, root, target.cp.Hash) == nil {

@@ -147,6 +147,9 @@ type Follower struct {
 	// lastCheckpoint is the primary's checkpoint verified last (owned by
 	// Run's goroutine, as v).
 	lastCheckpoint *verifiedCheckpoint
+	// next is what is being asked for the next piece while the last one
+	// drains (nil: nothing); owned by Run's goroutine, as v.
+	next *asked
 
 	mu          sync.Mutex
 	verified    uint64 // entries verified and stored
