@@ -14,7 +14,6 @@ import (
 	"github.com/mvm-exchange/mvm/client/mvmclient"
 	"github.com/mvm-exchange/mvm/internal/atomicfile"
 	"github.com/mvm-exchange/mvm/internal/evidence/sealedfile"
-	"github.com/mvm-exchange/mvm/internal/pagecache"
 	"github.com/mvm-exchange/mvm/internal/seal"
 )
 
@@ -64,7 +63,7 @@ func (e *env) fetchSealed(ctx context.Context, c *mvmclient.Client, key seal.Pac
 		return "", err
 	}
 	ct := sha256.New()
-	lw := &localWriter{w: pagecache.NewWriter(out.File, from)}
+	lw := newFileWriter(out, from)
 	plain := io.MultiWriter(lw, pt)
 	dec := &keepGoing{w: sealedfile.NewWriter(key, pkg, plain)}
 	var off, length int64 // the sealed bytes to download (length 0: to the end)
@@ -94,7 +93,7 @@ func (e *env) fetchSealed(ctx context.Context, c *mvmclient.Client, key seal.Pac
 	n, err := c.DownloadEvidence(ctx, pkg, lf.sum, off, length, sealed)
 	// Every sealed byte hashed and decrypted once sealed is closed.
 	cerr := sealed.Close()
-	if err := e.downloaded(lf, path, from, n, ct.Sum(nil), lw.err, err, cerr); err != nil {
+	if err := e.downloaded(lf, path, from, n, ct.Sum(nil), lw.synced(), err, cerr); err != nil {
 		return "", err
 	}
 	// The bytes are those the author signed: from here on, a failure is

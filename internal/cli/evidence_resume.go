@@ -45,6 +45,23 @@ type localWriter struct {
 	err error
 }
 
+// newFileWriter is the localWriter of a whole download into out from
+// byte from: a pagecache.Writer, synced by synced.
+func newFileWriter(out *atomicfile.File, from int64) *localWriter {
+	return &localWriter{w: pagecache.NewWriter(out.File, from)}
+}
+
+// synced makes the bytes written durable once every write is done (the
+// background syncs of a pagecache.Writer waited for, their errors kept:
+// the atomic file's own fsync at the end would no longer see an error a
+// background sync has reported) and returns the first error.
+func (l *localWriter) synced() error {
+	if pw, ok := l.w.(*pagecache.Writer); ok && l.err == nil {
+		l.err = pw.Sync()
+	}
+	return l.err
+}
+
 func (l *localWriter) Write(p []byte) (int, error) {
 	if l.err != nil {
 		return 0, l.err
@@ -144,12 +161,12 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 		if err != nil {
 			return "", err
 		}
-		lw := &localWriter{w: pagecache.NewWriter(out.File, from)}
+		lw := newFileWriter(out, from)
 		w := side(lw, h)
 		defer w.Close()
 		n, err := c.DownloadEvidence(ctx, pkg, lf.sum, from, 0, w)
 		cerr := w.Close() // every byte hashed and written
-		if err := e.downloaded(lf, path, from, n, h.Sum(nil), lw.err, err, cerr); err != nil {
+		if err := e.downloaded(lf, path, from, n, h.Sum(nil), lw.synced(), err, cerr); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("wrote %s (%d bytes, sha256 %x, %s)", path, n, lf.sum, verifiedHow(from)), nil

@@ -130,8 +130,10 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 	// received: three goroutines, 1 MiB of blocks, written 128 KiB at
 	// most at a time, the file's pages written back and dropped from the
 	// cache behind the writes (package pagecache: the cache's pages used
-	// again, not new ones).
-	fw := fanout.NewWriter(128<<10, 8, pagecache.NewWriter(f, held), h)
+	// again, not new ones), and synced as the file grows, so that the
+	// fsync at the end has little left to flush.
+	pw := pagecache.NewWriter(f, held)
+	fw := fanout.NewWriter(128<<10, 8, pw, h)
 	n, rerr := io.Copy(fw, io.LimitReader(r, size-held))
 	if werr := fw.Close(); werr != nil {
 		if fi, err := f.Stat(); err == nil {
@@ -147,7 +149,7 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 			return 0, fmt.Errorf("%s: more than %d bytes: %w", d, size, ErrTooLong)
 		}
 	}
-	if err := f.Sync(); err != nil {
+	if err := pw.Sync(); err != nil {
 		return held, fmt.Errorf("evidence %s: %w", d, err)
 	}
 	if held += n; held < size || rerr != nil {

@@ -49,3 +49,18 @@ func drop(f *os.File, off, n int64) {
 func adviseSequential(f *os.File, off, n int64) {
 	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_SEQUENTIAL)
 }
+
+// fdatasync flushes f's data, and the metadata needed to read it, to the
+// disk. The descriptor stays valid while it runs (a Close meanwhile
+// waits for it: RawConn.Control).
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,9 +1,13 @@
 package pagecache
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -70,5 +74,112 @@ func TestCacheBounded(t *testing.T) {
 	}
 	if got := resident(t, f, size); got > 3*Window {
 		t.Errorf("after reading %d MiB: %d MiB in the page cache, want at most %d", size>>20, got>>20, 3*Window>>20)
+	}
+}
+
+// hookSync makes the Writers' background syncs call fn until the test
+// ends.
+func hookSync(t *testing.T, fn func(*os.File) error) {
+	datasync.Store(fn)
+	t.Cleanup(func() { datasync.Store(fdatasync) })
+}
+
+// syncTestWriter is a Writer on a new file that starts a background sync
+// every window.
+func syncTestWriter(t *testing.T) *Writer {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	w := NewWriter(f, 0)
+	w.every = Window
+	return w
+}
+
+// A Writer syncs the file behind its writes, one sync at a time, and
+// Sync waits for the one in flight before it returns.
+func TestWriterSyncsBehind(t *testing.T) {
+	var started, ended atomic.Int32
+	release := make(chan struct{})
+	hookSync(t, func(f *os.File) error {
+		started.Add(1)
+		<-release
+		ended.Add(1)
+		return fdatasync(f)
+	})
+	w := syncTestWriter(t)
+	block := make([]byte, 1<<20)
+	for range 4 * Window / len(block) {
+		if _, err := w.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := started.Load(); got != 1 {
+		t.Fatalf("%d background syncs started over four windows with the first still running, want 1", got)
+	}
+	synced := make(chan error)
+	go func() { synced <- w.Sync() }()
+	select {
+	case err := <-synced:
+		t.Fatalf("Sync returned (%v) with a background sync still running", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if ended.Load() != 1 {
+		t.Fatalf("Sync returned before the background sync ended")
+	}
+	// The one in flight done, the next window starts another.
+	for range 2 * Window / len(block) {
+		if _, err := w.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := started.Load(); got != 2 {
+		t.Errorf("%d background syncs started, want a second one once the first ended", got)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An error of a background sync (an I/O error the kernel reports once) is
+// returned by a later Write or by Sync, never lost.
+func TestWriterSyncError(t *testing.T) {
+	bad := errors.New("EIO from the disk")
+	for _, by := range []string{"Write", "Sync"} {
+		t.Run(by, func(t *testing.T) {
+			done := make(chan struct{})
+			var once sync.Once
+			hookSync(t, func(*os.File) error { once.Do(func() { close(done) }); return bad })
+			w := syncTestWriter(t)
+			block := make([]byte, 1<<20)
+			for range Window / len(block) {
+				if _, err := w.Write(block); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select { // the sync started at the window's end has failed
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no background sync started after a window was written")
+			}
+			var err error
+			if by == "Write" {
+				for range Window / len(block) {
+					if _, err = w.Write(block); err != nil {
+						break
+					}
+				}
+			} else {
+				err = w.Sync()
+			}
+			if !errors.Is(err, bad) {
+				t.Fatalf("%s after a failed background sync: %v, want it", by, err)
+			}
+		})
 	}
 }
