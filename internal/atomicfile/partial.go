@@ -69,7 +69,8 @@ func (o *File) Truncate(n int64) error {
 
 // Keep closes a file made by [Resume] without putting it in place or
 // removing it, so that the next run continues it; its bytes are made
-// durable first. After Commit or Abort it does nothing.
+// durable first, and if they cannot be, the file is removed. After
+// Commit or Abort it does nothing.
 func (o *File) Keep() error {
 	if o == nil || o.done {
 		return nil
@@ -79,5 +80,9 @@ func (o *File) Keep() error {
 	if cerr := o.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		os.Remove(o.Name())
+		return fmt.Errorf("keeping %s for the next run: %w (removed)", o.Name(), err)
+	}
+	return nil
 }

@@ -78,3 +78,23 @@ func TestResume(t *testing.T) {
 		t.Errorf("the link's target became %q", b)
 	}
 }
+
+// A file whose bytes Keep cannot make durable is not kept: a next run
+// would resume from bytes that may not be on the disk.
+func TestKeepFailsRemoves(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "film.mp4")
+	f, _, err := Resume(path, "ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	f.File.Close() // its fsync now fails
+	if err := f.Keep(); err == nil {
+		t.Fatal("Keep with a failing fsync: nil error")
+	}
+	if _, err := os.Stat(PartialName(path, "ab")); !os.IsNotExist(err) {
+		t.Errorf("the partial file after a failed Keep: %v, want it removed", err)
+	}
+}

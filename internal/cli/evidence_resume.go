@@ -52,12 +52,15 @@ func newFileWriter(out *atomicfile.File, from int64) *localWriter {
 }
 
 // synced makes the bytes written durable once every write is done (the
-// background syncs of a pagecache.Writer waited for, their errors kept:
-// the atomic file's own fsync at the end would no longer see an error a
-// background sync has reported) and returns the first error.
+// background sync of a pagecache.Writer waited for, even after an error,
+// and its error kept: the atomic file's own fsync at the end would no
+// longer see an error a background sync has reported) and returns the
+// first error.
 func (l *localWriter) synced() error {
-	if pw, ok := l.w.(*pagecache.Writer); ok && l.err == nil {
-		l.err = pw.Sync()
+	if pw, ok := l.w.(*pagecache.Writer); ok {
+		if err := pw.Sync(); l.err == nil {
+			l.err = err
+		}
 	}
 	return l.err
 }
@@ -181,6 +184,9 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 // bytes) must be the logged one: after a resume, errAgain, else refused.
 func (e *env) downloaded(lf *loggedFile, path string, from, n int64, got []byte, lwErr, err, cerr error) error {
 	switch {
+	case errors.Is(lwErr, pagecache.ErrWriteback):
+		// The disk failed to store some of it: nothing is kept.
+		return localError(lf.sum, path, lwErr)
 	case lwErr != nil:
 		return &keptError{localError(lf.sum, path, lwErr)}
 	case err != nil && from > 0 && status.Code(err) == codes.OutOfRange:

@@ -150,7 +150,11 @@ func (s *Dir) WriteAs(ctx context.Context, d Digest, size, off int64, r io.Reade
 		}
 	}
 	if err := pw.Sync(); err != nil {
-		return held, fmt.Errorf("evidence %s: %w", d, err)
+		// The disk failed to store bytes of this file (or to sync it),
+		// and said so once: no later fsync would. None of it can be
+		// trusted to be on the disk, so none of it is kept.
+		s.drop(d)
+		return 0, fmt.Errorf("evidence %s: %w: the upload was removed, to be sent again from its start", d, err)
 	}
 	if held += n; held < size || rerr != nil {
 		if rerr != nil {

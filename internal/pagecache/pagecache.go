@@ -19,22 +19,26 @@
 //     pwrite, as the file it wraps would (the file's own position is not
 //     used or moved);
 //   - durability only through [Writer.Sync], called once at the end: it
-//     fsyncs the file. Every [SyncEvery] bytes the Writer also starts an
-//     fdatasync on a goroutine of its own (one at a time), so that the
-//     file system's journal and the disk's cache are flushed as the file
-//     grows and Sync has only the last of it left (on the dev machine
-//     the one fsync at the end of a 1 GiB file took 0.25-0.36 s, the
-//     disk under the virtual machine writing back everything at once;
-//     ~0.03 s so, docs/PERFORMANCE.md);
-//   - an error that the kernel reports while writing the file back (which
-//     a later fsync on the same descriptor might no longer report, as the
-//     wait or the sync that saw it consumes it) is returned by Write or
-//     by Sync;
+//     fsyncs the file. Where write-behind works, every [SyncEvery] bytes
+//     the Writer also starts an fdatasync on a goroutine of its own (one
+//     at a time), so that the file system's journal and the disk's cache
+//     are flushed as the file grows and Sync has only the last of it left
+//     (on the dev machine the one fsync at the end of a 1 GiB file took
+//     0.25-0.36 s, the disk under the virtual machine writing back
+//     everything at once; ~1 ms so, docs/PERFORMANCE.md);
+//   - an error that the kernel reports while writing the file back or
+//     syncing it (which a later fsync might no longer report: the kernel
+//     reports it once to the open file, and the wait or sync that saw it
+//     has consumed it) is [ErrWriteback]: returned by the Write that sees
+//     it, by every later Write, and by Sync, which then never says the
+//     file is durable. Its bytes are not known to be on the disk: the
+//     caller must not keep them;
 //   - on a system or file without the calls it needs, it writes as the
 //     file would, with no write-behind.
 package pagecache
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,6 +55,10 @@ const Window = 8 << 20
 // fdatasyncs of a Writer's file.
 const SyncEvery = 8 * Window
 
+// ErrWriteback is the error of a Writer whose file the kernel failed to
+// write back or sync: the bytes written are not known to be on the disk.
+var ErrWriteback = errors.New("the disk failed to store the file (its bytes may not be on the disk)")
+
 // Writer writes a file from an offset on; see the package doc.
 type Writer struct {
 	f       *os.File
@@ -63,6 +71,9 @@ type Writer struct {
 	// syncing is the outcome of the background sync in flight (nil:
 	// none).
 	syncing chan error
+	// err is the first writeback or sync error (ErrWriteback): every
+	// later Write and Sync return it.
+	err error
 }
 
 // NewWriter returns a Writer that writes f from offset off on.
@@ -72,33 +83,53 @@ func NewWriter(f *os.File, off int64) *Writer {
 
 // Write writes p at the Writer's offset and moves it on.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
 	n, err := w.f.WriteAt(p, w.off)
 	w.off += int64(n)
 	if err != nil || w.plain || w.off-w.started < Window {
 		return n, err
 	}
 	if err := w.behind(); err != nil {
-		return n, fmt.Errorf("writing %s back to the disk: %w", w.f.Name(), err)
+		return n, w.fail("writing it back", err)
 	}
 	if w.plain {
 		return n, nil
 	}
-	return n, w.syncBehind()
+	if err := w.syncBehind(); err != nil {
+		return n, w.fail("syncing it", err)
+	}
+	return n, nil
 }
 
 // Sync waits for the background sync in flight, if any, then fsyncs the
-// file: once it returns nil, every byte written is durable. It returns
-// the first error of either.
+// file: once it returns nil, every byte written is durable. After a
+// writeback or sync error, it returns that error (ErrWriteback) and
+// does not fsync: a sync that succeeds then proves nothing.
 func (w *Writer) Sync() error {
-	var err error
 	if w.syncing != nil {
-		err = <-w.syncing
+		err := <-w.syncing
 		w.syncing = nil
+		if err != nil && w.err == nil {
+			w.fail("syncing it", err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", w.f.Name(), err)
+	if w.err != nil {
+		return w.err
 	}
-	return w.f.Sync()
+	if err := fsync.Load().(func(*os.File) error)(w.f); err != nil {
+		return w.fail("syncing it", err)
+	}
+	return nil
+}
+
+// fail records the first writeback or sync error and returns it.
+func (w *Writer) fail(doing string, err error) error {
+	if w.err == nil {
+		w.err = fmt.Errorf("%s: %s: %w: %w", w.f.Name(), doing, ErrWriteback, err)
+	}
+	return w.err
 }
 
 // syncBehind starts a background fdatasync when SyncEvery bytes were
@@ -110,7 +141,7 @@ func (w *Writer) syncBehind() error {
 		case err := <-w.syncing:
 			w.syncing = nil
 			if err != nil {
-				return fmt.Errorf("syncing %s: %w", w.f.Name(), err)
+				return err
 			}
 		default:
 			return nil // one at a time
@@ -127,10 +158,15 @@ func (w *Writer) syncBehind() error {
 	return nil
 }
 
-// datasync is fdatasync (a test's hook: func(*os.File) error).
-var datasync atomic.Value
+// datasync is the background sync, fdatasync, and fsync Sync's,
+// (*os.File).Sync: func(*os.File) error each, replaced by tests
+// (SetSyncs).
+var datasync, fsync atomic.Value
 
-func init() { datasync.Store(fdatasync) }
+func init() {
+	datasync.Store(fdatasync)
+	fsync.Store((*os.File).Sync)
+}
 
 // Offset is where the next Write goes.
 func (w *Writer) Offset() int64 { return w.off }

@@ -51,8 +51,9 @@ func adviseSequential(f *os.File, off, n int64) {
 }
 
 // fdatasync flushes f's data, and the metadata needed to read it, to the
-// disk. The descriptor stays valid while it runs (a Close meanwhile
-// waits for it: RawConn.Control).
+// disk. The descriptor is not released while it runs (RawConn.Control
+// holds it): a Close meanwhile returns at once, and the descriptor is
+// closed when the sync ends, its number never reused before.
 func fdatasync(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
