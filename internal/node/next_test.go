@@ -17,8 +17,9 @@ import (
 // TestNextPieceAskedWhileDraining: a node copying a log of several pieces
 // copies every piece after the first from the checkpoints, proof and
 // stream it asked for while the piece before drained, and asks the
-// primary for one stream a piece (none thrown away), ending with the
-// primary's entries, checkpoint and root.
+// primary for one stream and one consistency proof a piece (none thrown
+// away, none asked again), ending with the primary's entries, checkpoint
+// and root.
 func TestNextPieceAskedWhileDraining(t *testing.T) {
 	var logs syncBuffer
 	primary := testenv.New(t, func(c *server.Config) {
@@ -37,6 +38,11 @@ func TestNextPieceAskedWhileDraining(t *testing.T) {
 	}
 	if got := streams(); got != pieces {
 		t.Errorf("the primary answered %d GetEntries streams, want one a piece: %d", got, pieces)
+	}
+	// One consistency proof a piece after the first: the one asked
+	// ahead, checked and used, not asked for again.
+	if got := strings.Count(logs.String(), "grpc.method=GetConsistencyProof "); got != pieces-1 {
+		t.Errorf("the primary answered %d consistency proofs, want one a piece after the first: %d", got, pieces-1)
 	}
 	if got := used.Load(); got != pieces-1 {
 		t.Errorf("%d pieces were copied from what was asked while the one before drained, want every one after the first: %d", got, pieces-1)
