@@ -94,3 +94,46 @@ func TestForkBetweenPieces(t *testing.T) {
 		t.Errorf("a fork proven at sizes %d and %d, want 4 (the node's) and 6 (the piece's target)", f.Small.Size, f.Large.Size)
 	}
 }
+
+// TestAskedAheadChecksSignatures: the checkpoints asked for while a piece
+// drains are opened under the log key like a round's own: once the log
+// key refuses the primary's signatures (as it would a primary signing
+// with another key), a node that has asked ahead copies nothing more.
+func TestAskedAheadChecksSignatures(t *testing.T) {
+	var logs syncBuffer
+	primary := testenv.New(t)
+	submit(t, primary, 6) // 13 entries
+	asking, resume := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(resume) })
+	defer release()
+	var once sync.Once
+	defer node.BeforeAsk(func(from uint64) {
+		if from == 4 {
+			once.Do(func() { close(asking); <-resume })
+		}
+	})()
+	n := testenv.NewNode(t, primary, nodeName, func(c *server.Config) {
+		c.Node.Piece = 2
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	select {
+	case <-asking:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the node did not ask for the piece from 4 on")
+	}
+	defer node.RefuseSignatures()()
+	release()
+
+	// The round after the piece [2, 4) asks for the primary's checkpoint
+	// itself (what was asked ahead did not open) and fails the same way.
+	refused := func() bool { return strings.Contains(logs.String(), "the primary's checkpoint") }
+	for deadline := time.Now().Add(20 * time.Second); !refused() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !refused() {
+		t.Fatalf("no checkpoint refused after the log key stopped accepting the primary's signatures; node log:\n%s", logs.String())
+	}
+	if st := status_(t, n.Client(testenv.Mediator)); st.Size > 4 {
+		t.Errorf("the node holds %d entries, want at most 4 (the last piece's commit may be in flight): nothing copied under checkpoints whose signatures were refused", st.Size)
+	}
+}

@@ -53,7 +53,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -299,16 +298,7 @@ func (f *Follower) stored(n uint64) {
 }
 
 // logKey is the log's checkpoint verifier under the agreement in force.
-func (f *Follower) logKey() (note.Verifier, error) {
-	if nv := newVerifier.Load(); nv != nil {
-		return (*nv)(f.logVKey())
-	}
-	return note.NewVerifier(f.logVKey())
-}
-
-// newVerifier, if set, builds the log key's verifier instead of
-// note.NewVerifier (a test counts the signatures it verifies).
-var newVerifier atomic.Pointer[func(string) (note.Verifier, error)]
+func (f *Follower) logKey() (note.Verifier, error) { return verifierFor(f.logVKey()) }
 
 // logVKey is the log's checkpoint verifier key under the agreement in
 // force.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -50,8 +51,20 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 // rpcTimeout bounds each unary call a round makes to the primary.
 const rpcTimeout = 30 * time.Second
 
-// verifierFor is the note verifier of the log key vkey.
-func verifierFor(vkey string) (note.Verifier, error) { return note.NewVerifier(vkey) }
+// verifierFor is the note verifier of the log key vkey: every checkpoint
+// of the log a follower opens, asked for in a round or ahead of it, is
+// opened under one from here.
+func verifierFor(vkey string) (note.Verifier, error) {
+	if nv := newVerifier.Load(); nv != nil {
+		return (*nv)(vkey)
+	}
+	return note.NewVerifier(vkey)
+}
+
+// newVerifier, if set, builds the log key's verifier instead of
+// note.NewVerifier (a test counts the signatures it verifies, or refuses
+// them).
+var newVerifier atomic.Pointer[func(string) (note.Verifier, error)]
 
 // openSigned opens a checkpoint of the primary under the log key.
 func openSigned(raw []byte, origin string, key note.Verifier) (*signed, error) {
