@@ -42,13 +42,15 @@ var errAgain = errors.New("the bytes kept from an earlier run and the server's t
 // permission) and not as the server's or the author's fault.
 type localWriter struct {
 	w   io.Writer
+	pw  *pagecache.Writer // w, when it is one (newFileWriter)
 	err error
 }
 
 // newFileWriter is the localWriter of a whole download into out from
 // byte from: a pagecache.Writer, synced by synced.
 func newFileWriter(out *atomicfile.File, from int64) *localWriter {
-	return &localWriter{w: pagecache.NewWriter(out.File, from)}
+	pw := pagecache.NewWriter(out.File, from)
+	return &localWriter{w: pw, pw: pw}
 }
 
 // synced makes the bytes written durable once every write is done (the
@@ -57,8 +59,8 @@ func newFileWriter(out *atomicfile.File, from int64) *localWriter {
 // longer see an error a background sync has reported) and returns the
 // first error.
 func (l *localWriter) synced() error {
-	if pw, ok := l.w.(*pagecache.Writer); ok {
-		if err := pw.Sync(); l.err == nil {
+	if l.pw != nil {
+		if err := l.pw.Sync(); l.err == nil {
 			l.err = err
 		}
 	}
@@ -176,7 +178,6 @@ func (e *env) getOne(ctx context.Context, c *mvmclient.Client, pkg string, lf *l
 	})
 }
 
-// verifiedHow says how a file written from byte from was checked.
 // downloaded is the outcome of a download of lf from from on into path:
 // the local write error (lwErr) first, then the server's (an OutOfRange
 // after a resume: errAgain, the server's file is shorter than what was
@@ -205,6 +206,7 @@ func (e *env) downloaded(lf *loggedFile, path string, from, n int64, got []byte,
 	return nil
 }
 
+// verifiedHow says how a file written from byte from was checked.
 func verifiedHow(from int64) string {
 	if from > 0 {
 		return fmt.Sprintf("verified whole, resumed at byte %d", from)

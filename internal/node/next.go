@@ -115,13 +115,11 @@ func (a *asked) ask(ctx context.Context, f *Follower) error {
 		return err
 	}
 	fetch := func(req *mvmv1.GetCheckpointRequest) (*signed, error) {
-		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
-		defer cancel()
-		resp, err := f.client.API.GetCheckpoint(cctx, req)
+		raw, err := f.getCheckpoint(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		return openSigned(resp.Checkpoint, f.l.Origin(), key)
+		return openSigned(raw, f.l.Origin(), key)
 	}
 	if a.latest, err = fetch(&mvmv1.GetCheckpointRequest{}); err != nil || a.latest.cp.Size <= a.from {
 		return err

@@ -23,15 +23,15 @@ type signed struct {
 	cp  *tlog.Checkpoint
 }
 
+// checkpoint asks the primary for a checkpoint and opens it under the
+// log key in force. Run's goroutine only.
 func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointRequest) (*signed, error) {
-	cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
-	defer cancel()
-	resp, err := f.client.API.GetCheckpoint(cctx, req)
+	raw, err := f.getCheckpoint(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("GetCheckpoint: %w", err)
+		return nil, err
 	}
 	vkey := f.logVKey()
-	if last := f.lastCheckpoint; last != nil && last.vkey == vkey && bytes.Equal(last.raw, resp.Checkpoint) {
+	if last := f.lastCheckpoint; last != nil && last.vkey == vkey && bytes.Equal(last.raw, raw) {
 		// The very bytes verified last, under the same key (a caught-up
 		// round asks again for the checkpoint it has just copied to).
 		return last.signed, nil
@@ -40,12 +40,23 @@ func (f *Follower) checkpoint(ctx context.Context, req *mvmv1.GetCheckpointReque
 	if err != nil {
 		return nil, err
 	}
-	s, err := openSigned(resp.Checkpoint, f.l.Origin(), key)
+	s, err := openSigned(raw, f.l.Origin(), key)
 	if err != nil {
 		return nil, err
 	}
 	f.lastCheckpoint = &verifiedCheckpoint{signed: s, vkey: vkey}
 	return s, nil
+}
+
+// getCheckpoint is the primary's answer to req, not yet opened.
+func (f *Follower) getCheckpoint(ctx context.Context, req *mvmv1.GetCheckpointRequest) ([]byte, error) {
+	cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	resp, err := f.client.API.GetCheckpoint(cctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("GetCheckpoint: %w", err)
+	}
+	return resp.Checkpoint, nil
 }
 
 // rpcTimeout bounds each unary call a round makes to the primary.
